@@ -1,0 +1,220 @@
+"""Robot description: physical parameters, joint constants and per-backend joint maps.
+
+One YAML file per robot (``robots/<name>/<name>.yaml``) is the single source of truth. The MJCF
+and the URDF are generated from it (:mod:`robots.mjcf`, :mod:`robots.urdf`), and both the
+simulator and the deploy runtime read joint order, default pose, gains and rates from it. This
+module imports numpy only, so the robot runtime can use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from unio4.config import ConfigError, from_dict, read_yaml
+
+ROBOTS_DIR = Path(__file__).resolve().parent
+JOINT_PARTS = ("hip", "thigh", "calf")
+Vec3 = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Inertial:
+    """Mass, centre of mass and principal inertia with its orientation (w, x, y, z)."""
+
+    mass: float
+    com: Vec3
+    inertia: Vec3
+    quat: tuple[float, float, float, float]
+
+    def __post_init__(self) -> None:
+        if self.mass <= 0 or min(self.inertia) <= 0:
+            raise ValueError("mass and principal inertia must be positive")
+
+    def inertia_matrix(self) -> np.ndarray:
+        """Full 3x3 inertia about the COM in the body frame."""
+        rot = quat_to_matrix(np.asarray(self.quat, dtype=np.float64))
+        return rot @ np.diag(self.inertia) @ rot.T
+
+
+@dataclass(frozen=True)
+class Cylinder:
+    radius: float
+    half_length: float
+    y: float = 0.0
+
+
+@dataclass(frozen=True)
+class Capsule:
+    radius: float
+    start: Vec3
+    end: Vec3
+
+
+@dataclass(frozen=True)
+class BodyParams:
+    trunk: Inertial
+    trunk_box_half_size: Vec3
+    trunk_cylinder: Cylinder
+    hip_offsets: dict[str, Vec3]
+    hip: dict[str, Inertial]
+    hip_cylinder: Cylinder
+    thigh_offset_y: float
+    thigh_right: Inertial
+    thigh_left: Inertial
+    thigh_capsule: Capsule
+    thigh_length: float
+    calf: Inertial
+    calf_capsule: Capsule
+    calf_length: float
+    foot_radius: float
+    foot_friction: float
+    geom_friction: float
+
+
+@dataclass(frozen=True)
+class JointParams:
+    range: dict[str, tuple[float, float]]
+    torque_limit: dict[str, float]
+    velocity_limit: dict[str, float]
+    damping: dict[str, float]
+    armature: float
+    frictionloss: float
+
+    def __post_init__(self) -> None:
+        for table in (self.range, self.torque_limit, self.velocity_limit, self.damping):
+            if set(table) != set(JOINT_PARTS):
+                raise ValueError(f"joint tables need exactly the keys {list(JOINT_PARTS)}, got {sorted(table)}")
+        for part, (lo, hi) in self.range.items():
+            if lo >= hi:
+                raise ValueError(f"range.{part}: lower bound {lo} >= upper bound {hi}")
+
+
+@dataclass(frozen=True)
+class ControlParams:
+    default_pose: dict[str, tuple[float, float, float]]
+    kp: float
+    kd: float
+    action_scale: float
+    hip_action_scale_factor: float
+    sim_dt: float
+    decimation: int
+    sdk_dt: float
+    nominal_base_height: float
+    spawn_height: float
+    damping_kd: float
+
+    def __post_init__(self) -> None:
+        if self.sim_dt <= 0 or self.decimation < 1 or self.sdk_dt <= 0:
+            raise ValueError("sim_dt, sdk_dt must be > 0 and decimation >= 1")
+
+    @property
+    def policy_dt(self) -> float:
+        return self.sim_dt * self.decimation
+
+
+@dataclass(frozen=True)
+class RobotDescription:
+    """Everything known about one robot: body, joints, control constants, backend joint maps."""
+
+    name: str
+    legs: tuple[str, ...]
+    body: BodyParams
+    joints: JointParams
+    control: ControlParams
+    backend_joint_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if set(self.control.default_pose) != set(self.legs):
+            raise ValueError(f"control.default_pose must name the legs {list(self.legs)}")
+        for backend, order in self.backend_joint_order.items():
+            if sorted(order) != sorted(self.joint_short_names):
+                raise ValueError(f"backend_joint_order.{backend}: must be a permutation of {self.joint_short_names}")
+
+    # ---- joint order (SDK order is the canonical order everywhere in unio4) ----
+    @cached_property
+    def joint_short_names(self) -> list[str]:
+        return [f"{leg}_{part}" for leg in self.legs for part in JOINT_PARTS]
+
+    @cached_property
+    def joint_names(self) -> list[str]:
+        return [f"{n}_joint" for n in self.joint_short_names]
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_short_names)
+
+    def joint_part(self, index: int) -> str:
+        return JOINT_PARTS[index % len(JOINT_PARTS)]
+
+    def per_joint(self, table: dict[str, float]) -> np.ndarray:
+        """Expand a {hip, thigh, calf} table to a vector in SDK order."""
+        return np.array([table[self.joint_part(i)] for i in range(self.num_joints)], dtype=np.float64)
+
+    @cached_property
+    def default_joint_pos(self) -> np.ndarray:
+        return np.array([q for leg in self.legs for q in self.control.default_pose[leg]], dtype=np.float64)
+
+    @cached_property
+    def joint_lower(self) -> np.ndarray:
+        return np.array([self.joints.range[self.joint_part(i)][0] for i in range(self.num_joints)])
+
+    @cached_property
+    def joint_upper(self) -> np.ndarray:
+        return np.array([self.joints.range[self.joint_part(i)][1] for i in range(self.num_joints)])
+
+    @cached_property
+    def torque_limits(self) -> np.ndarray:
+        return self.per_joint(self.joints.torque_limit)
+
+    @cached_property
+    def action_scales(self) -> np.ndarray:
+        """Per-joint action scale (hips scaled by ``hip_action_scale_factor``)."""
+        scale = np.full(self.num_joints, self.control.action_scale)
+        scale[0 :: len(JOINT_PARTS)] *= self.control.hip_action_scale_factor
+        return scale
+
+    def sdk_to_backend(self, backend: str) -> np.ndarray:
+        """``idx[i]`` = the backend's joint index of SDK motor ``i``."""
+        if backend not in self.backend_joint_order:
+            raise KeyError(f"robot {self.name!r} has no joint order for backend {backend!r}")
+        order = list(self.backend_joint_order[backend])
+        return np.array([order.index(n) for n in self.joint_short_names], dtype=np.int64)
+
+    def backend_to_sdk(self, backend: str) -> np.ndarray:
+        """``idx[j]`` = the SDK motor index of the backend's joint ``j``."""
+        return np.argsort(self.sdk_to_backend(backend))
+
+    def leg_sign(self, leg: str) -> float:
+        """+1 for left legs, -1 for right legs (the y side of the hip)."""
+        return 1.0 if leg.endswith("L") else -1.0
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrix of a unit quaternion (w, x, y, z)."""
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def robot_file(name: str) -> Path:
+    return ROBOTS_DIR / name / f"{name}.yaml"
+
+
+def load_robot(name_or_path: str | Path = "go1") -> RobotDescription:
+    """Load a robot by name (``go1``) or from a YAML path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = robot_file(str(name_or_path))
+        if not path.is_file():
+            known = sorted(p.name for p in ROBOTS_DIR.iterdir() if (p / f"{p.name}.yaml").is_file())
+            raise ConfigError(f"{path}: robot file not found (known robots: {known})")
+    return from_dict(RobotDescription, read_yaml(path), where=str(path))

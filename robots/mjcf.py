@@ -1,0 +1,147 @@
+"""Generate the MJCF of a robot from its :class:`~robots.description.RobotDescription`.
+
+Actuators implement the explicit PD law ``tau = clip(Kp (q* - q) - Kd dq, -tau_max, tau_max)``
+on every physics substep as MuJoCo ``general`` actuators (gain Kp on the target, affine bias
+``-Kp q - Kd dq``, force range = torque limit): ``ctrl`` is the joint target q*. This replaces
+Menagerie's kp=100 position servos with the configured gains, and per-env Kp/Kd/motor-strength
+randomisation is a write to ``actuator_gainprm``/``biasprm``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+from robots.description import JOINT_PARTS, Capsule, Inertial, RobotDescription
+
+
+@dataclass(frozen=True)
+class HeightfieldSpec:
+    """A heightfield floor: ``nrow x ncol`` samples over ``[-size_x, size_x] x [-size_y, size_y]``."""
+
+    nrow: int
+    ncol: int
+    size_x: float
+    size_y: float
+    max_height: float
+    base_depth: float = 0.5
+
+
+def _fmt(values: object) -> str:
+    if isinstance(values, (int, float)):
+        return f"{values:.9g}"
+    return " ".join(f"{float(v):.9g}" for v in values)  # type: ignore[attr-defined]
+
+
+def _inertial(parent: ET.Element, inertial: Inertial) -> None:
+    ET.SubElement(
+        parent,
+        "inertial",
+        pos=_fmt(inertial.com),
+        mass=_fmt(inertial.mass),
+        diaginertia=_fmt(inertial.inertia),
+        quat=_fmt(inertial.quat),
+    )
+
+
+def _capsule(parent: ET.Element, name: str, cap: Capsule, **attrs: str) -> None:
+    ET.SubElement(parent, "geom", name=name, type="capsule", size=_fmt(cap.radius), fromto=_fmt(cap.start + cap.end), **attrs)
+
+
+def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = None) -> str:
+    """The robot on a plane (or heightfield) floor, with PD actuators and contact sensors."""
+    b, j, c = robot.body, robot.joints, robot.control
+    root = ET.Element("mujoco", model=robot.name)
+    ET.SubElement(root, "compiler", angle="radian", autolimits="true")
+    ET.SubElement(root, "option", timestep=_fmt(c.sim_dt), integrator="implicitfast", cone="elliptic", impratio="100")
+    default = ET.SubElement(root, "default")
+    ET.SubElement(default, "joint", armature=_fmt(j.armature), frictionloss=_fmt(j.frictionloss))
+    # Robot geoms collide with the floor only (contype 1 vs conaffinity 1 of the floor).
+    ET.SubElement(default, "geom", contype="1", conaffinity="0", friction=_fmt(b.geom_friction), condim="3")
+    asset = ET.SubElement(root, "asset")
+    ET.SubElement(asset, "texture", name="grid", type="2d", builtin="checker", rgb1=".2 .3 .4", rgb2=".1 .2 .3", width="256", height="256")
+    ET.SubElement(asset, "material", name="grid", texture="grid", texrepeat="8 8", reflectance="0.1")
+    world = ET.SubElement(root, "worldbody")
+    ET.SubElement(world, "light", pos="0 0 3", dir="0 0 -1", directional="true")
+    if heightfield is None:
+        ET.SubElement(world, "geom", name="floor", type="plane", size="0 0 0.05", material="grid", contype="1", conaffinity="1", condim="3")
+    else:
+        h = heightfield
+        ET.SubElement(
+            asset, "hfield", name="terrain", nrow=str(h.nrow), ncol=str(h.ncol),
+            size=_fmt((h.size_x, h.size_y, h.max_height, h.base_depth)),
+        )
+        ET.SubElement(world, "geom", name="floor", type="hfield", hfield="terrain", material="grid", contype="1", conaffinity="1", condim="3")
+
+    trunk = ET.SubElement(world, "body", name="trunk", pos=_fmt((0.0, 0.0, c.spawn_height)))
+    ET.SubElement(trunk, "freejoint", name="root")
+    _inertial(trunk, b.trunk)
+    ET.SubElement(trunk, "geom", name="trunk_box", type="box", size=_fmt(b.trunk_box_half_size))
+    cyl = b.trunk_cylinder
+    for side, y in (("left", cyl.y), ("right", -cyl.y)):
+        ET.SubElement(
+            trunk, "geom", name=f"trunk_cyl_{side}", type="cylinder", size=_fmt((cyl.radius, cyl.half_length)),
+            pos=_fmt((0.0, y, 0.0)), zaxis="1 0 0",
+        )
+    ET.SubElement(trunk, "site", name="imu", pos="0 0 0", size="0.01")
+    hx, hy, hz = b.trunk_box_half_size
+    ET.SubElement(trunk, "site", name="trunk_touch", type="box", size=_fmt((hx + 0.01, hy + cyl.radius, max(hz, cyl.radius) + 0.01)), rgba="0 0 0 0")
+
+    for leg in robot.legs:
+        sign = robot.leg_sign(leg)
+        hip = ET.SubElement(trunk, "body", name=f"{leg}_hip", pos=_fmt(b.hip_offsets[leg]))
+        _inertial(hip, b.hip[leg])
+        _joint(hip, robot, leg, "hip", axis="1 0 0")
+        hc = b.hip_cylinder
+        ET.SubElement(hip, "geom", name=f"{leg}_hip_geom", type="cylinder", size=_fmt((hc.radius, hc.half_length)), zaxis="0 1 0")
+        thigh = ET.SubElement(hip, "body", name=f"{leg}_thigh", pos=_fmt((0.0, sign * b.thigh_offset_y, 0.0)))
+        _inertial(thigh, b.thigh_left if sign > 0 else b.thigh_right)
+        _joint(thigh, robot, leg, "thigh", axis="0 1 0")
+        _capsule(thigh, f"{leg}_thigh_geom", b.thigh_capsule)
+        tc = b.thigh_capsule
+        ET.SubElement(
+            thigh, "site", name=f"{leg}_thigh_touch", type="capsule", size=_fmt(tc.radius + 0.01),
+            fromto=_fmt(tc.start + tc.end), rgba="0 0 0 0",
+        )
+        calf = ET.SubElement(thigh, "body", name=f"{leg}_calf", pos=_fmt((0.0, 0.0, -b.thigh_length)))
+        _inertial(calf, b.calf)
+        _joint(calf, robot, leg, "calf", axis="0 1 0")
+        _capsule(calf, f"{leg}_calf_geom", b.calf_capsule)
+        foot_pos = _fmt((0.0, 0.0, -b.calf_length))
+        ET.SubElement(
+            calf, "geom", name=f"{leg}_foot", type="sphere", size=_fmt(b.foot_radius), pos=foot_pos,
+            friction=_fmt((b.foot_friction, 0.02, 0.01)), condim="6", priority="1",
+            solimp="0.015 1 0.031", solref="0.02 1",
+        )
+        ET.SubElement(calf, "site", name=f"{leg}_foot_site", type="sphere", size=_fmt(b.foot_radius + 0.005), pos=foot_pos)
+
+    actuator = ET.SubElement(root, "actuator")
+    for name, part in zip(robot.joint_names, [robot.joint_part(i) for i in range(robot.num_joints)]):
+        limit = j.torque_limit[part]
+        ET.SubElement(
+            actuator, "general", name=name.removesuffix("_joint"), joint=name,
+            gainprm=_fmt(c.kp), biastype="affine", biasprm=_fmt((0.0, -c.kp, -c.kd)),
+            forcerange=_fmt((-limit, limit)),
+        )
+    sensor = ET.SubElement(root, "sensor")
+    for leg in robot.legs:
+        ET.SubElement(sensor, "touch", name=f"{leg}_foot_force", site=f"{leg}_foot_site")
+    ET.SubElement(sensor, "touch", name="trunk_contact", site="trunk_touch")
+    for leg in robot.legs:
+        ET.SubElement(sensor, "touch", name=f"{leg}_thigh_contact", site=f"{leg}_thigh_touch")
+    for name in robot.joint_names:
+        ET.SubElement(sensor, "actuatorfrc", name=f"{name.removesuffix('_joint')}_torque", actuator=name.removesuffix("_joint"))
+
+    keyframe = ET.SubElement(root, "keyframe")
+    qpos = (0.0, 0.0, c.spawn_height, 1.0, 0.0, 0.0, 0.0, *robot.default_joint_pos)
+    ET.SubElement(keyframe, "key", name="home", qpos=_fmt(qpos), ctrl=_fmt(robot.default_joint_pos))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _joint(body: ET.Element, robot: RobotDescription, leg: str, part: str, axis: str) -> None:
+    assert part in JOINT_PARTS
+    ET.SubElement(
+        body, "joint", name=f"{leg}_{part}_joint", axis=axis, range=_fmt(robot.joints.range[part]),
+        damping=_fmt(robot.joints.damping[part]),
+    )

@@ -1,0 +1,22 @@
+"""Backend registry: a name on the command line -> a :class:`sim.backend.PhysicsBackend`.
+
+Engines are imported only when selected, so an optional engine that is not installed costs
+nothing until someone asks for it, and then fails with a clear message.
+"""
+
+from __future__ import annotations
+
+from robots.description import RobotDescription
+from sim.backend import PhysicsBackend
+from sim.terrain import Terrain
+
+BACKENDS = ("mujoco",)
+
+
+def make_backend(name: str, robot: RobotDescription, num_envs: int, terrain: Terrain, num_threads: int | None = None) -> PhysicsBackend:
+    """Instantiate backend ``name`` for ``num_envs`` robots on ``terrain``."""
+    if name == "mujoco":
+        from sim.mujoco_backend import MujocoBackend
+
+        return MujocoBackend(robot, num_envs, terrain, num_threads=num_threads)
+    raise ValueError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")

@@ -1,0 +1,109 @@
+"""Typed configuration of the Go1 velocity-tracking task (loaded from ``configs/task/*.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.observations import ObservationConfig
+from sim.terrain import TerrainConfig
+from unio4.config import load
+
+Range = tuple[float, float]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+
+
+@dataclass(frozen=True)
+class CommandConfig:
+    lin_vel_x: Range = (-1.0, 1.0)
+    lin_vel_y: Range = (-1.0, 1.0)
+    ang_vel_yaw: Range = (-1.0, 1.0)
+    resample_time_s: float = 10.0
+    zero_below: float = 0.2  # xy commands with a smaller norm become 0 (standing still is a skill)
+
+    def __post_init__(self) -> None:
+        for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ValueError(f"{name}: lower bound {lo} > upper bound {hi}")
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    weights: dict[str, float] = field(default_factory=dict)
+    tracking_sigma: float = 0.25
+    base_height_target: float = 0.27
+    feet_air_time_target: float = 0.5
+    soft_joint_limit: float = 0.9  # fraction of the range beyond which dof_pos_limits penalises
+    contact_threshold: float = 1.0  # N
+    scale_by_dt: bool = True  # legged_gym multiplies every weight by the policy dt
+    only_positive: bool = False  # clip the total at zero (legged_gym option)
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Uniform observation noise, in the units of the raw quantities (before obs scaling)."""
+
+    enabled: bool = True
+    gyro: float = 0.2
+    gravity: float = 0.05
+    joint_pos: float = 0.01
+    joint_vel: float = 1.5
+
+
+@dataclass(frozen=True)
+class RandomizationConfig:
+    enabled: bool = True
+    friction: Range = (0.5, 1.25)
+    added_mass: Range = (-1.0, 3.0)
+    motor_strength: Range = (0.9, 1.1)
+    kp_scale: Range = (0.9, 1.1)
+    kd_scale: Range = (0.9, 1.1)
+    latency_s: Range = (0.0, 0.02)
+    push_interval_s: float = 15.0
+    push_max_vel: float = 1.0
+    init_joint_scale: Range = (0.5, 1.5)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+
+@dataclass(frozen=True)
+class TerminationConfig:
+    trunk_contact: bool = True
+    max_tilt: float = 1.0  # rad between base z and world z
+    min_base_height: float = 0.12  # m above the terrain
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    robot: str = "go1"
+    episode_length_s: float = 20.0
+    privileged_critic: bool = True
+    observations: ObservationConfig = field(default_factory=ObservationConfig)
+    commands: CommandConfig = field(default_factory=CommandConfig)
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    termination: TerminationConfig = field(default_factory=TerminationConfig)
+    terrain: TerrainConfig = field(default_factory=TerrainConfig)
+    action_clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.episode_length_s <= 0:
+            raise ValueError("episode_length_s must be > 0")
+
+
+def resolve_config_path(name_or_path: str | Path, kind: str) -> Path:
+    """``go1_flat`` -> ``configs/<kind>/go1_flat.yaml``; paths pass through."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return CONFIG_DIR / kind / f"{name_or_path}.yaml"
+
+
+def load_task_config(name_or_path: str | Path = "go1_flat", overrides: tuple[str, ...] | list[str] = ()) -> TaskConfig:
+    """Load and validate a task config by preset name or path."""
+    cfg = load(TaskConfig, resolve_config_path(name_or_path, "task"), overrides)
+    from sim.rewards import validate_weights  # late import: rewards imports this module
+
+    validate_weights(cfg.rewards.weights, where=f"{resolve_config_path(name_or_path, 'task')}: rewards.weights")
+    return cfg

@@ -1,0 +1,137 @@
+"""MuJoCo (CPU) backend: one MjModel per env, batched over threads with ``mujoco.rollout``.
+
+Each policy step is one ``Rollout.rollout`` call over all envs for ``decimation`` substeps; the
+PD law runs inside MuJoCo on every substep (see :mod:`robots.mjcf`). Per-env models carry the
+per-env randomisation (friction, trunk mass, gains). The solver warm start is reset to zero at
+every policy step so a rollout depends only on its initial state and controls, whichever thread
+runs it: same seed, same rollout.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import mujoco
+import mujoco.rollout
+import numpy as np
+import torch
+
+from robots.description import RobotDescription
+from robots.mjcf import build_mjcf
+from sim.backend import Dynamics, RobotState
+from sim.terrain import Terrain
+
+STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+
+
+class MujocoBackend:
+    """Batched MuJoCo simulation of ``num_envs`` robots on ``terrain``."""
+
+    def __init__(self, robot: RobotDescription, num_envs: int, terrain: Terrain, num_threads: int | None = None) -> None:
+        self.robot = robot
+        self.num_envs = num_envs
+        self.decimation = robot.control.decimation
+        self.base_model = mujoco.MjModel.from_xml_string(build_mjcf(robot, terrain.spec))
+        if terrain.spec is not None:
+            self.base_model.hfield_data[:] = (terrain.heights / terrain.spec.max_height).ravel()
+        m = self.base_model
+        self.models = [copy.copy(m) for _ in range(num_envs)]
+        self.num_threads = num_threads or min(os.cpu_count() or 1, 8)
+        self.datas = [mujoco.MjData(m) for _ in range(self.num_threads)]
+        self._rollout = mujoco.rollout.Rollout(nthread=self.num_threads)
+        self.nstate = mujoco.mj_stateSize(m, STATE_SPEC)
+        # Index maps: qpos/qvel addresses of each joint in SDK order.
+        sdk_to_mj = robot.sdk_to_backend("mujoco")
+        joint_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, robot.joint_names[i]) for i in range(robot.num_joints)]
+        assert [int(j) - 1 for j in joint_ids] == list(sdk_to_mj), "MJCF joint order must match backend_joint_order.mujoco"
+        self._qpos_idx = 1 + np.array([m.jnt_qposadr[j] for j in joint_ids])
+        self._qvel_idx = 1 + m.nq + np.array([m.jnt_dofadr[j] for j in joint_ids])
+        self._ctrl_idx = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, robot.joint_short_names[i]) for i in range(robot.num_joints)])
+        sensor = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_SENSOR, i): m.sensor_adr[i] for i in range(m.nsensor)}
+        self._foot_idx = np.array([sensor[f"{leg}_foot_force"] for leg in robot.legs])
+        self._thigh_idx = np.array([sensor[f"{leg}_thigh_contact"] for leg in robot.legs])
+        self._trunk_idx = int(sensor["trunk_contact"])
+        self._torque_idx = np.array([sensor[f"{n}_torque"] for n in robot.joint_short_names])
+        self._trunk_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "trunk")
+        self._friction_geoms = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"{leg}_foot") for leg in robot.legs] + [0])
+        self._nominal = (m.body_mass[self._trunk_body], m.actuator_gainprm[:, 0].copy(), m.actuator_biasprm[:, 1:3].copy())
+        # Buffers (float64, what MuJoCo reads/writes).
+        data = mujoco.MjData(m)
+        mujoco.mj_resetDataKeyframe(m, data, 0)
+        home = np.zeros(self.nstate)
+        mujoco.mj_getState(m, data, home, STATE_SPEC)
+        self._state = np.tile(home, (num_envs, 1))
+        self._warmstart = np.zeros((num_envs, m.nv))
+        self._ctrl = np.zeros((num_envs, self.decimation, m.nu))
+        self._traj = np.zeros((num_envs, self.decimation, self.nstate))
+        self._sens = np.zeros((num_envs, self.decimation, m.nsensordata))
+
+    # ---- interface -------------------------------------------------------------------------
+    def reset(
+        self,
+        env_ids: torch.Tensor,
+        base_pos: torch.Tensor,
+        base_quat: torch.Tensor,
+        base_lin_vel_world: torch.Tensor,
+        base_ang_vel_body: torch.Tensor,
+        joint_pos: torch.Tensor,
+        joint_vel: torch.Tensor,
+    ) -> None:
+        ids = env_ids.cpu().numpy()
+        s = self._state
+        s[ids, 0] = 0.0
+        s[ids, 1:4] = base_pos.cpu().double().numpy()
+        s[ids, 4:8] = base_quat.cpu().double().numpy()
+        s[np.ix_(ids, self._qpos_idx)] = joint_pos.cpu().double().numpy()
+        qv = 1 + self.base_model.nq
+        s[ids, qv : qv + 3] = base_lin_vel_world.cpu().double().numpy()
+        s[ids, qv + 3 : qv + 6] = base_ang_vel_body.cpu().double().numpy()
+        s[np.ix_(ids, self._qvel_idx)] = joint_vel.cpu().double().numpy()
+        self._sens[ids] = 0.0
+
+    def step(self, joint_targets: torch.Tensor) -> RobotState:
+        self._ctrl[:, :, self._ctrl_idx] = joint_targets.detach().cpu().double().numpy()
+        self._rollout.rollout(
+            self.models, self.datas, self._state, self._ctrl, initial_warmstart=self._warmstart,
+            state=self._traj, sensordata=self._sens, skip_checks=True, nstep=self.decimation,
+        )
+        self._state[:] = self._traj[:, -1]
+        return self.state()
+
+    def state(self) -> RobotState:
+        s = torch.from_numpy(self._state).float()
+        sens_max = torch.from_numpy(self._sens.max(axis=1)).float()
+        last = torch.from_numpy(self._sens[:, -1]).float()
+        qv = 1 + self.base_model.nq
+        return RobotState(
+            base_pos=s[:, 1:4],
+            base_quat=s[:, 4:8],
+            base_lin_vel_world=s[:, qv : qv + 3],
+            base_ang_vel_body=s[:, qv + 3 : qv + 6],
+            joint_pos=s[:, self._qpos_idx],
+            joint_vel=s[:, self._qvel_idx],
+            joint_torque=last[:, self._torque_idx],
+            foot_force=sens_max[:, self._foot_idx],
+            trunk_contact=sens_max[:, self._trunk_idx],
+            thigh_contact=sens_max[:, self._thigh_idx],
+        )
+
+    def set_dynamics(self, env_ids: torch.Tensor, dynamics: Dynamics) -> None:
+        mass, gain, bias = self._nominal
+        for k, i in enumerate(env_ids.tolist()):
+            model = self.models[i]
+            model.geom_friction[self._friction_geoms, 0] = float(dynamics.friction[k])
+            model.body_mass[self._trunk_body] = mass + float(dynamics.added_mass[k])
+            strength = float(dynamics.motor_strength[k])
+            kp = float(dynamics.kp_scale[k]) * strength
+            model.actuator_gainprm[:, 0] = gain * kp
+            model.actuator_biasprm[:, 1] = bias[:, 0] * kp
+            model.actuator_biasprm[:, 2] = bias[:, 1] * float(dynamics.kd_scale[k]) * strength
+
+    def push(self, env_ids: torch.Tensor, delta_lin_vel_world: torch.Tensor) -> None:
+        qv = 1 + self.base_model.nq
+        self._state[env_ids.cpu().numpy(), qv : qv + 3] += delta_lin_vel_world.cpu().double().numpy()
+
+    def close(self) -> None:
+        self._rollout.close()

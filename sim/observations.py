@@ -1,0 +1,96 @@
+"""The policy observation, computed from raw robot state by ONE implementation for sim and robot.
+
+The functions take an array namespace ``xp`` (``numpy`` on the robot, ``torch`` in the
+simulator) and use only operations both provide with the same semantics, so the deploy runtime
+(numpy + onnxruntime, no torch) and the vectorised task produce identical vectors from the same
+raw state. This module must never import torch.
+
+Layout of one frame (SDK joint order):
+    gyro * ang_vel_scale (3) | projected gravity (3) | commands * command_scale (3) |
+    (q - q_default) * dof_pos_scale (12) | dq * dof_vel_scale (12) | last action (12)
+With ``history_length`` H > 1 the observation is the last H frames, oldest first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+FRAME_TERMS = ("gyro", "projected_gravity", "commands", "joint_pos", "joint_vel", "last_action")
+
+
+@dataclass(frozen=True)
+class ObservationConfig:
+    ang_vel_scale: float = 0.25
+    dof_pos_scale: float = 1.0
+    dof_vel_scale: float = 0.05
+    command_scale: tuple[float, float, float] = (2.0, 2.0, 0.25)
+    clip: float = 100.0
+    history_length: int = 1
+
+    def __post_init__(self) -> None:
+        if self.history_length < 1:
+            raise ValueError("history_length must be >= 1")
+
+    def frame_size(self, num_joints: int) -> int:
+        return 9 + 3 * num_joints
+
+    def size(self, num_joints: int) -> int:
+        return self.frame_size(num_joints) * self.history_length
+
+
+def projected_gravity(xp: Any, quat: Any) -> Any:
+    """Gravity direction (0, 0, -1) in the base frame, from a (w, x, y, z) quaternion (..., 4)."""
+    w, x, y, z = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
+    gx = 2.0 * (w * y - x * z)
+    gy = -2.0 * (w * x + y * z)
+    gz = 1.0 - 2.0 * (w * w + z * z)
+    return xp.stack([gx, gy, gz], -1)
+
+
+def rotate_inverse(xp: Any, quat: Any, vec: Any) -> Any:
+    """Rotate world vectors (..., 3) into the frame of quaternion ``quat`` (..., 4)."""
+    w = quat[..., 0:1]
+    u = quat[..., 1:4]
+    uv = _cross(xp, u, vec)
+    return vec * (2.0 * w * w - 1.0) - 2.0 * w * uv + 2.0 * u * (u * vec).sum(-1, keepdims=True)
+
+
+def _cross(xp: Any, a: Any, b: Any) -> Any:
+    return xp.stack(
+        [a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2], a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]],
+        -1,
+    )
+
+
+def observation_frame(
+    xp: Any,
+    cfg: ObservationConfig,
+    quat: Any,
+    gyro: Any,
+    joint_pos: Any,
+    joint_vel: Any,
+    commands: Any,
+    last_action: Any,
+    default_joint_pos: Any,
+) -> Any:
+    """One observation frame (..., frame_size) from raw state; see the module docstring."""
+    cmd_scale = xp.asarray(cfg.command_scale, dtype=commands.dtype) if xp.__name__ == "numpy" else commands.new_tensor(cfg.command_scale)
+    frame = xp.concatenate(
+        [
+            gyro * cfg.ang_vel_scale,
+            projected_gravity(xp, quat),
+            commands * cmd_scale,
+            (joint_pos - default_joint_pos) * cfg.dof_pos_scale,
+            joint_vel * cfg.dof_vel_scale,
+            last_action,
+        ],
+        -1,
+    )
+    return xp.clip(frame, -cfg.clip, cfg.clip)
+
+
+def push_history(xp: Any, history: Any, frame: Any) -> Any:
+    """Drop the oldest frame of ``history`` (..., H * F) and append ``frame`` (..., F)."""
+    width = frame.shape[-1]
+    return xp.concatenate([history[..., width:], frame], -1)

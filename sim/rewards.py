@@ -1,0 +1,141 @@
+"""legged_gym-style reward terms, each a small named function of :class:`RewardInputs`.
+
+The YAML config holds ``rewards.weights: {term: weight}``; an unknown term name is a config
+error. Terms are pure functions of raw quantities, so rewards can be recomputed from logged raw
+state with another reward config (robot logs, ``unio4 data pack``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from sim.config import RewardConfig
+from unio4.config import ConfigError
+
+
+@dataclass
+class RewardInputs:
+    """Everything a reward term may read, for N envs (SDK joint order)."""
+
+    commands: torch.Tensor  # (N, 3) vx, vy, yaw rate
+    base_lin_vel: torch.Tensor  # (N, 3) base frame
+    base_ang_vel: torch.Tensor  # (N, 3) base frame
+    projected_gravity: torch.Tensor  # (N, 3)
+    base_height: torch.Tensor  # (N,) above the terrain
+    joint_pos: torch.Tensor
+    joint_vel: torch.Tensor
+    last_joint_vel: torch.Tensor
+    joint_torque: torch.Tensor
+    actions: torch.Tensor
+    last_actions: torch.Tensor
+    first_contact: torch.Tensor  # (N, 4) bool: foot touched down this step
+    air_time: torch.Tensor  # (N, 4) s in the air before this touchdown
+    collision_force: torch.Tensor  # (N, 5) trunk + thighs normal force
+    terminated: torch.Tensor  # (N,) bool
+    soft_lower: torch.Tensor  # (12,)
+    soft_upper: torch.Tensor  # (12,)
+    default_joint_pos: torch.Tensor  # (12,)
+    dt: float
+
+
+Term = Callable[[RewardInputs, RewardConfig], torch.Tensor]
+
+
+def tracking_lin_vel(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    err = torch.sum(torch.square(x.commands[:, :2] - x.base_lin_vel[:, :2]), dim=1)
+    return torch.exp(-err / cfg.tracking_sigma)
+
+
+def tracking_ang_vel(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    err = torch.square(x.commands[:, 2] - x.base_ang_vel[:, 2])
+    return torch.exp(-err / cfg.tracking_sigma)
+
+
+def lin_vel_z(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.square(x.base_lin_vel[:, 2])
+
+
+def ang_vel_xy(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.sum(torch.square(x.base_ang_vel[:, :2]), dim=1)
+
+
+def orientation(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.sum(torch.square(x.projected_gravity[:, :2]), dim=1)
+
+
+def base_height(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.square(x.base_height - cfg.base_height_target)
+
+
+def torques(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.sum(torch.square(x.joint_torque), dim=1)
+
+
+def dof_vel(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.sum(torch.square(x.joint_vel), dim=1)
+
+
+def dof_acc(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.sum(torch.square((x.joint_vel - x.last_joint_vel) / x.dt), dim=1)
+
+
+def action_rate(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.sum(torch.square(x.actions - x.last_actions), dim=1)
+
+
+def feet_air_time(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    reward = torch.sum((x.air_time - cfg.feet_air_time_target) * x.first_contact.float(), dim=1)
+    return reward * (torch.norm(x.commands[:, :2], dim=1) > 0.1).float()
+
+
+def collision(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return torch.sum((x.collision_force > cfg.contact_threshold).float(), dim=1)
+
+
+def dof_pos_limits(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    below = (x.soft_lower - x.joint_pos).clamp(min=0.0)
+    above = (x.joint_pos - x.soft_upper).clamp(min=0.0)
+    return torch.sum(below + above, dim=1)
+
+
+def stand_still(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    still = (torch.norm(x.commands[:, :2], dim=1) < 0.1).float()
+    return torch.sum(torch.abs(x.joint_pos - x.default_joint_pos), dim=1) * still
+
+
+def termination(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    return x.terminated.float()
+
+
+TERMS: dict[str, Term] = {
+    f.__name__: f
+    for f in (
+        tracking_lin_vel, tracking_ang_vel, lin_vel_z, ang_vel_xy, orientation, base_height, torques, dof_vel, dof_acc,
+        action_rate, feet_air_time, collision, dof_pos_limits, stand_still, termination,
+    )
+}
+
+
+def validate_weights(weights: dict[str, float], where: str) -> None:
+    for name in weights:
+        if name not in TERMS:
+            raise ConfigError(f"{where}: unknown reward term {name!r} (known: {sorted(TERMS)})")
+
+
+def compute_rewards(x: RewardInputs, cfg: RewardConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted sum of the configured terms, and each weighted term (for logging)."""
+    scale = x.dt if cfg.scale_by_dt else 1.0
+    total = torch.zeros_like(x.base_height)
+    parts: dict[str, torch.Tensor] = {}
+    for name, weight in cfg.weights.items():
+        if weight == 0.0:
+            continue
+        value = TERMS[name](x, cfg) * (weight * scale)
+        parts[name] = value
+        total = total + value
+    if cfg.only_positive:
+        total = total.clamp(min=0.0)
+    return total, parts

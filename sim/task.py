@@ -1,0 +1,282 @@
+"""The Go1 velocity-tracking task: a vectorised, gymnasium-style environment in torch.
+
+Written once above :class:`sim.backend.PhysicsBackend`. ``step`` returns
+``(obs, reward, terminated, truncated, info)`` as torch tensors with automatic reset of finished
+envs; ``terminated`` (a fall) and ``truncated`` (the episode time-out) are kept apart so learners
+bootstrap through time-outs. ``info["final_obs"]``/``info["final_critic_obs"]`` hold the last
+observation of envs that just finished (rows of the others are stale) and ``info["critic_obs"]``
+the privileged observation for an asymmetric critic.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from robots.description import load_robot
+from sim.backend import Dynamics, PhysicsBackend, RobotState
+from sim.backends import make_backend
+from sim.config import TaskConfig
+from sim.observations import observation_frame, projected_gravity, push_history, rotate_inverse
+from sim.rewards import RewardInputs, compute_rewards
+from sim.terrain import make_terrain
+
+PRIVILEGED_EXTRA = 3 + 1 + 5 + 4  # base lin vel, height, dynamics params, foot contacts
+
+
+def _uniform(gen: torch.Generator, lo: float, hi: float, shape: tuple[int, ...]) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(shape, generator=gen)
+
+
+class Go1VelocityTask:
+    """``num_envs`` Go1s tracking (vx, vy, yaw-rate) commands."""
+
+    def __init__(self, cfg: TaskConfig, num_envs: int, backend: str = "mujoco", seed: int = 0, num_threads: int | None = None) -> None:
+        self.cfg = cfg
+        self.num_envs = num_envs
+        self.robot = load_robot(cfg.robot)
+        self.terrain = make_terrain(cfg.terrain)
+        self.backend: PhysicsBackend = make_backend(backend, self.robot, num_envs, self.terrain, num_threads=num_threads)
+        self.backend_name = backend
+        self.gen = torch.Generator().manual_seed(seed)
+        rc = self.robot.control
+        self.dt = rc.policy_dt
+        self.decimation = rc.decimation
+        self.max_episode_length = int(math.ceil(cfg.episode_length_s / self.dt))
+        nj = self.robot.num_joints
+        self.num_actions = nj
+        self.num_obs = cfg.observations.size(nj)
+        self.frame_size = cfg.observations.frame_size(nj)
+        self.num_critic_obs = self.num_obs + (PRIVILEGED_EXTRA if cfg.privileged_critic else 0)
+        high = np.full(nj, cfg.action_clip, dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (self.num_obs,), dtype=np.float32)
+
+        f32 = torch.float32
+        self.default_joint_pos = torch.tensor(self.robot.default_joint_pos, dtype=f32)
+        self.action_scales = torch.tensor(self.robot.action_scales, dtype=f32)
+        lower, upper = torch.tensor(self.robot.joint_lower, dtype=f32), torch.tensor(self.robot.joint_upper, dtype=f32)
+        mid, half = (lower + upper) / 2, (upper - lower) / 2 * cfg.rewards.soft_joint_limit
+        self.soft_lower, self.soft_upper = mid - half, mid + half
+        n = num_envs
+        self.commands = torch.zeros(n, 3)
+        self.actions = torch.zeros(n, nj)
+        self.last_actions = torch.zeros(n, nj)
+        self.last_targets = self.default_joint_pos.repeat(n, 1)
+        self.last_joint_vel = torch.zeros(n, nj)
+        self.air_time = torch.zeros(n, 4)
+        self.episode_length = torch.zeros(n, dtype=torch.long)
+        self.latency_substeps = torch.zeros(n, dtype=torch.long)
+        self.obs_history = torch.zeros(n, self.num_obs)
+        self.spawn_xy = torch.zeros(n, 2)
+        self.dynamics = Dynamics(torch.ones(n), torch.zeros(n), torch.ones(n), torch.ones(n), torch.ones(n))
+        self.episode_sums: dict[str, torch.Tensor] = {name: torch.zeros(n) for name in cfg.rewards.weights}
+        self.episode_return = torch.zeros(n)
+        self._substep = torch.arange(self.decimation).view(1, -1, 1)
+        self._push_every = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
+        self._resample_every = max(1, int(round(cfg.commands.resample_time_s / self.dt)))
+        self.state: RobotState = self.backend.state()
+        self.terrain.assign(n, self.gen)
+
+    # ---- gymnasium-style API ------------------------------------------------------------------
+    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Reset every env; returns (obs, info) with ``info['critic_obs']``."""
+        if seed is not None:
+            self.gen.manual_seed(seed)
+            self.terrain.assign(self.num_envs, self.gen)
+        self._reset_envs(torch.arange(self.num_envs), curriculum=False)
+        self.state = self.backend.state()
+        obs, critic = self._observe(self.state, fresh=torch.ones(self.num_envs, dtype=torch.bool))
+        return obs, {"critic_obs": critic}
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        cfg = self.cfg
+        self.actions = actions.detach().to(torch.float32).clamp(-cfg.action_clip, cfg.action_clip)
+        targets = self.default_joint_pos + self.action_scales * self.actions
+        delayed = self._substep < self.latency_substeps.view(-1, 1, 1)
+        seq = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
+        self.last_targets = targets
+        state = self.backend.step(seq)
+        self.state = state
+        self.episode_length += 1
+
+        base_lin_vel = rotate_inverse(torch, state.base_quat, state.base_lin_vel_world)
+        gravity = projected_gravity(torch, state.base_quat)
+        height = state.base_pos[:, 2] - self.terrain.height_at(state.base_pos[:, :2])
+        contact = state.foot_force > cfg.rewards.contact_threshold
+        first_contact = (self.air_time > 0.0) & contact
+        self.air_time += self.dt
+        air_time_at_touchdown = self.air_time.clone()
+        self.air_time *= (~contact).float()
+
+        term = cfg.termination
+        terminated = gravity[:, 2] > -math.cos(term.max_tilt)
+        terminated |= height < term.min_base_height
+        if term.trunk_contact:
+            terminated |= state.trunk_contact > cfg.rewards.contact_threshold
+        truncated = (self.episode_length >= self.max_episode_length) & ~terminated
+
+        inputs = RewardInputs(
+            commands=self.commands, base_lin_vel=base_lin_vel, base_ang_vel=state.base_ang_vel_body, projected_gravity=gravity,
+            base_height=height, joint_pos=state.joint_pos, joint_vel=state.joint_vel, last_joint_vel=self.last_joint_vel,
+            joint_torque=state.joint_torque, actions=self.actions, last_actions=self.last_actions, first_contact=first_contact,
+            air_time=air_time_at_touchdown, collision_force=torch.cat([state.trunk_contact.unsqueeze(1), state.thigh_contact], 1),
+            terminated=terminated, soft_lower=self.soft_lower, soft_upper=self.soft_upper, default_joint_pos=self.default_joint_pos,
+            dt=self.dt,
+        )
+        reward, parts = compute_rewards(inputs, cfg.rewards)
+        for name, value in parts.items():
+            self.episode_sums[name] += value
+        self.episode_return += reward
+
+        self.last_actions = self.actions
+        self.last_joint_vel = state.joint_vel
+        self._lin_vel, self._height = base_lin_vel, height
+
+        step_ids = self.episode_length
+        resample = torch.nonzero(step_ids % self._resample_every == 0).flatten()
+        if resample.numel():
+            self._sample_commands(resample)
+        rnd = cfg.randomization
+        if rnd.enabled and rnd.push_max_vel > 0:
+            push = torch.nonzero(step_ids % self._push_every == 0).flatten()
+            if push.numel():
+                dv = torch.zeros(push.numel(), 3)
+                dv[:, :2] = _uniform(self.gen, -rnd.push_max_vel, rnd.push_max_vel, (push.numel(), 2))
+                self.backend.push(push, dv)
+
+        done = terminated | truncated
+        obs, critic = self._observe(state, fresh=torch.zeros(self.num_envs, dtype=torch.bool))
+        info: dict[str, Any] = {"critic_obs": critic, "reward_terms": parts}
+        done_ids = torch.nonzero(done).flatten()
+        if done_ids.numel():
+            info["final_obs"] = obs.clone()
+            info["final_critic_obs"] = critic.clone()
+            info["episode"] = self._episode_stats(done_ids)
+            self._reset_envs(done_ids, curriculum=True)
+            self.state = self.backend.state()
+            fresh = done.clone()
+            obs, critic = self._observe(self.state, fresh=fresh)
+            info["critic_obs"] = critic
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _observe(self, state: RobotState, fresh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        frame = observation_frame(
+            torch, cfg.observations, state.base_quat, state.base_ang_vel_body, state.joint_pos, state.joint_vel,
+            self.commands, self.last_actions, self.default_joint_pos,
+        )
+        clean_frame = frame
+        noise = cfg.randomization.noise
+        if cfg.randomization.enabled and noise.enabled:
+            frame = frame + self._noise_scale * (2.0 * torch.rand(frame.shape, generator=self.gen) - 1.0)
+        if cfg.observations.history_length == 1:
+            obs = frame
+        else:
+            history = push_history(torch, self.obs_history, frame)
+            history[fresh] = frame[fresh].repeat(1, cfg.observations.history_length)
+            self.obs_history = history
+            obs = history
+        if not cfg.privileged_critic:
+            return obs, obs
+        lin_vel = rotate_inverse(torch, state.base_quat, state.base_lin_vel_world)
+        height = state.base_pos[:, 2] - self.terrain.height_at(state.base_pos[:, :2])
+        d = self.dynamics
+        extra = torch.cat(
+            [
+                lin_vel * 2.0,
+                height.unsqueeze(1),
+                torch.stack([d.friction, d.added_mass, d.motor_strength, d.kp_scale, d.kd_scale], 1),
+                (state.foot_force > self.cfg.rewards.contact_threshold).float(),
+            ],
+            1,
+        )
+        critic_frame = clean_frame if cfg.observations.history_length == 1 else obs
+        return obs, torch.cat([critic_frame, extra], 1)
+
+    @property
+    def _noise_scale(self) -> torch.Tensor:
+        if not hasattr(self, "_noise_vec"):
+            o, nz, nj = self.cfg.observations, self.cfg.randomization.noise, self.num_actions
+            self._noise_vec = torch.cat(
+                [
+                    torch.full((3,), nz.gyro * o.ang_vel_scale),
+                    torch.full((3,), nz.gravity),
+                    torch.zeros(3),
+                    torch.full((nj,), nz.joint_pos * o.dof_pos_scale),
+                    torch.full((nj,), nz.joint_vel * o.dof_vel_scale),
+                    torch.zeros(nj),
+                ]
+            )
+        return self._noise_vec
+
+    def _sample_commands(self, ids: torch.Tensor) -> None:
+        c, k = self.cfg.commands, ids.numel()
+        cmd = torch.stack(
+            [_uniform(self.gen, *c.lin_vel_x, (k,)), _uniform(self.gen, *c.lin_vel_y, (k,)), _uniform(self.gen, *c.ang_vel_yaw, (k,))], 1
+        )
+        small = torch.norm(cmd[:, :2], dim=1) < c.zero_below
+        cmd[small, :2] = 0.0
+        self.commands[ids] = cmd
+
+    def _episode_stats(self, ids: torch.Tensor) -> dict[str, float]:
+        stats = {f"reward/{name}": float(v[ids].mean() / self.cfg.episode_length_s) for name, v in self.episode_sums.items()}
+        stats["return"] = float(self.episode_return[ids].mean())
+        stats["length"] = float(self.episode_length[ids].float().mean())
+        if not self.terrain.is_flat:
+            stats["terrain_level"] = self.terrain.mean_level
+        return stats
+
+    def _reset_envs(self, ids: torch.Tensor, curriculum: bool) -> None:
+        n, cfg, rnd = ids.numel(), self.cfg, self.cfg.randomization
+        if curriculum:
+            distance = torch.norm(self.state.base_pos[ids, :2] - self.spawn_xy[ids], dim=1)
+            commanded = torch.norm(self.commands[ids, :2], dim=1) * cfg.episode_length_s
+            self.terrain.update_curriculum(ids, distance, commanded, self.gen)
+        xy = self.terrain.origins(self.terrain.levels[ids], self.terrain.types[ids])
+        if not self.terrain.is_flat:
+            xy = xy + _uniform(self.gen, -0.5, 0.5, (n, 2))
+        self.spawn_xy[ids] = xy
+        z = self.terrain.height_at(xy) + self.robot.control.spawn_height
+        yaw = _uniform(self.gen, -math.pi, math.pi, (n,))
+        quat = torch.stack([torch.cos(yaw / 2), torch.zeros(n), torch.zeros(n), torch.sin(yaw / 2)], 1)
+        scale = _uniform(self.gen, *rnd.init_joint_scale, (n, 1)) if rnd.enabled else torch.ones(n, 1)
+        joint_pos = (self.default_joint_pos * scale).clamp(self.soft_lower, self.soft_upper)
+        zeros3 = torch.zeros(n, 3)
+        self.backend.reset(ids, torch.cat([xy, z.unsqueeze(1)], 1), quat, zeros3, zeros3, joint_pos, torch.zeros(n, self.num_actions))
+        if rnd.enabled:
+            dyn = Dynamics(
+                friction=_uniform(self.gen, *rnd.friction, (n,)),
+                added_mass=_uniform(self.gen, *rnd.added_mass, (n,)),
+                kp_scale=_uniform(self.gen, *rnd.kp_scale, (n,)),
+                kd_scale=_uniform(self.gen, *rnd.kd_scale, (n,)),
+                motor_strength=_uniform(self.gen, *rnd.motor_strength, (n,)),
+            )
+            max_latency = self.decimation
+            lat = _uniform(self.gen, *rnd.latency_s, (n,)) / self.robot.control.sim_dt
+            self.latency_substeps[ids] = lat.round().long().clamp(0, max_latency)
+        else:
+            ones = torch.ones(n)
+            dyn = Dynamics(friction=ones * self.robot.body.foot_friction, added_mass=torch.zeros(n), kp_scale=ones, kd_scale=ones, motor_strength=ones)
+            self.latency_substeps[ids] = 0
+        self.backend.set_dynamics(ids, dyn)
+        for field_name in ("friction", "added_mass", "kp_scale", "kd_scale", "motor_strength"):
+            getattr(self.dynamics, field_name)[ids] = getattr(dyn, field_name)
+        self._sample_commands(ids)
+        self.actions[ids] = 0.0
+        self.last_actions[ids] = 0.0
+        self.last_targets[ids] = joint_pos
+        self.last_joint_vel[ids] = 0.0
+        self.air_time[ids] = 0.0
+        self.episode_length[ids] = 0
+        self.episode_return[ids] = 0.0
+        for v in self.episode_sums.values():
+            v[ids] = 0.0

@@ -1,0 +1,149 @@
+"""Flat and rough terrain with a legged_gym-style curriculum.
+
+Rough terrain is one heightfield made of square tiles: columns along x are difficulty levels,
+rows along y are terrain types (slope pyramid, random roughness, stairs pyramid, discrete
+obstacles). Each env is spawned at the centre of its tile; at reset an env that walked far moves
+one level up, one that walked less than half its commanded distance moves one level down, and
+one that solved the hardest level is sent to a random level (so the hardest tiles stay in use).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from robots.mjcf import HeightfieldSpec
+
+TerrainType = Literal["slope", "rough", "stairs", "discrete"]
+
+
+@dataclass(frozen=True)
+class TerrainConfig:
+    type: Literal["flat", "rough"] = "flat"
+    tile_size: float = 4.0  # m
+    resolution: float = 0.1  # m per heightfield sample
+    num_levels: int = 5
+    types: tuple[TerrainType, ...] = ("slope", "rough", "stairs", "discrete")
+    max_slope: float = 0.35  # rise over run at the hardest level
+    max_roughness: float = 0.06  # m
+    max_step_height: float = 0.12  # m
+    max_obstacle_height: float = 0.10  # m
+    curriculum: bool = True
+    max_init_level: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.tile_size <= 0 or self.resolution <= 0 or self.num_levels < 1 or not self.types:
+            raise ValueError("tile_size, resolution > 0, num_levels >= 1 and at least one type are required")
+        if not 0 <= self.max_init_level < self.num_levels:
+            raise ValueError(f"max_init_level must be in [0, {self.num_levels - 1}]")
+
+
+@dataclass
+class Terrain:
+    """Heights on a grid plus the tile layout; ``heights[row=y, col=x]`` in metres (>= 0)."""
+
+    cfg: TerrainConfig
+    heights: np.ndarray
+    spec: HeightfieldSpec | None
+    levels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    types: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+
+    @property
+    def is_flat(self) -> bool:
+        return self.spec is None
+
+    def height_at(self, xy: torch.Tensor) -> torch.Tensor:
+        """Terrain height under world points ``xy`` (..., 2) (nearest sample)."""
+        if self.spec is None:
+            return torch.zeros(xy.shape[:-1], dtype=xy.dtype, device=xy.device)
+        s, res = self.spec, self.cfg.resolution
+        col = torch.round((xy[..., 0] + s.size_x) / res).long().clamp(0, s.ncol - 1)
+        row = torch.round((xy[..., 1] + s.size_y) / res).long().clamp(0, s.nrow - 1)
+        return self._heights_t[row, col].to(xy.dtype)
+
+    def __post_init__(self) -> None:
+        self._heights_t = torch.as_tensor(self.heights, dtype=torch.float32)
+
+    def origins(self, levels: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """World xy of the centre of tile (level, type)."""
+        if self.spec is None:
+            return torch.zeros(levels.shape[0], 2)
+        n = _tile_samples(self.cfg)
+        stride, centre = n * self.cfg.resolution, (n - 1) / 2 * self.cfg.resolution
+        x = -self.spec.size_x + levels.float() * stride + centre
+        y = -self.spec.size_y + types.float() * stride + centre
+        return torch.stack([x, y], dim=-1)
+
+    def assign(self, num_envs: int, generator: torch.Generator) -> None:
+        """Initial tile of each env: random type, level up to ``max_init_level``."""
+        self.levels = torch.randint(0, self.cfg.max_init_level + 1, (num_envs,), generator=generator)
+        self.types = torch.randint(0, len(self.cfg.types), (num_envs,), generator=generator)
+
+    def update_curriculum(self, env_ids: torch.Tensor, distance: torch.Tensor, commanded_distance: torch.Tensor, generator: torch.Generator) -> None:
+        """Move envs that just ended up or down a level by how far they walked."""
+        if self.spec is None or not self.cfg.curriculum or env_ids.numel() == 0:
+            return
+        up = distance > self.cfg.tile_size / 2
+        down = (distance < 0.5 * commanded_distance) & ~up
+        levels = self.levels[env_ids] + up.long() - down.long()
+        top = self.cfg.num_levels
+        solved = levels >= top
+        random_levels = torch.randint(0, top, (int(env_ids.numel()),), generator=generator)
+        self.levels[env_ids] = torch.where(solved, random_levels, levels.clamp(min=0))
+
+    @property
+    def mean_level(self) -> float:
+        return float(self.levels.float().mean()) if self.levels.numel() else 0.0
+
+
+def _tile_samples(cfg: TerrainConfig) -> int:
+    return int(round(cfg.tile_size / cfg.resolution)) + 1
+
+
+def _tile(kind: TerrainType, difficulty: float, n: int, cfg: TerrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Heights of one ``n x n`` tile at ``difficulty`` in [0, 1]."""
+    res = cfg.resolution
+    coords = (np.arange(n) - (n - 1) / 2) * res
+    # distance to the tile border along the shorter axis: pyramids rise towards the centre
+    half = (n - 1) / 2 * res
+    border = half - np.maximum(np.abs(coords)[:, None], np.abs(coords)[None, :])
+    platform = 0.5  # flat half-width at the top, m
+    if kind == "slope":
+        return np.clip(border, 0, half - platform) * cfg.max_slope * difficulty
+    if kind == "rough":
+        return rng.uniform(0.0, cfg.max_roughness * max(difficulty, 0.1), size=(n, n))
+    if kind == "stairs":
+        step_width = 0.3
+        steps = np.floor(np.clip(border, 0, half - platform) / step_width)
+        return steps * cfg.max_step_height * difficulty
+    heights = np.zeros((n, n))
+    block = max(1, int(round(0.4 / res)))
+    for _ in range(int(6 + 14 * difficulty)):
+        r, c = rng.integers(0, n - block, size=2)
+        heights[r : r + block, c : c + block] = rng.uniform(0.3, 1.0) * cfg.max_obstacle_height * max(difficulty, 0.1)
+    centre = slice(n // 2 - block, n // 2 + block)
+    heights[centre, centre] = 0.0
+    return heights
+
+
+def make_terrain(cfg: TerrainConfig) -> Terrain:
+    """Build the heightfield (or a flat floor) described by ``cfg``."""
+    if cfg.type == "flat":
+        return Terrain(cfg, np.zeros((1, 1)), None)
+    rng = np.random.default_rng(cfg.seed)
+    n = _tile_samples(cfg)
+    rows, cols = len(cfg.types) * n, cfg.num_levels * n
+    heights = np.zeros((rows, cols))
+    for ti, kind in enumerate(cfg.types):
+        for level in range(cfg.num_levels):
+            difficulty = (level + 1) / cfg.num_levels
+            heights[ti * n : (ti + 1) * n, level * n : (level + 1) * n] = _tile(kind, difficulty, n, cfg, rng)
+    max_height = max(float(heights.max()), 1e-3)
+    spec = HeightfieldSpec(
+        nrow=rows, ncol=cols, size_x=(cols - 1) * cfg.resolution / 2, size_y=(rows - 1) * cfg.resolution / 2, max_height=max_height
+    )
+    return Terrain(cfg, heights, spec)
