@@ -44,8 +44,8 @@ def _inertial(parent: ET.Element, inertial: Inertial) -> None:
     )
 
 
-def _capsule(parent: ET.Element, name: str, cap: Capsule, **attrs: str) -> None:
-    ET.SubElement(parent, "geom", name=name, type="capsule", size=_fmt(cap.radius), fromto=_fmt(cap.start + cap.end), **attrs)
+def _capsule(parent: ET.Element, name: str, cap: Capsule) -> None:
+    ET.SubElement(parent, "geom", name=name, type="capsule", size=_fmt(cap.radius), fromto=_fmt(cap.start + cap.end))
 
 
 def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = None) -> str:
@@ -68,10 +68,16 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
     else:
         h = heightfield
         ET.SubElement(
-            asset, "hfield", name="terrain", nrow=str(h.nrow), ncol=str(h.ncol),
+            asset,
+            "hfield",
+            name="terrain",
+            nrow=str(h.nrow),
+            ncol=str(h.ncol),
             size=_fmt((h.size_x, h.size_y, h.max_height, h.base_depth)),
         )
-        ET.SubElement(world, "geom", name="floor", type="hfield", hfield="terrain", material="grid", contype="1", conaffinity="1", condim="3")
+        ET.SubElement(
+            world, "geom", name="floor", type="hfield", hfield="terrain", material="grid", contype="1", conaffinity="1", condim="3"
+        )
 
     trunk = ET.SubElement(world, "body", name="trunk", pos=_fmt((0.0, 0.0, c.spawn_height)))
     ET.SubElement(trunk, "freejoint", name="root")
@@ -80,12 +86,19 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
     cyl = b.trunk_cylinder
     for side, y in (("left", cyl.y), ("right", -cyl.y)):
         ET.SubElement(
-            trunk, "geom", name=f"trunk_cyl_{side}", type="cylinder", size=_fmt((cyl.radius, cyl.half_length)),
-            pos=_fmt((0.0, y, 0.0)), zaxis="1 0 0",
+            trunk,
+            "geom",
+            name=f"trunk_cyl_{side}",
+            type="cylinder",
+            size=_fmt((cyl.radius, cyl.half_length)),
+            pos=_fmt((0.0, y, 0.0)),
+            zaxis="1 0 0",
         )
     ET.SubElement(trunk, "site", name="imu", pos="0 0 0", size="0.01")
     hx, hy, hz = b.trunk_box_half_size
-    ET.SubElement(trunk, "site", name="trunk_touch", type="box", size=_fmt((hx + 0.01, hy + cyl.radius, max(hz, cyl.radius) + 0.01)), rgba="0 0 0 0")
+    ET.SubElement(
+        trunk, "site", name="trunk_touch", type="box", size=_fmt((hx + 0.01, hy + cyl.radius, max(hz, cyl.radius) + 0.01)), rgba="0 0 0 0"
+    )
 
     for leg in robot.legs:
         sign = robot.leg_sign(leg)
@@ -100,8 +113,13 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
         _capsule(thigh, f"{leg}_thigh_geom", b.thigh_capsule)
         tc = b.thigh_capsule
         ET.SubElement(
-            thigh, "site", name=f"{leg}_thigh_touch", type="capsule", size=_fmt(tc.radius + 0.01),
-            fromto=_fmt(tc.start + tc.end), rgba="0 0 0 0",
+            thigh,
+            "site",
+            name=f"{leg}_thigh_touch",
+            type="capsule",
+            size=_fmt(tc.radius + 0.01),
+            fromto=_fmt(tc.start + tc.end),
+            rgba="0 0 0 0",
         )
         calf = ET.SubElement(thigh, "body", name=f"{leg}_calf", pos=_fmt((0.0, 0.0, -b.thigh_length)))
         _inertial(calf, b.calf)
@@ -109,9 +127,17 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
         _capsule(calf, f"{leg}_calf_geom", b.calf_capsule)
         foot_pos = _fmt((0.0, 0.0, -b.calf_length))
         ET.SubElement(
-            calf, "geom", name=f"{leg}_foot", type="sphere", size=_fmt(b.foot_radius), pos=foot_pos,
-            friction=_fmt((b.foot_friction, 0.02, 0.01)), condim="6", priority="1",
-            solimp="0.015 1 0.031", solref="0.02 1",
+            calf,
+            "geom",
+            name=f"{leg}_foot",
+            type="sphere",
+            size=_fmt(b.foot_radius),
+            pos=foot_pos,
+            friction=_fmt((b.foot_friction, 0.02, 0.01)),
+            condim="6",
+            priority="1",
+            solimp="0.015 1 0.031",
+            solref="0.02 1",
         )
         ET.SubElement(calf, "site", name=f"{leg}_foot_site", type="sphere", size=_fmt(b.foot_radius + 0.005), pos=foot_pos)
 
@@ -119,8 +145,13 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
     for name, part in zip(robot.joint_names, [robot.joint_part(i) for i in range(robot.num_joints)]):
         limit = j.torque_limit[part]
         ET.SubElement(
-            actuator, "general", name=name.removesuffix("_joint"), joint=name,
-            gainprm=_fmt(c.kp), biastype="affine", biasprm=_fmt((0.0, -c.kp, -c.kd)),
+            actuator,
+            "general",
+            name=name.removesuffix("_joint"),
+            joint=name,
+            gainprm=_fmt(c.kp),
+            biastype="affine",
+            biasprm=_fmt((0.0, -c.kp, -c.kd)),
             forcerange=_fmt((-limit, limit)),
         )
     sensor = ET.SubElement(root, "sensor")
@@ -142,6 +173,10 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
 def _joint(body: ET.Element, robot: RobotDescription, leg: str, part: str, axis: str) -> None:
     assert part in JOINT_PARTS
     ET.SubElement(
-        body, "joint", name=f"{leg}_{part}_joint", axis=axis, range=_fmt(robot.joints.range[part]),
+        body,
+        "joint",
+        name=f"{leg}_{part}_joint",
+        axis=axis,
+        range=_fmt(robot.joints.range[part]),
         damping=_fmt(robot.joints.damping[part]),
     )

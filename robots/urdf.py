@@ -34,7 +34,7 @@ def _collision(link: ET.Element, xyz: object, rpy: object, shape: str, **attrs: 
     node = ET.SubElement(link, "collision")
     ET.SubElement(node, "origin", xyz=_fmt(xyz), rpy=_fmt(rpy))
     geometry = ET.SubElement(node, "geometry")
-    ET.SubElement(geometry, shape, **attrs)
+    ET.SubElement(geometry, shape, attrs)
 
 
 def _capsule(link: ET.Element, cap: Capsule) -> None:

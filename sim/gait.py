@@ -108,9 +108,9 @@ class TrotController:
         s_stance = phase / c.duty
         s_swing = (phase - c.duty) / (1.0 - c.duty)
         raibert = c.speed_gain * (vel - cmd)  # land further ahead when too fast
-        along = torch.where(
-            stance, 0.5 - s_stance, -0.5 + (1 - torch.cos(torch.pi * s_swing.clamp(0, 1))) / 2
-        ).unsqueeze(-1) * stroke.unsqueeze(1)
+        along = torch.where(stance, 0.5 - s_stance, -0.5 + (1 - torch.cos(torch.pi * s_swing.clamp(0, 1))) / 2).unsqueeze(
+            -1
+        ) * stroke.unsqueeze(1)
         along = along + torch.where(stance, 0.0, 1.0).unsqueeze(-1) * raibert.unsqueeze(1) * s_swing.clamp(0, 1).unsqueeze(-1)
         lift = torch.where(stance, torch.zeros_like(phase), c.clearance * torch.sin(torch.pi * s_swing.clamp(0, 1)))
         # Level the body: lower the feet on the side that is tilted up.

@@ -47,7 +47,9 @@ class MujocoBackend:
         assert [int(j) - 1 for j in joint_ids] == list(sdk_to_mj), "MJCF joint order must match backend_joint_order.mujoco"
         self._qpos_idx = 1 + np.array([m.jnt_qposadr[j] for j in joint_ids])
         self._qvel_idx = 1 + m.nq + np.array([m.jnt_dofadr[j] for j in joint_ids])
-        self._ctrl_idx = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, robot.joint_short_names[i]) for i in range(robot.num_joints)])
+        self._ctrl_idx = np.array(
+            [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, robot.joint_short_names[i]) for i in range(robot.num_joints)]
+        )
         sensor = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_SENSOR, i): m.sensor_adr[i] for i in range(m.nsensor)}
         self._foot_idx = np.array([sensor[f"{leg}_foot_force"] for leg in robot.legs])
         self._thigh_idx = np.array([sensor[f"{leg}_thigh_contact"] for leg in robot.legs])
@@ -93,8 +95,15 @@ class MujocoBackend:
     def step(self, joint_targets: torch.Tensor) -> RobotState:
         self._ctrl[:, :, self._ctrl_idx] = joint_targets.detach().cpu().double().numpy()
         self._rollout.rollout(
-            self.models, self.datas, self._state, self._ctrl, initial_warmstart=self._warmstart,
-            state=self._traj, sensordata=self._sens, skip_checks=True, nstep=self.decimation,
+            self.models,
+            self.datas,
+            self._state,
+            self._ctrl,
+            initial_warmstart=self._warmstart,
+            state=self._traj,
+            sensordata=self._sens,
+            skip_checks=True,
+            nstep=self.decimation,
         )
         self._state[:] = self._traj[:, -1]
         return self.state()

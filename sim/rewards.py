@@ -113,8 +113,21 @@ def termination(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
 TERMS: dict[str, Term] = {
     f.__name__: f
     for f in (
-        tracking_lin_vel, tracking_ang_vel, lin_vel_z, ang_vel_xy, orientation, base_height, torques, dof_vel, dof_acc,
-        action_rate, feet_air_time, collision, dof_pos_limits, stand_still, termination,
+        tracking_lin_vel,
+        tracking_ang_vel,
+        lin_vel_z,
+        ang_vel_xy,
+        orientation,
+        base_height,
+        torques,
+        dof_vel,
+        dof_acc,
+        action_rate,
+        feet_air_time,
+        collision,
+        dof_pos_limits,
+        stand_still,
+        termination,
     )
 }
 

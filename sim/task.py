@@ -121,11 +121,24 @@ class Go1VelocityTask:
         truncated = (self.episode_length >= self.max_episode_length) & ~terminated
 
         inputs = RewardInputs(
-            commands=self.commands, base_lin_vel=base_lin_vel, base_ang_vel=state.base_ang_vel_body, projected_gravity=gravity,
-            base_height=height, joint_pos=state.joint_pos, joint_vel=state.joint_vel, last_joint_vel=self.last_joint_vel,
-            joint_torque=state.joint_torque, actions=self.actions, last_actions=self.last_actions, first_contact=first_contact,
-            air_time=air_time_at_touchdown, collision_force=torch.cat([state.trunk_contact.unsqueeze(1), state.thigh_contact], 1),
-            terminated=terminated, soft_lower=self.soft_lower, soft_upper=self.soft_upper, default_joint_pos=self.default_joint_pos,
+            commands=self.commands,
+            base_lin_vel=base_lin_vel,
+            base_ang_vel=state.base_ang_vel_body,
+            projected_gravity=gravity,
+            base_height=height,
+            joint_pos=state.joint_pos,
+            joint_vel=state.joint_vel,
+            last_joint_vel=self.last_joint_vel,
+            joint_torque=state.joint_torque,
+            actions=self.actions,
+            last_actions=self.last_actions,
+            first_contact=first_contact,
+            air_time=air_time_at_touchdown,
+            collision_force=torch.cat([state.trunk_contact.unsqueeze(1), state.thigh_contact], 1),
+            terminated=terminated,
+            soft_lower=self.soft_lower,
+            soft_upper=self.soft_upper,
+            default_joint_pos=self.default_joint_pos,
             dt=self.dt,
         )
         reward, parts = compute_rewards(inputs, cfg.rewards)
@@ -171,8 +184,15 @@ class Go1VelocityTask:
     def _observe(self, state: RobotState, fresh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
         frame = observation_frame(
-            torch, cfg.observations, state.base_quat, state.base_ang_vel_body, state.joint_pos, state.joint_vel,
-            self.commands, self.last_actions, self.default_joint_pos,
+            torch,
+            cfg.observations,
+            state.base_quat,
+            state.base_ang_vel_body,
+            state.joint_pos,
+            state.joint_vel,
+            self.commands,
+            self.last_actions,
+            self.default_joint_pos,
         )
         clean_frame = frame
         noise = cfg.randomization.noise
@@ -265,7 +285,9 @@ class Go1VelocityTask:
             self.latency_substeps[ids] = lat.round().long().clamp(0, max_latency)
         else:
             ones = torch.ones(n)
-            dyn = Dynamics(friction=ones * self.robot.body.foot_friction, added_mass=torch.zeros(n), kp_scale=ones, kd_scale=ones, motor_strength=ones)
+            dyn = Dynamics(
+                friction=ones * self.robot.body.foot_friction, added_mass=torch.zeros(n), kp_scale=ones, kd_scale=ones, motor_strength=ones
+            )
             self.latency_substeps[ids] = 0
         self.backend.set_dynamics(ids, dyn)
         for field_name in ("friction", "added_mass", "kp_scale", "kd_scale", "motor_strength"):

@@ -83,7 +83,9 @@ class Terrain:
         self.levels = torch.randint(0, self.cfg.max_init_level + 1, (num_envs,), generator=generator)
         self.types = torch.randint(0, len(self.cfg.types), (num_envs,), generator=generator)
 
-    def update_curriculum(self, env_ids: torch.Tensor, distance: torch.Tensor, commanded_distance: torch.Tensor, generator: torch.Generator) -> None:
+    def update_curriculum(
+        self, env_ids: torch.Tensor, distance: torch.Tensor, commanded_distance: torch.Tensor, generator: torch.Generator
+    ) -> None:
         """Move envs that just ended up or down a level by how far they walked."""
         if self.spec is None or not self.cfg.curriculum or env_ids.numel() == 0:
             return

@@ -1,0 +1,60 @@
+"""Training curves: TensorBoard scalars, a JSON-lines history and PNG plots from it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from torch.utils.tensorboard import SummaryWriter
+
+
+class CurveLogger:
+    """Writes every scalar to TensorBoard and ``metrics.jsonl`` in ``run_dir``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.writer = SummaryWriter(str(run_dir / "tb"))
+        self.history_path = run_dir / "metrics.jsonl"
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        for key, value in scalars.items():
+            self.writer.add_scalar(key, value, step)
+        with self.history_path.open("a") as f:
+            f.write(json.dumps({"step": step, **scalars}) + "\n")
+
+    def history(self) -> list[dict[str, float]]:
+        return read_history(self.history_path)
+
+    def plot(self, keys: Sequence[str], name: str = "curves.png") -> Path:
+        return plot_history(self.history(), keys, self.run_dir / name)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_history(history: list[dict[str, float]], keys: Sequence[str], out: Path) -> Path:
+    """One panel per key against environment steps."""
+    keys = [k for k in keys if any(k in row for row in history)]
+    fig, axes = plt.subplots(len(keys) or 1, 1, figsize=(7, 2.4 * max(1, len(keys))), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys):
+        rows = [r for r in history if key in r]
+        ax.plot([r["step"] for r in rows], [r[key] for r in rows])
+        ax.set_ylabel(key, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("environment steps")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -1,0 +1,188 @@
+"""Online training: PPO on a vectorised environment (cleanrl-style, one linear loop).
+
+Used for PPO from scratch and, initialised from an offline checkpoint, for Uni-O4's online phase.
+Writes TensorBoard scalars, ``metrics.jsonl``, PNG curves and full-state checkpoints
+(``checkpoints/latest.pt`` every ``save_interval`` iterations, ``final.pt`` at the end);
+``resume=True`` continues from ``latest.pt`` (networks, optimisers, normalisers, RNG, counters).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from learning.checkpoint import load_checkpoint, save_checkpoint
+from learning.curves import CurveLogger
+from learning.policy import GaussianActor, NetworkConfig, ValueCritic
+from learning.ppo import PPO, PPOConfig, RolloutBuffer
+from unio4.config import to_dict
+
+
+class VectorEnv(Protocol):
+    """What the online learner needs from an environment (see :class:`sim.task.Go1VelocityTask`)."""
+
+    num_envs: int
+    num_obs: int
+    num_critic_obs: int
+    num_actions: int
+    single_action_space: Any
+
+    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]: ...
+
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    seed: int = 0
+    iterations: int = 300
+    save_interval: int = 50
+    linear_lr_decay: bool = False
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    history: list[dict[str, float]]
+    checkpoint: Path
+
+
+CURVE_KEYS = ("reward/step", "reward/tracking_lin_vel", "reward/tracking_ang_vel", "episode/return", "episode/length", "loss/value")
+
+
+def build_agent(env: VectorEnv, cfg: OnlineConfig) -> tuple[GaussianActor, ValueCritic]:
+    bound = float(env.single_action_space.high[0])
+    actor = GaussianActor(env.num_obs, env.num_actions, bound, cfg.network)
+    critic = ValueCritic(env.num_critic_obs, cfg.network)
+    return actor, critic
+
+
+def train_online(
+    env: VectorEnv,
+    cfg: OnlineConfig,
+    run_dir: Path,
+    resume: bool = False,
+    init: dict[str, Any] | None = None,
+    extra_state: dict[str, Any] | None = None,
+    on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Run PPO for ``cfg.iterations`` updates of ``cfg.ppo.num_steps`` x ``env.num_envs`` steps."""
+    torch.manual_seed(cfg.seed)
+    actor, critic = build_agent(env, cfg)
+    if init is not None:
+        actor.load_state_dict(init["actor"])
+        critic.load_state_dict(init["critic"])
+    ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed)
+    logger = CurveLogger(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    start_iteration, global_step = 0, 0
+    if resume and (ckpt_dir / "latest.pt").is_file():
+        state = load_checkpoint(ckpt_dir / "latest.pt")
+        actor.load_state_dict(state["actor"])
+        critic.load_state_dict(state["critic"])
+        ppo.load_state_dict(state["ppo"])
+        torch.set_rng_state(state["torch_rng"])
+        start_iteration, global_step = state["iteration"], state["global_step"]
+
+    def checkpoint_state(iteration: int) -> dict[str, Any]:
+        return {
+            "actor": actor.state_dict(),
+            "critic": critic.state_dict(),
+            "ppo": ppo.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "iteration": iteration,
+            "global_step": global_step,
+            "config": to_dict(cfg),
+            "obs_dim": env.num_obs,
+            "critic_obs_dim": env.num_critic_obs,
+            "act_dim": env.num_actions,
+            "action_bound": actor.action_bound,
+            **(extra_state or {}),
+        }
+
+    p = cfg.ppo
+    buffer = RolloutBuffer(p.num_steps, env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions)
+    obs, info = env.reset(seed=cfg.seed + start_iteration)
+    critic_obs = info["critic_obs"]
+    columns = (
+        TextColumn("[bold]PPO"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=not show_progress) as progress:
+        bar = progress.add_task("train", total=cfg.iterations, completed=start_iteration, status="")
+        for iteration in range(start_iteration, cfg.iterations):
+            if cfg.linear_lr_decay:
+                ppo.set_lr_fraction(1.0 - iteration / cfg.iterations)
+            t0 = time.perf_counter()
+            buffer.step = 0
+            term_sums: dict[str, float] = {}
+            episodes: list[dict[str, float]] = []
+            with torch.no_grad():
+                for _ in range(p.num_steps):
+                    dist = actor.distribution(obs)
+                    actions = dist.sample()
+                    log_probs = dist.log_prob(actions).sum(-1)
+                    values = critic(critic_obs)
+                    next_obs, rewards, terminated, truncated, info = env.step(actions)
+                    if truncated.any():  # bootstrap through time-outs
+                        final_values = critic(info["final_critic_obs"])
+                        rewards = rewards + p.gamma * final_values * truncated.float()
+                    buffer.add(obs, critic_obs, actions, log_probs, values, rewards, terminated | truncated)
+                    obs, critic_obs = next_obs, info["critic_obs"]
+                    for name, value in info.get("reward_terms", {}).items():
+                        term_sums[name] = term_sums.get(name, 0.0) + float(value.mean())
+                    if "episode" in info:
+                        episodes.append(info["episode"])
+                buffer.compute_returns(critic(critic_obs), p.gamma, p.gae_lambda)
+            collect_time = time.perf_counter() - t0
+            stats = ppo.update(buffer)
+            actor.normalizer.update(buffer.flat("obs"))
+            critic.normalizer.update(buffer.flat("critic_obs"))
+            global_step += p.num_steps * env.num_envs
+            elapsed = time.perf_counter() - t0
+            scalars = {
+                "reward/step": float(buffer.rewards[: p.num_steps].mean()),
+                "perf/steps_per_s": p.num_steps * env.num_envs / elapsed,
+                "perf/collect_s": collect_time,
+                "perf/update_s": elapsed - collect_time,
+                "loss/policy": stats["policy_loss"],
+                "loss/value": stats["value_loss"],
+                "policy/entropy": stats["entropy"],
+                "policy/approx_kl": stats["approx_kl"],
+                "policy/clip_fraction": stats["clip_fraction"],
+                "policy/actor_lr": stats["actor_lr"],
+                "policy/mean_std": float(actor(obs)[1].detach().exp().mean()),
+            }
+            scalars.update({f"reward/{k}": v / p.num_steps for k, v in term_sums.items()})
+            if episodes:
+                for key in episodes[0]:
+                    scalars[f"episode/{key}"] = sum(e[key] for e in episodes) / len(episodes)
+            logger.log(global_step, scalars)
+            progress.update(
+                bar,
+                advance=1,
+                status=f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} steps/s",
+            )
+            if on_iteration is not None:
+                on_iteration(iteration, scalars)
+            if (iteration + 1) % cfg.save_interval == 0 or iteration + 1 == cfg.iterations:
+                save_checkpoint(ckpt_dir / "latest.pt", checkpoint_state(iteration + 1))
+                logger.plot(CURVE_KEYS)
+    final = ckpt_dir / "final.pt"
+    save_checkpoint(final, checkpoint_state(cfg.iterations))
+    logger.plot(CURVE_KEYS)
+    logger.close()
+    return TrainResult(run_dir=run_dir, history=logger.history(), checkpoint=final)

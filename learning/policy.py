@@ -1,0 +1,102 @@
+"""Actor and critic networks shared by Uni-O4's offline phase and PPO.
+
+The actor is Uni-O4's Gaussian MLP: orthogonal init, a tanh-squashed mean and a
+state-dependent log-std squashed into ``[log_std_min, log_std_max]``. The mean is
+``bound * tanh(x / bound)``: exactly Uni-O4's ``tanh`` for the usual [-1, 1] action box, and for a
+wider box (the Go1 task's joint-offset actions) the same unit slope at 0, so learning rates and
+KL behave as for an unsquashed mean near the origin. One class everywhere means
+an offline ensemble member loads into the online learner with an identical action distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+from learning.normalizer import ObsNormalizer
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    actor_hidden: tuple[int, ...] = (256, 256, 256)
+    critic_hidden: tuple[int, ...] = (512, 512, 512)
+    activation: Literal["elu", "relu", "tanh", "silu"] = "elu"
+    log_std_min: float = -5.0
+    log_std_max: float = 0.0
+    init_std: float = 0.5
+    normalize_observations: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.log_std_min < math.log(self.init_std) < self.log_std_max:
+            raise ValueError("init_std must lie strictly inside exp([log_std_min, log_std_max])")
+
+
+def mlp(sizes: list[int], activation: str, out_gain: float) -> nn.Sequential:
+    """Orthogonally initialised MLP; the last layer uses gain ``out_gain``."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        linear = nn.Linear(sizes[i], sizes[i + 1])
+        last = i == len(sizes) - 2
+        nn.init.orthogonal_(linear.weight, gain=out_gain if last else math.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class GaussianActor(nn.Module):
+    """pi(a|s) = N(bound * tanh(mu(s) / bound), exp(squash(log_std(s))))."""
+
+    def __init__(self, obs_dim: int, act_dim: int, action_bound: float, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim, self.action_bound = obs_dim, act_dim, action_bound
+        self.log_std_min, self.log_std_max = cfg.log_std_min, cfg.log_std_max
+        self.normalizer = ObsNormalizer(obs_dim)
+        self.normalize = cfg.normalize_observations
+        self.trunk = mlp([obs_dim, *cfg.actor_hidden], cfg.activation, out_gain=math.sqrt(2))
+        self.trunk.append(ACTIVATIONS[cfg.activation]())
+        self.mean_head = mlp([cfg.actor_hidden[-1], act_dim], cfg.activation, out_gain=0.01)
+        self.log_std_head = mlp([cfg.actor_hidden[-1], act_dim], cfg.activation, out_gain=0.01)
+        # bias so that the initial std is init_std
+        frac = (math.log(cfg.init_std) - cfg.log_std_min) / (cfg.log_std_max - cfg.log_std_min)
+        head = self.log_std_head[0]
+        assert isinstance(head, nn.Linear)
+        nn.init.constant_(head.bias, math.atanh(2 * frac - 1))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Action mean and log-std."""
+        x = self.normalizer(obs) if self.normalize else obs
+        h = self.trunk(x)
+        mean = self.action_bound * torch.tanh(self.mean_head(h) / self.action_bound)
+        squashed = torch.tanh(self.log_std_head(h))
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (squashed + 1)
+        return mean, log_std
+
+    def distribution(self, obs: torch.Tensor) -> Normal:
+        mean, log_std = self(obs)
+        return Normal(mean, log_std.exp())
+
+    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.distribution(obs).log_prob(actions).sum(-1)
+
+
+class ValueCritic(nn.Module):
+    """V(s) on (possibly privileged) critic observations."""
+
+    def __init__(self, obs_dim: int, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.normalizer = ObsNormalizer(obs_dim)
+        self.normalize = cfg.normalize_observations
+        self.net = mlp([obs_dim, *cfg.critic_hidden, 1], cfg.activation, out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.normalizer(obs) if self.normalize else obs
+        return self.net(x).squeeze(-1)

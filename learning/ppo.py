@@ -1,0 +1,188 @@
+"""PPO: the one on-policy objective of Uni-O4, used from scratch and for online fine-tuning.
+
+Small and explicit, in the manner of rsl_rl: a rollout buffer over (steps, envs), GAE with
+bootstrapping through time-outs (the value of the final observation of a truncated episode is
+added to its last reward; true terminals cut the return), and the clipped-surrogate update with
+clipped value loss, entropy bonus, advantage normalisation and gradient clipping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from learning.policy import GaussianActor, ValueCritic
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    num_steps: int = 24  # per env per update
+    epochs: int = 5
+    num_minibatches: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    value_clip: float = 0.2
+    entropy_coef: float = 0.01
+    value_coef: float = 1.0
+    actor_lr: float = 1e-3
+    critic_lr: float = 1e-3
+    adam_eps: float = 1e-5
+    max_grad_norm: float = 1.0
+    normalize_advantage: bool = True
+    lr_schedule: Literal["fixed", "linear", "adaptive"] = "adaptive"
+    desired_kl: float = 0.01  # adaptive schedule target
+
+    def __post_init__(self) -> None:
+        if self.num_steps < 1 or self.epochs < 1 or self.num_minibatches < 1:
+            raise ValueError("num_steps, epochs and num_minibatches must be >= 1")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1 or self.clip <= 0:
+            raise ValueError("gamma in (0, 1], gae_lambda in [0, 1] and clip > 0 are required")
+
+
+class RolloutBuffer:
+    """On-policy storage of ``num_steps`` transitions for ``num_envs`` envs."""
+
+    def __init__(self, num_steps: int, num_envs: int, obs_dim: int, critic_obs_dim: int, act_dim: int) -> None:
+        t, n = num_steps, num_envs
+        self.obs = torch.zeros(t, n, obs_dim)
+        self.critic_obs = torch.zeros(t, n, critic_obs_dim)
+        self.actions = torch.zeros(t, n, act_dim)
+        self.log_probs = torch.zeros(t, n)
+        self.rewards = torch.zeros(t, n)
+        self.dones = torch.zeros(t, n)
+        self.values = torch.zeros(t, n)
+        self.advantages = torch.zeros(t, n)
+        self.returns = torch.zeros(t, n)
+        self.step = 0
+
+    def add(
+        self,
+        obs: torch.Tensor,
+        critic_obs: torch.Tensor,
+        actions: torch.Tensor,
+        log_probs: torch.Tensor,
+        values: torch.Tensor,
+        rewards: torch.Tensor,
+        dones: torch.Tensor,
+    ) -> None:
+        i = self.step
+        self.obs[i], self.critic_obs[i], self.actions[i] = obs, critic_obs, actions
+        self.log_probs[i], self.values[i], self.rewards[i], self.dones[i] = log_probs, values, rewards, dones.float()
+        self.step += 1
+
+    def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float) -> None:
+        """GAE(lambda); ``dones`` cut the bootstrap (time-outs were already bootstrapped in the reward)."""
+        gae = torch.zeros_like(last_values)
+        next_values = last_values
+        for t in reversed(range(self.step)):
+            not_done = 1.0 - self.dones[t]
+            delta = self.rewards[t] + gamma * next_values * not_done - self.values[t]
+            gae = delta + gamma * lam * not_done * gae
+            self.advantages[t] = gae
+            next_values = self.values[t]
+        self.returns[: self.step] = self.advantages[: self.step] + self.values[: self.step]
+
+    def minibatches(self, num_minibatches: int, generator: torch.Generator) -> list[torch.Tensor]:
+        total = self.step * self.obs.shape[1]
+        perm = torch.randperm(total, generator=generator)
+        return list(perm.chunk(num_minibatches))
+
+    def flat(self, name: str) -> torch.Tensor:
+        x = getattr(self, name)[: self.step]
+        return x.reshape(-1, *x.shape[2:])
+
+
+def surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip: float) -> torch.Tensor:
+    """PPO's clipped surrogate ``-mean(min(rho A, clip(rho, 1-eps, 1+eps) A))``."""
+    ratio = torch.exp(new_log_prob - old_log_prob)
+    return -torch.min(ratio * advantages, ratio.clamp(1.0 - clip, 1.0 + clip) * advantages).mean()
+
+
+class PPO:
+    """Clipped-surrogate actor-critic update over a :class:`RolloutBuffer`."""
+
+    def __init__(self, actor: GaussianActor, critic: ValueCritic, cfg: PPOConfig, seed: int = 0) -> None:
+        self.actor, self.critic, self.cfg = actor, critic, cfg
+        self.actor_optim = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
+        self.critic_optim = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.actor_lr = cfg.actor_lr
+
+    def set_lr_fraction(self, fraction: float) -> None:
+        """Linear decay: scale both learning rates to ``fraction`` of their initial value."""
+        for group in self.actor_optim.param_groups:
+            group["lr"] = self.cfg.actor_lr * fraction
+        for group in self.critic_optim.param_groups:
+            group["lr"] = self.cfg.critic_lr * fraction
+
+    def update(self, buffer: RolloutBuffer) -> dict[str, float]:
+        cfg = self.cfg
+        obs, critic_obs, actions = buffer.flat("obs"), buffer.flat("critic_obs"), buffer.flat("actions")
+        old_log_probs, old_values = buffer.flat("log_probs"), buffer.flat("values")
+        advantages, returns = buffer.flat("advantages"), buffer.flat("returns")
+        stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
+        count = 0
+        for _ in range(cfg.epochs):
+            for idx in buffer.minibatches(cfg.num_minibatches, self.generator):
+                adv = advantages[idx]
+                if cfg.normalize_advantage:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                dist = self.actor.distribution(obs[idx])
+                new_log_prob = dist.log_prob(actions[idx]).sum(-1)
+                entropy = dist.entropy().sum(-1).mean()
+                policy_loss = surrogate_loss(new_log_prob, old_log_probs[idx], adv, cfg.clip)
+                actor_loss = policy_loss - cfg.entropy_coef * entropy
+                self.actor_optim.zero_grad()
+                actor_loss.backward()
+                nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+                self.actor_optim.step()
+
+                values = self.critic(critic_obs[idx])
+                clipped = old_values[idx] + (values - old_values[idx]).clamp(-cfg.value_clip, cfg.value_clip)
+                value_loss = torch.max((values - returns[idx]).square(), (clipped - returns[idx]).square()).mean()
+                self.critic_optim.zero_grad()
+                (cfg.value_coef * value_loss).backward()
+                nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                self.critic_optim.step()
+
+                with torch.no_grad():
+                    log_ratio = new_log_prob - old_log_probs[idx]
+                    kl = ((log_ratio.exp() - 1) - log_ratio).mean().item()
+                    stats["approx_kl"] += kl
+                    stats["clip_fraction"] += ((log_ratio.exp() - 1).abs() > cfg.clip).float().mean().item()
+                stats["policy_loss"] += policy_loss.item()
+                stats["value_loss"] += value_loss.item()
+                stats["entropy"] += entropy.item()
+                count += 1
+                if cfg.lr_schedule == "adaptive":
+                    self._adapt_lr(kl)
+        stats = {k: v / count for k, v in stats.items()}
+        stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]
+        return stats
+
+    def _adapt_lr(self, kl: float) -> None:
+        """rsl_rl's KL-adaptive learning rate for the actor."""
+        if kl > 2.0 * self.cfg.desired_kl:
+            self.actor_lr = max(1e-5, self.actor_lr / 1.5)
+        elif 0.0 < kl < self.cfg.desired_kl / 2.0:
+            self.actor_lr = min(1e-2, self.actor_lr * 1.5)
+        for group in self.actor_optim.param_groups:
+            group["lr"] = self.actor_lr
+
+    def state_dict(self) -> dict[str, object]:
+        return {
+            "actor_optim": self.actor_optim.state_dict(),
+            "critic_optim": self.critic_optim.state_dict(),
+            "generator": self.generator.get_state(),
+            "actor_lr": self.actor_lr,
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.actor_optim.load_state_dict(state["actor_optim"])  # type: ignore[arg-type]
+        self.critic_optim.load_state_dict(state["critic_optim"])  # type: ignore[arg-type]
+        self.generator.set_state(state["generator"])  # type: ignore[arg-type]
+        self.actor_lr = float(state["actor_lr"])  # type: ignore[arg-type]

@@ -1,0 +1,38 @@
+"""unio4: Uni-O4 offline-to-online RL for the Unitree Go1, from logged data to the robot."""
+
+from setuptools import find_packages, setup
+
+# Exact pins of direct dependencies; requirements.lock pins the whole environment.
+INSTALL_REQUIRES = [
+    "torch==2.13.0",
+    "mujoco==4.0.0",
+    "numpy==2.4.6",
+    "PyYAML==6.0.3",
+    "rich==15.0.0",
+    "tensorboard==2.21.0",
+    "matplotlib==3.11.2",
+    "gymnasium==1.0.0",
+    "pybullet==3.2.7",
+]
+
+EXTRAS = {
+    # MuJoCo Warp on NVIDIA GPUs (thousands of parallel robots); pinned to the MuJoCo version.
+    "gpu": ["mujoco-warp==4.0.0", "warp-lang==1.19.0"],
+    # Isaac Gym is not on PyPI: install Isaac Gym Preview 4 by hand (Python <= 3.8), see docker/isaacgym.
+    "isaacgym": [],
+    "dev": ["pytest==9.2.0", "pytest-timeout==2.4.0", "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML==6.0.12.20261113"],
+}
+
+setup(
+    name="unio4",
+    version="0.1.0",
+    description="Uni-O4 offline and online RL for the Unitree Go1: logged data -> policy -> parallel sim -> robot",
+    python_requires=">=3.10",
+    packages=find_packages(
+        include=["unio4", "unio4.*", "robots", "robots.*", "sim", "sim.*", "learning", "learning.*", "deploy", "deploy.*"]
+    ),
+    package_data={"robots": ["*/*.yaml"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["unio4=unio4.cli:main"]},
+)

@@ -1,0 +1,127 @@
+"""The Go1 task on the MuJoCo backend: determinism, standing, episode ends, terrain."""
+
+from __future__ import annotations
+
+import torch
+
+from sim.config import load_task_config
+from sim.gait import LegKinematics, TrotController
+from sim.task import Go1VelocityTask
+
+STILL = ["commands.lin_vel_x=[0,0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
+
+
+def rollout(seed: int, steps: int = 60) -> tuple[torch.Tensor, torch.Tensor]:
+    task = Go1VelocityTask(load_task_config("go1_flat"), 6, seed=seed)
+    obs, _ = task.reset()
+    gen = torch.Generator().manual_seed(123)
+    observations, rewards = [obs], []
+    for _ in range(steps):
+        obs, reward, _, _, _ = task.step(torch.randn(6, 12, generator=gen))
+        observations.append(obs)
+        rewards.append(reward)
+    task.close()
+    return torch.stack(observations), torch.stack(rewards)
+
+
+def test_same_seed_same_rollout() -> None:
+    obs_a, rew_a = rollout(seed=3)
+    obs_b, rew_b = rollout(seed=3)
+    obs_c, _ = rollout(seed=4)
+    assert torch.equal(obs_a, obs_b) and torch.equal(rew_a, rew_b)
+    assert not torch.equal(obs_a, obs_c)
+
+
+def test_standing_10s_keeps_nominal_height() -> None:
+    cfg = load_task_config("go1_flat", [*STILL, "randomization.enabled=false"])
+    task = Go1VelocityTask(cfg, 4, seed=0)
+    task.reset()
+    nominal = task.robot.control.nominal_base_height
+    heights = []
+    for _ in range(int(10.0 / task.dt)):
+        _, _, terminated, _, _ = task.step(torch.zeros(4, 12))
+        assert not terminated.any()
+        heights.append(task.state.base_pos[:, 2].clone())
+    late = torch.stack(heights[50:])  # after the 1 s drop from the spawn height
+    assert (late - nominal).abs().max() < 0.02, f"height range {late.min():.3f}..{late.max():.3f}, nominal {nominal}"
+    task.close()
+
+
+def test_truncation_and_termination_are_distinct() -> None:
+    cfg = load_task_config("go1_flat", [*STILL, "randomization.enabled=false", "episode_length_s=0.2"])
+    task = Go1VelocityTask(cfg, 2, seed=0)
+    task.reset()
+    for step in range(1, 11):
+        obs, _, terminated, truncated, info = task.step(torch.zeros(2, 12))
+        assert not terminated.any()
+        assert bool(truncated.all()) == (step == 10)
+    assert "final_obs" in info and info["final_obs"].shape == obs.shape
+    assert (task.episode_length == 0).all()  # auto-reset
+    # A robot that is flipped over terminates (not truncates).
+    task.backend.reset(
+        torch.tensor([0]),
+        torch.tensor([[0.0, 0.0, 0.3]]),
+        torch.tensor([[0.0, 1.0, 0.0, 0.0]]),
+        torch.zeros(1, 3),
+        torch.zeros(1, 3),
+        task.default_joint_pos.unsqueeze(0),
+        torch.zeros(1, 12),
+    )
+    _, _reward, terminated, truncated, info = task.step(torch.zeros(2, 12))
+    assert terminated.tolist() == [True, False] and not truncated.any()
+    assert info["reward_terms"]["termination"][0] < 0
+    task.close()
+
+
+def test_rough_terrain_spawns_on_tiles_and_curriculum_moves() -> None:
+    cfg = load_task_config("go1_rough", ["terrain.max_init_level=0"])
+    task = Go1VelocityTask(cfg, 8, seed=0)
+    task.reset()
+    ground = task.terrain.height_at(task.state.base_pos[:, :2])
+    assert (task.state.base_pos[:, 2] - ground - task.robot.control.spawn_height).abs().max() < 1e-5
+    for _ in range(50):  # standing on the terrain: the heightfield holds the robots up
+        task.step(torch.zeros(8, 12))
+    height = task.state.base_pos[:, 2] - task.terrain.height_at(task.state.base_pos[:, :2])
+    assert (height > 0.15).all(), height
+    ids = torch.arange(8)
+    far = torch.full((8,), cfg.terrain.tile_size)
+    task.terrain.update_curriculum(ids, far, torch.ones(8), task.gen)
+    assert (task.terrain.levels == 1).all()
+    task.terrain.update_curriculum(ids, torch.zeros(8), torch.ones(8) * 5, task.gen)
+    assert (task.terrain.levels == 0).all()
+    task.close()
+
+
+def test_domain_randomisation_changes_dynamics() -> None:
+    task = Go1VelocityTask(load_task_config("go1_flat"), 16, seed=0)
+    task.reset()
+    backend = task.backend
+    masses = {float(m.body_mass[1]) for m in backend.models}  # type: ignore[attr-defined]
+    gains = {float(m.actuator_gainprm[0, 0]) for m in backend.models}  # type: ignore[attr-defined]
+    assert len(masses) == 16 and len(gains) == 16
+    assert task.latency_substeps.max() > 0
+    task.close()
+
+
+def test_leg_inverse_kinematics_round_trip(go1) -> None:  # type: ignore[no-untyped-def]
+    kin = LegKinematics(go1)
+    gen = torch.Generator().manual_seed(0)
+    q = torch.tensor(go1.default_joint_pos, dtype=torch.float32) + 0.3 * torch.randn(64, 12, generator=gen)
+    assert (kin.inverse(kin.forward(q)) - q).abs().max() < 1e-4
+
+
+def test_gait_walks_2m_in_10s_over_10_randomised_seeds() -> None:
+    cfg = load_task_config("go1_flat", ["commands.lin_vel_x=[0.8,0.8]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"])
+    for seed in range(10):
+        task = Go1VelocityTask(cfg, 1, seed=seed)
+        gait = TrotController(task.robot)
+        task.reset()
+        start = task.state.base_pos[:, :2].clone()
+        for _ in range(int(10.0 / task.dt)):
+            s = task.state
+            a = gait.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_length.float() * task.dt)
+            _, _, terminated, _, _ = task.step(a)
+            assert not terminated.any(), f"seed {seed}: fell"
+        distance = float(torch.norm(task.state.base_pos[0, :2] - start[0]))
+        assert distance >= 2.0, f"seed {seed}: {distance:.2f} m"
+        task.close()

@@ -1,0 +1,5 @@
+import sys
+
+from unio4.cli import main
+
+sys.exit(main())

@@ -1,0 +1,190 @@
+"""The ``unio4`` command line: one entry point for every stage of the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from unio4.config import ConfigError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_task_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path (default: go1_flat)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a task config field, e.g. --set commands.lin_vel_x=[0,1] (repeatable)",
+    )
+    p.add_argument("--backend", default="mujoco", help="physics backend (default: mujoco)")
+    p.add_argument("--num-envs", type=int, default=64, help="number of parallel robots")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def cmd_sim_bench(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.bench import bench_task
+    from sim.config import load_task_config
+
+    cfg = load_task_config(args.task, args.overrides)
+    table = Table(title=f"unio4 sim bench ({args.task})")
+    for col in ("backend", "envs", "policy steps/s", "physics steps/s", "raw policy steps/s", "task overhead"):
+        table.add_column(col, justify="right")
+    for n in args.num_envs_list or [args.num_envs]:
+        r = bench_task(cfg, args.backend, n, steps=args.steps, seed=args.seed, num_threads=args.threads)
+        table.add_row(
+            r.backend,
+            str(n),
+            f"{r.policy_steps_per_s:,.0f}",
+            f"{r.physics_steps_per_s:,.0f}",
+            f"{r.raw_policy_steps_per_s:,.0f}",
+            f"{100 * r.task_overhead:.1f} %",
+        )
+    Console().print(table)
+    return 0
+
+
+def cmd_sim_gait(args: argparse.Namespace) -> int:
+    import torch
+
+    from sim.config import load_task_config
+    from sim.gait import TrotController
+    from sim.task import Go1VelocityTask
+
+    overrides = [f"commands.lin_vel_x=[{args.vx},{args.vx}]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]", *args.overrides]
+    cfg = load_task_config(args.task, overrides)
+    task = Go1VelocityTask(cfg, args.num_envs, backend=args.backend, seed=args.seed)
+    gait = TrotController(task.robot)
+    task.reset()
+    start = task.state.base_pos[:, :2].clone()
+    fell = torch.zeros(args.num_envs, dtype=torch.bool)
+    for _ in range(int(args.seconds / task.dt)):
+        s = task.state
+        a = gait.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_length.float() * task.dt)
+        _, _, terminated, _, _ = task.step(a)
+        fell |= terminated
+    distance = torch.norm(task.state.base_pos[:, :2] - start, dim=1)
+    task.close()
+    print(
+        f"trot at vx={args.vx} m/s for {args.seconds:.0f} s over {args.num_envs} randomised robots: "
+        f"distance min {distance.min():.2f} m, mean {distance.mean():.2f} m, falls {int(fell.sum())}"
+    )
+    return 0
+
+
+def cmd_train_online(args: argparse.Namespace) -> int:
+    from learning.online import OnlineConfig, train_online
+    from sim.config import load_task_config, resolve_config_path
+    from sim.task import Go1VelocityTask
+    from unio4.config import load, to_dict
+
+    overrides = [*args.train_overrides, *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
+    cfg = load(OnlineConfig, resolve_config_path(args.config, "train"), overrides)
+    task_cfg = load_task_config(args.task, args.overrides)
+    env = Go1VelocityTask(task_cfg, args.num_envs, backend=args.backend, seed=args.seed)
+    run_dir = Path(args.run_dir)
+    result = train_online(env, cfg, run_dir, resume=args.resume, extra_state={"task_config": to_dict(task_cfg), "backend": args.backend})
+    env.close()
+    last = result.history[-1] if result.history else {}
+    print(
+        f"done: {len(result.history)} iterations logged, final reward/step {last.get('reward/step', float('nan')):+.4f}, "
+        f"checkpoint {result.checkpoint}, curves {run_dir / 'curves.png'}, TensorBoard {run_dir / 'tb'}"
+    )
+    return 0
+
+
+def cmd_robot_export(args: argparse.Namespace) -> int:
+    from robots.description import load_robot
+    from robots.mjcf import build_mjcf
+    from robots.urdf import build_urdf
+
+    robot = load_robot(args.robot)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{robot.name}.xml").write_text(build_mjcf(robot))
+    (out / f"{robot.name}.urdf").write_text(build_urdf(robot))
+    print(f"wrote {out / (robot.name + '.xml')} and {out / (robot.name + '.urdf')}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from unio4.demo import run_demo
+
+    return run_demo(Path(args.run_dir), iterations=args.iterations, num_envs=args.num_envs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unio4", description="Uni-O4 for the Unitree Go1: logged data -> policy -> sim -> robot.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser("sim", help="simulate the Go1 task: benchmarks, the built-in gait").add_subparsers(
+        dest="sim_command", required=True
+    )
+    p = sim.add_parser("bench", help="policy and physics steps/s of a backend")
+    _add_task_args(p)
+    p.set_defaults(num_envs=256)
+    p.add_argument("--num-envs-list", type=int, nargs="+", help="several env counts in one table")
+    p.add_argument("--steps", type=int, default=100, help="timed policy steps")
+    p.add_argument("--threads", type=int, default=None, help="physics threads (default: all cores)")
+    p.set_defaults(func=cmd_sim_bench)
+    p = sim.add_parser("gait", help="walk with the built-in model-free trot and report distance and falls")
+    _add_task_args(p)
+    p.set_defaults(num_envs=10)
+    p.add_argument("--vx", type=float, default=0.8, help="commanded forward speed, m/s")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.set_defaults(func=cmd_sim_gait)
+
+    train = sub.add_parser("train", help="train policies").add_subparsers(dest="train_command", required=True)
+    p = train.add_parser("online", help="PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task")
+    _add_task_args(p)
+    p.add_argument("--config", default="ppo_go1", help="training preset in configs/train/ or a YAML path")
+    p.add_argument(
+        "--train-set",
+        dest="train_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a training config field, e.g. --train-set ppo.clip=0.1",
+    )
+    p.add_argument("--iterations", type=int, default=None, help="PPO updates (overrides the config)")
+    p.add_argument("--run-dir", default="runs/ppo_go1", help="where checkpoints, TensorBoard and curves go")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/latest.pt")
+    p.set_defaults(func=cmd_train_online)
+
+    robot = sub.add_parser("robot", help="robot descriptions").add_subparsers(dest="robot_command", required=True)
+    p = robot.add_parser("export", help="write the generated MJCF and URDF of a robot")
+    p.add_argument("--robot", default="go1")
+    p.add_argument("--out", default="runs/robot")
+    p.set_defaults(func=cmd_robot_export)
+
+    p = sub.add_parser("demo", help="the CPU demo: train PPO on the Go1 task for a few iterations and report")
+    p.add_argument("--run-dir", default="runs/demo")
+    p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("--num-envs", type=int, default=128)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"unio4: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unio4: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
