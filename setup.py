@@ -13,6 +13,7 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",
     "gymnasium==1.0.0",
     "pybullet==3.2.7",
+    "imageio==2.38.1",  # gymnasium[mujoco] tasks import it
 ]
 
 EXTRAS = {

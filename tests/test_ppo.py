@@ -88,3 +88,22 @@ def test_ppo_improves_velocity_tracking(tmp_path: Path) -> None:
     assert math.isfinite(result.history[-1]["loss/value"])
     env.close()
     eval_env.close()
+
+
+def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
+    """The same PPO solves a standard gymnasium task (MuJoCo InvertedPendulum-v4, max return 1000)."""
+    from learning.gym_env import GymVectorEnv
+
+    env = GymVectorEnv("InvertedPendulum-v4", 8, seed=0)
+    online = OnlineConfig(
+        seed=0,
+        iterations=20,
+        save_interval=1000,
+        network=NetworkConfig(actor_hidden=(64, 64), critic_hidden=(64, 64), init_std=0.6, activation="tanh"),
+        ppo=PPOConfig(num_steps=256, epochs=10, num_minibatches=8, lr_schedule="fixed", actor_lr=3e-4, critic_lr=1e-3, entropy_coef=0.0),
+    )
+    result = train_online(env, online, tmp_path, show_progress=False)
+    returns = [row["episode/return"] for row in result.history if "episode/return" in row]
+    assert returns[0] < 100
+    assert max(returns[-5:]) >= 900, returns
+    env.close()
