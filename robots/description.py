@@ -205,6 +205,13 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     )
 
 
+def format_numbers(values: object) -> str:
+    """A number or a sequence of numbers as MJCF/URDF attribute text."""
+    if isinstance(values, (int, float)):
+        return f"{values:.9g}"
+    return " ".join(f"{float(v):.9g}" for v in values)  # type: ignore[attr-defined]
+
+
 def robot_file(name: str) -> Path:
     return ROBOTS_DIR / name / f"{name}.yaml"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from robots.description import JOINT_PARTS, Capsule, Inertial, RobotDescription
+from robots.description import JOINT_PARTS, Capsule, Inertial, RobotDescription, format_numbers
 
 
 @dataclass(frozen=True)
@@ -27,25 +27,19 @@ class HeightfieldSpec:
     base_depth: float = 0.5
 
 
-def _fmt(values: object) -> str:
-    if isinstance(values, (int, float)):
-        return f"{values:.9g}"
-    return " ".join(f"{float(v):.9g}" for v in values)  # type: ignore[attr-defined]
-
-
 def _inertial(parent: ET.Element, inertial: Inertial) -> None:
     ET.SubElement(
         parent,
         "inertial",
-        pos=_fmt(inertial.com),
-        mass=_fmt(inertial.mass),
-        diaginertia=_fmt(inertial.inertia),
-        quat=_fmt(inertial.quat),
+        pos=format_numbers(inertial.com),
+        mass=format_numbers(inertial.mass),
+        diaginertia=format_numbers(inertial.inertia),
+        quat=format_numbers(inertial.quat),
     )
 
 
 def _capsule(parent: ET.Element, name: str, cap: Capsule) -> None:
-    ET.SubElement(parent, "geom", name=name, type="capsule", size=_fmt(cap.radius), fromto=_fmt(cap.start + cap.end))
+    ET.SubElement(parent, "geom", name=name, type="capsule", size=format_numbers(cap.radius), fromto=format_numbers(cap.start + cap.end))
 
 
 def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = None) -> str:
@@ -53,11 +47,11 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
     b, j, c = robot.body, robot.joints, robot.control
     root = ET.Element("mujoco", model=robot.name)
     ET.SubElement(root, "compiler", angle="radian", autolimits="true")
-    ET.SubElement(root, "option", timestep=_fmt(c.sim_dt), integrator="implicitfast", cone="elliptic", impratio="100")
+    ET.SubElement(root, "option", timestep=format_numbers(c.sim_dt), integrator="implicitfast", cone="elliptic", impratio="100")
     default = ET.SubElement(root, "default")
-    ET.SubElement(default, "joint", armature=_fmt(j.armature), frictionloss=_fmt(j.frictionloss))
+    ET.SubElement(default, "joint", armature=format_numbers(j.armature), frictionloss=format_numbers(j.frictionloss))
     # Robot geoms collide with the floor only (contype 1 vs conaffinity 1 of the floor).
-    ET.SubElement(default, "geom", contype="1", conaffinity="0", friction=_fmt(b.geom_friction), condim="3")
+    ET.SubElement(default, "geom", contype="1", conaffinity="0", friction=format_numbers(b.geom_friction), condim="3")
     asset = ET.SubElement(root, "asset")
     ET.SubElement(asset, "texture", name="grid", type="2d", builtin="checker", rgb1=".2 .3 .4", rgb2=".1 .2 .3", width="256", height="256")
     ET.SubElement(asset, "material", name="grid", texture="grid", texrepeat="8 8", reflectance="0.1")
@@ -73,16 +67,16 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
             name="terrain",
             nrow=str(h.nrow),
             ncol=str(h.ncol),
-            size=_fmt((h.size_x, h.size_y, h.max_height, h.base_depth)),
+            size=format_numbers((h.size_x, h.size_y, h.max_height, h.base_depth)),
         )
         ET.SubElement(
             world, "geom", name="floor", type="hfield", hfield="terrain", material="grid", contype="1", conaffinity="1", condim="3"
         )
 
-    trunk = ET.SubElement(world, "body", name="trunk", pos=_fmt((0.0, 0.0, c.spawn_height)))
+    trunk = ET.SubElement(world, "body", name="trunk", pos=format_numbers((0.0, 0.0, c.spawn_height)))
     ET.SubElement(trunk, "freejoint", name="root")
     _inertial(trunk, b.trunk)
-    ET.SubElement(trunk, "geom", name="trunk_box", type="box", size=_fmt(b.trunk_box_half_size))
+    ET.SubElement(trunk, "geom", name="trunk_box", type="box", size=format_numbers(b.trunk_box_half_size))
     cyl = b.trunk_cylinder
     for side, y in (("left", cyl.y), ("right", -cyl.y)):
         ET.SubElement(
@@ -90,24 +84,29 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
             "geom",
             name=f"trunk_cyl_{side}",
             type="cylinder",
-            size=_fmt((cyl.radius, cyl.half_length)),
-            pos=_fmt((0.0, y, 0.0)),
+            size=format_numbers((cyl.radius, cyl.half_length)),
+            pos=format_numbers((0.0, y, 0.0)),
             zaxis="1 0 0",
         )
     ET.SubElement(trunk, "site", name="imu", pos="0 0 0", size="0.01")
     hx, hy, hz = b.trunk_box_half_size
     ET.SubElement(
-        trunk, "site", name="trunk_touch", type="box", size=_fmt((hx + 0.01, hy + cyl.radius, max(hz, cyl.radius) + 0.01)), rgba="0 0 0 0"
+        trunk,
+        "site",
+        name="trunk_touch",
+        type="box",
+        size=format_numbers((hx + 0.01, hy + cyl.radius, max(hz, cyl.radius) + 0.01)),
+        rgba="0 0 0 0",
     )
 
     for leg in robot.legs:
         sign = robot.leg_sign(leg)
-        hip = ET.SubElement(trunk, "body", name=f"{leg}_hip", pos=_fmt(b.hip_offsets[leg]))
+        hip = ET.SubElement(trunk, "body", name=f"{leg}_hip", pos=format_numbers(b.hip_offsets[leg]))
         _inertial(hip, b.hip[leg])
         _joint(hip, robot, leg, "hip", axis="1 0 0")
         hc = b.hip_cylinder
-        ET.SubElement(hip, "geom", name=f"{leg}_hip_geom", type="cylinder", size=_fmt((hc.radius, hc.half_length)), zaxis="0 1 0")
-        thigh = ET.SubElement(hip, "body", name=f"{leg}_thigh", pos=_fmt((0.0, sign * b.thigh_offset_y, 0.0)))
+        ET.SubElement(hip, "geom", name=f"{leg}_hip_geom", type="cylinder", size=format_numbers((hc.radius, hc.half_length)), zaxis="0 1 0")
+        thigh = ET.SubElement(hip, "body", name=f"{leg}_thigh", pos=format_numbers((0.0, sign * b.thigh_offset_y, 0.0)))
         _inertial(thigh, b.thigh_left if sign > 0 else b.thigh_right)
         _joint(thigh, robot, leg, "thigh", axis="0 1 0")
         _capsule(thigh, f"{leg}_thigh_geom", b.thigh_capsule)
@@ -117,29 +116,29 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
             "site",
             name=f"{leg}_thigh_touch",
             type="capsule",
-            size=_fmt(tc.radius + 0.01),
-            fromto=_fmt(tc.start + tc.end),
+            size=format_numbers(tc.radius + 0.01),
+            fromto=format_numbers(tc.start + tc.end),
             rgba="0 0 0 0",
         )
-        calf = ET.SubElement(thigh, "body", name=f"{leg}_calf", pos=_fmt((0.0, 0.0, -b.thigh_length)))
+        calf = ET.SubElement(thigh, "body", name=f"{leg}_calf", pos=format_numbers((0.0, 0.0, -b.thigh_length)))
         _inertial(calf, b.calf)
         _joint(calf, robot, leg, "calf", axis="0 1 0")
         _capsule(calf, f"{leg}_calf_geom", b.calf_capsule)
-        foot_pos = _fmt((0.0, 0.0, -b.calf_length))
+        foot_pos = format_numbers((0.0, 0.0, -b.calf_length))
         ET.SubElement(
             calf,
             "geom",
             name=f"{leg}_foot",
             type="sphere",
-            size=_fmt(b.foot_radius),
+            size=format_numbers(b.foot_radius),
             pos=foot_pos,
-            friction=_fmt((b.foot_friction, 0.02, 0.01)),
+            friction=format_numbers((b.foot_friction, 0.02, 0.01)),
             condim="6",
             priority="1",
             solimp="0.015 1 0.031",
             solref="0.02 1",
         )
-        ET.SubElement(calf, "site", name=f"{leg}_foot_site", type="sphere", size=_fmt(b.foot_radius + 0.005), pos=foot_pos)
+        ET.SubElement(calf, "site", name=f"{leg}_foot_site", type="sphere", size=format_numbers(b.foot_radius + 0.005), pos=foot_pos)
 
     actuator = ET.SubElement(root, "actuator")
     for name, part in zip(robot.joint_names, [robot.joint_part(i) for i in range(robot.num_joints)]):
@@ -149,10 +148,10 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
             "general",
             name=name.removesuffix("_joint"),
             joint=name,
-            gainprm=_fmt(c.kp),
+            gainprm=format_numbers(c.kp),
             biastype="affine",
-            biasprm=_fmt((0.0, -c.kp, -c.kd)),
-            forcerange=_fmt((-limit, limit)),
+            biasprm=format_numbers((0.0, -c.kp, -c.kd)),
+            forcerange=format_numbers((-limit, limit)),
         )
     sensor = ET.SubElement(root, "sensor")
     for leg in robot.legs:
@@ -165,7 +164,7 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
 
     keyframe = ET.SubElement(root, "keyframe")
     qpos = (0.0, 0.0, c.spawn_height, 1.0, 0.0, 0.0, 0.0, *robot.default_joint_pos)
-    ET.SubElement(keyframe, "key", name="home", qpos=_fmt(qpos), ctrl=_fmt(robot.default_joint_pos))
+    ET.SubElement(keyframe, "key", name="home", qpos=format_numbers(qpos), ctrl=format_numbers(robot.default_joint_pos))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode")
 
@@ -177,6 +176,6 @@ def _joint(body: ET.Element, robot: RobotDescription, leg: str, part: str, axis:
         "joint",
         name=f"{leg}_{part}_joint",
         axis=axis,
-        range=_fmt(robot.joints.range[part]),
-        damping=_fmt(robot.joints.damping[part]),
+        range=format_numbers(robot.joints.range[part]),
+        damping=format_numbers(robot.joints.damping[part]),
     )

@@ -10,11 +10,15 @@ error, and stance feet are raised/lowered to level the body. Output is in the ta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from robots.description import RobotDescription
 from sim.observations import projected_gravity, rotate_inverse
+
+if TYPE_CHECKING:
+    from sim.task import Go1VelocityTask
 
 
 @dataclass(frozen=True)
@@ -127,3 +131,26 @@ class TrotController:
         torque = c.virtual_kp * (q - joint_pos) - (c.virtual_kd - self.kd) * joint_vel + tau.flatten(-2)
         target = joint_pos + torque / self.kp
         return (target - self.default_q) / self.scales
+
+    def act_task(self, task: Go1VelocityTask) -> torch.Tensor:
+        """Actions for every env of ``task`` from its current state, commands and episode time."""
+        s = task.state
+        return self.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_length.float() * task.dt)
+
+
+@dataclass(frozen=True)
+class WalkResult:
+    distance: torch.Tensor  # (N,) m covered in the plane
+    fell: torch.Tensor  # (N,) bool: terminated at least once
+
+
+def walk(task: Go1VelocityTask, seconds: float, controller: TrotController | None = None) -> WalkResult:
+    """Reset ``task`` and trot for ``seconds``; report distance and falls per env."""
+    controller = controller or TrotController(task.robot)
+    task.reset()
+    start = task.state.base_pos[:, :2].clone()
+    fell = torch.zeros(task.num_envs, dtype=torch.bool)
+    for _ in range(int(round(seconds / task.dt))):
+        _, _, terminated, _, _ = task.step(controller.act_task(task))
+        fell |= terminated
+    return WalkResult(torch.norm(task.state.base_pos[:, :2] - start, dim=1), fell)

@@ -53,26 +53,16 @@ def cmd_sim_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_gait(args: argparse.Namespace) -> int:
-    import torch
-
     from sim.config import load_task_config
-    from sim.gait import TrotController
+    from sim.gait import walk
     from sim.task import Go1VelocityTask
 
     overrides = [f"commands.lin_vel_x=[{args.vx},{args.vx}]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]", *args.overrides]
     cfg = load_task_config(args.task, overrides)
     task = Go1VelocityTask(cfg, args.num_envs, backend=args.backend, seed=args.seed)
-    gait = TrotController(task.robot)
-    task.reset()
-    start = task.state.base_pos[:, :2].clone()
-    fell = torch.zeros(args.num_envs, dtype=torch.bool)
-    for _ in range(int(args.seconds / task.dt)):
-        s = task.state
-        a = gait.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_length.float() * task.dt)
-        _, _, terminated, _, _ = task.step(a)
-        fell |= terminated
-    distance = torch.norm(task.state.base_pos[:, :2] - start, dim=1)
+    result = walk(task, args.seconds)
     task.close()
+    distance, fell = result.distance, result.fell
     print(
         f"trot at vx={args.vx} m/s for {args.seconds:.0f} s over {args.num_envs} randomised robots: "
         f"distance min {distance.min():.2f} m, mean {distance.mean():.2f} m, falls {int(fell.sum())}"

@@ -16,7 +16,7 @@ from rich.table import Table
 from learning.evaluate import evaluate_policy
 from learning.online import OnlineConfig, build_agent, train_online
 from sim.config import load_task_config, resolve_config_path
-from sim.gait import TrotController
+from sim.gait import walk
 from sim.task import Go1VelocityTask
 from unio4.config import load
 
@@ -30,15 +30,8 @@ def run_demo(run_dir: Path, iterations: int = 30, num_envs: int = 128) -> int:
 
     console.print("[bold]1/2[/] Built-in trot controller, 10 s, 8 randomised robots")
     task = Go1VelocityTask(load_task_config("go1_flat", ["commands.lin_vel_x=[0.8,0.8]", *FORWARD[1:]]), 8, seed=0)
-    gait = TrotController(task.robot)
-    task.reset()
-    start = task.state.base_pos[:, :2].clone()
-    falls = 0
-    for _ in range(int(10 / task.dt)):
-        s = task.state
-        a = gait.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_length.float() * task.dt)
-        falls += int(task.step(a)[2].sum())
-    distance = torch.norm(task.state.base_pos[:, :2] - start, dim=1)
+    trot = walk(task, 10.0)
+    distance, falls = trot.distance, int(trot.fell.sum())
     task.close()
     console.print(f"    trot: mean distance {distance.mean():.2f} m (min {distance.min():.2f} m), falls {falls}")
 
