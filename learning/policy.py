@@ -32,6 +32,9 @@ class NetworkConfig:
     log_std_max: float = 0.0
     init_std: float = 0.5
     normalize_observations: bool = True
+    # "state": Uni-O4's state-dependent log-std head; "parameter": one learned log-std per action
+    # (rsl_rl's choice), which keeps the KL per step small for PPO from scratch.
+    log_std_mode: Literal["state", "parameter"] = "state"
 
     def __post_init__(self) -> None:
         if not self.log_std_min < math.log(self.init_std) < self.log_std_max:
@@ -70,13 +73,16 @@ class GaussianActor(nn.Module):
         head = self.log_std_head[0]
         assert isinstance(head, nn.Linear)
         nn.init.constant_(head.bias, math.atanh(2 * frac - 1))
+        self.log_std_mode = cfg.log_std_mode
+        self.log_std_param = nn.Parameter(torch.full((act_dim,), math.atanh(2 * frac - 1)), requires_grad=cfg.log_std_mode == "parameter")
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Action mean and log-std."""
         x = self.normalizer(obs) if self.normalize else obs
         h = self.trunk(x)
         mean = self.action_bound * torch.tanh(self.mean_head(h) / self.action_bound)
-        squashed = torch.tanh(self.log_std_head(h))
+        raw = self.log_std_head(h) if self.log_std_mode == "state" else self.log_std_param.expand_as(mean)
+        squashed = torch.tanh(raw)
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (squashed + 1)
         return mean, log_std
 

@@ -158,14 +158,19 @@ class PPO:
                 stats["value_loss"] += value_loss.item()
                 stats["entropy"] += entropy.item()
                 count += 1
-                if cfg.lr_schedule == "adaptive":
-                    self._adapt_lr(kl)
         stats = {k: v / count for k, v in stats.items()}
+        if cfg.lr_schedule == "adaptive":
+            self._adapt_lr(stats["approx_kl"])
         stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]
         return stats
 
     def _adapt_lr(self, kl: float) -> None:
-        """rsl_rl's KL-adaptive learning rate for the actor."""
+        """KL-adaptive actor learning rate (rsl_rl's rule), applied once per update.
+
+        Adapting after every minibatch lets the rate grow 1.5^k within one update while the KL is
+        still small, overshoot, and collapse: the policy then moves in bursts. Once per update,
+        from the update's mean KL, is stable.
+        """
         if kl > 2.0 * self.cfg.desired_kl:
             self.actor_lr = max(1e-5, self.actor_lr / 1.5)
         elif 0.0 < kl < self.cfg.desired_kl / 2.0:
