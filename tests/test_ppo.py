@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from learning.evaluate import evaluate_policy
-from learning.online import OnlineConfig, build_agent, train_online
+from learning.online import OnlineConfig, train_online
 from learning.policy import GaussianActor, NetworkConfig
 from learning.ppo import PPOConfig, RolloutBuffer, surrogate_loss
-from sim.config import load_task_config
-from sim.task import Go1VelocityTask
 
 
 def test_gae_matches_hand_computation() -> None:
@@ -53,41 +49,6 @@ def test_actor_initial_std_and_bounds() -> None:
     assert mean.abs().max() <= 1.0
     assert log_std.exp().mean().item() == pytest.approx(0.5, rel=0.05)
     assert ((log_std >= -5.0) & (log_std <= 0.0)).all()
-
-
-TRAIN_TASK = ["commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]", "randomization.enabled=false"]
-
-
-def test_ppo_improves_velocity_tracking(tmp_path: Path) -> None:
-    """A few minutes of PPO on CPU raise the deterministic tracking reward of a fixed evaluation."""
-    cfg = load_task_config("go1_flat", TRAIN_TASK)
-    env = Go1VelocityTask(cfg, 128, seed=0)
-    eval_env = Go1VelocityTask(cfg, 32, seed=1)
-    online = OnlineConfig(
-        seed=0,
-        iterations=60,
-        save_interval=1000,
-        network=NetworkConfig(actor_hidden=(128, 128), critic_hidden=(256, 256), init_std=0.5),
-        ppo=PPOConfig(num_steps=24, epochs=5, num_minibatches=4),
-    )
-    torch.manual_seed(0)
-    initial_actor, _ = build_agent(env, online)
-    before = evaluate_policy(initial_actor, eval_env, steps=150)
-    result = train_online(env, online, tmp_path, show_progress=False)
-    state = torch.load(result.checkpoint, weights_only=False)
-    actor, _ = build_agent(env, online)
-    actor.load_state_dict(state["actor"])
-    after = evaluate_policy(actor, eval_env, steps=150)
-    print(
-        f"tracking_lin_vel {before['reward/tracking_lin_vel']:.5f} -> {after['reward/tracking_lin_vel']:.5f}; "
-        f"reward/step {before['reward/step']:.5f} -> {after['reward/step']:.5f}"
-    )
-    assert after["reward/tracking_lin_vel"] > before["reward/tracking_lin_vel"] * 1.2
-    assert after["reward/step"] > before["reward/step"]
-    assert (tmp_path / "curves.png").is_file() and any((tmp_path / "tb").iterdir())
-    assert math.isfinite(result.history[-1]["loss/value"])
-    env.close()
-    eval_env.close()
 
 
 def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
