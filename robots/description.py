@@ -188,6 +188,13 @@ class RobotDescription:
         """``idx[j]`` = the SDK motor index of the backend's joint ``j``."""
         return np.argsort(self.sdk_to_backend(backend))
 
+    @cached_property
+    def total_mass(self) -> float:
+        """kg: trunk plus every leg's hip, thigh and calf."""
+        b = self.body
+        legs = sum(b.hip[leg].mass + (b.thigh_left if self.leg_sign(leg) > 0 else b.thigh_right).mass + b.calf.mass for leg in self.legs)
+        return b.trunk.mass + legs
+
     def leg_sign(self, leg: str) -> float:
         """+1 for left legs, -1 for right legs (the y side of the hip)."""
         return 1.0 if leg.endswith("L") else -1.0

@@ -10,7 +10,7 @@ joint order internally through :meth:`robots.description.RobotDescription.sdk_to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import torch
@@ -30,6 +30,10 @@ class RobotState:
     foot_force: torch.Tensor  # (N, 4) normal force, max over the substeps
     trunk_contact: torch.Tensor  # (N,) normal force on the trunk, max over the substeps
     thigh_contact: torch.Tensor  # (N, 4) normal force on the thighs, max over the substeps
+
+    def select(self, ids: torch.Tensor) -> RobotState:
+        """The rows ``ids`` of every field."""
+        return RobotState(**{f.name: getattr(self, f.name)[ids] for f in fields(self)})
 
 
 @dataclass

@@ -51,10 +51,7 @@ def bench_task(
     task.reset()
     total = 0.0
     for i in range(warmup + steps):
-        s = task.state
-        actions = gait.act(
-            s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_length.float() * task.dt
-        )
+        actions = gait.act_task(task)
         if i == warmup:
             physics_time, total = 0.0, 0.0
         t0 = time.perf_counter()

@@ -91,7 +91,7 @@ class TrotController:
         hips = torch.tensor([robot.body.hip_offsets[leg] for leg in robot.legs], dtype=torch.float32)
         self.hip_xy = hips[:, :2]
         self.kp, self.kd = robot.control.kp, robot.control.kd
-        self.weight = 9.81 * (robot.body.trunk.mass + 4 * (robot.body.hip["FR"].mass + robot.body.thigh_left.mass + robot.body.calf.mass))
+        self.weight = 9.81 * robot.total_mass
 
     def act(
         self,

@@ -79,6 +79,17 @@ class Go1VelocityTask:
         self._substep = torch.arange(self.decimation).view(1, -1, 1)
         self._push_every = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
         self._resample_every = max(1, int(round(cfg.commands.resample_time_s / self.dt)))
+        o, nz = cfg.observations, cfg.randomization.noise
+        self.noise_scale = torch.cat(
+            [
+                torch.full((3,), nz.gyro * o.ang_vel_scale),
+                torch.full((3,), nz.gravity),
+                torch.zeros(3),
+                torch.full((nj,), nz.joint_pos * o.dof_pos_scale),
+                torch.full((nj,), nz.joint_vel * o.dof_vel_scale),
+                torch.zeros(nj),
+            ]
+        )
         self.state: RobotState = self.backend.state()
         self.terrain.assign(n, self.gen)
 
@@ -90,7 +101,8 @@ class Go1VelocityTask:
             self.terrain.assign(self.num_envs, self.gen)
         self._reset_envs(torch.arange(self.num_envs), curriculum=False)
         self.state = self.backend.state()
-        obs, critic = self._observe(self.state, fresh=torch.ones(self.num_envs, dtype=torch.bool))
+        lin_vel, _, height = self._kinematics(self.state)
+        obs, critic = self._observe(self.state, lin_vel, height, ids=torch.arange(self.num_envs))
         return obs, {"critic_obs": critic}
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -104,9 +116,7 @@ class Go1VelocityTask:
         self.state = state
         self.episode_length += 1
 
-        base_lin_vel = rotate_inverse(torch, state.base_quat, state.base_lin_vel_world)
-        gravity = projected_gravity(torch, state.base_quat)
-        height = state.base_pos[:, 2] - self.terrain.height_at(state.base_pos[:, :2])
+        base_lin_vel, gravity, height = self._kinematics(state)
         contact = state.foot_force > cfg.rewards.contact_threshold
         first_contact = (self.air_time > 0.0) & contact
         self.air_time += self.dt
@@ -148,7 +158,6 @@ class Go1VelocityTask:
 
         self.last_actions = self.actions
         self.last_joint_vel = state.joint_vel
-        self._lin_vel, self._height = base_lin_vel, height
 
         step_ids = self.episode_length
         resample = torch.nonzero(step_ids % self._resample_every == 0).flatten()
@@ -163,7 +172,7 @@ class Go1VelocityTask:
                 self.backend.push(push, dv)
 
         done = terminated | truncated
-        obs, critic = self._observe(state, fresh=torch.zeros(self.num_envs, dtype=torch.bool))
+        obs, critic = self._observe(state, base_lin_vel, height)
         info: dict[str, Any] = {"critic_obs": critic, "reward_terms": parts}
         done_ids = torch.nonzero(done).flatten()
         if done_ids.numel():
@@ -172,17 +181,31 @@ class Go1VelocityTask:
             info["episode"] = self._episode_stats(done_ids)
             self._reset_envs(done_ids, curriculum=True)
             self.state = self.backend.state()
-            fresh = done.clone()
-            obs, critic = self._observe(self.state, fresh=fresh)
-            info["critic_obs"] = critic
+            fresh = self.state.select(done_ids)
+            lin_vel, _, fresh_height = self._kinematics(fresh)
+            obs[done_ids], critic[done_ids] = self._observe(fresh, lin_vel, fresh_height, ids=done_ids)
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:
         self.backend.close()
 
     # ---- internals ----------------------------------------------------------------------------
-    def _observe(self, state: RobotState, fresh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _kinematics(self, state: RobotState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Base linear velocity (base frame), projected gravity and height above the terrain."""
+        lin_vel = rotate_inverse(torch, state.base_quat, state.base_lin_vel_world)
+        height = state.base_pos[:, 2] - self.terrain.height_at(state.base_pos[:, :2])
+        return lin_vel, projected_gravity(torch, state.base_quat), height
+
+    def _observe(
+        self, state: RobotState, lin_vel: torch.Tensor, height: torch.Tensor, ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actor and critic observations of every env, or of envs ``ids`` that just started an episode.
+
+        ``state``, ``lin_vel`` and ``height`` hold the rows of those envs. Every env's history gets one
+        frame per step; a fresh env's history is filled with its first frame.
+        """
         cfg = self.cfg
+        rows = slice(None) if ids is None else ids
         frame = observation_frame(
             torch,
             cfg.observations,
@@ -190,53 +213,35 @@ class Go1VelocityTask:
             state.base_ang_vel_body,
             state.joint_pos,
             state.joint_vel,
-            self.commands,
-            self.last_actions,
+            self.commands[rows],
+            self.last_actions[rows],
             self.default_joint_pos,
         )
         clean_frame = frame
         noise = cfg.randomization.noise
         if cfg.randomization.enabled and noise.enabled:
-            frame = frame + self._noise_scale * (2.0 * torch.rand(frame.shape, generator=self.gen) - 1.0)
+            frame = frame + self.noise_scale * (2.0 * torch.rand(frame.shape, generator=self.gen) - 1.0)
         if cfg.observations.history_length == 1:
             obs = frame
+        elif ids is None:
+            self.obs_history = obs = push_history(torch, self.obs_history, frame)
         else:
-            history = push_history(torch, self.obs_history, frame)
-            history[fresh] = frame[fresh].repeat(1, cfg.observations.history_length)
-            self.obs_history = history
-            obs = history
+            obs = frame.repeat(1, cfg.observations.history_length)
+            self.obs_history[ids] = obs
         if not cfg.privileged_critic:
             return obs, obs
-        lin_vel = rotate_inverse(torch, state.base_quat, state.base_lin_vel_world)
-        height = state.base_pos[:, 2] - self.terrain.height_at(state.base_pos[:, :2])
         d = self.dynamics
         extra = torch.cat(
             [
                 lin_vel * 2.0,
                 height.unsqueeze(1),
-                torch.stack([d.friction, d.added_mass, d.motor_strength, d.kp_scale, d.kd_scale], 1),
+                torch.stack([d.friction[rows], d.added_mass[rows], d.motor_strength[rows], d.kp_scale[rows], d.kd_scale[rows]], 1),
                 (state.foot_force > self.cfg.rewards.contact_threshold).float(),
             ],
             1,
         )
         critic_frame = clean_frame if cfg.observations.history_length == 1 else obs
         return obs, torch.cat([critic_frame, extra], 1)
-
-    @property
-    def _noise_scale(self) -> torch.Tensor:
-        if not hasattr(self, "_noise_vec"):
-            o, nz, nj = self.cfg.observations, self.cfg.randomization.noise, self.num_actions
-            self._noise_vec = torch.cat(
-                [
-                    torch.full((3,), nz.gyro * o.ang_vel_scale),
-                    torch.full((3,), nz.gravity),
-                    torch.zeros(3),
-                    torch.full((nj,), nz.joint_pos * o.dof_pos_scale),
-                    torch.full((nj,), nz.joint_vel * o.dof_vel_scale),
-                    torch.zeros(nj),
-                ]
-            )
-        return self._noise_vec
 
     def _sample_commands(self, ids: torch.Tensor) -> None:
         c, k = self.cfg.commands, ids.numel()

@@ -73,6 +73,21 @@ def test_truncation_and_termination_are_distinct() -> None:
     task.close()
 
 
+def test_history_advances_one_frame_per_step_across_resets() -> None:
+    cfg = load_task_config("go1_flat", [*STILL, "randomization.enabled=false", "observations.history_length=3"])
+    task = Go1VelocityTask(cfg, 2, seed=0)
+    obs, _ = task.reset()
+    frame = task.frame_size
+    assert torch.equal(obs[:, :frame], obs[:, frame : 2 * frame])  # a fresh history repeats its first frame
+    task.episode_length[0] = task.max_episode_length - 1  # env 0 times out on the next step
+    before = obs.clone()
+    obs, _, _, truncated, _ = task.step(torch.zeros(2, 12))
+    assert truncated.tolist() == [True, False]
+    assert torch.equal(obs[1, : 2 * frame], before[1, frame:])  # env 1: shifted by exactly one frame
+    assert torch.equal(obs[0, :frame], obs[0, 2 * frame :])  # env 0: restarted history
+    task.close()
+
+
 def test_rough_terrain_spawns_on_tiles_and_curriculum_moves() -> None:
     cfg = load_task_config("go1_rough", ["terrain.max_init_level=0"])
     task = Go1VelocityTask(cfg, 8, seed=0)
