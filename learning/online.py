@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.policy import GaussianActor, NetworkConfig, ValueCritic
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
-from unio4.config import to_dict
+from unio4.config import from_dict, to_dict
 
 
 class VectorEnv(Protocol):
@@ -44,6 +44,9 @@ class OnlineConfig:
     iterations: int = 300
     save_interval: int = 50
     linear_lr_decay: bool = False
+    # PPO updates that fit only the critic before the actor moves: a pretrained actor with a fresh
+    # critic otherwise takes its first steps on noise.
+    critic_warmup_iterations: int = 0
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -56,6 +59,20 @@ class TrainResult:
 
 
 CURVE_KEYS = ("reward/step", "reward/tracking_lin_vel", "reward/tracking_ang_vel", "episode/return", "episode/length", "loss/value")
+
+
+def load_init(path: str | Path, cfg: OnlineConfig) -> tuple[dict[str, Any], OnlineConfig]:
+    """Weights to start from (an offline or online checkpoint) and ``cfg`` with its network config.
+
+    The network architecture comes from the checkpoint, so the learner starts from exactly the
+    saved policy (same action distribution before the first update).
+    """
+    state = load_checkpoint(path)
+    network = state.get("network") or state.get("config", {}).get("network")
+    if network is not None:
+        cfg = replace(cfg, network=from_dict(NetworkConfig, network, where=f"{path}: network"))
+    init = {"actor": state["actor"]} | ({"critic": state["critic"]} if "critic" in state else {})
+    return init, cfg
 
 
 def build_agent(env: VectorEnv, cfg: OnlineConfig) -> tuple[GaussianActor, ValueCritic]:
@@ -80,7 +97,8 @@ def train_online(
     actor, critic = build_agent(env, cfg)
     if init is not None:
         actor.load_state_dict(init["actor"])
-        critic.load_state_dict(init["critic"])
+        if "critic" in init:
+            critic.load_state_dict(init["critic"])
     ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed)
     logger = CurveLogger(run_dir)
     ckpt_dir = run_dir / "checkpoints"
@@ -148,7 +166,7 @@ def train_online(
                         episodes.append(info["episode"])
                 buffer.compute_returns(critic(critic_obs), p.gamma, p.gae_lambda)
             collect_time = time.perf_counter() - t0
-            stats = ppo.update(buffer)
+            stats = ppo.update(buffer, update_actor=iteration >= cfg.critic_warmup_iterations)
             actor.normalizer.update(buffer.flat("obs"))
             critic.normalizer.update(buffer.flat("critic_obs"))
             global_step += p.num_steps * env.num_envs

@@ -119,7 +119,8 @@ class PPO:
         for group in self.critic_optim.param_groups:
             group["lr"] = self.cfg.critic_lr * fraction
 
-    def update(self, buffer: RolloutBuffer) -> dict[str, float]:
+    def update(self, buffer: RolloutBuffer, update_actor: bool = True) -> dict[str, float]:
+        """Epochs of minibatch updates; ``update_actor=False`` fits only the critic (warm-up)."""
         cfg = self.cfg
         obs, critic_obs, actions = buffer.flat("obs"), buffer.flat("critic_obs"), buffer.flat("actions")
         old_log_probs, old_values = buffer.flat("log_probs"), buffer.flat("values")
@@ -136,10 +137,11 @@ class PPO:
                 entropy = dist.entropy().sum(-1).mean()
                 policy_loss = surrogate_loss(new_log_prob, old_log_probs[idx], adv, cfg.clip)
                 actor_loss = policy_loss - cfg.entropy_coef * entropy
-                self.actor_optim.zero_grad()
-                actor_loss.backward()
-                nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
-                self.actor_optim.step()
+                if update_actor:
+                    self.actor_optim.zero_grad()
+                    actor_loss.backward()
+                    nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
+                    self.actor_optim.step()
 
                 values = self.critic(critic_obs[idx])
                 clipped = old_values[idx] + (values - old_values[idx]).clamp(-cfg.value_clip, cfg.value_clip)
@@ -159,7 +161,7 @@ class PPO:
                 stats["entropy"] += entropy.item()
                 count += 1
         stats = {k: v / count for k, v in stats.items()}
-        if cfg.lr_schedule == "adaptive":
+        if cfg.lr_schedule == "adaptive" and update_actor:
             self._adapt_lr(stats["approx_kl"])
         stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]
         return stats

@@ -36,7 +36,7 @@ def bench_task(
     cfg: TaskConfig, backend: str, num_envs: int, steps: int = 100, warmup: int = 10, seed: int = 0, num_threads: int | None = None
 ) -> BenchResult:
     task = Go1VelocityTask(cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads)
-    gait = TrotController(task.robot)
+    gait = TrotController.for_task(task)
     physics_time = 0.0
     inner = task.backend.step
 

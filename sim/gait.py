@@ -9,7 +9,7 @@ error, and stance feet are raised/lowered to level the body. Output is in the ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
@@ -93,6 +93,13 @@ class TrotController:
         self.kp, self.kd = robot.control.kp, robot.control.kd
         self.weight = 9.81 * robot.total_mass
 
+    @classmethod
+    def for_task(cls, task: Go1VelocityTask, cfg: GaitConfig | None = None) -> TrotController:
+        """A trot for ``task`` whose cycle follows the task's gait clock input, when it has one."""
+        cfg = cfg or GaitConfig()
+        clock = task.cfg.observations.clock_frequency
+        return cls(task.robot, replace(cfg, frequency=clock) if clock > 0 else cfg)
+
     def act(
         self,
         base_quat: torch.Tensor,
@@ -135,7 +142,7 @@ class TrotController:
     def act_task(self, task: Go1VelocityTask) -> torch.Tensor:
         """Actions for every env of ``task`` from its current state, commands and episode time."""
         s = task.state
-        return self.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_length.float() * task.dt)
+        return self.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_time)
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ class WalkResult:
 
 def walk(task: Go1VelocityTask, seconds: float, controller: TrotController | None = None) -> WalkResult:
     """Reset ``task`` and trot for ``seconds``; report distance and falls per env."""
-    controller = controller or TrotController(task.robot)
+    controller = controller or TrotController.for_task(task)
     task.reset()
     start = task.state.base_pos[:, :2].clone()
     fell = torch.zeros(task.num_envs, dtype=torch.bool)

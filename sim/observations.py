@@ -7,7 +7,11 @@ raw state. This module must never import torch.
 
 Layout of one frame (SDK joint order):
     gyro * ang_vel_scale (3) | projected gravity (3) | commands * command_scale (3) |
-    (q - q_default) * dof_pos_scale (12) | dq * dof_vel_scale (12) | last action (12)
+    (q - q_default) * dof_pos_scale (12) | dq * dof_vel_scale (12) | last action (12) |
+    gait clock (2, only when ``clock_frequency`` > 0)
+The clock (walk-these-ways' clock inputs) tells a memoryless policy where it is in a periodic gait:
+two triangle waves a quarter period apart, built from exact arithmetic (floor, abs, multiply) so
+numpy and torch agree bit for bit where ``sin`` would not.
 With ``history_length`` H > 1 the observation is the last H frames, oldest first.
 """
 
@@ -27,13 +31,16 @@ class ObservationConfig:
     command_scale: tuple[float, float, float] = (2.0, 2.0, 0.25)
     clip: float = 100.0
     history_length: int = 1
+    clock_frequency: float = 0.0  # Hz of the gait clock input; 0 leaves it out
 
     def __post_init__(self) -> None:
         if self.history_length < 1:
             raise ValueError("history_length must be >= 1")
+        if self.clock_frequency < 0:
+            raise ValueError("clock_frequency must be >= 0")
 
     def frame_size(self, num_joints: int) -> int:
-        return 9 + 3 * num_joints
+        return 9 + 3 * num_joints + (2 if self.clock_frequency > 0 else 0)
 
     def size(self, num_joints: int) -> int:
         return self.frame_size(num_joints) * self.history_length
@@ -77,21 +84,34 @@ def observation_frame(
     commands: Any,
     last_action: Any,
     default_joint_pos: Any,
+    time_s: Any = None,
 ) -> Any:
-    """One observation frame (..., frame_size) from raw state; see the module docstring."""
+    """One observation frame (..., frame_size) from raw state; see the module docstring.
+
+    ``time_s`` (...,) is the time since the policy started (the episode time in simulation); it is
+    needed only when the config has a gait clock.
+    """
     cmd_scale = xp.asarray(cfg.command_scale, dtype=commands.dtype) if xp.__name__ == "numpy" else commands.new_tensor(cfg.command_scale)
-    frame = xp.concatenate(
-        [
-            gyro * cfg.ang_vel_scale,
-            projected_gravity(xp, quat),
-            commands * cmd_scale,
-            (joint_pos - default_joint_pos) * cfg.dof_pos_scale,
-            joint_vel * cfg.dof_vel_scale,
-            last_action,
-        ],
-        -1,
-    )
-    return xp.clip(frame, -cfg.clip, cfg.clip)
+    terms = [
+        gyro * cfg.ang_vel_scale,
+        projected_gravity(xp, quat),
+        commands * cmd_scale,
+        (joint_pos - default_joint_pos) * cfg.dof_pos_scale,
+        joint_vel * cfg.dof_vel_scale,
+        last_action,
+    ]
+    if cfg.clock_frequency > 0:
+        if time_s is None:
+            raise ValueError("observation_frame: this config has a gait clock, so time_s is required")
+        terms.append(gait_clock(xp, time_s * cfg.clock_frequency))
+    return xp.clip(xp.concatenate(terms, -1), -cfg.clip, cfg.clip)
+
+
+def gait_clock(xp: Any, cycles: Any) -> Any:
+    """(..., 2) cos-like and sin-like triangle waves of the gait phase, from elapsed cycles (...,)."""
+    phase = cycles - xp.floor(cycles)
+    quarter = phase + 0.25
+    return xp.stack([4.0 * xp.abs(phase - 0.5) - 1.0, 4.0 * xp.abs(quarter - xp.floor(quarter) - 0.5) - 1.0], -1)
 
 
 def push_history(xp: Any, history: Any, frame: Any) -> Any:

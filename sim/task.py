@@ -88,12 +88,18 @@ class Go1VelocityTask:
                 torch.full((nj,), nz.joint_pos * o.dof_pos_scale),
                 torch.full((nj,), nz.joint_vel * o.dof_vel_scale),
                 torch.zeros(nj),
+                torch.zeros(o.frame_size(nj) - 9 - 3 * nj),  # gait clock: exact
             ]
         )
         self.state: RobotState = self.backend.state()
         self.terrain.assign(n, self.gen)
 
     # ---- gymnasium-style API ------------------------------------------------------------------
+    @property
+    def episode_time(self) -> torch.Tensor:
+        """(N,) seconds since each env's episode started: the policy's clock (gait clock input)."""
+        return self.episode_length.float() * self.dt
+
     def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         """Reset every env; returns (obs, info) with ``info['critic_obs']``."""
         if seed is not None:
@@ -216,6 +222,7 @@ class Go1VelocityTask:
             self.commands[rows],
             self.last_actions[rows],
             self.default_joint_pos,
+            self.episode_time[rows],
         )
         clean_frame = frame
         noise = cfg.randomization.noise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
@@ -11,7 +12,18 @@ import pytest
 
 from unio4.cli import build_parser, main
 
-COMMANDS = [[], ["sim"], ["sim", "bench"], ["sim", "gait"], ["train"], ["train", "online"], ["robot"], ["robot", "export"], ["demo"]]
+
+def all_commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command path of the parser, walked from its subparsers (so none can be forgotten)."""
+    found = [list(prefix)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += all_commands(sub, (*prefix, name))
+    return found
+
+
+COMMANDS = all_commands(build_parser())
 
 
 @pytest.mark.parametrize("words", COMMANDS, ids=lambda w: " ".join(w) or "unio4")
@@ -65,3 +77,17 @@ def test_train_online_cli_and_resume(tmp_path: Path, capsys: pytest.CaptureFixtu
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 4  # 2 iterations, then 2 more after resuming (not 4 new ones)
     assert "final reward/step" in capsys.readouterr().out
+
+
+def test_collect_bc_and_fine_tune_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, bc = str(tmp_path / "gait.h5"), str(tmp_path / "bc.pt")
+    assert main(["collect", "--num-envs", "4", "--steps", "30", "-o", data]) == 0
+    assert "120 transitions, 4 episodes" in capsys.readouterr().out
+    assert main(["train", "bc", "--data", data, "--train-set", "steps=5", "-o", bc]) == 0
+    args = ["train", "online", "--num-envs", "4", "--iterations", "1", "--run-dir", str(tmp_path / "ppo"), "--init", bc]
+    assert main([*args, "--config", "finetune_go1", "--train-set", "ppo.num_steps=8"]) == 0
+    assert (tmp_path / "ppo" / "checkpoints" / "final.pt").is_file()
+    # A dataset that is not one is refused in one line, naming the file.
+    (tmp_path / "junk.h5").write_text("junk")
+    assert main(["train", "bc", "--data", str(tmp_path / "junk.h5"), "-o", bc]) == 2
+    assert "junk.h5: not a readable HDF5 file" in capsys.readouterr().err

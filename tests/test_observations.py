@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from robots.description import RobotDescription
-from sim.observations import ObservationConfig, observation_frame, projected_gravity, push_history, rotate_inverse
+from sim.observations import ObservationConfig, gait_clock, observation_frame, projected_gravity, push_history, rotate_inverse
 
 
 def random_state(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -25,14 +25,30 @@ def random_state(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     }
 
 
-def test_numpy_and_torch_observations_are_identical(go1: RobotDescription) -> None:
-    cfg = ObservationConfig()
-    state = random_state(np.random.default_rng(0), 256)
+@pytest.mark.parametrize(("clock", "size"), [(0.0, 45), (2.5, 47)])
+def test_numpy_and_torch_observations_are_identical(go1: RobotDescription, clock: float, size: int) -> None:
+    cfg = ObservationConfig(clock_frequency=clock)
+    rng = np.random.default_rng(0)
+    state = random_state(rng, 256)
+    state["time_s"] = rng.uniform(0, 20, size=256).astype(np.float32)
     default = go1.default_joint_pos.astype(np.float32)
     obs_np = observation_frame(np, cfg, **state, default_joint_pos=default)
     obs_t = observation_frame(torch, cfg, **{k: torch.from_numpy(v) for k, v in state.items()}, default_joint_pos=torch.from_numpy(default))
-    assert obs_np.shape == (256, 45) and obs_np.dtype == np.float32
+    assert obs_np.shape == (256, size) and obs_np.dtype == np.float32
     np.testing.assert_array_equal(obs_np, obs_t.numpy())
+
+
+def test_gait_clock_is_periodic_and_unique_within_a_cycle() -> None:
+    phases = np.linspace(0.0, 1.0, 64, endpoint=False)
+    clock = gait_clock(np, phases)
+    assert clock[0].tolist() == [1.0, 0.0] and clock[16].tolist() == [0.0, -1.0] and clock[32].tolist() == [-1.0, 0.0]
+    np.testing.assert_allclose(gait_clock(np, phases + 3.0), clock, atol=1e-12)
+    # Every phase maps to its own point: no two phases of one cycle share a clock reading.
+    gaps = np.linalg.norm(clock[:, None] - clock[None], axis=-1) + np.eye(64)
+    assert gaps.min() > 0.05
+    with pytest.raises(ValueError, match="time_s is required"):
+        state = random_state(np.random.default_rng(0), 1)
+        observation_frame(np, ObservationConfig(clock_frequency=1.0), **state, default_joint_pos=np.zeros(12))
 
 
 def test_projected_gravity_known_rotations() -> None:

@@ -70,18 +70,56 @@ def cmd_sim_gait(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from sim.collect import collect, gait_policy
+    from sim.config import load_task_config
+    from sim.task import Go1VelocityTask
+
+    if args.policy != "gait":
+        raise ValueError(f"--policy: only 'gait' (the built-in trot) is supported so far, got '{args.policy}'")
+    task = Go1VelocityTask(load_task_config(args.task, args.overrides), args.num_envs, backend=args.backend, seed=args.seed)
+    data = collect(task, gait_policy(task), args.steps, seed=args.seed, show_progress=True)
+    task.close()
+    data.save(Path(args.out))
+    episodes = int((data.terminals | data.timeouts).sum())
+    print(
+        f"wrote {args.out}: {len(data)} transitions, {episodes} episodes, {int(data.terminals.sum())} terminals, "
+        f"mean reward {float(data.rewards.mean()):+.4f}"
+    )
+    return 0
+
+
+def cmd_train_bc(args: argparse.Namespace) -> int:
+    from learning.bc import BCConfig, save_bc_checkpoint, train_bc
+    from learning.dataset import load_dataset
+    from sim.config import resolve_config_path
+    from unio4.config import load
+
+    cfg = load(BCConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    data = load_dataset(args.data)
+    bound = float((data.metadata.get("task_config") or {}).get("action_clip", 1.0))
+    ensemble, template, history = train_bc(data, cfg, bound, show_progress=True)
+    save_bc_checkpoint(Path(args.out), ensemble, template, cfg, data)
+    print(f"wrote {args.out}: {cfg.members} member(s), final negative log-likelihood {history[-1]['nll']:.3f}")
+    return 0
+
+
 def cmd_train_online(args: argparse.Namespace) -> int:
-    from learning.online import OnlineConfig, train_online
+    from learning.online import OnlineConfig, load_init, train_online
     from sim.config import load_task_config, resolve_config_path
     from sim.task import Go1VelocityTask
     from unio4.config import load, to_dict
 
     overrides = [*args.train_overrides, *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
     cfg = load(OnlineConfig, resolve_config_path(args.config, "train"), overrides)
+    init = None
+    if args.init:
+        init, cfg = load_init(args.init, cfg)
     task_cfg = load_task_config(args.task, args.overrides)
     env = Go1VelocityTask(task_cfg, args.num_envs, backend=args.backend, seed=args.seed)
     run_dir = Path(args.run_dir)
-    result = train_online(env, cfg, run_dir, resume=args.resume, extra_state={"task_config": to_dict(task_cfg), "backend": args.backend})
+    extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
+    result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra)
     env.close()
     last = result.history[-1] if result.history else {}
     print(
@@ -147,7 +185,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=None, help="PPO updates (overrides the config)")
     p.add_argument("--run-dir", default="runs/ppo_go1", help="where checkpoints, TensorBoard and curves go")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/latest.pt")
+    p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline or online")
     p.set_defaults(func=cmd_train_online)
+    p = train.add_parser("bc", help="behaviour-cloning ensemble on a dataset (Uni-O4's offline BC stage)")
+    p.add_argument("--data", required=True, help="HDF5 dataset (unio4 collect, or D4RL-style)")
+    p.add_argument("--config", default="bc_go1", help="BC preset in configs/train/ or a YAML path")
+    p.add_argument("--train-set", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE", help="override a BC field")
+    p.add_argument("-o", "--out", default="runs/bc/bc.pt", help="checkpoint to write")
+    p.set_defaults(func=cmd_train_bc)
+
+    p = sub.add_parser("collect", help="log quadruped data from a controller in the simulator (HDF5, D4RL keys)")
+    _add_task_args(p)
+    p.add_argument("--policy", default="gait", help="'gait': the built-in trot")
+    p.add_argument("--steps", type=int, default=500, help="policy steps per env")
+    p.add_argument("-o", "--out", default="runs/data/gait.h5", help="HDF5 file to write")
+    p.set_defaults(func=cmd_collect)
 
     robot = sub.add_parser("robot", help="robot descriptions").add_subparsers(dest="robot_command", required=True)
     p = robot.add_parser("export", help="write the generated MJCF and URDF of a robot")
@@ -155,9 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/robot")
     p.set_defaults(func=cmd_robot_export)
 
-    p = sub.add_parser("demo", help="the CPU demo: train PPO on the Go1 task for a few iterations and report")
+    p = sub.add_parser("demo", help="the CPU demo: trot logs -> behaviour cloning -> PPO fine-tuning, with a before/after table")
     p.add_argument("--run-dir", default="runs/demo")
-    p.add_argument("--iterations", type=int, default=30)
+    p.add_argument("--iterations", type=int, default=60)
     p.add_argument("--num-envs", type=int, default=128)
     p.set_defaults(func=cmd_demo)
     return parser

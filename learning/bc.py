@@ -1,0 +1,169 @@
+"""Uni-O4's behaviour-cloning ensemble, trained as ONE batched model.
+
+``n`` :class:`GaussianActor` members have their parameters stacked along a leading member axis
+(``torch.func.stack_module_state``) and run in one vmapped forward pass; every member sees the
+same minibatch. Regularisers (see ``docs/uni-o4.md``):
+
+- ``none``: plain maximum likelihood, ``L_i = -log pi_i(a|s)``.
+- ``paper``: the paper's term as the authors coded it,
+  ``L_i = -log pi_i - alpha (log pi_i - max_{j != i} log pi_j)`` with no gradient through the max:
+  it only rescales BC by ``1 + alpha``; members differ by their initialisation alone.
+- ``kl``: a real repulsion, ``L_i = -log pi_i - alpha KL(pi_i || pi_j*)`` with ``j*`` the closest
+  other member (detached), averaged over the batch.
+
+A member is extracted as a plain :class:`GaussianActor`, so the online phase starts from exactly
+the offline policy.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from rich.progress import Progress
+from torch.func import functional_call, stack_module_state
+
+from learning.checkpoint import save_checkpoint
+from learning.dataset import Dataset
+from learning.policy import GaussianActor, NetworkConfig
+from unio4.config import to_dict
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    members: int = 4
+    steps: int = 400_000
+    batch_size: int = 512
+    lr: float = 1e-4
+    regularizer: Literal["none", "paper", "kl"] = "kl"
+    alpha: float = 0.1
+    seed: int = 0
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    def __post_init__(self) -> None:
+        if self.members < 1:
+            raise ValueError("members must be >= 1")
+        if self.regularizer != "none" and self.members < 2:
+            raise ValueError(f"regularizer '{self.regularizer}' needs members >= 2")
+
+
+class ActorEnsemble:
+    """``n`` Gaussian actors with stacked parameters and one vectorised forward pass."""
+
+    def __init__(self, members: list[GaussianActor]) -> None:
+        self.template = copy.deepcopy(members[0]).to("meta")
+        params, buffers = stack_module_state(members)  # type: ignore[arg-type]
+        self.params: dict[str, torch.Tensor] = {k: v.detach().requires_grad_(v.requires_grad) for k, v in params.items()}
+        self.buffers: dict[str, torch.Tensor] = buffers
+        self.size = len(members)
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [p for p in self.params.values() if p.requires_grad]
+
+    def __call__(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-std of every member, each (n, B, act_dim), for one batch ``obs`` (B, obs_dim)."""
+
+        def one(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+            out: tuple[torch.Tensor, torch.Tensor] = functional_call(self.template, (params, buffers), (obs,))
+            return out
+
+        result: tuple[torch.Tensor, torch.Tensor] = torch.vmap(one)(self.params, self.buffers)
+        return result
+
+    def member(self, i: int, like: GaussianActor) -> GaussianActor:
+        """Member ``i`` as a standalone actor (a copy of ``like`` with member ``i``'s weights)."""
+        actor = copy.deepcopy(like)
+        actor.load_state_dict({k: v[i].detach().clone() for k, v in {**self.params, **self.buffers}.items()})
+        return actor
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"params": {k: v.detach() for k, v in self.params.items()}, "buffers": self.buffers}
+
+
+def make_actor(obs_dim: int, act_dim: int, action_bound: float, net: NetworkConfig, dataset: Dataset | None = None) -> GaussianActor:
+    """A fresh actor whose observation normaliser is frozen at the dataset statistics (if given)."""
+    actor = GaussianActor(obs_dim, act_dim, action_bound, net)
+    if dataset is not None:
+        mean, var = dataset.observation_statistics()
+        actor.normalizer.set_statistics(mean, var, freeze=True)
+    return actor
+
+
+def gaussian_kl(mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Tensor, log_std_q: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) of diagonal Gaussians, summed over the last axis."""
+    var_p, var_q = (2 * log_std_p).exp(), (2 * log_std_q).exp()
+    return (log_std_q - log_std_p + (var_p + (mean_p - mean_q).square()) / (2 * var_q) - 0.5).sum(-1)
+
+
+def ensemble_loss(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor, cfg: BCConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """Summed member losses for a batch; ``mean``/``log_std`` are (n, B, A), ``actions`` (B, A)."""
+    log_prob = (-0.5 * ((actions - mean) / log_std.exp()).square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)  # (n, B)
+    nll = -log_prob.mean(1)  # (n,)
+    n = mean.shape[0]
+    stats: dict[str, float] = {"nll": float(nll.detach().mean())}
+    if cfg.regularizer == "none":
+        return nll.sum(), stats
+    others = ~torch.eye(n, dtype=torch.bool)
+    if cfg.regularizer == "paper":
+        lp = log_prob.detach().unsqueeze(0).expand(n, n, -1)  # [i, j, b] = log pi_j
+        best_other = lp.masked_fill(~others.unsqueeze(-1), -torch.inf).amax(1)  # (n, B)
+        reg = (log_prob - best_other).mean(1)
+        return (nll - cfg.alpha * reg).sum(), stats
+    # kl: KL(pi_i || pi_j) for all pairs, the closest other member j*, pushed away from.
+    kl = gaussian_kl(mean.unsqueeze(1), log_std.unsqueeze(1), mean.detach().unsqueeze(0), log_std.detach().unsqueeze(0)).mean(-1)  # (n, n)
+    closest = kl.masked_fill(~others, torch.inf).amin(1)  # (n,)
+    stats["kl_closest"] = float(closest.detach().mean())
+    return (nll - cfg.alpha * closest).sum(), stats
+
+
+def train_bc(
+    dataset: Dataset, cfg: BCConfig, action_bound: float, show_progress: bool = False
+) -> tuple[ActorEnsemble, GaussianActor, list[dict[str, float]]]:
+    """Fit the ensemble to ``dataset``; returns it, a template actor (for :meth:`ActorEnsemble.member`) and the loss history."""
+    torch.manual_seed(cfg.seed)
+    obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
+    members = [make_actor(obs_dim, act_dim, action_bound, cfg.network, dataset) for _ in range(cfg.members)]
+    ensemble = ActorEnsemble(members)
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, float]] = []
+    log_every = max(1, cfg.steps // 100)
+    with Progress(disable=not show_progress) as progress:
+        bar = progress.add_task(f"BC ensemble ({cfg.members} members)", total=cfg.steps)
+        for step in range(cfg.steps):
+            idx = torch.randint(len(dataset), (cfg.batch_size,), generator=gen)
+            mean, log_std = ensemble(dataset.observations[idx])
+            loss, stats = ensemble_loss(mean, log_std, dataset.actions[idx], cfg)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if step % log_every == 0 or step == cfg.steps - 1:
+                history.append({"step": float(step), **stats})
+            progress.advance(bar)
+    return ensemble, members[0], history
+
+
+def save_bc_checkpoint(
+    path: Path, ensemble: ActorEnsemble, template: GaussianActor, cfg: BCConfig, dataset: Dataset, member: int = 0
+) -> None:
+    """Write the ensemble and member ``member`` as ``actor``, loadable by ``train online --init``."""
+    save_checkpoint(
+        path,
+        {
+            "kind": "bc",
+            "actor": ensemble.member(member, template).state_dict(),
+            "member": member,
+            "ensemble": ensemble.state_dict(),
+            "network": to_dict(cfg.network),
+            "bc": to_dict(cfg),
+            "obs_dim": template.obs_dim,
+            "act_dim": template.act_dim,
+            "action_bound": template.action_bound,
+            "dataset": {k: v for k, v in dataset.metadata.items() if k != "task_config"} | {"transitions": len(dataset)},
+            "task_config": dataset.metadata.get("task_config"),
+        },
+    )

@@ -1,0 +1,129 @@
+"""Offline datasets: D4RL-style transitions in memory and in HDF5.
+
+Root keys follow D4RL (``observations``, ``actions``, ``rewards``, ``terminals``, ``timeouts``,
+``next_observations``) so D4RL/Minari-style files and other offline RL tools interoperate. Optional
+extra arrays live under ``infos/`` (e.g. privileged critic observations); free-form metadata
+(robot, source, observation spec) is stored as attributes of the ``metadata`` group.
+Loading validates every field and names the first bad one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+ROOT_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")
+
+
+class DatasetError(ValueError):
+    """A dataset file or field that does not hold what the format requires."""
+
+
+@dataclass
+class Dataset:
+    """N transitions; ``terminals`` end an episode without bootstrap, ``timeouts`` with."""
+
+    observations: torch.Tensor  # (N, obs_dim) float32
+    actions: torch.Tensor  # (N, act_dim) float32
+    rewards: torch.Tensor  # (N,) float32
+    terminals: torch.Tensor  # (N,) bool
+    timeouts: torch.Tensor  # (N,) bool
+    next_observations: torch.Tensor  # (N, obs_dim) float32
+    infos: dict[str, torch.Tensor] = field(default_factory=dict)  # (N, ...) each
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.rewards.shape[0])
+
+    def validate(self, where: str = "dataset") -> None:
+        """Raise :class:`DatasetError` naming the first field with a bad shape, dtype or value."""
+        n = len(self)
+        arrays = {k: getattr(self, k) for k in ROOT_KEYS} | {f"infos/{k}": v for k, v in self.infos.items()}
+        for name, value in arrays.items():
+            if value.shape[0] != n:
+                raise DatasetError(f"{where}: {name} has {value.shape[0]} rows, expected {n} (the length of rewards)")
+            if value.dtype.is_floating_point and not bool(torch.isfinite(value).all()):
+                row = int((~torch.isfinite(value.reshape(n, -1))).any(1).nonzero()[0])
+                raise DatasetError(f"{where}: {name} holds NaN/Inf (first at row {row})")
+        for name in ("observations", "next_observations", "actions"):
+            if getattr(self, name).ndim != 2:
+                raise DatasetError(f"{where}: {name} must be 2-D (N, dim), got shape {tuple(getattr(self, name).shape)}")
+        if self.next_observations.shape != self.observations.shape:
+            shapes = f"{tuple(self.next_observations.shape)} != observations {tuple(self.observations.shape)}"
+            raise DatasetError(f"{where}: next_observations shape {shapes}")
+        for name in ("rewards", "terminals", "timeouts"):
+            if getattr(self, name).ndim != 1:
+                raise DatasetError(f"{where}: {name} must be 1-D (N,), got shape {tuple(getattr(self, name).shape)}")
+        if n and not bool((self.terminals | self.timeouts)[-1]):
+            raise DatasetError(f"{where}: the last episode never ends (terminals/timeouts are both 0 at row {n - 1})")
+
+    def episode_ends(self) -> torch.Tensor:
+        """Indices of the last transition of every episode."""
+        return torch.nonzero(self.terminals | self.timeouts).squeeze(1)
+
+    def observation_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of the observations (the frozen normaliser of Uni-O4)."""
+        return self.observations.mean(0), self.observations.var(0, unbiased=False)
+
+    def save(self, path: Path) -> None:
+        """Write HDF5 atomically (temp file + rename), so a crash never leaves half a dataset."""
+        self.validate(str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with h5py.File(tmp, "w") as f:
+            for key in ROOT_KEYS:
+                f.create_dataset(key, data=getattr(self, key).numpy(), compression="gzip", compression_opts=1)
+            for key, value in self.infos.items():
+                f.create_dataset(f"infos/{key}", data=value.numpy(), compression="gzip", compression_opts=1)
+            meta = f.create_group("metadata")
+            for key, value in self.metadata.items():
+                meta.attrs[key] = json.dumps(value)
+        tmp.replace(path)
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read a dataset written by :meth:`Dataset.save` or a D4RL/Minari-style HDF5 file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: dataset file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with f:
+        arrays: dict[str, np.ndarray] = {}
+        for key in ROOT_KEYS:
+            if key not in f:
+                if key == "next_observations":
+                    continue
+                raise DatasetError(f"{path}: missing required key '{key}'")
+            arrays[key] = f[key][()]
+        infos = {k: torch.from_numpy(np.asarray(v[()])) for k, v in f["infos"].items()} if "infos" in f else {}
+        metadata = {k: _attr(v) for k, v in f["metadata"].attrs.items()} if "metadata" in f else {}
+    if "next_observations" not in arrays:  # old D4RL files: the next row, except across episode ends
+        arrays["next_observations"] = np.concatenate([arrays["observations"][1:], arrays["observations"][-1:]])
+    data = Dataset(
+        observations=torch.as_tensor(arrays["observations"], dtype=torch.float32),
+        actions=torch.as_tensor(arrays["actions"], dtype=torch.float32),
+        rewards=torch.as_tensor(arrays["rewards"], dtype=torch.float32).reshape(-1),
+        terminals=torch.as_tensor(arrays["terminals"]).reshape(-1).bool(),
+        timeouts=torch.as_tensor(arrays["timeouts"]).reshape(-1).bool(),
+        next_observations=torch.as_tensor(arrays["next_observations"], dtype=torch.float32),
+        infos=infos,
+        metadata=metadata,
+    )
+    data.validate(str(path))
+    return data
+
+
+def _attr(value: Any) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, json.JSONDecodeError):
+        return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,91 @@
+"""The D4RL-style dataset: HDF5 round trip, validation that names the bad field, crash-safe save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from learning.dataset import Dataset, DatasetError, load_dataset
+
+
+def small_dataset(n: int = 50, obs_dim: int = 5, act_dim: int = 2) -> Dataset:
+    g = torch.Generator().manual_seed(0)
+    timeouts = torch.zeros(n, dtype=torch.bool)
+    timeouts[19] = timeouts[-1] = True
+    terminals = torch.zeros(n, dtype=torch.bool)
+    terminals[34] = True
+    return Dataset(
+        observations=torch.randn(n, obs_dim, generator=g),
+        actions=torch.rand(n, act_dim, generator=g) * 2 - 1,
+        rewards=torch.randn(n, generator=g),
+        terminals=terminals,
+        timeouts=timeouts,
+        next_observations=torch.randn(n, obs_dim, generator=g),
+        infos={"critic_observations": torch.randn(n, 7, generator=g)},
+        metadata={"robot": "go1", "policy_dt": 0.02},
+    )
+
+
+def test_round_trip_and_episodes(tmp_path: Path) -> None:
+    data = small_dataset()
+    data.save(tmp_path / "d.h5")
+    back = load_dataset(tmp_path / "d.h5")
+    for key in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations"):
+        assert torch.equal(getattr(back, key), getattr(data, key)), key
+    assert torch.equal(back.infos["critic_observations"], data.infos["critic_observations"])
+    assert back.metadata == {"robot": "go1", "policy_dt": 0.02}
+    assert back.episode_ends().tolist() == [19, 34, 49]
+    with h5py.File(tmp_path / "d.h5") as f:  # D4RL key names at the root
+        assert {"observations", "actions", "rewards", "terminals", "timeouts", "next_observations"} <= set(f.keys())
+
+
+def test_reads_d4rl_style_file_without_next_observations(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "d4rl.h5", "w") as f:
+        f["observations"] = rng.normal(size=(10, 3))
+        f["actions"] = rng.normal(size=(10, 2))
+        f["rewards"] = rng.normal(size=(10,))
+        f["terminals"] = np.zeros(10, dtype=bool)
+        f["timeouts"] = np.eye(10, dtype=bool)[-1]
+    data = load_dataset(tmp_path / "d4rl.h5")
+    assert len(data) == 10 and data.observations.dtype == torch.float32
+    assert torch.equal(data.next_observations[3], data.observations[4])
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (lambda f: f.__delitem__("actions"), "missing required key 'actions'"),
+        (lambda f: (f.__delitem__("rewards"), f.create_dataset("rewards", data=np.zeros(49))), "has 50 rows, expected 49"),
+        (lambda f: f["observations"].__setitem__((7, 2), np.nan), "observations holds NaN/Inf \\(first at row 7\\)"),
+        (lambda f: (f.__delitem__("timeouts"), f.create_dataset("timeouts", data=np.zeros(50, dtype=bool))), "last episode never ends"),
+        (lambda f: (f.__delitem__("actions"), f.create_dataset("actions", data=np.zeros(50))), "actions must be 2-D"),
+    ],
+)
+def test_bad_dataset_names_the_field(tmp_path: Path, corrupt: object, message: str) -> None:
+    path = tmp_path / "bad.h5"
+    small_dataset().save(path)
+    with h5py.File(path, "a") as f:
+        corrupt(f)  # type: ignore[operator]
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(path)
+
+
+def test_not_hdf5_and_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
+    with pytest.raises(DatasetError, match=r"junk\.h5: not a readable HDF5 file"):
+        load_dataset(tmp_path / "junk.h5")
+    with pytest.raises(FileNotFoundError, match=r"nope\.h5"):
+        load_dataset(tmp_path / "nope.h5")
+
+
+def test_invalid_dataset_is_never_written(tmp_path: Path) -> None:
+    data = small_dataset()
+    data.rewards[3] = float("inf")
+    with pytest.raises(DatasetError, match="rewards holds NaN/Inf"):
+        data.save(tmp_path / "d.h5")
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,53 @@
+"""The Go1 learning path on CPU: trot logs -> BC -> PPO fine-tuning improves velocity tracking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from learning.bc import BCConfig, save_bc_checkpoint, train_bc
+from learning.evaluate import evaluate_policy
+from learning.online import OnlineConfig, build_agent, load_init, train_online
+from sim.collect import collect, gait_policy
+from sim.config import load_task_config, resolve_config_path
+from sim.task import Go1VelocityTask
+from unio4.config import load
+
+FORWARD = ["commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
+
+
+def test_ppo_fine_tuning_improves_go1_velocity_tracking(tmp_path: Path) -> None:
+    cfg = load_task_config("go1_flat", FORWARD)
+    task = Go1VelocityTask(cfg, 64, seed=0)
+    data = collect(task, gait_policy(task), steps=400, seed=0)
+    task.close()
+    assert len(data) == 64 * 400 and int(data.timeouts.sum()) == 64 and not bool(data.terminals.any())
+
+    bc_cfg = load(BCConfig, resolve_config_path("bc_go1", "train"), ["steps=2000"])
+    ensemble, template, _ = train_bc(data, bc_cfg, cfg.action_clip)
+    save_bc_checkpoint(tmp_path / "bc.pt", ensemble, template, bc_cfg, data)
+    base = load(OnlineConfig, resolve_config_path("finetune_go1", "train"), ["iterations=40", "save_interval=40"])
+    init, online = load_init(tmp_path / "bc.pt", base)
+
+    eval_env = Go1VelocityTask(cfg, 32, seed=1)
+    env = Go1VelocityTask(cfg, 128, seed=0)
+    torch.manual_seed(0)
+    scratch, _ = build_agent(env, online)
+    random_init = evaluate_policy(scratch, eval_env, steps=500)
+    cloned, _ = build_agent(env, online)
+    cloned.load_state_dict(init["actor"])
+    before = evaluate_policy(cloned, eval_env, steps=500)
+    result = train_online(env, online, tmp_path / "ppo", init=init, show_progress=False)
+    tuned, _ = build_agent(env, online)
+    tuned.load_state_dict(torch.load(result.checkpoint, weights_only=False)["actor"])
+    after = evaluate_policy(tuned, eval_env, steps=500)
+    env.close()
+    eval_env.close()
+
+    key = "reward/tracking_lin_vel"  # weight 1 x dt 0.02: 0.02 per step is perfect tracking
+    # The clone of the trot walks: far better tracking than an untrained policy.
+    assert before[key] > 2.0 * random_init[key], (random_init, before)
+    # PPO improves on it (measured in development: 0.0109 -> 0.0159), without falls.
+    assert after[key] > before[key] + 0.002, (before, after)
+    assert after["terminations"] == 0
