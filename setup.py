@@ -14,6 +14,10 @@ INSTALL_REQUIRES = [
     "gymnasium==1.0.0",
     "pybullet==3.2.7",
     "imageio==2.38.1",  # gymnasium[mujoco] tasks import it
+    "h5py==3.16.0",  # datasets
+    "onnx==1.23.2",  # policy export
+    "onnxscript==0.7.2",  # torch.onnx's exporter
+    "onnxruntime==1.32.0",  # the deploy runtime's inference
 ]
 
 EXTRAS = {

@@ -129,6 +129,17 @@ def cmd_train_online(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from deploy.bundle import load_bundle
+    from learning.export import export_bundle
+
+    out = export_bundle(args.checkpoint, args.out)
+    bundle = load_bundle(out, robot=None)  # verify what was written, as the robot will
+    files = ", ".join(f"{name} sha256 {digest[:12]}" for name, digest in bundle.manifest["files"].items())
+    print(f"wrote {out}: observation {bundle.obs_size}, action {bundle.act_size}, robot {bundle.manifest['robot']}; {files}")
+    return 0
+
+
 def cmd_robot_export(args: argparse.Namespace) -> int:
     from robots.description import load_robot
     from robots.mjcf import build_mjcf
@@ -200,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=500, help="policy steps per env")
     p.add_argument("-o", "--out", default="runs/data/gait.h5", help="HDF5 file to write")
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("export", help="checkpoint -> policy bundle (policy.onnx with normalisation baked in + manifest.yaml)")
+    p.add_argument("checkpoint", help="a unio4 checkpoint (train online / train bc)")
+    p.add_argument("-o", "--out", required=True, help="bundle directory to write")
+    p.set_defaults(func=cmd_export)
 
     robot = sub.add_parser("robot", help="robot descriptions").add_subparsers(dest="robot_command", required=True)
     p = robot.add_parser("export", help="write the generated MJCF and URDF of a robot")
