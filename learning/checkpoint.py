@@ -8,6 +8,9 @@ from typing import Any
 
 import torch
 
+from learning.policy import NetworkConfig
+from unio4.config import from_dict
+
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` so that a crash mid-write leaves the previous file intact."""
@@ -32,3 +35,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "actor" not in state:
         raise ValueError(f"{path}: not a unio4 checkpoint (no 'actor' entry)")
     return state
+
+
+def checkpoint_network(state: dict[str, Any], where: str) -> NetworkConfig | None:
+    """The network config a checkpoint was trained with (offline: ``network``; online: ``config.network``)."""
+    network = state.get("network") or state.get("config", {}).get("network")
+    return None if network is None else from_dict(NetworkConfig, network, where=f"{where}: network")

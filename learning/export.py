@@ -19,8 +19,8 @@ import torch
 import yaml
 
 from deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file
-from learning.checkpoint import load_checkpoint
-from learning.policy import GaussianActor, NetworkConfig
+from learning.checkpoint import checkpoint_network, load_checkpoint
+from learning.policy import GaussianActor
 from robots.description import load_robot
 from sim.config import TaskConfig
 from sim.observations import FRAME_TERMS
@@ -31,10 +31,9 @@ POLICY_FILE = "policy.onnx"
 
 def actor_from_checkpoint(state: dict[str, Any], where: str) -> GaussianActor:
     """The checkpoint's actor, rebuilt with the checkpoint's own network config."""
-    network = state.get("network") or state.get("config", {}).get("network")
-    if network is None or "obs_dim" not in state:
+    net = checkpoint_network(state, where)
+    if net is None or "obs_dim" not in state:
         raise ValueError(f"{where}: checkpoint has no network config / dimensions; was it written by unio4?")
-    net = from_dict(NetworkConfig, network, where=f"{where}: network")
     actor = GaussianActor(state["obs_dim"], state["act_dim"], state["action_bound"], net)
     actor.load_state_dict(state["actor"])
     return actor.eval()

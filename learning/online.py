@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from learning.checkpoint import load_checkpoint, save_checkpoint
+from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.policy import GaussianActor, NetworkConfig, ValueCritic
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
-from unio4.config import from_dict, to_dict
+from unio4.config import to_dict
 
 
 class VectorEnv(Protocol):
@@ -68,9 +68,9 @@ def load_init(path: str | Path, cfg: OnlineConfig) -> tuple[dict[str, Any], Onli
     saved policy (same action distribution before the first update).
     """
     state = load_checkpoint(path)
-    network = state.get("network") or state.get("config", {}).get("network")
+    network = checkpoint_network(state, str(path))
     if network is not None:
-        cfg = replace(cfg, network=from_dict(NetworkConfig, network, where=f"{path}: network"))
+        cfg = replace(cfg, network=network)
     init = {"actor": state["actor"]} | ({"critic": state["critic"]} if "critic" in state else {})
     return init, cfg
 

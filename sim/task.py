@@ -222,7 +222,7 @@ class Go1VelocityTask:
             self.commands[rows],
             self.last_actions[rows],
             self.default_joint_pos,
-            self.episode_time[rows],
+            self.episode_time[rows] if cfg.observations.clock_frequency > 0 else None,
         )
         clean_frame = frame
         noise = cfg.randomization.noise

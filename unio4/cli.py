@@ -12,16 +12,15 @@ from unio4.config import ConfigError
 Handler = Callable[[argparse.Namespace], int]
 
 
+def _add_overrides(p: argparse.ArgumentParser, flag: str, dest: str, example: str) -> None:
+    """A repeatable ``flag KEY=VALUE`` that overrides one field of a YAML config."""
+    help_text = f"override a config field, e.g. {flag} {example} (repeatable)"
+    p.add_argument(flag, dest=dest, action="append", default=[], metavar="KEY=VALUE", help=help_text)
+
+
 def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path (default: go1_flat)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a task config field, e.g. --set commands.lin_vel_x=[0,1] (repeatable)",
-    )
+    _add_overrides(p, "--set", "overrides", "commands.lin_vel_x=[0,1]")
     p.add_argument("--backend", default="mujoco", help="physics backend (default: mujoco)")
     p.add_argument("--num-envs", type=int, default=64, help="number of parallel robots")
     p.add_argument("--seed", type=int, default=0)
@@ -185,14 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("online", help="PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task")
     _add_task_args(p)
     p.add_argument("--config", default="ppo_go1", help="training preset in configs/train/ or a YAML path")
-    p.add_argument(
-        "--train-set",
-        dest="train_overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a training config field, e.g. --train-set ppo.clip=0.1",
-    )
+    _add_overrides(p, "--train-set", "train_overrides", "ppo.clip=0.1")
     p.add_argument("--iterations", type=int, default=None, help="PPO updates (overrides the config)")
     p.add_argument("--run-dir", default="runs/ppo_go1", help="where checkpoints, TensorBoard and curves go")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/latest.pt")
@@ -201,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = train.add_parser("bc", help="behaviour-cloning ensemble on a dataset (Uni-O4's offline BC stage)")
     p.add_argument("--data", required=True, help="HDF5 dataset (unio4 collect, or D4RL-style)")
     p.add_argument("--config", default="bc_go1", help="BC preset in configs/train/ or a YAML path")
-    p.add_argument("--train-set", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE", help="override a BC field")
+    _add_overrides(p, "--train-set", "train_overrides", "steps=5000")
     p.add_argument("-o", "--out", default="runs/bc/bc.pt", help="checkpoint to write")
     p.set_defaults(func=cmd_train_bc)
 
