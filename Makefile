@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -r requirements.lock  # a full freeze: every package pinned
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

@@ -18,6 +18,11 @@ INSTALL_REQUIRES = [
     "onnx==1.23.2",  # policy export
     "onnxscript==0.7.2",  # torch.onnx's exporter
     "onnxruntime==1.32.0",  # the deploy runtime's inference
+    # The official Go1 SDK (robot_interface). Its wheel also declares build tools (twine, auditwheel,
+    # pybind11) as run-time requirements; it needs none of them, so `make install` installs the
+    # fully pinned requirements.lock with --no-deps.
+    "unitree-legged-sdk==3.8.20231105",
+    "pyserial==3.5",  # the serial e-stop
 ]
 
 EXTRAS = {

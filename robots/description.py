@@ -106,6 +106,8 @@ class ControlParams:
     nominal_base_height: float
     spawn_height: float
     damping_kd: float
+    lying_pose: tuple[float, float, float]  # rad (hip, thigh, calf): where a Go1 in low-level mode lies
+    lying_height: float  # m, base height of the lying robot
 
     def __post_init__(self) -> None:
         if self.sim_dt <= 0 or self.decimation < 1 or self.sdk_dt <= 0:
@@ -157,6 +159,11 @@ class RobotDescription:
     @cached_property
     def default_joint_pos(self) -> np.ndarray:
         return np.array([q for leg in self.legs for q in self.control.default_pose[leg]], dtype=np.float64)
+
+    @cached_property
+    def lying_joint_pos(self) -> np.ndarray:
+        """The folded pose the robot lies in before a low-level program stands it up (SDK order)."""
+        return np.array([q * (self.leg_sign(leg) if i == 0 else 1.0) for leg in self.legs for i, q in enumerate(self.control.lying_pose)])
 
     @cached_property
     def joint_lower(self) -> np.ndarray:

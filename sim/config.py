@@ -7,11 +7,9 @@ from pathlib import Path
 
 from sim.observations import ObservationConfig
 from sim.terrain import TerrainConfig
-from unio4.config import load
+from unio4.config import load, resolve_config_path
 
 Range = tuple[float, float]
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = REPO_ROOT / "configs"
 
 
 @dataclass(frozen=True)
@@ -90,14 +88,6 @@ class TaskConfig:
     def __post_init__(self) -> None:
         if self.episode_length_s <= 0:
             raise ValueError("episode_length_s must be > 0")
-
-
-def resolve_config_path(name_or_path: str | Path, kind: str) -> Path:
-    """``go1_flat`` -> ``configs/<kind>/go1_flat.yaml``; paths pass through."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
-        return path
-    return CONFIG_DIR / kind / f"{name_or_path}.yaml"
 
 
 def load_task_config(name_or_path: str | Path = "go1_flat", overrides: tuple[str, ...] | list[str] = ()) -> TaskConfig:

@@ -91,8 +91,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_train_bc(args: argparse.Namespace) -> int:
     from learning.bc import BCConfig, save_bc_checkpoint, train_bc
     from learning.dataset import load_dataset
-    from sim.config import resolve_config_path
-    from unio4.config import load
+    from unio4.config import load, resolve_config_path
 
     cfg = load(BCConfig, resolve_config_path(args.config, "train"), args.train_overrides)
     data = load_dataset(args.data)
@@ -105,9 +104,9 @@ def cmd_train_bc(args: argparse.Namespace) -> int:
 
 def cmd_train_online(args: argparse.Namespace) -> int:
     from learning.online import OnlineConfig, load_init, train_online
-    from sim.config import load_task_config, resolve_config_path
+    from sim.config import load_task_config
     from sim.task import Go1VelocityTask
-    from unio4.config import load, to_dict
+    from unio4.config import load, resolve_config_path, to_dict
 
     overrides = [*args.train_overrides, *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
     cfg = load(OnlineConfig, resolve_config_path(args.config, "train"), overrides)
@@ -150,6 +149,71 @@ def cmd_robot_export(args: argparse.Namespace) -> int:
     (out / f"{robot.name}.xml").write_text(build_mjcf(robot))
     (out / f"{robot.name}.urdf").write_text(build_urdf(robot))
     print(f"wrote {out / (robot.name + '.xml')} and {out / (robot.name + '.urdf')}")
+    return 0
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from sim.emulator import Emulator, EmulatorConfig, FaultConfig
+
+    faults = FaultConfig(
+        state_loss=args.state_loss,
+        delay_ticks=args.delay_ticks,
+        bad_crc=args.bad_crc,
+        noise_std=args.noise,
+        push_interval_s=args.push_every,
+        push_speed=args.push_speed,
+        fall_at_s=args.fall_at,
+        stop_combo_at_s=args.stop_combo_at,
+        freeze_at_s=args.freeze_at,
+        nan_at_s=args.nan_at,
+    )
+    cfg = EmulatorConfig(host=args.host, port=args.port, lockstep=args.lockstep, physics=args.physics, seed=args.seed, faults=faults)
+    Emulator(cfg).serve(duration_s=args.duration, trace=Path(args.trace) if args.trace else None)
+    return 0
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    host, _, port = text.partition(":")
+    try:
+        return host, int(port) if port else default_port
+    except ValueError:
+        raise ValueError(f"--robot {text!r}: expected IP[:PORT]") from None
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from deploy.bundle import load_bundle
+    from deploy.robot_io import SdkLink
+    from deploy.rollout_log import RolloutLog
+    from deploy.runtime import Runtime, RuntimeConfig, run_meta
+    from unio4.config import load, resolve_config_path
+
+    overrides = list(args.overrides)
+    if args.command_vel is not None:
+        overrides.append(f"command=[{args.command_vel}]")
+    if args.estop is not None:
+        overrides.append(f"estop.url={args.estop}")
+    cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), overrides)
+    bundle = load_bundle(args.bundle)
+    host, port = _host_port(args.robot, 8007)
+    link = SdkLink(host, port, args.local_port)
+    log = RolloutLog(args.log_dir, run_meta(bundle, cfg, args.robot, args.explore, args.seed), cfg.chunk_steps) if args.log_dir else None
+    runtime = Runtime(bundle, link, cfg, log=log, explore=args.explore, seed=args.seed)
+    print(
+        f"deploy: {args.bundle} -> udp://{host}:{port}, {'explore' if args.explore else 'deterministic'}, {args.duration:.1f} s", flush=True
+    )
+    result = runtime.run(args.duration)
+    if log is not None:
+        log.close(
+            {"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing}
+        )
+    t = result.timing
+    print(f"deploy: {result.policy_steps} policy steps; ended by {result.reason}; damping held {cfg.damping_hold_s:.1f} s")
+    print(f"  inference     p50 {t['inference']['p50_ms']:.3f} ms  p99 {t['inference']['p99_ms']:.3f} ms")
+    print(f"  policy period error p99 {t['policy_period_error']['p99_ms']:.3f} ms, missed deadlines {t['policy_missed_deadlines']}")
+    print(f"  I/O wake error p99 {t['io_wake_error']['p99_ms']:.3f} ms, late ticks {t['io_late_ticks']}, missed {t['io_missed_ticks']}")
+    if result.safety_stop:
+        print(f"deploy: SAFETY STOP: {result.reason}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -215,6 +279,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/robot")
     p.set_defaults(func=cmd_robot_export)
 
+    p = sub.add_parser("emulate", help="a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8007, help="UDP port (the real Go1 listens on 8007)")
+    p.add_argument("--lockstep", action="store_true", help="advance physics one tick per LowCmd (deterministic)")
+    p.add_argument("--physics", default="mujoco", choices=["mujoco"], help="physics engine of the emulated robot")
+    p.add_argument("--duration", type=float, default=None, help="stop after this much emulated time, s")
+    p.add_argument("--trace", default=None, help="write the true base trajectory here (.npz) on exit")
+    p.add_argument("--seed", type=int, default=0)
+    faults = p.add_argument_group("fault injection")
+    faults.add_argument("--state-loss", type=float, default=0.0, help="probability of dropping a LowState")
+    faults.add_argument("--delay-ticks", type=int, default=0, help="LowStates leave this many 2 ms ticks late")
+    faults.add_argument("--bad-crc", type=float, default=0.0, help="probability of a LowState with a corrupt CRC")
+    faults.add_argument("--noise", type=float, default=0.0, help="sensor noise std (q rad, gyro rad/s; dq x10)")
+    faults.add_argument("--push-every", type=float, default=-1.0, help="push the base every S seconds")
+    faults.add_argument("--push-speed", type=float, default=0.5, help="push size, m/s")
+    faults.add_argument("--fall-at", type=float, default=-1.0, help="topple the robot at T s")
+    faults.add_argument("--stop-combo-at", type=float, default=-1.0, help="the remote's L2+B held from T s")
+    faults.add_argument("--freeze-at", type=float, default=-1.0, help="stop sending LowStates at T s (dead link)")
+    faults.add_argument("--nan-at", type=float, default=-1.0, help="the IMU reports NaN from T s")
+    p.set_defaults(func=cmd_emulate)
+
+    p = sub.add_parser("deploy", help="run a policy bundle on a Go1 (or the emulator) at 50 Hz through the SDK, with safety")
+    p.add_argument("bundle", help="policy bundle directory (unio4 export)")
+    p.add_argument("--robot", default="192.168.123.10:8007", help="IP[:PORT] of the robot's low-level controller")
+    p.add_argument("--local-port", type=int, default=8080, help="local UDP port of the SDK (0: any)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds of policy control after the stand-up")
+    p.add_argument("--log-dir", default=None, help="write a crash-safe rollout log here")
+    p.add_argument("--explore", action="store_true", help="sample actions (seeded) and log log-probs, for on-robot fine-tuning")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--command", dest="command_vel", default=None, metavar="VX,VY,YAW", help="fixed velocity command (default: remote)")
+    p.add_argument("--estop", default=None, metavar="URL", help="serial e-stop port or pyserial URL")
+    p.add_argument("--config", default="go1", help="runtime preset in configs/deploy/ or a YAML path")
+    _add_overrides(p, "--set", "overrides", "safety.max_tilt_rad=0.6")
+    p.set_defaults(func=cmd_deploy)
+
     p = sub.add_parser("demo", help="the CPU demo: trot logs -> behaviour cloning -> PPO fine-tuning, with a before/after table")
     p.add_argument("--run-dir", default="runs/demo")
     p.add_argument("--iterations", type=int, default=60)
@@ -228,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.func
     try:
         return handler(args)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, OSError, ValueError, ImportError) as exc:
         print(f"unio4: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

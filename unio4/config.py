@@ -16,6 +16,9 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "configs"
+
 T = TypeVar("T")
 
 
@@ -138,6 +141,14 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Sequence[str]) -> di
                 raise ConfigError(f"override {item!r}: {part!r} is not a mapping")
         node[parts[-1]] = yaml.safe_load(raw)
     return data
+
+
+def resolve_config_path(name_or_path: str | Path, kind: str) -> Path:
+    """``go1_flat`` -> ``configs/<kind>/go1_flat.yaml``; paths pass through."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return CONFIG_DIR / kind / f"{name_or_path}.yaml"
 
 
 def load(cls: type[T], path: str | Path, overrides: typing.Sequence[str] = ()) -> T:

@@ -1,0 +1,281 @@
+"""The fixed-rate deploy runtime: a policy bundle driving a Go1 through the SDK, safely.
+
+One loop on absolute deadlines at the SDK rate (500 Hz) does the I/O every tick and runs the
+policy every ``policy_dt / sdk_dt`` ticks (50 Hz), holding the latest PD target in between. Phases:
+
+1. connect: damping commands until the first LowState arrives (the robot answers commands);
+2. stand up: PD targets interpolate from the measured pose to the default pose over ``startup_s``;
+3. policy: observation from the LowState through the bundle's spec (the same code as the
+   simulator), onnxruntime, ``target = q_default + scale * clip(action)``, the safety layer;
+4. damping (Kp 0, Kd ``damping_kd``): on any safety trigger, on SIGINT/SIGTERM and at the end of
+   the run, held for ``damping_hold_s`` before exit. Damping latches: nothing leaves it.
+
+Deterministic mode sends the action mean; explore mode samples from the policy's Gaussian with a
+seeded generator and logs the log-probability, for on-robot fine-tuning. numpy + onnxruntime +
+the SDK only: this module never imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from deploy.bundle import Bundle
+from deploy.estop import EStopConfig, SerialEStop
+from deploy.robot_io import RawState, SdkLink
+from deploy.rollout_log import RolloutLog
+from deploy.safety import JointLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
+from deploy.timing import DeadlineClock, LatencyStats
+from sim.observations import ObservationConfig, observation_frame, push_history
+from unio4.config import from_dict
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    startup_s: float = 2.0  # stand-up interpolation to the default pose
+    connect_timeout_s: float = 2.0  # no LowState by then: refuse to run
+    damping_hold_s: float = 1.0  # damping sent this long before the process exits
+    chunk_steps: int = 50  # policy steps per log chunk (1 s at 50 Hz)
+    command: tuple[float, float, float] | None = None  # fixed (vx, vy, yaw rate); None: the remote's sticks
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    estop: EStopConfig = field(default_factory=EStopConfig)
+
+    def __post_init__(self) -> None:
+        if self.startup_s <= 0 or self.connect_timeout_s <= 0 or self.damping_hold_s < 0 or self.chunk_steps < 1:
+            raise ValueError("startup_s, connect_timeout_s must be > 0, damping_hold_s >= 0, chunk_steps >= 1")
+
+
+@dataclass
+class RunResult:
+    reason: str  # why the policy phase ended: "duration", "SIGINT", or the safety trigger
+    safety_stop: bool
+    policy_steps: int
+    timing: dict[str, Any]
+
+
+class PolicySpec:
+    """The bundle's manifest as the runtime needs it: observation, action mapping, gains, rates."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        m = bundle.manifest
+        self.obs_cfg = from_dict(ObservationConfig, m["observation"]["config"], where=f"{bundle.path}/manifest.yaml: observation.config")
+        joints = m["joints"]
+        self.default_pos = np.asarray(joints["default_pos"], dtype=np.float64)
+        self.limits = JointLimits(np.asarray(joints["lower"]), np.asarray(joints["upper"]), np.asarray(joints["torque_limit"]))
+        self.action_scale = np.asarray(m["action"]["scales"], dtype=np.float64)
+        self.action_clip = float(m["action"]["clip"])
+        control = m["control"]
+        self.kp, self.kd = float(control["kp"]), float(control["kd"])
+        self.damping_kd = float(control["damping_kd"])
+        self.sdk_dt = float(control["sdk_dt"])
+        self.decimation = round(float(control["policy_dt"]) / self.sdk_dt)
+        commands = m["commands"]
+        self.command_max = np.array([max(map(abs, commands[k])) for k in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")])
+
+    def targets(self, action: np.ndarray) -> np.ndarray:
+        return self.default_pos + self.action_scale * np.clip(action, -self.action_clip, self.action_clip)
+
+
+def command_from_remote(state: RawState, command_max: np.ndarray) -> np.ndarray:
+    """Left stick: forward/sideways velocity; right stick x: yaw rate (left is positive)."""
+    r = state.remote
+    return np.array([r.ly, -r.lx, -r.rx]).clip(-1.0, 1.0) * command_max
+
+
+class Runtime:
+    """Runs one bundle on one robot; see the module docstring."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        link: SdkLink,
+        cfg: RuntimeConfig,
+        log: RolloutLog | None = None,
+        explore: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.bundle, self.link, self.cfg, self.log = bundle, link, cfg, log
+        self.spec = PolicySpec(bundle)
+        if self.spec.obs_cfg.size(len(self.spec.default_pos)) != bundle.obs_size:
+            raise ValueError(
+                f"{bundle.path}: observation config gives {self.spec.obs_cfg.size(12)} values, manifest says {bundle.obs_size}"
+            )
+        self.explore = explore
+        self.rng = np.random.default_rng(seed)
+        self.safety = SafetyMonitor(cfg.safety)
+        self._signal: str | None = None
+
+    # ---- the loop ----
+    def run(self, duration_s: float) -> RunResult:
+        """Stand up, run the policy ``duration_s`` seconds, end in damping; never raises on a fault."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._on_signal)
+        spec, cfg = self.spec, self.cfg
+        clock = DeadlineClock(spec.sdk_dt)
+        state = self._connect(clock)
+        estop = SerialEStop(cfg.estop, time.perf_counter()) if cfg.estop.url else None
+        self._event("connected", tick=state.tick)
+        q_start = state.q.copy()
+        raw_target = q_start.copy()  # the policy's (rate-limited) target; what is sent is clipped per tick
+        startup_ticks = max(1, round(cfg.startup_s / spec.sdk_dt))
+        policy_ticks = round(duration_s / spec.sdk_dt)
+        last_action = np.zeros_like(spec.default_pos)
+        history: np.ndarray | None = None
+        inference: list[float] = []
+        policy_times: list[float] = []
+        reason, steps, tick = "duration", 0, 0
+        while tick < startup_ticks + policy_ticks:
+            now = clock.wait()
+            state = self.link.receive()
+            fault = self._signal or self.safety.check(state, now) or (estop.poll(now) if estop else None)
+            if fault is not None:
+                reason = fault
+                break
+            if tick < startup_ticks:
+                alpha = (tick + 1) / startup_ticks
+                raw_target = rate_limit(cfg.safety, (1 - alpha) * q_start + alpha * spec.default_pos, raw_target, spec.sdk_dt)
+                if tick + 1 == startup_ticks:
+                    self._event("policy_start", tick=state.tick)
+            elif (tick - startup_ticks) % spec.decimation == 0:
+                t_policy = (tick - startup_ticks) * spec.sdk_dt
+                command = (
+                    np.asarray(cfg.command, dtype=np.float64) if cfg.command is not None else command_from_remote(state, spec.command_max)
+                )
+                frame = observation_frame(
+                    np,
+                    spec.obs_cfg,
+                    state.quaternion,
+                    state.gyroscope,
+                    state.q,
+                    state.dq,
+                    command,
+                    last_action,
+                    spec.default_pos,
+                    np.float64(t_policy),
+                )
+                history = frame.repeat(spec.obs_cfg.history_length) if history is None else push_history(np, history, frame)
+                obs = history.astype(np.float32)
+                t0 = time.perf_counter()
+                mean, log_std = self.bundle.infer(obs)
+                inference.append(time.perf_counter() - t0)
+                policy_times.append(now)
+                action, log_prob = self._act(mean.astype(np.float64), log_std.astype(np.float64))
+                if not np.all(np.isfinite(action)):
+                    reason = "non-finite policy output"
+                    break
+                raw_target = rate_limit(cfg.safety, spec.targets(action), raw_target, spec.sdk_dt * spec.decimation)
+                last_action = np.clip(action, -spec.action_clip, spec.action_clip)
+                steps += 1
+                if self.log is not None:
+                    self.log.append(self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target))
+            target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, spec.kp, spec.kd)
+            self.link.send(target, spec.kp, spec.kd)
+            tick += 1
+        safety_stop = reason not in ("duration", "SIGINT", "SIGTERM")
+        self._event("damping", reason=reason, safety_stop=safety_stop, tick=int(state.tick))
+        self._hold_damping(clock)
+        if estop is not None:
+            estop.close()
+        io_periods = np.diff(np.asarray(clock.errors)) if len(clock.errors) > 1 else np.zeros(0)
+        timing = {
+            "io_period_error": LatencyStats.of(io_periods).__dict__,
+            "io_wake_error": LatencyStats.of(clock.errors).__dict__,
+            "policy_period_error": LatencyStats.of(np.diff(policy_times) - spec.sdk_dt * spec.decimation).__dict__,
+            "inference": LatencyStats.of(inference).__dict__,
+            "io_late_ticks": clock.late_ticks,
+            "io_missed_ticks": clock.missed_ticks,
+            "policy_missed_deadlines": int(np.sum(np.diff(policy_times) > 2 * spec.sdk_dt * spec.decimation))
+            if len(policy_times) > 1
+            else 0,
+        }
+        return RunResult(reason, safety_stop, steps, timing)
+
+    def _connect(self, clock: DeadlineClock) -> RawState:
+        """Damping commands until a LowState arrives (the robot answers once it hears commands)."""
+        for _ in range(max(1, round(self.cfg.connect_timeout_s / self.spec.sdk_dt))):
+            clock.wait()
+            self.link.send_damping(self.spec.damping_kd)
+            state = self.link.receive()
+            if state.tick != 0 and np.any(state.quaternion != 0):
+                return state
+        raise ConnectionError(
+            f"no LowState within {self.cfg.connect_timeout_s:.1f} s: is the robot on and in low-level mode (L2+A, L2+B, L1+L2+START)?"
+        )
+
+    def _hold_damping(self, clock: DeadlineClock) -> None:
+        for _ in range(round(self.cfg.damping_hold_s / self.spec.sdk_dt)):
+            clock.wait()
+            self.link.send_damping(self.spec.damping_kd)
+            self.link.receive()
+
+    def _act(self, mean: np.ndarray, log_std: np.ndarray) -> tuple[np.ndarray, float]:
+        if not self.explore:
+            return mean, float("nan")
+        noise = self.rng.standard_normal(mean.shape)
+        action = mean + np.exp(log_std) * noise
+        log_prob = float(-0.5 * np.sum(noise**2) - np.sum(log_std) - 0.5 * len(mean) * LOG_2PI)
+        return action, log_prob
+
+    def _record(
+        self,
+        t: float,
+        s: RawState,
+        obs: np.ndarray,
+        action: np.ndarray,
+        mean: np.ndarray,
+        log_std: np.ndarray,
+        log_prob: float,
+        command: np.ndarray,
+        target: np.ndarray,
+    ) -> dict[str, Any]:
+        f32 = np.float32
+        return {
+            "time": t,
+            "tick": s.tick,
+            "observation": obs,
+            "action": action.astype(f32),
+            "action_mean": mean.astype(f32),
+            "action_log_std": log_std.astype(f32),
+            "log_prob": log_prob,
+            "command": command.astype(f32),
+            "joint_target": target.astype(f32),
+            "joint_pos": s.q.astype(f32),
+            "joint_vel": s.dq.astype(f32),
+            "joint_torque": s.tau_est.astype(f32),
+            "base_quat": s.quaternion.astype(f32),
+            "gyro": s.gyroscope.astype(f32),
+            "accelerometer": s.accelerometer.astype(f32),
+            "foot_force": s.foot_force.astype(f32),
+        }
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        if self.log is not None:
+            self.log.event(kind, time=time.time(), **fields)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signal = signal.Signals(signum).name
+
+
+def run_meta(bundle: Bundle, cfg: RuntimeConfig, robot_addr: str, explore: bool, seed: int) -> dict[str, Any]:
+    """What ``meta.yaml`` of a rollout log records about the run."""
+    return {
+        "source": "robot",
+        "robot_address": robot_addr,
+        "bundle": str(Path(bundle.path).resolve()),
+        "bundle_sha256": bundle.manifest["files"][bundle.manifest["policy"]["file"]],
+        "mode": "explore" if explore else "deterministic",
+        "seed": seed,
+        "manifest": bundle.manifest,
+        "runtime": {"startup_s": cfg.startup_s, "command": list(cfg.command) if cfg.command else "remote"},
+    }

@@ -1,0 +1,72 @@
+"""Leg kinematics and leg odometry from joint state and IMU: what a robot log can tell about the base.
+
+A robot measures joint angles and rates, body angular rate and orientation, and foot forces, but
+not its base velocity or height, which the tracking and height rewards need. Leg odometry recovers
+them: a foot in stance does not move, so the base moves opposite to that foot's velocity relative
+to the base, ``v_base = -(J(q) dq + w x p_foot)``, averaged over the feet in contact; the base
+height is the stance feet's depth below the base in the world frame. numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robots.description import RobotDescription
+
+
+def foot_positions(robot: RobotDescription, q: np.ndarray) -> np.ndarray:
+    """Foot centres in the base frame, (..., legs, 3), from joint angles (..., 12) in SDK order."""
+    b = robot.body
+    legs = len(robot.legs)
+    q = np.asarray(q, dtype=np.float64).reshape(*np.shape(q)[:-1], legs, 3)
+    hip, thigh, calf = q[..., 0], q[..., 1], q[..., 2]
+    offsets = np.array([b.hip_offsets[leg] for leg in robot.legs])
+    signs = np.array([robot.leg_sign(leg) for leg in robot.legs])
+    x = -b.thigh_length * np.sin(thigh) - b.calf_length * np.sin(thigh + calf)
+    y = np.broadcast_to(signs * b.thigh_offset_y, x.shape)
+    z = -b.thigh_length * np.cos(thigh) - b.calf_length * np.cos(thigh + calf)
+    c, s = np.cos(hip), np.sin(hip)
+    return offsets + np.stack([x, y * c - z * s, y * s + z * c], -1)
+
+
+def foot_velocities(robot: RobotDescription, q: np.ndarray, dq: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Foot velocities relative to the base, in the base frame, (..., legs, 3): ``J(q) dq``.
+
+    Each foot depends only on its own leg's joints, so one central difference along ``dq`` gives
+    every leg's ``J dq`` at once.
+    """
+    q, dq = np.asarray(q, dtype=np.float64), np.asarray(dq, dtype=np.float64)
+    return (foot_positions(robot, q + eps * dq) - foot_positions(robot, q - eps * dq)) / (2 * eps)
+
+
+def world_z_row(quat: np.ndarray) -> np.ndarray:
+    """The third row of the base rotation matrix (..., 3): world z of a base-frame vector."""
+    w, x, y, z = (quat[..., i] for i in range(4))
+    return np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)
+
+
+def leg_odometry(
+    robot: RobotDescription,
+    q: np.ndarray,
+    dq: np.ndarray,
+    gyro: np.ndarray,
+    quat: np.ndarray,
+    foot_force: np.ndarray,
+    contact_threshold: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Base linear velocity in the base frame (T, 3) and base height (T,) for T samples.
+
+    Samples with no foot in contact carry the previous estimate forward (zero at the start).
+    """
+    p = foot_positions(robot, q)
+    v = foot_velocities(robot, q, dq) + np.cross(np.asarray(gyro)[:, None, :], p)
+    stance = np.asarray(foot_force) > contact_threshold
+    count = stance.sum(-1)
+    vel = -(v * stance[..., None]).sum(-2) / np.maximum(count, 1)[:, None]
+    depth = -(p @ world_z_row(np.asarray(quat))[..., None])[..., 0]
+    height = (depth * stance).sum(-1) / np.maximum(count, 1) + robot.body.foot_radius
+    for t in range(len(count)):
+        if count[t] == 0:
+            vel[t] = vel[t - 1] if t else 0.0
+            height[t] = height[t - 1] if t else robot.control.nominal_base_height
+    return vel, height

@@ -1,0 +1,363 @@
+"""A simulated Go1 that speaks the low-level UDP protocol of ``unitree_legged_sdk`` 3.8.
+
+``unio4 emulate`` serves LowState datagrams (tick, IMU, motor q/dq/tauEst, foot forces, remote) and
+applies the motor commands of each LowCmd with the motors' own PD law,
+``tau = Kp (q* - q) + Kd (dq* - dq) + tau_ff`` saturated at the torque limits, in MuJoCo at the SDK's
+500 Hz. The runtime, flashing, sessions and replay run against it exactly as against the robot.
+
+Modes:
+- real time: physics ticks at 500 Hz on an absolute-deadline clock, holding the latest command;
+  a LowState goes to the client after every tick;
+- lockstep: physics advances one tick per received LowCmd and the answer follows at once, so a
+  run is deterministic and as fast as the client.
+
+Fault injection (:class:`FaultConfig`): lost and delayed states, corrupt CRCs, sensor noise,
+periodic pushes, a fall, the remote's stop combo and a frozen link, each from a given time.
+The robot starts lying down with its motors passive, as a Go1 in low-level mode does.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import mujoco
+import numpy as np
+
+from deploy import protocol
+from deploy.timing import DeadlineClock
+from robots.description import RobotDescription, load_robot
+from robots.mjcf import build_mjcf
+
+GRAVITY = 9.81
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Faults to inject; times are seconds of emulated time, < 0 means never."""
+
+    state_loss: float = 0.0  # probability that a LowState is not sent
+    delay_ticks: int = 0  # LowStates leave this many ticks late
+    bad_crc: float = 0.0  # probability that a LowState carries a wrong CRC
+    noise_std: float = 0.0  # Gaussian noise on q (rad), dq (rad/s x 10) and gyro (rad/s)
+    push_interval_s: float = -1.0
+    push_speed: float = 0.0  # m/s, random horizontal direction
+    fall_at_s: float = -1.0  # a roll impulse that topples the robot
+    stop_combo_at_s: float = -1.0  # the remote's L2+B from then on
+    freeze_at_s: float = -1.0  # no more LowStates from then on (a dead link)
+    nan_at_s: float = -1.0  # the IMU reports NaN from then on (a broken sensor)
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 8007
+    lockstep: bool = False
+    physics: str = "mujoco"
+    seed: int = 0
+    faults: FaultConfig = field(default_factory=FaultConfig)
+
+
+class MujocoGo1:
+    """One Go1 in MuJoCo at the SDK period, driven by per-motor LowCmd PD terms."""
+
+    def __init__(self, robot: RobotDescription, dt: float) -> None:
+        self.robot = robot
+        self.model = mujoco.MjModel.from_xml_string(build_mjcf(robot))
+        self.model.opt.timestep = dt
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        names = robot.joint_short_names
+        self._act = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, n) for n in names])
+        joints = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{n}_joint") for n in names]
+        self._qpos = np.array([m.jnt_qposadr[j] for j in joints])
+        self._qvel = np.array([m.jnt_dofadr[j] for j in joints])
+        sensor = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_SENSOR, i): m.sensor_adr[i] for i in range(m.nsensor)}
+        self._foot = np.array([sensor[f"{leg}_foot_force"] for leg in robot.legs])
+        self._prev_vel = np.zeros(3)
+        self.dt = dt
+
+    def reset_lying(self) -> None:
+        """The robot on its belly with folded legs, motors passive, settled for 1 s."""
+        d = self.data
+        mujoco.mj_resetData(self.model, d)
+        d.qpos[2] = self.robot.control.lying_height
+        d.qpos[3:7] = (1.0, 0.0, 0.0, 0.0)
+        d.qpos[self._qpos] = self.robot.lying_joint_pos
+        passive = np.zeros(self.robot.num_joints)
+        for _ in range(int(1.0 / self.dt)):
+            self.step(passive, passive, passive, passive, passive)
+        self._prev_vel = d.qvel[0:3].copy()
+
+    def step(self, q: np.ndarray, dq: np.ndarray, tau: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None:
+        """One tick of the motors' PD law: force = kp q* + (tau + kd dq*) - kp q - kd dq."""
+        m, d = self.model, self.data
+        m.actuator_gainprm[self._act, 0] = kp
+        m.actuator_biasprm[self._act, 0] = tau + kd * dq
+        m.actuator_biasprm[self._act, 1] = -kp
+        m.actuator_biasprm[self._act, 2] = -kd
+        d.ctrl[self._act] = q
+        self._prev_vel = d.qvel[0:3].copy()
+        mujoco.mj_step(m, d)
+
+    # ---- raw state ----
+    @property
+    def base_pos(self) -> np.ndarray:
+        return self.data.qpos[0:3].copy()
+
+    @property
+    def base_quat(self) -> np.ndarray:
+        return self.data.qpos[3:7].copy()
+
+    @property
+    def base_lin_vel_world(self) -> np.ndarray:
+        return self.data.qvel[0:3].copy()
+
+    @property
+    def gyro(self) -> np.ndarray:
+        return self.data.qvel[3:6].copy()  # a free joint's angular velocity is in the body frame
+
+    @property
+    def accelerometer(self) -> np.ndarray:
+        """Specific force in the body frame, what an IMU measures (+g up when at rest)."""
+        acc_world = (self.data.qvel[0:3] - self._prev_vel) / self.dt + np.array([0.0, 0.0, GRAVITY])
+        rot = np.empty(9)
+        mujoco.mju_quat2Mat(rot, self.data.qpos[3:7])
+        return rot.reshape(3, 3).T @ acc_world
+
+    @property
+    def joint_pos(self) -> np.ndarray:
+        return self.data.qpos[self._qpos].copy()
+
+    @property
+    def joint_vel(self) -> np.ndarray:
+        return self.data.qvel[self._qvel].copy()
+
+    @property
+    def joint_torque(self) -> np.ndarray:
+        return self.data.actuator_force[self._act].copy()
+
+    @property
+    def foot_force(self) -> np.ndarray:
+        return self.data.sensordata[self._foot].copy()
+
+    def push(self, delta_vel_world: np.ndarray, delta_ang_vel_body: np.ndarray | None = None) -> None:
+        self.data.qvel[0:3] += delta_vel_world
+        if delta_ang_vel_body is not None:
+            self.data.qvel[3:6] += delta_ang_vel_body
+
+
+def quat_to_rpy(q: np.ndarray) -> np.ndarray:
+    """Roll, pitch, yaw (ZYX) of a (w, x, y, z) quaternion."""
+    w, x, y, z = q
+    roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
+    pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
+    yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    return np.array([roll, pitch, yaw])
+
+
+class Emulator:
+    """The UDP server around one simulated robot; see the module docstring."""
+
+    def __init__(self, cfg: EmulatorConfig, robot: RobotDescription | None = None) -> None:
+        if cfg.physics != "mujoco":
+            raise ValueError(f"emulator physics {cfg.physics!r} is not available; choose 'mujoco'")
+        self.cfg = cfg
+        self.robot = robot or load_robot("go1")
+        self.dt = self.robot.control.sdk_dt
+        self.sim = MujocoGo1(self.robot, self.dt)
+        self.sim.reset_lying()
+        self.rng = np.random.default_rng(cfg.seed)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((cfg.host, cfg.port))
+        self.port = self.sock.getsockname()[1]
+        self.client: tuple[str, int] | None = None
+        n = self.robot.num_joints
+        zeros = np.zeros(n)
+        self.command = protocol.LowCmd(np.zeros(n, np.uint8), zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
+        self.ticks = 0
+        self.stats = collections.Counter[str]()
+        self._outbox: collections.deque[bytes] = collections.deque()
+        self._trace: list[np.ndarray] = []
+        self._stop = False
+
+    @property
+    def time_s(self) -> float:
+        return self.ticks * self.dt
+
+    def stop(self, *_: object) -> None:
+        self._stop = True
+
+    # ---- one tick ----
+    def _apply(self, datagram: bytes, sender: tuple[str, int]) -> bool:
+        try:
+            cmd = protocol.decode_low_cmd(datagram, self.robot.num_joints)
+        except protocol.ProtocolError as exc:
+            self.stats["bad_commands"] += 1
+            if self.stats["bad_commands"] <= 3:
+                print(f"emulator: ignored a packet from {sender[0]}:{sender[1]}: {exc}", file=sys.stderr)
+            return False
+        self.client = sender
+        self.command = cmd
+        self.stats["commands"] += 1
+        return True
+
+    def _physics_tick(self) -> None:
+        c, f = self.command, self.cfg.faults
+        servo = c.mode == protocol.MODE_SERVO
+        hold_q = np.abs(c.q) >= protocol.POS_STOP * 0.5
+        hold_dq = np.abs(c.dq) >= protocol.VEL_STOP * 0.5
+        kp = np.where(servo & ~hold_q, c.kp, 0.0)
+        kd = np.where(servo, c.kd, 0.0)
+        q = np.where(servo & ~hold_q, c.q, 0.0)
+        dq = np.where(servo & ~hold_dq, c.dq, 0.0)
+        tau = np.where(servo, c.tau, 0.0)
+        t = self.time_s
+        if f.push_interval_s > 0 and self.ticks > 0 and self.ticks % max(1, round(f.push_interval_s / self.dt)) == 0:
+            angle = self.rng.uniform(0, 2 * math.pi)
+            self.sim.push(f.push_speed * np.array([math.cos(angle), math.sin(angle), 0.0]))
+            self.stats["pushes"] += 1
+        if 0 <= f.fall_at_s <= t < f.fall_at_s + self.dt:
+            self.sim.push(np.array([0.0, 1.5, 0.5]), np.array([12.0, 0.0, 0.0]))
+            self.stats["falls"] += 1
+        self.sim.step(q, dq, tau, kp, kd)
+        self.ticks += 1
+        s = self.sim
+        self._trace.append(np.concatenate([[self.time_s], s.base_pos, s.base_quat, s.base_lin_vel_world, s.gyro]))
+
+    def _state_packet(self) -> bytes:
+        s, f, t = self.sim, self.cfg.faults, self.time_s
+        q, dq, gyro = s.joint_pos, s.joint_vel, s.gyro
+        if f.noise_std > 0:
+            q = q + self.rng.normal(0, f.noise_std, q.shape)
+            dq = dq + self.rng.normal(0, 10 * f.noise_std, dq.shape)
+            gyro = gyro + self.rng.normal(0, f.noise_std, 3)
+        quat = s.base_quat
+        if 0 <= f.nan_at_s <= t:
+            quat = np.full(4, np.nan)
+        remote = protocol.Remote(frozenset({"L2", "B"})) if 0 <= f.stop_combo_at_s <= t else protocol.Remote()
+        packet = protocol.encode_low_state(
+            protocol.LowState(
+                tick=self.ticks,
+                quaternion=quat,
+                gyroscope=gyro,
+                accelerometer=s.accelerometer,
+                rpy=quat_to_rpy(s.base_quat),
+                q=q,
+                dq=dq,
+                tau_est=s.joint_torque,
+                foot_force=s.foot_force,
+                mode=self.command.mode,
+                wireless_remote=protocol.encode_remote(remote),
+            )
+        )
+        if f.bad_crc > 0 and self.rng.random() < f.bad_crc:
+            packet = packet[:-4] + bytes(4 - i for i in range(4))
+            self.stats["bad_crc_sent"] += 1
+        return packet
+
+    def _send_state(self) -> None:
+        f = self.cfg.faults
+        if self.client is None or (0 <= f.freeze_at_s <= self.time_s):
+            return
+        self._outbox.append(self._state_packet())
+        if len(self._outbox) <= f.delay_ticks:
+            return
+        packet = self._outbox.popleft()
+        if f.state_loss > 0 and self.rng.random() < f.state_loss:
+            self.stats["states_lost"] += 1
+            return
+        self.sock.sendto(packet, self.client)
+        self.stats["states"] += 1
+
+    # ---- serving ----
+    def serve(self, duration_s: float | None = None, trace: Path | None = None) -> None:
+        """Serve until ``stop()``, SIGINT/SIGTERM, or ``duration_s`` of emulated time."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._on_signal)
+        mode = "lockstep" if self.cfg.lockstep else "real time"
+        print(f"emulator: Go1 on udp://{self.cfg.host}:{self.port} ({mode}, {self.cfg.physics}, {1 / self.dt:.0f} Hz)", flush=True)
+        try:
+            if self.cfg.lockstep:
+                self._serve_lockstep(duration_s)
+            else:
+                self._serve_realtime(duration_s)
+        finally:
+            self.sock.close()
+            if trace is not None:
+                self.save_trace(trace)
+            print(
+                f"emulator: stopped after {self.time_s:.2f} s; " + ", ".join(f"{k} {v}" for k, v in sorted(self.stats.items())), flush=True
+            )
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop = True
+
+    def _done(self, duration_s: float | None) -> bool:
+        return self._stop or (duration_s is not None and self.time_s >= duration_s)
+
+    def _serve_lockstep(self, duration_s: float | None) -> None:
+        self.sock.settimeout(0.1)
+        while not self._done(duration_s):
+            try:
+                datagram, sender = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            if self._apply(datagram, sender):
+                self._physics_tick()
+                self._send_state()
+
+    def _serve_realtime(self, duration_s: float | None) -> None:
+        self.sock.setblocking(False)
+        clock = DeadlineClock(self.dt)
+        while not self._done(duration_s):
+            clock.wait()
+            while True:
+                try:
+                    datagram, sender = self.sock.recvfrom(4096)
+                except BlockingIOError:
+                    break
+                self._apply(datagram, sender)
+            self._physics_tick()
+            self._send_state()
+        self.stats["late_ticks"] = clock.late_ticks
+
+    def save_trace(self, path: Path) -> None:
+        """Ground truth per tick (t, base pos, quat, world lin vel, gyro) as .npz, written atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        columns = np.array(self._trace) if self._trace else np.zeros((0, 14))
+        with tmp.open("wb") as fh:
+            np.savez(
+                fh,
+                t=columns[:, 0],
+                base_pos=columns[:, 1:4],
+                base_quat=columns[:, 4:8],
+                base_lin_vel_world=columns[:, 8:11],
+                gyro=columns[:, 11:14],
+            )
+        tmp.replace(path)
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
+    """Block until a UDP port is bound on ``host`` (the emulator has started) or raise TimeoutError."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return
+        finally:
+            probe.close()
+        time.sleep(0.05)
+    raise TimeoutError(f"no emulator on udp://{host}:{port} after {timeout_s:.0f} s")
