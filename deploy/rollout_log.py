@@ -20,6 +20,7 @@ import json
 import os
 import queue
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
     return buffer.getvalue()
@@ -99,7 +100,7 @@ class RolloutLog:
             path, records = item
             try:
                 arrays = {key: np.stack([np.asarray(r[key]) for r in records]) for key in records[0]}
-                write_atomic(path, _npz_bytes(arrays))
+                write_atomic(path, npz_bytes(arrays))
             except BaseException as exc:  # noqa: BLE001 - reported by close(); the loop must go on
                 self._error = exc
 
@@ -125,7 +126,7 @@ def read_chunks(run_dir: str | Path) -> tuple[dict[str, np.ndarray], list[str]]:
         try:
             with np.load(path) as data:
                 parts.append({k: data[k] for k in data.files})
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             skipped.append(f"{path.name}: unreadable ({type(exc).__name__})")
     if not parts:
         raise ValueError(f"{run_dir}: no readable rollout chunks ({CHUNK_GLOB})")

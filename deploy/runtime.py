@@ -220,9 +220,8 @@ class Runtime:
             self.link.receive()
 
     def _act(self, mean: np.ndarray, log_std: np.ndarray) -> tuple[np.ndarray, float]:
-        if not self.explore:
-            return mean, float("nan")
-        noise = self.rng.standard_normal(mean.shape)
+        """The action sent and its log-density under the policy (the mean's, in deterministic mode)."""
+        noise = self.rng.standard_normal(mean.shape) if self.explore else np.zeros_like(mean)
         action = mean + np.exp(log_std) * noise
         log_prob = float(-0.5 * np.sum(noise**2) - np.sum(log_std) - 0.5 * len(mean) * LOG_2PI)
         return action, log_prob

@@ -33,6 +33,7 @@ import mujoco
 import numpy as np
 
 from deploy import protocol
+from deploy.rollout_log import npz_bytes, write_atomic
 from deploy.timing import DeadlineClock
 from robots.description import RobotDescription, load_robot
 from robots.mjcf import build_mjcf
@@ -231,7 +232,7 @@ class Emulator:
         self.sim.step(q, dq, tau, kp, kd)
         self.ticks += 1
         s = self.sim
-        self._trace.append(np.concatenate([[self.time_s], s.base_pos, s.base_quat, s.base_lin_vel_world, s.gyro]))
+        self._trace.append(np.concatenate([[self.time_s], s.base_pos, s.base_quat, s.base_lin_vel_world, s.gyro, [kp.mean(), kd.mean()]]))
 
     def _state_packet(self) -> bytes:
         s, f, t = self.sim, self.cfg.faults, self.time_s
@@ -332,20 +333,12 @@ class Emulator:
         self.stats["late_ticks"] = clock.late_ticks
 
     def save_trace(self, path: Path) -> None:
-        """Ground truth per tick (t, base pos, quat, world lin vel, gyro) as .npz, written atomically."""
+        """Ground truth per tick as .npz, written atomically: t, base pos, quat, world lin vel, gyro,
+        and the mean Kp/Kd the motors were commanded (Kp 0 with Kd > 0 is damping)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        columns = np.array(self._trace) if self._trace else np.zeros((0, 14))
-        with tmp.open("wb") as fh:
-            np.savez(
-                fh,
-                t=columns[:, 0],
-                base_pos=columns[:, 1:4],
-                base_quat=columns[:, 4:8],
-                base_lin_vel_world=columns[:, 8:11],
-                gyro=columns[:, 11:14],
-            )
-        tmp.replace(path)
+        c = np.array(self._trace) if self._trace else np.zeros((0, 16))
+        columns = {"t": c[:, 0], "base_pos": c[:, 1:4], "base_quat": c[:, 4:8], "base_lin_vel_world": c[:, 8:11], "gyro": c[:, 11:14]}
+        write_atomic(path, npz_bytes({**columns, "kp": c[:, 14], "kd": c[:, 15]}))
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -13,3 +15,15 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def go1() -> RobotDescription:
     return load_robot("go1")
+
+
+@pytest.fixture(scope="session")
+def walking_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Go1 policy that walks: behaviour cloning of logged trot data, exported to a bundle (~35 s)."""
+    from unio4.cli import main
+
+    root = tmp_path_factory.mktemp("walking")
+    assert main(["collect", "--num-envs", "64", "--steps", "400", "-o", str(root / "gait.h5")]) == 0
+    assert main(["train", "bc", "--data", str(root / "gait.h5"), "--train-set", "steps=2000", "-o", str(root / "bc.pt")]) == 0
+    assert main(["export", str(root / "bc.pt"), "-o", str(root / "bundle")]) == 0
+    return root / "bundle"

@@ -217,6 +217,20 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_pack(args: argparse.Namespace) -> int:
+    from learning.pack import pack_runs
+    from sim.config import load_task_config
+
+    dataset = pack_runs([Path(r) for r in args.runs], load_task_config(args.task, args.overrides))
+    out = Path(args.out)
+    dataset.save(out)
+    ret = float(dataset.rewards.sum()) / max(1, int((dataset.terminals | dataset.timeouts).sum()))
+    print(f"wrote {out}: {len(dataset)} steps from {len(args.runs)} run(s), mean return {ret:.3f}")
+    for note in dataset.metadata["notes"]:
+        print(f"  note: {note}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from unio4.demo import run_demo
 
@@ -313,6 +327,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="go1", help="runtime preset in configs/deploy/ or a YAML path")
     _add_overrides(p, "--set", "overrides", "safety.max_tilt_rad=0.6")
     p.set_defaults(func=cmd_deploy)
+
+    data = sub.add_parser("data", help="datasets: pack robot logs").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("pack", help="rollout logs (unio4 deploy --log-dir) -> HDF5 dataset, rewards recomputed from raw state")
+    p.add_argument("runs", nargs="+", help="run directories, one episode each")
+    p.add_argument("-o", "--out", required=True, help="HDF5 file to write")
+    p.add_argument("--task", default="go1_flat", help="task preset whose reward config scores the logs")
+    _add_overrides(p, "--set", "overrides", "rewards.weights.tracking_lin_vel=2.0")
+    p.set_defaults(func=cmd_data_pack)
 
     p = sub.add_parser("demo", help="the CPU demo: trot logs -> behaviour cloning -> PPO fine-tuning, with a before/after table")
     p.add_argument("--run-dir", default="runs/demo")

@@ -1,0 +1,146 @@
+"""Robot rollout logs -> a training dataset, with rewards recomputed from raw state.
+
+``unio4 data pack RUN_DIR... -o data.h5`` reads the chunks each ``unio4 deploy --log-dir`` run
+wrote (one run = one episode), and recomputes every reward from the logged raw state with the
+task's reward config, so the same logs can be re-scored with another config later. What the robot
+does not measure is estimated or left out, and the metadata says which:
+- base linear velocity and height: leg odometry (:mod:`robots.kinematics`) over the stance feet;
+- collision forces: no sensor on the trunk or thighs, so 0 (the ``collision`` term never fires);
+- contacts: ``foot_force > rewards.contact_threshold`` in the units the robot reports.
+A run that ended in a tilt stop ends with a terminal; every other run ends with a time-out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from deploy.rollout_log import read_chunks, read_events
+from learning.dataset import Dataset
+from robots.description import load_robot
+from robots.kinematics import leg_odometry
+from sim.config import TaskConfig
+from sim.observations import projected_gravity
+from sim.rewards import RewardInputs, compute_rewards
+from unio4.config import to_dict
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+
+
+def recompute_rewards(
+    log: dict[str, np.ndarray], task: TaskConfig, policy_dt: float, terminal: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per-step reward (T,) of one run and the estimated quantities it used."""
+    robot = load_robot(task.robot)
+    rc = task.rewards
+    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    q, dq = log["joint_pos"].astype(np.float64), log["joint_vel"].astype(np.float64)
+    quat, gyro, foot = log["base_quat"].astype(np.float64), log["gyro"].astype(np.float64), log["foot_force"].astype(np.float64)
+    lin_vel, height = leg_odometry(robot, q, dq, gyro, quat, foot, rc.contact_threshold)
+    n = len(q)
+    contact = foot > rc.contact_threshold
+    air = np.zeros(4)
+    first_contact = np.zeros((n, 4), dtype=bool)
+    air_at_touchdown = np.zeros((n, 4))
+    for k in range(n):  # the task's air-time bookkeeping, at the policy rate
+        first_contact[k] = (air > 0) & contact[k]
+        air += policy_dt
+        air_at_touchdown[k] = air
+        air *= ~contact[k]
+    clipped = np.clip(log["action"], -task.action_clip, task.action_clip)
+    last_actions = np.concatenate([np.zeros_like(clipped[:1]), clipped[:-1]])
+    last_dq = np.concatenate([dq[:1], dq[:-1]])
+    lower, upper = t(robot.joint_lower), t(robot.joint_upper)
+    mid, half = (lower + upper) / 2, (upper - lower) / 2 * rc.soft_joint_limit
+    terminated = np.zeros(n, dtype=bool)
+    terminated[-1] = terminal
+    inputs = RewardInputs(
+        commands=t(log["command"]),
+        base_lin_vel=t(lin_vel),
+        base_ang_vel=t(gyro),
+        projected_gravity=projected_gravity(torch, t(quat)),
+        base_height=t(height),
+        joint_pos=t(q),
+        joint_vel=t(dq),
+        last_joint_vel=t(last_dq),
+        joint_torque=t(log["joint_torque"]),
+        actions=t(clipped),
+        last_actions=t(last_actions),
+        first_contact=torch.as_tensor(first_contact),
+        air_time=t(air_at_touchdown),
+        collision_force=torch.zeros(n, 5),
+        terminated=torch.as_tensor(terminated),
+        soft_lower=mid - half,
+        soft_upper=mid + half,
+        default_joint_pos=t(robot.default_joint_pos),
+        dt=policy_dt,
+    )
+    reward, parts = compute_rewards(inputs, rc)
+    estimates = {"base_lin_vel_estimate": lin_vel.astype(np.float32), "base_height_estimate": height.astype(np.float32)}
+    estimates.update({f"reward_{k}": v.numpy() for k, v in parts.items()})
+    return reward.numpy(), estimates
+
+
+def pack_runs(run_dirs: list[Path], task: TaskConfig) -> Dataset:
+    """One dataset from one or more rollout runs (each run one episode, in the given order)."""
+    if not run_dirs:
+        raise ValueError("pack: no run directories given")
+    columns: dict[str, list[np.ndarray]] = {}
+    notes: list[str] = []
+    bundles: list[str] = []
+    for run_dir in run_dirs:
+        meta = _read_yaml(run_dir / "meta.yaml")
+        if not meta:
+            raise ValueError(f"{run_dir}: not a rollout log (no meta.yaml)")
+        log, skipped = read_chunks(run_dir)
+        notes += [f"{run_dir.name}/{s}" for s in skipped]
+        summary = _read_yaml(run_dir / "summary.yaml")
+        if not summary:
+            notes.append(f"{run_dir.name}: no summary.yaml (the run was killed); closed with a time-out")
+        stop = next((e for e in read_events(run_dir) if e.get("event") == "damping"), {})
+        terminal = bool(stop.get("safety_stop")) and str(stop.get("reason", "")).startswith("tilt")
+        policy_dt = float(meta["manifest"]["control"]["policy_dt"])
+        rewards, estimates = recompute_rewards(log, task, policy_dt, terminal)
+        n = len(rewards)
+        obs = log["observation"].astype(np.float32)
+        ends = np.zeros(n, dtype=bool)
+        ends[-1] = True
+        run_columns = {
+            "observations": obs,
+            "actions": log["action"].astype(np.float32),
+            "rewards": rewards.astype(np.float32),
+            "terminals": ends & terminal,
+            "timeouts": ends & (not terminal),
+            "next_observations": np.concatenate([obs[1:], obs[-1:]]),
+            "run_index": np.full(n, len(bundles), dtype=np.int64),
+            **{k: v for k, v in log.items() if k not in ("observation", "action")},
+            **estimates,
+        }
+        for key, value in run_columns.items():
+            columns.setdefault(key, []).append(np.asarray(value))
+        bundles.append(str(meta.get("bundle_sha256", "")))
+    arrays = {k: np.concatenate(v) for k, v in columns.items()}
+    root = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")
+    dataset = Dataset(
+        **{k: torch.from_numpy(arrays[k]) for k in root},
+        infos={k: torch.from_numpy(v) for k, v in arrays.items() if k not in root},
+        metadata={
+            "robot": task.robot,
+            "source": "robot",
+            "runs": [str(r) for r in run_dirs],
+            "bundle_sha256": bundles,
+            "policy_dt": policy_dt,
+            "task_config": to_dict(task),
+            "estimated": ["base_lin_vel (leg odometry)", "base_height (leg odometry)"],
+            "not_measured": ["collision_force (set to 0)"],
+            "notes": notes,
+        },
+    )
+    dataset.validate("packed rollouts")
+    return dataset

@@ -1,0 +1,248 @@
+"""End to end: `unio4 deploy` drives `unio4 emulate` over the real SDK on loopback, and fails safe.
+
+Every run here is two real processes talking the Go1 UDP protocol: the emulator (MuJoCo, lockstep)
+and the runtime (onnxruntime + unitree_legged_sdk). Ground truth comes from the emulator's trace.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from deploy.rollout_log import read_chunks, read_events
+from learning.dataset import load_dataset
+from sim.observations import rotate_inverse
+
+REPO = Path(__file__).resolve().parent.parent
+UNIO4 = [sys.executable, "-m", "unio4.cli"]
+FAST = ["--local-port", "0", "--set", "startup_s=1.0", "--set", "damping_hold_s=0.5"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    trace: dict[str, np.ndarray]
+    emulator_output: str
+    log_dir: Path
+
+
+@contextmanager
+def emulator(trace: Path, *args: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    proc = subprocess.Popen(
+        [*UNIO4, "emulate", "--port", "0", "--lockstep", "--trace", str(trace), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"udp://127\.0\.0\.1:(\d+)", first)
+        assert match, f"emulator did not start: {first}"
+        yield int(match.group(1)), proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+def deploy(bundle: Path, tmp: Path, emulator_args: tuple[str, ...] = (), deploy_args: tuple[str, ...] = (), duration: float = 3.0) -> Run:
+    trace, log_dir = tmp / "trace.npz", tmp / "log"
+    with emulator(trace, *emulator_args) as (port, emu):
+        result = subprocess.run(
+            [
+                *UNIO4,
+                "deploy",
+                str(bundle),
+                "--robot",
+                f"127.0.0.1:{port}",
+                "--duration",
+                str(duration),
+                "--log-dir",
+                str(log_dir),
+                *deploy_args,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+    assert emu.stdout is not None
+    with np.load(trace) as data:
+        columns = {k: data[k] for k in data.files}
+    return Run(result.returncode, result.stdout + result.stderr, columns, emu.stdout.read(), log_dir)
+
+
+def assert_ends_in_damping(run: Run, hold_s: float = 0.5) -> None:
+    """The last commands the motors got were damping (Kp 0, Kd 2), held for the hold time."""
+    ticks = round(hold_s / 0.002)
+    assert np.all(run.trace["kp"][-ticks:] == 0.0), run.output
+    assert np.all(run.trace["kd"][-ticks:] == 2.0), run.output
+
+
+def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_path: Path) -> None:
+    run = deploy(walking_bundle, tmp_path, deploy_args=("--local-port", "0", "--command", "0.5,0,0"), duration=10.0)
+    assert run.returncode == 0, run.output
+    assert "500 policy steps; ended by duration" in run.output
+    log, skipped = read_chunks(run.log_dir)
+    assert skipped == [] and len(log["tick"]) == 500
+    events = read_events(run.log_dir)
+    assert [e["event"] for e in events] == ["connected", "policy_start", "damping"]
+    assert events[-1]["safety_stop"] is False
+    # stood up: base at walking height when the policy took over
+    t = run.trace
+    rows = log["tick"] - 1  # LowState tick k reports the state after emulator tick k
+    assert t["base_pos"][0, 2] < 0.1 and t["base_pos"][rows[0], 2] > 0.2
+    # walked forward >= 1 m in 10 s, in the body's heading and as net displacement
+    vel_body = rotate_inverse(np, t["base_quat"], t["base_lin_vel_world"])
+    policy = slice(rows[0], rows[-1])
+    forward = vel_body[policy, 0].sum() * 0.002
+    displacement = np.linalg.norm(t["base_pos"][rows[-1], :2] - t["base_pos"][rows[0], :2])
+    assert forward >= 1.0 and displacement >= 1.0, (forward, displacement)
+    assert np.all(t["base_pos"][policy, 2] > 0.2)  # never fell
+    assert_ends_in_damping(run, hold_s=1.0)
+
+    # packed log: one episode of 500 steps, rewards from raw state, odometry close to the truth
+    out = tmp_path / "real.h5"
+    packed = subprocess.run([*UNIO4, "data", "pack", str(run.log_dir), "-o", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert packed.returncode == 0, packed.stderr
+    data = load_dataset(out)
+    assert len(data) == 500 and int(data.timeouts.sum()) == 1 and bool(data.timeouts[-1]) and int(data.terminals.sum()) == 0
+    np.testing.assert_array_equal(data.observations.numpy(), log["observation"])
+    np.testing.assert_array_equal(data.next_observations[:-1].numpy(), log["observation"][1:])
+    estimate = data.infos["base_lin_vel_estimate"].numpy()
+    truth = vel_body[rows]
+    assert abs(estimate[:, 0].mean() - truth[:, 0].mean()) < 0.05
+    assert np.sqrt(np.mean((estimate[:, :2] - truth[:, :2]) ** 2)) < 0.15
+    tracking = data.infos["reward_tracking_lin_vel"].numpy()  # weight x dt x exp(-err^2 / sigma)
+    assert 0.3 * 0.02 < tracking.mean() <= 0.02  # well above a standing robot commanded 0.5 m/s (~0.007)
+    parts = sum(data.infos[k] for k in data.infos if k.startswith("reward_"))
+    np.testing.assert_allclose(data.rewards.numpy(), parts.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (("--fall-at", "2.0"), "tilt"),
+        (("--freeze-at", "2.0"), "stale state: no new LowState"),
+        (("--nan-at", "2.0"), "non-finite state: quaternion"),
+        (("--stop-combo-at", "2.0"), "remote stop combo L2+B"),
+    ],
+)
+def test_safety_triggers_end_in_damping(walking_bundle: Path, tmp_path: Path, fault: tuple[str, str], reason: str) -> None:
+    run = deploy(walking_bundle, tmp_path, emulator_args=fault, deploy_args=(*FAST, "--command", "0.5,0,0"), duration=4.0)
+    assert run.returncode == 3, run.output
+    assert f"SAFETY STOP: {reason}" in run.output
+    stop = read_events(run.log_dir)[-1]
+    assert stop["event"] == "damping" and stop["safety_stop"] is True and stop["reason"].startswith(reason)
+    summary = yaml.safe_load((run.log_dir / "summary.yaml").read_text())
+    assert summary["safety_stop"] is True and 0 < summary["policy_steps"] < 200
+    if fault[0] != "--freeze-at":  # a frozen link still hears the damping commands, but the trace is the emulator's
+        assert_ends_in_damping(run)
+
+
+def test_serial_estop_heartbeat_loss_over_a_pty(walking_bundle: Path, tmp_path: Path) -> None:
+    master, slave = pty.openpty()
+    beating = threading.Event()
+    beating.set()
+
+    def heartbeat() -> None:
+        start = time.monotonic()
+        while beating.is_set() and time.monotonic() - start < 2.5:
+            os.write(master, b"H")
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=heartbeat, daemon=True)
+    thread.start()
+    try:
+        run = deploy(walking_bundle, tmp_path, deploy_args=(*FAST, "--estop", os.ttyname(slave), "--command", "0.3,0,0"), duration=5.0)
+    finally:
+        beating.clear()
+        thread.join()
+        os.close(master)
+        os.close(slave)
+    assert run.returncode == 3, run.output
+    assert "SAFETY STOP: e-stop heartbeat lost" in run.output
+    assert_ends_in_damping(run)
+
+
+def test_corrupt_state_packets_are_dropped_not_obeyed(walking_bundle: Path, tmp_path: Path) -> None:
+    """30 % of LowStates with a bad CRC: the SDK drops them, the run goes on (no stale trigger)."""
+    run = deploy(walking_bundle, tmp_path, emulator_args=("--bad-crc", "0.3"), deploy_args=(*FAST, "--command", "0.3,0,0"), duration=2.0)
+    assert run.returncode == 0, run.output
+    assert re.search(r"bad_crc_sent \d{3,}", run.emulator_output), run.emulator_output
+    assert_ends_in_damping(run)
+
+
+def test_emulator_ignores_malformed_commands(tmp_path: Path) -> None:
+    from deploy import protocol as P
+
+    with emulator(tmp_path / "trace.npz") as (port, emu):
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.settimeout(2.0)
+        zeros = np.zeros(12)
+        good = P.encode_low_cmd(P.LowCmd(np.full(12, P.MODE_SERVO, np.uint8), zeros, zeros, zeros, zeros, np.full(12, 2.0)))
+        for junk in (b"", b"\xfe\xef" + bytes(100), good[:-1] + bytes([good[-1] ^ 1]), good[:300]):
+            client.sendto(junk, ("127.0.0.1", port))
+        client.sendto(good, ("127.0.0.1", port))
+        state = P.decode_low_state(client.recvfrom(4096)[0])
+        assert state.tick == 1  # only the valid command advanced the robot
+        client.close()
+    assert emu.stdout is not None
+    assert "bad_commands 4" in emu.stdout.read()
+
+
+def _tampered(bundle: Path, tmp_path: Path, edit: str) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    if edit == "hash":
+        onnx = copy / "policy.onnx"
+        raw = bytearray(onnx.read_bytes())
+        raw[-1] ^= 1
+        onnx.write_bytes(bytes(raw))
+    else:
+        manifest = yaml.safe_load((copy / "manifest.yaml").read_text())
+        manifest["observation"]["size"] = 48
+        (copy / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"), [("hash", "sha256"), ("obs", "input 'obs' has 47 values, the manifest's observation size is 48")]
+)
+def test_runtime_refuses_bad_bundles(walking_bundle: Path, tmp_path: Path, edit: str, message: str) -> None:
+    bundle = _tampered(walking_bundle, tmp_path, edit)
+    result = subprocess.run([*UNIO4, "deploy", str(bundle), "--robot", "127.0.0.1:9"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.startswith("unio4: error: ") and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_deploy_path_never_imports_torch(walking_bundle: Path) -> None:
+    """The robot's Jetson has no torch: the whole deploy command path must run without it."""
+    code = (
+        "import sys; from unio4.cli import main\n"
+        f"rc = main(['deploy', {str(walking_bundle)!r}, '--robot', '127.0.0.1:9', '--local-port', '0', '--set', 'connect_timeout_s=0.1'])\n"
+        "assert rc == 2, rc\n"
+        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "no LowState within 0.1 s" in result.stderr
