@@ -133,8 +133,8 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
     assert np.sqrt(np.mean((estimate[:, :2] - truth[:, :2]) ** 2)) < 0.15
     tracking = data.infos["reward_tracking_lin_vel"].numpy()  # weight x dt x exp(-err^2 / sigma)
     assert 0.3 * 0.02 < tracking.mean() <= 0.02  # well above a standing robot commanded 0.5 m/s (~0.007)
-    parts = sum(data.infos[k] for k in data.infos if k.startswith("reward_"))
-    np.testing.assert_allclose(data.rewards.numpy(), parts.numpy(), rtol=1e-5, atol=1e-6)
+    parts = np.sum([v.numpy() for k, v in data.infos.items() if k.startswith("reward_")], axis=0)
+    np.testing.assert_allclose(data.rewards.numpy(), parts, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
