@@ -41,9 +41,7 @@ def collect(task: Go1VelocityTask, policy: Policy, steps: int, seed: int = 0, so
             final_obs, final_critic = next_obs.clone(), info["critic_obs"].clone()
             if done.any():
                 final_obs[done], final_critic[done] = info["final_obs"][done], info["final_critic_obs"][done]
-            for key, value in zip(
-                rows, (obs, critic, actions, reward, terminated, truncated, final_obs, final_critic), strict=True
-            ):
+            for key, value in zip(rows, (obs, critic, actions, reward, terminated, truncated, final_obs, final_critic), strict=True):
                 rows[key].append(value.clone())
             obs, critic = next_obs, info["critic_obs"]
             progress.advance(bar)

@@ -2,7 +2,7 @@
 
 ``unio4 emulate`` serves LowState datagrams (tick, IMU, motor q/dq/tauEst, foot forces, remote) and
 applies the motor commands of each LowCmd with the motors' own PD law,
-``tau = Kp (q* - q) + Kd (dq* - dq) + tau_ff`` saturated at the torque limits, in MuJoCo at the SDK's
+``tau = Kp (q* - q) + Kd (dq* - dq) + tau_ff`` saturated at the torque limits, in MuJoCo (or PyBullet, the second engine) at the SDK's
 500 Hz. The runtime, flashing, sessions and replay run against it exactly as against the robot.
 
 Modes:
@@ -156,6 +156,119 @@ class MujocoGo1:
             self.data.qvel[3:6] += delta_ang_vel_body
 
 
+class PybulletGo1:
+    """The same Go1 (URDF generated from the same description) in PyBullet: the second engine.
+
+    PyBullet has no built-in PD with feed-forward per motor, so the motors' law is evaluated here
+    each tick and applied as joint torques (default velocity motors off); joint damping and
+    friction come from the URDF as in MuJoCo.
+    """
+
+    def __init__(self, robot: RobotDescription, dt: float) -> None:
+        import tempfile
+
+        import pybullet as pb
+
+        from robots.urdf import build_urdf
+
+        self.pb, self.robot, self.dt = pb, robot, dt
+        self.client = pb.connect(pb.DIRECT)
+        pb.setTimeStep(dt, physicsClientId=self.client)
+        pb.setGravity(0, 0, -GRAVITY, physicsClientId=self.client)
+        plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=self.client)
+        self.ground = pb.createMultiBody(0, plane, physicsClientId=self.client)
+        pb.changeDynamics(self.ground, -1, lateralFriction=1.0, physicsClientId=self.client)
+        with tempfile.NamedTemporaryFile("w", suffix=".urdf") as fh:
+            fh.write(build_urdf(robot))
+            fh.flush()
+            self.body = pb.loadURDF(fh.name, [0, 0, 0.3], flags=pb.URDF_USE_INERTIA_FROM_FILE, physicsClientId=self.client)
+        index = {
+            pb.getJointInfo(self.body, i, physicsClientId=self.client)[12].decode(): i
+            for i in range(pb.getNumJoints(self.body, physicsClientId=self.client))
+        }
+        self._joints = [index[n] for n in robot.joint_short_names]  # link name == child of each joint
+        self._feet = [index[f"{leg}_foot"] for leg in robot.legs]
+        for foot in self._feet:
+            pb.changeDynamics(self.body, foot, lateralFriction=robot.body.foot_friction, physicsClientId=self.client)
+        pb.setJointMotorControlArray(
+            self.body, self._joints, pb.VELOCITY_CONTROL, forces=[0.0] * len(self._joints), physicsClientId=self.client
+        )
+        self._tau = np.zeros(robot.num_joints)
+        self._prev_vel = np.zeros(3)
+
+    def reset_lying(self) -> None:
+        pb, c = self.pb, self.client
+        pb.resetBasePositionAndOrientation(self.body, [0, 0, self.robot.control.lying_height], [0, 0, 0, 1], physicsClientId=c)
+        pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+        for j, q in zip(self._joints, self.robot.lying_joint_pos, strict=True):
+            pb.resetJointState(self.body, j, float(q), 0.0, physicsClientId=c)
+        passive = np.zeros(self.robot.num_joints)
+        for _ in range(int(1.0 / self.dt)):
+            self.step(passive, passive, passive, passive, passive)
+
+    def step(self, q: np.ndarray, dq: np.ndarray, tau: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None:
+        torque = kp * (q - self.joint_pos) + kd * (dq - self.joint_vel) + tau
+        self._tau = np.clip(torque, -self.robot.torque_limits, self.robot.torque_limits)
+        self._prev_vel = self.base_lin_vel_world
+        self.pb.setJointMotorControlArray(
+            self.body, self._joints, self.pb.TORQUE_CONTROL, forces=self._tau.tolist(), physicsClientId=self.client
+        )
+        self.pb.stepSimulation(physicsClientId=self.client)
+
+    def _rotation(self) -> np.ndarray:
+        return np.array(
+            self.pb.getMatrixFromQuaternion(self.pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)[1])
+        ).reshape(3, 3)
+
+    @property
+    def base_pos(self) -> np.ndarray:
+        return np.array(self.pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)[0])
+
+    @property
+    def base_quat(self) -> np.ndarray:
+        x, y, z, w = self.pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)[1]
+        return np.array([w, x, y, z])
+
+    @property
+    def base_lin_vel_world(self) -> np.ndarray:
+        return np.array(self.pb.getBaseVelocity(self.body, physicsClientId=self.client)[0])
+
+    @property
+    def gyro(self) -> np.ndarray:
+        return self._rotation().T @ np.array(self.pb.getBaseVelocity(self.body, physicsClientId=self.client)[1])
+
+    @property
+    def accelerometer(self) -> np.ndarray:
+        acc_world = (self.base_lin_vel_world - self._prev_vel) / self.dt + np.array([0.0, 0.0, GRAVITY])
+        return self._rotation().T @ acc_world
+
+    @property
+    def joint_pos(self) -> np.ndarray:
+        return np.array([s[0] for s in self.pb.getJointStates(self.body, self._joints, physicsClientId=self.client)])
+
+    @property
+    def joint_vel(self) -> np.ndarray:
+        return np.array([s[1] for s in self.pb.getJointStates(self.body, self._joints, physicsClientId=self.client)])
+
+    @property
+    def joint_torque(self) -> np.ndarray:
+        return self._tau.copy()
+
+    @property
+    def foot_force(self) -> np.ndarray:
+        return np.array(
+            [
+                sum(c[9] for c in self.pb.getContactPoints(self.body, self.ground, foot, -1, physicsClientId=self.client))
+                for foot in self._feet
+            ]
+        )
+
+    def push(self, delta_vel_world: np.ndarray, delta_ang_vel_body: np.ndarray | None = None) -> None:
+        lin, ang = self.pb.getBaseVelocity(self.body, physicsClientId=self.client)
+        ang_world = np.array(ang) + (self._rotation() @ delta_ang_vel_body if delta_ang_vel_body is not None else 0.0)
+        self.pb.resetBaseVelocity(self.body, (np.array(lin) + delta_vel_world).tolist(), list(ang_world), physicsClientId=self.client)
+
+
 def quat_to_rpy(q: np.ndarray) -> np.ndarray:
     """Roll, pitch, yaw (ZYX) of a (w, x, y, z) quaternion."""
     w, x, y, z = q
@@ -169,12 +282,13 @@ class Emulator:
     """The UDP server around one simulated robot; see the module docstring."""
 
     def __init__(self, cfg: EmulatorConfig, robot: RobotDescription | None = None) -> None:
-        if cfg.physics != "mujoco":
-            raise ValueError(f"emulator physics {cfg.physics!r} is not available; choose 'mujoco'")
+        engines: dict[str, type[MujocoGo1] | type[PybulletGo1]] = {"mujoco": MujocoGo1, "pybullet": PybulletGo1}
+        if cfg.physics not in engines:
+            raise ValueError(f"emulator physics {cfg.physics!r} is not available; choose one of {sorted(engines)}")
         self.cfg = cfg
         self.robot = robot or load_robot("go1")
         self.dt = self.robot.control.sdk_dt
-        self.sim = MujocoGo1(self.robot, self.dt)
+        self.sim = engines[cfg.physics](self.robot, self.dt)
         self.sim.reset_lying()
         self.rng = np.random.default_rng(cfg.seed)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -221,13 +221,43 @@ def cmd_data_pack(args: argparse.Namespace) -> int:
     from learning.pack import pack_runs
     from sim.config import load_task_config
 
-    dataset = pack_runs([Path(r) for r in args.runs], load_task_config(args.task, args.overrides))
+    dataset = pack_runs([Path(r) for r in args.runs], load_task_config(args.task, args.overrides), args.stance_force)
     out = Path(args.out)
     dataset.save(out)
     ret = float(dataset.rewards.sum()) / max(1, int((dataset.terminals | dataset.timeouts).sum()))
     print(f"wrote {out}: {len(dataset)} steps from {len(args.runs)} run(s), mean return {ret:.3f}")
     for note in dataset.metadata["notes"]:
         print(f"  note: {note}")
+    return 0
+
+
+def cmd_bench_deploy(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from deploy.bench import bench_deploy
+
+    command = tuple(float(x) for x in args.command_vel.split(","))
+    if len(command) != 3:
+        raise ValueError(f"--command {args.command_vel!r}: expected VX,VY,YAW")
+    print(f"bench deploy: {args.bundle} against the real-time emulator for {args.duration:.0f} s of policy control ...", flush=True)
+    timing, emulator_line = bench_deploy(Path(args.bundle), args.duration, (command[0], command[1], command[2]), args.realtime_priority)
+    table = Table(title=f"unio4 bench deploy ({timing['policy_steps']} policy steps, ended by {timing['reason']})")
+    for col in ("loop", "measure", "p50 ms", "p99 ms", "max ms", "count"):
+        table.add_column(col, justify="right")
+    rows = [
+        ("policy 50 Hz", "period error", "policy_period_error"),
+        ("policy 50 Hz", "onnxruntime inference", "inference"),
+        ("I/O 500 Hz", "wake-up error", "io_wake_error"),
+        ("I/O 500 Hz", "period error", "io_period_error"),
+    ]
+    for loop, measure, key in rows:
+        s = timing[key]
+        table.add_row(loop, measure, f"{s['p50_ms']:.3f}", f"{s['p99_ms']:.3f}", f"{s['max_ms']:.3f}", str(s["count"]))
+    Console().print(table)
+    print(f"policy: missed 20 ms deadlines {timing['policy_missed_deadlines']}")
+    print(f"I/O: late ticks (> 0.5 ms) {timing['io_late_ticks']}, missed ticks {timing['io_missed_ticks']}")
+    print(emulator_line)
     return 0
 
 
@@ -297,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8007, help="UDP port (the real Go1 listens on 8007)")
     p.add_argument("--lockstep", action="store_true", help="advance physics one tick per LowCmd (deterministic)")
-    p.add_argument("--physics", default="mujoco", choices=["mujoco"], help="physics engine of the emulated robot")
+    p.add_argument("--physics", default="mujoco", choices=["mujoco", "pybullet"], help="physics engine of the emulated robot")
     p.add_argument("--duration", type=float, default=None, help="stop after this much emulated time, s")
     p.add_argument("--trace", default=None, help="write the true base trajectory here (.npz) on exit")
     p.add_argument("--seed", type=int, default=0)
@@ -334,7 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="HDF5 file to write")
     p.add_argument("--task", default="go1_flat", help="task preset whose reward config scores the logs")
     _add_overrides(p, "--set", "overrides", "rewards.weights.tracking_lin_vel=2.0")
+    p.add_argument("--stance-force", type=float, default=20.0, help="foot force above which a foot carries the leg odometry")
     p.set_defaults(func=cmd_data_pack)
+
+    bench = sub.add_parser("bench", help="benchmarks that print numbers").add_subparsers(dest="bench_command", required=True)
+    p = bench.add_parser("deploy", help="runtime timing (jitter, inference, late ticks) against the real-time emulator")
+    p.add_argument("bundle", help="policy bundle directory")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of policy control")
+    p.add_argument("--command", dest="command_vel", default="0.3,0,0", metavar="VX,VY,YAW")
+    p.add_argument("--realtime-priority", type=int, default=0, help="SCHED_FIFO priority of the control thread (0: off)")
+    p.set_defaults(func=cmd_bench_deploy)
 
     p = sub.add_parser("demo", help="the CPU demo: trot logs -> behaviour cloning -> PPO fine-tuning, with a before/after table")
     p.add_argument("--run-dir", default="runs/demo")
