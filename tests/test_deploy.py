@@ -196,14 +196,48 @@ def test_corrupt_state_packets_are_dropped_not_obeyed(walking_bundle: Path, tmp_
     assert_ends_in_damping(run)
 
 
+def _servo(kd: float = 2.0) -> bytes:
+    from deploy import protocol as P
+
+    zeros = np.zeros(12)
+    return P.encode_low_cmd(P.LowCmd(np.full(12, P.MODE_SERVO, np.uint8), zeros, zeros, zeros, zeros, np.full(12, kd)))
+
+
+def test_emulator_fault_injection_in_process() -> None:
+    """Delay, loss, noise and pushes, on the emulator object driven through its socket (lockstep)."""
+    from deploy import protocol as P
+    from sim.emulator import Emulator, EmulatorConfig, FaultConfig
+
+    faults = FaultConfig(delay_ticks=3, state_loss=0.5, noise_std=0.05, push_interval_s=0.02, push_speed=1.0)
+    emu = Emulator(EmulatorConfig(port=0, lockstep=True, seed=1, faults=faults))
+    thread = threading.Thread(target=emu.serve, kwargs={"duration_s": 0.2}, daemon=True)
+    thread.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.settimeout(0.05)  # lockstep answers within microseconds; silence means lost or delayed
+    ticks = []
+    for _ in range(100):
+        client.sendto(_servo(), ("127.0.0.1", emu.port))
+        try:
+            ticks.append(P.decode_low_state(client.recvfrom(4096)[0]))
+        except TimeoutError:
+            continue
+    thread.join(timeout=5)
+    client.close()
+    received = [s.tick for s in ticks]
+    assert received and all(t <= 100 - 3 for t in received)  # 3 ticks late: never the newest
+    assert 25 <= len(received) <= 75 and emu.stats["states_lost"] == 97 - len(received)  # ~half lost
+    steps = np.diff([s.q for s in ticks], axis=0)
+    assert 0.04 < np.std(steps) < 0.1  # i.i.d. noise of std 0.05 on (nearly still) joint angles
+    assert emu.stats["pushes"] == 9
+
+
 def test_emulator_ignores_malformed_commands(tmp_path: Path) -> None:
     from deploy import protocol as P
 
     with emulator(tmp_path / "trace.npz") as (port, emu):
         client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         client.settimeout(2.0)
-        zeros = np.zeros(12)
-        good = P.encode_low_cmd(P.LowCmd(np.full(12, P.MODE_SERVO, np.uint8), zeros, zeros, zeros, zeros, np.full(12, 2.0)))
+        good = _servo()
         for junk in (b"", b"\xfe\xef" + bytes(100), good[:-1] + bytes([good[-1] ^ 1]), good[:300]):
             client.sendto(junk, ("127.0.0.1", port))
         client.sendto(good, ("127.0.0.1", port))
@@ -251,3 +285,65 @@ def test_deploy_path_never_imports_torch(walking_bundle: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert "no LowState within 0.1 s" in result.stderr
+
+
+def test_explore_mode_is_seeded_and_logs_log_probs(walking_bundle: Path, tmp_path: Path) -> None:
+    logs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        run = deploy(walking_bundle, tmp_path / name, deploy_args=(*FAST, "--explore", "--seed", "7", "--command", "0.3,0,0"), duration=1.0)
+        assert run.returncode == 0, run.output
+        logs.append(read_chunks(run.log_dir)[0])
+    a, b = logs
+    noise = (a["action"] - a["action_mean"]) / np.exp(a["action_log_std"])
+    # the seed fixes the exploration noise (states may differ by a tick of scheduling between runs)
+    np.testing.assert_allclose(noise, (b["action"] - b["action_mean"]) / np.exp(b["action_log_std"]), atol=1e-4)
+    assert 0.5 < noise.std() < 1.5 and np.abs(a["action"] - a["action_mean"]).min() > 0  # sampled, not the mean
+    expected = -0.5 * (noise**2).sum(1) - a["action_log_std"].sum(1) - 6 * np.log(2 * np.pi)
+    np.testing.assert_allclose(a["log_prob"], expected, rtol=1e-4, atol=1e-3)
+    assert yaml.safe_load((run.log_dir / "meta.yaml").read_text())["mode"] == "explore"
+
+
+def _start_deploy(bundle: Path, port: int, log_dir: Path) -> subprocess.Popen[str]:
+    args = [*UNIO4, "deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--duration", "30", "--log-dir", str(log_dir), *FAST]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+
+
+def _wait_for_chunks(log_dir: Path, count: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(list(log_dir.glob("chunk_*.npz"))) < count:
+        assert time.monotonic() < deadline, "the runtime wrote no log chunks"
+        time.sleep(0.05)
+
+
+def test_sigterm_ends_in_damping(walking_bundle: Path, tmp_path: Path) -> None:
+    trace, log_dir = tmp_path / "trace.npz", tmp_path / "log"
+    with emulator(trace) as (port, _):
+        proc = _start_deploy(walking_bundle, port, log_dir)
+        _wait_for_chunks(log_dir, 2)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "ended by SIGTERM" in output
+    stop = read_events(log_dir)[-1]
+    assert stop["reason"] == "SIGTERM" and stop["safety_stop"] is False
+    with np.load(trace) as t:
+        assert_ends_in_damping(Run(0, output, {k: t[k] for k in t.files}, "", log_dir))
+
+
+def test_kill_minus_nine_mid_run_leaves_a_packable_log(walking_bundle: Path, tmp_path: Path) -> None:
+    log_dir = tmp_path / "log"
+    with emulator(tmp_path / "trace.npz") as (port, _):
+        proc = _start_deploy(walking_bundle, port, log_dir)
+        _wait_for_chunks(log_dir, 2)
+        time.sleep(0.3)
+        proc.kill()
+        proc.wait()
+    log, skipped = read_chunks(log_dir)
+    assert skipped == [] and len(log["tick"]) >= 100 and len(log["tick"]) % 50 == 0
+    out = tmp_path / "killed.h5"
+    packed = subprocess.run([*UNIO4, "data", "pack", str(log_dir), "-o", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert packed.returncode == 0, packed.stderr
+    assert "no summary.yaml (the run was killed); closed with a time-out" in packed.stdout
+    data = load_dataset(out)
+    assert len(data) == len(log["tick"]) and bool(data.timeouts[-1])
