@@ -8,18 +8,13 @@ missed deadlines, and onnxruntime's inference time.
 
 from __future__ import annotations
 
-import re
 import signal
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from deploy.bundle import load_bundle
-from deploy.robot_io import SdkLink
-from deploy.rollout_log import RolloutLog
-from deploy.runtime import Runtime, RuntimeConfig, run_meta
+from deploy.runtime import RuntimeConfig, run_bundle
 
 
 def bench_deploy(
@@ -28,22 +23,14 @@ def bench_deploy(
     """Timing statistics of one run and the emulator's closing line."""
     bundle = load_bundle(bundle_path)
     cfg = RuntimeConfig(command=command, realtime_priority=realtime_priority)
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "unio4.cli", "emulate", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    from sim import emulator
+
+    proc, port = emulator.spawn()
     try:
-        assert emulator.stdout is not None
-        match = re.search(r"udp://([\d.]+):(\d+)", emulator.stdout.readline())
-        if match is None:
-            raise RuntimeError("the emulator did not start")
-        host, port = match.group(1), int(match.group(2))
         with tempfile.TemporaryDirectory() as tmp:
-            log = RolloutLog(Path(tmp) / "log", run_meta(bundle, cfg, f"{host}:{port}", False, 0), cfg.chunk_steps)
-            runtime = Runtime(bundle, SdkLink(host, port), cfg, log=log)
-            result = runtime.run(duration_s)
-            log.close({"reason": result.reason})
+            result = run_bundle(bundle, "127.0.0.1", port, cfg, duration_s, log_dir=Path(tmp) / "log")
     finally:
-        emulator.send_signal(signal.SIGINT)
-        out, _ = emulator.communicate(timeout=30)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
     timing = {**result.timing, "reason": result.reason, "policy_steps": result.policy_steps}
     return timing, out.strip().splitlines()[-1] if out.strip() else ""

@@ -208,6 +208,10 @@ class LowState:
     wireless_remote: bytes = bytes(40)
     temperature: int = 30
 
+    @property
+    def remote(self) -> Remote:
+        return decode_remote(self.wireless_remote)
+
 
 def encode_low_state(state: LowState) -> bytes:
     rec = _blank(LOW_STATE)

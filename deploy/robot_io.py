@@ -1,36 +1,18 @@
 """Robot I/O through the official ``unitree_legged_sdk`` 3.8 (low level, 500 Hz).
 
 :class:`SdkLink` wraps ``robot_interface.UDP``: ``receive`` copies the latest LowState into a
-numpy :class:`RawState`, ``send`` fills and sends a LowCmd for the 12 motors. Everything above it
+numpy :class:`deploy.protocol.LowState`, ``send`` fills and sends a LowCmd for the 12 motors. Everything above it
 (observations, safety, logging) sees only numpy arrays, so the same code runs on the robot's
 Jetson, on a laptop on the robot's network and against ``unio4 emulate``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from deploy import protocol
 
 NUM_JOINTS = 12
-
-
-@dataclass
-class RawState:
-    """One LowState in SI units (SDK joint order)."""
-
-    tick: int
-    quaternion: np.ndarray  # (4,) w, x, y, z
-    gyroscope: np.ndarray  # (3,) body frame
-    accelerometer: np.ndarray  # (3,)
-    rpy: np.ndarray  # (3,)
-    q: np.ndarray  # (12,)
-    dq: np.ndarray  # (12,)
-    tau_est: np.ndarray  # (12,)
-    foot_force: np.ndarray  # (4,)
-    remote: protocol.Remote
 
 
 class SdkLink:
@@ -48,15 +30,15 @@ class SdkLink:
         self.udp.InitCmdData(self.cmd)
         self._motors = [self.cmd.motorCmd[i] for i in range(NUM_JOINTS)]
 
-    def receive(self) -> RawState:
+    def receive(self) -> protocol.LowState:
         """The latest LowState the SDK accepted (a repeated ``tick`` means nothing new arrived)."""
         self.udp.Recv()
         self.udp.GetRecv(self.state)
         s = self.state
         motors = s.motorState
-        values = np.array([(m.q, m.dq, m.tauEst) for m in motors[:NUM_JOINTS]], dtype=np.float64)
+        values = np.array([(m.q, m.dq, m.tauEst, m.mode) for m in motors[:NUM_JOINTS]], dtype=np.float64)
         imu = s.imu
-        return RawState(
+        return protocol.LowState(
             tick=int(s.tick),
             quaternion=np.array(imu.quaternion, dtype=np.float64),
             gyroscope=np.array(imu.gyroscope, dtype=np.float64),
@@ -66,7 +48,9 @@ class SdkLink:
             dq=values[:, 1],
             tau_est=values[:, 2],
             foot_force=np.array(s.footForce, dtype=np.float64),
-            remote=protocol.decode_remote(bytes(s.wirelessRemote)),
+            mode=values[:, 3].astype(np.uint8),
+            wireless_remote=bytes(s.wirelessRemote),
+            temperature=int(imu.temperature),
         )
 
     def send(self, q: np.ndarray, kp: float, kd: float, dq: np.ndarray | None = None, tau: np.ndarray | None = None) -> None:

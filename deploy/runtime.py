@@ -32,7 +32,8 @@ import numpy as np
 
 from deploy.bundle import Bundle
 from deploy.estop import EStopConfig, SerialEStop
-from deploy.robot_io import RawState, SdkLink
+from deploy.protocol import LowState
+from deploy.robot_io import SdkLink
 from deploy.rollout_log import RolloutLog
 from deploy.safety import JointLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
 from deploy.timing import DeadlineClock, LatencyStats
@@ -94,7 +95,7 @@ class PolicySpec:
         return self.default_pos + self.action_scale * np.clip(action, -self.action_clip, self.action_clip)
 
 
-def command_from_remote(state: RawState, command_max: np.ndarray) -> np.ndarray:
+def command_from_remote(state: LowState, command_max: np.ndarray) -> np.ndarray:
     """Left stick: forward/sideways velocity; right stick x: yaw rate (left is positive)."""
     r = state.remote
     return np.array([r.ly, -r.lx, -r.rx]).clip(-1.0, 1.0) * command_max
@@ -114,10 +115,9 @@ class Runtime:
     ) -> None:
         self.bundle, self.link, self.cfg, self.log = bundle, link, cfg, log
         self.spec = PolicySpec(bundle)
-        if self.spec.obs_cfg.size(len(self.spec.default_pos)) != bundle.obs_size:
-            raise ValueError(
-                f"{bundle.path}: observation config gives {self.spec.obs_cfg.size(12)} values, manifest says {bundle.obs_size}"
-            )
+        obs_size = self.spec.obs_cfg.size(len(self.spec.default_pos))
+        if obs_size != bundle.obs_size:
+            raise ValueError(f"{bundle.path}: observation config gives {obs_size} values, manifest says {bundle.obs_size}")
         self.explore = explore
         self.rng = np.random.default_rng(seed)
         self.safety = SafetyMonitor(cfg.safety)
@@ -222,7 +222,7 @@ class Runtime:
             print(f"deploy: warning: no real-time priority ({exc}); timing jitter will be higher", file=sys.stderr)
             self._event("warning", message=f"no real-time priority: {exc}")
 
-    def _connect(self, clock: DeadlineClock) -> RawState:
+    def _connect(self, clock: DeadlineClock) -> LowState:
         """Damping commands until a LowState arrives (the robot answers once it hears commands)."""
         for _ in range(max(1, round(self.cfg.connect_timeout_s / self.spec.sdk_dt))):
             clock.wait()
@@ -250,7 +250,7 @@ class Runtime:
     def _record(
         self,
         t: float,
-        s: RawState,
+        s: LowState,
         obs: np.ndarray,
         action: np.ndarray,
         mean: np.ndarray,
@@ -299,3 +299,25 @@ def run_meta(bundle: Bundle, cfg: RuntimeConfig, robot_addr: str, explore: bool,
         "manifest": bundle.manifest,
         "runtime": {"startup_s": cfg.startup_s, "command": list(cfg.command) if cfg.command else "remote"},
     }
+
+
+def run_bundle(
+    bundle: Bundle,
+    host: str,
+    port: int,
+    cfg: RuntimeConfig,
+    duration_s: float,
+    local_port: int = 0,
+    log_dir: str | Path | None = None,
+    explore: bool = False,
+    seed: int = 0,
+) -> RunResult:
+    """Connect to ``host:port`` through the SDK, run, and close the rollout log (when one is asked for)."""
+    address = f"{host}:{port}"
+    log = RolloutLog(log_dir, run_meta(bundle, cfg, address, explore, seed), cfg.chunk_steps) if log_dir is not None else None
+    result = Runtime(bundle, SdkLink(host, port, local_port), cfg, log=log, explore=explore, seed=seed).run(duration_s)
+    if log is not None:
+        log.close(
+            {"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing}
+        )
+    return result

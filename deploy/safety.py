@@ -7,7 +7,7 @@ Two jobs, both pure numpy:
   ``Kp (q* - q) - Kd dq``, stays within the motor's torque limit;
 - decide when to stop: tilt beyond a threshold, stale state (no new LowState for N ms),
   NaN/Inf anywhere in the state or the policy output, the remote's stop combo. The serial e-stop
-  lives in :mod:`deploy.estop`. Any trigger latches damping mode (Kp 0, Kd ``damping_kd``,
+  lives in :mod:`deploy.estop`. Any trigger latches damping mode (Kp 0, the manifest's ``damping_kd``,
   tau 0): the motors resist motion and the robot sinks slowly instead of collapsing or kicking.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deploy.robot_io import RawState
+from deploy.protocol import LowState
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,6 @@ class SafetyConfig:
     max_target_rate: float = 50.0  # rad/s a PD target may move (motors top out at 20-30 rad/s)
     torque_fraction: float = 0.95  # of the torque limit a PD target may ask for
     stop_combo: tuple[str, ...] = ("L2", "B")  # remote buttons that stop the robot
-    damping_kd: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0 < self.max_tilt_rad < np.pi:
@@ -59,7 +58,7 @@ class SafetyMonitor:
         self._last_tick: int | None = None
         self._last_fresh: float | None = None
 
-    def check(self, state: RawState, now: float) -> str | None:
+    def check(self, state: LowState, now: float) -> str | None:
         if self._last_tick != state.tick:
             self._last_tick, self._last_fresh = state.tick, now
         elif self._last_fresh is not None and (now - self._last_fresh) * 1e3 > self.cfg.stale_ms:

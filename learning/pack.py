@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from deploy.rollout_log import read_chunks, read_events
 from learning.dataset import Dataset
@@ -27,14 +26,15 @@ from robots.description import load_robot
 from robots.kinematics import leg_odometry
 from sim.config import TaskConfig
 from sim.observations import projected_gravity
-from sim.rewards import RewardInputs, compute_rewards
-from unio4.config import to_dict
+from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
+from unio4.config import read_yaml, to_dict
 
 STANCE_FORCE = 20.0  # N (the robot's foot-force units): a foot above this carries the odometry
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+    """A log's YAML file, or {} where the run never wrote it (killed before the end)."""
+    return read_yaml(path) if path.is_file() else {}
 
 
 def recompute_rewards(
@@ -48,20 +48,15 @@ def recompute_rewards(
     quat, gyro, foot = log["base_quat"].astype(np.float64), log["gyro"].astype(np.float64), log["foot_force"].astype(np.float64)
     lin_vel, height = leg_odometry(robot, q, dq, gyro, quat, foot, stance_force)
     n = len(q)
-    contact = foot > rc.contact_threshold
-    air = np.zeros(4)
-    first_contact = np.zeros((n, 4), dtype=bool)
-    air_at_touchdown = np.zeros((n, 4))
-    for k in range(n):  # the task's air-time bookkeeping, at the policy rate
-        first_contact[k] = (air > 0) & contact[k]
-        air += policy_dt
-        air_at_touchdown[k] = air
-        air *= ~contact[k]
+    air = torch.zeros(4)
+    touchdowns = []
+    for contact in t(foot) > rc.contact_threshold:  # the task's air-time bookkeeping, at the policy rate
+        first, at_touchdown, air = air_time_step(air, contact, policy_dt)
+        touchdowns.append((first, at_touchdown))
     clipped = np.clip(log["action"], -task.action_clip, task.action_clip)
     last_actions = np.concatenate([np.zeros_like(clipped[:1]), clipped[:-1]])
     last_dq = np.concatenate([dq[:1], dq[:-1]])
-    lower, upper = t(robot.joint_lower), t(robot.joint_upper)
-    mid, half = (lower + upper) / 2, (upper - lower) / 2 * rc.soft_joint_limit
+    soft_lower, soft_upper = soft_joint_limits(t(robot.joint_lower), t(robot.joint_upper), rc.soft_joint_limit)
     terminated = np.zeros(n, dtype=bool)
     terminated[-1] = terminal
     inputs = RewardInputs(
@@ -76,12 +71,12 @@ def recompute_rewards(
         joint_torque=t(log["joint_torque"]),
         actions=t(clipped),
         last_actions=t(last_actions),
-        first_contact=torch.as_tensor(first_contact),
-        air_time=t(air_at_touchdown),
+        first_contact=torch.stack([f for f, _ in touchdowns]),
+        air_time=torch.stack([a for _, a in touchdowns]),
         collision_force=torch.zeros(n, 5),
         terminated=torch.as_tensor(terminated),
-        soft_lower=mid - half,
-        soft_upper=mid + half,
+        soft_lower=soft_lower,
+        soft_upper=soft_upper,
         default_joint_pos=t(robot.default_joint_pos),
         dt=policy_dt,
     )

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -37,6 +39,7 @@ from deploy.rollout_log import npz_bytes, write_atomic
 from deploy.timing import DeadlineClock
 from robots.description import RobotDescription, load_robot
 from robots.mjcf import build_mjcf
+from sim.observations import rotate_inverse
 
 GRAVITY = 9.81
 
@@ -129,10 +132,7 @@ class MujocoGo1:
     @property
     def accelerometer(self) -> np.ndarray:
         """Specific force in the body frame, what an IMU measures (+g up when at rest)."""
-        acc_world = (self.data.qvel[0:3] - self._prev_vel) / self.dt + np.array([0.0, 0.0, GRAVITY])
-        rot = np.empty(9)
-        mujoco.mju_quat2Mat(rot, self.data.qpos[3:7])
-        return rot.reshape(3, 3).T @ acc_world
+        return specific_force(self.data.qpos[3:7], self.data.qvel[0:3], self._prev_vel, self.dt)
 
     @property
     def joint_pos(self) -> np.ndarray:
@@ -194,7 +194,8 @@ class PybulletGo1:
             self.body, self._joints, pb.VELOCITY_CONTROL, forces=[0.0] * len(self._joints), physicsClientId=self.client
         )
         self._tau = np.zeros(robot.num_joints)
-        self._prev_vel = np.zeros(3)
+        self._read()
+        self._prev_vel = self._lin_vel
 
     def reset_lying(self) -> None:
         pb, c = self.pb, self.client
@@ -202,53 +203,58 @@ class PybulletGo1:
         pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
         for j, q in zip(self._joints, self.robot.lying_joint_pos, strict=True):
             pb.resetJointState(self.body, j, float(q), 0.0, physicsClientId=c)
+        self._read()
         passive = np.zeros(self.robot.num_joints)
         for _ in range(int(1.0 / self.dt)):
             self.step(passive, passive, passive, passive, passive)
 
     def step(self, q: np.ndarray, dq: np.ndarray, tau: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None:
-        torque = kp * (q - self.joint_pos) + kd * (dq - self.joint_vel) + tau
+        torque = kp * (q - self._q) + kd * (dq - self._dq) + tau
         self._tau = np.clip(torque, -self.robot.torque_limits, self.robot.torque_limits)
-        self._prev_vel = self.base_lin_vel_world
+        self._prev_vel = self._lin_vel
         self.pb.setJointMotorControlArray(
             self.body, self._joints, self.pb.TORQUE_CONTROL, forces=self._tau.tolist(), physicsClientId=self.client
         )
         self.pb.stepSimulation(physicsClientId=self.client)
+        self._read()
 
-    def _rotation(self) -> np.ndarray:
-        return np.array(
-            self.pb.getMatrixFromQuaternion(self.pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)[1])
-        ).reshape(3, 3)
+    def _read(self) -> None:
+        """Query the engine once per tick; every property below reads this snapshot."""
+        pb, c = self.pb, self.client
+        pos, (x, y, z, w) = pb.getBasePositionAndOrientation(self.body, physicsClientId=c)
+        lin, ang = pb.getBaseVelocity(self.body, physicsClientId=c)
+        joints = pb.getJointStates(self.body, self._joints, physicsClientId=c)
+        self._pos, self._quat = np.array(pos), np.array([w, x, y, z])
+        self._lin_vel, self._gyro = np.array(lin), rotate_inverse(np, self._quat, np.array(ang))
+        self._q, self._dq = np.array([j[0] for j in joints]), np.array([j[1] for j in joints])
 
     @property
     def base_pos(self) -> np.ndarray:
-        return np.array(self.pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)[0])
+        return self._pos.copy()
 
     @property
     def base_quat(self) -> np.ndarray:
-        x, y, z, w = self.pb.getBasePositionAndOrientation(self.body, physicsClientId=self.client)[1]
-        return np.array([w, x, y, z])
+        return self._quat.copy()
 
     @property
     def base_lin_vel_world(self) -> np.ndarray:
-        return np.array(self.pb.getBaseVelocity(self.body, physicsClientId=self.client)[0])
+        return self._lin_vel.copy()
 
     @property
     def gyro(self) -> np.ndarray:
-        return self._rotation().T @ np.array(self.pb.getBaseVelocity(self.body, physicsClientId=self.client)[1])
+        return self._gyro.copy()
 
     @property
     def accelerometer(self) -> np.ndarray:
-        acc_world = (self.base_lin_vel_world - self._prev_vel) / self.dt + np.array([0.0, 0.0, GRAVITY])
-        return self._rotation().T @ acc_world
+        return specific_force(self._quat, self._lin_vel, self._prev_vel, self.dt)
 
     @property
     def joint_pos(self) -> np.ndarray:
-        return np.array([s[0] for s in self.pb.getJointStates(self.body, self._joints, physicsClientId=self.client)])
+        return self._q.copy()
 
     @property
     def joint_vel(self) -> np.ndarray:
-        return np.array([s[1] for s in self.pb.getJointStates(self.body, self._joints, physicsClientId=self.client)])
+        return self._dq.copy()
 
     @property
     def joint_torque(self) -> np.ndarray:
@@ -256,17 +262,25 @@ class PybulletGo1:
 
     @property
     def foot_force(self) -> np.ndarray:
-        return np.array(
-            [
-                sum(c[9] for c in self.pb.getContactPoints(self.body, self.ground, foot, -1, physicsClientId=self.client))
-                for foot in self._feet
-            ]
-        )
+        contacts = [self.pb.getContactPoints(self.body, self.ground, foot, -1, physicsClientId=self.client) for foot in self._feet]
+        return np.array([sum(c[9] for c in points) for points in contacts])
 
     def push(self, delta_vel_world: np.ndarray, delta_ang_vel_body: np.ndarray | None = None) -> None:
-        lin, ang = self.pb.getBaseVelocity(self.body, physicsClientId=self.client)
-        ang_world = np.array(ang) + (self._rotation() @ delta_ang_vel_body if delta_ang_vel_body is not None else 0.0)
-        self.pb.resetBaseVelocity(self.body, (np.array(lin) + delta_vel_world).tolist(), list(ang_world), physicsClientId=self.client)
+        ang_body = self._gyro + (delta_ang_vel_body if delta_ang_vel_body is not None else 0.0)
+        ang_world = rotate(self._quat, ang_body)
+        self.pb.resetBaseVelocity(self.body, (self._lin_vel + delta_vel_world).tolist(), ang_world.tolist(), physicsClientId=self.client)
+        self._read()
+
+
+def rotate(quat: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    """A body-frame vector in the world frame (the inverse of ``rotate_inverse``)."""
+    conjugate = quat * np.array([1.0, -1.0, -1.0, -1.0])
+    return rotate_inverse(np, conjugate, vec)
+
+
+def specific_force(quat: np.ndarray, vel: np.ndarray, prev_vel: np.ndarray, dt: float) -> np.ndarray:
+    """What an IMU's accelerometer reads, in the body frame: acceleration minus gravity (+g up at rest)."""
+    return rotate_inverse(np, quat, (vel - prev_vel) / dt + np.array([0.0, 0.0, GRAVITY]))
 
 
 def quat_to_rpy(q: np.ndarray) -> np.ndarray:
@@ -455,16 +469,19 @@ class Emulator:
         write_atomic(path, npz_bytes({**columns, "kp": c[:, 14], "kd": c[:, 15]}))
 
 
-def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
-    """Block until a UDP port is bound on ``host`` (the emulator has started) or raise TimeoutError."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return
-        finally:
-            probe.close()
-        time.sleep(0.05)
-    raise TimeoutError(f"no emulator on udp://{host}:{port} after {timeout_s:.0f} s")
+def spawn(args: Sequence[str] = ()) -> tuple[subprocess.Popen[str], int]:
+    """Start ``unio4 emulate --port 0 ARGS`` and return the process and the UDP port it bound.
+
+    Stop it with SIGINT (it then writes its trace and a closing line of statistics).
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "unio4.cli", "emulate", "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while len(lines) < 10 and (line := proc.stdout.readline()):  # physics engines may print a banner first
+        lines.append(line)
+        if match := re.search(r"udp://[\d.]+:(\d+)", line):
+            return proc, int(match.group(1))
+    proc.kill()
+    raise RuntimeError(f"the emulator did not start: {''.join(lines).strip()}")

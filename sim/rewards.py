@@ -44,6 +44,22 @@ class RewardInputs:
 Term = Callable[[RewardInputs, RewardConfig], torch.Tensor]
 
 
+def soft_joint_limits(lower: torch.Tensor, upper: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The central ``fraction`` of each joint range, beyond which ``dof_pos_limits`` penalises."""
+    mid, half = (lower + upper) / 2, (upper - lower) / 2 * fraction
+    return mid - half, mid + half
+
+
+def air_time_step(air: torch.Tensor, contact: torch.Tensor, dt: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Feet air-time bookkeeping for one policy step (..., feet).
+
+    Returns (first contact this step, air time at that touchdown, air time carried to the next step).
+    """
+    first_contact = (air > 0.0) & contact
+    at_touchdown = air + dt
+    return first_contact, at_touchdown, torch.where(contact, torch.zeros_like(at_touchdown), at_touchdown)
+
+
 def tracking_lin_vel(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     err = torch.sum(torch.square(x.commands[:, :2] - x.base_lin_vel[:, :2]), dim=1)
     return torch.exp(-err / cfg.tracking_sigma)

@@ -22,7 +22,7 @@ from sim.backend import Dynamics, PhysicsBackend, RobotState
 from sim.backends import make_backend
 from sim.config import TaskConfig
 from sim.observations import observation_frame, projected_gravity, push_history, rotate_inverse
-from sim.rewards import RewardInputs, compute_rewards
+from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
 from sim.terrain import make_terrain
 
 PRIVILEGED_EXTRA = 3 + 1 + 5 + 4  # base lin vel, height, dynamics params, foot contacts
@@ -60,8 +60,7 @@ class Go1VelocityTask:
         self.default_joint_pos = torch.tensor(self.robot.default_joint_pos, dtype=f32)
         self.action_scales = torch.tensor(self.robot.action_scales, dtype=f32)
         lower, upper = torch.tensor(self.robot.joint_lower, dtype=f32), torch.tensor(self.robot.joint_upper, dtype=f32)
-        mid, half = (lower + upper) / 2, (upper - lower) / 2 * cfg.rewards.soft_joint_limit
-        self.soft_lower, self.soft_upper = mid - half, mid + half
+        self.soft_lower, self.soft_upper = soft_joint_limits(lower, upper, cfg.rewards.soft_joint_limit)
         n = num_envs
         self.commands = torch.zeros(n, 3)
         self.actions = torch.zeros(n, nj)
@@ -124,10 +123,7 @@ class Go1VelocityTask:
 
         base_lin_vel, gravity, height = self._kinematics(state)
         contact = state.foot_force > cfg.rewards.contact_threshold
-        first_contact = (self.air_time > 0.0) & contact
-        self.air_time += self.dt
-        air_time_at_touchdown = self.air_time.clone()
-        self.air_time *= (~contact).float()
+        first_contact, air_time_at_touchdown, self.air_time = air_time_step(self.air_time, contact, self.dt)
 
         term = cfg.termination
         terminated = gravity[:, 2] > -math.cos(term.max_tilt)

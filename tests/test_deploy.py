@@ -27,6 +27,7 @@ import yaml
 
 from deploy.rollout_log import read_chunks, read_events
 from learning.dataset import load_dataset
+from sim.emulator import spawn
 from sim.observations import rotate_inverse
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,20 +46,9 @@ class Run:
 
 @contextmanager
 def emulator(trace: Path, *args: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    proc = subprocess.Popen(
-        [*UNIO4, "emulate", "--port", "0", "--lockstep", "--trace", str(trace), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO,
-    )
+    proc, port = spawn(["--lockstep", "--trace", str(trace), *args])
     try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(1)]
-        while (match := re.search(r"udp://127\.0\.0\.1:(\d+)", lines[-1])) is None and lines[-1] and len(lines) < 10:
-            lines.append(proc.stdout.readline())  # engines may print a banner first
-        assert match, f"emulator did not start: {lines}"
-        yield int(match.group(1)), proc
+        yield port, proc
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)

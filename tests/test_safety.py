@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from deploy.estop import EStopConfig, SerialEStop
-from deploy.protocol import Remote
-from deploy.robot_io import RawState
+from deploy.protocol import LowState, Remote, encode_remote
 from deploy.safety import JointLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit, tilt
 from robots.description import RobotDescription
 
 
-def _state(tick: int = 1, quat: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0), buttons: frozenset[str] = frozenset()) -> RawState:
+def _state(tick: int = 1, quat: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0), buttons: frozenset[str] = frozenset()) -> LowState:
     z3, z12 = np.zeros(3), np.zeros(12)
-    return RawState(tick, np.array(quat), z3, np.array([0, 0, 9.81]), z3, z12.copy(), z12.copy(), z12, np.zeros(4), Remote(buttons))
+    remote = encode_remote(Remote(buttons))
+    return LowState(tick, np.array(quat), z3, np.array([0, 0, 9.81]), z3, z12.copy(), z12.copy(), z12, np.zeros(4), wireless_remote=remote)
 
 
 def _rolled(angle: float) -> tuple[float, ...]:

@@ -182,9 +182,7 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from deploy.bundle import load_bundle
-    from deploy.robot_io import SdkLink
-    from deploy.rollout_log import RolloutLog
-    from deploy.runtime import Runtime, RuntimeConfig, run_meta
+    from deploy.runtime import RuntimeConfig, run_bundle
     from unio4.config import load, resolve_config_path
 
     overrides = list(args.overrides)
@@ -195,17 +193,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), overrides)
     bundle = load_bundle(args.bundle)
     host, port = _host_port(args.robot, 8007)
-    link = SdkLink(host, port, args.local_port)
-    log = RolloutLog(args.log_dir, run_meta(bundle, cfg, args.robot, args.explore, args.seed), cfg.chunk_steps) if args.log_dir else None
-    runtime = Runtime(bundle, link, cfg, log=log, explore=args.explore, seed=args.seed)
-    print(
-        f"deploy: {args.bundle} -> udp://{host}:{port}, {'explore' if args.explore else 'deterministic'}, {args.duration:.1f} s", flush=True
-    )
-    result = runtime.run(args.duration)
-    if log is not None:
-        log.close(
-            {"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing}
-        )
+    mode = "explore" if args.explore else "deterministic"
+    print(f"deploy: {args.bundle} -> udp://{host}:{port}, {mode}, {args.duration:.1f} s", flush=True)
+    result = run_bundle(bundle, host, port, cfg, args.duration, args.local_port, args.log_dir, args.explore, args.seed)
     t = result.timing
     print(f"deploy: {result.policy_steps} policy steps; ended by {result.reason}; damping held {cfg.damping_hold_s:.1f} s")
     print(f"  inference     p50 {t['inference']['p50_ms']:.3f} ms  p99 {t['inference']['p99_ms']:.3f} ms")
