@@ -83,6 +83,30 @@ class ActorEnsemble:
     def state_dict(self) -> dict[str, Any]:
         return {"params": {k: v.detach() for k, v in self.params.items()}, "buffers": self.buffers}
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Copy stacked weights in place (optimisers keep pointing at the same tensors)."""
+        with torch.no_grad():
+            for k, v in state["params"].items():
+                self.params[k].copy_(v)
+            for k, v in state["buffers"].items():
+                self.buffers[k].copy_(v)
+
+    def per_member(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like :meth:`__call__` but member ``i`` sees its own batch ``obs[i]`` (n, B, obs_dim)."""
+
+        def one(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out: tuple[torch.Tensor, torch.Tensor] = functional_call(self.template, (params, buffers), (x,))
+            return out
+
+        result: tuple[torch.Tensor, torch.Tensor] = torch.vmap(one)(self.params, self.buffers, obs)
+        return result
+
+    def copy_member(self, source: ActorEnsemble, i: int) -> None:
+        """Member ``i`` <- member ``i`` of ``source`` (same architecture)."""
+        with torch.no_grad():
+            for k, v in source.params.items():
+                self.params[k][i].copy_(v[i])
+
 
 def make_actor(obs_dim: int, act_dim: int, action_bound: float, net: NetworkConfig, dataset: Dataset | None = None) -> GaussianActor:
     """A fresh actor whose observation normaliser is frozen at the dataset statistics (if given)."""
@@ -99,9 +123,14 @@ def gaussian_kl(mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Ten
     return (log_std_q - log_std_p + (var_p + (mean_p - mean_q).square()) / (2 * var_q) - 0.5).sum(-1)
 
 
+def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, exp(log_std)) of diagonal Gaussians, summed over the last axis (broadcasting)."""
+    return (-0.5 * ((x - mean) / log_std.exp()).square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
 def ensemble_loss(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tensor, cfg: BCConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """Summed member losses for a batch; ``mean``/``log_std`` are (n, B, A), ``actions`` (B, A)."""
-    log_prob = (-0.5 * ((actions - mean) / log_std.exp()).square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)  # (n, B)
+    log_prob = gaussian_log_prob(actions, mean, log_std)  # (n, B)
     nll = -log_prob.mean(1)  # (n,)
     n = mean.shape[0]
     stats: dict[str, float] = {"nll": float(nll.detach().mean())}
@@ -120,31 +149,60 @@ def ensemble_loss(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tens
     return (nll - cfg.alpha * closest).sum(), stats
 
 
+class BCTrainer:
+    """Fits an :class:`ActorEnsemble` one gradient step at a time (resumable: see :meth:`state_dict`)."""
+
+    def __init__(self, dataset: Dataset, cfg: BCConfig, action_bound: float) -> None:
+        torch.manual_seed(cfg.seed)
+        self.data, self.cfg = dataset, cfg
+        obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
+        members = [make_actor(obs_dim, act_dim, action_bound, cfg.network, dataset) for _ in range(cfg.members)]
+        self.template = members[0]
+        self.ensemble = ActorEnsemble(members)
+        self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=cfg.lr)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.step_count = 0
+
+    def step(self) -> dict[str, float]:
+        idx = torch.randint(len(self.data), (self.cfg.batch_size,), generator=self.generator)
+        mean, log_std = self.ensemble(self.data.observations[idx])
+        loss, stats = ensemble_loss(mean, log_std, self.data.actions[idx], self.cfg)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step_count += 1
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "ensemble": self.ensemble.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "step": self.step_count,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ensemble.load_state_dict(state["ensemble"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.step_count = state["step"]
+
+
 def train_bc(
     dataset: Dataset, cfg: BCConfig, action_bound: float, show_progress: bool = False
 ) -> tuple[ActorEnsemble, GaussianActor, list[dict[str, float]]]:
     """Fit the ensemble to ``dataset``; returns it, a template actor (for :meth:`ActorEnsemble.member`) and the loss history."""
-    torch.manual_seed(cfg.seed)
-    obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
-    members = [make_actor(obs_dim, act_dim, action_bound, cfg.network, dataset) for _ in range(cfg.members)]
-    ensemble = ActorEnsemble(members)
-    optimizer = torch.optim.Adam(ensemble.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    trainer = BCTrainer(dataset, cfg, action_bound)
     history: list[dict[str, float]] = []
     log_every = max(1, cfg.steps // 100)
     with Progress(disable=not show_progress) as progress:
         bar = progress.add_task(f"BC ensemble ({cfg.members} members)", total=cfg.steps)
         for step in range(cfg.steps):
-            idx = torch.randint(len(dataset), (cfg.batch_size,), generator=gen)
-            mean, log_std = ensemble(dataset.observations[idx])
-            loss, stats = ensemble_loss(mean, log_std, dataset.actions[idx], cfg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            stats = trainer.step()
             if step % log_every == 0 or step == cfg.steps - 1:
                 history.append({"step": float(step), **stats})
             progress.advance(bar)
-    return ensemble, members[0], history
+    return trainer.ensemble, trainer.template, history
 
 
 def save_bc_checkpoint(

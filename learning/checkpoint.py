@@ -23,7 +23,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, require_actor: bool = True) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint`, with a one-line error if unusable."""
     path = Path(path)
     if not path.is_file():
@@ -32,7 +32,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(state, dict) or "actor" not in state:
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a unio4 checkpoint (expected a mapping)")
+    if require_actor and "actor" not in state:
         raise ValueError(f"{path}: not a unio4 checkpoint (no 'actor' entry)")
     return state
 

@@ -87,6 +87,14 @@ class Dataset:
         tmp.replace(path)
 
 
+def dataset_action_bound(dataset: Dataset) -> float:
+    """The policy's action bound: the Go1 task's ``action_clip``, else the box of a [-1, 1] task."""
+    task = dataset.metadata.get("task_config") or {}
+    if "action_clip" in task:
+        return float(task["action_clip"])
+    return float(dataset.metadata.get("action_bound", 1.0))
+
+
 def load_dataset(path: str | Path) -> Dataset:
     """Read a dataset written by :meth:`Dataset.save` or a D4RL/Minari-style HDF5 file."""
     path = Path(path)
@@ -97,6 +105,8 @@ def load_dataset(path: str | Path) -> Dataset:
     except OSError as exc:
         raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from exc
     with f:
+        if any(k.startswith("episode_") for k in f.keys()):
+            return _load_minari(f, path)
         arrays: dict[str, np.ndarray] = {}
         for key in ROOT_KEYS:
             if key not in f:
@@ -117,6 +127,51 @@ def load_dataset(path: str | Path) -> Dataset:
         next_observations=torch.as_tensor(arrays["next_observations"], dtype=torch.float32),
         infos=infos,
         metadata=metadata,
+    )
+    data.validate(str(path))
+    return data
+
+
+MINARI_KEYS = ("observations", "actions", "rewards", "terminations", "truncations")
+
+
+def _load_minari(f: h5py.File, path: Path) -> Dataset:
+    """Minari's layout: one ``episode_<id>`` group per episode, observations with T + 1 rows."""
+    names = sorted((k for k in f.keys() if k.startswith("episode_")), key=lambda k: int(k.split("_")[1]))
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ROOT_KEYS}
+    for name in names:
+        group = f[name]
+        for key in MINARI_KEYS:
+            if key not in group:
+                raise DatasetError(f"{path}: {name}/{key} is missing")
+            if not isinstance(group[key], h5py.Dataset):
+                raise DatasetError(f"{path}: {name}/{key} is a group (dict spaces are not supported; flatten them first)")
+        obs, actions = group["observations"][()], group["actions"][()]
+        steps = len(actions)
+        if len(obs) != steps + 1:
+            raise DatasetError(f"{path}: {name}/observations has {len(obs)} rows, expected {steps + 1} (actions + 1)")
+        terminals = group["terminations"][()].astype(bool).reshape(-1)
+        timeouts = group["truncations"][()].astype(bool).reshape(-1)
+        if steps and not (terminals[-1] or timeouts[-1]):
+            timeouts[-1] = True  # a recorded episode ends at its last step
+        for key, value in (
+            ("observations", obs[:-1]),
+            ("next_observations", obs[1:]),
+            ("actions", actions.reshape(steps, -1)),
+            ("rewards", group["rewards"][()].reshape(-1)),
+            ("terminals", terminals),
+            ("timeouts", timeouts),
+        ):
+            parts[key].append(np.asarray(value))
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    data = Dataset(
+        observations=torch.as_tensor(arrays["observations"], dtype=torch.float32).reshape(len(arrays["rewards"]), -1),
+        actions=torch.as_tensor(arrays["actions"], dtype=torch.float32),
+        rewards=torch.as_tensor(arrays["rewards"], dtype=torch.float32),
+        terminals=torch.as_tensor(arrays["terminals"]),
+        timeouts=torch.as_tensor(arrays["timeouts"]),
+        next_observations=torch.as_tensor(arrays["next_observations"], dtype=torch.float32).reshape(len(arrays["rewards"]), -1),
+        metadata={"source": "minari", "episodes": len(names)},
     )
     data.validate(str(path))
     return data

@@ -6,8 +6,10 @@ from typing import Any
 
 import torch
 
+from learning.gym_env import make_gym_env
 from learning.online import VectorEnv
 from learning.policy import GaussianActor
+from learning.scores import normalized_score, reference_returns
 
 
 @torch.no_grad()
@@ -25,3 +27,25 @@ def evaluate_policy(actor: GaussianActor, env: VectorEnv, steps: int, seed: int 
             key = f"reward/{name}"
             totals[key] = totals.get(key, 0.0) + float(value.mean())
     return {k: (v if k == "terminations" else v / steps) for k, v in totals.items()}
+
+
+@torch.no_grad()
+def evaluate_gym(actor: GaussianActor, env_id: str, episodes: int, seed: int = 0) -> dict[str, float]:
+    """Mean return of the mean action over ``episodes`` seeded Gymnasium episodes (+ D4RL score if known)."""
+    env = make_gym_env(env_id)
+    low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
+    returns = []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        total, done = 0.0, False
+        while not done:
+            mean, _ = actor(torch.as_tensor(obs, dtype=torch.float32))
+            obs, reward, terminated, truncated, _ = env.step(mean.numpy().clip(low, high))
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    result = {"return": sum(returns) / len(returns)}
+    if reference_returns(env_id) is not None:
+        result["d4rl_score"] = normalized_score(env_id, result["return"])
+    return result

@@ -7,6 +7,7 @@ returned observation is the first of the next episode, as in :class:`sim.task.Go
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -14,11 +15,18 @@ import numpy as np
 import torch
 
 
+def make_gym_env(env_id: str) -> gym.Env:
+    """``gym.make`` without the "v4 is out of date" notice: v4 is chosen on purpose (closest to D4RL)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is out of date.*")
+        return gym.make(env_id)
+
+
 class GymVectorEnv:
     """``num_envs`` copies of a gymnasium id, seeded ``seed .. seed + num_envs - 1``."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int = 0) -> None:
-        self.envs = [gym.make(env_id) for _ in range(num_envs)]
+        self.envs = [make_gym_env(env_id) for _ in range(num_envs)]
         self.num_envs = num_envs
         self.single_action_space = self.envs[0].action_space
         space = self.envs[0].observation_space

@@ -47,6 +47,7 @@ class OnlineConfig:
     # PPO updates that fit only the critic before the actor moves: a pretrained actor with a fresh
     # critic otherwise takes its first steps on noise.
     critic_warmup_iterations: int = 0
+    eval_interval: int = 0  # iterations between evaluations (0: never); the first is before any update
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -58,7 +59,16 @@ class TrainResult:
     checkpoint: Path
 
 
-CURVE_KEYS = ("reward/step", "reward/tracking_lin_vel", "reward/tracking_ang_vel", "episode/return", "episode/length", "loss/value")
+CURVE_KEYS = (
+    "eval/return",
+    "eval/d4rl_score",
+    "reward/step",
+    "reward/tracking_lin_vel",
+    "reward/tracking_ang_vel",
+    "episode/return",
+    "episode/length",
+    "loss/value",
+)
 
 
 def load_init(path: str | Path, cfg: OnlineConfig) -> tuple[dict[str, Any], OnlineConfig]:
@@ -91,6 +101,7 @@ def train_online(
     extra_state: dict[str, Any] | None = None,
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
     show_progress: bool = True,
+    evaluator: Callable[[GaussianActor], dict[str, float]] | None = None,
 ) -> TrainResult:
     """Run PPO for ``cfg.iterations`` updates of ``cfg.ppo.num_steps`` x ``env.num_envs`` steps."""
     torch.manual_seed(cfg.seed)
@@ -142,6 +153,8 @@ def train_online(
     with Progress(*columns, disable=not show_progress) as progress:
         bar = progress.add_task("train", total=cfg.iterations, completed=start_iteration, status="")
         for iteration in range(start_iteration, cfg.iterations):
+            if evaluator is not None and cfg.eval_interval and iteration % cfg.eval_interval == 0:
+                logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
             if cfg.linear_lr_decay:
                 ppo.set_lr_fraction(1.0 - iteration / cfg.iterations)
             t0 = time.perf_counter()
@@ -199,6 +212,8 @@ def train_online(
             if (iteration + 1) % cfg.save_interval == 0 or iteration + 1 == cfg.iterations:
                 save_checkpoint(ckpt_dir / "latest.pt", checkpoint_state(iteration + 1))
                 logger.plot(CURVE_KEYS)
+    if evaluator is not None and cfg.eval_interval:
+        logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
     final = ckpt_dir / "final.pt"
     save_checkpoint(final, checkpoint_state(cfg.iterations))
     logger.plot(CURVE_KEYS)

@@ -22,6 +22,7 @@ class PPOConfig:
     num_steps: int = 24  # per env per update
     epochs: int = 5
     num_minibatches: int = 4
+    minibatch_size: int | None = None  # if set, overrides num_minibatches (num_steps * num_envs / size)
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
@@ -86,10 +87,10 @@ class RolloutBuffer:
             next_values = self.values[t]
         self.returns[: self.step] = self.advantages[: self.step] + self.values[: self.step]
 
-    def minibatches(self, num_minibatches: int, generator: torch.Generator) -> list[torch.Tensor]:
+    def minibatches(self, num_minibatches: int, generator: torch.Generator, minibatch_size: int | None = None) -> list[torch.Tensor]:
         total = self.step * self.obs.shape[1]
         perm = torch.randperm(total, generator=generator)
-        return list(perm.chunk(num_minibatches))
+        return list(perm.split(minibatch_size) if minibatch_size else perm.chunk(num_minibatches))
 
     def flat(self, name: str) -> torch.Tensor:
         x = getattr(self, name)[: self.step]
@@ -128,7 +129,7 @@ class PPO:
         stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
         count = 0
         for _ in range(cfg.epochs):
-            for idx in buffer.minibatches(cfg.num_minibatches, self.generator):
+            for idx in buffer.minibatches(cfg.num_minibatches, self.generator, cfg.minibatch_size):
                 adv = advantages[idx]
                 if cfg.normalize_advantage:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)

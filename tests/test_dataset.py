@@ -89,3 +89,39 @@ def test_invalid_dataset_is_never_written(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="rewards holds NaN/Inf"):
         data.save(tmp_path / "d.h5")
     assert not list(tmp_path.iterdir())
+
+
+def write_minari(path: Path, lengths: list[int], last_flag: str = "truncations") -> None:
+    """Minari's main_data.hdf5 layout: episode groups, observations with T + 1 rows."""
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for i, steps in enumerate(lengths):
+            g = f.create_group(f"episode_{i}")
+            g["observations"] = rng.normal(size=(steps + 1, 3)).astype(np.float32)
+            g["actions"] = rng.uniform(-1, 1, size=(steps, 2)).astype(np.float32)
+            g["rewards"] = rng.normal(size=steps)
+            flag = np.zeros(steps, dtype=bool)
+            flag[-1] = True
+            g["terminations"] = flag if last_flag == "terminations" else np.zeros(steps, dtype=bool)
+            g["truncations"] = flag if last_flag == "truncations" else np.zeros(steps, dtype=bool)
+
+
+def test_reads_minari_files(tmp_path: Path) -> None:
+    write_minari(tmp_path / "main_data.hdf5", [4, 6])
+    data = load_dataset(tmp_path / "main_data.hdf5")
+    assert len(data) == 10 and data.episode_ends().tolist() == [3, 9]
+    assert bool(data.timeouts[3]) and not bool(data.terminals.any())
+    with h5py.File(tmp_path / "main_data.hdf5") as f:
+        obs = f["episode_1"]["observations"][()]
+    assert torch.equal(data.observations[4:], torch.from_numpy(obs[:-1]))
+    assert torch.equal(data.next_observations[4:], torch.from_numpy(obs[1:]))
+
+
+def test_minari_observation_count_mismatch_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "main_data.hdf5"
+    write_minari(path, [4, 6])
+    with h5py.File(path, "a") as f:
+        del f["episode_1"]["observations"]
+        f["episode_1"]["observations"] = np.zeros((6, 3))
+    with pytest.raises(DatasetError, match=r"episode_1/observations has 6 rows, expected 7"):
+        load_dataset(path)

@@ -22,7 +22,7 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path (default: go1_flat)")
     _add_overrides(p, "--set", "overrides", "commands.lin_vel_x=[0,1]")
     p.add_argument("--backend", default="mujoco", help="physics backend (default: mujoco)")
-    p.add_argument("--num-envs", type=int, default=64, help="number of parallel robots")
+    p.add_argument("--num-envs", type=int, default=64, help="number of parallel robots (train online --env: default 1)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -90,40 +90,87 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_train_bc(args: argparse.Namespace) -> int:
     from learning.bc import BCConfig, save_bc_checkpoint, train_bc
-    from learning.dataset import load_dataset
+    from learning.dataset import dataset_action_bound, load_dataset
     from unio4.config import load, resolve_config_path
 
     cfg = load(BCConfig, resolve_config_path(args.config, "train"), args.train_overrides)
     data = load_dataset(args.data)
-    bound = float((data.metadata.get("task_config") or {}).get("action_clip", 1.0))
-    ensemble, template, history = train_bc(data, cfg, bound, show_progress=True)
+    ensemble, template, history = train_bc(data, cfg, dataset_action_bound(data), show_progress=True)
     save_bc_checkpoint(Path(args.out), ensemble, template, cfg, data)
     print(f"wrote {args.out}: {cfg.members} member(s), final negative log-likelihood {history[-1]['nll']:.3f}")
     return 0
 
 
 def cmd_train_online(args: argparse.Namespace) -> int:
-    from learning.online import OnlineConfig, load_init, train_online
-    from sim.config import load_task_config
-    from sim.task import Go1VelocityTask
+    from learning.online import OnlineConfig, VectorEnv, load_init, train_online
     from unio4.config import load, resolve_config_path, to_dict
 
     overrides = [*args.train_overrides, *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
-    cfg = load(OnlineConfig, resolve_config_path(args.config, "train"), overrides)
+    cfg = load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), overrides)
     init = None
     if args.init:
         init, cfg = load_init(args.init, cfg)
-    task_cfg = load_task_config(args.task, args.overrides)
-    env = Go1VelocityTask(task_cfg, args.num_envs, backend=args.backend, seed=args.seed)
     run_dir = Path(args.run_dir)
-    extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
-    result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra)
-    env.close()
-    last = result.history[-1] if result.history else {}
+    env: VectorEnv
+    if args.env:  # a Gymnasium task
+        from learning.evaluate import evaluate_gym
+        from learning.gym_env import GymVectorEnv
+
+        env = GymVectorEnv(args.env, args.num_envs or 1, seed=args.seed)
+        extra = {"env": args.env, "init": str(args.init) if args.init else None}
+        result = train_online(
+            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra,
+            evaluator=lambda actor: evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000),
+        )  # fmt: skip
+    else:  # the Go1 task
+        from sim.config import load_task_config
+        from sim.task import Go1VelocityTask
+
+        task_cfg = load_task_config(args.task, args.overrides)
+        env = Go1VelocityTask(task_cfg, args.num_envs or 64, backend=args.backend, seed=args.seed)
+        extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
+        result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra)
+    env.close()  # type: ignore[attr-defined]
+    last = next((row for row in reversed(result.history) if "reward/step" in row), {})
+    evals = [row for row in result.history if "eval/return" in row]
+    if evals:
+        print(f"evaluation return: first {evals[0]['eval/return']:.1f}, last {evals[-1]['eval/return']:.1f}")
     print(
-        f"done: {len(result.history)} iterations logged, final reward/step {last.get('reward/step', float('nan')):+.4f}, "
+        f"done: final reward/step {last.get('reward/step', float('nan')):+.4f}, "
         f"checkpoint {result.checkpoint}, curves {run_dir / 'curves.png'}, TensorBoard {run_dir / 'tb'}"
     )
+    return 0
+
+
+def cmd_train_offline(args: argparse.Namespace) -> int:
+    from learning.dataset import load_dataset
+    from learning.offline import OfflineConfig, train_offline
+    from unio4.config import load, resolve_config_path
+
+    cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    data = load_dataset(args.data)
+    scorer = None
+    if cfg.selection == "online":
+        if not args.env:
+            raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env")
+        from learning.evaluate import evaluate_gym
+
+        def scorer(actors: list) -> list[float]:  # type: ignore[type-arg]
+            return [evaluate_gym(a, args.env, cfg.online_episodes, seed=20_000)["return"] for a in actors]
+
+    result = train_offline(data, cfg, Path(args.run_dir), resume=args.resume, online_scorer=scorer)
+    print(f"selected member {result.member} by {'OPE' if cfg.selection == 'ope' else 'OPE top-k + online returns'}")
+    for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
+        print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")
+    if args.env:
+        from learning.checkpoint import load_checkpoint
+        from learning.evaluate import evaluate_gym
+        from learning.export import actor_from_checkpoint
+
+        actor = actor_from_checkpoint(load_checkpoint(result.checkpoint), str(result.checkpoint))
+        scores = evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000)
+        print("  evaluation of the selected policy: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
+    print(f"wrote {result.checkpoint} (init for: unio4 train online --init {result.checkpoint})")
     return 0
 
 
@@ -221,6 +268,20 @@ def cmd_data_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    from learning.generate import GenerateConfig, generate
+    from unio4.config import load, resolve_config_path
+
+    cfg = load(GenerateConfig, resolve_config_path(args.config, "data"), args.overrides)
+    workdir = Path(args.workdir or f"runs/generate/{args.env}-seed{cfg.seed}")
+    data = generate(args.env, args.level, cfg, workdir)
+    data.save(Path(args.out))
+    episodes = int((data.terminals | data.timeouts).sum())
+    mean_return = float(data.rewards.sum()) / max(1, episodes)
+    print(f"wrote {args.out}: {len(data)} transitions, {episodes} episodes, mean episode return {mean_return:.1f}")
+    return 0
+
+
 def cmd_bench_deploy(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -248,6 +309,41 @@ def cmd_bench_deploy(args: argparse.Namespace) -> int:
     print(f"policy: missed 20 ms deadlines {timing['policy_missed_deadlines']}")
     print(f"I/O: late ticks (> 0.5 ms) {timing['io_late_ticks']}, missed ticks {timing['io_missed_ticks']}")
     print(emulator_line)
+    return 0
+
+
+def cmd_bench_learning(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from learning.bench import bench_learning, synthetic_dataset
+    from learning.dataset import load_dataset
+    from learning.offline import OfflineConfig
+    from unio4.config import load, resolve_config_path
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    if args.data:
+        data = load_dataset(args.data)
+    else:
+        obs_dim, act_dim = (int(x) for x in args.shape.split(","))
+        data = synthetic_dataset(args.transitions, obs_dim, act_dim)
+    r = bench_learning(data, cfg, args.steps)
+    table = Table(title=f"unio4 bench learning ({args.config}, {len(data)} transitions, {torch.get_num_threads()} threads, CPU)")
+    table.add_column("stage")
+    table.add_column("gradient steps/s", justify="right")
+    table.add_row(
+        f"critics ({cfg.critics.mode}, Q {list(cfg.critics.q_hidden)}, batch {cfg.critics.batch_size})", f"{r.critic_steps_per_s:,.1f}"
+    )
+    table.add_row(f"BC ensemble, batched ({cfg.bc.members} members)", f"{r.bc_batched_steps_per_s:,.1f}")
+    table.add_row(f"BC ensemble, batched, {cfg.bc.regularizer} regulariser", f"{r.bc_regularized_steps_per_s:,.1f}")
+    table.add_row(f"BC, {cfg.bc.members} members one after another", f"{r.bc_sequential_steps_per_s:,.1f}")
+    table.add_row(f"policy improvement ({cfg.bc.members} members)", f"{r.improvement_steps_per_s:,.1f}")
+    Console().print(table)
+    print(f"batched ensemble speed-up over sequential members: {r.ensemble_speedup:.2f}x")
+    print(f"dynamics ensemble: {r.dynamics_epoch_s:.2f} s per epoch; one AM-Q evaluation (horizon {cfg.ope.horizon}): {r.ope_eval_s:.2f} s")
     return 0
 
 
@@ -279,15 +375,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sim_gait)
 
     train = sub.add_parser("train", help="train policies").add_subparsers(dest="train_command", required=True)
-    p = train.add_parser("online", help="PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task")
+    p = train.add_parser("online", help="PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task or a Gymnasium task")
     _add_task_args(p)
-    p.add_argument("--config", default="ppo_go1", help="training preset in configs/train/ or a YAML path")
+    p.add_argument("--env", default=None, help="a Gymnasium id (e.g. Hopper-v4) instead of the Go1 task")
+    p.add_argument("--eval-episodes", type=int, default=5, help="with --env: episodes per evaluation")
+    p.set_defaults(num_envs=None)
+    p.add_argument("--config", default=None, help="preset in configs/train/ or a YAML path (default: ppo_go1, or uni_o4_online with --env)")
     _add_overrides(p, "--train-set", "train_overrides", "ppo.clip=0.1")
     p.add_argument("--iterations", type=int, default=None, help="PPO updates (overrides the config)")
     p.add_argument("--run-dir", default="runs/ppo_go1", help="where checkpoints, TensorBoard and curves go")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/latest.pt")
     p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline or online")
     p.set_defaults(func=cmd_train_online)
+    p = train.add_parser("offline", help="Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement")
+    p.add_argument("--data", required=True, help="HDF5 dataset (D4RL/Minari-style, unio4 collect/data generate/data pack)")
+    p.add_argument("--config", default="uni_o4_offline", help="preset in configs/train/ or a YAML path")
+    _add_overrides(p, "--train-set", "train_overrides", "improvement.steps=2000")
+    p.add_argument("--run-dir", default="runs/offline", help="where checkpoints, TensorBoard and curves go")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/offline_state.pt")
+    p.add_argument("--env", default=None, help="Gymnasium id: evaluate the result (and candidates with selection: online)")
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.set_defaults(func=cmd_train_offline)
     p = train.add_parser("bc", help="behaviour-cloning ensemble on a dataset (Uni-O4's offline BC stage)")
     p.add_argument("--data", required=True, help="HDF5 dataset (unio4 collect, or D4RL-style)")
     p.add_argument("--config", default="bc_go1", help="BC preset in configs/train/ or a YAML path")
@@ -356,6 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(p, "--set", "overrides", "rewards.weights.tracking_lin_vel=2.0")
     p.add_argument("--stance-force", type=float, default=20.0, help="foot force above which a foot carries the leg odometry")
     p.set_defaults(func=cmd_data_pack)
+    p = data.add_parser("generate", help="regenerate a D4RL-style MuJoCo dataset (SAC behaviour policies, Gymnasium tasks)")
+    p.add_argument("--env", required=True, help="Gymnasium id, e.g. Hopper-v4, HalfCheetah-v4, Walker2d-v4")
+    p.add_argument("--level", required=True, help="random | medium | medium-replay | expert | medium-expert")
+    p.add_argument("--config", default="d4rl", help="preset in configs/data/ (d4rl, small, tiny) or a YAML path")
+    _add_overrides(p, "--set", "overrides", "transitions=20000")
+    p.add_argument("--workdir", default=None, help="where the SAC policies are cached (default: runs/generate/ENV-seedN)")
+    p.add_argument("-o", "--out", required=True, help="HDF5 file to write")
+    p.set_defaults(func=cmd_data_generate)
 
     bench = sub.add_parser("bench", help="benchmarks that print numbers").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("deploy", help="runtime timing (jitter, inference, late ticks) against the real-time emulator")
@@ -364,6 +480,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--command", dest="command_vel", default="0.3,0,0", metavar="VX,VY,YAW")
     p.add_argument("--realtime-priority", type=int, default=0, help="SCHED_FIFO priority of the control thread (0: off)")
     p.set_defaults(func=cmd_bench_deploy)
+
+    p = bench.add_parser("learning", help="offline-phase throughput per stage; batched vs sequential BC ensemble")
+    p.add_argument("--config", default="uni_o4_offline", help="offline preset in configs/train/ or a YAML path")
+    _add_overrides(p, "--train-set", "train_overrides", "bc.members=8")
+    p.add_argument("--data", default=None, help="a dataset file (default: synthetic, see --shape)")
+    p.add_argument("--shape", default="17,6", metavar="OBS,ACT", help="synthetic dataset dimensions (default: Walker2d's)")
+    p.add_argument("--transitions", type=int, default=100_000)
+    p.add_argument("--steps", type=int, default=50, help="timed gradient steps per stage")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.set_defaults(func=cmd_bench_learning)
 
     p = sub.add_parser("demo", help="the CPU demo: trot logs -> behaviour cloning -> PPO fine-tuning, with a before/after table")
     p.add_argument("--run-dir", default="runs/demo")

@@ -1,0 +1,171 @@
+"""Uni-O4's offline critics: Q(s, a) and V(s) fitted on the dataset only.
+
+- ``iql`` (the authors' default): twin Q and V. V minimises the expectile loss
+  ``|w - 1(u < 0)| u^2`` with ``u = min(Q1, Q2)_target(s, a) - V(s)``; Q regresses to
+  ``r + gamma (1 - d) V(s')``. Polyak-averaged target Q every ``target_update_every`` updates.
+- ``sarsa`` (BPPO's): Q regresses to ``r + gamma (1 - d) Q_target(s', a')`` with ``a'`` the dataset's
+  next action, V to the discounted Monte-Carlo return of the episode.
+
+``d`` is the true terminal flag: time-outs bootstrap (``bootstrap_timeouts``, the default; the
+authors' code treats them as terminals, which ``bootstrap_timeouts: false`` reproduces). In
+``sarsa`` mode the dataset holds no next action after a time-out, so those rows bootstrap from V.
+V is a :class:`ValueCritic`, so it loads unchanged as the online PPO critic.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from learning.dataset import Dataset
+from learning.ensemble import EnsembleMLP
+from learning.normalizer import ObsNormalizer
+from learning.policy import NetworkConfig, ValueCritic
+
+
+@dataclass(frozen=True)
+class CriticConfig:
+    mode: Literal["iql", "sarsa"] = "iql"
+    steps: int = 2_000_000
+    batch_size: int = 512
+    lr: float = 1e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    target_update_every: int = 2
+    expectile: float = 0.7
+    q_hidden: tuple[int, ...] = (1024, 1024)
+    q_activation: Literal["elu", "relu", "tanh", "silu"] = "relu"
+    bootstrap_timeouts: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.expectile < 1:
+            raise ValueError("expectile must be in (0, 1)")
+        if self.steps < 0 or self.batch_size < 1 or self.target_update_every < 1:
+            raise ValueError("steps >= 0, batch_size >= 1 and target_update_every >= 1 are required")
+
+
+def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
+    """Mean of ``|w - 1(u < 0)| u^2``: above-zero residuals weigh ``w``, below-zero ``1 - w``."""
+    weight = torch.where(diff < 0, 1.0 - expectile, expectile)
+    return (weight * diff.square()).mean()
+
+
+class TwinQ(nn.Module):
+    """Two Q networks over ``[normalised s, a]``, batched as one ensemble."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], activation: str) -> None:
+        super().__init__()
+        self.normalizer = ObsNormalizer(obs_dim, frozen=True)
+        self.nets = EnsembleMLP(2, [obs_dim + act_dim, *hidden, 1], activation)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Both Q values, (2, ...) for ``obs`` (..., obs_dim) and ``actions`` (..., act_dim)."""
+        lead = obs.shape[:-1]
+        x = torch.cat([self.normalizer(obs), actions], -1).reshape(-1, obs.shape[-1] + actions.shape[-1])
+        return self.nets(x).reshape(2, *lead)
+
+
+def monte_carlo_returns(rewards: torch.Tensor, ends: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Discounted reward-to-go within each episode (``ends`` marks each episode's last row)."""
+    returns = torch.zeros_like(rewards, dtype=torch.float64)
+    running = 0.0
+    r, e = rewards.double().tolist(), ends.tolist()
+    for i in range(len(r) - 1, -1, -1):
+        running = r[i] + (0.0 if e[i] else gamma * running)
+        returns[i] = running
+    return returns.float()
+
+
+class Critics(nn.Module):
+    """Q and V of the behaviour data; ``advantage`` = min(Q1, Q2)(s, a) - V(s)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig, network: NetworkConfig) -> None:
+        super().__init__()
+        self.q = TwinQ(obs_dim, act_dim, cfg.q_hidden, cfg.q_activation)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.v = ValueCritic(obs_dim, network)
+
+    def set_statistics(self, mean: torch.Tensor, var: torch.Tensor) -> None:
+        for normalizer in (self.q.normalizer, self.q_target.normalizer, self.v.normalizer):
+            normalizer.set_statistics(mean, var, freeze=True)
+
+    def q_min(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.q(obs, actions).amin(0)
+
+    def advantage(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.q_min(obs, actions) - self.v(obs)
+
+
+class CriticTrainer:
+    """Fits :class:`Critics` one gradient step at a time (resumable: see :meth:`state_dict`)."""
+
+    def __init__(self, dataset: Dataset, cfg: CriticConfig, network: NetworkConfig, seed: int) -> None:
+        torch.manual_seed(seed)
+        self.data, self.cfg = dataset, cfg
+        obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
+        self.critics = Critics(obs_dim, act_dim, cfg, network)
+        self.critics.set_statistics(*dataset.observation_statistics())
+        self.q_optim = torch.optim.Adam(self.critics.q.parameters(), lr=cfg.lr)
+        self.v_optim = torch.optim.Adam(self.critics.v.parameters(), lr=cfg.lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.step_count = 0
+        self.not_done = (~(dataset.terminals if cfg.bootstrap_timeouts else dataset.terminals | dataset.timeouts)).float()
+        if cfg.mode == "sarsa":
+            ends = dataset.terminals | dataset.timeouts
+            self.mc_returns = monte_carlo_returns(dataset.rewards, ends, cfg.gamma)
+            # the next row's action is a' unless the episode ended here (then V(s') stands in)
+            self.next_index = torch.clamp(torch.arange(len(dataset)) + 1, max=len(dataset) - 1)
+            self.has_next_action = (~ends).float()
+
+    def step(self) -> dict[str, float]:
+        cfg, data, c = self.cfg, self.data, self.critics
+        idx = torch.randint(len(data), (cfg.batch_size,), generator=self.generator)
+        obs, actions, rewards = data.observations[idx], data.actions[idx], data.rewards[idx]
+        next_obs, not_done = data.next_observations[idx], self.not_done[idx]
+        with torch.no_grad():
+            if cfg.mode == "iql":
+                bootstrap = c.v(next_obs)
+            else:
+                q_next = c.q_target(next_obs, data.actions[self.next_index[idx]]).amin(0)
+                has_next = self.has_next_action[idx]
+                bootstrap = has_next * q_next + (1 - has_next) * c.v(next_obs)
+            q_target = rewards + cfg.gamma * not_done * bootstrap
+        if cfg.mode == "iql":
+            with torch.no_grad():
+                target_q = c.q_target(obs, actions).amin(0)
+            v_loss = expectile_loss(target_q - c.v(obs), cfg.expectile)
+        else:
+            v_loss = (c.v(obs) - self.mc_returns[idx]).square().mean()
+        self.v_optim.zero_grad(set_to_none=True)
+        v_loss.backward()
+        self.v_optim.step()
+        q_loss = (c.q(obs, actions) - q_target).square().mean()
+        self.q_optim.zero_grad(set_to_none=True)
+        q_loss.backward()
+        self.q_optim.step()
+        self.step_count += 1
+        if self.step_count % cfg.target_update_every == 0:
+            with torch.no_grad():
+                for p, tp in zip(c.q.parameters(), c.q_target.parameters()):
+                    tp.lerp_(p, cfg.tau)
+        return {"q_loss": q_loss.item(), "v_loss": v_loss.item()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "critics": self.critics.state_dict(),
+            "q_optim": self.q_optim.state_dict(),
+            "v_optim": self.v_optim.state_dict(),
+            "generator": self.generator.get_state(),
+            "step": self.step_count,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.critics.load_state_dict(state["critics"])
+        self.q_optim.load_state_dict(state["q_optim"])
+        self.v_optim.load_state_dict(state["v_optim"])
+        self.generator.set_state(state["generator"])
+        self.step_count = state["step"]

@@ -1,0 +1,225 @@
+"""Dynamics ensemble for Uni-O4's off-policy evaluation (MBPO-style probabilistic ensemble).
+
+``members`` Gaussian MLPs predict ``(delta s, r)`` from ``(s, a)`` in normalised units, trained
+together (one batched model) with the Gaussian NLL, learned log-variance bounds and per-layer
+weight decay. A hold-out set (``min(holdout_fraction, max_holdout)`` transitions) keeps each
+member's best weights and stops training after ``patience`` epochs without a relative
+improvement of ``improvement_threshold``; the ``elites`` best members are used for rollouts.
+
+Rollouts end where the task's termination rule says so: known rules for Gymnasium's Hopper and
+Walker2d, none for HalfCheetah, or a learned termination classifier for data without a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from learning.dataset import Dataset
+from learning.ensemble import EnsembleMLP
+from learning.policy import mlp
+from learning.scores import task_family
+
+
+@dataclass(frozen=True)
+class DynamicsConfig:
+    members: int = 7
+    elites: int = 5
+    hidden: tuple[int, ...] = (200, 200, 200, 200)
+    lr: float = 1e-3
+    weight_decay: tuple[float, ...] = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)  # per layer, input to output
+    batch_size: int = 256
+    holdout_fraction: float = 0.2
+    max_holdout: int = 1000
+    patience: int = 5
+    improvement_threshold: float = 0.01
+    max_epochs: int = 200
+    # auto: the task's rule from the dataset's "env" metadata, else learned if the data has terminals, else none
+    termination: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.elites <= self.members:
+            raise ValueError("elites must be in [1, members]")
+        if len(self.weight_decay) != len(self.hidden) + 1:
+            raise ValueError(f"weight_decay needs one value per layer ({len(self.hidden) + 1}), got {len(self.weight_decay)}")
+        if self.termination not in (*TERMINATION_RULES, "auto", "learned"):
+            raise ValueError(f"termination: expected auto, learned or one of {sorted(TERMINATION_RULES)}, got '{self.termination}'")
+
+
+def _hopper_done(next_obs: torch.Tensor) -> torch.Tensor:
+    height, angle = next_obs[:, 0], next_obs[:, 1]
+    healthy = (next_obs[:, 1:].abs() < 100).all(-1) & (height > 0.7) & (angle.abs() < 0.2)
+    return ~healthy
+
+
+def _walker_done(next_obs: torch.Tensor) -> torch.Tensor:
+    height, angle = next_obs[:, 0], next_obs[:, 1]
+    return ~((height > 0.8) & (height < 2.0) & (angle > -1.0) & (angle < 1.0))
+
+
+def _never_done(next_obs: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(next_obs.shape[0], dtype=torch.bool)
+
+
+# Gymnasium v4 termination rules on the next observation (the qpos part excludes x).
+TERMINATION_RULES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "hopper": _hopper_done,
+    "walker2d": _walker_done,
+    "halfcheetah": _never_done,
+    "none": _never_done,
+}
+
+
+def resolve_termination(cfg: DynamicsConfig, dataset: Dataset) -> str:
+    if cfg.termination != "auto":
+        return cfg.termination
+    family = task_family(str(dataset.metadata.get("env", "")))
+    if family in TERMINATION_RULES:
+        return family
+    return "learned" if bool(dataset.terminals.any()) else "none"
+
+
+class DynamicsEnsemble(nn.Module):
+    """p(delta s, r | s, a) as ``members`` Gaussians; :meth:`step` samples one elite per row."""
+
+    in_mean: torch.Tensor
+    in_std: torch.Tensor
+    out_mean: torch.Tensor
+    out_std: torch.Tensor
+    elite_index: torch.Tensor
+
+    def __init__(self, obs_dim: int, act_dim: int, cfg: DynamicsConfig, termination: str) -> None:
+        super().__init__()
+        self.obs_dim, self.cfg, self.termination = obs_dim, cfg, termination
+        out = obs_dim + 1
+        self.net = EnsembleMLP(cfg.members, [obs_dim + act_dim, *cfg.hidden, 2 * out], "silu")
+        self.max_logvar = nn.Parameter(torch.full((1, 1, out), 0.5))
+        self.min_logvar = nn.Parameter(torch.full((1, 1, out), -10.0))
+        for name, size in (("in_mean", obs_dim + act_dim), ("in_std", obs_dim + act_dim), ("out_mean", out), ("out_std", out)):
+            self.register_buffer(name, torch.zeros(size) if "mean" in name else torch.ones(size))
+        self.register_buffer("elite_index", torch.arange(cfg.elites))
+        self.done_head = mlp([obs_dim, 200, 200, 1], "silu", out_gain=1.0) if termination == "learned" else None
+
+    def predict(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised mean and log-variance, (members, ..., obs_dim + 1); (members, B, ...) inputs go member-wise."""
+        mean, logvar = self.net((torch.cat([obs, actions], -1) - self.in_mean) / self.in_std).chunk(2, -1)
+        logvar = self.max_logvar - F.softplus(self.max_logvar - logvar)
+        return mean, self.min_logvar + F.softplus(logvar - self.min_logvar)
+
+    def done_logits(self, next_obs: torch.Tensor) -> torch.Tensor:
+        assert self.done_head is not None
+        logits: torch.Tensor = self.done_head((next_obs - self.in_mean[: self.obs_dim]) / self.in_std[: self.obs_dim])
+        return logits.squeeze(-1)
+
+    def is_done(self, next_obs: torch.Tensor) -> torch.Tensor:
+        if self.done_head is not None:
+            return self.done_logits(next_obs) > 0
+        return TERMINATION_RULES[self.termination](next_obs)
+
+    @torch.no_grad()
+    def step(self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sampled next state, reward and done for (B, ...) inputs, each row from a random elite."""
+        mean, logvar = self.predict(obs, actions)
+        choice = self.elite_index[torch.randint(len(self.elite_index), (obs.shape[0],), generator=generator)]
+        rows = torch.arange(obs.shape[0])
+        mean, std = mean[choice, rows], (0.5 * logvar[choice, rows]).exp()
+        sample = (mean + std * torch.randn(mean.shape, generator=generator)) * self.out_std + self.out_mean
+        next_obs = obs + sample[:, : self.obs_dim]
+        return next_obs, sample[:, -1], self.is_done(next_obs)
+
+
+class DynamicsTrainer:
+    """Epochs of ensemble training with hold-out early stopping (resumable per epoch)."""
+
+    def __init__(self, dataset: Dataset, cfg: DynamicsConfig, seed: int) -> None:
+        torch.manual_seed(seed)
+        self.cfg = cfg
+        obs, actions = dataset.observations, dataset.actions
+        inputs = torch.cat([obs, actions], -1)
+        targets = torch.cat([dataset.next_observations - obs, dataset.rewards.unsqueeze(-1)], -1)
+        self.model = DynamicsEnsemble(obs.shape[1], actions.shape[1], cfg, resolve_termination(cfg, dataset))
+        self.model.in_mean.copy_(inputs.mean(0))
+        self.model.in_std.copy_(inputs.std(0).clamp_min(1e-6))
+        self.model.out_mean.copy_(targets.mean(0))
+        self.model.out_std.copy_(targets.std(0).clamp_min(1e-6))
+        self.generator = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(len(dataset), generator=self.generator)
+        n_hold = min(int(cfg.holdout_fraction * len(dataset)), cfg.max_holdout)
+        self.hold, self.train = perm[:n_hold], perm[n_hold:]
+        self.obs, self.actions, self.targets = obs, actions, (targets - self.model.out_mean) / self.model.out_std
+        self.next_obs, self.dones = dataset.next_observations, dataset.terminals.float()
+        decay_groups = [
+            {"params": [layer.weight], "weight_decay": wd} for layer, wd in zip(self.model.net.linear_layers(), cfg.weight_decay)
+        ]
+        others = [p for n, p in self.model.named_parameters() if not (n.startswith("net.") and n.endswith("weight"))]
+        self.optimizer = torch.optim.Adam([*decay_groups, {"params": others, "weight_decay": 0.0}], lr=cfg.lr)
+        self.best = torch.full((cfg.members,), torch.inf)
+        self.best_state = {k: v.clone() for k, v in self.model.net.state_dict().items()}
+        self.epochs_since_improvement, self.epoch = 0, 0
+
+    @property
+    def done(self) -> bool:
+        return self.epochs_since_improvement >= self.cfg.patience or self.epoch >= self.cfg.max_epochs
+
+    def holdout_mse(self) -> torch.Tensor:
+        """Per-member mean squared error of the mean prediction on the hold-out set (normalised units)."""
+        with torch.no_grad():
+            mean, _ = self.model.predict(self.obs[self.hold], self.actions[self.hold])
+            return (mean - self.targets[self.hold]).square().mean((1, 2))
+
+    def step(self) -> dict[str, float]:
+        """One epoch over the training split (every member in its own order), then the hold-out check."""
+        cfg, m = self.cfg, self.model
+        order = torch.stack([self.train[torch.randperm(len(self.train), generator=self.generator)] for _ in range(cfg.members)])
+        total = 0.0
+        batches = max(1, len(self.train) // cfg.batch_size)
+        for b in range(batches):
+            idx = order[:, b * cfg.batch_size : (b + 1) * cfg.batch_size]  # (members, batch)
+            mean, logvar = m.predict(self.obs[idx], self.actions[idx])
+            nll = (((mean - self.targets[idx]).square() * (-logvar).exp()) + logvar).mean()
+            loss = nll + 0.01 * (m.max_logvar.sum() - m.min_logvar.sum())
+            if m.done_head is not None:
+                loss = loss + F.binary_cross_entropy_with_logits(m.done_logits(self.next_obs[idx[0]]), self.dones[idx[0]])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += nll.item()
+        mse = self.holdout_mse()
+        improved = mse < self.best * (1 - cfg.improvement_threshold)
+        state = m.net.state_dict()
+        for name, value in state.items():
+            self.best_state[name][improved] = value[improved].detach().clone()
+        self.best = torch.where(improved, mse, self.best)
+        self.epochs_since_improvement = 0 if bool(improved.any()) else self.epochs_since_improvement + 1
+        self.epoch += 1
+        return {"nll": total / batches, "holdout_mse": float(mse.mean())}
+
+    def finish(self) -> DynamicsEnsemble:
+        """Restore each member's best weights and keep the ``elites`` lowest hold-out errors."""
+        self.model.net.load_state_dict(self.best_state)
+        mse = self.holdout_mse()
+        self.model.elite_index.copy_(mse.argsort()[: self.cfg.elites])
+        return self.model
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "best": self.best,
+            "best_state": self.best_state,
+            "epoch": self.epoch,
+            "epochs_since_improvement": self.epochs_since_improvement,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.best, self.best_state = state["best"], state["best_state"]
+        self.epoch, self.epochs_since_improvement = state["epoch"], state["epochs_since_improvement"]

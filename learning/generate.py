@@ -1,0 +1,240 @@
+"""Regenerate D4RL-style MuJoCo datasets with Gymnasium tasks (``unio4 data generate``).
+
+D4RL cannot be downloaded here, so its recipe is replayed: one SAC run per task and seed;
+"medium" is logged from the policy where its deterministic evaluation first reaches
+``medium_fraction`` of D4RL's expert return, "medium-replay" is that run's replay buffer up to the
+same point, "expert" comes from the policy after ``expert_steps``, "medium-expert" concatenates
+the two and "random" uses uniform actions. Logged actions are sampled (not the mean), episodes
+are capped by the task's time limit (``timeouts``), and rows are episode-contiguous so episodes
+are recoverable from ``terminals | timeouts``. Trained policies are cached in ``workdir`` so the
+levels of one task share one SAC run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from learning.checkpoint import save_checkpoint
+from learning.curves import CurveLogger
+from learning.dataset import Dataset, load_dataset
+from learning.gym_env import make_gym_env
+from learning.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
+from learning.scores import reference_returns
+from unio4.config import to_dict
+
+Level = Literal["random", "medium", "medium-replay", "expert", "medium-expert"]
+LEVELS: tuple[str, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    seed: int = 0
+    transitions: int = 1_000_000  # per logged level (medium-expert holds twice this)
+    medium_fraction: float = 0.33  # of D4RL's expert return, where "medium" is snapshotted
+    max_medium_steps: int = 1_000_000  # SAC steps before giving up on the medium threshold
+    expert_steps: int = 1_000_000
+    eval_interval: int = 5000
+    eval_episodes: int = 5
+    collect_envs: int = 10
+    sac: SACConfig = field(default_factory=SACConfig)
+
+    def __post_init__(self) -> None:
+        if self.transitions < 1 or self.collect_envs < 1 or self.eval_episodes < 1 or self.eval_interval < 1:
+            raise ValueError("transitions, collect_envs, eval_episodes and eval_interval must be >= 1")
+        if not 0 < self.medium_fraction <= 1:
+            raise ValueError("medium_fraction must be in (0, 1]")
+
+
+def _spaces(env: gym.Env) -> tuple[int, int, np.ndarray, np.ndarray]:
+    obs_space, act_space = env.observation_space, env.action_space
+    assert isinstance(obs_space, gym.spaces.Box) and isinstance(act_space, gym.spaces.Box), "Box spaces required"
+    return int(np.prod(obs_space.shape)), int(np.prod(act_space.shape)), act_space.low, act_space.high
+
+
+def evaluate_actor(actor: TanhGaussianActor, env_id: str, episodes: int, seed: int) -> float:
+    """Mean return of the deterministic (tanh of the mean) action over ``episodes`` seeded episodes."""
+    env = make_gym_env(env_id)
+    returns = []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=seed + k)
+        total, done = 0.0, False
+        while not done:
+            with torch.no_grad():
+                action, _ = actor(torch.as_tensor(obs, dtype=torch.float32), deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action.numpy())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))
+
+
+def _replay_dataset(buffer: ReplayBuffer, meta: dict[str, object]) -> Dataset:
+    """The replay buffer as a dataset; the final, unfinished episode ends in a time-out."""
+    n = min(buffer.size, buffer.capacity)
+    timeouts = buffer.truncated[:n].copy()
+    timeouts[n - 1] |= not buffer.terminated[n - 1]
+    return Dataset(
+        observations=torch.from_numpy(buffer.obs[:n].copy()),
+        actions=torch.from_numpy(buffer.actions[:n].copy()),
+        rewards=torch.from_numpy(buffer.rewards[:n].copy()),
+        terminals=torch.from_numpy(buffer.terminated[:n].copy()),
+        timeouts=torch.from_numpy(timeouts),
+        next_observations=torch.from_numpy(buffer.next_obs[:n].copy()),
+        metadata=meta,
+    )
+
+
+def train_behaviour_policies(env_id: str, cfg: GenerateConfig, workdir: Path, need_expert: bool, show_progress: bool) -> None:
+    """One SAC run: snapshot ``medium.pt`` + ``medium-replay.h5`` at the threshold, ``expert.pt`` at the end."""
+    ref = reference_returns(env_id)
+    if ref is None:
+        raise ValueError(f"{env_id}: no D4RL expert return to define 'medium' (known tasks: hopper, halfcheetah, walker2d)")
+    target = ref[0] + cfg.medium_fraction * (ref[1] - ref[0])
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    env = make_gym_env(env_id)
+    obs_dim, act_dim, low, high = _spaces(env)
+    agent = SAC(obs_dim, act_dim, low, high, cfg.sac)
+    buffer = ReplayBuffer(cfg.sac.buffer_size, obs_dim, act_dim)
+    logger = CurveLogger(workdir / "sac")
+    have_medium = (workdir / "medium.pt").is_file()
+    total = cfg.expert_steps if need_expert else cfg.max_medium_steps
+    obs, _ = env.reset(seed=cfg.seed)
+    env.action_space.seed(cfg.seed)
+    with Progress(disable=not show_progress) as progress:
+        bar = progress.add_task(f"SAC on {env_id} (medium target {target:.0f})", total=total)
+        for step in range(1, total + 1):
+            action = env.action_space.sample() if step <= cfg.sac.start_steps else agent.act(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, action, float(reward), next_obs, terminated, truncated)
+            obs = next_obs
+            if terminated or truncated:
+                obs, _ = env.reset()
+            if step > cfg.sac.start_steps:
+                agent.update(buffer.sample(cfg.sac.batch_size, rng))
+            progress.advance(bar)
+            if step % cfg.eval_interval and step != total:
+                continue
+            score = evaluate_actor(agent.actor, env_id, cfg.eval_episodes, seed=10_000 + step)
+            logger.log(step, {"eval/return": score})
+            progress.update(bar, description=f"SAC on {env_id}: return {score:.0f} (medium target {target:.0f})")
+            reached = score >= target or step >= cfg.max_medium_steps
+            if not have_medium and reached:
+                meta = {"env": env_id, "sac_steps": step, "eval_return": score, "target_return": target, "reached_target": score >= target}
+                save_checkpoint(workdir / "medium.pt", {"actor": agent.actor.state_dict(), **meta})
+                _replay_dataset(buffer, {**meta, "level": "medium-replay", "source": "sac replay buffer"}).save(
+                    workdir / "medium-replay.h5"
+                )
+                have_medium = True
+                if not need_expert:
+                    break
+        if need_expert:
+            meta = {"env": env_id, "sac_steps": total, "eval_return": score}
+            save_checkpoint(workdir / "expert.pt", {"actor": agent.actor.state_dict(), **meta})
+    logger.plot(["eval/return"], name="sac_return.png")
+    logger.close()
+    env.close()
+
+
+def collect_transitions(env_id: str, actor: TanhGaussianActor | None, n: int, envs: int, seed: int, show_progress: bool) -> Dataset:
+    """``n`` episode-contiguous transitions with sampled actions (``actor=None``: uniform random)."""
+    vec = [make_gym_env(env_id) for _ in range(envs)]
+    obs_np = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(vec)]).astype(np.float32)
+    for i, env in enumerate(vec):
+        env.action_space.seed(seed + i)
+    episodes: list[dict[str, list[np.ndarray]]] = [_empty_episode() for _ in vec]
+    done_rows: dict[str, list[np.ndarray]] = _empty_episode()
+    count = 0
+    with Progress(disable=not show_progress) as progress:
+        bar = progress.add_task(f"logging {env_id}", total=n)
+        while count < n:
+            if actor is None:
+                actions = np.stack([env.action_space.sample() for env in vec]).astype(np.float32)
+            else:
+                with torch.no_grad():
+                    actions = actor(torch.from_numpy(obs_np))[0].numpy()
+            for i, env in enumerate(vec):
+                nxt, reward, terminated, truncated, _ = env.step(actions[i])
+                ep = episodes[i]
+                for key, value in zip(_FIELDS, (obs_np[i], actions[i], reward, nxt, terminated, truncated)):
+                    ep[key].append(np.array(value))  # a copy: obs_np rows are overwritten below
+                if terminated or truncated:
+                    for key in _FIELDS:
+                        done_rows[key].extend(ep[key])
+                    count += len(ep["rewards"])
+                    progress.advance(bar, len(ep["rewards"]))
+                    episodes[i] = _empty_episode()
+                    nxt, _ = env.reset()
+                obs_np[i] = nxt
+    for env in vec:
+        env.close()
+    arrays = {key: np.stack(values[:n]) for key, values in done_rows.items()}
+    arrays["timeouts"][-1] |= not arrays["terminals"][-1]  # the last episode is cut by the size limit
+    return Dataset(
+        observations=torch.from_numpy(arrays["observations"].astype(np.float32)),
+        actions=torch.from_numpy(arrays["actions"].astype(np.float32)),
+        rewards=torch.from_numpy(arrays["rewards"].astype(np.float32)),
+        terminals=torch.from_numpy(arrays["terminals"].astype(bool)),
+        timeouts=torch.from_numpy(arrays["timeouts"].astype(bool)),
+        next_observations=torch.from_numpy(arrays["next_observations"].astype(np.float32)),
+    )
+
+
+_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+
+
+def _empty_episode() -> dict[str, list[np.ndarray]]:
+    return {key: [] for key in _FIELDS}
+
+
+def _load_actor(path: Path, env_id: str, cfg: GenerateConfig) -> tuple[TanhGaussianActor, dict[str, object]]:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    env = make_gym_env(env_id)
+    obs_dim, act_dim, low, high = _spaces(env)
+    env.close()
+    actor = TanhGaussianActor(obs_dim, act_dim, low, high, cfg.sac.hidden)
+    actor.load_state_dict(state["actor"])
+    return actor, {k: v for k, v in state.items() if k != "actor"}
+
+
+def generate(env_id: str, level: str, cfg: GenerateConfig, workdir: Path, show_progress: bool = True) -> Dataset:
+    """The dataset for ``level``, training (or reusing from ``workdir``) the SAC behaviour policies."""
+    if level not in LEVELS:
+        raise ValueError(f"--level: expected one of {list(LEVELS)}, got '{level}'")
+    workdir.mkdir(parents=True, exist_ok=True)
+    need_medium = level in ("medium", "medium-replay", "medium-expert") and not (workdir / "medium.pt").is_file()
+    need_expert = level in ("expert", "medium-expert") and not (workdir / "expert.pt").is_file()
+    if need_medium or need_expert:
+        train_behaviour_policies(env_id, cfg, workdir, need_expert, show_progress)
+    base = {"env": env_id, "level": level, "generator": "unio4 data generate", "config": to_dict(cfg)}
+    if level == "medium-replay":
+        data = load_dataset(workdir / "medium-replay.h5")
+        data.metadata = {**data.metadata, **base}
+        return data
+    parts: list[Dataset] = []
+    for name in ("medium", "expert") if level == "medium-expert" else (level,):
+        actor, meta = (None, {}) if name == "random" else _load_actor(workdir / f"{name}.pt", env_id, cfg)
+        part = collect_transitions(env_id, actor, cfg.transitions, cfg.collect_envs, cfg.seed + 1000 * len(parts), show_progress)
+        base[f"{name}_policy"] = meta
+        parts.append(part)
+    data = _concat(parts)
+    data.metadata = base
+    return data
+
+
+def _concat(parts: list[Dataset]) -> Dataset:
+    if len(parts) == 1:
+        return parts[0]
+
+    def cat(key: str) -> torch.Tensor:
+        return torch.cat([getattr(p, key) for p in parts])
+
+    return Dataset(cat("observations"), cat("actions"), cat("rewards"), cat("terminals"), cat("timeouts"), cat("next_observations"))

@@ -1,0 +1,137 @@
+"""Uni-O4's multi-step policy improvement, all ensemble members at once.
+
+Per member ``i``: the behaviour policy ``b_i`` and the learner ``pi_i`` start at BC member ``i``.
+Each step takes ``batch_size`` dataset states, samples ``a ~ b_i``, normalises the advantage
+``A = min Q(s, a) - V(s)`` over the batch and minimises PPO's clipped surrogate with
+``rho = pi_i(a|s) / b_i(a|s)``. Every ``ope_interval`` steps AM-Q scores ``pi_i``; if it beats the
+best score so far, ``b_i <- pi_i`` (the "multi-step" part: the anchor of the clip only moves when
+off-policy evaluation says the new policy is better).
+
+Members are stacked (one vmapped forward pass); gradient-norm clipping is per member, so members
+stay independent exactly as if they were trained one after another.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from learning.bc import ActorEnsemble, gaussian_log_prob
+from learning.critics import Critics
+from learning.dataset import Dataset
+from learning.ppo import surrogate_loss
+
+# Off-policy evaluation of every member of an ensemble, (members,) scores: AM-Q in training.
+Scorer = Callable[[ActorEnsemble], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ImprovementConfig:
+    steps: int = 10_000
+    batch_size: int = 512
+    lr: float = 1e-4  # decayed linearly to 0 over ``steps``
+    clip: float = 0.25
+    clip_final: float = 0.245  # reached linearly after ``clip_decay_steps``, then held
+    clip_decay_steps: int = 200
+    max_grad_norm: float = 0.5
+    ope_interval: int = 100
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.batch_size < 1 or self.ope_interval < 1:
+            raise ValueError("steps >= 0, batch_size >= 1 and ope_interval >= 1 are required")
+        if not 0 < self.clip_final <= self.clip:
+            raise ValueError("0 < clip_final <= clip is required")
+
+
+def clip_per_member(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale each member's gradient (leading axis) to norm <= ``max_norm``; returns the norms before."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.reshape(g.shape[0], -1).square().sum(1) for g in grads]).sum(0).sqrt()
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.reshape(-1, *([1] * (g.ndim - 1))))
+    return norms
+
+
+class ImprovementTrainer:
+    """Runs the improvement steps and the OPE-gated behaviour replacement (resumable)."""
+
+    def __init__(self, dataset: Dataset, bc: ActorEnsemble, critics: Critics, ope: Scorer, cfg: ImprovementConfig, seed: int) -> None:
+        self.data, self.critics, self.ope, self.cfg = dataset, critics, ope, cfg
+        self.learner = copy.deepcopy(bc)
+        self.behaviour = copy.deepcopy(bc)
+        for p in self.behaviour.params.values():
+            p.requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.learner.parameters(), lr=cfg.lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.best = ope(self.behaviour)  # the BC members' scores
+        self.initial = self.best.clone()
+        self.accepted = torch.zeros(bc.size, dtype=torch.long)
+        self.step_count = 0
+
+    def clip_range(self) -> float:
+        frac = min(1.0, self.step_count / max(1, self.cfg.clip_decay_steps))
+        return self.cfg.clip + frac * (self.cfg.clip_final - self.cfg.clip)
+
+    def step(self) -> dict[str, float]:
+        cfg, n = self.cfg, self.learner.size
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * (1.0 - self.step_count / max(1, cfg.steps))
+        idx = torch.randint(len(self.data), (cfg.batch_size,), generator=self.generator)
+        obs = self.data.observations[idx]
+        with torch.no_grad():
+            b_mean, b_log_std = self.behaviour(obs)
+            actions = b_mean + b_log_std.exp() * torch.randn(b_mean.shape, generator=self.generator)
+            b_log_prob = gaussian_log_prob(actions, b_mean, b_log_std)
+            adv = self.critics.advantage(obs.expand(n, *obs.shape), actions)
+            adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
+        mean, log_std = self.learner(obs)
+        log_prob = gaussian_log_prob(actions, mean, log_std)
+        clip = self.clip_range()
+        loss = n * surrogate_loss(log_prob, b_log_prob, adv, clip)  # the sum of the members' mean losses
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norms = clip_per_member(self.learner.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.step_count += 1
+        stats = {"loss": loss.item() / n, "grad_norm": float(norms.mean()), "clip": clip}
+        if self.step_count % cfg.ope_interval == 0 or self.step_count == cfg.steps:
+            stats.update(self.evaluate())
+        return stats
+
+    def evaluate(self) -> dict[str, float]:
+        """Score the learners; members that beat their best become the new behaviour policies."""
+        scores = self.ope(self.learner)
+        better = scores > self.best
+        for i in torch.nonzero(better).flatten().tolist():
+            self.behaviour.copy_member(self.learner, i)
+        self.best = torch.where(better, scores, self.best)
+        self.accepted += better.long()
+        out = {f"ope_member{i}": float(s) for i, s in enumerate(scores)}
+        out["ope_best"] = float(self.best.max())
+        out["accepted"] = float(better.sum())
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "learner": self.learner.state_dict(),
+            "behaviour": self.behaviour.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "best": self.best,
+            "initial": self.initial,
+            "accepted": self.accepted,
+            "step": self.step_count,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.learner.load_state_dict(state["learner"])
+        self.behaviour.load_state_dict(state["behaviour"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.best, self.initial, self.accepted = state["best"], state["initial"], state["accepted"]
+        self.step_count = state["step"]

@@ -1,0 +1,201 @@
+"""Uni-O4's offline phase, end to end and resumable (``unio4 train offline``).
+
+Stages, in order: critics (Q, V) -> behaviour-cloning ensemble -> dynamics ensemble -> multi-step
+policy improvement (OPE-gated) -> member selection. Each stage is a trainer with ``step()`` and a
+full ``state_dict()`` (weights, optimiser, RNG, counters); ``checkpoints/offline_state.pt`` holds
+the finished stages and the current one, so ``resume=True`` after a crash or Ctrl-C continues
+with exactly the update that would have come next.
+
+Selection is by OPE alone (the member with the best accepted AM-Q score). The authors' top-k
+online tie-break (real-environment returns) is available only with ``selection: online``, since
+it leaks online evaluation into "offline" training.
+
+The result, ``checkpoints/offline.pt``, holds the selected member as ``actor`` and V as ``critic``:
+``unio4 train online --init`` starts PPO from exactly this policy and value function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from learning.bc import BCConfig, BCTrainer
+from learning.checkpoint import load_checkpoint, save_checkpoint
+from learning.critics import CriticConfig, CriticTrainer
+from learning.curves import CurveLogger
+from learning.dataset import Dataset, dataset_action_bound
+from learning.dynamics import DynamicsConfig, DynamicsTrainer
+from learning.improvement import ImprovementConfig, ImprovementTrainer
+from learning.ope import AMQ, OPEConfig
+from learning.policy import GaussianActor
+from unio4.config import to_dict
+
+STAGES = ("critics", "bc", "dynamics", "improvement")
+CURVE_KEYS = ("critics/q_loss", "critics/v_loss", "bc/nll", "bc/kl_closest", "dynamics/holdout_mse", "improvement/ope_best")
+
+
+@dataclass(frozen=True)
+class OfflineConfig:
+    seed: int = 0  # stage seeds derive from it (bc.seed is replaced)
+    checkpoint_interval: int = 1000  # gradient steps (dynamics: epochs) between state checkpoints
+    log_interval: int = 100
+    selection: Literal["ope", "online"] = "ope"
+    online_candidates: int = 3  # selection "online": top-k by OPE, then real returns
+    online_episodes: int = 5
+    critics: CriticConfig = field(default_factory=CriticConfig)
+    bc: BCConfig = field(default_factory=BCConfig)
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    ope: OPEConfig = field(default_factory=OPEConfig)
+    improvement: ImprovementConfig = field(default_factory=ImprovementConfig)
+
+
+class Trainer(Protocol):
+    def step(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class OfflineResult:
+    checkpoint: Path
+    member: int
+    ope_initial: list[float]
+    ope_best: list[float]
+    accepted: list[int]
+    history: list[dict[str, float]]
+
+
+# Real-environment scores of candidate actors, for selection "online" only: (actors) -> returns.
+OnlineScorer = Callable[[list[GaussianActor]], list[float]]
+
+
+def train_offline(
+    dataset: Dataset,
+    cfg: OfflineConfig,
+    run_dir: Path,
+    resume: bool = False,
+    online_scorer: OnlineScorer | None = None,
+    show_progress: bool = True,
+    stop_after: int | None = None,
+) -> OfflineResult:
+    """Run (or resume) every stage; ``stop_after`` ends the call after that many steps in total (tests)."""
+    if cfg.selection == "online" and online_scorer is None:
+        raise ValueError("selection 'online' needs an environment to evaluate candidates (--env)")
+    state_path = run_dir / "checkpoints" / "offline_state.pt"
+    saved: dict[str, Any] = load_checkpoint(state_path, require_actor=False) if resume and state_path.is_file() else {"done": {}}
+    logger = CurveLogger(run_dir)
+    bound = dataset_action_bound(dataset)
+    steps_this_call = 0
+    # every finished stage's final state, plus the current stage's state under "current"
+    done: dict[str, dict[str, Any]] = saved["done"]
+
+    def save(stage: str, trainer: Trainer) -> None:
+        save_checkpoint(state_path, {"done": done, "current": {"stage": stage, "state": trainer.state_dict()}, "config": to_dict(cfg)})
+
+    critic_trainer = CriticTrainer(dataset, cfg.critics, cfg.bc.network, seed=cfg.seed)
+    bc_trainer = BCTrainer(dataset, replace(cfg.bc, seed=cfg.seed + 1), bound)
+    totals = {"critics": cfg.critics.steps, "bc": cfg.bc.steps, "dynamics": cfg.dynamics.max_epochs, "improvement": cfg.improvement.steps}
+    offsets = {s: sum(totals[t] for t in STAGES[: STAGES.index(s)]) for s in STAGES}
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=not show_progress) as progress:
+
+        def run_stage(stage: str, trainer: Trainer, finished: Callable[[], bool], counter: Callable[[], int]) -> bool:
+            """Step ``trainer`` until ``finished``; False if ``stop_after`` interrupted it."""
+            nonlocal steps_this_call
+            if stage in done:
+                trainer.load_state_dict(done[stage])
+                return True
+            current = saved.get("current")
+            if current is not None and current["stage"] == stage:
+                trainer.load_state_dict(current["state"])
+            bar = progress.add_task(stage, total=totals[stage], completed=counter(), status="")
+            try:
+                while not finished():
+                    stats = trainer.step()
+                    steps_this_call += 1
+                    n = counter()
+                    progress.update(bar, completed=n, status="  ".join(f"{k} {v:.3g}" for k, v in list(stats.items())[:3]))
+                    if n % cfg.log_interval == 0 or "ope_best" in stats or stage == "dynamics":
+                        logger.log(offsets[stage] + n, {f"{stage}/{k}": v for k, v in stats.items()})
+                    if n % cfg.checkpoint_interval == 0 or stage == "dynamics":
+                        save(stage, trainer)
+                    if stop_after is not None and steps_this_call >= stop_after:
+                        save(stage, trainer)
+                        return False
+            except KeyboardInterrupt:
+                save(stage, trainer)
+                raise
+            done[stage] = trainer.state_dict()
+            save(stage, trainer)
+            return True
+
+        partial = OfflineResult(state_path, -1, [], [], [], [])
+        if not run_stage(
+            "critics", critic_trainer, lambda: critic_trainer.step_count >= cfg.critics.steps, lambda: critic_trainer.step_count
+        ):
+            return partial
+        if not run_stage("bc", bc_trainer, lambda: bc_trainer.step_count >= cfg.bc.steps, lambda: bc_trainer.step_count):
+            return partial
+        dyn_trainer = DynamicsTrainer(dataset, cfg.dynamics, seed=cfg.seed + 2)
+        if not run_stage("dynamics", dyn_trainer, lambda: dyn_trainer.done, lambda: dyn_trainer.epoch):
+            return partial
+        dynamics = dyn_trainer.finish()
+        critics = critic_trainer.critics.requires_grad_(False)
+        ope = AMQ(dataset.observations, dynamics, critics, cfg.ope)
+        improver = ImprovementTrainer(dataset, bc_trainer.ensemble, critics, ope, cfg.improvement, seed=cfg.seed + 3)
+        if not run_stage("improvement", improver, lambda: improver.step_count >= cfg.improvement.steps, lambda: improver.step_count):
+            return partial
+
+    member = select_member(improver, bc_trainer.template, cfg, online_scorer)
+    actor = improver.behaviour.member(member, bc_trainer.template)
+    out = run_dir / "checkpoints" / "offline.pt"
+    save_checkpoint(
+        out,
+        {
+            "kind": "uni-o4-offline",
+            "actor": actor.state_dict(),
+            "critic": critics.v.state_dict(),
+            "member": member,
+            "ope_initial": improver.initial.tolist(),
+            "ope_best": improver.best.tolist(),
+            "accepted": improver.accepted.tolist(),
+            "bc_ensemble": bc_trainer.ensemble.state_dict(),
+            "policy_ensemble": improver.behaviour.state_dict(),
+            "critics": critics.state_dict(),
+            "dynamics": dynamics.state_dict(),
+            "network": to_dict(cfg.bc.network),
+            "offline": to_dict(cfg),
+            "obs_dim": actor.obs_dim,
+            "act_dim": actor.act_dim,
+            "action_bound": actor.action_bound,
+            "dataset": {k: v for k, v in dataset.metadata.items() if k not in ("task_config", "config")} | {"transitions": len(dataset)},
+            "task_config": dataset.metadata.get("task_config"),
+        },
+    )
+    logger.plot(CURVE_KEYS, name="offline_curves.png")
+    logger.close()
+    return OfflineResult(out, member, improver.initial.tolist(), improver.best.tolist(), improver.accepted.tolist(), logger.history())
+
+
+def select_member(improver: ImprovementTrainer, template: GaussianActor, cfg: OfflineConfig, online_scorer: OnlineScorer | None) -> int:
+    """Best OPE score; with selection "online", the best real return among the top-k by OPE."""
+    ranked = torch.argsort(improver.best, descending=True).tolist()
+    if cfg.selection == "ope" or online_scorer is None:
+        return int(ranked[0])
+    candidates = ranked[: cfg.online_candidates]
+    returns = online_scorer([improver.behaviour.member(i, template) for i in candidates])
+    return int(candidates[max(range(len(candidates)), key=lambda k: returns[k])])

@@ -1,0 +1,62 @@
+"""AM-Q off-policy evaluation: how good a policy looks in the learned model, scored by the critic.
+
+The score of policy ``pi`` is the mean of ``min(Q1, Q2)(s_t, pi_mean(s_t))`` over ``horizon``-step
+rollouts in the dynamics ensemble from ``states`` dataset states; a rollout stops counting once
+the termination rule ends it (or the model diverges to non-finite states). All members of an
+ensemble are scored in one batched rollout.
+
+Every call uses the same start states and the same model-noise seed (common random numbers), so
+two policies' scores differ because the policies differ, not because the rollouts did: this is
+what makes the improvement step's "accept if better" test meaningful.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from learning.bc import ActorEnsemble
+from learning.critics import Critics
+from learning.dynamics import DynamicsEnsemble
+
+
+@dataclass(frozen=True)
+class OPEConfig:
+    horizon: int = 1000
+    states: int = 512
+    seed: int = 12345  # start states and model noise, fixed for every evaluation
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1 or self.states < 1:
+            raise ValueError("horizon and states must be >= 1")
+
+
+class AMQ:
+    """Scores every member of an :class:`ActorEnsemble` with the same rollouts."""
+
+    def __init__(self, observations: torch.Tensor, dynamics: DynamicsEnsemble, critics: Critics, cfg: OPEConfig) -> None:
+        self.dynamics, self.critics, self.cfg = dynamics, critics, cfg
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.start = observations[torch.randint(len(observations), (cfg.states,), generator=gen)]
+
+    @torch.no_grad()
+    def __call__(self, policies: ActorEnsemble) -> torch.Tensor:
+        """(members,) scores."""
+        n, (b, d) = policies.size, self.start.shape
+        gen = torch.Generator().manual_seed(self.cfg.seed + 1)
+        obs = self.start.expand(n, b, d).clone()
+        alive = torch.ones(n, b, dtype=torch.bool)
+        total, count = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+        for _ in range(self.cfg.horizon):
+            actions, _ = policies.per_member(obs)
+            q = self.critics.q_min(obs, actions)
+            total += torch.where(alive, q, 0.0).sum(1).double()
+            count += alive.sum(1).double()
+            next_obs, _, done = self.dynamics.step(obs.reshape(n * b, d), actions.reshape(n * b, -1), gen)
+            done = done | ~torch.isfinite(next_obs).all(-1)
+            alive &= ~done.reshape(n, b)
+            if not bool(alive.any()):
+                break
+            obs = torch.where(alive.unsqueeze(-1), next_obs.reshape(n, b, d), obs)
+        return (total / count.clamp_min(1)).float()

@@ -1,0 +1,61 @@
+"""``unio4 data generate``: D4RL-style datasets from SAC behaviour policies on Gymnasium MuJoCo tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from learning.dataset import load_dataset
+from learning.scores import normalized_score
+from unio4.cli import main
+
+
+def test_d4rl_normalised_scores() -> None:
+    assert normalized_score("Hopper-v4", 3234.3) == pytest.approx(100.0)
+    assert normalized_score("halfcheetah-medium-v2", -280.178953) == pytest.approx(0.0)
+    assert normalized_score("Walker2d-v4", 1.629008 + 0.5 * (4592.3 - 1.629008)) == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="no D4RL reference"):
+        normalized_score("Ant-v4", 1.0)
+
+
+def episodes(data_path: Path) -> list[tuple[int, int]]:
+    data = load_dataset(data_path)
+    ends = data.episode_ends().tolist()
+    starts = [0, *[e + 1 for e in ends[:-1]]]
+    return list(zip(starts, ends))
+
+
+def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    common = ["--env", "Hopper-v4", "--config", "tiny", "--workdir", str(work)]
+    assert main(["data", "generate", *common, "--level", "medium", "-o", str(tmp_path / "m.h5")]) == 0
+    data = load_dataset(tmp_path / "m.h5")
+    assert len(data) == 20_000
+    assert data.metadata["env"] == "Hopper-v4" and data.metadata["level"] == "medium"
+    assert data.metadata["medium_policy"]["sac_steps"] == 2000  # the tiny preset's cap, threshold not reached
+    # rows are episode-contiguous: inside an episode the next observation is the next row's observation
+    for start, end in episodes(tmp_path / "m.h5")[:20]:
+        assert torch.equal(data.next_observations[start:end], data.observations[start + 1 : end + 1])
+    # Hopper ends by falling (terminal) or at 1000 steps (time-out); the final episode is cut by the size limit
+    lengths = [end - start + 1 for start, end in episodes(tmp_path / "m.h5")]
+    assert max(lengths) <= 1000 and bool(data.terminals.any())
+    # actions are sampled, not the deterministic mean: the same state never maps to one action
+    assert float(data.actions.std(0).min()) > 0.05
+
+    # medium-replay reuses the cached SAC run: its replay buffer up to the medium snapshot
+    assert main(["data", "generate", *common, "--level", "medium-replay", "-o", str(tmp_path / "mr.h5")]) == 0
+    replay = load_dataset(tmp_path / "mr.h5")
+    assert len(replay) == 2000 and replay.metadata["level"] == "medium-replay"
+    assert bool(replay.timeouts[-1] | replay.terminals[-1])
+
+
+def test_random_level_and_bad_level(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["data", "generate", "--env", "Hopper-v4", "--config", "tiny", "--workdir", str(tmp_path), "--set", "transitions=3000"]
+    assert main([*args, "--level", "random", "-o", str(tmp_path / "r.h5")]) == 0
+    data = load_dataset(tmp_path / "r.h5")
+    assert len(data) == 3000 and float(data.actions.abs().max()) <= 1.0
+    assert main([*args, "--level", "amateur", "-o", str(tmp_path / "x.h5")]) == 2
+    assert "--level: expected one of" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()

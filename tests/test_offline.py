@@ -1,0 +1,303 @@
+"""Uni-O4's offline phase: critics, dynamics ensemble, AM-Q, OPE-gated improvement, resume."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from learning.bc import ActorEnsemble, make_actor
+from learning.checkpoint import load_checkpoint
+from learning.critics import CriticConfig, CriticTrainer, expectile_loss, monte_carlo_returns
+from learning.dataset import Dataset
+from learning.dynamics import DynamicsConfig, DynamicsTrainer
+from learning.export import actor_from_checkpoint
+from learning.improvement import ImprovementConfig, ImprovementTrainer, clip_per_member
+from learning.offline import OfflineConfig, train_offline
+from learning.online import OnlineConfig, build_agent, load_init
+from learning.policy import NetworkConfig
+from unio4.config import from_dict
+
+NET = NetworkConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), activation="relu", init_std=0.5)
+
+
+def constant_dataset(n: int, timeouts: bool) -> Dataset:
+    """One state, reward 1, every transition ends its episode (by time-out or by terminal)."""
+    obs = torch.zeros(n, 2)
+    ends = torch.ones(n, dtype=torch.bool)
+    none = torch.zeros(n, dtype=torch.bool)
+    return Dataset(obs, torch.zeros(n, 1), torch.ones(n), none if timeouts else ends, ends if timeouts else none, obs.clone())
+
+
+def bandit(n: int = 4000, seed: int = 0) -> Dataset:
+    """One-step episodes: a ~ U(-1, 1), reward 1 - (a - 0.5)^2; the best action is 0.5, BC's mean is 0."""
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(n, 2, generator=g)
+    actions = torch.rand(n, 1, generator=g) * 2 - 1
+    rewards = 1 - (actions[:, 0] - 0.5).square()
+    ends = torch.ones(n, dtype=torch.bool)
+    return Dataset(obs, actions, rewards, ends, torch.zeros(n, dtype=torch.bool), obs + 0.1 * actions)
+
+
+def test_expectile_loss_values() -> None:
+    diff = torch.tensor([1.0, -2.0])
+    assert expectile_loss(diff, 0.7).item() == pytest.approx((0.7 * 1 + 0.3 * 4) / 2)
+    assert expectile_loss(diff, 0.5).item() == pytest.approx(0.5 * (1 + 4) / 2)
+    # the expectile of a sample sits above its mean for w > 0.5: gradient at the mean pushes V up
+    v = torch.zeros((), requires_grad=True)
+    expectile_loss(torch.tensor([-1.0, 1.0]) - v, 0.9).backward()
+    assert v.grad is not None and v.grad.item() < 0
+
+
+def test_monte_carlo_returns_restart_at_episode_ends() -> None:
+    rewards = torch.tensor([1.0, 1.0, 1.0, 2.0, 2.0])
+    ends = torch.tensor([False, False, True, False, True])
+    expected = [1 + 0.5 + 0.25, 1 + 0.5, 1.0, 2 + 1.0, 2.0]
+    assert monte_carlo_returns(rewards, ends, 0.5).tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("bootstrap", "expected"), [(True, 2.0), (False, 1.0)])
+def test_time_outs_bootstrap_and_terminals_do_not(bootstrap: bool, expected: float) -> None:
+    """Reward 1 forever, cut by time-outs: V = 1 / (1 - gamma) = 2 if time-outs bootstrap, 1 if treated as terminals."""
+    cfg = CriticConfig(
+        steps=0, batch_size=64, lr=3e-3, gamma=0.5, tau=0.05, target_update_every=1, q_hidden=(32, 32), bootstrap_timeouts=bootstrap
+    )
+    trainer = CriticTrainer(constant_dataset(256, timeouts=True), cfg, NET, seed=0)
+    for _ in range(1500):
+        trainer.step()
+    with torch.no_grad():
+        v = trainer.critics.v(torch.zeros(1, 2)).item()
+        q = trainer.critics.q_min(torch.zeros(1, 2), torch.zeros(1, 1)).item()
+    assert v == pytest.approx(expected, abs=0.1)
+    assert q == pytest.approx(expected, abs=0.1)
+
+
+def test_true_terminals_never_bootstrap() -> None:
+    cfg = CriticConfig(steps=0, batch_size=64, lr=3e-3, gamma=0.5, tau=0.05, target_update_every=1, q_hidden=(32, 32))
+    trainer = CriticTrainer(constant_dataset(256, timeouts=False), cfg, NET, seed=0)
+    for _ in range(1500):
+        trainer.step()
+    with torch.no_grad():
+        assert trainer.critics.v(torch.zeros(1, 2)).item() == pytest.approx(1.0, abs=0.1)
+
+
+def test_sarsa_critic_values_the_behaviour_policy() -> None:
+    """Bandit: Q(s, a) = r(a); V = E_behaviour[r] = 1 - E[(a - 0.5)^2] = 1 - (1/3 + 0.25)."""
+    cfg = CriticConfig(mode="sarsa", steps=0, batch_size=256, lr=3e-3, q_hidden=(64, 64))
+    trainer = CriticTrainer(bandit(), cfg, NET, seed=0)
+    for _ in range(1500):
+        trainer.step()
+    with torch.no_grad():
+        obs = torch.randn(256, 2)
+        v = trainer.critics.v(obs).mean().item()
+        q_best = trainer.critics.q_min(obs, torch.full((256, 1), 0.5)).mean().item()
+    assert v == pytest.approx(1 - (1 / 3 + 0.25), abs=0.05)
+    assert q_best == pytest.approx(1.0, abs=0.05)
+
+
+def linear_system(n: int = 3000, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(n, 3, generator=g)
+    actions = torch.rand(n, 2, generator=g) * 2 - 1
+    nxt = obs + 0.1 * torch.cat([actions, actions[:, :1]], -1) + 0.01 * torch.randn(n, 3, generator=g)
+    rewards = (obs[:, :2] * actions).sum(-1)
+    terminals = nxt[:, 0] > 1.5
+    timeouts = torch.zeros(n, dtype=torch.bool)
+    timeouts[-1] = not bool(terminals[-1])
+    return Dataset(obs, actions, rewards, terminals, timeouts, nxt)
+
+
+def test_dynamics_ensemble_learns_elites_and_termination() -> None:
+    data = linear_system()
+    cfg = DynamicsConfig(members=4, elites=2, hidden=(64, 64), weight_decay=(2.5e-5, 5e-5, 1e-4), max_epochs=40, max_holdout=500)
+    trainer = DynamicsTrainer(data, cfg, seed=0)
+    assert trainer.model.termination == "learned"  # the data has terminals and no known task
+    before = trainer.holdout_mse()
+    while not trainer.done:
+        trainer.step()
+    model = trainer.finish()
+    after = trainer.holdout_mse()
+    assert float(after.max()) < 0.1 * float(before.min())
+    assert sorted(model.elite_index.tolist()) == sorted(after.argsort()[:2].tolist())
+    obs, actions = data.observations[:500], data.actions[:500]
+    next_obs, reward, done = model.step(obs, actions, torch.Generator().manual_seed(0))
+    assert float((next_obs - data.next_observations[:500]).abs().mean()) < 0.05
+    assert float((reward - data.rewards[:500]).abs().mean()) < 0.1  # rewards spread over [-3, 3]
+    truth = next_obs[:, 0] > 1.5
+    assert float((done == truth).float().mean()) > 0.95
+
+
+def test_known_termination_rule_is_used_for_hopper() -> None:
+    data = linear_system()
+    data.metadata["env"] = "Hopper-v4"
+    model = DynamicsTrainer(data, DynamicsConfig(members=2, elites=1, hidden=(8,), weight_decay=(0.0, 0.0)), seed=0).model
+    assert model.termination == "hopper" and model.done_head is None
+    healthy = torch.tensor([[1.25, 0.0, 0.1]])
+    fallen = torch.tensor([[0.6, 0.0, 0.1]])
+    tilted = torch.tensor([[1.25, 0.3, 0.1]])
+    assert model.is_done(torch.cat([healthy, fallen, tilted])).tolist() == [False, True, True]
+
+
+def ensemble_of(n: int, seed: int = 0) -> ActorEnsemble:
+    torch.manual_seed(seed)
+    return ActorEnsemble([make_actor(2, 1, 1.0, NET) for _ in range(n)])
+
+
+def mean_action_score(target: float) -> object:
+    """A real, policy-dependent score: how close each member's mean action is to ``target``."""
+    states = torch.randn(128, 2, generator=torch.Generator().manual_seed(1))
+
+    def score(policies: ActorEnsemble) -> torch.Tensor:
+        with torch.no_grad():
+            mean, _ = policies(states)
+        return -(mean - target).square().mean((1, 2))
+
+    return score
+
+
+def test_ope_acceptance_moves_only_the_members_that_improved() -> None:
+    data = bandit(512)
+    critics = CriticTrainer(data, CriticConfig(steps=0, q_hidden=(16,)), NET, seed=0).critics
+    scorer = mean_action_score(0.5)
+    trainer = ImprovementTrainer(data, ensemble_of(3), critics, scorer, ImprovementConfig(steps=10), seed=0)  # type: ignore[arg-type]
+    behaviour_before = copy.deepcopy(trainer.behaviour.state_dict()["params"])
+    best_before = trainer.best.clone()
+    # member 0 moves towards the target (better), member 1 away (worse), member 2 stays (not strictly better)
+    with torch.no_grad():
+        bias = trainer.learner.params["mean_head.0.bias"]
+        bias[0] += 0.3
+        bias[1] -= 0.3
+    stats = trainer.evaluate()
+    assert stats["accepted"] == 1.0
+    assert trainer.accepted.tolist() == [1, 0, 0]
+    after = trainer.behaviour.state_dict()["params"]
+    assert not torch.equal(after["mean_head.0.bias"][0], behaviour_before["mean_head.0.bias"][0])
+    assert torch.equal(after["mean_head.0.bias"][0], trainer.learner.params["mean_head.0.bias"][0])
+    for k, v in behaviour_before.items():
+        assert torch.equal(after[k][1:], v[1:]), k
+    assert trainer.best[0] > best_before[0] and torch.equal(trainer.best[1:], best_before[1:])
+
+
+def test_per_member_gradient_clipping_leaves_small_members_alone() -> None:
+    p = torch.zeros(2, 3, requires_grad=True)
+    p.grad = torch.tensor([[3.0, 4.0, 0.0], [0.3, 0.0, 0.4]])
+    norms = clip_per_member([p], 1.0)
+    assert norms.tolist() == pytest.approx([5.0, 0.5])
+    assert p.grad.tolist() == [pytest.approx([0.6, 0.8, 0.0], abs=1e-6), pytest.approx([0.3, 0.0, 0.4])]
+
+
+def tiny_config(**overrides: object) -> OfflineConfig:
+    cfg: dict[str, object] = {
+        "checkpoint_interval": 50,
+        "log_interval": 50,
+        "critics": {"steps": 400, "batch_size": 256, "lr": 3e-3, "q_hidden": [64, 64]},
+        "bc": {"members": 3, "steps": 300, "batch_size": 256, "lr": 3e-3, "network": {"actor_hidden": [32, 32], "critic_hidden": [32, 32]}},
+        "dynamics": {"members": 3, "elites": 2, "hidden": [32, 32], "weight_decay": [2.5e-5, 5e-5, 1e-4], "max_epochs": 3},
+        "ope": {"horizon": 5, "states": 128},
+        "improvement": {"steps": 300, "batch_size": 256, "lr": 1e-3, "ope_interval": 50},
+    }
+    cfg.update(overrides)
+    return from_dict(OfflineConfig, cfg)
+
+
+def test_offline_phase_improves_on_behaviour_cloning(tmp_path: Path) -> None:
+    """On the bandit, BC imitates a ~ U(-1, 1) (mean ~0); Uni-O4 must move the policy towards 0.5, accepted by OPE."""
+    data = bandit()
+    result = train_offline(data, tiny_config(), tmp_path, show_progress=False)
+    state = load_checkpoint(result.checkpoint)
+    actor = actor_from_checkpoint(state, "offline.pt")
+    obs = torch.randn(512, 2)
+    with torch.no_grad():
+        improved = actor(obs)[0].mean().item()
+    bc_actor = make_actor(2, 1, 1.0, from_dict(NetworkConfig, state["network"]))
+    bc_actor.load_state_dict(
+        {k: v[result.member] for k, v in {**state["bc_ensemble"]["params"], **state["bc_ensemble"]["buffers"]}.items()}
+    )
+    with torch.no_grad():
+        cloned = bc_actor(obs)[0].mean().item()
+    assert abs(cloned) < 0.15
+    assert abs(improved - 0.5) < 0.5 * abs(cloned - 0.5), (cloned, improved)
+    assert result.accepted[result.member] >= 1
+    assert result.ope_best[result.member] > result.ope_initial[result.member]
+    assert (tmp_path / "offline_curves.png").is_file() and (tmp_path / "metrics.jsonl").is_file()
+    assert list((tmp_path / "tb").iterdir())
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
+    data = bandit(1500)
+    cfg = tiny_config(checkpoint_interval=7)
+    full = train_offline(data, cfg, tmp_path / "full", show_progress=False)
+    # interrupted in the critics stage, then in the improvement stage, then finished
+    first = train_offline(data, cfg, tmp_path / "resumed", show_progress=False, stop_after=123)
+    assert first.member == -1 and not (tmp_path / "resumed" / "checkpoints" / "offline.pt").exists()
+    assert train_offline(data, cfg, tmp_path / "resumed", resume=True, show_progress=False, stop_after=800).member == -1
+    resumed = train_offline(data, cfg, tmp_path / "resumed", resume=True, show_progress=False)
+    a, b = load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint)
+    for part in ("actor", "critic"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    assert a["ope_best"] == b["ope_best"] and a["accepted"] == b["accepted"]
+
+
+def test_online_phase_starts_from_exactly_the_offline_policy_and_value(tmp_path: Path) -> None:
+    result = train_offline(bandit(1000), tiny_config(), tmp_path, show_progress=False)
+    state = load_checkpoint(result.checkpoint)
+    init, cfg = load_init(result.checkpoint, OnlineConfig())
+
+    class Env:  # only the shapes matter to build_agent
+        num_obs = num_critic_obs = 2
+        num_actions = 1
+        single_action_space = type("Box", (), {"high": [1.0]})()
+
+    actor, critic = build_agent(Env(), cfg)  # type: ignore[arg-type]
+    actor.load_state_dict(init["actor"])
+    critic.load_state_dict(init["critic"])
+    offline = actor_from_checkpoint(state, "offline.pt")
+    obs = torch.randn(64, 2) * 3
+    with torch.no_grad():
+        assert torch.equal(actor(obs)[0], offline(obs)[0]) and torch.equal(actor(obs)[1], offline(obs)[1])
+    assert bool(actor.normalizer.frozen) and bool(critic.normalizer.frozen)
+    before = actor.normalizer.mean.clone()
+    actor.normalizer.update(obs)
+    assert torch.equal(actor.normalizer.mean, before)  # dataset statistics stay frozen online
+
+
+TINY_CLI = [
+    "--train-set", "critics.steps=200", "--train-set", "critics.q_hidden=[32,32]",
+    "--train-set", "bc.steps=200", "--train-set", "bc.network.actor_hidden=[32,32]", "--train-set", "bc.network.critic_hidden=[32,32]",
+    "--train-set", "dynamics.max_epochs=2", "--train-set", "dynamics.hidden=[32,32]", "--train-set", "dynamics.weight_decay=[0,0,0]",
+    "--train-set", "ope.horizon=10", "--train-set", "ope.states=64", "--train-set", "improvement.steps=100",
+]  # fmt: skip
+
+
+def test_cli_offline_then_online_on_a_gymnasium_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Hopper data -> ``train offline`` -> ``train online --init``: the first online evaluation is the offline policy's."""
+    from unio4.cli import main
+
+    data = ["data", "generate", "--env", "Hopper-v4", "--level", "random", "--config", "tiny", "--workdir", str(tmp_path)]
+    assert main([*data, "--set", "transitions=3000", "-o", str(tmp_path / "hr.h5")]) == 0
+    offline = ["train", "offline", "--data", str(tmp_path / "hr.h5"), "--config", "uni_o4_offline_cpu", "--run-dir", str(tmp_path / "off")]
+    assert main([*offline, *TINY_CLI, "--env", "Hopper-v4", "--eval-episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "selected member" in out and "evaluation of the selected policy: return" in out
+    offline_return = float(out.split("evaluation of the selected policy: return ")[1].split(",")[0])
+    online = ["train", "online", "--env", "Hopper-v4", "--init", str(tmp_path / "off" / "checkpoints" / "offline.pt")]
+    online += ["--run-dir", str(tmp_path / "on"), "--iterations", "1", "--eval-episodes", "2", "--train-set", "ppo.num_steps=256"]
+    assert main([*online, "--train-set", "ppo.epochs=2", "--train-set", "eval_interval=1"]) == 0
+    out = capsys.readouterr().out
+    first_online = float(out.split("evaluation return: first ")[1].split(",")[0])
+    assert first_online == pytest.approx(offline_return, abs=0.1)  # printed with one decimal
+    assert (tmp_path / "on" / "curves.png").is_file() and (tmp_path / "on" / "checkpoints" / "final.pt").is_file()
+
+
+def test_cli_bench_learning_prints_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    from unio4.cli import main
+
+    args = ["bench", "learning", "--config", "uni_o4_offline_cpu", "--transitions", "3000", "--steps", "3", *TINY_CLI]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for stage in ("critics (iql", "BC ensemble, batched", "members one after another", "policy improvement"):
+        assert stage in out
+    assert "batched ensemble speed-up over sequential members:" in out and "AM-Q evaluation" in out
