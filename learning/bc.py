@@ -156,7 +156,8 @@ class BCTrainer:
         torch.manual_seed(cfg.seed)
         self.data, self.cfg = dataset, cfg
         obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
-        members = [make_actor(obs_dim, act_dim, action_bound, cfg.network, dataset) for _ in range(cfg.members)]
+        device = dataset.observations.device
+        members = [make_actor(obs_dim, act_dim, action_bound, cfg.network, dataset).to(device) for _ in range(cfg.members)]
         self.template = members[0]
         self.ensemble = ActorEnsemble(members)
         self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=cfg.lr)
@@ -164,7 +165,7 @@ class BCTrainer:
         self.step_count = 0
 
     def step(self) -> dict[str, float]:
-        idx = torch.randint(len(self.data), (self.cfg.batch_size,), generator=self.generator)
+        idx = torch.randint(len(self.data), (self.cfg.batch_size,), generator=self.generator).to(self.data.rewards.device)
         mean, log_std = self.ensemble(self.data.observations[idx])
         loss, stats = ensemble_loss(mean, log_std, self.data.actions[idx], self.cfg)
         self.optimizer.zero_grad(set_to_none=True)

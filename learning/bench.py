@@ -54,18 +54,26 @@ def synthetic_dataset(n: int, obs_dim: int, act_dim: int, episode: int = 1000, s
     )
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def steps_per_s(step: Callable[[], object], steps: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         step()
+    _sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
+    _sync()
     return steps / (time.perf_counter() - t0)
 
 
 def bench_learning(data: Dataset, cfg: OfflineConfig, steps: int) -> LearningBench:
     """Time ``steps`` gradient steps of each stage (one dynamics epoch, one OPE evaluation)."""
     bound = dataset_action_bound(data)
+    data = data.to(cfg.device)
     critics = CriticTrainer(data, cfg.critics, cfg.bc.network, seed=0)
     critic_rate = steps_per_s(critics.step, steps)
     batched = BCTrainer(data, replace(cfg.bc, regularizer="none"), bound)
@@ -82,11 +90,13 @@ def bench_learning(data: Dataset, cfg: OfflineConfig, steps: int) -> LearningBen
     dynamics = DynamicsTrainer(data, replace(cfg.dynamics, max_epochs=1), seed=0)
     t0 = time.perf_counter()
     dynamics.step()
+    _sync()
     dynamics_epoch = time.perf_counter() - t0
     model = dynamics.finish()
     ope = AMQ(data.observations, model, critics.critics, cfg.ope)
     t0 = time.perf_counter()
     improver = ImprovementTrainer(data, batched.ensemble, critics.critics, ope, replace(cfg.improvement, ope_interval=10**9), seed=0)
+    _sync()
     ope_time = time.perf_counter() - t0  # the constructor scores the BC members once
     return LearningBench(
         critic_rate, bc_rate, regularized_rate, sequential_rate, steps_per_s(improver.step, steps), dynamics_epoch, ope_time

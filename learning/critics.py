@@ -107,7 +107,7 @@ class CriticTrainer:
         torch.manual_seed(seed)
         self.data, self.cfg = dataset, cfg
         obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
-        self.critics = Critics(obs_dim, act_dim, cfg, network)
+        self.critics = Critics(obs_dim, act_dim, cfg, network).to(dataset.observations.device)
         self.critics.set_statistics(*dataset.observation_statistics())
         self.q_optim = torch.optim.Adam(self.critics.q.parameters(), lr=cfg.lr)
         self.v_optim = torch.optim.Adam(self.critics.v.parameters(), lr=cfg.lr)
@@ -118,12 +118,12 @@ class CriticTrainer:
             ends = dataset.terminals | dataset.timeouts
             self.mc_returns = monte_carlo_returns(dataset.rewards, ends, cfg.gamma)
             # the next row's action is a' unless the episode ended here (then V(s') stands in)
-            self.next_index = torch.clamp(torch.arange(len(dataset)) + 1, max=len(dataset) - 1)
+            self.next_index = torch.clamp(torch.arange(len(dataset), device=dataset.rewards.device) + 1, max=len(dataset) - 1)
             self.has_next_action = (~ends).float()
 
     def step(self) -> dict[str, float]:
         cfg, data, c = self.cfg, self.data, self.critics
-        idx = torch.randint(len(data), (cfg.batch_size,), generator=self.generator)
+        idx = torch.randint(len(data), (cfg.batch_size,), generator=self.generator).to(data.rewards.device)
         obs, actions, rewards = data.observations[idx], data.actions[idx], data.rewards[idx]
         next_obs, not_done = data.next_observations[idx], self.not_done[idx]
         with torch.no_grad():

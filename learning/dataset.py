@@ -63,6 +63,11 @@ class Dataset:
         if n and not bool((self.terminals | self.timeouts)[-1]):
             raise DatasetError(f"{where}: the last episode never ends (terminals/timeouts are both 0 at row {n - 1})")
 
+    def to(self, device: torch.device | str) -> Dataset:
+        """The same transitions on ``device`` (metadata shared)."""
+        moved = {k: getattr(self, k).to(device) for k in ROOT_KEYS}
+        return Dataset(**moved, infos={k: v.to(device) for k, v in self.infos.items()}, metadata=self.metadata)
+
     def episode_ends(self) -> torch.Tensor:
         """Indices of the last transition of every episode."""
         return torch.nonzero(self.terminals | self.timeouts).squeeze(1)

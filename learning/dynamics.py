@@ -63,7 +63,7 @@ def _walker_done(next_obs: torch.Tensor) -> torch.Tensor:
 
 
 def _never_done(next_obs: torch.Tensor) -> torch.Tensor:
-    return torch.zeros(next_obs.shape[0], dtype=torch.bool)
+    return torch.zeros(next_obs.shape[0], dtype=torch.bool, device=next_obs.device)
 
 
 # Gymnasium v4 termination rules on the next observation (the qpos part excludes x).
@@ -125,10 +125,12 @@ class DynamicsEnsemble(nn.Module):
     def step(self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sampled next state, reward and done for (B, ...) inputs, each row from a random elite."""
         mean, logvar = self.predict(obs, actions)
-        choice = self.elite_index[torch.randint(len(self.elite_index), (obs.shape[0],), generator=generator)]
-        rows = torch.arange(obs.shape[0])
+        device = obs.device  # random numbers come from a CPU generator, so runs reproduce on any device
+        choice = self.elite_index[torch.randint(len(self.elite_index), (obs.shape[0],), generator=generator).to(device)]
+        rows = torch.arange(obs.shape[0], device=device)
         mean, std = mean[choice, rows], (0.5 * logvar[choice, rows]).exp()
-        sample = (mean + std * torch.randn(mean.shape, generator=generator)) * self.out_std + self.out_mean
+        noise = torch.randn(mean.shape, generator=generator).to(device)
+        sample = (mean + std * noise) * self.out_std + self.out_mean
         next_obs = obs + sample[:, : self.obs_dim]
         return next_obs, sample[:, -1], self.is_done(next_obs)
 
@@ -142,13 +144,14 @@ class DynamicsTrainer:
         obs, actions = dataset.observations, dataset.actions
         inputs = torch.cat([obs, actions], -1)
         targets = torch.cat([dataset.next_observations - obs, dataset.rewards.unsqueeze(-1)], -1)
-        self.model = DynamicsEnsemble(obs.shape[1], actions.shape[1], cfg, resolve_termination(cfg, dataset))
+        device = obs.device
+        self.model = DynamicsEnsemble(obs.shape[1], actions.shape[1], cfg, resolve_termination(cfg, dataset)).to(device)
         self.model.in_mean.copy_(inputs.mean(0))
         self.model.in_std.copy_(inputs.std(0).clamp_min(1e-6))
         self.model.out_mean.copy_(targets.mean(0))
         self.model.out_std.copy_(targets.std(0).clamp_min(1e-6))
         self.generator = torch.Generator().manual_seed(seed)
-        perm = torch.randperm(len(dataset), generator=self.generator)
+        perm = torch.randperm(len(dataset), generator=self.generator).to(device)
         n_hold = min(int(cfg.holdout_fraction * len(dataset)), cfg.max_holdout)
         self.hold, self.train = perm[:n_hold], perm[n_hold:]
         self.obs, self.actions, self.targets = obs, actions, (targets - self.model.out_mean) / self.model.out_std
@@ -158,7 +161,7 @@ class DynamicsTrainer:
         ]
         others = [p for n, p in self.model.named_parameters() if not (n.startswith("net.") and n.endswith("weight"))]
         self.optimizer = torch.optim.Adam([*decay_groups, {"params": others, "weight_decay": 0.0}], lr=cfg.lr)
-        self.best = torch.full((cfg.members,), torch.inf)
+        self.best = torch.full((cfg.members,), torch.inf, device=device)
         self.best_state = {k: v.clone() for k, v in self.model.net.state_dict().items()}
         self.epochs_since_improvement, self.epoch = 0, 0
 
@@ -175,7 +178,8 @@ class DynamicsTrainer:
     def step(self) -> dict[str, float]:
         """One epoch over the training split (every member in its own order), then the hold-out check."""
         cfg, m = self.cfg, self.model
-        order = torch.stack([self.train[torch.randperm(len(self.train), generator=self.generator)] for _ in range(cfg.members)])
+        perms = [torch.randperm(len(self.train), generator=self.generator).to(self.train.device) for _ in range(cfg.members)]
+        order = torch.stack([self.train[p] for p in perms])
         total = 0.0
         batches = max(1, len(self.train) // cfg.batch_size)
         for b in range(batches):

@@ -70,7 +70,7 @@ class ImprovementTrainer:
         self.generator = torch.Generator().manual_seed(seed)
         self.best = ope(self.behaviour)  # the BC members' scores
         self.initial = self.best.clone()
-        self.accepted = torch.zeros(bc.size, dtype=torch.long)
+        self.accepted = torch.zeros(bc.size, dtype=torch.long, device=self.best.device)
         self.step_count = 0
 
     def clip_range(self) -> float:
@@ -81,11 +81,12 @@ class ImprovementTrainer:
         cfg, n = self.cfg, self.learner.size
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * (1.0 - self.step_count / max(1, cfg.steps))
-        idx = torch.randint(len(self.data), (cfg.batch_size,), generator=self.generator)
+        device = self.data.rewards.device
+        idx = torch.randint(len(self.data), (cfg.batch_size,), generator=self.generator).to(device)
         obs = self.data.observations[idx]
         with torch.no_grad():
             b_mean, b_log_std = self.behaviour(obs)
-            actions = b_mean + b_log_std.exp() * torch.randn(b_mean.shape, generator=self.generator)
+            actions = b_mean + b_log_std.exp() * torch.randn(b_mean.shape, generator=self.generator).to(device)
             b_log_prob = gaussian_log_prob(actions, b_mean, b_log_std)
             adv = self.critics.advantage(obs.expand(n, *obs.shape), actions)
             adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)

@@ -42,6 +42,7 @@ CURVE_KEYS = ("critics/q_loss", "critics/v_loss", "bc/nll", "bc/kl_closest", "dy
 @dataclass(frozen=True)
 class OfflineConfig:
     seed: int = 0  # stage seeds derive from it (bc.seed is replaced)
+    device: str = "cpu"  # "cuda" on a GPU machine; random numbers stay on CPU generators either way
     checkpoint_interval: int = 1000  # gradient steps (dynamics: epochs) between state checkpoints
     log_interval: int = 100
     selection: Literal["ope", "online"] = "ope"
@@ -88,6 +89,9 @@ def train_offline(
     """Run (or resume) every stage; ``stop_after`` ends the call after that many steps in total (tests)."""
     if cfg.selection == "online" and online_scorer is None:
         raise ValueError("selection 'online' needs an environment to evaluate candidates (--env)")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: '{cfg.device}' requested but torch sees no CUDA device (use device: cpu)")
+    dataset = dataset.to(cfg.device)
     state_path = run_dir / "checkpoints" / "offline_state.pt"
     saved: dict[str, Any] = load_checkpoint(state_path, require_actor=False) if resume and state_path.is_file() else {"done": {}}
     logger = CurveLogger(run_dir)

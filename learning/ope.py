@@ -38,7 +38,7 @@ class AMQ:
     def __init__(self, observations: torch.Tensor, dynamics: DynamicsEnsemble, critics: Critics, cfg: OPEConfig) -> None:
         self.dynamics, self.critics, self.cfg = dynamics, critics, cfg
         gen = torch.Generator().manual_seed(cfg.seed)
-        self.start = observations[torch.randint(len(observations), (cfg.states,), generator=gen)]
+        self.start = observations[torch.randint(len(observations), (cfg.states,), generator=gen).to(observations.device)]
 
     @torch.no_grad()
     def __call__(self, policies: ActorEnsemble) -> torch.Tensor:
@@ -46,8 +46,9 @@ class AMQ:
         n, (b, d) = policies.size, self.start.shape
         gen = torch.Generator().manual_seed(self.cfg.seed + 1)
         obs = self.start.expand(n, b, d).clone()
-        alive = torch.ones(n, b, dtype=torch.bool)
-        total, count = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+        device = self.start.device
+        alive = torch.ones(n, b, dtype=torch.bool, device=device)
+        total, count = torch.zeros(n, dtype=torch.float64, device=device), torch.zeros(n, dtype=torch.float64, device=device)
         for _ in range(self.cfg.horizon):
             actions, _ = policies.per_member(obs)
             q = self.critics.q_min(obs, actions)

@@ -331,7 +331,7 @@ def cmd_bench_learning(args: argparse.Namespace) -> int:
         obs_dim, act_dim = (int(x) for x in args.shape.split(","))
         data = synthetic_dataset(args.transitions, obs_dim, act_dim)
     r = bench_learning(data, cfg, args.steps)
-    table = Table(title=f"unio4 bench learning ({args.config}, {len(data)} transitions, {torch.get_num_threads()} threads, CPU)")
+    table = Table(title=f"unio4 bench learning ({args.config}, {len(data)} transitions, {torch.get_num_threads()} threads, {cfg.device})")
     table.add_column("stage")
     table.add_column("gradient steps/s", justify="right")
     table.add_row(

@@ -1,0 +1,96 @@
+"""Peer baselines for ``docs/benchmarks.md``: d3rlpy's IQL and TD3+BC on the SAME dataset file.
+
+d3rlpy is a comparison tool, not a dependency of unio4: run this in its own virtual environment
+(see ``scripts/bench/README.md``). It reads unio4's HDF5 (D4RL keys) with h5py only, trains with
+d3rlpy's published D4RL settings and evaluates with the protocol of ``unio4 train offline --env``:
+the deterministic action over episodes seeded 10000, 10001, ... Prints one JSON line.
+
+    python scripts/bench/d3rlpy_baselines.py runs/bench/data/hopper-medium.h5 --env Hopper-v4 --algo iql --steps 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import d3rlpy
+import gymnasium as gym
+import h5py
+import numpy as np
+
+REFERENCE = {"hopper": (-20.272305, 3234.3), "halfcheetah": (-280.178953, 12135.0), "walker2d": (1.629008, 4592.3)}
+
+
+def load(path: str) -> d3rlpy.dataset.MDPDataset:
+    with h5py.File(path, "r") as f:
+        return d3rlpy.dataset.MDPDataset(
+            observations=f["observations"][()].astype(np.float32),
+            actions=f["actions"][()].astype(np.float32),
+            rewards=f["rewards"][()].astype(np.float32),
+            terminals=f["terminals"][()].astype(np.float32),
+            timeouts=f["timeouts"][()].astype(np.float32),
+        )
+
+
+def make(algo: str, seed: int) -> d3rlpy.base.LearnableBase:  # d3rlpy's reproduction settings for D4RL MuJoCo
+    d3rlpy.seed(seed)
+    if algo == "iql":
+        return d3rlpy.algos.IQLConfig(
+            actor_learning_rate=3e-4,
+            critic_learning_rate=3e-4,
+            batch_size=256,
+            weight_temp=3.0,
+            max_weight=100.0,
+            expectile=0.7,
+            reward_scaler=d3rlpy.preprocessing.ReturnBasedRewardScaler(multiplier=1000.0),
+        ).create(device="cpu:0")
+    return d3rlpy.algos.TD3PlusBCConfig(
+        actor_learning_rate=3e-4,
+        critic_learning_rate=3e-4,
+        batch_size=256,
+        target_smoothing_sigma=0.2,
+        target_smoothing_clip=0.5,
+        alpha=2.5,
+        update_actor_interval=2,
+        observation_scaler=d3rlpy.preprocessing.StandardObservationScaler(),
+    ).create(device="cpu:0")
+
+
+def evaluate(policy: d3rlpy.base.LearnableBase, env_id: str, episodes: int) -> float:
+    env = gym.make(env_id)
+    returns = []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=10_000 + k)
+        total, done = 0.0, False
+        while not done:
+            action = policy.predict(np.asarray(obs, dtype=np.float32)[None])[0]
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data")
+    p.add_argument("--env", required=True)
+    p.add_argument("--algo", choices=["iql", "td3bc"], required=True)
+    p.add_argument("--steps", type=int, default=50_000)
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    dataset = load(args.data)
+    policy = make(args.algo, args.seed)
+    t0 = time.time()
+    policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, show_progress=False, save_interval=10**9,
+               logger_adapter=d3rlpy.logging.NoopAdapterFactory())  # fmt: skip
+    ret = evaluate(policy, args.env, args.episodes)
+    low, high = REFERENCE[args.env.split("-")[0].lower()]
+    print(json.dumps({"algo": args.algo, "data": args.data, "steps": args.steps, "return": ret,
+                      "d4rl_score": 100 * (ret - low) / (high - low), "train_s": time.time() - t0}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
