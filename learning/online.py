@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
+from learning.distributed import SINGLE, DistContext, broadcast_module, gather_rows
 from learning.policy import GaussianActor, NetworkConfig, ValueCritic
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
 from unio4.config import to_dict
@@ -102,16 +103,21 @@ def train_online(
     on_iteration: Callable[[int, dict[str, float]], None] | None = None,
     show_progress: bool = True,
     evaluator: Callable[[GaussianActor], dict[str, float]] | None = None,
+    ctx: DistContext = SINGLE,
 ) -> TrainResult:
-    """Run PPO for ``cfg.iterations`` updates of ``cfg.ppo.num_steps`` x ``env.num_envs`` steps."""
+    """Run PPO for ``cfg.iterations`` updates of ``cfg.ppo.num_steps`` x ``env.num_envs`` (x ranks) steps.
+
+    Under ``torchrun`` (``ctx``), ``env`` is this rank's batch; rank 0 logs and writes checkpoints.
+    """
     torch.manual_seed(cfg.seed)
     actor, critic = build_agent(env, cfg)
     if init is not None:
         actor.load_state_dict(init["actor"])
         if "critic" in init:
             critic.load_state_dict(init["critic"])
-    ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed)
-    logger = CurveLogger(run_dir)
+    ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed, ctx=ctx)
+    main = ctx.is_main
+    logger = CurveLogger(run_dir) if main else None
     ckpt_dir = run_dir / "checkpoints"
     start_iteration, global_step = 0, 0
     if resume and (ckpt_dir / "latest.pt").is_file():
@@ -121,6 +127,10 @@ def train_online(
         ppo.load_state_dict(state["ppo"])
         torch.set_rng_state(state["torch_rng"])
         start_iteration, global_step = state["iteration"], state["global_step"]
+    broadcast_module(actor, ctx)
+    broadcast_module(critic, ctx)
+    if ctx.enabled:  # identical networks everywhere, but each rank explores with its own noise
+        torch.manual_seed(cfg.seed + 1000 * ctx.rank + start_iteration)
 
     def checkpoint_state(iteration: int) -> dict[str, Any]:
         return {
@@ -150,10 +160,10 @@ def train_online(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, disable=not show_progress) as progress:
+    with Progress(*columns, disable=not (show_progress and main)) as progress:
         bar = progress.add_task("train", total=cfg.iterations, completed=start_iteration, status="")
         for iteration in range(start_iteration, cfg.iterations):
-            if evaluator is not None and cfg.eval_interval and iteration % cfg.eval_interval == 0:
+            if logger is not None and evaluator is not None and cfg.eval_interval and iteration % cfg.eval_interval == 0:
                 logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
             if cfg.linear_lr_decay:
                 ppo.set_lr_fraction(1.0 - iteration / cfg.iterations)
@@ -180,9 +190,9 @@ def train_online(
                 buffer.compute_returns(critic(critic_obs), p.gamma, p.gae_lambda)
             collect_time = time.perf_counter() - t0
             stats = ppo.update(buffer, update_actor=iteration >= cfg.critic_warmup_iterations)
-            actor.normalizer.update(buffer.flat("obs"))
-            critic.normalizer.update(buffer.flat("critic_obs"))
-            global_step += p.num_steps * env.num_envs
+            actor.normalizer.update(gather_rows(buffer.flat("obs"), ctx))
+            critic.normalizer.update(gather_rows(buffer.flat("critic_obs"), ctx))
+            global_step += p.num_steps * env.num_envs * ctx.world_size
             elapsed = time.perf_counter() - t0
             scalars = {
                 "reward/step": float(buffer.rewards[: p.num_steps].mean()),
@@ -201,7 +211,8 @@ def train_online(
             if episodes:
                 for key in episodes[0]:
                     scalars[f"episode/{key}"] = sum(e[key] for e in episodes) / len(episodes)
-            logger.log(global_step, scalars)
+            if logger is not None:
+                logger.log(global_step, scalars)
             progress.update(
                 bar,
                 advance=1,
@@ -209,12 +220,14 @@ def train_online(
             )
             if on_iteration is not None:
                 on_iteration(iteration, scalars)
-            if (iteration + 1) % cfg.save_interval == 0 or iteration + 1 == cfg.iterations:
+            if logger is not None and ((iteration + 1) % cfg.save_interval == 0 or iteration + 1 == cfg.iterations):
                 save_checkpoint(ckpt_dir / "latest.pt", checkpoint_state(iteration + 1))
                 logger.plot(CURVE_KEYS)
+    final = ckpt_dir / "final.pt"
+    if logger is None:
+        return TrainResult(run_dir=run_dir, history=[], checkpoint=final)
     if evaluator is not None and cfg.eval_interval:
         logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
-    final = ckpt_dir / "final.pt"
     save_checkpoint(final, checkpoint_state(cfg.iterations))
     logger.plot(CURVE_KEYS)
     logger.close()

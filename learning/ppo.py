@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from learning.distributed import SINGLE, DistContext, average_gradients, global_moments, mean_over_ranks
 from learning.policy import GaussianActor, ValueCritic
 
 
@@ -106,8 +107,8 @@ def surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advan
 class PPO:
     """Clipped-surrogate actor-critic update over a :class:`RolloutBuffer`."""
 
-    def __init__(self, actor: GaussianActor, critic: ValueCritic, cfg: PPOConfig, seed: int = 0) -> None:
-        self.actor, self.critic, self.cfg = actor, critic, cfg
+    def __init__(self, actor: GaussianActor, critic: ValueCritic, cfg: PPOConfig, seed: int = 0, ctx: DistContext = SINGLE) -> None:
+        self.actor, self.critic, self.cfg, self.ctx = actor, critic, cfg, ctx
         self.actor_optim = torch.optim.Adam(actor.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
         self.critic_optim = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
         self.generator = torch.Generator().manual_seed(seed)
@@ -132,7 +133,8 @@ class PPO:
             for idx in buffer.minibatches(cfg.num_minibatches, self.generator, cfg.minibatch_size):
                 adv = advantages[idx]
                 if cfg.normalize_advantage:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                    adv_mean, adv_std = global_moments(adv, self.ctx)
+                    adv = (adv - adv_mean) / (adv_std + 1e-8)
                 dist = self.actor.distribution(obs[idx])
                 new_log_prob = dist.log_prob(actions[idx]).sum(-1)
                 entropy = dist.entropy().sum(-1).mean()
@@ -141,6 +143,7 @@ class PPO:
                 if update_actor:
                     self.actor_optim.zero_grad()
                     actor_loss.backward()
+                    average_gradients(self.actor.parameters(), self.ctx)
                     nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
                     self.actor_optim.step()
 
@@ -149,6 +152,7 @@ class PPO:
                 value_loss = torch.max((values - returns[idx]).square(), (clipped - returns[idx]).square()).mean()
                 self.critic_optim.zero_grad()
                 (cfg.value_coef * value_loss).backward()
+                average_gradients(self.critic.parameters(), self.ctx)
                 nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
                 self.critic_optim.step()
 
@@ -161,7 +165,7 @@ class PPO:
                 stats["value_loss"] += value_loss.item()
                 stats["entropy"] += entropy.item()
                 count += 1
-        stats = {k: v / count for k, v in stats.items()}
+        stats = mean_over_ranks({k: v / count for k, v in stats.items()}, self.ctx)
         if cfg.lr_schedule == "adaptive" and update_actor:
             self._adapt_lr(stats["approx_kl"])
         stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]

@@ -102,8 +102,11 @@ def cmd_train_bc(args: argparse.Namespace) -> int:
 
 
 def cmd_train_online(args: argparse.Namespace) -> int:
+    from learning.distributed import init_from_env, shutdown
     from learning.online import OnlineConfig, VectorEnv, load_init, train_online
     from unio4.config import load, resolve_config_path, to_dict
+
+    ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
 
     overrides = [*args.train_overrides, *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
     cfg = load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), overrides)
@@ -116,10 +119,11 @@ def cmd_train_online(args: argparse.Namespace) -> int:
         from learning.evaluate import evaluate_gym
         from learning.gym_env import GymVectorEnv
 
-        env = GymVectorEnv(args.env, args.num_envs or 1, seed=args.seed)
+        num_envs = args.num_envs or 1
+        env = GymVectorEnv(args.env, num_envs, seed=args.seed + ctx.rank * num_envs)
         extra = {"env": args.env, "init": str(args.init) if args.init else None}
         result = train_online(
-            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra,
+            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx,
             evaluator=lambda actor: evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000),
         )  # fmt: skip
     else:  # the Go1 task
@@ -127,10 +131,14 @@ def cmd_train_online(args: argparse.Namespace) -> int:
         from sim.task import Go1VelocityTask
 
         task_cfg = load_task_config(args.task, args.overrides)
-        env = Go1VelocityTask(task_cfg, args.num_envs or 64, backend=args.backend, seed=args.seed)
+        num_envs = args.num_envs or 64
+        env = Go1VelocityTask(task_cfg, num_envs, backend=args.backend, seed=args.seed + ctx.rank * num_envs)
         extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
-        result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra)
+        result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx)
     env.close()  # type: ignore[attr-defined]
+    shutdown(ctx)
+    if not ctx.is_main:
+        return 0
     last = next((row for row in reversed(result.history) if "reward/step" in row), {})
     evals = [row for row in result.history if "eval/return" in row]
     if evals:
