@@ -59,3 +59,13 @@ def test_random_level_and_bad_level(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main([*args, "--level", "amateur", "-o", str(tmp_path / "x.h5")]) == 2
     assert "--level: expected one of" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_medium_expert_concatenates_both_policies(tmp_path: Path) -> None:
+    args = ["data", "generate", "--env", "Hopper-v4", "--config", "tiny", "--workdir", str(tmp_path), "--set", "transitions=2000"]
+    assert main([*args, "--level", "medium-expert", "-o", str(tmp_path / "me.h5")]) == 0
+    data = load_dataset(tmp_path / "me.h5")
+    assert len(data) == 4000
+    assert data.metadata["medium_policy"]["sac_steps"] == 2000 and data.metadata["expert_policy"]["sac_steps"] == 3000
+    assert bool(data.timeouts[1999] | data.terminals[1999])  # the medium half ends an episode before the expert half
+    assert (tmp_path / "medium.pt").is_file() and (tmp_path / "expert.pt").is_file()
