@@ -9,7 +9,8 @@
 ``d`` is the true terminal flag: time-outs bootstrap (``bootstrap_timeouts``, the default; the
 authors' code treats them as terminals, which ``bootstrap_timeouts: false`` reproduces). In
 ``sarsa`` mode the dataset holds no next action after a time-out, so those rows bootstrap from V.
-V is a :class:`ValueCritic`, so it loads unchanged as the online PPO critic.
+V is a :class:`ValueCritic` over :meth:`Dataset.value_observations` (the simulator's privileged
+critic observations when logged), so it loads unchanged as the online PPO critic.
 """
 
 from __future__ import annotations
@@ -83,21 +84,23 @@ def monte_carlo_returns(rewards: torch.Tensor, ends: torch.Tensor, gamma: float)
 class Critics(nn.Module):
     """Q and V of the behaviour data; ``advantage`` = min(Q1, Q2)(s, a) - V(s)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig, network: NetworkConfig) -> None:
+    def __init__(self, obs_dim: int, act_dim: int, cfg: CriticConfig, network: NetworkConfig, value_obs_dim: int | None = None) -> None:
         super().__init__()
         self.q = TwinQ(obs_dim, act_dim, cfg.q_hidden, cfg.q_activation)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.v = ValueCritic(obs_dim, network)
+        self.v = ValueCritic(value_obs_dim or obs_dim, network)
 
-    def set_statistics(self, mean: torch.Tensor, var: torch.Tensor) -> None:
-        for normalizer in (self.q.normalizer, self.q_target.normalizer, self.v.normalizer):
-            normalizer.set_statistics(mean, var, freeze=True)
+    def set_statistics(self, obs: torch.Tensor, value_obs: torch.Tensor) -> None:
+        """Freeze the normalisers at the dataset's statistics (rows of ``obs`` / ``value_obs``)."""
+        for normalizer in (self.q.normalizer, self.q_target.normalizer):
+            normalizer.set_statistics(obs.mean(0), obs.var(0, unbiased=False), freeze=True)
+        self.v.normalizer.set_statistics(value_obs.mean(0), value_obs.var(0, unbiased=False), freeze=True)
 
     def q_min(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.q(obs, actions).amin(0)
 
-    def advantage(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.q_min(obs, actions) - self.v(obs)
+    def advantage(self, obs: torch.Tensor, actions: torch.Tensor, value_obs: torch.Tensor) -> torch.Tensor:
+        return self.q_min(obs, actions) - self.v(value_obs)
 
 
 class CriticTrainer:
@@ -107,8 +110,9 @@ class CriticTrainer:
         torch.manual_seed(seed)
         self.data, self.cfg = dataset, cfg
         obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
-        self.critics = Critics(obs_dim, act_dim, cfg, network).to(dataset.observations.device)
-        self.critics.set_statistics(*dataset.observation_statistics())
+        self.value_obs, self.next_value_obs = dataset.value_observations()
+        self.critics = Critics(obs_dim, act_dim, cfg, network, self.value_obs.shape[1]).to(dataset.observations.device)
+        self.critics.set_statistics(dataset.observations, self.value_obs)
         self.q_optim = torch.optim.Adam(self.critics.q.parameters(), lr=cfg.lr)
         self.v_optim = torch.optim.Adam(self.critics.v.parameters(), lr=cfg.lr)
         self.generator = torch.Generator().manual_seed(seed)
@@ -127,19 +131,20 @@ class CriticTrainer:
         obs, actions, rewards = data.observations[idx], data.actions[idx], data.rewards[idx]
         next_obs, not_done = data.next_observations[idx], self.not_done[idx]
         with torch.no_grad():
+            v_next = c.v(self.next_value_obs[idx])
             if cfg.mode == "iql":
-                bootstrap = c.v(next_obs)
+                bootstrap = v_next
             else:
                 q_next = c.q_target(next_obs, data.actions[self.next_index[idx]]).amin(0)
                 has_next = self.has_next_action[idx]
-                bootstrap = has_next * q_next + (1 - has_next) * c.v(next_obs)
+                bootstrap = has_next * q_next + (1 - has_next) * v_next
             q_target = rewards + cfg.gamma * not_done * bootstrap
         if cfg.mode == "iql":
             with torch.no_grad():
                 target_q = c.q_target(obs, actions).amin(0)
-            v_loss = expectile_loss(target_q - c.v(obs), cfg.expectile)
+            v_loss = expectile_loss(target_q - c.v(self.value_obs[idx]), cfg.expectile)
         else:
-            v_loss = (c.v(obs) - self.mc_returns[idx]).square().mean()
+            v_loss = (c.v(self.value_obs[idx]) - self.mc_returns[idx]).square().mean()
         self.v_optim.zero_grad(set_to_none=True)
         v_loss.backward()
         self.v_optim.step()

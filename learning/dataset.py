@@ -72,6 +72,14 @@ class Dataset:
         """Indices of the last transition of every episode."""
         return torch.nonzero(self.terminals | self.timeouts).squeeze(1)
 
+    def value_observations(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """What V(s) sees and its next-step counterpart: the privileged critic observations when the
+        data has them (simulator logs, for an asymmetric critic that loads into the online PPO critic),
+        else the policy observations."""
+        if "critic_observations" in self.infos and "next_critic_observations" in self.infos:
+            return self.infos["critic_observations"], self.infos["next_critic_observations"]
+        return self.observations, self.next_observations
+
     def observation_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of the observations (the frozen normaliser of Uni-O4)."""
         return self.observations.mean(0), self.observations.var(0, unbiased=False)

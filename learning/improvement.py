@@ -62,6 +62,7 @@ class ImprovementTrainer:
 
     def __init__(self, dataset: Dataset, bc: ActorEnsemble, critics: Critics, ope: Scorer, cfg: ImprovementConfig, seed: int) -> None:
         self.data, self.critics, self.ope, self.cfg = dataset, critics, ope, cfg
+        self.value_obs = dataset.value_observations()[0]
         self.learner = copy.deepcopy(bc)
         self.behaviour = copy.deepcopy(bc)
         for p in self.behaviour.params.values():
@@ -88,7 +89,8 @@ class ImprovementTrainer:
             b_mean, b_log_std = self.behaviour(obs)
             actions = b_mean + b_log_std.exp() * torch.randn(b_mean.shape, generator=self.generator).to(device)
             b_log_prob = gaussian_log_prob(actions, b_mean, b_log_std)
-            adv = self.critics.advantage(obs.expand(n, *obs.shape), actions)
+            value_obs = self.value_obs[idx]
+            adv = self.critics.advantage(obs.expand(n, *obs.shape), actions, value_obs.expand(n, *value_obs.shape))
             adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
         mean, log_std = self.learner(obs)
         log_prob = gaussian_log_prob(actions, mean, log_std)

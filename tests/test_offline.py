@@ -301,3 +301,28 @@ def test_cli_bench_learning_prints_every_stage(capsys: pytest.CaptureFixture[str
     for stage in ("critics (iql", "BC ensemble, batched", "members one after another", "policy improvement"):
         assert stage in out
     assert "batched ensemble speed-up over sequential members:" in out and "AM-Q evaluation" in out
+
+
+def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Trot logs -> Uni-O4 offline (V on the privileged critic observations) -> PPO on the Go1 task -> bundle."""
+    from unio4.cli import main
+
+    assert main(["collect", "--num-envs", "8", "--steps", "100", "-o", str(tmp_path / "gait.h5")]) == 0
+    offline = [
+        "train",
+        "offline",
+        "--data",
+        str(tmp_path / "gait.h5"),
+        "--config",
+        "uni_o4_offline_cpu",
+        "--run-dir",
+        str(tmp_path / "off"),
+    ]
+    assert main([*offline, *TINY_CLI]) == 0
+    state = load_checkpoint(tmp_path / "off" / "checkpoints" / "offline.pt")
+    assert state["critic"]["normalizer.mean"].shape[0] == 60 and state["obs_dim"] == 47  # asymmetric V, like the online critic
+    ckpt = str(tmp_path / "off" / "checkpoints" / "offline.pt")
+    online = ["train", "online", "--init", ckpt, "--config", "finetune_go1", "--num-envs", "4", "--iterations", "1"]
+    assert main([*online, "--run-dir", str(tmp_path / "on"), "--train-set", "ppo.num_steps=8"]) == 0
+    assert main(["export", ckpt, "-o", str(tmp_path / "bundle")]) == 0
+    assert (tmp_path / "bundle" / "policy.onnx").is_file()
