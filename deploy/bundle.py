@@ -40,8 +40,13 @@ class Bundle:
 
     def infer(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Action mean and log-std (act_size,) for one observation (obs_size,)."""
-        mean, log_std = self.session.run(None, {"obs": obs.reshape(1, -1).astype(np.float32, copy=False)})
+        mean, log_std = self.infer_batch(obs.reshape(1, -1))
         return mean[0], log_std[0]
+
+    def infer_batch(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Action means and log-stds (B, act_size) for observations (B, obs_size)."""
+        mean, log_std = self.session.run(None, {"obs": obs.astype(np.float32, copy=False)})
+        return mean, log_std
 
 
 def sha256_file(path: Path) -> str:

@@ -70,14 +70,16 @@ def cmd_sim_gait(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from sim.collect import collect, gait_policy
+    from sim.collect import bundle_policy, collect, gait_policy
     from sim.config import load_task_config
     from sim.task import Go1VelocityTask
 
-    if args.policy != "gait":
-        raise ValueError(f"--policy: only 'gait' (the built-in trot) is supported so far, got '{args.policy}'")
     task = Go1VelocityTask(load_task_config(args.task, args.overrides), args.num_envs, backend=args.backend, seed=args.seed)
-    data = collect(task, gait_policy(task), args.steps, seed=args.seed, show_progress=True)
+    if args.policy == "gait":
+        policy, source = gait_policy(task), "gait"
+    else:
+        policy, source = bundle_policy(args.policy, task, explore=args.explore, seed=args.seed), f"bundle:{args.policy}"
+    data = collect(task, policy, args.steps, seed=args.seed, source=source, show_progress=True)
     task.close()
     data.save(Path(args.out))
     episodes = int((data.terminals | data.timeouts).sum())
@@ -413,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("collect", help="log quadruped data from a controller in the simulator (HDF5, D4RL keys)")
     _add_task_args(p)
-    p.add_argument("--policy", default="gait", help="'gait': the built-in trot")
+    p.add_argument("--policy", default="gait", help="'gait' (the built-in trot) or a policy bundle directory (unio4 export)")
+    p.add_argument("--explore", action="store_true", help="with a bundle: sample actions from its Gaussian instead of the mean")
     p.add_argument("--steps", type=int, default=500, help="policy steps per env")
     p.add_argument("-o", "--out", default="runs/data/gait.h5", help="HDF5 file to write")
     p.set_defaults(func=cmd_collect)
