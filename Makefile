@@ -24,6 +24,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install
+	sh scripts/ensure-system-deps.sh
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
