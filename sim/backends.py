@@ -10,7 +10,7 @@ from robots.description import RobotDescription
 from sim.backend import PhysicsBackend
 from sim.terrain import Terrain
 
-BACKENDS = ("mujoco",)
+BACKENDS = ("mujoco", "pybullet")
 
 
 def make_backend(name: str, robot: RobotDescription, num_envs: int, terrain: Terrain, num_threads: int | None = None) -> PhysicsBackend:
@@ -19,4 +19,8 @@ def make_backend(name: str, robot: RobotDescription, num_envs: int, terrain: Ter
         from sim.mujoco_backend import MujocoBackend
 
         return MujocoBackend(robot, num_envs, terrain, num_threads=num_threads)
+    if name == "pybullet":
+        from sim.pybullet_backend import PybulletBackend
+
+        return PybulletBackend(robot, num_envs, terrain)
     raise ValueError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")

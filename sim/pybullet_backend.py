@@ -1,0 +1,193 @@
+"""PyBullet backend: the second engine of the sim-to-sim gate, behind the same task.
+
+Each env is its own PyBullet ``DIRECT`` world holding the Go1 URDF generated from the robot
+description (PyBullet's MJCF loader drops the legs of Go1-style models) on a flat plane. The PD
+law ``tau = clip(motor_strength (kp_scale Kp (q* - q) - kd_scale Kd dq), +-tau_max)`` is evaluated
+here on every PyBullet step (``PD_SUBSTEPS`` per task substep of ``sim_dt``) and applied as joint torques (PyBullet's
+velocity motors are switched off). Foot forces and trunk/thigh contacts are the summed normal
+forces of the contact points, max over the substeps, as the MuJoCo backend's touch sensors.
+
+PyBullet reports a base's position at its centre of mass; this backend converts to and from the
+trunk link frame, which is what MuJoCo and the robot description use.
+
+Flat ground only: heightfield terrain is a MuJoCo feature here.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import numpy as np
+import torch
+
+from robots.description import RobotDescription
+from robots.urdf import build_urdf
+from sim.backend import Dynamics, RobotState
+from sim.observations import rotate_inverse
+from sim.terrain import Terrain
+
+GRAVITY = 9.81
+PD_SUBSTEPS = 3  # PyBullet steps per task substep (5 ms / 3 = 1.7 ms)
+
+
+def _rotate(quat_wxyz: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    """Body-frame vector to world frame."""
+    return rotate_inverse(np, quat_wxyz * np.array([1.0, -1.0, -1.0, -1.0]), vec)
+
+
+class PybulletBackend:
+    """``num_envs`` Go1s, one PyBullet world each, stepped at the robot's ``sim_dt``."""
+
+    def __init__(self, robot: RobotDescription, num_envs: int, terrain: Terrain) -> None:
+        import pybullet as pb
+
+        if terrain.spec is not None:
+            raise ValueError("backend 'pybullet': only flat terrain is supported (set terrain.kind: flat)")
+        self.pb, self.robot, self.num_envs = pb, robot, num_envs
+        self.decimation = robot.control.decimation
+        # PyBullet models no rotor inertia (MuJoCo's armature), so an explicit PD at the task's
+        # 5 ms is unstable on the light calves: the PD runs PD_SUBSTEPS times per substep instead.
+        self.pd_substeps = PD_SUBSTEPS
+        self.dt = robot.control.sim_dt / self.pd_substeps
+        self.kp = np.full(robot.num_joints, robot.control.kp)
+        self.kd = np.full(robot.num_joints, robot.control.kd)
+        self.tau_max = np.asarray(robot.torque_limits, dtype=np.float64)
+        self.clients: list[int] = []
+        self.bodies: list[int] = []
+        self.grounds: list[int] = []
+        with tempfile.NamedTemporaryFile("w", suffix=".urdf") as fh:
+            fh.write(build_urdf(robot))
+            fh.flush()
+            for _ in range(num_envs):
+                c = pb.connect(pb.DIRECT)
+                pb.setTimeStep(self.dt, physicsClientId=c)
+                pb.setGravity(0, 0, -GRAVITY, physicsClientId=c)
+                plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=c)
+                ground = pb.createMultiBody(0, plane, physicsClientId=c)
+                pb.changeDynamics(ground, -1, lateralFriction=1.0, physicsClientId=c)
+                body = pb.loadURDF(fh.name, [0, 0, 0.4], flags=pb.URDF_USE_INERTIA_FROM_FILE, physicsClientId=c)
+                self.clients.append(c)
+                self.bodies.append(body)
+                self.grounds.append(ground)
+        c, body = self.clients[0], self.bodies[0]
+        index = {pb.getJointInfo(body, i, physicsClientId=c)[12].decode(): i for i in range(pb.getNumJoints(body, physicsClientId=c))}
+        self.joints = [index[n] for n in robot.joint_short_names]  # each link is named after its joint
+        self.feet = [index[f"{leg}_foot"] for leg in robot.legs]
+        self.thighs = [index[f"{leg}_thigh"] for leg in robot.legs]
+        self.com_offset = np.array(pb.getDynamicsInfo(body, -1, physicsClientId=c)[3])  # base COM in the trunk frame
+        self.nominal_mass = pb.getDynamicsInfo(body, -1, physicsClientId=c)[0]
+        for c, body in zip(self.clients, self.bodies):
+            zeros = [0.0] * len(self.joints)
+            pb.setJointMotorControlArray(body, self.joints, pb.VELOCITY_CONTROL, forces=zeros, physicsClientId=c)
+        n, nj = num_envs, robot.num_joints
+        self.kp_scale, self.kd_scale, self.strength = np.ones(n), np.ones(n), np.ones(n)
+        self._tau = np.zeros((n, nj))
+        self._foot = np.zeros((n, 4))
+        self._trunk = np.zeros(n)
+        self._thigh = np.zeros((n, 4))
+        for c, body in zip(self.clients, self.bodies):
+            for foot in self.feet:
+                pb.changeDynamics(body, foot, lateralFriction=robot.body.foot_friction, physicsClientId=c)
+
+    # ---- interface -------------------------------------------------------------------------
+    def reset(
+        self,
+        env_ids: torch.Tensor,
+        base_pos: torch.Tensor,
+        base_quat: torch.Tensor,
+        base_lin_vel_world: torch.Tensor,
+        base_ang_vel_body: torch.Tensor,
+        joint_pos: torch.Tensor,
+        joint_vel: torch.Tensor,
+    ) -> None:
+        pb = self.pb
+        pos, quat = base_pos.double().numpy(), base_quat.double().numpy()
+        lin, ang = base_lin_vel_world.double().numpy(), base_ang_vel_body.double().numpy()
+        q, dq = joint_pos.double().numpy(), joint_vel.double().numpy()
+        for k, i in enumerate(env_ids.tolist()):
+            c, body = self.clients[i], self.bodies[i]
+            w, x, y, z = quat[k]
+            com = pos[k] + _rotate(quat[k], self.com_offset)
+            pb.resetBasePositionAndOrientation(body, com.tolist(), [x, y, z, w], physicsClientId=c)
+            pb.resetBaseVelocity(body, lin[k].tolist(), _rotate(quat[k], ang[k]).tolist(), physicsClientId=c)
+            for j, joint in enumerate(self.joints):
+                pb.resetJointState(body, joint, float(q[k, j]), float(dq[k, j]), physicsClientId=c)
+            self._foot[i], self._trunk[i], self._thigh[i] = 0.0, 0.0, 0.0
+
+    def step(self, joint_targets: torch.Tensor) -> RobotState:
+        pb = self.pb
+        targets = joint_targets.detach().double().numpy()
+        self._foot[:], self._trunk[:], self._thigh[:] = 0.0, 0.0, 0.0
+        for i, (c, body) in enumerate(zip(self.clients, self.bodies)):
+            for s in range(self.decimation * self.pd_substeps):
+                states = pb.getJointStates(body, self.joints, physicsClientId=c)
+                q = np.array([st[0] for st in states])
+                dq = np.array([st[1] for st in states])
+                target = targets[i, s // self.pd_substeps]
+                tau = self.strength[i] * (self.kp_scale[i] * self.kp * (target - q) - self.kd_scale[i] * self.kd * dq)
+                self._tau[i] = np.clip(tau, -self.tau_max, self.tau_max)
+                pb.setJointMotorControlArray(body, self.joints, pb.TORQUE_CONTROL, forces=self._tau[i].tolist(), physicsClientId=c)
+                pb.stepSimulation(physicsClientId=c)
+                self._read_contacts(i)
+        return self.state()
+
+    def _read_contacts(self, i: int) -> None:
+        pb, c, body, ground = self.pb, self.clients[i], self.bodies[i], self.grounds[i]
+
+        def normal(link: int) -> float:
+            return float(sum(p[9] for p in pb.getContactPoints(body, ground, link, -1, physicsClientId=c)))
+
+        self._foot[i] = np.maximum(self._foot[i], [normal(f) for f in self.feet])
+        self._thigh[i] = np.maximum(self._thigh[i], [normal(t) for t in self.thighs])
+        self._trunk[i] = max(self._trunk[i], normal(-1))
+
+    def state(self) -> RobotState:
+        pb, n = self.pb, self.num_envs
+        pos, quat, lin, ang = np.zeros((n, 3)), np.zeros((n, 4)), np.zeros((n, 3)), np.zeros((n, 3))
+        q, dq = np.zeros((n, self.robot.num_joints)), np.zeros((n, self.robot.num_joints))
+        for i, (c, body) in enumerate(zip(self.clients, self.bodies)):
+            com, (x, y, z, w) = pb.getBasePositionAndOrientation(body, physicsClientId=c)
+            quat[i] = [w, x, y, z]
+            pos[i] = np.array(com) - _rotate(quat[i], self.com_offset)
+            v, omega = pb.getBaseVelocity(body, physicsClientId=c)
+            lin[i], ang[i] = v, rotate_inverse(np, quat[i], np.array(omega))
+            states = pb.getJointStates(body, self.joints, physicsClientId=c)
+            q[i], dq[i] = [st[0] for st in states], [st[1] for st in states]
+
+        def t(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(x).float()
+
+        return RobotState(
+            base_pos=t(pos),
+            base_quat=t(quat),
+            base_lin_vel_world=t(lin),
+            base_ang_vel_body=t(ang),
+            joint_pos=t(q),
+            joint_vel=t(dq),
+            joint_torque=t(self._tau),
+            foot_force=t(self._foot),
+            trunk_contact=t(self._trunk),
+            thigh_contact=t(self._thigh),
+        )
+
+    def set_dynamics(self, env_ids: torch.Tensor, dynamics: Dynamics) -> None:
+        pb = self.pb
+        for k, i in enumerate(env_ids.tolist()):
+            c, body = self.clients[i], self.bodies[i]
+            for foot in self.feet:
+                pb.changeDynamics(body, foot, lateralFriction=float(dynamics.friction[k]), physicsClientId=c)
+            pb.changeDynamics(body, -1, mass=self.nominal_mass + float(dynamics.added_mass[k]), physicsClientId=c)
+            self.kp_scale[i], self.kd_scale[i] = float(dynamics.kp_scale[k]), float(dynamics.kd_scale[k])
+            self.strength[i] = float(dynamics.motor_strength[k])
+
+    def push(self, env_ids: torch.Tensor, delta_lin_vel_world: torch.Tensor) -> None:
+        pb = self.pb
+        for k, i in enumerate(env_ids.tolist()):
+            c, body = self.clients[i], self.bodies[i]
+            v, omega = pb.getBaseVelocity(body, physicsClientId=c)
+            pb.resetBaseVelocity(body, (np.array(v) + delta_lin_vel_world[k].double().numpy()).tolist(), omega, physicsClientId=c)
+
+    def close(self) -> None:
+        for c in self.clients:
+            self.pb.disconnect(physicsClientId=c)
+        self.clients.clear()
