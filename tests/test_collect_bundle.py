@@ -56,3 +56,10 @@ def test_eval_in_both_engines(walking_bundle: Path, tmp_path: Path) -> None:
     for backend, r in rows.items():
         assert r["falls_per_robot_minute"] == 0.0, (backend, r)
         assert 10.0 < r["power"] < 1000.0, (backend, r)
+
+
+def test_replay_refuses_a_run_that_is_not_a_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["replay", str(tmp_path / "empty"), "--mode", "sim"]) == 2
+    assert "no readable rollout chunks" in capsys.readouterr().err
+    assert main(["replay", str(tmp_path / "empty"), "--mode", "robot"]) == 2

@@ -29,6 +29,7 @@ from deploy.rollout_log import read_chunks, read_events
 from learning.dataset import load_dataset
 from sim.emulator import spawn
 from sim.observations import rotate_inverse
+from sim.replay import plot_log, replay_in_sim
 
 REPO = Path(__file__).resolve().parent.parent
 UNIO4 = [sys.executable, "-m", "unio4.cli"]
@@ -130,6 +131,13 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
     assert 0.3 * 0.02 < tracking.mean() <= 0.02  # well above a standing robot commanded 0.5 m/s (~0.007)
     parts = np.sum([v.numpy() for k, v in data.infos.items() if k.startswith("reward_")], axis=0)
     np.testing.assert_allclose(data.rewards.numpy(), parts, rtol=1e-5, atol=1e-6)
+
+    # replay: the logged targets, open loop in the task's MuJoCo backend, follow the logged joints
+    # (measured: 0.027 rad RMS over the first second against the MuJoCo emulator, 0.043 in PyBullet)
+    replay = replay_in_sim(run.log_dir, tmp_path / "replay")
+    assert replay.rms_first_second["all"] < 0.1 and replay.rms_all["all"] < 0.1, replay.rms_all
+    assert replay.roll_pitch_rms < 0.05 and replay.plot.is_file()
+    assert [p.name for p in plot_log(run.log_dir, tmp_path / "replay")] == ["log_joints.png", "log_body.png"]
 
 
 @pytest.mark.parametrize(

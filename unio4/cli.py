@@ -288,6 +288,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from sim.replay import plot_log, replay_in_sim
+
+    out = Path(args.out or Path(args.run) / "replay")
+    if args.mode == "plot":
+        for path in plot_log(args.run, out):
+            print(f"wrote {path}")
+        return 0
+    if args.mode != "sim":
+        raise ValueError(f"--mode: expected sim or plot, got '{args.mode}' (robot-side replay is not built yet)")
+    r = replay_in_sim(args.run, out, backend=args.backend)
+    legs = "  ".join(f"{leg} {v:.3f}" for leg, v in r.rms_first_second.items() if leg != "all")
+    print(f"open-loop replay of {len(r.sim_joint_pos)} logged policy steps in {args.backend}:")
+    print(f"  joint angle RMS error, first second: {r.rms_first_second['all']:.3f} rad ({legs})")
+    print(f"  joint angle RMS error, whole log:    {r.rms_all['all']:.3f} rad; roll/pitch RMS error {r.roll_pitch_rms:.3f} rad")
+    print(f"  plot: {r.plot}")
+    return 0
+
+
 def cmd_flash(args: argparse.Namespace) -> int:
     from deploy.flash import SshTarget, current_version, flash, rollback
 
@@ -523,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("replay", help="a robot log: open-loop replay in the simulator (sim vs log), or plots of the log")
+    p.add_argument("run", help="rollout log directory (unio4 deploy --log-dir)")
+    p.add_argument("--mode", default="sim", help="sim (replay the logged targets in a physics backend) or plot")
+    p.add_argument("--backend", default="mujoco", help="physics backend for --mode sim (mujoco, pybullet)")
+    p.add_argument("-o", "--out", default=None, help="where PNGs go (default: RUN/replay)")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("flash", help="copy a bundle to the robot over SSH, verify sha256 there, switch `current` atomically")
     p.add_argument("bundle", nargs="?", help="policy bundle directory (unio4 export)")
