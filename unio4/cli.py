@@ -307,6 +307,43 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_session(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from learning.session import Session, SessionConfig
+    from sim.config import load_task_config
+    from unio4.config import load, resolve_config_path
+
+    root = Path(args.dir)
+    stored = root / "session.yaml"
+    config_path = stored if stored.is_file() and args.config is None else resolve_config_path(args.config or "go1", "session")
+    overrides = [*args.overrides, *(["prompt=false"] if args.no_prompt else [])]
+    cfg = load(SessionConfig, config_path, overrides)
+    session = Session(root, cfg, load_task_config(args.task, args.task_overrides))
+    if not (root / "state.json").is_file():
+        if not args.init:
+            raise ValueError(f"{root}: no session here yet; start one with --init CHECKPOINT")
+        session.start(Path(args.init))
+        import shutil
+
+        shutil.copy(config_path, stored)
+    else:
+        print(f"resuming {root}: iteration {session.state.iteration}, phase {session.state.phase}")
+    rows = session.run(stop_after_phase=args.stop_after)
+    table = Table(title=f"unio4 session {root}")
+    for col in ("iteration", "steps", "logged return", "tracking / step", "gate error (current -> new)", "gate falls", "accepted"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r["iteration"]), str(r["steps"]), f"{r['logged_return']:.3f}", f"{r['tracking_per_step']:.4f}",
+            f"{r['gate_error_old']:.3f} -> {r['gate_error_new']:.3f}", f"{r['gate_falls_new']:.2f}", "yes" if r["accepted"] else "no",
+        )  # fmt: skip
+    Console().print(table)
+    print(f"current bundle: {session.state.bundle}")
+    return 0
+
+
 def cmd_flash(args: argparse.Namespace) -> int:
     from deploy.flash import SshTarget, current_version, flash, rollback
 
@@ -559,6 +596,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="mujoco", help="physics backend for --mode sim (mujoco, pybullet)")
     p.add_argument("-o", "--out", default=None, help="where PNGs go (default: RUN/replay)")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("session", help="on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable")
+    p.add_argument("--dir", required=True, help="session directory (state, logs, checkpoints, bundles)")
+    p.add_argument("--init", default=None, help="checkpoint to start from (a new session)")
+    p.add_argument("--config", default=None, help="session preset in configs/session/ or a YAML path (default: go1, or the stored one)")
+    _add_overrides(p, "--set", "overrides", "robot=127.0.0.1:8007")
+    p.add_argument("--task", default="go1_flat", help="task preset whose rewards score the logs and whose gate evaluates bundles")
+    _add_overrides(p, "--task-set", "task_overrides", "commands.lin_vel_x=[0.5,0.5]")
+    p.add_argument("--no-prompt", action="store_true", help="do not wait for the operator before each rollout")
+    p.add_argument("--stop-after", default=None, help="stop after this phase (deploy, pack, update, export, gate, flash)")
+    p.set_defaults(func=cmd_session)
 
     p = sub.add_parser("flash", help="copy a bundle to the robot over SSH, verify sha256 there, switch `current` atomically")
     p.add_argument("bundle", nargs="?", help="policy bundle directory (unio4 export)")

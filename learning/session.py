@@ -1,0 +1,269 @@
+"""``unio4 session``: on-robot fine-tuning, one resumable iteration at a time.
+
+Each iteration runs the phases
+
+    deploy (explore mode, ``rollouts`` x ``steps`` policy steps) -> pack (rewards from raw state)
+    -> update (PPO, Uni-O4's online objective, on the fresh rollouts) -> export -> gate (sim-to-sim
+    evaluation of the new bundle against the current one) -> flash (or, without a robot host,
+    the local bundle becomes current)
+
+and records after every phase, atomically, where it is (``SESSION/state.json``), so a crash or
+Ctrl-C resumes at the phase that did not finish: a deploy cut short is kept aside as
+``*.interrupted`` and run again; finished phases are never repeated.
+
+The critic: the robot logs only the policy's observations (no privileged simulator state), so the
+session fits its own V(s) on them, first to the Monte-Carlo returns of the first batch, then by
+PPO's value loss. The actor is the checkpoint's actor, updated with the clipped surrogate against
+the log-probabilities logged on the robot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from deploy.rollout_log import write_atomic
+from learning.checkpoint import load_checkpoint, save_checkpoint
+from learning.critics import monte_carlo_returns
+from learning.dataset import Dataset
+from learning.export import actor_from_checkpoint, export_bundle
+from learning.pack import pack_runs
+from learning.policy import ValueCritic
+from learning.ppo import PPO, PPOConfig, RolloutBuffer
+from robots.description import load_robot
+from sim.config import TaskConfig
+
+PHASES = ("deploy", "pack", "update", "export", "gate", "flash")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    backend: str = "pybullet"
+    num_envs: int = 8
+    seconds: float = 5.0
+    max_tracking_increase: float = 0.05  # m/s of lin-vel error the new bundle may add
+    max_falls_increase: float = 0.0  # falls per robot-minute the new bundle may add
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    iterations: int = 3
+    rollouts: int = 1  # deploy runs per iteration (the operator resets the robot between them)
+    steps: int = 500  # policy steps per rollout (10 s at 50 Hz)
+    robot: str = "192.168.123.10"  # the SDK endpoint; HOST:PORT for the emulator
+    local_port: int | None = None  # the SDK's local UDP port (0: any; None: the SDK default)
+    command: tuple[float, float, float] | None = (0.5, 0.0, 0.0)  # None: the operator's remote
+    flash_host: str | None = None  # user@robot: flash each accepted bundle; None: run it from here
+    prompt: bool = True  # ask the operator before each rollout
+    seed: int = 0
+    critic_warmup_epochs: int = 200  # Monte-Carlo V fit on the first batch
+    critic_lr: float = 1e-3
+    ppo: PPOConfig = field(
+        default_factory=lambda: PPOConfig(
+            num_steps=500, epochs=10, num_minibatches=4, clip=0.05, value_clip=0.05, actor_lr=2e-5, critic_lr=2e-4, lr_schedule="fixed"
+        )
+    )
+    gate: GateConfig = field(default_factory=GateConfig)
+
+
+@dataclass
+class SessionState:
+    iteration: int = 1
+    phase: str = "deploy"
+    checkpoint: str = ""  # the accepted (current) checkpoint
+    bundle: str = ""  # the accepted (current) bundle
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, path: Path) -> None:
+        write_atomic(path, json.dumps(self.__dict__, indent=1).encode())
+
+    @staticmethod
+    def load(path: Path) -> SessionState:
+        return SessionState(**json.loads(path.read_text()))
+
+
+Prompt = Callable[[str], None]
+
+
+class Session:
+    """Drives the phases; ``run()`` returns when all iterations are done."""
+
+    def __init__(self, root: Path, cfg: SessionConfig, task: TaskConfig, prompt: Prompt | None = None) -> None:
+        self.root, self.cfg, self.task = root, cfg, task
+        self.state_path = root / "state.json"
+        self.prompt = prompt or (lambda message: input(message))
+        self.state = SessionState.load(self.state_path) if self.state_path.is_file() else SessionState()
+
+    def start(self, checkpoint: Path) -> None:
+        """A new session from ``checkpoint`` (its bundle is exported as iteration 0)."""
+        if self.state_path.is_file():
+            raise ValueError(f"{self.root}: a session already exists here; resume it (unio4 session --resume) or pick a new directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        start = self.root / "iter_000"
+        start.mkdir(exist_ok=True)
+        ckpt = start / "checkpoint.pt"
+        shutil.copy(checkpoint, ckpt)
+        bundle = export_bundle(ckpt, start / "bundle")
+        self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle))
+        self.state.save(self.state_path)
+
+    def iter_dir(self, k: int | None = None) -> Path:
+        return self.root / f"iter_{self.state.iteration if k is None else k:03d}"
+
+    def run(self, stop_after_phase: str | None = None) -> list[dict[str, Any]]:
+        """Every remaining phase; ``stop_after_phase`` returns right after that phase (tests, dry runs)."""
+        while self.state.iteration <= self.cfg.iterations:
+            d = self.iter_dir()
+            d.mkdir(parents=True, exist_ok=True)
+            while self.state.phase in PHASES:
+                phase = self.state.phase
+                getattr(self, f"_{phase}")(d)
+                nxt = PHASES.index(phase) + 1
+                self.state.phase = PHASES[nxt] if nxt < len(PHASES) else "done"
+                self.state.save(self.state_path)
+                if phase == stop_after_phase:
+                    return self.state.rows
+            self.state.iteration += 1
+            self.state.phase = "deploy"
+            self.state.save(self.state_path)
+        return self.state.rows
+
+    # ---- phases ----------------------------------------------------------------------------
+    def _deploy(self, d: Path) -> None:
+        cfg = self.cfg
+        for r in range(cfg.rollouts):
+            run = d / f"run_{r}"
+            if (run / "summary.yaml").is_file():
+                continue  # finished before an interruption
+            if run.exists():
+                run.rename(run.with_name(f"{run.name}.interrupted"))
+            if cfg.prompt:
+                self.prompt(f"[iteration {self.state.iteration}, rollout {r + 1}/{cfg.rollouts}] reset the robot, then press Enter ")
+            seconds = cfg.steps * self.task_policy_dt()
+            cmd = [sys.executable, "-m", "unio4.cli", "deploy", self.state.bundle, "--robot", cfg.robot, "--duration", f"{seconds:.3f}"]
+            cmd += ["--explore", "--seed", str(cfg.seed + 1000 * self.state.iteration + r), "--log-dir", str(run)]
+            if cfg.local_port is not None:
+                cmd += ["--local-port", str(cfg.local_port)]
+            if cfg.command is not None:
+                cmd += ["--command", ",".join(str(x) for x in cfg.command)]
+            result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            if result.returncode not in (0, 3):  # 3: a safety stop, whose log is still data
+                raise RuntimeError(f"deploy failed (exit {result.returncode}): {(result.stderr.strip().splitlines() or [''])[-1]}")
+
+    def task_policy_dt(self) -> float:
+        control = load_robot(self.task.robot).control
+        return control.sim_dt * control.decimation
+
+    def _pack(self, d: Path) -> None:
+        runs = sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))
+        pack_runs(runs, self.task).save(d / "data.h5")
+
+    def _update(self, d: Path) -> None:
+        from learning.dataset import load_dataset
+
+        data = load_dataset(d / "data.h5")
+        state = load_checkpoint(self.state.checkpoint)
+        actor = actor_from_checkpoint(state, self.state.checkpoint).train()
+        critic = ValueCritic(actor.obs_dim, actor_network(state))
+        if "session_critic" in state:
+            critic.load_state_dict(state["session_critic"])
+        else:
+            critic.normalizer.set_statistics(*data.observation_statistics(), freeze=True)
+            fit_value(critic, data, self.cfg.ppo.gamma, self.cfg.critic_warmup_epochs, self.cfg.critic_lr, self.cfg.seed)
+        torch.manual_seed(self.cfg.seed + self.state.iteration)
+        ppo = PPO(actor, critic, self.cfg.ppo, seed=self.cfg.seed + self.state.iteration)
+        stats = ppo.update(rollout_buffer(data, critic, self.cfg.ppo))
+        new = {**state, "actor": actor.state_dict(), "session_critic": critic.state_dict(), "session_update": stats}
+        new["session_iteration"] = self.state.iteration
+        save_checkpoint(d / "checkpoint.pt", new)
+
+    def _export(self, d: Path) -> None:
+        export_bundle(d / "checkpoint.pt", d / "bundle")
+
+    def _gate(self, d: Path) -> None:
+        from sim.evaluate import evaluate_bundle
+
+        g = self.cfg.gate
+        old = evaluate_bundle(self.state.bundle, self.task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
+        new = evaluate_bundle(d / "bundle", self.task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
+        accepted = (
+            new["lin_vel_error"] <= old["lin_vel_error"] + g.max_tracking_increase
+            and new["falls_per_robot_minute"] <= old["falls_per_robot_minute"] + g.max_falls_increase
+        )
+        from learning.dataset import load_dataset
+
+        data = load_dataset(d / "data.h5")
+        episodes = max(1, int((data.terminals | data.timeouts).sum()))
+        row = {
+            "iteration": self.state.iteration,
+            "steps": len(data),
+            "logged_return": float(data.rewards.sum()) / episodes,
+            "tracking_per_step": float(data.infos["reward_tracking_lin_vel"].mean()) if "reward_tracking_lin_vel" in data.infos else 0.0,
+            "gate_error_old": old["lin_vel_error"],
+            "gate_error_new": new["lin_vel_error"],
+            "gate_falls_new": new["falls_per_robot_minute"],
+            "accepted": bool(accepted),
+        }
+        self.state.rows = [r for r in self.state.rows if r["iteration"] != self.state.iteration] + [row]
+        if accepted:
+            self.state.checkpoint, self.state.bundle = str(d / "checkpoint.pt"), str(d / "bundle")
+
+    def _flash(self, d: Path) -> None:
+        if self.cfg.flash_host is None or not self.state.rows[-1]["accepted"]:
+            return
+        from deploy.flash import SshTarget, flash
+
+        flash(self.state.bundle, SshTarget(self.cfg.flash_host))
+
+
+def actor_network(state: dict[str, Any]) -> Any:
+    from learning.checkpoint import checkpoint_network
+
+    network = checkpoint_network(state, "session checkpoint")
+    assert network is not None
+    return network
+
+
+def fit_value(critic: ValueCritic, data: Dataset, gamma: float, epochs: int, lr: float, seed: int) -> float:
+    """Regress V to the discounted Monte-Carlo returns of ``data``; returns the final loss."""
+    returns = monte_carlo_returns(data.rewards, data.terminals | data.timeouts, gamma)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    loss = torch.zeros(())
+    for _ in range(epochs):
+        for idx in torch.randperm(len(data), generator=gen).split(256):
+            loss = (critic(data.observations[idx]) - returns[idx]).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return float(loss)
+
+
+@torch.no_grad()
+def rollout_buffer(data: Dataset, critic: ValueCritic, cfg: PPOConfig) -> RolloutBuffer:
+    """The logged rollouts as one on-policy batch (one column), GAE with time-outs bootstrapped."""
+    n = len(data)
+    buffer = RolloutBuffer(n, 1, data.observations.shape[1], data.observations.shape[1], data.actions.shape[1])
+    values = critic(data.observations)
+    rewards = data.rewards + cfg.gamma * critic(data.next_observations) * data.timeouts.float()  # bootstrap through time-outs
+    for t in range(n):
+        buffer.add(
+            data.observations[t : t + 1],
+            data.observations[t : t + 1],
+            data.actions[t : t + 1],
+            data.infos["log_prob"][t : t + 1].float(),
+            values[t : t + 1],
+            rewards[t : t + 1],
+            (data.terminals | data.timeouts)[t : t + 1],
+        )
+    buffer.compute_returns(torch.zeros(1), cfg.gamma, cfg.gae_lambda)
+    return buffer

@@ -1,0 +1,84 @@
+"""``unio4 session`` against ``unio4 emulate``: every phase runs for real, and a session resumes
+at the phase it stopped in (after a clean stop between phases, and after kill -9 mid-deploy)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from learning.session import PHASES, Session, SessionConfig
+from sim.config import load_task_config
+from sim.emulator import spawn
+from unio4.config import from_dict
+
+
+@pytest.fixture
+def emulator_port() -> Iterator[int]:
+    proc, port = spawn(["--lockstep"])
+    yield port
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=20)
+
+
+def small_config(port: int, iterations: int) -> SessionConfig:
+    return from_dict(
+        SessionConfig,
+        {
+            "iterations": iterations,
+            "steps": 150,
+            "robot": f"127.0.0.1:{port}",
+            "local_port": 0,
+            "prompt": False,
+            "critic_warmup_epochs": 20,
+            "ppo": {"num_steps": 150, "epochs": 4, "num_minibatches": 2, "clip": 0.05, "actor_lr": 2e-5, "lr_schedule": "fixed"},
+            "gate": {"num_envs": 2, "seconds": 2.0},
+        },
+    )
+
+
+def test_session_resumes_at_every_phase(walking_bundle: Path, tmp_path: Path, emulator_port: int) -> None:
+    task = load_task_config("go1_flat")
+    cfg = small_config(emulator_port, iterations=1)
+    Session(tmp_path, cfg, task).start(walking_bundle.parent / "bc.pt")
+    for phase in PHASES:  # a fresh Session object per phase: nothing survives but the files
+        session = Session(tmp_path, cfg, task)
+        assert session.state.phase == phase
+        session.run(stop_after_phase=phase)
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["iteration"] == 1 and state["phase"] == "done"
+    assert Session(tmp_path, cfg, task).run() == state["rows"]  # resuming a finished iteration repeats nothing
+    d = tmp_path / "iter_001"
+    assert [p.name for p in d.glob("run_*")] == ["run_0"]  # deployed once
+    assert (d / "data.h5").is_file() and (d / "checkpoint.pt").is_file() and (d / "bundle" / "policy.onnx").is_file()
+    row = state["rows"][0]
+    assert row["steps"] == 150 and row["iteration"] == 1
+    assert state["bundle"] == str(d / "bundle" if row["accepted"] else tmp_path / "iter_000" / "bundle")
+
+
+def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, emulator_port: int) -> None:
+    cmd = [sys.executable, "-m", "unio4.cli", "session", "--dir", str(tmp_path), "--init", str(walking_bundle.parent / "bc.pt")]
+    cmd += ["--no-prompt", "--set", f"robot=127.0.0.1:{emulator_port}", "--set", "local_port=0", "--set", "iterations=1"]
+    cmd += ["--set", "steps=150", "--set", "critic_warmup_epochs=20", "--set", "gate.num_envs=2", "--set", "gate.seconds=2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    chunk = tmp_path / "iter_001" / "run_0"
+    deadline = time.monotonic() + 120
+    while not list(chunk.glob("chunk_*.npz")):  # the deploy is logging: kill the session there
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    subprocess.run(["pkill", "-9", "-f", f"--log-dir {chunk}"], check=False)  # the deploy child dies with the session
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["phase"] == "deploy"
+    result = subprocess.run(cmd[:6] + cmd[8:], capture_output=True, text=True, timeout=600)  # resume: same command without --init
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "resuming" in result.stdout and "current bundle:" in result.stdout
+    assert (tmp_path / "iter_001" / "run_0.interrupted").is_dir() and (tmp_path / "iter_001" / "run_0" / "summary.yaml").is_file()
+    assert json.loads((tmp_path / "state.json").read_text())["phase"] == "done"
