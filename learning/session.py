@@ -78,7 +78,7 @@ class SessionConfig:
 @dataclass
 class SessionState:
     iteration: int = 1
-    phase: str = "deploy"
+    phase: str = "deploy"  # the next phase to run; "done" when the iteration has finished
     checkpoint: str = ""  # the accepted (current) checkpoint
     bundle: str = ""  # the accepted (current) bundle
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -121,7 +121,13 @@ class Session:
 
     def run(self, stop_after_phase: str | None = None) -> list[dict[str, Any]]:
         """Every remaining phase; ``stop_after_phase`` returns right after that phase (tests, dry runs)."""
-        while self.state.iteration <= self.cfg.iterations:
+        while True:
+            if self.state.phase == "done":
+                if self.state.iteration >= self.cfg.iterations:
+                    return self.state.rows
+                self.state.iteration += 1
+                self.state.phase = "deploy"
+                self.state.save(self.state_path)
             d = self.iter_dir()
             d.mkdir(parents=True, exist_ok=True)
             while self.state.phase in PHASES:
@@ -132,10 +138,6 @@ class Session:
                 self.state.save(self.state_path)
                 if phase == stop_after_phase:
                     return self.state.rows
-            self.state.iteration += 1
-            self.state.phase = "deploy"
-            self.state.save(self.state_path)
-        return self.state.rows
 
     # ---- phases ----------------------------------------------------------------------------
     def _deploy(self, d: Path) -> None:
@@ -245,7 +247,7 @@ def fit_value(critic: ValueCritic, data: Dataset, gamma: float, epochs: int, lr:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return float(loss)
+    return loss.item()
 
 
 @torch.no_grad()

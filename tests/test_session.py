@@ -74,7 +74,7 @@ def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, em
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    subprocess.run(["pkill", "-9", "-f", f"--log-dir {chunk}"], check=False)  # the deploy child dies with the session
+    subprocess.run(["pkill", "-9", "-f", "--", f"--log-dir {chunk}"], check=False)  # the deploy child dies with the session
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["phase"] == "deploy"
     result = subprocess.run(cmd[:6] + cmd[8:], capture_output=True, text=True, timeout=600)  # resume: same command without --init
