@@ -460,9 +460,12 @@ def cmd_bench_learning(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from unio4.demo import run_demo
+    from dataclasses import replace
 
-    return run_demo(Path(args.run_dir), iterations=args.iterations, num_envs=args.num_envs)
+    from unio4.demo import TINY, DemoScale, run_demo
+
+    scale = TINY if args.quick else replace(DemoScale(), online_iterations=args.iterations, online_envs=args.num_envs)
+    return run_demo(Path(args.run_dir), scale)
 
 
 def _import_isaacgym_first() -> None:
@@ -655,10 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.set_defaults(func=cmd_bench_learning)
 
-    p = sub.add_parser("demo", help="the CPU demo: trot logs -> behaviour cloning -> PPO fine-tuning, with a before/after table")
+    p = sub.add_parser("demo", help="the whole pipeline on a CPU, ending in RUN_DIR/report.html")
     p.add_argument("--run-dir", default="runs/demo")
-    p.add_argument("--iterations", type=int, default=60)
-    p.add_argument("--num-envs", type=int, default=128)
+    p.add_argument("--iterations", type=int, default=60, help="online fine-tuning iterations")
+    p.add_argument("--num-envs", type=int, default=128, help="online fine-tuning envs")
+    p.add_argument("--quick", action="store_true", help="a cut-down run (about a minute): every stage, tiny sizes")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,83 +1,275 @@
-"""``make demo``: the CPU demo of the pipeline that exists so far.
+"""``make demo``: the whole pipeline on a CPU, as the exact CLI commands a user would type.
 
-Built-in trot -> logged trot data (HDF5) -> behaviour cloning (Uni-O4's BC stage) -> PPO
-fine-tuning in the MuJoCo task, with a deterministic before/after evaluation. Later stages
-(the rest of offline Uni-O4, export, deploy against the emulator, a session, replay) are added
-here as they land, so the demo always shows the whole pipeline that exists.
+Trot logs -> Uni-O4 offline -> PPO fine-tuning in MuJoCo -> export -> sim-to-sim gate (MuJoCo vs
+PyBullet) -> deploy against the emulator over the real SDK -> pack the logs -> one session
+iteration -> replay. Every step is one ``unio4`` command, run in-process and recorded, and the
+demo ends by writing ``RUN_DIR/report.html`` with the curves, tables, plots and those commands.
+``DemoScale`` sets the sizes: the default takes minutes on 2 cores; tests use a cut-down one.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
+import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
-from learning.bc import BCConfig, save_bc_checkpoint, train_bc
-from learning.evaluate import evaluate_policy
-from learning.online import OnlineConfig, build_agent, load_init, train_online
-from sim.collect import collect, gait_policy
-from sim.config import load_task_config
-from sim.gait import walk
-from sim.task import Go1VelocityTask
-from unio4.config import load, resolve_config_path
+from unio4.cli import main as cli
 
 FORWARD = ["commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
 
 
-def run_demo(run_dir: Path, iterations: int = 60, num_envs: int = 128) -> int:
-    console = Console()
-    console.rule("[bold]unio4 demo (CPU)")
-    cfg = load_task_config("go1_flat", FORWARD)
-
-    console.print("[bold]1/4[/] Built-in trot controller, 10 s, 8 randomised robots")
-    task = Go1VelocityTask(load_task_config("go1_flat", ["commands.lin_vel_x=[0.8,0.8]", *FORWARD[1:]]), 8, seed=0)
-    trot = walk(task, 10.0)
-    task.close()
-    console.print(f"    trot: mean distance {trot.distance.mean():.2f} m (min {trot.distance.min():.2f} m), falls {int(trot.fell.sum())}")
-
-    console.print("[bold]2/4[/] Logging the trot: 64 randomised robots x 8 s -> HDF5 (D4RL keys)")
-    task = Go1VelocityTask(cfg, 64, seed=0)
-    data = collect(task, gait_policy(task), steps=400, seed=0, show_progress=True)
-    task.close()
-    data.save(run_dir / "gait.h5")
-    console.print(f"    {run_dir / 'gait.h5'}: {len(data)} transitions")
-
-    console.print("[bold]3/4[/] Behaviour cloning of the logs (Uni-O4's BC stage)")
-    bc_cfg = load(BCConfig, resolve_config_path("bc_go1", "train"))
-    ensemble, template, history = train_bc(data, bc_cfg, cfg.action_clip, show_progress=True)
-    save_bc_checkpoint(run_dir / "bc.pt", ensemble, template, bc_cfg, data)
-    console.print(f"    negative log-likelihood {history[0]['nll']:.1f} -> {history[-1]['nll']:.1f}")
-
-    console.print(f"[bold]4/4[/] PPO fine-tuning from the clone (MuJoCo, {num_envs} envs, {iterations} iterations)")
-    base = load(OnlineConfig, resolve_config_path("finetune_go1", "train"), [f"iterations={iterations}", f"save_interval={iterations}"])
-    init, online = load_init(run_dir / "bc.pt", base)
-    env = Go1VelocityTask(cfg, num_envs, seed=0)
-    eval_env = Go1VelocityTask(cfg, 32, seed=1)
-    torch.manual_seed(online.seed)
-    rows = {"untrained": evaluate_policy(build_agent(env, online)[0], eval_env, steps=500)}
-    actor = build_agent(env, online)[0]
-    actor.load_state_dict(init["actor"])
-    rows["BC of the trot"] = evaluate_policy(actor, eval_env, steps=500)
-    t0 = time.perf_counter()
-    result = train_online(env, online, run_dir / "ppo", init=init)
-    minutes = (time.perf_counter() - t0) / 60
-    actor.load_state_dict(torch.load(result.checkpoint, weights_only=False)["actor"])
-    rows["after PPO"] = evaluate_policy(actor, eval_env, steps=500)
-    env.close()
-    eval_env.close()
-
-    table = Table(title=f"deterministic evaluation, 32 randomised envs x 10 s ({minutes:.1f} min of PPO)")
-    table.add_column("metric", justify="right")
-    for name in rows:
-        table.add_column(name, justify="right")
-    for key in ("reward/step", "reward/tracking_lin_vel", "reward/tracking_ang_vel", "terminations"):
-        table.add_row(key, *(f"{r.get(key, 0.0):.5f}" for r in rows.values()))
-    console.print(table)
-    ppo_dir = run_dir / "ppo"
-    console.print(
-        f"curves: {ppo_dir / 'curves.png'}   TensorBoard: tensorboard --logdir {ppo_dir / 'tb'}   checkpoint: {result.checkpoint}"
+@dataclass(frozen=True)
+class DemoScale:
+    collect_envs: int = 64
+    collect_steps: int = 400
+    offline: tuple[str, ...] = (
+        "critics.steps=4000",
+        "bc.steps=3000",
+        "bc.lr=0.001",
+        "dynamics.max_epochs=5",
+        "improvement.steps=300",
+        "ope.horizon=50",
+        "ope.states=128",
     )
+    online_envs: int = 128
+    online_iterations: int = 60
+    eval_envs: int = 8
+    eval_seconds: float = 10.0
+    deploy_seconds: float = 10.0
+    session_steps: int = 500
+
+
+TINY = DemoScale(
+    collect_envs=8,
+    collect_steps=60,
+    offline=(
+        "critics.steps=100",
+        "critics.q_hidden=[32,32]",
+        "bc.steps=100",
+        "dynamics.max_epochs=1",
+        "dynamics.hidden=[32,32]",
+        "dynamics.weight_decay=[0,0,0]",
+        "improvement.steps=20",
+        "ope.horizon=5",
+        "ope.states=32",
+    ),
+    online_envs=4,
+    online_iterations=2,
+    eval_envs=2,
+    eval_seconds=2.0,
+    deploy_seconds=3.0,
+    session_steps=100,
+)
+
+
+def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
+    from sim.emulator import spawn
+
+    console = Console()
+    console.rule("[bold]unio4 demo (CPU): logged data -> Uni-O4 -> simulation -> emulated robot -> more data")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    steps: list[dict[str, object]] = []
+
+    def step(title: str, argv: list[str]) -> None:
+        console.print(f"[bold]{len(steps) + 1}.[/] {title}\n    [dim]unio4 {shlex.join(argv)}[/]")
+        t0 = time.perf_counter()
+        code = cli(argv)
+        if code != 0:
+            raise RuntimeError(f"demo step {title!r} failed (exit {code}): unio4 {shlex.join(argv)}")
+        steps.append({"title": title, "command": "unio4 " + shlex.join(argv), "seconds": time.perf_counter() - t0})
+
+    d = {k: run_dir / k for k in ("gait.h5", "offline", "online", "bundle", "eval.json", "real", "real.h5", "session", "replay")}
+    forward = [x for f in FORWARD for x in ("--set", f)]
+    step(
+        "Log the built-in trot in randomised simulation",
+        ["collect", "--num-envs", str(scale.collect_envs), "--steps", str(scale.collect_steps), *forward, "-o", str(d["gait.h5"])],
+    )
+    offline_args = [x for o in scale.offline for x in ("--train-set", o)]
+    step(
+        "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement",
+        ["train", "offline", "--data", str(d["gait.h5"]), "--config", "uni_o4_offline_cpu", "--run-dir", str(d["offline"]), *offline_args],
+    )
+    offline_ckpt = d["offline"] / "checkpoints" / "offline.pt"
+    step(
+        "Online fine-tuning in MuJoCo from the offline policy and critic",
+        [
+            "train",
+            "online",
+            "--init",
+            str(offline_ckpt),
+            "--config",
+            "finetune_go1",
+            "--num-envs",
+            str(scale.online_envs),
+            "--iterations",
+            str(scale.online_iterations),
+            "--run-dir",
+            str(d["online"]),
+            *forward,
+        ],
+    )
+    final_ckpt = d["online"] / "checkpoints" / "final.pt"
+    step("Export the policy bundle (ONNX + manifest)", ["export", str(final_ckpt), "-o", str(d["bundle"])])
+    step(
+        "Sim-to-sim gate: the bundle in MuJoCo and PyBullet",
+        [
+            "eval",
+            str(d["bundle"]),
+            "--num-envs",
+            str(scale.eval_envs),
+            "--seconds",
+            str(scale.eval_seconds),
+            *forward,
+            "--json",
+            str(d["eval.json"]),
+        ],
+    )
+    emulator, port = spawn(["--lockstep"])
+    try:
+        step(
+            "Deploy against the emulated Go1 over the real SDK",
+            [
+                "deploy",
+                str(d["bundle"]),
+                "--robot",
+                f"127.0.0.1:{port}",
+                "--local-port",
+                "0",
+                "--duration",
+                str(scale.deploy_seconds),
+                "--command",
+                "0.6,0,0",
+                "--log-dir",
+                str(d["real"] / "001"),
+            ],
+        )
+        step("Pack the robot logs (rewards from raw state)", ["data", "pack", str(d["real"] / "001"), "-o", str(d["real.h5"])])
+        session = ["session", "--dir", str(d["session"]), "--init", str(final_ckpt), "--no-prompt", "--set", f"robot=127.0.0.1:{port}"]
+        session += ["--set", "local_port=0", "--set", "iterations=1", "--set", f"steps={scale.session_steps}"]
+        session += ["--set", f"gate.num_envs={scale.eval_envs}", "--set", f"gate.seconds={scale.eval_seconds / 2}"]
+        step("One on-robot fine-tuning session iteration", session)
+    finally:
+        emulator.send_signal(signal.SIGINT)
+        emulator.wait(timeout=20)
+    step("Replay the robot log open loop in simulation", ["replay", str(d["real"] / "001"), "--mode", "sim", "-o", str(d["replay"])])
+    report = write_report(run_dir, d, steps, offline_ckpt, final_ckpt, scale)
+    console.print(f"[bold green]report:[/] {report}")
     return 0
+
+
+def _policy_table(offline_ckpt: Path, final_ckpt: Path, scale: DemoScale) -> dict[str, dict[str, float]]:
+    """Deterministic evaluation of the offline and fine-tuned policies (the offline -> online transition)."""
+    from learning.checkpoint import load_checkpoint
+    from learning.evaluate import evaluate_policy
+    from learning.export import actor_from_checkpoint
+    from sim.config import load_task_config
+    from sim.task import Go1VelocityTask
+
+    env = Go1VelocityTask(load_task_config("go1_flat", FORWARD), scale.eval_envs, seed=1)
+    steps = int(scale.eval_seconds / env.dt)
+    rows = {
+        name: evaluate_policy(actor_from_checkpoint(load_checkpoint(p), str(p)), env, steps)
+        for name, p in (("Uni-O4 offline", offline_ckpt), ("after online fine-tuning", final_ckpt))
+    }
+    env.close()
+    return rows
+
+
+def _timing_histogram(log_dir: Path, out: Path) -> tuple[Path, dict[str, float]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deploy.rollout_log import read_chunks
+
+    log, _ = read_chunks(log_dir)
+    period_ms = np.diff(log["time"]) * 1000.0
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(period_ms, bins=50)
+    ax.set_xlabel("policy period (ms), target 20")
+    ax.set_ylabel("steps")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    stats = {"p50": float(np.percentile(period_ms, 50)), "p99": float(np.percentile(period_ms, 99)), "max": float(period_ms.max())}
+    return out, stats
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(
+    run_dir: Path, d: dict[str, Path], steps: list[dict[str, object]], offline_ckpt: Path, final_ckpt: Path, scale: DemoScale
+) -> Path:
+    """``report.html`` with relative links to the PNGs next to it."""
+    from learning.curves import read_history
+
+    policies = _policy_table(offline_ckpt, final_ckpt, scale)
+    evals = json.loads(d["eval.json"].read_text())
+    hist, timing = _timing_histogram(d["real"] / "001", run_dir / "deploy_timing.png")
+    online = [r for r in read_history(d["online"] / "metrics.jsonl") if "reward/step" in r]
+    session_rows = json.loads((d["session"] / "state.json").read_text())["rows"]
+    rel = lambda p: p.relative_to(run_dir).as_posix()  # noqa: E731
+    keys = ("reward/step", "reward/tracking_lin_vel", "terminations")
+    sections = [
+        "<h1>unio4 demo report</h1>",
+        f"<p>torch {torch.__version__}, CPU. Generated {time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
+        "<h2>Learning curves</h2>",
+        f"<p>Offline (Uni-O4 stages)</p><img src='{rel(d['offline'] / 'offline_curves.png')}'>",
+        f"<p>Online fine-tuning (MuJoCo, {scale.online_envs} envs)</p><img src='{rel(d['online'] / 'curves.png')}'>",
+        "<h2>Offline -> online transition</h2>",
+        _table(["policy", *keys], [[name, *(f"{r.get(k, 0.0):.5f}" for k in keys)] for name, r in policies.items()]),
+        f"<p>Online reward/step: first iteration {online[0]['reward/step']:.5f}, last {online[-1]['reward/step']:.5f}.</p>"
+        if online
+        else "",
+        "<h2>Sim-to-sim gate</h2>",
+        _table(
+            ["engine", "lin vel error (m/s)", "yaw rate error (rad/s)", "falls / robot-minute", "power (W)"],
+            [
+                [e, f"{r['lin_vel_error']:.3f}", f"{r['yaw_rate_error']:.3f}", f"{r['falls_per_robot_minute']:.2f}", f"{r['power']:.1f}"]
+                for e, r in evals.items()
+            ],
+        ),
+        "<h2>Deploy against the emulator: timing</h2>",
+        "<p>The demo's emulator runs in lockstep (its clock drives the runtime), so this shows the schedule, not OS jitter; "
+        "<code>unio4 bench deploy BUNDLE</code> measures jitter against the real-time emulator.</p>",
+        f"<p>Policy period p50 {timing['p50']:.2f} ms, p99 {timing['p99']:.2f} ms, max {timing['max']:.2f} ms.</p><img src='{rel(hist)}'>",
+        "<h2>Session iteration</h2>",
+        _table(
+            ["iteration", "steps", "logged return", "gate error current -> new", "accepted"],
+            [
+                [
+                    str(r["iteration"]),
+                    str(r["steps"]),
+                    f"{r['logged_return']:.3f}",
+                    f"{r['gate_error_old']:.3f} -> {r['gate_error_new']:.3f}",
+                    str(r["accepted"]),
+                ]
+                for r in session_rows
+            ],
+        ),
+        "<h2>Replay: simulation vs log</h2>",
+        f"<img src='{rel(d['replay'] / 'replay_sim.png')}'>",
+        "<h2>Every step by hand</h2>",
+        _table(["step", "command", "seconds"], [[str(s["title"]), f"<code>{s['command']}</code>", f"{s['seconds']:.1f}"] for s in steps]),
+    ]
+    style = (
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{border:1px solid #ccc;padding:4px}"
+        "table{border-collapse:collapse}img{max-width:100%}</style>"
+    )
+    out = run_dir / "report.html"
+    out.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>unio4 demo</title>{style}</head><body>{''.join(sections)}</body></html>"
+    )
+    return out
