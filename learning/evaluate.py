@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,8 +31,9 @@ def evaluate_policy(actor: GaussianActor, env: VectorEnv, steps: int, seed: int 
 
 
 @torch.no_grad()
-def evaluate_gym(actor: GaussianActor, env_id: str, episodes: int, seed: int = 0) -> dict[str, float]:
-    """Mean return of the mean action over ``episodes`` seeded Gymnasium episodes (+ D4RL score if known)."""
+def episode_returns(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes: int, seed: int) -> list[float]:
+    """Returns of ``episodes`` Gymnasium episodes seeded ``seed, seed + 1, ...``; ``act`` maps one observation
+    to one action, which is clipped to the action box."""
     env = make_gym_env(env_id)
     low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
     returns = []
@@ -39,12 +41,18 @@ def evaluate_gym(actor: GaussianActor, env_id: str, episodes: int, seed: int = 0
         obs, _ = env.reset(seed=seed + k)
         total, done = 0.0, False
         while not done:
-            mean, _ = actor(torch.as_tensor(obs, dtype=torch.float32))
-            obs, reward, terminated, truncated, _ = env.step(mean.numpy().clip(low, high))
+            action = act(torch.as_tensor(obs, dtype=torch.float32))
+            obs, reward, terminated, truncated, _ = env.step(action.numpy().clip(low, high))
             total += float(reward)
             done = terminated or truncated
         returns.append(total)
     env.close()
+    return returns
+
+
+def evaluate_gym(actor: GaussianActor, env_id: str, episodes: int, seed: int = 0) -> dict[str, float]:
+    """Mean return of the mean action over ``episodes`` seeded Gymnasium episodes (+ D4RL score if known)."""
+    returns = episode_returns(lambda obs: actor(obs)[0], env_id, episodes, seed)
     result = {"return": sum(returns) / len(returns)}
     if reference_returns(env_id) is not None:
         result["d4rl_score"] = normalized_score(env_id, result["return"])

@@ -24,6 +24,7 @@ from rich.progress import Progress
 from learning.checkpoint import save_checkpoint
 from learning.curves import CurveLogger
 from learning.dataset import Dataset, load_dataset
+from learning.evaluate import episode_returns
 from learning.gym_env import make_gym_env
 from learning.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
 from learning.scores import reference_returns
@@ -60,20 +61,7 @@ def _spaces(env: gym.Env) -> tuple[int, int, np.ndarray, np.ndarray]:
 
 def evaluate_actor(actor: TanhGaussianActor, env_id: str, episodes: int, seed: int) -> float:
     """Mean return of the deterministic (tanh of the mean) action over ``episodes`` seeded episodes."""
-    env = make_gym_env(env_id)
-    returns = []
-    for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
-        total, done = 0.0, False
-        while not done:
-            with torch.no_grad():
-                action, _ = actor(torch.as_tensor(obs, dtype=torch.float32), deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action.numpy())
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    return float(np.mean(returns))
+    return float(np.mean(episode_returns(lambda obs: actor(obs, deterministic=True)[0], env_id, episodes, seed)))
 
 
 def _replay_dataset(buffer: ReplayBuffer, meta: dict[str, object]) -> Dataset:
