@@ -26,7 +26,8 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS = {
-    # MuJoCo Warp on NVIDIA GPUs (thousands of parallel robots); pinned to the MuJoCo version.
+    # MuJoCo Warp on NVIDIA GPUs (thousands of parallel robots); pinned to the MuJoCo version. It also
+    # runs on Warp's CPU device, slowly: requirements.lock (the test environment) includes it.
     "gpu": ["mujoco-warp==4.0.0", "warp-lang==1.19.0"],
     # Isaac Gym is not on PyPI: install Isaac Gym Preview 4 by hand (Python <= 3.8), see docker/README.md.
     "isaacgym": [],

@@ -6,19 +6,35 @@ nothing until someone asks for it, and then fails with a clear message.
 
 from __future__ import annotations
 
-from robots.description import RobotDescription
-from sim.backend import PhysicsBackend
-from sim.terrain import Terrain
+from typing import TYPE_CHECKING
 
-BACKENDS = ("mujoco", "pybullet", "isaacgym")
+if TYPE_CHECKING:  # the CLI imports BACKENDS on the robot, where there is no torch
+    from robots.description import RobotDescription
+    from sim.backend import PhysicsBackend
+    from sim.config import WarpConfig
+    from sim.terrain import Terrain
+
+BACKENDS = ("mujoco", "mujoco_warp", "pybullet", "isaacgym")
 
 
-def make_backend(name: str, robot: RobotDescription, num_envs: int, terrain: Terrain, num_threads: int | None = None) -> PhysicsBackend:
+def make_backend(
+    name: str,
+    robot: RobotDescription,
+    num_envs: int,
+    terrain: Terrain,
+    num_threads: int | None = None,
+    warp: WarpConfig | None = None,
+) -> PhysicsBackend:
     """Instantiate backend ``name`` for ``num_envs`` robots on ``terrain``."""
     if name == "mujoco":
         from sim.mujoco_backend import MujocoBackend
 
         return MujocoBackend(robot, num_envs, terrain, num_threads=num_threads)
+    if name == "mujoco_warp":
+        from sim.config import WarpConfig
+        from sim.mujoco_warp_backend import MujocoWarpBackend
+
+        return MujocoWarpBackend(robot, num_envs, terrain, warp or WarpConfig())
     if name == "pybullet":
         from sim.pybullet_backend import PybulletBackend
 

@@ -73,6 +73,27 @@ class TerminationConfig:
 
 
 @dataclass(frozen=True)
+class WarpConfig:
+    """MuJoCo Warp settings (used only by ``--backend mujoco_warp``).
+
+    MJWarp allocates contact and constraint buffers up front, per world: ``nconmax`` contacts and
+    ``njmax`` constraint rows (a condim-6 foot contact takes 6 rows, a condim-3 one 3, each joint
+    limit 1). Too small and contacts are dropped (MJWarp prints an overflow warning); much too
+    large and every solver iteration pays for the empty rows. Heightfields need more than a plane:
+    a foot touches several prisms at once.
+    """
+
+    device: str | None = None  # "cuda:0", "cpu"; None: the GPU when Warp sees one
+    nconmax: int = 32
+    njmax: int = 128
+    cuda_graph: bool = True  # capture the substep loop once and replay it (CUDA only)
+
+    def __post_init__(self) -> None:
+        if self.nconmax < 1 or self.njmax < 1:
+            raise ValueError("warp.nconmax and warp.njmax must be >= 1 (per-world buffer sizes)")
+
+
+@dataclass(frozen=True)
 class TaskConfig:
     robot: str = "go1"
     episode_length_s: float = 20.0
@@ -83,6 +104,7 @@ class TaskConfig:
     randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
     termination: TerminationConfig = field(default_factory=TerminationConfig)
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
+    warp: WarpConfig = field(default_factory=WarpConfig)
     action_clip: float = 10.0
 
     def __post_init__(self) -> None:

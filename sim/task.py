@@ -40,7 +40,7 @@ class Go1VelocityTask:
         self.num_envs = num_envs
         self.robot = load_robot(cfg.robot)
         self.terrain = make_terrain(cfg.terrain)
-        self.backend: PhysicsBackend = make_backend(backend, self.robot, num_envs, self.terrain, num_threads=num_threads)
+        self.backend: PhysicsBackend = make_backend(backend, self.robot, num_envs, self.terrain, num_threads=num_threads, warp=cfg.warp)
         self.backend_name = backend
         self.gen = torch.Generator().manual_seed(seed)
         rc = self.robot.control
@@ -273,7 +273,7 @@ class Go1VelocityTask:
         if not self.terrain.is_flat:
             xy = xy + _uniform(self.gen, -0.5, 0.5, (n, 2))
         self.spawn_xy[ids] = xy
-        z = self.terrain.height_at(xy) + self.robot.control.spawn_height
+        z = self.terrain.spawn_height_at(xy) + self.robot.control.spawn_height
         yaw = _uniform(self.gen, -math.pi, math.pi, (n,))
         quat = torch.stack([torch.cos(yaw / 2), torch.zeros(n), torch.zeros(n), torch.sin(yaw / 2)], 1)
         scale = _uniform(self.gen, *rnd.init_joint_scale, (n, 1)) if rnd.enabled else torch.ones(n, 1)

@@ -33,6 +33,8 @@ class TerrainConfig:
     max_obstacle_height: float = 0.10  # m
     curriculum: bool = True
     max_init_level: int = 1
+    spawn_footprint: float = 0.4  # m: robots spawn above the highest sample within this half-width of the base
+    spawn_clearance: float = 0.06  # m added on heightfields: randomised initial joints reach lower than the nominal stance
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,6 +66,20 @@ class Terrain:
         col = torch.round((xy[..., 0] + s.size_x) / res).long().clamp(0, s.ncol - 1)
         row = torch.round((xy[..., 1] + s.size_y) / res).long().clamp(0, s.nrow - 1)
         return self._heights_t[row, col].to(xy.dtype)
+
+    def spawn_height_at(self, xy: torch.Tensor) -> torch.Tensor:
+        """Highest terrain under the robot's footprint around base points ``xy`` (N, 2).
+
+        Spawning above the nearest sample alone puts feet inside a stair or a bump beside the base,
+        and engines resolve such deep initial penetrations differently (a launch in one, a slow
+        push-out in another).
+        """
+        if self.spec is None:
+            return self.height_at(xy)
+        reach = self.cfg.spawn_footprint
+        steps = torch.arange(-reach, reach + 1e-6, self.cfg.resolution, dtype=xy.dtype, device=xy.device)
+        offsets = torch.cartesian_prod(steps, steps)
+        return self.height_at(xy.unsqueeze(1) + offsets.unsqueeze(0)).amax(dim=1) + self.cfg.spawn_clearance
 
     def __post_init__(self) -> None:
         self._heights_t = torch.as_tensor(self.heights, dtype=torch.float32)

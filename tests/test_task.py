@@ -92,8 +92,10 @@ def test_rough_terrain_spawns_on_tiles_and_curriculum_moves() -> None:
     cfg = load_task_config("go1_rough", ["terrain.max_init_level=0"])
     task = Go1VelocityTask(cfg, 8, seed=0)
     task.reset()
-    ground = task.terrain.height_at(task.state.base_pos[:, :2])
+    ground = task.terrain.spawn_height_at(task.state.base_pos[:, :2])
     assert (task.state.base_pos[:, 2] - ground - task.robot.control.spawn_height).abs().max() < 1e-5
+    # ... above the highest sample under the footprint, never below the one under the base
+    assert (ground - task.terrain.height_at(task.state.base_pos[:, :2]) >= cfg.terrain.spawn_clearance - 1e-6).all()
     for _ in range(50):  # standing on the terrain: the heightfield holds the robots up
         task.step(torch.zeros(8, 12))
     height = task.state.base_pos[:, 2] - task.terrain.height_at(task.state.base_pos[:, :2])

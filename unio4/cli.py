@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sim.backends import BACKENDS
 from unio4.config import ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -21,7 +22,7 @@ def _add_overrides(p: argparse.ArgumentParser, flag: str, dest: str, example: st
 def _add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path (default: go1_flat)")
     _add_overrides(p, "--set", "overrides", "commands.lin_vel_x=[0,1]")
-    p.add_argument("--backend", default="mujoco", help="physics backend (default: mujoco)")
+    p.add_argument("--backend", default="mujoco", choices=BACKENDS, help="physics backend (default: mujoco)")
     p.add_argument("--num-envs", type=int, default=64, help="number of parallel robots (train online --env: default 1)")
     p.add_argument("--seed", type=int, default=0)
 
@@ -584,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="a bundle on the Go1 task under randomisation: tracking error, falls, power (sim-to-sim gate)")
     p.add_argument("bundle", help="policy bundle directory (unio4 export)")
-    p.add_argument("--backend", nargs="+", default=["mujoco", "pybullet"], help="engines to evaluate in (default: both)")
+    p.add_argument("--backend", nargs="+", default=["mujoco", "pybullet"], choices=BACKENDS, help="engines to evaluate in (default: both)")
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path")
     _add_overrides(p, "--set", "overrides", "commands.lin_vel_x=[0.5,0.5]")
     p.add_argument("--num-envs", type=int, default=16)
@@ -596,7 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="a robot log: open-loop replay in the simulator (sim vs log), or plots of the log")
     p.add_argument("run", help="rollout log directory (unio4 deploy --log-dir)")
     p.add_argument("--mode", default="sim", help="sim (replay the logged targets in a physics backend) or plot")
-    p.add_argument("--backend", default="mujoco", help="physics backend for --mode sim (mujoco, pybullet)")
+    p.add_argument("--backend", default="mujoco", choices=BACKENDS, help="physics backend for --mode sim (default: mujoco)")
     p.add_argument("-o", "--out", default=None, help="where PNGs go (default: RUN/replay)")
     p.set_defaults(func=cmd_replay)
 

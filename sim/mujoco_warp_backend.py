@@ -1,0 +1,213 @@
+"""MuJoCo Warp backend: every robot is one world of a single batched MJWarp simulation.
+
+The MJCF, the PD law (MuJoCo ``general`` actuators, see :mod:`robots.mjcf`), the substep and the
+sensors are the CPU backend's, so the two engines differ only in the solver implementation. The
+simulation lives in Warp arrays on ``device`` (a CUDA GPU, or Warp's CPU device for tests) and
+torch reads and writes them through zero-copy views (:func:`warp.to_torch`): a reset, a dynamics
+change or a push is an indexed torch write into the simulator's own memory.
+
+One policy step is ``decimation`` substeps of [copy this substep's joint targets into ``ctrl``,
+``mjw.step``, running max of the contact sensors]. On CUDA the whole loop is captured once as a
+CUDA graph and replayed, so a policy step costs one graph launch. Friction, trunk mass and the PD
+gains are per-world model fields (``put_model(batch_sizes=...)``), which is how domain
+randomisation differs per robot without one model per robot.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import torch
+
+from robots.description import RobotDescription
+from robots.mjcf import build_mjcf
+from sim.backend import Dynamics, RobotState
+from sim.config import WarpConfig
+from sim.terrain import Terrain
+
+try:
+    import mujoco_warp as mjw
+    import warp as wp
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("the mujoco_warp backend needs `pip install unio4[gpu]` (mujoco-warp and warp-lang)") from exc
+
+wp.config.log_level = wp.LOG_WARNING  # kernel compiles and cache loads are not the user's business
+
+# Model fields that randomisation writes per world; every other field is shared by all worlds.
+PER_WORLD_FIELDS = ("geom_friction", "body_mass", "actuator_gainprm", "actuator_biasprm")
+
+
+@wp.kernel
+def _set_ctrl(targets: wp.array3d(dtype=wp.float32), substep: int, ctrl: wp.array2d(dtype=wp.float32)):  # type: ignore[valid-type]
+    world, act = wp.tid()  # type: ignore[misc]  # a 2-D launch
+    ctrl[world, act] = targets[world, substep, act]
+
+
+@wp.kernel
+def _max_sensors(
+    sensordata: wp.array2d(dtype=wp.float32),  # type: ignore[valid-type]
+    first: int,
+    running_max: wp.array2d(dtype=wp.float32),  # type: ignore[valid-type]
+):
+    world, i = wp.tid()  # type: ignore[misc]  # a 2-D launch
+    if first == 1:
+        running_max[world, i] = sensordata[world, i]
+    else:
+        running_max[world, i] = wp.max(running_max[world, i], sensordata[world, i])
+
+
+def default_device() -> str:
+    """``cuda:0`` when Warp sees a GPU, else Warp's CPU device."""
+    wp.init()
+    return "cuda:0" if wp.is_cuda_available() else "cpu"
+
+
+class MujocoWarpBackend:
+    """``num_envs`` Go1s as the worlds of one MJWarp simulation on ``cfg.device``.
+
+    ``state()`` returns tensors on ``output_device`` (the task's device): views of the simulator's
+    memory when the two are the same, one copy per policy step otherwise.
+    """
+
+    def __init__(
+        self,
+        robot: RobotDescription,
+        num_envs: int,
+        terrain: Terrain,
+        cfg: WarpConfig,
+        output_device: str = "cpu",
+    ) -> None:
+        self.robot = robot
+        self.num_envs = num_envs
+        self.decimation = robot.control.decimation
+        self.device = wp.get_device(cfg.device or default_device())
+        self.torch_device = torch.device(wp.device_to_torch(self.device))
+        self.output_device = torch.device(output_device)
+        m = mujoco.MjModel.from_xml_string(build_mjcf(robot, terrain.spec))
+        if terrain.spec is not None:
+            m.hfield_data[:] = (terrain.heights / terrain.spec.max_height).ravel()
+        self.mj_model = m
+        data = mujoco.MjData(m)
+        mujoco.mj_resetDataKeyframe(m, data, 0)
+        with wp.ScopedDevice(self.device):
+            self.model = mjw.put_model(m, batch_sizes={name: num_envs for name in PER_WORLD_FIELDS})
+            self.data = mjw.put_data(m, data, nworld=num_envs, nconmax=cfg.nconmax, njmax=cfg.njmax)
+            self._targets = wp.zeros((num_envs, self.decimation, m.nu), dtype=wp.float32)
+            self._sens_max = wp.zeros((num_envs, m.nsensordata), dtype=wp.float32)
+        view = wp.to_torch
+        self.qpos, self.qvel = view(self.data.qpos), view(self.data.qvel)
+        self.sensordata, self.sensor_max = view(self.data.sensordata), view(self._sens_max)
+        self.targets = view(self._targets)
+        self.friction = view(self.model.geom_friction)
+        self.body_mass = view(self.model.body_mass)
+        self.gainprm, self.biasprm = view(self.model.actuator_gainprm), view(self.model.actuator_biasprm)
+
+        # Index maps (SDK order -> MuJoCo addresses), the same as the CPU backend's.
+        joint_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name) for name in robot.joint_names]
+        assert [int(j) - 1 for j in joint_ids] == list(robot.sdk_to_backend("mujoco")), "MJCF joint order must match mujoco's"
+        dev = self.torch_device
+        self._qpos_idx = torch.tensor([m.jnt_qposadr[j] for j in joint_ids], device=dev)
+        self._qvel_idx = torch.tensor([m.jnt_dofadr[j] for j in joint_ids], device=dev)
+        self._ctrl_idx = torch.tensor([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, n) for n in robot.joint_short_names], device=dev)
+        sensor = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_SENSOR, i): int(m.sensor_adr[i]) for i in range(m.nsensor)}
+        self._foot_idx = torch.tensor([sensor[f"{leg}_foot_force"] for leg in robot.legs], device=dev)
+        self._thigh_idx = torch.tensor([sensor[f"{leg}_thigh_contact"] for leg in robot.legs], device=dev)
+        self._trunk_idx = sensor["trunk_contact"]
+        self._torque_idx = torch.tensor([sensor[f"{n}_torque"] for n in robot.joint_short_names], device=dev)
+        self._trunk_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "trunk")
+        foot_geoms = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"{leg}_foot") for leg in robot.legs]
+        self._friction_geoms = torch.tensor([*foot_geoms, 0], device=dev)  # the feet and the floor
+        self._nominal_mass = float(m.body_mass[self._trunk_body])
+        self._nominal_gain = torch.as_tensor(m.actuator_gainprm[:, 0], dtype=torch.float32, device=dev)
+        self._nominal_bias = torch.as_tensor(m.actuator_biasprm[:, 1:3], dtype=torch.float32, device=dev)
+
+        self._graph = None
+        if self.device.is_cuda and cfg.cuda_graph:
+            wp.load_module(device=self.device)
+            with wp.ScopedDevice(self.device), wp.ScopedCapture() as capture:
+                self._substeps()
+            self._graph = capture.graph
+
+    # ---- interface -------------------------------------------------------------------------
+    def reset(
+        self,
+        env_ids: torch.Tensor,
+        base_pos: torch.Tensor,
+        base_quat: torch.Tensor,
+        base_lin_vel_world: torch.Tensor,
+        base_ang_vel_body: torch.Tensor,
+        joint_pos: torch.Tensor,
+        joint_vel: torch.Tensor,
+    ) -> None:
+        ids = env_ids.to(self.torch_device)
+        rows = ids.unsqueeze(1)
+        dev = self.torch_device
+        self.qpos[ids, 0:3] = base_pos.to(dev, torch.float32)
+        self.qpos[ids, 3:7] = base_quat.to(dev, torch.float32)
+        self.qpos[rows, self._qpos_idx] = joint_pos.to(dev, torch.float32)
+        self.qvel[ids, 0:3] = base_lin_vel_world.to(dev, torch.float32)
+        self.qvel[ids, 3:6] = base_ang_vel_body.to(dev, torch.float32)  # a free joint's angular velocity is in the body frame
+        self.qvel[rows, self._qvel_idx] = joint_vel.to(dev, torch.float32)
+        self.sensor_max[ids] = 0.0
+        self.sensordata[ids] = 0.0
+
+    def step(self, joint_targets: torch.Tensor) -> RobotState:
+        self.targets[:, :, self._ctrl_idx] = joint_targets.detach().to(self.torch_device, torch.float32)
+        with wp.ScopedDevice(self.device):
+            if self._graph is not None:
+                wp.capture_launch(self._graph)
+            else:
+                self._substeps()
+        return self.state()
+
+    def state(self) -> RobotState:
+        if self.device.is_cuda:
+            wp.synchronize_device(self.device)
+        qpos, qvel, sens, last = self.qpos, self.qvel, self.sensor_max, self.sensordata
+        out = self.output_device
+
+        def take(x: torch.Tensor) -> torch.Tensor:
+            return x.to(out, copy=True)  # the task keeps states across steps; never hand out live views
+
+        return RobotState(
+            base_pos=take(qpos[:, 0:3]),
+            base_quat=take(qpos[:, 3:7]),
+            base_lin_vel_world=take(qvel[:, 0:3]),
+            base_ang_vel_body=take(qvel[:, 3:6]),
+            joint_pos=take(qpos[:, self._qpos_idx]),
+            joint_vel=take(qvel[:, self._qvel_idx]),
+            joint_torque=take(last[:, self._torque_idx]),
+            foot_force=take(sens[:, self._foot_idx]),
+            trunk_contact=take(sens[:, self._trunk_idx]),
+            thigh_contact=take(sens[:, self._thigh_idx]),
+        )
+
+    def set_dynamics(self, env_ids: torch.Tensor, dynamics: Dynamics) -> None:
+        dev = self.torch_device
+        ids = env_ids.to(dev)
+
+        def per_env(x: torch.Tensor) -> torch.Tensor:
+            return x.to(dev, torch.float32).unsqueeze(1)
+
+        self.friction[ids.unsqueeze(1), self._friction_geoms, 0] = per_env(dynamics.friction)
+        self.body_mass[ids, self._trunk_body] = self._nominal_mass + dynamics.added_mass.to(dev, torch.float32)
+        strength = per_env(dynamics.motor_strength)
+        kp = per_env(dynamics.kp_scale) * strength
+        self.gainprm[ids, :, 0] = self._nominal_gain * kp
+        self.biasprm[ids, :, 1] = self._nominal_bias[:, 0] * kp
+        self.biasprm[ids, :, 2] = self._nominal_bias[:, 1] * per_env(dynamics.kd_scale) * strength
+
+    def push(self, env_ids: torch.Tensor, delta_lin_vel_world: torch.Tensor) -> None:
+        self.qvel[env_ids.to(self.torch_device), 0:3] += delta_lin_vel_world.to(self.torch_device, torch.float32)
+
+    def close(self) -> None:
+        self._graph = None
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _substeps(self) -> None:
+        """One policy step of physics; on CUDA this is what the graph records."""
+        n, nu, ns = self.num_envs, self.mj_model.nu, self.mj_model.nsensordata
+        self.data.qacc_warmstart.zero_()  # like the CPU backend: a step depends only on its start state
+        for k in range(self.decimation):
+            wp.launch(_set_ctrl, dim=(n, nu), inputs=[self._targets, k, self.data.ctrl])
+            mjw.step(self.model, self.data)
+            wp.launch(_max_sensors, dim=(n, ns), inputs=[self.data.sensordata, int(k == 0), self._sens_max])
