@@ -41,10 +41,16 @@ class BCConfig:
     lr: float = 1e-4
     regularizer: Literal["none", "paper", "kl"] = "kl"
     alpha: float = 0.1
+    # kl: the repulsion stops once the closest other member is this far (nats per state). Unbounded,
+    # it wins over BC: on Go1 gait logs one member was pushed to the action bounds (KL 7e4, NLL
+    # 12 -> 146) and that policy fell at once; OPE then ranked it first.
+    kl_cap: float = 1.0
     seed: int = 0
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
+        if self.kl_cap <= 0:
+            raise ValueError("kl_cap must be > 0 (nats)")
         if self.members < 1:
             raise ValueError("members must be >= 1")
         if self.regularizer != "none" and self.members < 2:
@@ -146,7 +152,7 @@ def ensemble_loss(mean: torch.Tensor, log_std: torch.Tensor, actions: torch.Tens
     kl = gaussian_kl(mean.unsqueeze(1), log_std.unsqueeze(1), mean.detach().unsqueeze(0), log_std.detach().unsqueeze(0)).mean(-1)  # (n, n)
     closest = kl.masked_fill(~others, torch.inf).amin(1)  # (n,)
     stats["kl_closest"] = float(closest.detach().mean())
-    return (nll - cfg.alpha * closest).sum(), stats
+    return (nll - cfg.alpha * closest.clamp(max=cfg.kl_cap)).sum(), stats
 
 
 class BCTrainer:

@@ -63,6 +63,7 @@ class TrainResult:
 CURVE_KEYS = (
     "eval/return",
     "eval/d4rl_score",
+    "eval/reward/step",
     "reward/step",
     "reward/tracking_lin_vel",
     "reward/tracking_ang_vel",

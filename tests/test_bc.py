@@ -75,6 +75,21 @@ def test_paper_regulariser_has_no_gradient_through_the_max() -> None:
     torch.testing.assert_close(g_paper, 1.1 * g_none)  # only rescales BC by 1 + alpha
 
 
+def test_kl_repulsion_stops_at_the_cap() -> None:
+    """Members closer than ``kl_cap`` are pushed apart; beyond it only BC acts (unbounded, the
+    repulsion drove a Go1 member to the action bounds)."""
+    torch.manual_seed(0)
+    actions = torch.randn(8, 2)
+    log_std = torch.full((3, 8, 2), -0.5)
+    cfg = BCConfig(members=3, regularizer="kl", alpha=0.1, kl_cap=1.0)
+    for spread, repelled in ((0.05, True), (5.0, False)):  # KL ~ 0.005 vs ~ 70 nats between members
+        mean = (spread * torch.arange(3.0).view(3, 1, 1) + 0.01 * torch.randn(3, 8, 2)).requires_grad_(True)
+        kl, _ = ensemble_loss(mean, log_std, actions, cfg)
+        none, _ = ensemble_loss(mean, log_std, actions, BCConfig(members=3, regularizer="none"))
+        g_kl, g_none = torch.autograd.grad(kl, mean)[0], torch.autograd.grad(none, mean)[0]
+        assert torch.allclose(g_kl, g_none) != repelled
+
+
 def test_config_rejects_regulariser_without_members() -> None:
     with pytest.raises(ValueError, match="needs members >= 2"):
         BCConfig(members=1, regularizer="kl")

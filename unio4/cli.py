@@ -137,7 +137,19 @@ def cmd_train_online(args: argparse.Namespace) -> int:
         num_envs = args.num_envs or 64
         env = Go1VelocityTask(task_cfg, num_envs, backend=args.backend, seed=args.seed + ctx.rank * num_envs)
         extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
-        result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx)
+        evaluator = eval_task = None
+        if cfg.eval_interval and ctx.is_main:  # the mean action on its own robots: same commands, pushes and dynamics every time
+            from learning.evaluate import evaluate_policy
+
+            eval_task = Go1VelocityTask(task_cfg, args.eval_envs, backend=args.backend, seed=10_000)
+            eval_steps = int(round(args.eval_seconds / eval_task.dt))
+
+            def evaluator(actor):  # type: ignore[no-untyped-def]
+                return evaluate_policy(actor, eval_task, eval_steps, seed=10_000)
+
+        result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx, evaluator=evaluator)
+        if eval_task is not None:
+            eval_task.close()
     env.close()  # type: ignore[attr-defined]
     shutdown(ctx)
     if not ctx.is_main:
@@ -146,6 +158,9 @@ def cmd_train_online(args: argparse.Namespace) -> int:
     evals = [row for row in result.history if "eval/return" in row]
     if evals:
         print(f"evaluation return: first {evals[0]['eval/return']:.1f}, last {evals[-1]['eval/return']:.1f}")
+    evals = [row for row in result.history if "eval/reward/step" in row]
+    if evals:
+        print(f"evaluation reward/step: first {evals[0]['eval/reward/step']:+.4f}, last {evals[-1]['eval/reward/step']:+.4f}")
     print(
         f"done: final reward/step {last.get('reward/step', float('nan')):+.4f}, "
         f"checkpoint {result.checkpoint}, curves {run_dir / 'curves.png'}, TensorBoard {run_dir / 'tb'}"
@@ -505,6 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_task_args(p)
     p.add_argument("--env", default=None, help="a Gymnasium id (e.g. Hopper-v4) instead of the Go1 task")
     p.add_argument("--eval-episodes", type=int, default=5, help="with --env: episodes per evaluation")
+    p.add_argument("--eval-envs", type=int, default=16, help="Go1 task: robots per evaluation (with eval_interval > 0)")
+    p.add_argument("--eval-seconds", type=float, default=10.0, help="Go1 task: seconds per evaluation")
     p.set_defaults(num_envs=None)
     p.add_argument("--config", default=None, help="preset in configs/train/ or a YAML path (default: ppo_go1, or uni_o4_online with --env)")
     _add_overrides(p, "--train-set", "train_overrides", "ppo.clip=0.1")
