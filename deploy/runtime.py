@@ -11,8 +11,10 @@ policy every ``policy_dt / sdk_dt`` ticks (50 Hz), holding the latest PD target 
    the run, held for ``damping_hold_s`` before exit. Damping latches: nothing leaves it.
 
 Deterministic mode sends the action mean; explore mode samples from the policy's Gaussian with a
-seeded generator and logs the log-probability, for on-robot fine-tuning. numpy + onnxruntime +
-the SDK only: this module never imports torch.
+seeded generator and logs the log-probability, for on-robot fine-tuning. Replay mode
+(:class:`ReplaySource`, ``unio4 replay --mode robot``) sends a logged run's joint targets instead
+of a policy's, through the same stand-up, safety layer and damping, at scaled-down gains. numpy +
+onnxruntime + the SDK only: this module never imports torch.
 """
 
 from __future__ import annotations
@@ -72,12 +74,26 @@ class RunResult:
     timing: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ReplaySource:
+    """A logged run's joint targets, sent instead of a policy's (one row per policy step)."""
+
+    targets: np.ndarray  # (T, num_joints), SDK order
+    manifest: dict[str, Any]  # the logged run's bundle manifest: gains, rates, joint limits
+    gain_scale: float = 0.6  # Kp and Kd multiplier: softer than the logged run
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.gain_scale <= 1.0:
+            raise ValueError(f"replay gain_scale: expected (0, 1], got {self.gain_scale}")
+        if self.targets.ndim != 2 or len(self.targets) == 0 or not np.all(np.isfinite(self.targets)):
+            raise ValueError(f"replay targets: expected a finite (T > 0, joints) array, got shape {self.targets.shape}")
+
+
 class PolicySpec:
     """The bundle's manifest as the runtime needs it: observation, action mapping, gains, rates."""
 
-    def __init__(self, bundle: Bundle) -> None:
-        m = bundle.manifest
-        self.obs_cfg = from_dict(ObservationConfig, m["observation"]["config"], where=f"{bundle.path}/manifest.yaml: observation.config")
+    def __init__(self, m: dict[str, Any], where: str) -> None:
+        self.obs_cfg = from_dict(ObservationConfig, m["observation"]["config"], where=f"{where}/manifest.yaml: observation.config")
         joints = m["joints"]
         self.default_pos = np.asarray(joints["default_pos"], dtype=np.float64)
         self.limits = JointLimits(np.asarray(joints["lower"]), np.asarray(joints["upper"]), np.asarray(joints["torque_limit"]))
@@ -106,18 +122,28 @@ class Runtime:
 
     def __init__(
         self,
-        bundle: Bundle,
+        bundle: Bundle | None,
         link: SdkLink,
         cfg: RuntimeConfig,
         log: RolloutLog | None = None,
         explore: bool = False,
         seed: int = 0,
+        replay: ReplaySource | None = None,
     ) -> None:
-        self.bundle, self.link, self.cfg, self.log = bundle, link, cfg, log
-        self.spec = PolicySpec(bundle)
-        obs_size = self.spec.obs_cfg.size(len(self.spec.default_pos))
-        if obs_size != bundle.obs_size:
-            raise ValueError(f"{bundle.path}: observation config gives {obs_size} values, manifest says {bundle.obs_size}")
+        self.bundle, self.link, self.cfg, self.log, self.replay = bundle, link, cfg, log, replay
+        if bundle is not None and replay is None:
+            self.spec = PolicySpec(bundle.manifest, str(bundle.path))
+            obs_size = self.spec.obs_cfg.size(len(self.spec.default_pos))
+            if obs_size != bundle.obs_size:
+                raise ValueError(f"{bundle.path}: observation config gives {obs_size} values, manifest says {bundle.obs_size}")
+        elif replay is not None and bundle is None:
+            self.spec = PolicySpec(replay.manifest, "replayed log")
+            if replay.targets.shape[1] != len(self.spec.default_pos):
+                raise ValueError(f"replay targets have {replay.targets.shape[1]} joints, the manifest {len(self.spec.default_pos)}")
+        else:
+            raise ValueError("Runtime: give a bundle (policy) or a replay source, not both")
+        scale = replay.gain_scale if replay is not None else 1.0
+        self.kp, self.kd = self.spec.kp * scale, self.spec.kd * scale
         self.explore = explore
         self.rng = np.random.default_rng(seed)
         self.safety = SafetyMonitor(cfg.safety)
@@ -175,11 +201,19 @@ class Runtime:
                 )
                 history = frame.repeat(spec.obs_cfg.history_length) if history is None else push_history(np, history, frame)
                 obs = history.astype(np.float32)
-                t0 = time.perf_counter()
-                mean, log_std = self.bundle.infer(obs)
-                inference.append(time.perf_counter() - t0)
                 policy_times.append(now)
-                action, log_prob = self._act(mean.astype(np.float64), log_std.astype(np.float64))
+                if self.replay is not None:
+                    if steps == len(self.replay.targets):
+                        reason = "replay finished"
+                        break
+                    mean = (self.replay.targets[steps] - spec.default_pos) / spec.action_scale  # the logged action
+                    action, log_std, log_prob = mean, np.full_like(mean, -np.inf), 0.0
+                else:
+                    assert self.bundle is not None
+                    t0 = time.perf_counter()
+                    mean, log_std = self.bundle.infer(obs)
+                    inference.append(time.perf_counter() - t0)
+                    action, log_prob = self._act(mean.astype(np.float64), log_std.astype(np.float64))
                 if not np.all(np.isfinite(action)):
                     reason = "non-finite policy output"
                     break
@@ -188,12 +222,13 @@ class Runtime:
                 steps += 1
                 if self.log is not None:
                     self.log.append(self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target))
-            target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, spec.kp, spec.kd)
-            self.link.send(target, spec.kp, spec.kd)
-            if cfg.warm_cache and history is not None and (tick - startup_ticks) % spec.decimation == spec.decimation - 1:
-                self.bundle.infer(history.astype(np.float32))  # after the send: off the critical path
+            target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, self.kp, self.kd)
+            self.link.send(target, self.kp, self.kd)
+            warm = cfg.warm_cache and self.bundle is not None and history is not None
+            if warm and (tick - startup_ticks) % spec.decimation == spec.decimation - 1:
+                self.bundle.infer(history.astype(np.float32))  # type: ignore[union-attr]  # after the send: off the critical path
             tick += 1
-        safety_stop = reason not in ("duration", "SIGINT", "SIGTERM")
+        safety_stop = reason not in ("duration", "replay finished", "SIGINT", "SIGTERM")
         self._event("damping", reason=reason, safety_stop=safety_stop, tick=int(state.tick))
         self._hold_damping(clock)
         if estop is not None:

@@ -8,7 +8,7 @@
   number, the whole log shows how fast the drift grows.
 - ``plot``: the log alone: joint positions and targets, command, orientation, foot forces.
 
-Robot-side replay (logged targets through the safety layer at reduced gains) is not built yet.
+Robot-side replay (logged targets through the safety layer at reduced gains) is :mod:`deploy.replay`.
 """
 
 from __future__ import annotations

@@ -305,15 +305,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    out = Path(args.out or Path(args.run) / "replay")
+    if args.mode == "robot":  # the deploy path: no torch
+        from deploy.replay import replay_on_robot
+        from deploy.runtime import RuntimeConfig
+        from unio4.config import load, resolve_config_path
+
+        if not args.robot:
+            raise ValueError("--mode robot needs --robot IP[:PORT] (the robot, or unio4 emulate)")
+        cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), args.overrides)
+        host, port = _host_port(args.robot, 8007)
+        robot = replay_on_robot(args.run, host, port, cfg, args.gain_scale, out / "robot", args.local_port)
+        print(f"replayed {robot.steps} logged targets at {args.gain_scale:.2f} x gains; ended by {robot.result.reason}")
+        first, whole = robot.rms_first_second, robot.rms_joint_error
+        print(f"  joint angle RMS error vs the log: first second {first:.3f} rad, all {whole:.3f} rad")
+        print(f"  replay log: {robot.log_dir}")
+        return 1 if robot.result.safety_stop else 0
     from sim.replay import plot_log, replay_in_sim
 
-    out = Path(args.out or Path(args.run) / "replay")
     if args.mode == "plot":
         for path in plot_log(args.run, out):
             print(f"wrote {path}")
         return 0
-    if args.mode != "sim":
-        raise ValueError(f"--mode: expected sim or plot, got '{args.mode}' (robot-side replay is not built yet)")
     r = replay_in_sim(args.run, out, backend=args.backend)
     legs = "  ".join(f"{leg} {v:.3f}" for leg, v in r.rms_first_second.items() if leg != "all")
     print(f"open-loop replay of {len(r.sim_joint_pos)} logged policy steps in {args.backend}:")
@@ -613,9 +626,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="a robot log: open-loop replay in the simulator (sim vs log), or plots of the log")
     p.add_argument("run", help="rollout log directory (unio4 deploy --log-dir)")
-    p.add_argument("--mode", default="sim", help="sim (replay the logged targets in a physics backend) or plot")
+    p.add_argument(
+        "--mode",
+        default="sim",
+        choices=("sim", "robot", "plot"),
+        help="sim: the logged targets in a physics backend; robot: the logged targets on a robot at reduced gains; plot",
+    )
     p.add_argument("--backend", default="mujoco", choices=BACKENDS, help="physics backend for --mode sim (default: mujoco)")
-    p.add_argument("-o", "--out", default=None, help="where PNGs go (default: RUN/replay)")
+    p.add_argument("-o", "--out", default=None, help="where PNGs (and the robot replay's log) go (default: RUN/replay)")
+    p.add_argument("--robot", default=None, help="--mode robot: IP[:PORT] of the robot or the emulator")
+    p.add_argument("--local-port", type=int, default=8080, help="--mode robot: local UDP port (0: any free one)")
+    p.add_argument("--gain-scale", type=float, default=0.6, help="--mode robot: Kp and Kd multiplier (default 0.6)")
+    p.add_argument("--config", default="go1", help="--mode robot: runtime preset in configs/deploy/ (safety limits)")
+    _add_overrides(p, "--set", "overrides", "safety.max_tilt=0.6")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("session", help="on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable")

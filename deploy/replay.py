@@ -1,0 +1,63 @@
+"""``unio4 replay RUN --mode robot``: a logged run's joint targets, sent again to a robot.
+
+The targets go through the deploy runtime unchanged in every other respect: connect, stand-up,
+rate and position limits, the safety monitor, the serial e-stop and damping at the end, but with
+Kp and Kd scaled down (``gain_scale``), so a replay is softer than the run it reproduces. The
+replay writes its own rollout log; comparing its joint angles with the original's tells how
+repeatable the robot (or the emulator) is under the same commands. numpy + the SDK only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from deploy.robot_io import SdkLink
+from deploy.rollout_log import RolloutLog, read_chunks
+from deploy.runtime import ReplaySource, RunResult, Runtime, RuntimeConfig
+
+
+@dataclass
+class RobotReplay:
+    result: RunResult
+    steps: int  # targets replayed
+    log_dir: Path
+    rms_joint_error: float  # rad, replayed vs logged joint angles over the replayed steps
+    rms_first_second: float
+
+
+def load_replay_source(run_dir: str | Path, gain_scale: float) -> ReplaySource:
+    """The joint targets and manifest of rollout log ``run_dir``."""
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "meta.yaml"
+    if not meta_path.is_file():
+        raise ValueError(f"{meta_path}: missing; is {run_dir} a rollout log (unio4 deploy --log-dir)?")
+    meta: dict[str, Any] = yaml.safe_load(meta_path.read_text()) or {}
+    if "manifest" not in meta:
+        raise ValueError(f"{meta_path}: no 'manifest' (the deployed bundle's), needed for the gains and joint limits")
+    log, _ = read_chunks(run_dir)
+    return ReplaySource(np.asarray(log["joint_target"], dtype=np.float64), meta["manifest"], gain_scale)
+
+
+def replay_on_robot(
+    run_dir: str | Path, host: str, port: int, cfg: RuntimeConfig, gain_scale: float, log_dir: str | Path, local_port: int = 0
+) -> RobotReplay:
+    source = load_replay_source(run_dir, gain_scale)
+    meta = {"source": "robot", "mode": "replay", "replay_of": str(Path(run_dir).resolve()), "gain_scale": gain_scale}
+    log = RolloutLog(log_dir, {**meta, "robot_address": f"{host}:{port}", "manifest": source.manifest}, cfg.chunk_steps)
+    policy_dt = float(source.manifest["control"]["policy_dt"])
+    duration = (len(source.targets) + 1) * policy_dt  # one policy tick past the last target: "replay finished"
+    result = Runtime(None, SdkLink(host, port, local_port), cfg, log=log, replay=source).run(duration)
+    log.close({"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing})
+    original, _ = read_chunks(run_dir)
+    steps = result.policy_steps
+    if steps == 0:
+        return RobotReplay(result, 0, Path(log_dir), float("nan"), float("nan"))
+    replayed, _ = read_chunks(log_dir)
+    err = replayed["joint_pos"][:steps] - original["joint_pos"][:steps]
+    per_second = round(1.0 / policy_dt)
+    return RobotReplay(result, steps, Path(log_dir), float(np.sqrt(np.mean(err**2))), float(np.sqrt(np.mean(err[:per_second] ** 2))))
