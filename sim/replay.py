@@ -40,6 +40,8 @@ class ReplayResult:
     rms_all: dict[str, float]
     roll_pitch_rms: float  # rad, over the whole log
     plot: Path
+    strip: Path | None = None  # log | sim pictures over time (with render=True)
+    animation: Path | None = None  # the same as a GIF
 
 
 def roll_pitch(quat: np.ndarray) -> np.ndarray:
@@ -54,7 +56,11 @@ def _rms(err: np.ndarray, robot: RobotDescription) -> dict[str, float]:
     return out
 
 
-def replay_in_sim(run_dir: str | Path, out_dir: str | Path, backend: str = "mujoco", robot_name: str = "go1") -> ReplayResult:
+def replay_in_sim(
+    run_dir: str | Path, out_dir: str | Path, backend: str = "mujoco", robot_name: str = "go1", render: bool = False
+) -> ReplayResult:
+    """Replay a log's targets open loop in ``backend``; with ``render``, also pictures of log | sim side by side
+    (the log's robot at its leg-odometry height, each camera following its own base)."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     log, _ = read_chunks(run_dir)
     if len(log["joint_target"]) < 2:
@@ -75,11 +81,11 @@ def replay_in_sim(run_dir: str | Path, out_dir: str | Path, backend: str = "mujo
         t(dq[:1]).float(),
     )
     steps = len(q) - 1
-    sim_q, sim_quat = np.zeros((steps, robot.num_joints)), np.zeros((steps, 4))
+    sim_q, sim_quat, sim_pos = np.zeros((steps, robot.num_joints)), np.zeros((steps, 4)), np.zeros((steps, 3))
     targets = torch.from_numpy(log["joint_target"].astype(np.float32))
     for k in range(steps):
         state = sim.step(targets[k].expand(1, sim.decimation, -1))
-        sim_q[k], sim_quat[k] = state.joint_pos[0].numpy(), state.base_quat[0].numpy()
+        sim_q[k], sim_quat[k], sim_pos[k] = state.joint_pos[0].numpy(), state.base_quat[0].numpy(), state.base_pos[0].numpy()
     sim.close()
     log_q = q[1:]
     err = sim_q - log_q
@@ -88,7 +94,20 @@ def replay_in_sim(run_dir: str | Path, out_dir: str | Path, backend: str = "mujo
     rp_err = roll_pitch(sim_quat) - roll_pitch(quat[1:])
     out_dir.mkdir(parents=True, exist_ok=True)
     plot = plot_joints(np.arange(steps) * policy_dt, {"log": log_q, f"sim ({backend})": sim_q}, robot, out_dir / "replay_sim.png")
-    return ReplayResult(sim_q, log_q, _rms(err[:first], robot), _rms(err, robot), float(np.sqrt(np.mean(rp_err**2))), plot)
+    result = ReplayResult(sim_q, log_q, _rms(err[:first], robot), _rms(err, robot), float(np.sqrt(np.mean(rp_err**2))), plot)
+    if render:
+        from sim.render import PoseRenderer, write_animation, write_strip
+
+        renderer = PoseRenderer(robot_name)
+        every = max(1, int(round(0.08 / policy_dt)))  # 12.5 frames per second of log
+        frames = []
+        for k in range(0, steps, every):
+            logged = renderer.render(np.array([0.0, 0.0, height[k + 1]]), quat[k + 1], log_q[k])
+            frames.append(np.concatenate([logged, renderer.render(sim_pos[k], sim_quat[k], sim_q[k])], axis=1))
+        renderer.close()
+        result.strip = write_strip(frames, out_dir / "replay_strip.png")
+        result.animation = write_animation(frames, out_dir / "replay.gif", fps=1.0 / (every * policy_dt))
+    return result
 
 
 def plot_joints(time: np.ndarray, series: dict[str, np.ndarray], robot: RobotDescription, out: Path) -> Path:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import torch
+from sim.render import use_offscreen_gl
 
-from robots.description import RobotDescription, load_robot
+use_offscreen_gl()  # before mujoco is imported: replay pictures render headless through EGL
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from robots.description import RobotDescription, load_robot  # noqa: E402
 
 torch.set_num_threads(1)
 

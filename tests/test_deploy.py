@@ -134,9 +134,15 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
 
     # replay: the logged targets, open loop in the task's MuJoCo backend, follow the logged joints
     # (measured: 0.027 rad RMS over the first second against the MuJoCo emulator, 0.043 in PyBullet)
-    replay = replay_in_sim(run.log_dir, tmp_path / "replay")
+    replay = replay_in_sim(run.log_dir, tmp_path / "replay", render=physics == "mujoco")
     assert replay.rms_first_second["all"] < 0.1 and replay.rms_all["all"] < 0.1, replay.rms_all
     assert replay.roll_pitch_rms < 0.05 and replay.plot.is_file()
+    if replay.strip is not None:  # log | sim pictures, rendered headless (EGL): 6 rows of two views
+        import imageio.v3 as iio
+
+        strip = iio.imread(replay.strip)
+        assert strip.shape == (6 * 192, 2 * 256, 3) and strip.std() > 10  # a scene, not a blank frame
+        assert replay.animation is not None and iio.imread(replay.animation, index=None).shape[0] == 125  # 0.08 s frames
     assert [p.name for p in plot_log(run.log_dir, tmp_path / "replay")] == ["log_joints.png", "log_body.png"]
 
     # robot replay: the same targets on a fresh emulator, through the runtime's safety layer at 0.6 x gains

@@ -327,12 +327,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         for path in plot_log(args.run, out):
             print(f"wrote {path}")
         return 0
-    r = replay_in_sim(args.run, out, backend=args.backend)
+    r = replay_in_sim(args.run, out, backend=args.backend, render=args.render)
     legs = "  ".join(f"{leg} {v:.3f}" for leg, v in r.rms_first_second.items() if leg != "all")
     print(f"open-loop replay of {len(r.sim_joint_pos)} logged policy steps in {args.backend}:")
     print(f"  joint angle RMS error, first second: {r.rms_first_second['all']:.3f} rad ({legs})")
     print(f"  joint angle RMS error, whole log:    {r.rms_all['all']:.3f} rad; roll/pitch RMS error {r.roll_pitch_rms:.3f} rad")
     print(f"  plot: {r.plot}")
+    if r.strip is not None:
+        print(f"  pictures (log | sim): {r.strip}, {r.animation}")
     return 0
 
 
@@ -634,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--backend", default="mujoco", choices=BACKENDS, help="physics backend for --mode sim (default: mujoco)")
     p.add_argument("-o", "--out", default=None, help="where PNGs (and the robot replay's log) go (default: RUN/replay)")
+    p.add_argument("--render", action="store_true", help="--mode sim: also log | sim pictures (PNG strip + GIF; MuJoCo renderer)")
     p.add_argument("--robot", default=None, help="--mode robot: IP[:PORT] of the robot or the emulator")
     p.add_argument("--local-port", type=int, default=8080, help="--mode robot: local UDP port (0: any free one)")
     p.add_argument("--gain-scale", type=float, default=0.6, help="--mode robot: Kp and Kd multiplier (default 0.6)")
@@ -709,6 +712,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from sim.render import use_offscreen_gl
+
+    use_offscreen_gl()  # before anything imports mujoco: headless rendering (replay --render, demo)
     args = build_parser().parse_args(argv)
     if getattr(args, "backend", None) == "isaacgym":
         _import_isaacgym_first()
