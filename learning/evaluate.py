@@ -52,7 +52,8 @@ def episode_returns(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, ep
 
 def evaluate_gym(actor: GaussianActor, env_id: str, episodes: int, seed: int = 0) -> dict[str, float]:
     """Mean return of the mean action over ``episodes`` seeded Gymnasium episodes (+ D4RL score if known)."""
-    returns = episode_returns(lambda obs: actor(obs)[0], env_id, episodes, seed)
+    device = next(actor.parameters()).device
+    returns = episode_returns(lambda obs: actor(obs.to(device))[0].cpu(), env_id, episodes, seed)
     result = {"return": sum(returns) / len(returns)}
     if reference_returns(env_id) is not None:
         result["d4rl_score"] = normalized_score(env_id, result["return"])

@@ -49,6 +49,9 @@ class OnlineConfig:
     # critic otherwise takes its first steps on noise.
     critic_warmup_iterations: int = 0
     eval_interval: int = 0  # iterations between evaluations (0: never); the first is before any update
+    # Where the networks, the rollout buffer and the updates live ("cuda" on a GPU). The Go1 task is
+    # created on the same device, so with MuJoCo Warp on CUDA nothing leaves the GPU.
+    device: str = "cpu"
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -87,6 +90,11 @@ def load_init(path: str | Path, cfg: OnlineConfig) -> tuple[dict[str, Any], Onli
     return init, cfg
 
 
+def rank_device(device: str, ctx: DistContext) -> torch.device:
+    """``device`` for this rank: plain "cuda" means this rank's own GPU under torchrun."""
+    return torch.device(f"cuda:{ctx.local_rank}") if device == "cuda" else torch.device(device)
+
+
 def build_agent(env: VectorEnv, cfg: OnlineConfig) -> tuple[GaussianActor, ValueCritic]:
     bound = float(env.single_action_space.high[0])
     actor = GaussianActor(env.num_obs, env.num_actions, bound, cfg.network)
@@ -111,11 +119,15 @@ def train_online(
     Under ``torchrun`` (``ctx``), ``env`` is this rank's batch; rank 0 logs and writes checkpoints.
     """
     torch.manual_seed(cfg.seed)
+    dev = rank_device(cfg.device, ctx)
+    env_device = torch.device(getattr(env, "device", "cpu"))
     actor, critic = build_agent(env, cfg)
     if init is not None:
         actor.load_state_dict(init["actor"])
         if "critic" in init:
             critic.load_state_dict(init["critic"])
+    actor.to(dev)
+    critic.to(dev)
     ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed, ctx=ctx)
     main = ctx.is_main
     logger = CurveLogger(run_dir) if main else None
@@ -150,9 +162,9 @@ def train_online(
         }
 
     p = cfg.ppo
-    buffer = RolloutBuffer(p.num_steps, env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions)
+    buffer = RolloutBuffer(p.num_steps, env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions, dev)
     obs, info = env.reset(seed=cfg.seed + start_iteration)
-    critic_obs = info["critic_obs"]
+    obs, critic_obs = obs.to(dev), info["critic_obs"].to(dev)
     columns = (
         TextColumn("[bold]PPO"),
         BarColumn(),
@@ -178,12 +190,13 @@ def train_online(
                     actions = dist.sample()
                     log_probs = dist.log_prob(actions).sum(-1)
                     values = critic(critic_obs)
-                    next_obs, rewards, terminated, truncated, info = env.step(actions)
+                    next_obs, rewards, terminated, truncated, info = env.step(actions.to(env_device))
+                    next_obs, rewards, terminated, truncated = (x.to(dev) for x in (next_obs, rewards, terminated, truncated))
                     if truncated.any():  # bootstrap through time-outs
-                        final_values = critic(info["final_critic_obs"])
+                        final_values = critic(info["final_critic_obs"].to(dev))
                         rewards = rewards + p.gamma * final_values * truncated.float()
                     buffer.add(obs, critic_obs, actions, log_probs, values, rewards, terminated | truncated)
-                    obs, critic_obs = next_obs, info["critic_obs"]
+                    obs, critic_obs = next_obs, info["critic_obs"].to(dev)
                     for name, value in info.get("reward_terms", {}).items():
                         term_sums[name] = term_sums.get(name, 0.0) + float(value.mean())
                     if "episode" in info:

@@ -48,17 +48,19 @@ class PPOConfig:
 class RolloutBuffer:
     """On-policy storage of ``num_steps`` transitions for ``num_envs`` envs."""
 
-    def __init__(self, num_steps: int, num_envs: int, obs_dim: int, critic_obs_dim: int, act_dim: int) -> None:
-        t, n = num_steps, num_envs
-        self.obs = torch.zeros(t, n, obs_dim)
-        self.critic_obs = torch.zeros(t, n, critic_obs_dim)
-        self.actions = torch.zeros(t, n, act_dim)
-        self.log_probs = torch.zeros(t, n)
-        self.rewards = torch.zeros(t, n)
-        self.dones = torch.zeros(t, n)
-        self.values = torch.zeros(t, n)
-        self.advantages = torch.zeros(t, n)
-        self.returns = torch.zeros(t, n)
+    def __init__(
+        self, num_steps: int, num_envs: int, obs_dim: int, critic_obs_dim: int, act_dim: int, device: torch.device | str = "cpu"
+    ) -> None:
+        t, n, dev = num_steps, num_envs, device
+        self.obs = torch.zeros(t, n, obs_dim, device=dev)
+        self.critic_obs = torch.zeros(t, n, critic_obs_dim, device=dev)
+        self.actions = torch.zeros(t, n, act_dim, device=dev)
+        self.log_probs = torch.zeros(t, n, device=dev)
+        self.rewards = torch.zeros(t, n, device=dev)
+        self.dones = torch.zeros(t, n, device=dev)
+        self.values = torch.zeros(t, n, device=dev)
+        self.advantages = torch.zeros(t, n, device=dev)
+        self.returns = torch.zeros(t, n, device=dev)
         self.step = 0
 
     def add(

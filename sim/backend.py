@@ -35,6 +35,10 @@ class RobotState:
         """The rows ``ids`` of every field."""
         return RobotState(**{f.name: getattr(self, f.name)[ids] for f in fields(self)})
 
+    def to(self, device: torch.device) -> RobotState:
+        """Every field on ``device`` (no copy for fields already there)."""
+        return RobotState(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
 
 @dataclass
 class Dynamics:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports BACKENDS on the robot, where there is no torch
+    import torch
+
     from robots.description import RobotDescription
     from sim.backend import PhysicsBackend
     from sim.config import WarpConfig
@@ -24,8 +26,13 @@ def make_backend(
     terrain: Terrain,
     num_threads: int | None = None,
     warp: WarpConfig | None = None,
+    device: torch.device | None = None,
 ) -> PhysicsBackend:
-    """Instantiate backend ``name`` for ``num_envs`` robots on ``terrain``."""
+    """Instantiate backend ``name`` for ``num_envs`` robots on ``terrain``.
+
+    ``device`` is where the caller keeps its tensors: backends accept inputs from any device; the
+    MuJoCo Warp backend also hands its state back there (a GPU task reads GPU simulation memory).
+    """
     if name == "mujoco":
         from sim.mujoco_backend import MujocoBackend
 
@@ -34,7 +41,7 @@ def make_backend(
         from sim.config import WarpConfig
         from sim.mujoco_warp_backend import MujocoWarpBackend
 
-        return MujocoWarpBackend(robot, num_envs, terrain, warp or WarpConfig())
+        return MujocoWarpBackend(robot, num_envs, terrain, warp or WarpConfig(), output_device=str(device or "cpu"))
     if name == "pybullet":
         from sim.pybullet_backend import PybulletBackend
 

@@ -140,9 +140,12 @@ class TrotController:
         return (target - self.default_q) / self.scales
 
     def act_task(self, task: Go1VelocityTask) -> torch.Tensor:
-        """Actions for every env of ``task`` from its current state, commands and episode time."""
-        s = task.state
-        return self.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands, task.episode_time)
+        """Actions for every env of ``task`` from its current state, commands and episode time.
+
+        The controller computes on the CPU (it drives data collection and benchmarks, not training)."""
+        s = task.state.to(torch.device("cpu"))
+        actions = self.act(s.base_quat, s.base_lin_vel_world, s.joint_pos, s.joint_vel, task.commands.cpu(), task.episode_time.cpu())
+        return actions.to(task.device)
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ def walk(task: Go1VelocityTask, seconds: float, controller: TrotController | Non
     controller = controller or TrotController.for_task(task)
     task.reset()
     start = task.state.base_pos[:, :2].clone()
-    fell = torch.zeros(task.num_envs, dtype=torch.bool)
+    fell = torch.zeros(task.num_envs, dtype=torch.bool, device=task.device)
     for _ in range(int(round(seconds / task.dt))):
         _, _, terminated, _, _ = task.step(controller.act_task(task))
         fell |= terminated

@@ -101,9 +101,9 @@ class PybulletBackend:
         joint_vel: torch.Tensor,
     ) -> None:
         pb = self.pb
-        pos, quat = base_pos.double().numpy(), base_quat.double().numpy()
-        lin, ang = base_lin_vel_world.double().numpy(), base_ang_vel_body.double().numpy()
-        q, dq = joint_pos.double().numpy(), joint_vel.double().numpy()
+        pos, quat = base_pos.cpu().double().numpy(), base_quat.cpu().double().numpy()
+        lin, ang = base_lin_vel_world.cpu().double().numpy(), base_ang_vel_body.cpu().double().numpy()
+        q, dq = joint_pos.cpu().double().numpy(), joint_vel.cpu().double().numpy()
         for k, i in enumerate(env_ids.tolist()):
             c, body = self.clients[i], self.bodies[i]
             w, x, y, z = quat[k]
@@ -116,7 +116,7 @@ class PybulletBackend:
 
     def step(self, joint_targets: torch.Tensor) -> RobotState:
         pb = self.pb
-        targets = joint_targets.detach().double().numpy()
+        targets = joint_targets.detach().cpu().double().numpy()
         self._foot[:], self._trunk[:], self._thigh[:] = 0.0, 0.0, 0.0
         for i, (c, body) in enumerate(zip(self.clients, self.bodies)):
             for s in range(self.decimation * self.pd_substeps):
@@ -185,7 +185,7 @@ class PybulletBackend:
         for k, i in enumerate(env_ids.tolist()):
             c, body = self.clients[i], self.bodies[i]
             v, omega = pb.getBaseVelocity(body, physicsClientId=c)
-            pb.resetBaseVelocity(body, (np.array(v) + delta_lin_vel_world[k].double().numpy()).tolist(), omega, physicsClientId=c)
+            pb.resetBaseVelocity(body, (np.array(v) + delta_lin_vel_world[k].cpu().double().numpy()).tolist(), omega, physicsClientId=c)
 
     def close(self) -> None:
         for c in self.clients:

@@ -29,20 +29,31 @@ PRIVILEGED_EXTRA = 3 + 1 + 5 + 4  # base lin vel, height, dynamics params, foot 
 
 
 def _uniform(gen: torch.Generator, lo: float, hi: float, shape: tuple[int, ...]) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(shape, generator=gen)
+    return lo + (hi - lo) * torch.rand(shape, generator=gen, device=gen.device)
 
 
 class Go1VelocityTask:
     """``num_envs`` Go1s tracking (vx, vy, yaw-rate) commands."""
 
-    def __init__(self, cfg: TaskConfig, num_envs: int, backend: str = "mujoco", seed: int = 0, num_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TaskConfig,
+        num_envs: int,
+        backend: str = "mujoco",
+        seed: int = 0,
+        num_threads: int | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         self.cfg = cfg
         self.num_envs = num_envs
+        self.device = dev = torch.device(device)
         self.robot = load_robot(cfg.robot)
         self.terrain = make_terrain(cfg.terrain)
-        self.backend: PhysicsBackend = make_backend(backend, self.robot, num_envs, self.terrain, num_threads=num_threads, warp=cfg.warp)
+        self.backend: PhysicsBackend = make_backend(
+            backend, self.robot, num_envs, self.terrain, num_threads=num_threads, warp=cfg.warp, device=dev
+        )
         self.backend_name = backend
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator(device=dev).manual_seed(seed)  # random streams differ between devices
         rc = self.robot.control
         self.dt = rc.policy_dt
         self.decimation = rc.decimation
@@ -57,25 +68,27 @@ class Go1VelocityTask:
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (self.num_obs,), dtype=np.float32)
 
         f32 = torch.float32
-        self.default_joint_pos = torch.tensor(self.robot.default_joint_pos, dtype=f32)
-        self.action_scales = torch.tensor(self.robot.action_scales, dtype=f32)
-        lower, upper = torch.tensor(self.robot.joint_lower, dtype=f32), torch.tensor(self.robot.joint_upper, dtype=f32)
+        self.default_joint_pos = torch.tensor(self.robot.default_joint_pos, dtype=f32, device=dev)
+        self.action_scales = torch.tensor(self.robot.action_scales, dtype=f32, device=dev)
+        lower = torch.tensor(self.robot.joint_lower, dtype=f32, device=dev)
+        upper = torch.tensor(self.robot.joint_upper, dtype=f32, device=dev)
         self.soft_lower, self.soft_upper = soft_joint_limits(lower, upper, cfg.rewards.soft_joint_limit)
         n = num_envs
-        self.commands = torch.zeros(n, 3)
-        self.actions = torch.zeros(n, nj)
-        self.last_actions = torch.zeros(n, nj)
+        self.commands = torch.zeros(n, 3, device=dev)
+        self.actions = torch.zeros(n, nj, device=dev)
+        self.last_actions = torch.zeros(n, nj, device=dev)
         self.last_targets = self.default_joint_pos.repeat(n, 1)
-        self.last_joint_vel = torch.zeros(n, nj)
-        self.air_time = torch.zeros(n, 4)
-        self.episode_length = torch.zeros(n, dtype=torch.long)
-        self.latency_substeps = torch.zeros(n, dtype=torch.long)
-        self.obs_history = torch.zeros(n, self.num_obs)
-        self.spawn_xy = torch.zeros(n, 2)
-        self.dynamics = Dynamics(torch.ones(n), torch.zeros(n), torch.ones(n), torch.ones(n), torch.ones(n))
-        self.episode_sums: dict[str, torch.Tensor] = {name: torch.zeros(n) for name in cfg.rewards.weights}
-        self.episode_return = torch.zeros(n)
-        self._substep = torch.arange(self.decimation).view(1, -1, 1)
+        self.last_joint_vel = torch.zeros(n, nj, device=dev)
+        self.air_time = torch.zeros(n, 4, device=dev)
+        self.episode_length = torch.zeros(n, dtype=torch.long, device=dev)
+        self.latency_substeps = torch.zeros(n, dtype=torch.long, device=dev)
+        self.obs_history = torch.zeros(n, self.num_obs, device=dev)
+        self.spawn_xy = torch.zeros(n, 2, device=dev)
+        ones, zeros = torch.ones(n, device=dev), torch.zeros(n, device=dev)
+        self.dynamics = Dynamics(ones, zeros, ones.clone(), ones.clone(), ones.clone())
+        self.episode_sums: dict[str, torch.Tensor] = {name: torch.zeros(n, device=dev) for name in cfg.rewards.weights}
+        self.episode_return = torch.zeros(n, device=dev)
+        self._substep = torch.arange(self.decimation, device=dev).view(1, -1, 1)
         self._push_every = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
         self._resample_every = max(1, int(round(cfg.commands.resample_time_s / self.dt)))
         o, nz = cfg.observations, cfg.randomization.noise
@@ -89,8 +102,8 @@ class Go1VelocityTask:
                 torch.zeros(nj),
                 torch.zeros(o.frame_size(nj) - 9 - 3 * nj),  # gait clock: exact
             ]
-        )
-        self.state: RobotState = self.backend.state()
+        ).to(dev)
+        self.state: RobotState = self.backend.state().to(dev)
         self.terrain.assign(n, self.gen)
 
     # ---- gymnasium-style API ------------------------------------------------------------------
@@ -104,10 +117,10 @@ class Go1VelocityTask:
         if seed is not None:
             self.gen.manual_seed(seed)
             self.terrain.assign(self.num_envs, self.gen)
-        self._reset_envs(torch.arange(self.num_envs), curriculum=False)
-        self.state = self.backend.state()
+        self._reset_envs(torch.arange(self.num_envs, device=self.device), curriculum=False)
+        self.state = self.backend.state().to(self.device)
         lin_vel, _, height = self._kinematics(self.state)
-        obs, critic = self._observe(self.state, lin_vel, height, ids=torch.arange(self.num_envs))
+        obs, critic = self._observe(self.state, lin_vel, height, ids=torch.arange(self.num_envs, device=self.device))
         return obs, {"critic_obs": critic}
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -117,7 +130,7 @@ class Go1VelocityTask:
         delayed = self._substep < self.latency_substeps.view(-1, 1, 1)
         seq = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
         self.last_targets = targets
-        state = self.backend.step(seq)
+        state = self.backend.step(seq).to(self.device)  # CPU engines hand back CPU tensors
         self.state = state
         self.episode_length += 1
 
@@ -169,7 +182,7 @@ class Go1VelocityTask:
         if rnd.enabled and rnd.push_max_vel > 0:
             push = torch.nonzero(step_ids % self._push_every == 0).flatten()
             if push.numel():
-                dv = torch.zeros(push.numel(), 3)
+                dv = torch.zeros(push.numel(), 3, device=self.device)
                 dv[:, :2] = _uniform(self.gen, -rnd.push_max_vel, rnd.push_max_vel, (push.numel(), 2))
                 self.backend.push(push, dv)
 
@@ -182,7 +195,7 @@ class Go1VelocityTask:
             info["final_critic_obs"] = critic.clone()
             info["episode"] = self._episode_stats(done_ids)
             self._reset_envs(done_ids, curriculum=True)
-            self.state = self.backend.state()
+            self.state = self.backend.state().to(self.device)
             fresh = self.state.select(done_ids)
             lin_vel, _, fresh_height = self._kinematics(fresh)
             obs[done_ids], critic[done_ids] = self._observe(fresh, lin_vel, fresh_height, ids=done_ids)
@@ -223,7 +236,7 @@ class Go1VelocityTask:
         clean_frame = frame
         noise = cfg.randomization.noise
         if cfg.randomization.enabled and noise.enabled:
-            frame = frame + self.noise_scale * (2.0 * torch.rand(frame.shape, generator=self.gen) - 1.0)
+            frame = frame + self.noise_scale * (2.0 * torch.rand(frame.shape, generator=self.gen, device=self.device) - 1.0)
         if cfg.observations.history_length == 1:
             obs = frame
         elif ids is None:
@@ -275,11 +288,13 @@ class Go1VelocityTask:
         self.spawn_xy[ids] = xy
         z = self.terrain.spawn_height_at(xy) + self.robot.control.spawn_height
         yaw = _uniform(self.gen, -math.pi, math.pi, (n,))
-        quat = torch.stack([torch.cos(yaw / 2), torch.zeros(n), torch.zeros(n), torch.sin(yaw / 2)], 1)
-        scale = _uniform(self.gen, *rnd.init_joint_scale, (n, 1)) if rnd.enabled else torch.ones(n, 1)
+        zero = torch.zeros(n, device=self.device)
+        quat = torch.stack([torch.cos(yaw / 2), zero, zero, torch.sin(yaw / 2)], 1)
+        scale = _uniform(self.gen, *rnd.init_joint_scale, (n, 1)) if rnd.enabled else torch.ones(n, 1, device=self.device)
         joint_pos = (self.default_joint_pos * scale).clamp(self.soft_lower, self.soft_upper)
-        zeros3 = torch.zeros(n, 3)
-        self.backend.reset(ids, torch.cat([xy, z.unsqueeze(1)], 1), quat, zeros3, zeros3, joint_pos, torch.zeros(n, self.num_actions))
+        zeros3 = torch.zeros(n, 3, device=self.device)
+        still = torch.zeros(n, self.num_actions, device=self.device)
+        self.backend.reset(ids, torch.cat([xy, z.unsqueeze(1)], 1), quat, zeros3, zeros3, joint_pos, still)
         if rnd.enabled:
             dyn = Dynamics(
                 friction=_uniform(self.gen, *rnd.friction, (n,)),
@@ -292,9 +307,13 @@ class Go1VelocityTask:
             lat = _uniform(self.gen, *rnd.latency_s, (n,)) / self.robot.control.sim_dt
             self.latency_substeps[ids] = lat.round().long().clamp(0, max_latency)
         else:
-            ones = torch.ones(n)
+            ones = torch.ones(n, device=self.device)
             dyn = Dynamics(
-                friction=ones * self.robot.body.foot_friction, added_mass=torch.zeros(n), kp_scale=ones, kd_scale=ones, motor_strength=ones
+                friction=ones * self.robot.body.foot_friction,
+                added_mass=torch.zeros(n, device=self.device),
+                kp_scale=ones,
+                kd_scale=ones,
+                motor_strength=ones,
             )
             self.latency_substeps[ids] = 0
         self.backend.set_dynamics(ids, dyn)

@@ -53,6 +53,7 @@ class Terrain:
     spec: HeightfieldSpec | None
     levels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     types: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    _heights_t: torch.Tensor = field(init=False, repr=False)  # heights as a tensor, on the device last asked for
 
     @property
     def is_flat(self) -> bool:
@@ -65,6 +66,8 @@ class Terrain:
         s, res = self.spec, self.cfg.resolution
         col = torch.round((xy[..., 0] + s.size_x) / res).long().clamp(0, s.ncol - 1)
         row = torch.round((xy[..., 1] + s.size_y) / res).long().clamp(0, s.nrow - 1)
+        if self._heights_t.device != xy.device:
+            self._heights_t = self._heights_t.to(xy.device)
         return self._heights_t[row, col].to(xy.dtype)
 
     def spawn_height_at(self, xy: torch.Tensor) -> torch.Tensor:
@@ -87,7 +90,7 @@ class Terrain:
     def origins(self, levels: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """World xy of the centre of tile (level, type)."""
         if self.spec is None:
-            return torch.zeros(levels.shape[0], 2)
+            return torch.zeros(levels.shape[0], 2, device=levels.device)
         n = _tile_samples(self.cfg)
         stride, centre = n * self.cfg.resolution, (n - 1) / 2 * self.cfg.resolution
         x = -self.spec.size_x + levels.float() * stride + centre
@@ -96,8 +99,9 @@ class Terrain:
 
     def assign(self, num_envs: int, generator: torch.Generator) -> None:
         """Initial tile of each env: random type, level up to ``max_init_level``."""
-        self.levels = torch.randint(0, self.cfg.max_init_level + 1, (num_envs,), generator=generator)
-        self.types = torch.randint(0, len(self.cfg.types), (num_envs,), generator=generator)
+        dev = generator.device
+        self.levels = torch.randint(0, self.cfg.max_init_level + 1, (num_envs,), generator=generator, device=dev)
+        self.types = torch.randint(0, len(self.cfg.types), (num_envs,), generator=generator, device=dev)
 
     def update_curriculum(
         self, env_ids: torch.Tensor, distance: torch.Tensor, commanded_distance: torch.Tensor, generator: torch.Generator
@@ -110,7 +114,7 @@ class Terrain:
         levels = self.levels[env_ids] + up.long() - down.long()
         top = self.cfg.num_levels
         solved = levels >= top
-        random_levels = torch.randint(0, top, (int(env_ids.numel()),), generator=generator)
+        random_levels = torch.randint(0, top, (int(env_ids.numel()),), generator=generator, device=generator.device)
         self.levels[env_ids] = torch.where(solved, random_levels, levels.clamp(min=0))
 
     @property

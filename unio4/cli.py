@@ -135,13 +135,16 @@ def cmd_train_online(args: argparse.Namespace) -> int:
 
         task_cfg = load_task_config(args.task, args.overrides)
         num_envs = args.num_envs or 64
-        env = Go1VelocityTask(task_cfg, num_envs, backend=args.backend, seed=args.seed + ctx.rank * num_envs)
+        from learning.online import rank_device
+
+        device = rank_device(cfg.device, ctx)  # the task lives where the networks do
+        env = Go1VelocityTask(task_cfg, num_envs, backend=args.backend, seed=args.seed + ctx.rank * num_envs, device=device)
         extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
         evaluator = eval_task = None
         if cfg.eval_interval and ctx.is_main:  # the mean action on its own robots: same commands, pushes and dynamics every time
             from learning.evaluate import evaluate_policy
 
-            eval_task = Go1VelocityTask(task_cfg, args.eval_envs, backend=args.backend, seed=10_000)
+            eval_task = Go1VelocityTask(task_cfg, args.eval_envs, backend=args.backend, seed=10_000, device=device)
             eval_steps = int(round(args.eval_seconds / eval_task.dt))
 
             def evaluator(actor):  # type: ignore[no-untyped-def]
