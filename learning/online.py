@@ -8,6 +8,7 @@ Writes TensorBoard scalars, ``metrics.jsonl``, PNG curves and full-state checkpo
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -52,6 +53,12 @@ class OnlineConfig:
     # Where the networks, the rollout buffer and the updates live ("cuda" on a GPU). The Go1 task is
     # created on the same device, so with MuJoCo Warp on CUDA nothing leaves the GPU.
     device: str = "cpu"
+    # Exploration floor for a pretrained actor (--init): its log-std range starts at log(min_std)
+    # instead of the checkpoint's. The mean, so the deterministic policy, is exactly the offline one;
+    # the sampled distribution is wider. None: the exact offline distribution (the default). BC of
+    # a near-deterministic controller leaves std ~0.03, and PPO's first update from there moved
+    # the policy by KL ~30.
+    min_std: float | None = None
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -119,6 +126,10 @@ def train_online(
     Under ``torchrun`` (``ctx``), ``env`` is this rank's batch; rank 0 logs and writes checkpoints.
     """
     torch.manual_seed(cfg.seed)
+    if init is not None and cfg.min_std is not None:
+        net = cfg.network  # init_std only seeds fresh weights (the loaded ones replace them) but must lie in range
+        inside = max(net.init_std, math.sqrt(cfg.min_std * math.exp(net.log_std_max)))
+        cfg = replace(cfg, network=replace(net, log_std_min=math.log(cfg.min_std), init_std=inside))
     dev = rank_device(cfg.device, ctx)
     env_device = torch.device(getattr(env, "device", "cpu"))
     actor, critic = build_agent(env, cfg)
@@ -219,6 +230,7 @@ def train_online(
                 "policy/approx_kl": stats["approx_kl"],
                 "policy/clip_fraction": stats["clip_fraction"],
                 "policy/actor_lr": stats["actor_lr"],
+                "policy/actor_steps": stats["actor_steps"],
                 "policy/mean_std": float(actor(obs)[1].detach().exp().mean()),
             }
             scalars.update({f"reward/{k}": v / p.num_steps for k, v in term_sums.items()})

@@ -37,6 +37,10 @@ class PPOConfig:
     normalize_advantage: bool = True
     lr_schedule: Literal["fixed", "linear", "adaptive"] = "adaptive"
     desired_kl: float = 0.01  # adaptive schedule target
+    # Stop the actor's steps for the rest of an update once a minibatch's KL to the rollout policy
+    # exceeds this (the critic keeps fitting). None: never. A pretrained policy with a narrow
+    # Gaussian otherwise takes a first update of KL ~30 and walks worse for ~10 updates.
+    target_kl: float | None = None
 
     def __post_init__(self) -> None:
         if self.num_steps < 1 or self.epochs < 1 or self.num_minibatches < 1:
@@ -130,7 +134,7 @@ class PPO:
         old_log_probs, old_values = buffer.flat("log_probs"), buffer.flat("values")
         advantages, returns = buffer.flat("advantages"), buffer.flat("returns")
         stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
-        count = 0
+        count, actor_steps, actor_active = 0, 0, update_actor
         for _ in range(cfg.epochs):
             for idx in buffer.minibatches(cfg.num_minibatches, self.generator, cfg.minibatch_size):
                 adv = advantages[idx]
@@ -142,7 +146,15 @@ class PPO:
                 entropy = dist.entropy().sum(-1).mean()
                 policy_loss = surrogate_loss(new_log_prob, old_log_probs[idx], adv, cfg.clip)
                 actor_loss = policy_loss - cfg.entropy_coef * entropy
-                if update_actor:
+                with torch.no_grad():
+                    log_ratio = new_log_prob - old_log_probs[idx]
+                    kl = ((log_ratio.exp() - 1) - log_ratio).mean().item()
+                if cfg.target_kl is not None and actor_active:
+                    # the ranks' mean: every rank must stop at the same step (gradients are all-reduced)
+                    if mean_over_ranks({"kl": kl}, self.ctx)["kl"] > cfg.target_kl:
+                        actor_active = False
+                if actor_active:
+                    actor_steps += 1
                     self.actor_optim.zero_grad()
                     actor_loss.backward()
                     average_gradients(self.actor.parameters(), self.ctx)
@@ -159,15 +171,13 @@ class PPO:
                 self.critic_optim.step()
 
                 with torch.no_grad():
-                    log_ratio = new_log_prob - old_log_probs[idx]
-                    kl = ((log_ratio.exp() - 1) - log_ratio).mean().item()
                     stats["approx_kl"] += kl
                     stats["clip_fraction"] += ((log_ratio.exp() - 1).abs() > cfg.clip).float().mean().item()
                 stats["policy_loss"] += policy_loss.item()
                 stats["value_loss"] += value_loss.item()
                 stats["entropy"] += entropy.item()
                 count += 1
-        stats = mean_over_ranks({k: v / count for k, v in stats.items()}, self.ctx)
+        stats = mean_over_ranks({**{k: v / count for k, v in stats.items()}, "actor_steps": float(actor_steps)}, self.ctx)
         if cfg.lr_schedule == "adaptive" and update_actor:
             self._adapt_lr(stats["approx_kl"])
         stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]

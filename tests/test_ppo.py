@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from learning.online import OnlineConfig, train_online
-from learning.policy import GaussianActor, NetworkConfig
-from learning.ppo import PPOConfig, RolloutBuffer, surrogate_loss
+from learning.policy import GaussianActor, NetworkConfig, ValueCritic
+from learning.ppo import PPO, PPOConfig, RolloutBuffer, surrogate_loss
 
 
 def test_gae_matches_hand_computation() -> None:
@@ -49,6 +49,53 @@ def test_actor_initial_std_and_bounds() -> None:
     assert mean.abs().max() <= 1.0
     assert log_std.exp().mean().item() == pytest.approx(0.5, rel=0.05)
     assert ((log_std >= -5.0) & (log_std <= 0.0)).all()
+
+
+def far_off_policy_buffer(actor: GaussianActor) -> RolloutBuffer:
+    """A batch whose actions lie 2 std from the actor's mean, with random advantages: updates move a lot."""
+    torch.manual_seed(0)
+    buf = RolloutBuffer(8, 16, 4, 4, 2)
+    for _ in range(8):
+        obs = torch.randn(16, 4)
+        with torch.no_grad():
+            mean, log_std = actor(obs)
+            actions = mean + 2.0 * log_std.exp() * torch.randn(16, 2).sign()
+            log_probs = actor.distribution(obs).log_prob(actions).sum(-1)
+        buf.add(obs, obs, actions, log_probs, torch.zeros(16), torch.randn(16), torch.zeros(16))
+    buf.compute_returns(torch.zeros(16), 0.99, 0.95)
+    return buf
+
+
+@pytest.mark.parametrize("target_kl", [None, 1e-4])
+def test_target_kl_stops_the_actor_within_an_update(target_kl: float | None) -> None:
+    net = NetworkConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.05)
+    actor, critic = GaussianActor(4, 2, 1.0, net), ValueCritic(4, net)
+    cfg = PPOConfig(epochs=4, num_minibatches=4, actor_lr=1e-2, lr_schedule="fixed", target_kl=target_kl)
+    before = [p.detach().clone() for p in actor.parameters()]
+    stats = PPO(actor, critic, cfg).update(far_off_policy_buffer(actor))
+    moved = any(not torch.equal(a, b) for a, b in zip(before, actor.parameters()))
+    if target_kl is None:
+        assert stats["actor_steps"] == 16 and moved
+    else:  # the first minibatch is on-policy (KL 0); after one step at lr 1e-2 the KL exceeds 1e-4
+        assert stats["actor_steps"] == 1 and moved
+
+
+def test_min_std_keeps_the_mean_and_widens_exploration() -> None:
+    """``OnlineConfig.min_std`` remaps a pretrained actor's log-std range: same mean (the deterministic
+    policy and its first evaluation), std >= min_std, the order of stds across states kept."""
+    import math
+    from dataclasses import replace
+
+    net = NetworkConfig(actor_hidden=(16,), init_std=0.05)
+    narrow = GaussianActor(4, 2, 1.0, net)
+    wide = GaussianActor(4, 2, 1.0, replace(net, log_std_min=math.log(0.3), init_std=0.5))
+    wide.load_state_dict(narrow.state_dict())
+    obs = torch.randn(64, 4)
+    with torch.no_grad():
+        (m1, s1), (m2, s2) = narrow(obs), wide(obs)
+    assert torch.equal(m1, m2)
+    assert float(s1.exp().max()) < 0.1 and float(s2.exp().min()) >= 0.3 - 1e-6
+    assert torch.equal(s1.flatten().argsort(), s2.flatten().argsort())
 
 
 def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
