@@ -8,7 +8,6 @@ Writes TensorBoard scalars, ``metrics.jsonl``, PNG curves and full-state checkpo
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.distributed import SINGLE, DistContext, broadcast_module, gather_rows
-from learning.policy import GaussianActor, NetworkConfig, ValueCritic
+from learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_min_std
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
 from unio4.config import to_dict
 
@@ -127,9 +126,7 @@ def train_online(
     """
     torch.manual_seed(cfg.seed)
     if init is not None and cfg.min_std is not None:
-        net = cfg.network  # init_std only seeds fresh weights (the loaded ones replace them) but must lie in range
-        inside = max(net.init_std, math.sqrt(cfg.min_std * math.exp(net.log_std_max)))
-        cfg = replace(cfg, network=replace(net, log_std_min=math.log(cfg.min_std), init_std=inside))
+        cfg = replace(cfg, network=with_min_std(cfg.network, cfg.min_std))
     dev = rank_device(cfg.device, ctx)
     env_device = torch.device(getattr(env, "device", "cpu"))
     actor, critic = build_agent(env, cfg)

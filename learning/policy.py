@@ -11,7 +11,7 @@ an offline ensemble member loads into the online learner with an identical actio
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -106,3 +106,11 @@ class ValueCritic(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = self.normalizer(obs) if self.normalize else obs
         return self.net(x).squeeze(-1)
+
+
+def with_min_std(net: NetworkConfig, min_std: float) -> NetworkConfig:
+    """``net`` with its log-std range starting at log(``min_std``): loaded into it, a pretrained
+    actor keeps its mean exactly and explores at std >= ``min_std`` (the range is remapped, so the
+    order of stds across states is kept). ``init_std`` only seeds fresh weights, kept inside."""
+    inside = max(net.init_std, math.sqrt(min_std * math.exp(net.log_std_max)))
+    return replace(net, log_std_min=math.log(min_std), init_std=inside)

@@ -37,10 +37,11 @@ from learning.critics import monte_carlo_returns
 from learning.dataset import Dataset
 from learning.export import actor_from_checkpoint, export_bundle
 from learning.pack import pack_runs
-from learning.policy import ValueCritic
+from learning.policy import ValueCritic, with_min_std
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
 from robots.description import load_robot
 from sim.config import TaskConfig
+from unio4.config import to_dict
 
 PHASES = ("deploy", "pack", "update", "export", "gate", "flash")
 
@@ -66,6 +67,10 @@ class SessionConfig:
     prompt: bool = True  # ask the operator before each rollout
     seed: int = 0
     critic_warmup_epochs: int = 200  # Monte-Carlo V fit on the first batch
+    # Exploration floor on the robot (see OnlineConfig.min_std): the start checkpoint's log-std
+    # range is remapped so explore-mode rollouts sample at std >= min_std; the mean is unchanged.
+    # None: explore with the checkpoint's own std (BC of a controller: ~0.03, too little to learn from).
+    min_std: float | None = None
     critic_lr: float = 1e-3
     ppo: PPOConfig = field(
         default_factory=lambda: PPOConfig(
@@ -111,7 +116,12 @@ class Session:
         start = self.root / "iter_000"
         start.mkdir(exist_ok=True)
         ckpt = start / "checkpoint.pt"
-        shutil.copy(checkpoint, ckpt)
+        if self.cfg.min_std is None:
+            shutil.copy(checkpoint, ckpt)
+        else:
+            state = load_checkpoint(checkpoint)
+            state["network"] = to_dict(with_min_std(actor_network(state), self.cfg.min_std))
+            save_checkpoint(ckpt, state)
         bundle = export_bundle(ckpt, start / "bundle")
         self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle))
         self.state.save(self.state_path)

@@ -82,3 +82,26 @@ def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, em
     assert "resuming" in result.stdout and "current bundle:" in result.stdout
     assert (tmp_path / "iter_001" / "run_0.interrupted").is_dir() and (tmp_path / "iter_001" / "run_0" / "summary.yaml").is_file()
     assert json.loads((tmp_path / "state.json").read_text())["phase"] == "done"
+
+
+def test_min_std_widens_exploration_on_the_robot_and_keeps_the_mean(walking_bundle: Path, tmp_path: Path) -> None:
+    """With ``min_std`` the session's first bundle explores at std >= min_std; its mean is the checkpoint's."""
+    import dataclasses
+
+    import torch
+
+    from deploy.bundle import load_bundle
+    from learning.checkpoint import load_checkpoint
+    from learning.export import actor_from_checkpoint
+
+    cfg = dataclasses.replace(small_config(9, iterations=1), min_std=0.3)
+    Session(tmp_path, cfg, load_task_config("go1_flat")).start(walking_bundle.parent / "bc.pt")
+    original = actor_from_checkpoint(load_checkpoint(walking_bundle.parent / "bc.pt"), "bc.pt")
+    bundle = load_bundle(tmp_path / "iter_000" / "bundle", robot=None)
+    obs = torch.randn(32, original.obs_dim)
+    mean, log_std = bundle.infer_batch(obs.numpy())
+    with torch.no_grad():
+        m0, s0 = original(obs)
+    assert float(s0.exp().min()) < 0.3  # the checkpoint alone would explore narrower
+    torch.testing.assert_close(torch.from_numpy(mean), m0, atol=1e-5, rtol=1e-5)
+    assert float(torch.from_numpy(log_std).exp().min()) >= 0.3 - 1e-5
