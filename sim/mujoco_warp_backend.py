@@ -64,8 +64,11 @@ def default_device() -> str:
 class MujocoWarpBackend:
     """``num_envs`` Go1s as the worlds of one MJWarp simulation on ``cfg.device``.
 
-    ``state()`` returns tensors on ``output_device`` (the task's device): views of the simulator's
-    memory when the two are the same, one copy per policy step otherwise.
+    ``state()`` returns tensors on ``output_device`` (the task's device): fresh copies, since the
+    task keeps states across steps (on the same GPU a device-local copy; elsewhere one transfer).
+    On CUDA, torch's writes (targets, resets, randomisation) and Warp's simulation run on different
+    streams; each step makes the simulation stream wait for torch's and torch's for the simulation,
+    on the GPU, without blocking the CPU.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class MujocoWarpBackend:
             with wp.ScopedDevice(self.device), wp.ScopedCapture() as capture:
                 self._substeps()
             self._graph = capture.graph
+        wp.synchronize_device(self.device)  # put_data's copies are done before torch reads the views
 
     # ---- interface -------------------------------------------------------------------------
     def reset(
@@ -153,15 +157,19 @@ class MujocoWarpBackend:
     def step(self, joint_targets: torch.Tensor) -> RobotState:
         self.targets[:, :, self._ctrl_idx] = joint_targets.detach().to(self.torch_device, torch.float32)
         with wp.ScopedDevice(self.device):
+            if not self.device.is_cuda:
+                self._substeps()
+                return self.state()
+            torch_stream, sim_stream = wp.stream_from_torch(self.torch_device), wp.get_stream(self.device)
+            sim_stream.wait_stream(torch_stream)  # torch's writes land before the substeps read them
             if self._graph is not None:
                 wp.capture_launch(self._graph)
             else:
                 self._substeps()
+            torch_stream.wait_stream(sim_stream)  # ... and torch reads the state after they ran
         return self.state()
 
     def state(self) -> RobotState:
-        if self.device.is_cuda:
-            wp.synchronize_device(self.device)
         qpos, qvel, sens, last = self.qpos, self.qvel, self.sensor_max, self.sensordata
         out = self.output_device
 
