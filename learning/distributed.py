@@ -46,9 +46,14 @@ def init_from_env() -> DistContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return SINGLE
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        if torch.cuda.is_available():  # NCCL: every rank on its own GPU (train with device: cuda)
+            torch.cuda.set_device(local_rank)
+            dist.init_process_group("nccl")
+        else:
+            dist.init_process_group("gloo")
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
 def average_gradients(params: Iterable[nn.Parameter], ctx: DistContext) -> None:
@@ -75,7 +80,9 @@ def broadcast_module(module: nn.Module, ctx: DistContext) -> None:
 def mean_over_ranks(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
     if not ctx.enabled:
         return values
-    flat = torch.tensor(list(values.values()), dtype=torch.float64)
+    # NCCL reduces GPU tensors only; gloo, CPU ones
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    flat = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
     dist.all_reduce(flat)
     return dict(zip(values, (flat / ctx.world_size).tolist()))
 
@@ -93,12 +100,12 @@ def global_moments(x: torch.Tensor, ctx: DistContext) -> tuple[torch.Tensor, tor
     """Mean and (unbiased) standard deviation of ``x`` pooled over all ranks."""
     if not ctx.enabled:
         return x.mean(), x.std()
-    stats = torch.stack([x.sum(), x.square().sum(), torch.tensor(float(x.numel()))]).double()
+    stats = torch.stack([x.sum(), x.square().sum(), torch.tensor(float(x.numel()), device=x.device)]).double()
     dist.all_reduce(stats)
     total, squares, count = stats.tolist()
     mean = total / count
     var = (squares - count * mean * mean) / max(count - 1, 1)
-    return torch.tensor(mean, dtype=x.dtype), torch.tensor(max(var, 0.0) ** 0.5, dtype=x.dtype)
+    return torch.tensor(mean, dtype=x.dtype, device=x.device), torch.tensor(max(var, 0.0) ** 0.5, dtype=x.dtype, device=x.device)
 
 
 def shutdown(ctx: DistContext) -> None:
