@@ -125,7 +125,16 @@ class MujocoWarpBackend:
 
         self._graph = None
         if self.device.is_cuda and cfg.cuda_graph:
-            wp.load_module(device=self.device)
+            # One eager policy step first, so every kernel MJWarp builds lazily is compiled and loaded
+            # (a capture cannot do that); then the initial state is put back and the loop captured.
+            wp.synchronize_device(self.device)
+            restored = (self.qpos, self.qvel, view(self.data.time), self.sensordata, self.sensor_max)
+            saved = [x.clone() for x in restored]
+            with wp.ScopedDevice(self.device):
+                self._substeps()
+            wp.synchronize_device(self.device)
+            for live, before in zip(restored, saved):
+                live.copy_(before)
             with wp.ScopedDevice(self.device), wp.ScopedCapture() as capture:
                 self._substeps()
             self._graph = capture.graph
