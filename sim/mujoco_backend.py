@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from robots.description import RobotDescription
-from robots.mjcf import build_mjcf
 from sim.backend import Dynamics, RobotState
+from sim.mujoco_model import ModelIndex, compile_model
 from sim.terrain import Terrain
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -32,31 +32,21 @@ class MujocoBackend:
         self.robot = robot
         self.num_envs = num_envs
         self.decimation = robot.control.decimation
-        self.base_model = mujoco.MjModel.from_xml_string(build_mjcf(robot, terrain.spec))
-        if terrain.spec is not None:
-            self.base_model.hfield_data[:] = (terrain.heights / terrain.spec.max_height).ravel()
-        m = self.base_model
+        self.base_model = m = compile_model(robot, terrain)
         self.models = [copy.copy(m) for _ in range(num_envs)]
         self.num_threads = num_threads or min(os.cpu_count() or 1, 8)
         self.datas = [mujoco.MjData(m) for _ in range(self.num_threads)]
         self._rollout = mujoco.rollout.Rollout(nthread=self.num_threads)
         self.nstate = mujoco.mj_stateSize(m, STATE_SPEC)
-        # Index maps: qpos/qvel addresses of each joint in SDK order.
-        sdk_to_mj = robot.sdk_to_backend("mujoco")
-        joint_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, robot.joint_names[i]) for i in range(robot.num_joints)]
-        assert [int(j) - 1 for j in joint_ids] == list(sdk_to_mj), "MJCF joint order must match backend_joint_order.mujoco"
-        self._qpos_idx = 1 + np.array([m.jnt_qposadr[j] for j in joint_ids])
-        self._qvel_idx = 1 + m.nq + np.array([m.jnt_dofadr[j] for j in joint_ids])
-        self._ctrl_idx = np.array(
-            [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, robot.joint_short_names[i]) for i in range(robot.num_joints)]
-        )
-        sensor = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_SENSOR, i): m.sensor_adr[i] for i in range(m.nsensor)}
-        self._foot_idx = np.array([sensor[f"{leg}_foot_force"] for leg in robot.legs])
-        self._thigh_idx = np.array([sensor[f"{leg}_thigh_contact"] for leg in robot.legs])
-        self._trunk_idx = int(sensor["trunk_contact"])
-        self._torque_idx = np.array([sensor[f"{n}_torque"] for n in robot.joint_short_names])
-        self._trunk_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "trunk")
-        self._friction_geoms = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"{leg}_foot") for leg in robot.legs] + [0])
+        # Index maps into the full physics state [time, qpos, qvel, ...] and sensordata, SDK order.
+        idx = ModelIndex.of(m, robot)
+        self._qpos_idx = 1 + idx.qpos
+        self._qvel_idx = 1 + m.nq + idx.qvel
+        self._ctrl_idx = idx.ctrl
+        self._foot_idx, self._thigh_idx, self._trunk_idx = idx.foot_sensor, idx.thigh_sensor, idx.trunk_sensor
+        self._torque_idx = idx.torque_sensor
+        self._trunk_body = idx.trunk_body
+        self._friction_geoms = idx.friction_geoms
         self._nominal = (m.body_mass[self._trunk_body], m.actuator_gainprm[:, 0].copy(), m.actuator_biasprm[:, 1:3].copy())
         # Buffers (float64, what MuJoCo reads/writes).
         data = mujoco.MjData(m)

@@ -19,9 +19,9 @@ import mujoco
 import torch
 
 from robots.description import RobotDescription
-from robots.mjcf import build_mjcf
 from sim.backend import Dynamics, RobotState
 from sim.config import WarpConfig
+from sim.mujoco_model import ModelIndex, compile_model
 from sim.terrain import Terrain
 
 try:
@@ -85,9 +85,7 @@ class MujocoWarpBackend:
         self.device = wp.get_device(cfg.device or default_device())
         self.torch_device = torch.device(wp.device_to_torch(self.device))
         self.output_device = torch.device(output_device)
-        m = mujoco.MjModel.from_xml_string(build_mjcf(robot, terrain.spec))
-        if terrain.spec is not None:
-            m.hfield_data[:] = (terrain.heights / terrain.spec.max_height).ravel()
+        m = compile_model(robot, terrain)
         self.mj_model = m
         data = mujoco.MjData(m)
         mujoco.mj_resetDataKeyframe(m, data, 0)
@@ -104,21 +102,15 @@ class MujocoWarpBackend:
         self.body_mass = view(self.model.body_mass)
         self.gainprm, self.biasprm = view(self.model.actuator_gainprm), view(self.model.actuator_biasprm)
 
-        # Index maps (SDK order -> MuJoCo addresses), the same as the CPU backend's.
-        joint_ids = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, name) for name in robot.joint_names]
-        assert [int(j) - 1 for j in joint_ids] == list(robot.sdk_to_backend("mujoco")), "MJCF joint order must match mujoco's"
-        dev = self.torch_device
-        self._qpos_idx = torch.tensor([m.jnt_qposadr[j] for j in joint_ids], device=dev)
-        self._qvel_idx = torch.tensor([m.jnt_dofadr[j] for j in joint_ids], device=dev)
-        self._ctrl_idx = torch.tensor([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, n) for n in robot.joint_short_names], device=dev)
-        sensor = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_SENSOR, i): int(m.sensor_adr[i]) for i in range(m.nsensor)}
-        self._foot_idx = torch.tensor([sensor[f"{leg}_foot_force"] for leg in robot.legs], device=dev)
-        self._thigh_idx = torch.tensor([sensor[f"{leg}_thigh_contact"] for leg in robot.legs], device=dev)
-        self._trunk_idx = sensor["trunk_contact"]
-        self._torque_idx = torch.tensor([sensor[f"{n}_torque"] for n in robot.joint_short_names], device=dev)
-        self._trunk_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "trunk")
-        foot_geoms = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, f"{leg}_foot") for leg in robot.legs]
-        self._friction_geoms = torch.tensor([*foot_geoms, 0], device=dev)  # the feet and the floor
+        # Index maps (SDK order -> MuJoCo addresses), the CPU backend's, as tensors on the simulation's device.
+        idx, dev = ModelIndex.of(m, robot), self.torch_device
+        self._qpos_idx, self._qvel_idx = torch.as_tensor(idx.qpos, device=dev), torch.as_tensor(idx.qvel, device=dev)
+        self._ctrl_idx = torch.as_tensor(idx.ctrl, device=dev)
+        self._foot_idx, self._thigh_idx = torch.as_tensor(idx.foot_sensor, device=dev), torch.as_tensor(idx.thigh_sensor, device=dev)
+        self._trunk_idx = idx.trunk_sensor
+        self._torque_idx = torch.as_tensor(idx.torque_sensor, device=dev)
+        self._trunk_body = idx.trunk_body
+        self._friction_geoms = torch.as_tensor(idx.friction_geoms, device=dev)
         self._nominal_mass = float(m.body_mass[self._trunk_body])
         self._nominal_gain = torch.as_tensor(m.actuator_gainprm[:, 0], dtype=torch.float32, device=dev)
         self._nominal_bias = torch.as_tensor(m.actuator_biasprm[:, 1:3], dtype=torch.float32, device=dev)

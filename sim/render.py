@@ -27,16 +27,15 @@ class PoseRenderer:
         import mujoco
 
         from robots.description import load_robot
-        from robots.mjcf import build_mjcf
+        from sim.mujoco_model import ModelIndex, compile_model
 
         robot = load_robot(robot_name)
         self._mj = mujoco
-        self.model = mujoco.MjModel.from_xml_string(build_mjcf(robot))
+        self.model = compile_model(robot)
         self.model.vis.headlight.ambient[:] = 0.45  # the MJCF has no lights of its own
         self.model.vis.headlight.diffuse[:] = 0.7
         self.data = mujoco.MjData(self.model)
-        joint_ids = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in robot.joint_names]
-        self._qpos_idx = np.array([self.model.jnt_qposadr[j] for j in joint_ids])
+        self._qpos_idx = ModelIndex.of(self.model, robot).qpos
         self.renderer = mujoco.Renderer(self.model, height, width)
         self.camera = mujoco.MjvCamera()
         self.camera.distance, self.camera.azimuth, self.camera.elevation = distance, 135.0, -20.0

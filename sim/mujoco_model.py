@@ -1,0 +1,59 @@
+"""The robot's MJCF compiled for a terrain, and where its joints, actuators and sensors live in it.
+
+Shared by the engines that run this model (MuJoCo on CPU, MuJoCo Warp) and by the renderer, so
+the SDK-order address maps are built, and checked, in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from robots.description import RobotDescription
+from robots.mjcf import build_mjcf
+from sim.terrain import Terrain
+
+
+def compile_model(robot: RobotDescription, terrain: Terrain | None = None) -> mujoco.MjModel:
+    """``robot`` on ``terrain``'s floor (a plane when None or flat), heights loaded into the heightfield."""
+    spec = terrain.spec if terrain is not None else None
+    model = mujoco.MjModel.from_xml_string(build_mjcf(robot, spec))
+    if terrain is not None and spec is not None:
+        model.hfield_data[:] = (terrain.heights / spec.max_height).ravel()
+    return model
+
+
+@dataclass(frozen=True)
+class ModelIndex:
+    """Addresses in the compiled model, every per-joint/per-leg array in SDK order."""
+
+    qpos: np.ndarray  # (12,) qpos address of each joint
+    qvel: np.ndarray  # (12,) qvel address of each joint
+    ctrl: np.ndarray  # (12,) actuator of each joint
+    foot_sensor: np.ndarray  # (4,) sensordata address of each foot's touch sensor
+    thigh_sensor: np.ndarray  # (4,)
+    trunk_sensor: int
+    torque_sensor: np.ndarray  # (12,) actuator-force sensors
+    trunk_body: int
+    friction_geoms: np.ndarray  # the feet and the floor (geom 0): what friction randomisation changes
+
+    @classmethod
+    def of(cls, m: mujoco.MjModel, robot: RobotDescription) -> ModelIndex:
+        obj = mujoco.mjtObj
+        joints = [mujoco.mj_name2id(m, obj.mjOBJ_JOINT, name) for name in robot.joint_names]
+        assert [j - 1 for j in joints] == list(robot.sdk_to_backend("mujoco")), "MJCF joint order must match backend_joint_order.mujoco"
+        sensor = {mujoco.mj_id2name(m, obj.mjOBJ_SENSOR, i): int(m.sensor_adr[i]) for i in range(m.nsensor)}
+        feet = [mujoco.mj_name2id(m, obj.mjOBJ_GEOM, f"{leg}_foot") for leg in robot.legs]
+        return cls(
+            qpos=np.array([m.jnt_qposadr[j] for j in joints]),
+            qvel=np.array([m.jnt_dofadr[j] for j in joints]),
+            ctrl=np.array([mujoco.mj_name2id(m, obj.mjOBJ_ACTUATOR, n) for n in robot.joint_short_names]),
+            foot_sensor=np.array([sensor[f"{leg}_foot_force"] for leg in robot.legs]),
+            thigh_sensor=np.array([sensor[f"{leg}_thigh_contact"] for leg in robot.legs]),
+            trunk_sensor=sensor["trunk_contact"],
+            torque_sensor=np.array([sensor[f"{n}_torque"] for n in robot.joint_short_names]),
+            trunk_body=mujoco.mj_name2id(m, obj.mjOBJ_BODY, "trunk"),
+            friction_geoms=np.array([*feet, 0]),
+        )
