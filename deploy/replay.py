@@ -30,8 +30,8 @@ class RobotReplay:
     rms_first_second: float
 
 
-def load_replay_source(run_dir: str | Path, gain_scale: float) -> ReplaySource:
-    """The joint targets and manifest of rollout log ``run_dir``."""
+def load_replay_source(run_dir: str | Path, gain_scale: float) -> tuple[ReplaySource, dict[str, np.ndarray]]:
+    """The joint targets and manifest of rollout log ``run_dir``, and the log itself."""
     run_dir = Path(run_dir)
     meta_path = run_dir / "meta.yaml"
     if not meta_path.is_file():
@@ -40,20 +40,19 @@ def load_replay_source(run_dir: str | Path, gain_scale: float) -> ReplaySource:
     if "manifest" not in meta:
         raise ValueError(f"{meta_path}: no 'manifest' (the deployed bundle's), needed for the gains and joint limits")
     log, _ = read_chunks(run_dir)
-    return ReplaySource(np.asarray(log["joint_target"], dtype=np.float64), meta["manifest"], gain_scale)
+    return ReplaySource(np.asarray(log["joint_target"], dtype=np.float64), meta["manifest"], gain_scale), log
 
 
 def replay_on_robot(
     run_dir: str | Path, host: str, port: int, cfg: RuntimeConfig, gain_scale: float, log_dir: str | Path, local_port: int = 0
 ) -> RobotReplay:
-    source = load_replay_source(run_dir, gain_scale)
+    source, original = load_replay_source(run_dir, gain_scale)
     meta = {"source": "robot", "mode": "replay", "replay_of": str(Path(run_dir).resolve()), "gain_scale": gain_scale}
     log = RolloutLog(log_dir, {**meta, "robot_address": f"{host}:{port}", "manifest": source.manifest}, cfg.chunk_steps)
     policy_dt = float(source.manifest["control"]["policy_dt"])
     duration = (len(source.targets) + 1) * policy_dt  # one policy tick past the last target: "replay finished"
     result = Runtime(None, SdkLink(host, port, local_port), cfg, log=log, replay=source).run(duration)
     log.close({"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing})
-    original, _ = read_chunks(run_dir)
     steps = result.policy_steps
     if steps == 0:
         return RobotReplay(result, 0, Path(log_dir), float("nan"), float("nan"))

@@ -224,9 +224,9 @@ class Runtime:
                     self.log.append(self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target))
             target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, self.kp, self.kd)
             self.link.send(target, self.kp, self.kd)
-            warm = cfg.warm_cache and self.bundle is not None and history is not None
-            if warm and (tick - startup_ticks) % spec.decimation == spec.decimation - 1:
-                self.bundle.infer(history.astype(np.float32))  # type: ignore[union-attr]  # after the send: off the critical path
+            last_io_tick = (tick - startup_ticks) % spec.decimation == spec.decimation - 1
+            if cfg.warm_cache and self.bundle is not None and history is not None and last_io_tick:
+                self.bundle.infer(history.astype(np.float32))  # after the send: off the critical path
             tick += 1
         safety_stop = reason not in ("duration", "replay finished", "SIGINT", "SIGTERM")
         self._event("damping", reason=reason, safety_stop=safety_stop, tick=int(state.tick))

@@ -292,11 +292,12 @@ def test_runtime_refuses_bad_bundles(walking_bundle: Path, tmp_path: Path, edit:
     assert result.stderr.startswith("unio4: error: ") and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_deploy_path_never_imports_torch(walking_bundle: Path) -> None:
-    """The robot's Jetson has no torch: the whole deploy command path must run without it."""
+def assert_torch_free_until_no_robot(argv: list[str], setup: str = "") -> None:
+    """``unio4 ARGV`` in a fresh interpreter (after ``setup``) runs to the point of finding no robot
+    (exit 2, "no LowState") without importing torch."""
     code = (
-        "import sys; from unio4.cli import main\n"
-        f"rc = main(['deploy', {str(walking_bundle)!r}, '--robot', '127.0.0.1:9', '--local-port', '0', '--set', 'connect_timeout_s=0.1'])\n"
+        f"import sys\n{setup}from unio4.cli import main\n"
+        f"rc = main({[*argv, '--robot', '127.0.0.1:9', '--local-port', '0', '--set', 'connect_timeout_s=0.1']!r})\n"
         "assert rc == 2, rc\n"
         "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "assert not bad, bad\n"
@@ -304,28 +305,25 @@ def test_deploy_path_never_imports_torch(walking_bundle: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert "no LowState within 0.1 s" in result.stderr
+
+
+def test_deploy_path_never_imports_torch(walking_bundle: Path) -> None:
+    """The robot's Jetson has no torch: the whole deploy command path must run without it."""
+    assert_torch_free_until_no_robot(["deploy", str(walking_bundle)])
 
 
 def test_robot_replay_path_never_imports_torch(walking_bundle: Path, tmp_path: Path) -> None:
     """``unio4 replay --mode robot`` runs on the robot too: no torch on its path either."""
     log = tmp_path / "log"
-    code = (
-        "import sys, numpy as np, yaml\n"
+    setup = (
+        "import numpy as np, yaml\n"
         "from deploy.rollout_log import RolloutLog\n"
-        "from unio4.cli import main\n"
         f"manifest = yaml.safe_load(open({str(walking_bundle / 'manifest.yaml')!r}))\n"
         f"log = RolloutLog({str(log)!r}, {{'manifest': manifest}})\n"
         "for _ in range(3): log.append({'joint_target': np.zeros(12, np.float32), 'joint_pos': np.zeros(12, np.float32)})\n"
         "log.close({})\n"
-        f"rc = main(['replay', {str(log)!r}, '--mode', 'robot', '--robot', '127.0.0.1:9', '--local-port', '0',"
-        " '--set', 'connect_timeout_s=0.1'])\n"
-        "assert rc == 2, rc\n"
-        "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
-        "assert not bad, bad\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr
-    assert "no LowState within 0.1 s" in result.stderr
+    assert_torch_free_until_no_robot(["replay", str(log), "--mode", "robot"], setup)
 
 
 def test_explore_mode_is_seeded_and_logs_log_probs(walking_bundle: Path, tmp_path: Path) -> None:
