@@ -160,7 +160,7 @@ class Session:
                 run.rename(run.with_name(f"{run.name}.interrupted"))
             if cfg.prompt:
                 self.prompt(f"[iteration {self.state.iteration}, rollout {r + 1}/{cfg.rollouts}] reset the robot, then press Enter ")
-            seconds = cfg.steps * self.task_policy_dt()
+            seconds = cfg.steps * load_robot(self.task.robot).control.policy_dt
             cmd = [sys.executable, "-m", "unio4.cli", "deploy", self.state.bundle, "--robot", cfg.robot, "--duration", f"{seconds:.3f}"]
             cmd += ["--explore", "--seed", str(cfg.seed + 1000 * self.state.iteration + r), "--log-dir", str(run)]
             if cfg.local_port is not None:
@@ -170,10 +170,6 @@ class Session:
             result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
             if result.returncode not in (0, 3):  # 3: a safety stop, whose log is still data
                 raise RuntimeError(f"deploy failed (exit {result.returncode}): {(result.stderr.strip().splitlines() or [''])[-1]}")
-
-    def task_policy_dt(self) -> float:
-        control = load_robot(self.task.robot).control
-        return control.sim_dt * control.decimation
 
     def _pack(self, d: Path) -> None:
         runs = sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))

@@ -644,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local-port", type=int, default=8080, help="--mode robot: local UDP port (0: any free one)")
     p.add_argument("--gain-scale", type=float, default=0.6, help="--mode robot: Kp and Kd multiplier (default 0.6)")
     p.add_argument("--config", default="go1", help="--mode robot: runtime preset in configs/deploy/ (safety limits)")
-    _add_overrides(p, "--set", "overrides", "safety.max_tilt=0.6")
+    _add_overrides(p, "--set", "overrides", "safety.max_tilt_rad=0.6")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("session", help="on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable")
