@@ -73,3 +73,9 @@ def test_cli_reports_config_error_in_one_line(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.count("\n") == 0 and "terrain.type" in err and "lava" in err
+
+
+def test_exponent_floats_parse_as_numbers(tmp_path: Path) -> None:
+    # PyYAML's YAML 1.1 reads "3e-4" as a string; researchers write learning rates that way.
+    cfg = load_task_config(write(tmp_path, "episode_length_s: 2e1\n"), overrides=["rewards.tracking_sigma=25e-2"])
+    assert cfg.episode_length_s == 20.0 and cfg.rewards.tracking_sigma == 0.25
