@@ -4,12 +4,13 @@ Each iteration runs the phases
 
     deploy (explore mode, ``rollouts`` x ``steps`` policy steps) -> pack (rewards from raw state)
     -> update (PPO, Uni-O4's online objective, on the fresh rollouts) -> export -> gate (sim-to-sim
-    evaluation of the new bundle against the current one) -> flash (or, without a robot host,
-    the local bundle becomes current)
+    evaluation of the new bundle against the current one and the session's first one) -> flash
+    (or, without a robot host, the local bundle becomes current)
 
 and records after every phase, atomically, where it is (``SESSION/state.json``), so a crash or
 Ctrl-C resumes at the phase that did not finish: a deploy cut short is kept aside as
-``*.interrupted`` and run again; finished phases are never repeated.
+``*.interrupted`` and run again; finished phases are never repeated. The settings the session
+started with (config and task, overrides included) are stored beside the state and used on resume.
 
 The critic: the robot logs only the policy's observations (no privileged simulator state), so the
 session fits its own V(s) on them, first to the Monte-Carlo returns of the first batch, then by
@@ -20,6 +21,7 @@ the log-probabilities logged on the robot.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from deploy.rollout_log import write_atomic
 from learning.checkpoint import load_checkpoint, save_checkpoint
@@ -44,6 +47,7 @@ from sim.config import TaskConfig
 from unio4.config import to_dict
 
 PHASES = ("deploy", "pack", "update", "export", "gate", "flash")
+CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start
 
 
 @dataclass(frozen=True)
@@ -51,14 +55,15 @@ class GateConfig:
     backend: str = "pybullet"
     num_envs: int = 8
     seconds: float = 5.0
-    max_tracking_increase: float = 0.05  # m/s of lin-vel error the new bundle may add
-    max_falls_increase: float = 0.0  # falls per robot-minute the new bundle may add
+    # What the new bundle may add, over the current bundle and over the session's first bundle:
+    max_tracking_increase: float = 0.05  # m/s of lin-vel error
+    max_falls_increase: float = 0.0  # falls per robot-minute
 
 
 @dataclass(frozen=True)
 class SessionConfig:
     iterations: int = 3
-    rollouts: int = 1  # deploy runs per iteration (the operator resets the robot between them)
+    rollouts: int = 10  # deploy runs per iteration (the operator resets the robot between them)
     steps: int = 500  # policy steps per rollout (10 s at 50 Hz)
     robot: str = "192.168.123.10"  # the SDK endpoint; HOST:PORT for the emulator
     local_port: int | None = None  # the SDK's local UDP port (0: any; None: the SDK default)
@@ -70,11 +75,21 @@ class SessionConfig:
     # Exploration floor on the robot (see OnlineConfig.min_std): the start checkpoint's log-std
     # range is remapped so explore-mode rollouts sample at std >= min_std; the mean is unchanged.
     # None: explore with the checkpoint's own std (BC of a controller: ~0.03, too little to learn from).
-    min_std: float | None = None
+    min_std: float | None = 0.15
     critic_lr: float = 1e-3
     ppo: PPOConfig = field(
         default_factory=lambda: PPOConfig(
-            num_steps=500, epochs=10, num_minibatches=4, clip=0.05, value_clip=0.05, actor_lr=2e-5, critic_lr=2e-4, lr_schedule="fixed"
+            num_steps=500,
+            epochs=5,
+            num_minibatches=4,
+            clip=0.2,
+            value_clip=0.2,
+            actor_lr=3e-4,
+            critic_lr=1e-3,
+            lr_schedule="adaptive",
+            desired_kl=0.02,
+            entropy_coef=0.0,
+            max_grad_norm=0.5,
         )
     )
     gate: GateConfig = field(default_factory=GateConfig)
@@ -87,6 +102,7 @@ class SessionState:
     checkpoint: str = ""  # the accepted (current) checkpoint
     bundle: str = ""  # the accepted (current) bundle
     rows: list[dict[str, Any]] = field(default_factory=list)
+    gate_start: dict[str, float] = field(default_factory=dict)  # the gate's measures of the session's first bundle
 
     def save(self, path: Path) -> None:
         write_atomic(path, json.dumps(self.__dict__, indent=1).encode())
@@ -111,18 +127,22 @@ class Session:
     def start(self, checkpoint: Path) -> None:
         """A new session from ``checkpoint`` (its bundle is exported as iteration 0)."""
         if self.state_path.is_file():
-            raise ValueError(f"{self.root}: a session already exists here; resume it (unio4 session --resume) or pick a new directory")
+            raise ValueError(f"{self.root}: a session already exists here; resume it (--dir without --init) or pick a new directory")
         self.root.mkdir(parents=True, exist_ok=True)
         start = self.root / "iter_000"
         start.mkdir(exist_ok=True)
         ckpt = start / "checkpoint.pt"
-        if self.cfg.min_std is None:
-            shutil.copy(checkpoint, ckpt)
+        state = load_checkpoint(checkpoint)
+        network = actor_network(state)
+        if self.cfg.min_std is None or network.log_std_min >= math.log(self.cfg.min_std):
+            shutil.copy(checkpoint, ckpt)  # no floor asked for, or the checkpoint's own is already as high
         else:
-            state = load_checkpoint(checkpoint)
-            state["network"] = to_dict(with_min_std(actor_network(state), self.cfg.min_std))
+            state["network"] = to_dict(with_min_std(network, self.cfg.min_std))
             save_checkpoint(ckpt, state)
         bundle = export_bundle(ckpt, start / "bundle")
+        # The resolved settings (file + overrides), so a resume runs with exactly what the session started with.
+        write_atomic(self.root / CONFIG_FILE, yaml.safe_dump(to_dict(self.cfg), sort_keys=False).encode())
+        write_atomic(self.root / TASK_FILE, yaml.safe_dump(to_dict(self.task), sort_keys=False).encode())
         self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle))
         self.state.save(self.state_path)
 
@@ -171,9 +191,12 @@ class Session:
             if result.returncode not in (0, 3):  # 3: a safety stop, whose log is still data
                 raise RuntimeError(f"deploy failed (exit {result.returncode}): {(result.stderr.strip().splitlines() or [''])[-1]}")
 
+    @staticmethod
+    def _runs(d: Path) -> list[Path]:
+        return sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))
+
     def _pack(self, d: Path) -> None:
-        runs = sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))
-        pack_runs(runs, self.task).save(d / "data.h5")
+        pack_runs(self._runs(d), self.task).save(d / "data.h5")
 
     def _update(self, d: Path) -> None:
         from learning.dataset import load_dataset
@@ -201,16 +224,27 @@ class Session:
         from sim.evaluate import evaluate_bundle
 
         g = self.cfg.gate
-        old = evaluate_bundle(self.state.bundle, self.task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
-        new = evaluate_bundle(d / "bundle", self.task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
-        accepted = (
-            new["lin_vel_error"] <= old["lin_vel_error"] + g.max_tracking_increase
-            and new["falls_per_robot_minute"] <= old["falls_per_robot_minute"] + g.max_falls_increase
-        )
+
+        def evaluate(bundle: str | Path) -> dict[str, float]:
+            return evaluate_bundle(bundle, self.task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
+
+        def no_worse(new: dict[str, float], ref: dict[str, float]) -> bool:
+            return (
+                new["lin_vel_error"] <= ref["lin_vel_error"] + g.max_tracking_increase
+                and new["falls_per_robot_minute"] <= ref["falls_per_robot_minute"] + g.max_falls_increase
+            )
+
+        old, new = evaluate(self.state.bundle), evaluate(d / "bundle")
+        start_bundle = self.root / "iter_000" / "bundle"
+        if not self.state.gate_start:
+            self.state.gate_start = old if Path(self.state.bundle) == start_bundle else evaluate(start_bundle)
+        # Against the current bundle and the first one: tolerated small losses cannot add up over iterations.
+        accepted = no_worse(new, old) and no_worse(new, self.state.gate_start)
         from learning.dataset import load_dataset
 
         data = load_dataset(d / "data.h5")
         episodes = max(1, int((data.terminals | data.timeouts).sum()))
+        summaries = [yaml.safe_load((r / "summary.yaml").read_text()) or {} for r in self._runs(d) if (r / "summary.yaml").is_file()]
         row = {
             "iteration": self.state.iteration,
             "steps": len(data),
@@ -218,7 +252,10 @@ class Session:
             "tracking_per_step": float(data.infos["reward_tracking_lin_vel"].mean()) if "reward_tracking_lin_vel" in data.infos else 0.0,
             "gate_error_old": old["lin_vel_error"],
             "gate_error_new": new["lin_vel_error"],
+            "gate_error_start": self.state.gate_start["lin_vel_error"],
             "gate_falls_new": new["falls_per_robot_minute"],
+            # rollouts the safety layer ended early (a fall, or e.g. stale state): short episodes lower the logged return
+            "safety_stops": sum(bool(s.get("safety_stop")) for s in summaries),
             "accepted": bool(accepted),
         }
         self.state.rows = [r for r in self.state.rows if r["iteration"] != self.state.iteration] + [row]

@@ -4,6 +4,7 @@ at the phase it stopped in (after a clean stop between phases, and after kill -9
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -12,11 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from learning.session import PHASES, Session, SessionConfig
+from learning.session import PHASES, Session, SessionConfig, actor_network
 from sim.config import load_task_config
 from sim.emulator import spawn
-from unio4.config import from_dict
+from unio4.config import from_dict, load, resolve_config_path
 
 
 @pytest.fixture
@@ -32,6 +34,7 @@ def small_config(port: int, iterations: int) -> SessionConfig:
         SessionConfig,
         {
             "iterations": iterations,
+            "rollouts": 1,
             "steps": 150,
             "robot": f"127.0.0.1:{port}",
             "local_port": 0,
@@ -59,13 +62,16 @@ def test_session_resumes_at_every_phase(walking_bundle: Path, tmp_path: Path, em
     assert (d / "data.h5").is_file() and (d / "checkpoint.pt").is_file() and (d / "bundle" / "policy.onnx").is_file()
     row = state["rows"][0]
     assert row["steps"] == 150 and row["iteration"] == 1
+    assert row["gate_error_start"] == row["gate_error_old"]  # in iteration 1 the current bundle is the first one
+    assert row["safety_stops"] == int(yaml.safe_load((d / "run_0" / "summary.yaml").read_text())["safety_stop"])
     assert state["bundle"] == str(d / "bundle" if row["accepted"] else tmp_path / "iter_000" / "bundle")
 
 
 def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, emulator_port: int) -> None:
     cmd = [sys.executable, "-m", "unio4.cli", "session", "--dir", str(tmp_path), "--init", str(walking_bundle.parent / "bc.pt")]
     cmd += ["--no-prompt", "--set", f"robot=127.0.0.1:{emulator_port}", "--set", "local_port=0", "--set", "iterations=1"]
-    cmd += ["--set", "steps=150", "--set", "critic_warmup_epochs=20", "--set", "gate.num_envs=2", "--set", "gate.seconds=2"]
+    for setting in ("rollouts=1", "steps=150", "critic_warmup_epochs=20", "gate.num_envs=2", "gate.seconds=2"):
+        cmd += ["--set", setting]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     chunk = tmp_path / "iter_001" / "run_0"
     deadline = time.monotonic() + 120
@@ -77,11 +83,16 @@ def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, em
     subprocess.run(["pkill", "-9", "-f", "--", f"--log-dir {chunk}"], check=False)  # the deploy child dies with the session
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["phase"] == "deploy"
-    result = subprocess.run(cmd[:6] + cmd[8:], capture_output=True, text=True, timeout=600)  # resume: same command without --init
+    # Resume with no settings at all: the session's own (overrides included) are stored beside its state.
+    resume = [sys.executable, "-m", "unio4.cli", "session", "--dir", str(tmp_path), "--no-prompt"]
+    result = subprocess.run(resume, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "resuming" in result.stdout and "current bundle:" in result.stdout
     assert (tmp_path / "iter_001" / "run_0.interrupted").is_dir() and (tmp_path / "iter_001" / "run_0" / "summary.yaml").is_file()
-    assert json.loads((tmp_path / "state.json").read_text())["phase"] == "done"
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["phase"] == "done" and state["rows"][0]["steps"] == 150  # the stored steps=150, not the default
+    stored = yaml.safe_load((tmp_path / "session.yaml").read_text())
+    assert stored["robot"] == f"127.0.0.1:{emulator_port}" and stored["prompt"] is True  # --no-prompt is per run
 
 
 def test_min_std_widens_exploration_on_the_robot_and_keeps_the_mean(walking_bundle: Path, tmp_path: Path) -> None:
@@ -104,3 +115,13 @@ def test_min_std_widens_exploration_on_the_robot_and_keeps_the_mean(walking_bund
     mean, log_std = load_bundle(tmp_path / "iter_000" / "bundle", robot=None).infer_batch(obs.numpy())
     torch.testing.assert_close(torch.from_numpy(mean), m0, atol=1e-5, rtol=1e-5)
     assert float(torch.from_numpy(log_std).exp().min()) >= min_std - 1e-5
+    # A floor the checkpoint already has (e.g. from fine-tuning with min_std) is kept, never lowered.
+    bc = walking_bundle.parent / "bc.pt"
+    own_floor = math.exp(actor_network(load_checkpoint(bc)).log_std_min)
+    Session(tmp_path / "own", dataclasses.replace(cfg, min_std=own_floor), load_task_config("go1_flat")).start(bc)
+    assert (tmp_path / "own" / "iter_000" / "checkpoint.pt").read_bytes() == bc.read_bytes()
+
+
+def test_session_preset_is_the_code_default() -> None:
+    """``unio4 session`` (configs/session/go1.yaml) and ``Session`` from Python run the same settings."""
+    assert load(SessionConfig, resolve_config_path("go1", "session")) == SessionConfig()
