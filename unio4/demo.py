@@ -44,6 +44,7 @@ class DemoScale:
     eval_seconds: float = 10.0
     deploy_seconds: float = 10.0
     session_steps: int = 500
+    session_rollouts: int = 2  # the session preset runs 10 per iteration; the demo shows the loop, not its learning
 
 
 TINY = DemoScale(
@@ -66,6 +67,7 @@ TINY = DemoScale(
     eval_seconds=2.0,
     deploy_seconds=3.0,
     session_steps=100,
+    session_rollouts=1,
 )
 
 
@@ -153,6 +155,7 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
         step("Pack the robot logs (rewards from raw state)", ["data", "pack", str(d["real"] / "001"), "-o", str(d["real.h5"])])
         session = ["session", "--dir", str(d["session"]), "--init", str(final_ckpt), "--no-prompt", "--set", f"robot=127.0.0.1:{port}"]
         session += ["--set", "local_port=0", "--set", "iterations=1", "--set", f"steps={scale.session_steps}"]
+        session += ["--set", f"rollouts={scale.session_rollouts}"]
         session += ["--set", f"gate.num_envs={scale.eval_envs}", "--set", f"gate.seconds={scale.eval_seconds / 2}"]
         step("One on-robot fine-tuning session iteration", session)
     finally:
