@@ -15,8 +15,7 @@ started with (config and task, overrides included) are stored beside the state a
 The critic: the robot logs only the policy's observations (no privileged simulator state), so the
 session fits its own V(s) on them, first to the Monte-Carlo returns of the first batch, then by
 PPO's value loss. The actor is the checkpoint's actor, updated with the clipped surrogate against
-the log-probabilities logged on the robot. The optimisers (Adam's moments, the KL-adaptive actor
-rate) go on from the last accepted update, as they do from one iteration to the next in simulation.
+the log-probabilities logged on the robot.
 """
 
 from __future__ import annotations
@@ -213,11 +212,8 @@ class Session:
             fit_value(critic, data, self.cfg.ppo.gamma, self.cfg.critic_warmup_epochs, self.cfg.critic_lr, self.cfg.seed)
         torch.manual_seed(self.cfg.seed + self.state.iteration)
         ppo = PPO(actor, critic, self.cfg.ppo, seed=self.cfg.seed + self.state.iteration)
-        if "session_ppo" in state:  # the optimisers and the adaptive rate go on from the accepted update
-            ppo.load_state_dict(state["session_ppo"])
         stats = ppo.update(rollout_buffer(data, critic, self.cfg.ppo))
         new = {**state, "actor": actor.state_dict(), "session_critic": critic.state_dict(), "session_update": stats}
-        new["session_ppo"] = ppo.state_dict()
         new["session_iteration"] = self.state.iteration
         save_checkpoint(d / "checkpoint.pt", new)
 

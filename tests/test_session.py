@@ -125,38 +125,3 @@ def test_min_std_widens_exploration_on_the_robot_and_keeps_the_mean(walking_bund
 def test_session_preset_is_the_code_default() -> None:
     """``unio4 session`` (configs/session/go1.yaml) and ``Session`` from Python run the same settings."""
     assert load(SessionConfig, resolve_config_path("go1", "session")) == SessionConfig()
-
-
-def test_update_carries_the_optimisers_from_the_accepted_update(walking_bundle: Path, tmp_path: Path) -> None:
-    """Iteration 2's PPO goes on from iteration 1's (Adam moments, the KL-adaptive rate), as in simulation."""
-
-    import torch
-
-    from learning.checkpoint import load_checkpoint
-    from learning.dataset import Dataset, load_dataset
-    from learning.export import actor_from_checkpoint
-
-    cfg = small_config(9, iterations=2)
-    session = Session(tmp_path, cfg, load_task_config("go1_flat"))
-    session.start(walking_bundle.parent / "bc.pt")
-    gait = load_dataset(walking_bundle.parent / "gait.h5")
-    n = 300
-    rows = {k: getattr(gait, k)[:n] for k in ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")}
-    rows["timeouts"] = rows["timeouts"].clone()
-    rows["timeouts"][-1] = True
-    actor = actor_from_checkpoint(load_checkpoint(session.state.checkpoint), "start")
-    with torch.no_grad():
-        log_prob = actor.log_prob(rows["observations"], rows["actions"])
-    for k in (1, 2):
-        d = tmp_path / f"iter_{k:03d}"
-        d.mkdir()
-        Dataset(**rows, infos={"log_prob": log_prob}).save(d / "data.h5")
-        session.state.iteration = k
-        session._update(d)
-        session.state.checkpoint = str(d / "checkpoint.pt")  # as if the gate accepted it
-    first, second = (load_checkpoint(tmp_path / f"iter_{k:03d}" / "checkpoint.pt") for k in (1, 2))
-    steps = first["session_update"]["actor_steps"]
-    assert steps > 0
-    adam = next(iter(second["session_ppo"]["actor_optim"]["state"].values()))
-    assert float(adam["step"]) == 2 * steps  # Adam went on from iteration 1's moments
-    assert second["session_ppo"]["actor_optim"]["param_groups"][0]["lr"] == second["session_update"]["actor_lr"]
