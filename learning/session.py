@@ -86,7 +86,7 @@ class SessionConfig:
             value_clip=0.2,
             actor_lr=3e-4,
             critic_lr=1e-3,
-            lr_schedule="adaptive",
+            lr_schedule="fixed",
             desired_kl=0.02,
             entropy_coef=0.0,
             max_grad_norm=0.5,
