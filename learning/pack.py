@@ -93,6 +93,7 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
     columns: dict[str, list[np.ndarray]] = {}
     notes: list[str] = []
     bundles: list[str] = []
+    safety_stops: list[str] = []  # per run: why the safety layer ended it early, "" if it did not
     for run_dir in run_dirs:
         meta = _read_yaml(run_dir / "meta.yaml")
         if not meta:
@@ -103,6 +104,7 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
         if not summary:
             notes.append(f"{run_dir.name}: no summary.yaml (the run was killed); closed with a time-out")
         stop = next((e for e in read_events(run_dir) if e.get("event") == "damping"), {})
+        safety_stops.append(str(stop.get("reason", "")) if stop.get("safety_stop") else "")
         terminal = bool(stop.get("safety_stop")) and str(stop.get("reason", "")).startswith("tilt")
         policy_dt = float(meta["manifest"]["control"]["policy_dt"])
         rewards, estimates = recompute_rewards(log, task, policy_dt, terminal, stance_force)
@@ -139,6 +141,7 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
             "estimated": [f"base_lin_vel, base_height (leg odometry, stance above {stance_force} N)"],
             "not_measured": ["collision_force (set to 0)"],
             "notes": notes,
+            "safety_stops": safety_stops,
         },
     )
     dataset.validate("packed rollouts")

@@ -191,12 +191,9 @@ class Session:
             if result.returncode not in (0, 3):  # 3: a safety stop, whose log is still data
                 raise RuntimeError(f"deploy failed (exit {result.returncode}): {(result.stderr.strip().splitlines() or [''])[-1]}")
 
-    @staticmethod
-    def _runs(d: Path) -> list[Path]:
-        return sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))
-
     def _pack(self, d: Path) -> None:
-        pack_runs(self._runs(d), self.task).save(d / "data.h5")
+        runs = sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))
+        pack_runs(runs, self.task).save(d / "data.h5")
 
     def _update(self, d: Path) -> None:
         from learning.dataset import load_dataset
@@ -244,7 +241,6 @@ class Session:
 
         data = load_dataset(d / "data.h5")
         episodes = max(1, int((data.terminals | data.timeouts).sum()))
-        summaries = [yaml.safe_load((r / "summary.yaml").read_text()) or {} for r in self._runs(d) if (r / "summary.yaml").is_file()]
         row = {
             "iteration": self.state.iteration,
             "steps": len(data),
@@ -255,7 +251,7 @@ class Session:
             "gate_error_start": self.state.gate_start["lin_vel_error"],
             "gate_falls_new": new["falls_per_robot_minute"],
             # rollouts the safety layer ended early (a fall, or e.g. stale state): short episodes lower the logged return
-            "safety_stops": sum(bool(s.get("safety_stop")) for s in summaries),
+            "safety_stops": sum(bool(reason) for reason in data.metadata.get("safety_stops", [])),
             "accepted": bool(accepted),
         }
         self.state.rows = [r for r in self.state.rows if r["iteration"] != self.state.iteration] + [row]

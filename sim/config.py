@@ -112,6 +112,11 @@ class TaskConfig:
             raise ValueError("episode_length_s must be > 0")
 
 
+# Task overrides that restrict commands to walking forward at 0.4-1.0 m/s: the range the Go1 benchmarks,
+# the demo and the on-robot session's gate train and evaluate on.
+FORWARD_COMMANDS = ("commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]")
+
+
 def load_task_config(name_or_path: str | Path = "go1_flat", overrides: tuple[str, ...] | list[str] = ()) -> TaskConfig:
     """Load and validate a task config by preset name or path."""
     cfg = load(TaskConfig, resolve_config_path(name_or_path, "task"), overrides)

@@ -10,15 +10,13 @@ from learning.bc import BCConfig, save_bc_checkpoint, train_bc
 from learning.evaluate import evaluate_policy
 from learning.online import OnlineConfig, build_agent, load_init, train_online
 from sim.collect import collect, gait_policy
-from sim.config import load_task_config
+from sim.config import FORWARD_COMMANDS, load_task_config
 from sim.task import Go1VelocityTask
 from unio4.config import load, resolve_config_path
 
-FORWARD = ["commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
-
 
 def test_ppo_fine_tuning_improves_go1_velocity_tracking(tmp_path: Path) -> None:
-    cfg = load_task_config("go1_flat", FORWARD)
+    cfg = load_task_config("go1_flat", FORWARD_COMMANDS)
     task = Go1VelocityTask(cfg, 64, seed=0)
     data = collect(task, gait_policy(task), steps=400, seed=0)
     task.close()

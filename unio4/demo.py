@@ -20,9 +20,8 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from sim.config import FORWARD_COMMANDS
 from unio4.cli import main as cli
-
-FORWARD = ["commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
         steps.append({"title": title, "command": "unio4 " + shlex.join(argv), "seconds": time.perf_counter() - t0})
 
     d = {k: run_dir / k for k in ("gait.h5", "offline", "online", "bundle", "eval.json", "real", "real.h5", "session", "replay")}
-    forward = [x for f in FORWARD for x in ("--set", f)]
+    forward = [x for f in FORWARD_COMMANDS for x in ("--set", f)]
     step(
         "Log the built-in trot in randomised simulation",
         ["collect", "--num-envs", str(scale.collect_envs), "--steps", str(scale.collect_steps), *forward, "-o", str(d["gait.h5"])],
@@ -175,7 +174,7 @@ def _policy_table(offline_ckpt: Path, final_ckpt: Path, scale: DemoScale) -> dic
     from sim.config import load_task_config
     from sim.task import Go1VelocityTask
 
-    env = Go1VelocityTask(load_task_config("go1_flat", FORWARD), scale.eval_envs, seed=1)
+    env = Go1VelocityTask(load_task_config("go1_flat", FORWARD_COMMANDS), scale.eval_envs, seed=1)
     steps = int(scale.eval_seconds / env.dt)
     rows = {
         name: evaluate_policy(actor_from_checkpoint(load_checkpoint(p), str(p)), env, steps)

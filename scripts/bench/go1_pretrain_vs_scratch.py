@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-FORWARD = ["commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
+from sim.config import FORWARD_COMMANDS
+
 OFFLINE = ["critics.steps=4000", "bc.steps=3000", "bc.lr=0.001", "dynamics.max_epochs=5", "improvement.steps=300", "ope.horizon=50"]
 
 
@@ -63,12 +64,12 @@ def main() -> int:
     args = p.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    task = [x for f in FORWARD for x in ("--set", f)] + ["--backend", args.backend, "--num-envs", str(args.num_envs)]
+    task = [x for f in FORWARD_COMMANDS for x in ("--set", f)] + ["--backend", args.backend, "--num-envs", str(args.num_envs)]
     online = ["--iterations", str(args.iterations), "--train-set", f"eval_interval={args.eval_interval}", *task]
 
     data = out / "gait.h5"
     if not data.exists():
-        forward = [x for f in FORWARD for x in ("--set", f)]
+        forward = [x for f in FORWARD_COMMANDS for x in ("--set", f)]
         unio4("collect", "--num-envs", str(args.collect_envs), "--steps", str(args.collect_steps), *forward, "-o", str(data))
     for seed in args.seeds:
         s = ["--seed", str(seed), "--train-set", f"seed={seed}"]

@@ -16,6 +16,7 @@ Usage: .venv/bin/python scripts/bench/session_emulator.py --init offline.pt --ou
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import signal
@@ -27,10 +28,8 @@ import numpy as np
 
 from learning.dataset import Dataset, load_dataset
 from learning.pack import pack_runs
-from sim.config import load_task_config
+from sim.config import FORWARD_COMMANDS, load_task_config
 from sim.emulator import spawn
-
-FORWARD = ["commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
 
 
 def unio4(*argv: str) -> None:
@@ -40,12 +39,8 @@ def unio4(*argv: str) -> None:
 
 def episode_returns(data: Dataset) -> list[float]:
     """Return of each logged rollout (one per run; episodes end at a termination or time-out)."""
-    ends = (data.terminals | data.timeouts).nonzero().flatten().tolist()
-    returns, start = [], 0
-    for end in ends:
-        returns.append(float(data.rewards[start : end + 1].sum()))
-        start = end + 1
-    return returns
+    starts = [0, *(data.episode_ends() + 1).tolist()]
+    return [float(data.rewards[a:b].sum()) for a, b in itertools.pairwise(starts)]
 
 
 def main() -> int:
@@ -57,14 +52,14 @@ def main() -> int:
     p.add_argument("--eval-commands", type=float, nargs="+", default=[0.5, 0.7, 1.0])
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="session config override")
     args = p.parse_args()
-    task = load_task_config("go1_flat", FORWARD)
+    task = load_task_config("go1_flat", FORWARD_COMMANDS)
     proc, port = spawn(["--lockstep"])
     try:
         robot = ["--robot", f"127.0.0.1:{port}", "--local-port", "0"]
         session = args.out / "session"
         argv = ["session", "--dir", str(session), "--no-prompt", "--set", f"robot=127.0.0.1:{port}", "--set", "local_port=0"]
         argv += ["--set", f"iterations={args.iterations}", "--set", f"seed={args.seed}"]
-        argv += [a for o in args.overrides for a in ("--set", o)] + [a for t in FORWARD for a in ("--task-set", t)]
+        argv += [a for o in args.overrides for a in ("--set", o)] + [a for t in FORWARD_COMMANDS for a in ("--task-set", t)]
         unio4(*argv, *([] if (session / "state.json").is_file() else ["--init", args.init]))
         state = json.loads((session / "state.json").read_text())
         iterations: list[dict[str, object]] = []
