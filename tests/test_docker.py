@@ -66,7 +66,29 @@ def pin_problems(text: str, pins: dict[str, str]) -> list[str]:
 
 
 def test_there_are_dockerfiles() -> None:
-    assert {p.parent.name for p in DOCKERFILES} >= {"train", "deploy"}
+    assert {p.parent.name for p in DOCKERFILES} >= {"train", "deploy", "isaacgym"}
+
+
+def test_isaacgym_image_wires_the_worker_interpreter() -> None:
+    """The image's worker venv is where the worker lock and Isaac Gym go, and the backend is told to use it;
+    the worker lock is a full freeze that keeps numpy below 1.24 (Isaac Gym still uses ``np.float``)."""
+    from sim.isaacgym_backend import PYTHON_VARIABLE
+
+    text = (ROOT / "docker" / "isaacgym" / "Dockerfile").read_text()
+    python = re.search(rf"{PYTHON_VARIABLE}=(\S+)/bin/python\b", text)
+    assert python is not None, f"the image does not set {PYTHON_VARIABLE}"
+    venv = python.group(1)
+    assert f"python3.8 -m venv {venv}" in text
+    assert f"{venv}/bin/pip install --no-deps -r /opt/isaacgym-requirements.lock" in text
+    assert f"{venv}/bin/pip install --no-deps -e /opt/isaacgym/python" in text
+    assert "COPY docker/isaacgym/requirements-worker.lock /opt/isaacgym-requirements.lock" in text
+    lock = (ROOT / "docker" / "isaacgym" / "requirements-worker.lock").read_text()
+    lines = [line for line in lock.splitlines() if line and not line.startswith("#")]
+    matches = [PIN.match(line) for line in lines]
+    assert all(matches), "every line of the worker lock pins name==version"
+    pins = {m.group(1): m.group(2) for m in matches if m}
+    assert {"torch", "numpy", "ninja"} <= set(pins)
+    assert tuple(int(v) for v in pins["numpy"].split(".")[:2]) < (1, 24)
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)

@@ -504,16 +504,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.run_dir), scale)
 
 
-def _import_isaacgym_first() -> None:
-    """Isaac Gym refuses to load after torch: import it before any command imports torch."""
-    import importlib
-
-    try:
-        importlib.import_module("isaacgym")
-    except ImportError:
-        pass  # the backend reports what is missing when it is built
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unio4", description="Uni-O4 for the Unitree Go1: logged data -> policy -> sim -> robot.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -722,8 +712,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     use_offscreen_gl()  # before anything imports mujoco: headless rendering (replay --render, demo)
     args = build_parser().parse_args(argv)
-    if getattr(args, "backend", None) == "isaacgym":
-        _import_isaacgym_first()
     handler: Handler = args.func
     try:
         return handler(args)

@@ -1,0 +1,165 @@
+"""An engine in a worker process (sim.bridge, sim.remote_backend) and the Isaac Gym worker that uses it.
+
+The bridge is driven with MuJoCo served from a real worker process (``tests/mujoco_worker.py``): the
+same randomised task must give the same numbers as MuJoCo in-process, to the bit. Isaac Gym itself
+cannot run here, so its worker is checked for what can be checked: it starts as a file, speaks the
+protocol, and reports a missing Isaac Gym as one clear line; its source parses as Python 3.8.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import sim.task
+from sim.bridge import BridgeError, read_message, write_message
+from sim.config import load_task_config
+from sim.isaacgym_backend import PYTHON_VARIABLE, IsaacGymBackend
+from sim.remote_backend import RemoteBackend
+from sim.task import Go1VelocityTask
+from sim.terrain import TerrainConfig, make_terrain
+
+ROOT = Path(__file__).resolve().parent.parent
+MUJOCO_WORKER = [sys.executable, str(ROOT / "tests" / "mujoco_worker.py")]
+BUILTIN_GENERICS = ("list", "dict", "tuple", "set", "type")
+PYTHON38_FILES = ["sim/bridge.py", "sim/isaacgym_worker.py", "sim/observations.py"]
+
+
+def remote_mujoco(num_envs: int) -> RemoteBackend:
+    return RemoteBackend(MUJOCO_WORKER, {"num_envs": num_envs}, "mujoco-worker")
+
+
+def rollout(remote: bool, monkeypatch: pytest.MonkeyPatch, num_envs: int = 3, steps: int = 25) -> tuple[torch.Tensor, torch.Tensor]:
+    """Base positions and rewards of the fully randomised flat task (friction, mass, gains, latency,
+    pushes every 0.2 s, resets) under a fixed action sequence."""
+    if remote:
+        monkeypatch.setattr(sim.task, "make_backend", lambda name, robot, n, terrain, **_: remote_mujoco(n))
+    task = Go1VelocityTask(load_task_config("go1_flat", ["randomization.push_interval_s=0.2"]), num_envs, backend="mujoco", seed=5)
+    task.reset(seed=5)
+    positions, rewards = [], []
+    for i in range(steps):
+        _, reward, _, _, _ = task.step(0.4 * torch.sin(torch.arange(12.0) + 0.3 * i).repeat(num_envs, 1))
+        positions.append(task.state.base_pos.clone())
+        rewards.append(reward)
+    assert isinstance(task.backend, RemoteBackend) == remote
+    task.close()
+    monkeypatch.undo()
+    return torch.stack(positions), torch.stack(rewards)
+
+
+def test_an_engine_in_a_worker_gives_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    pos_local, rew_local = rollout(False, monkeypatch)
+    pos_remote, rew_remote = rollout(True, monkeypatch)
+    assert float(pos_local[:, :, :2].abs().max()) > 0.01  # the robots really moved
+    assert torch.equal(pos_local, pos_remote) and torch.equal(rew_local, rew_remote)
+
+
+def test_worker_errors_come_back_and_the_worker_survives_them() -> None:
+    backend = remote_mujoco(2)
+    try:
+        with pytest.raises(BridgeError, match=r"mujoco-worker worker: .*Error"):
+            backend.step(torch.zeros(2, 12))  # (N, 12) instead of (N, decimation, 12)
+        state = backend.step(torch.zeros(2, backend.decimation, 12))  # still serving
+        assert state.joint_pos.shape == (2, 12) and state.joint_pos.dtype == torch.float32
+    finally:
+        backend.close()
+    assert backend.worker.process.returncode == 0  # a clean exit on close
+
+
+def test_a_dead_worker_is_a_clear_error() -> None:
+    backend = remote_mujoco(1)
+    backend.worker.process.kill()
+    backend.worker.process.wait()
+    with pytest.raises(BridgeError, match=r"mujoco-worker worker exited with code -9 during 'step'"):
+        backend.step(torch.zeros(1, backend.decimation, 12))
+    backend.close()  # closing a dead worker is quiet
+
+
+def frame(header: Any, payload: bytes = b"") -> io.BytesIO:
+    raw = json.dumps(header).encode()
+    return io.BytesIO(struct.pack("<I", len(raw)) + raw + payload)
+
+
+def test_frames_round_trip_and_malformed_frames_are_named() -> None:
+    stream = io.BytesIO()
+    arrays: dict[str, np.ndarray] = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "ids": np.array([3, 1], dtype=np.int64),
+        "empty": np.zeros((0, 4)),
+    }
+    write_message(stream, "step", {"k": 1}, arrays)
+    stream.seek(0)
+    message = read_message(stream)
+    assert message is not None and message.op == "step" and message.meta == {"k": 1}
+    for name, value in arrays.items():
+        assert message.arrays[name].dtype == value.dtype and np.array_equal(message.arrays[name], value)
+    message.arrays["a"][0, 0] = 7.0  # writable, so torch.from_numpy takes it without a copy or warning
+    assert read_message(stream) is None  # a clean end of stream
+
+    with pytest.raises(TypeError, match="array 'o': dtype object cannot cross"):
+        write_message(io.BytesIO(), "step", arrays={"o": np.array([None])})
+    with pytest.raises(BridgeError, match="expected a 4-byte header length, got 2"):
+        read_message(io.BytesIO(b"\x01\x00"))
+    with pytest.raises(BridgeError, match="header is not JSON"):
+        read_message(io.BytesIO(struct.pack("<I", 3) + b"{{{"))
+    with pytest.raises(BridgeError, match=r"header length .* exceeds"):
+        read_message(io.BytesIO(struct.pack("<I", 1 << 30)))
+    with pytest.raises(BridgeError, match="needs a string 'op'"):
+        read_message(frame([1, 2]))
+    with pytest.raises(BridgeError, match=r"array spec \['x', '<c16', \[1\]\]"):
+        read_message(frame({"op": "step", "meta": {}, "arrays": [["x", "<c16", [1]]]}))
+    with pytest.raises(BridgeError, match="array 'x' has shape"):
+        read_message(frame({"op": "step", "meta": {}, "arrays": [["x", "<f4", [-1]]]}))
+    with pytest.raises(BridgeError, match="expected 24 bytes of array 'x', got 8"):
+        read_message(frame({"op": "step", "meta": {}, "arrays": [["x", "<f4", [2, 3]]]}, b"\x00" * 8))
+
+
+def test_isaacgym_worker_runs_and_reports_what_is_missing(monkeypatch: pytest.MonkeyPatch, go1: Any) -> None:
+    """The worker starts as a file (no unio4 on its path), serves the protocol, and its ImportError
+    crosses the bridge as the one-line message the CLI prints."""
+    terrain = make_terrain(TerrainConfig())
+    monkeypatch.setenv(PYTHON_VARIABLE, sys.executable)
+    with pytest.raises(ImportError, match=r"needs NVIDIA Isaac Gym Preview 4 .* worker interpreter .*Python <= 3\.8"):
+        IsaacGymBackend(go1, 2, terrain, device="cpu")
+    monkeypatch.setenv(PYTHON_VARIABLE, "/nonexistent/python3.8")
+    with pytest.raises(ImportError, match=r"Isaac Gym Preview 4 .* cannot start the worker interpreter '/nonexistent/python3\.8'"):
+        IsaacGymBackend(go1, 2, terrain, device="cpu")
+
+
+def runtime_generics(tree: ast.AST) -> list[str]:
+    """``list[int]``-style subscripts and ``X | Y`` unions outside annotations: Python 3.8 evaluates those."""
+    annotations: set[int] = set()
+    for node in ast.walk(tree):
+        for annotation in [getattr(node, "annotation", None), getattr(node, "returns", None)]:
+            if annotation is not None:
+                annotations.update(id(n) for n in ast.walk(annotation))
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in annotations:
+            continue
+        builtin = isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in BUILTIN_GENERICS
+        if builtin:
+            found.append(f"line {node.lineno}: {node.value.id}[...]")  # type: ignore[attr-defined]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr) and isinstance(node.right, ast.Constant):
+            if node.right.value is None:
+                found.append(f"line {node.lineno}: ... | None")
+    return found
+
+
+@pytest.mark.parametrize("path", PYTHON38_FILES)
+def test_worker_side_files_are_python_38(path: str) -> None:
+    """What the Isaac Gym interpreter loads must parse as Python 3.8 and evaluate no newer typing at run time."""
+    source = (ROOT / path).read_text()
+    tree = ast.parse(source, filename=path, feature_version=(3, 8))
+    assert "from __future__ import annotations" in source  # annotations stay unevaluated strings
+    assert runtime_generics(tree) == []
+    assert runtime_generics(ast.parse("x = list[int]\ny: list[int] = []\nz = int | None")) == ["line 1: list[...]", "line 3: ... | None"]
