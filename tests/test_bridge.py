@@ -19,13 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from test_cross_backend import randomised_rollout
 
 import sim.task
 from sim.bridge import BridgeError, read_message, write_message
-from sim.config import load_task_config
 from sim.isaacgym_backend import PYTHON_VARIABLE, IsaacGymBackend
 from sim.remote_backend import RemoteBackend
-from sim.task import Go1VelocityTask
 from sim.terrain import TerrainConfig, make_terrain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,27 +37,18 @@ def remote_mujoco(num_envs: int) -> RemoteBackend:
     return RemoteBackend(MUJOCO_WORKER, {"num_envs": num_envs}, "mujoco-worker")
 
 
-def rollout(remote: bool, monkeypatch: pytest.MonkeyPatch, num_envs: int = 3, steps: int = 25) -> tuple[torch.Tensor, torch.Tensor]:
-    """Base positions and rewards of the fully randomised flat task (friction, mass, gains, latency,
-    pushes every 0.2 s, resets) under a fixed action sequence."""
-    if remote:
-        monkeypatch.setattr(sim.task, "make_backend", lambda name, robot, n, terrain, **_: remote_mujoco(n))
-    task = Go1VelocityTask(load_task_config("go1_flat", ["randomization.push_interval_s=0.2"]), num_envs, backend="mujoco", seed=5)
-    task.reset(seed=5)
-    positions, rewards = [], []
-    for i in range(steps):
-        _, reward, _, _, _ = task.step(0.4 * torch.sin(torch.arange(12.0) + 0.3 * i).repeat(num_envs, 1))
-        positions.append(task.state.base_pos.clone())
-        rewards.append(reward)
-    assert isinstance(task.backend, RemoteBackend) == remote
-    task.close()
-    monkeypatch.undo()
-    return torch.stack(positions), torch.stack(rewards)
-
-
 def test_an_engine_in_a_worker_gives_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
-    pos_local, rew_local = rollout(False, monkeypatch)
-    pos_remote, rew_remote = rollout(True, monkeypatch)
+    """The fully randomised task (friction, mass, gains, latency, pushes, resets) over MuJoCo in a worker."""
+    pos_local, rew_local = randomised_rollout("mujoco", "go1_flat", 3, 25)
+    made: list[RemoteBackend] = []
+
+    def make_remote(name: str, robot: object, num_envs: int, terrain: object, **_: object) -> RemoteBackend:
+        made.append(remote_mujoco(num_envs))
+        return made[-1]
+
+    monkeypatch.setattr(sim.task, "make_backend", make_remote)
+    pos_remote, rew_remote = randomised_rollout("mujoco", "go1_flat", 3, 25)
+    assert len(made) == 1 and made[0].worker.process.returncode == 0  # the task ran on it and closed it
     assert float(pos_local[:, :, :2].abs().max()) > 0.01  # the robots really moved
     assert torch.equal(pos_local, pos_remote) and torch.equal(rew_local, rew_remote)
 
