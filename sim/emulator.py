@@ -38,7 +38,7 @@ from deploy import protocol
 from deploy.rollout_log import npz_bytes, write_atomic
 from deploy.timing import DeadlineClock
 from robots.description import RobotDescription, load_robot
-from robots.mjcf import build_mjcf
+from sim.mujoco_model import ModelIndex, compile_model
 from sim.observations import rotate_inverse
 
 GRAVITY = 9.81
@@ -75,17 +75,11 @@ class MujocoGo1:
 
     def __init__(self, robot: RobotDescription, dt: float) -> None:
         self.robot = robot
-        self.model = mujoco.MjModel.from_xml_string(build_mjcf(robot))
+        self.model = compile_model(robot)
         self.model.opt.timestep = dt
         self.data = mujoco.MjData(self.model)
-        m = self.model
-        names = robot.joint_short_names
-        self._act = np.array([mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_ACTUATOR, n) for n in names])
-        joints = [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, f"{n}_joint") for n in names]
-        self._qpos = np.array([m.jnt_qposadr[j] for j in joints])
-        self._qvel = np.array([m.jnt_dofadr[j] for j in joints])
-        sensor = {mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_SENSOR, i): m.sensor_adr[i] for i in range(m.nsensor)}
-        self._foot = np.array([sensor[f"{leg}_foot_force"] for leg in robot.legs])
+        index = ModelIndex.of(self.model, robot)
+        self._act, self._qpos, self._qvel, self._foot = index.ctrl, index.qpos, index.qvel, index.foot_sensor
         self._prev_vel = np.zeros(3)
         self.dt = dt
 

@@ -7,13 +7,16 @@ the SDK-order address maps are built, and checked, in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
 
 from robots.description import RobotDescription
 from robots.mjcf import build_mjcf
-from sim.terrain import Terrain
+
+if TYPE_CHECKING:  # only the type: the emulator uses this module and must stay torch-free
+    from sim.terrain import Terrain
 
 
 def compile_model(robot: RobotDescription, terrain: Terrain | None = None) -> mujoco.MjModel:

@@ -335,8 +335,11 @@ def test_explore_mode_is_seeded_and_logs_log_probs(walking_bundle: Path, tmp_pat
         logs.append(read_chunks(run.log_dir)[0])
     a, b = logs
     noise = (a["action"] - a["action_mean"]) / np.exp(a["action_log_std"])
-    # the seed fixes the exploration noise (states may differ by a tick of scheduling between runs)
-    np.testing.assert_allclose(noise, (b["action"] - b["action_mean"]) / np.exp(b["action_log_std"]), atol=1e-4)
+    # the seed fixes the exploration noise (states, and on a loaded machine the number of steps in the
+    # first chunk, may differ by a tick of scheduling between runs)
+    n = min(len(a["action"]), len(b["action"]))
+    assert n >= 10
+    np.testing.assert_allclose(noise[:n], ((b["action"] - b["action_mean"]) / np.exp(b["action_log_std"]))[:n], atol=1e-4)
     assert 0.5 < noise.std() < 1.5 and np.abs(a["action"] - a["action_mean"]).min() > 0  # sampled, not the mean
     expected = -0.5 * (noise**2).sum(1) - a["action_log_std"].sum(1) - 6 * np.log(2 * np.pi)
     np.testing.assert_allclose(a["log_prob"], expected, rtol=1e-4, atol=1e-3)
