@@ -1,9 +1,18 @@
 """AM-Q off-policy evaluation: how good a policy looks in the learned model, scored by the critic.
 
 The score of policy ``pi`` is the mean of ``min(Q1, Q2)(s_t, pi_mean(s_t))`` over ``horizon``-step
-rollouts in the dynamics ensemble from ``states`` dataset states; a rollout stops counting once
-the termination rule ends it (or the model diverges to non-finite states). All members of an
-ensemble are scored in one batched rollout.
+rollouts in the dynamics ensemble from ``states`` dataset states. A rollout ends when the
+termination rule ends it (or the model diverges to non-finite states); what it then contributes is
+``terminal``:
+
+- ``drop`` (the paper's and the authors' code): nothing; the score is the mean Q over the steps
+  still alive. A policy that falls early is scored on its few pre-fall states only, so falling
+  costs it nothing, which the improvement step can exploit (measured on walker2d-medium,
+  docs/benchmarks.md).
+- ``zero``: the terminal state is absorbing with value 0, so every step after the fall counts
+  as Q = 0 and the score is the mean over all start states and steps.
+
+All members of an ensemble are scored in one batched rollout.
 
 Every call uses the same start states and the same model-noise seed (common random numbers), so
 two policies' scores differ because the policies differ, not because the rollouts did: this is
@@ -26,10 +35,13 @@ class OPEConfig:
     horizon: int = 1000
     states: int = 512
     seed: int = 12345  # start states and model noise, fixed for every evaluation
+    terminal: str = "drop"  # what an ended rollout contributes: drop (paper) or zero (absorbing state)
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or self.states < 1:
             raise ValueError("horizon and states must be >= 1")
+        if self.terminal not in ("drop", "zero"):
+            raise ValueError(f"terminal: expected drop or zero, got '{self.terminal}'")
 
 
 class AMQ:
@@ -60,4 +72,6 @@ class AMQ:
             if not bool(alive.any()):
                 break
             obs = torch.where(alive.unsqueeze(-1), next_obs.reshape(n, b, d), obs)
+        if self.cfg.terminal == "zero":  # every start state counts for the whole horizon, ended or not
+            count = torch.full_like(count, float(b * self.cfg.horizon))
         return (total / count.clamp_min(1)).float()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from learning.export import actor_from_checkpoint
 from learning.improvement import ImprovementConfig, ImprovementTrainer, clip_per_member
 from learning.offline import OfflineConfig, train_offline
 from learning.online import OnlineConfig, build_agent, load_init
+from learning.ope import AMQ, OPEConfig
 from learning.policy import NetworkConfig
 from unio4.config import from_dict
 
@@ -178,6 +180,32 @@ def test_ope_acceptance_moves_only_the_members_that_improved() -> None:
     for k, v in behaviour_before.items():
         assert torch.equal(after[k][1:], v[1:]), k
     assert trainer.best[0] > best_before[0] and torch.equal(trainer.best[1:], best_before[1:])
+
+
+class LineWorld:
+    """A known model for AM-Q's arithmetic: the state moves by the action and the episode ends past 1."""
+
+    def step(self, obs: torch.Tensor, actions: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        next_obs = obs + actions
+        return next_obs, torch.zeros(len(obs)), next_obs[:, 0].abs() > 1.0
+
+    def q_min(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return torch.ones(obs.shape[:-1])
+
+
+@pytest.mark.parametrize(("terminal", "expected"), [("drop", [1.0, 1.0]), ("zero", [1.0, 0.4])])
+def test_amq_terminal_modes(terminal: str, expected: list[float]) -> None:
+    """Member 0 stands still; member 1 moves 0.6 per step and its rollouts end after 2 of 5 steps. With
+    the paper's ``drop`` both score the mean Q of their live steps, so the fall is invisible; with
+    ``zero`` the ended steps count as Q = 0."""
+    policies = ensemble_of(2)
+    with torch.no_grad():
+        policies.params["mean_head.0.weight"].zero_()
+        policies.params["mean_head.0.bias"][0] = 0.0
+        policies.params["mean_head.0.bias"][1] = math.atanh(0.6)
+    world = LineWorld()
+    amq = AMQ(torch.zeros(64, 2), world, world, OPEConfig(horizon=5, states=16, terminal=terminal))  # type: ignore[arg-type]
+    assert amq(policies).tolist() == pytest.approx(expected, abs=1e-5)
 
 
 def test_per_member_gradient_clipping_leaves_small_members_alone() -> None:
