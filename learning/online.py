@@ -115,7 +115,7 @@ def train_online(
     resume: bool = False,
     init: dict[str, Any] | None = None,
     extra_state: dict[str, Any] | None = None,
-    on_iteration: Callable[[int, dict[str, float]], None] | None = None,
+    on_iteration: Callable[[int, dict[str, float], GaussianActor], bool | None] | None = None,
     show_progress: bool = True,
     evaluator: Callable[[GaussianActor], dict[str, float]] | None = None,
     ctx: DistContext = SINGLE,
@@ -123,6 +123,8 @@ def train_online(
     """Run PPO for ``cfg.iterations`` updates of ``cfg.ppo.num_steps`` x ``env.num_envs`` (x ranks) steps.
 
     Under ``torchrun`` (``ctx``), ``env`` is this rank's batch; rank 0 logs and writes checkpoints.
+    ``on_iteration(iteration, scalars, actor)`` runs after every update; returning True ends training there
+    (the final checkpoint is written as usual).
     """
     torch.manual_seed(cfg.seed)
     if init is not None and cfg.min_std is not None:
@@ -170,6 +172,7 @@ def train_online(
         }
 
     p = cfg.ppo
+    last_iteration = start_iteration
     buffer = RolloutBuffer(p.num_steps, env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions, dev)
     obs, info = env.reset(seed=cfg.seed + start_iteration)
     obs, critic_obs = obs.to(dev), info["critic_obs"].to(dev)
@@ -241,17 +244,19 @@ def train_online(
                 advance=1,
                 status=f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} steps/s",
             )
-            if on_iteration is not None:
-                on_iteration(iteration, scalars)
-            if logger is not None and ((iteration + 1) % cfg.save_interval == 0 or iteration + 1 == cfg.iterations):
-                save_checkpoint(ckpt_dir / "latest.pt", checkpoint_state(iteration + 1))
+            stop = bool(on_iteration(iteration, scalars, actor)) if on_iteration is not None else False
+            last_iteration = iteration + 1
+            if logger is not None and (last_iteration % cfg.save_interval == 0 or last_iteration == cfg.iterations or stop):
+                save_checkpoint(ckpt_dir / "latest.pt", checkpoint_state(last_iteration))
                 logger.plot(CURVE_KEYS)
+            if stop:
+                break
     final = ckpt_dir / "final.pt"
     if logger is None:
         return TrainResult(run_dir=run_dir, history=[], checkpoint=final)
     if evaluator is not None and cfg.eval_interval:
         logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
-    save_checkpoint(final, checkpoint_state(cfg.iterations))
+    save_checkpoint(final, checkpoint_state(last_iteration))
     logger.plot(CURVE_KEYS)
     logger.close()
     return TrainResult(run_dir=run_dir, history=logger.history(), checkpoint=final)

@@ -50,7 +50,8 @@ def recompute_rewards(
     n = len(q)
     air = torch.zeros(4)
     touchdowns = []
-    for contact in t(foot) > rc.contact_threshold:  # the task's air-time bookkeeping, at the policy rate
+    contacts = t(foot) > rc.contact_threshold
+    for contact in contacts:  # the task's air-time bookkeeping, at the policy rate
         first, at_touchdown, air = air_time_step(air, contact, policy_dt)
         touchdowns.append((first, at_touchdown))
     clipped = np.clip(log["action"], -task.action_clip, task.action_clip)
@@ -71,6 +72,7 @@ def recompute_rewards(
         joint_torque=t(log["joint_torque"]),
         actions=t(clipped),
         last_actions=t(last_actions),
+        foot_contact=contacts,
         first_contact=torch.stack([f for f, _ in touchdowns]),
         air_time=torch.stack([a for _, a in touchdowns]),
         collision_force=torch.zeros(n, 5),
@@ -78,6 +80,7 @@ def recompute_rewards(
         soft_lower=soft_lower,
         soft_upper=soft_upper,
         default_joint_pos=t(robot.default_joint_pos),
+        clock_cycles=torch.arange(n, dtype=torch.float32) * (policy_dt * task.observations.clock_frequency),
         dt=policy_dt,
     )
     reward, parts = compute_rewards(inputs, rc)

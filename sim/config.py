@@ -36,6 +36,10 @@ class RewardConfig:
     soft_joint_limit: float = 0.9  # fraction of the range beyond which dof_pos_limits penalises
     contact_threshold: float = 1.0  # N
     scale_by_dt: bool = True  # legged_gym multiplies every weight by the policy dt
+    # gait_contact: each foot's stance window within a gait-clock cycle, SDK leg order (FR, FL, RR, RL).
+    # Offsets 0, 1/2, 1/2, 0 with duty 1/2 is a trot (diagonal pairs), the built-in trot's phase.
+    gait_duty: float = 0.5
+    gait_offsets: tuple[float, float, float, float] = (0.0, 0.5, 0.5, 0.0)
     only_positive: bool = False  # clip the total at zero (legged_gym option)
 
 
@@ -110,6 +114,8 @@ class TaskConfig:
     def __post_init__(self) -> None:
         if self.episode_length_s <= 0:
             raise ValueError("episode_length_s must be > 0")
+        if self.rewards.weights.get("gait_contact", 0.0) != 0.0 and self.observations.clock_frequency <= 0:
+            raise ValueError("rewards.weights.gait_contact follows the gait clock: observations.clock_frequency must be > 0")
 
 
 # Task overrides that restrict commands to walking forward at 0.4-1.0 m/s: the range the Go1 benchmarks,

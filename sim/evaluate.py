@@ -1,4 +1,4 @@
-"""``unio4 eval``: a policy bundle on the Go1 task in one physics engine, under randomisation.
+"""``unio4 eval``: a policy on the Go1 task in one physics engine, under randomisation.
 
 The sim-to-sim gate: the same ONNX bundle the robot would run is evaluated in MuJoCo and in
 PyBullet, and the numbers are compared. Metrics over ``num_envs`` randomised robots for
@@ -8,10 +8,14 @@ PyBullet, and the numbers are compared. Metrics over ``num_envs`` randomised rob
 - ``yaw_rate_error``: mean |w_cmd,z - w_body,z| (rad/s);
 - ``falls_per_robot_minute``: terminations (falls) per robot per minute;
 - ``power``: mean mechanical power sum |tau * dq| (W), the energy cost of the gait.
+
+The same metrics judge a policy still in training (:func:`tracking_metrics` takes any callable from
+observations to actions), so "it walks" means one thing everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -21,13 +25,13 @@ from sim.config import TaskConfig
 from sim.observations import rotate_inverse
 from sim.task import Go1VelocityTask
 
+Policy = Callable[[torch.Tensor], torch.Tensor]
+
 
 @torch.no_grad()
-def evaluate_bundle(bundle: str | Path, cfg: TaskConfig, backend: str, num_envs: int, seconds: float, seed: int = 0) -> dict[str, float]:
-    task = Go1VelocityTask(cfg, num_envs, backend=backend, seed=seed)
-    policy = bundle_policy(bundle, task)
+def tracking_metrics(task: Go1VelocityTask, policy: Policy, steps: int, seed: int = 0) -> dict[str, float]:
+    """Velocity-tracking metrics of ``policy`` over ``steps`` policy steps of every env of ``task``, from a seeded reset."""
     obs, _ = task.reset(seed=seed)
-    steps = int(round(seconds / task.dt))
     lin_err = yaw_err = power = 0.0
     upright = falls = 0
     for _ in range(steps):
@@ -41,11 +45,19 @@ def evaluate_bundle(bundle: str | Path, cfg: TaskConfig, backend: str, num_envs:
         power += float((s.joint_torque * s.joint_vel).abs().sum(1)[alive].sum())
         upright += int(alive.sum())
         falls += int(terminated.sum())
-    task.close()
     n = max(upright, 1)
     return {
         "lin_vel_error": lin_err / n,
         "yaw_rate_error": yaw_err / n,
-        "falls_per_robot_minute": falls / (num_envs * steps * task.dt / 60.0),
+        "falls_per_robot_minute": falls / (task.num_envs * steps * task.dt / 60.0),
         "power": power / n,
     }
+
+
+def evaluate_bundle(bundle: str | Path, cfg: TaskConfig, backend: str, num_envs: int, seconds: float, seed: int = 0) -> dict[str, float]:
+    """:func:`tracking_metrics` of an exported bundle (onnxruntime, the mean action) on a fresh task."""
+    task = Go1VelocityTask(cfg, num_envs, backend=backend, seed=seed)
+    try:
+        return tracking_metrics(task, bundle_policy(bundle, task), int(round(seconds / task.dt)), seed=seed)
+    finally:
+        task.close()

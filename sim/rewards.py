@@ -31,6 +31,7 @@ class RewardInputs:
     joint_torque: torch.Tensor
     actions: torch.Tensor
     last_actions: torch.Tensor
+    foot_contact: torch.Tensor  # (N, 4) bool: foot force above the contact threshold
     first_contact: torch.Tensor  # (N, 4) bool: foot touched down this step
     air_time: torch.Tensor  # (N, 4) s in the air before this touchdown
     collision_force: torch.Tensor  # (N, 5) trunk + thighs normal force
@@ -38,6 +39,7 @@ class RewardInputs:
     soft_lower: torch.Tensor  # (12,)
     soft_upper: torch.Tensor  # (12,)
     default_joint_pos: torch.Tensor  # (12,)
+    clock_cycles: torch.Tensor  # (N,) gait-clock cycles elapsed (policy time x clock frequency)
     dt: float
 
 
@@ -107,6 +109,19 @@ def feet_air_time(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     return reward * (torch.norm(x.commands[:, :2], dim=1) > 0.1).float()
 
 
+def gait_contact(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    """Fraction of feet whose contact matches the gait schedule of the policy's clock input.
+
+    Foot ``i`` is meant to be in stance while ``(cycles + offset_i) mod 1 < duty``: with the default
+    offsets a trot (diagonal pairs), the built-in trot's schedule. Standing scores 1/2, a trot in
+    step with the clock 1: the term breaks the standing optimum from the first update, the way
+    walk-these-ways' contact-schedule rewards and periodic reward composition do.
+    """
+    offsets = x.clock_cycles.new_tensor(cfg.gait_offsets)
+    phase = torch.remainder(x.clock_cycles.unsqueeze(1) + offsets, 1.0)
+    return (x.foot_contact == (phase < cfg.gait_duty)).float().mean(1)
+
+
 def collision(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     return torch.sum((x.collision_force > cfg.contact_threshold).float(), dim=1)
 
@@ -140,6 +155,7 @@ TERMS: dict[str, Term] = {
         dof_acc,
         action_rate,
         feet_air_time,
+        gait_contact,
         collision,
         dof_pos_limits,
         stand_still,

@@ -157,6 +157,7 @@ class Go1VelocityTask:
             joint_torque=state.joint_torque,
             actions=self.actions,
             last_actions=self.last_actions,
+            foot_contact=contact,
             first_contact=first_contact,
             air_time=air_time_at_touchdown,
             collision_force=torch.cat([state.trunk_contact.unsqueeze(1), state.thigh_contact], 1),
@@ -164,6 +165,7 @@ class Go1VelocityTask:
             soft_lower=self.soft_lower,
             soft_upper=self.soft_upper,
             default_joint_pos=self.default_joint_pos,
+            clock_cycles=self.episode_time * cfg.observations.clock_frequency,
             dt=self.dt,
         )
         reward, parts = compute_rewards(inputs, cfg.rewards)

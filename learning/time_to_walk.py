@@ -1,0 +1,111 @@
+"""Time to walk: PPO from scratch on the Go1 task until the deterministic policy walks.
+
+"Walks" is :class:`WalkCriterion`: over the task's command range, the mean action of the policy
+tracks the commanded planar velocity within ``max_lin_vel_error`` and the yaw rate within
+``max_yaw_rate_error``, with at most ``max_falls_per_minute`` falls per robot-minute, on
+``num_envs`` randomised robots for ``seconds`` (:func:`sim.evaluate.tracking_metrics`, the metrics
+of ``unio4 eval``). The evaluation robots and their commands are the same at every check.
+
+The benchmark reports samples and training wall clock (collection + updates; the checks
+themselves are the instrument and are timed apart) at the first check that walks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from learning.online import OnlineConfig, train_online
+from learning.policy import GaussianActor
+from sim.config import TaskConfig
+from sim.evaluate import tracking_metrics
+from sim.task import Go1VelocityTask
+
+
+@dataclass(frozen=True)
+class WalkCriterion:
+    """When a policy counts as walking (checked on the mean action)."""
+
+    max_lin_vel_error: float = 0.25  # m/s, mean |v_cmd,xy - v_xy|
+    max_yaw_rate_error: float = 0.3  # rad/s
+    max_falls_per_minute: float = 0.0  # per robot-minute
+    num_envs: int = 16
+    seconds: float = 10.0
+    seed: int = 10_000
+
+    def walks(self, metrics: dict[str, float]) -> bool:
+        return (
+            metrics["lin_vel_error"] <= self.max_lin_vel_error
+            and metrics["yaw_rate_error"] <= self.max_yaw_rate_error
+            and metrics["falls_per_robot_minute"] <= self.max_falls_per_minute
+        )
+
+
+@dataclass
+class WalkResult:
+    walked: bool
+    samples: int  # environment samples when the check that walked started (or at the end)
+    train_seconds: float  # collection + update wall clock up to then
+    eval_seconds: float  # wall clock of the checks
+    checks: list[dict[str, float]] = field(default_factory=list)
+
+
+def time_to_walk(
+    task_cfg: TaskConfig,
+    train_cfg: OnlineConfig,
+    run_dir: Path,
+    num_envs: int,
+    max_samples: int,
+    check_every_samples: int,
+    criterion: WalkCriterion | None = None,
+    backend: str = "mujoco",
+    seed: int = 0,
+    stop_when_walking: bool = True,
+    show_progress: bool = True,
+    num_threads: int | None = None,
+) -> WalkResult:
+    """Train PPO from scratch, checking the walking criterion every ``check_every_samples`` samples.
+
+    Writes the usual run directory plus ``walk.jsonl`` (one line per check).
+    """
+    criterion = criterion or WalkCriterion()
+    per_iteration = train_cfg.ppo.num_steps * num_envs
+    iterations = -(-max_samples // per_iteration)
+    cfg = replace(train_cfg, iterations=iterations, seed=seed)
+    env = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads)
+    judge = Go1VelocityTask(task_cfg, criterion.num_envs, backend=backend, seed=criterion.seed, num_threads=num_threads)
+    steps = int(round(criterion.seconds / judge.dt))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = run_dir / "walk.jsonl"
+    log_path.write_text("")
+    result = WalkResult(walked=False, samples=0, train_seconds=0.0, eval_seconds=0.0)
+    state: dict[str, Any] = {"train_s": 0.0, "next_check": check_every_samples}
+
+    def on_iteration(iteration: int, scalars: dict[str, float], actor: GaussianActor) -> bool:
+        samples = (iteration + 1) * per_iteration
+        state["train_s"] += scalars["perf/collect_s"] + scalars["perf/update_s"]
+        if samples < state["next_check"] and iteration + 1 < iterations:
+            return False
+        state["next_check"] += check_every_samples
+        t0 = time.perf_counter()
+        metrics = tracking_metrics(judge, lambda obs: actor(obs)[0], steps, seed=criterion.seed)
+        result.eval_seconds += time.perf_counter() - t0
+        walks = criterion.walks(metrics)
+        row = {"samples": samples, "train_s": state["train_s"], "walks": walks, "reward/step": scalars["reward/step"], **metrics}
+        result.checks.append(row)
+        with log_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        if walks and not result.walked:
+            result.walked, result.samples, result.train_seconds = True, samples, state["train_s"]
+        if not result.walked:
+            result.samples, result.train_seconds = samples, state["train_s"]
+        return result.walked and stop_when_walking
+
+    train_online(env, cfg, run_dir, on_iteration=on_iteration, show_progress=show_progress)
+    env.close()
+    judge.close()
+    (run_dir / "walk_result.json").write_text(json.dumps({**asdict(result), "criterion": asdict(criterion)}, indent=1))
+    return result
