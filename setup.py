@@ -25,6 +25,9 @@ INSTALL_REQUIRES = [
     "pyserial==3.5",  # the serial e-stop
 ]
 
+# The layers, bottom to top: presets and robot descriptions, the robot side, simulation, learning, the CLI.
+PACKAGES = ("configs", "robots", "deploy", "sim", "learning", "unio4")
+
 EXTRAS = {
     # MuJoCo Warp on NVIDIA GPUs (thousands of parallel robots); pinned to the MuJoCo version. It also
     # runs on Warp's CPU device, slowly: requirements.lock (the test environment) includes it.
@@ -47,10 +50,8 @@ setup(
     version="0.1.0",
     description="Uni-O4 offline and online RL for the Unitree Go1: logged data -> policy -> parallel sim -> robot",
     python_requires=">=3.10",
-    packages=find_packages(
-        include=["unio4", "unio4.*", "robots", "robots.*", "sim", "sim.*", "learning", "learning.*", "deploy", "deploy.*"]
-    ),
-    package_data={"robots": ["*/*.yaml"]},
+    packages=find_packages(include=[f"{top}{sub}" for top in PACKAGES for sub in ("", ".*")]),
+    package_data={"robots": ["*/*.yaml"], "configs": ["*/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["unio4=unio4.cli:main"]},

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from configs.loader import from_dict
 from deploy.bundle import Bundle
 from deploy.estop import EStopConfig, SerialEStop
 from deploy.protocol import LowState
@@ -40,7 +41,6 @@ from deploy.rollout_log import RolloutLog
 from deploy.safety import JointLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
 from deploy.timing import DeadlineClock, LatencyStats
 from sim.observations import ObservationConfig, observation_frame, push_history
-from unio4.config import from_dict
 
 LOG_2PI = math.log(2.0 * math.pi)
 

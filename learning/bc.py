@@ -27,10 +27,10 @@ import torch
 from rich.progress import Progress
 from torch.func import functional_call, stack_module_state
 
+from configs.loader import to_dict
 from learning.checkpoint import save_checkpoint
 from learning.dataset import Dataset
 from learning.policy import GaussianActor, NetworkConfig
-from unio4.config import to_dict
 
 
 @dataclass(frozen=True)

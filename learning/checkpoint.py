@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
+from configs.loader import from_dict
 from learning.policy import NetworkConfig
-from unio4.config import from_dict
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from configs.loader import to_dict
 from learning.checkpoint import save_checkpoint
 from learning.curves import CurveLogger
 from learning.dataset import Dataset, load_dataset
@@ -28,7 +29,6 @@ from learning.evaluate import episode_returns
 from learning.gym_env import make_gym_env
 from learning.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
 from learning.scores import reference_returns
-from unio4.config import to_dict
 
 Level = Literal["random", "medium", "medium-replay", "expert", "medium-expert"]
 LEVELS: tuple[str, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from configs.loader import to_dict
 from learning.bc import BCConfig, BCTrainer
 from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.critics import CriticConfig, CriticTrainer
@@ -33,7 +34,6 @@ from learning.dynamics import DynamicsConfig, DynamicsTrainer
 from learning.improvement import ImprovementConfig, ImprovementTrainer
 from learning.ope import AMQ, OPEConfig
 from learning.policy import GaussianActor
-from unio4.config import to_dict
 
 STAGES = ("critics", "bc", "dynamics", "improvement")
 CURVE_KEYS = ("critics/q_loss", "critics/v_loss", "bc/nll", "bc/kl_closest", "dynamics/holdout_mse", "improvement/ope_best")

@@ -17,12 +17,12 @@ from typing import Any, Protocol
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from configs.loader import to_dict
 from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.distributed import SINGLE, DistContext, broadcast_module, gather_rows
 from learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_min_std
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
-from unio4.config import to_dict
 
 
 class VectorEnv(Protocol):

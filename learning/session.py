@@ -34,6 +34,7 @@ from typing import Any
 import torch
 import yaml
 
+from configs.loader import to_dict
 from deploy.rollout_log import write_atomic
 from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.critics import monte_carlo_returns
@@ -44,7 +45,6 @@ from learning.policy import ValueCritic, with_min_std
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
 from robots.description import load_robot
 from sim.config import TaskConfig
-from unio4.config import to_dict
 
 PHASES = ("deploy", "pack", "update", "export", "gate", "flash")
 CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start

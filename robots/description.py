@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unio4.config import ConfigError, from_dict, read_yaml
+from configs.loader import ConfigError, from_dict, read_yaml
 
 ROBOTS_DIR = Path(__file__).resolve().parent
 JOINT_PARTS = ("hip", "thigh", "calf")

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from configs.loader import to_dict
 from learning.dataset import Dataset
 from sim.gait import TrotController
 from sim.task import Go1VelocityTask
-from unio4.config import to_dict
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configs.loader import load, resolve_config_path
 from sim.observations import ObservationConfig
 from sim.terrain import TerrainConfig
-from unio4.config import load, resolve_config_path
 
 Range = tuple[float, float]
 

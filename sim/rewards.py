@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from configs.loader import ConfigError
 from sim.config import RewardConfig
-from unio4.config import ConfigError
 
 
 @dataclass

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from configs.loader import ConfigError
 from robots.description import load_robot
 from sim.config import load_task_config
 from sim.task import Go1VelocityTask
 from unio4.cli import main
-from unio4.config import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

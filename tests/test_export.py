@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from configs.loader import from_dict, to_dict
 from deploy.bundle import BundleError, load_bundle
 from learning.checkpoint import load_checkpoint
 from learning.export import actor_from_checkpoint, export_bundle
@@ -20,7 +21,6 @@ from robots.description import RobotDescription
 from sim.collect import collect, gait_policy
 from sim.config import load_task_config
 from sim.task import Go1VelocityTask
-from unio4.config import from_dict, to_dict
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import torch
 
+from configs.loader import load, resolve_config_path
 from learning.bc import BCConfig, save_bc_checkpoint, train_bc
 from learning.evaluate import evaluate_policy
 from learning.online import OnlineConfig, build_agent, load_init, train_online
 from sim.collect import collect, gait_policy
 from sim.config import FORWARD_COMMANDS, load_task_config
 from sim.task import Go1VelocityTask
-from unio4.config import load, resolve_config_path
 
 
 def test_ppo_fine_tuning_improves_go1_velocity_tracking(tmp_path: Path) -> None:

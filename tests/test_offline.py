@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from configs.loader import from_dict
 from learning.bc import ActorEnsemble, make_actor
 from learning.checkpoint import load_checkpoint
 from learning.critics import CriticConfig, CriticTrainer, expectile_loss, monte_carlo_returns
@@ -20,7 +21,6 @@ from learning.offline import OfflineConfig, train_offline
 from learning.online import OnlineConfig, build_agent, load_init
 from learning.ope import AMQ, OPEConfig
 from learning.policy import NetworkConfig
-from unio4.config import from_dict
 
 NET = NetworkConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), activation="relu", init_std=0.5)
 

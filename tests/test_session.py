@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from configs.loader import from_dict, load, resolve_config_path
 from learning.session import PHASES, Session, SessionConfig, actor_network
 from sim.config import load_task_config
 from sim.emulator import spawn
-from unio4.config import from_dict, load, resolve_config_path
 
 
 @pytest.fixture

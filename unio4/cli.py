@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from configs.loader import ConfigError
 from sim.backends import BACKENDS
-from unio4.config import ConfigError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -93,9 +93,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_train_bc(args: argparse.Namespace) -> int:
+    from configs.loader import load, resolve_config_path
     from learning.bc import BCConfig, save_bc_checkpoint, train_bc
     from learning.dataset import dataset_action_bound, load_dataset
-    from unio4.config import load, resolve_config_path
 
     cfg = load(BCConfig, resolve_config_path(args.config, "train"), args.train_overrides)
     data = load_dataset(args.data)
@@ -106,9 +106,9 @@ def cmd_train_bc(args: argparse.Namespace) -> int:
 
 
 def cmd_train_online(args: argparse.Namespace) -> int:
+    from configs.loader import load, resolve_config_path, to_dict
     from learning.distributed import init_from_env, shutdown
     from learning.online import OnlineConfig, VectorEnv, load_init, train_online
-    from unio4.config import load, resolve_config_path, to_dict
 
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
 
@@ -173,9 +173,9 @@ def cmd_train_online(args: argparse.Namespace) -> int:
 
 
 def cmd_train_offline(args: argparse.Namespace) -> int:
+    from configs.loader import load, resolve_config_path
     from learning.dataset import load_dataset
     from learning.offline import OfflineConfig, train_offline
-    from unio4.config import load, resolve_config_path
 
     cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
     data = load_dataset(args.data)
@@ -258,9 +258,9 @@ def _host_port(text: str, default_port: int) -> tuple[str, int]:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from configs.loader import load, resolve_config_path
     from deploy.bundle import load_bundle
     from deploy.runtime import RuntimeConfig, run_bundle
-    from unio4.config import load, resolve_config_path
 
     overrides = list(args.overrides)
     if args.command_vel is not None:
@@ -311,9 +311,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.run) / "replay")
     if args.mode == "robot":  # the deploy path: no torch
+        from configs.loader import load, resolve_config_path
         from deploy.replay import replay_on_robot
         from deploy.runtime import RuntimeConfig
-        from unio4.config import load, resolve_config_path
 
         if not args.robot:
             raise ValueError("--mode robot needs --robot IP[:PORT] (the robot, or unio4 emulate)")
@@ -346,9 +346,9 @@ def cmd_session(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from configs.loader import load, resolve_config_path
     from learning.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig
     from sim.config import load_task_config
-    from unio4.config import load, resolve_config_path
 
     root = Path(args.dir)
     resuming = (root / "state.json").is_file()
@@ -417,8 +417,8 @@ def cmd_data_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
+    from configs.loader import load, resolve_config_path
     from learning.generate import GenerateConfig, generate
-    from unio4.config import load, resolve_config_path
 
     cfg = load(GenerateConfig, resolve_config_path(args.config, "data"), args.overrides)
     workdir = Path(args.workdir or f"runs/generate/{args.env}-seed{cfg.seed}")
@@ -465,10 +465,10 @@ def cmd_bench_learning(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from configs.loader import load, resolve_config_path
     from learning.bench import bench_learning, synthetic_dataset
     from learning.dataset import load_dataset
     from learning.offline import OfflineConfig
-    from unio4.config import load, resolve_config_path
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -17,8 +17,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = REPO_ROOT / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent  # the presets live beside this module: configs/<kind>/<name>.yaml
 
 T = TypeVar("T")
 

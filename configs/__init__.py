@@ -1,0 +1,1 @@
+"""Presets (``configs/<kind>/<name>.yaml``, shipped as package data) and the typed loader that reads them."""
