@@ -35,12 +35,12 @@ import numpy as np
 from configs.loader import from_dict
 from deploy.bundle import Bundle
 from deploy.estop import EStopConfig, SerialEStop
+from deploy.observations import ObservationConfig, observation_frame, push_history
 from deploy.protocol import LowState
 from deploy.robot_io import SdkLink
 from deploy.rollout_log import RolloutLog
 from deploy.safety import JointLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
 from deploy.timing import DeadlineClock, LatencyStats
-from sim.observations import ObservationConfig, observation_frame, push_history
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -20,11 +20,11 @@ import yaml
 
 from configs.loader import from_dict, to_dict
 from deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file
+from deploy.observations import FRAME_TERMS
 from learning.checkpoint import checkpoint_network, load_checkpoint
 from learning.policy import GaussianActor
 from robots.description import load_robot
 from sim.config import TaskConfig
-from sim.observations import FRAME_TERMS
 
 POLICY_FILE = "policy.onnx"
 

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from configs.loader import read_yaml, to_dict
+from deploy.observations import projected_gravity
 from deploy.rollout_log import read_chunks, read_events
 from learning.dataset import Dataset
 from robots.description import load_robot
 from robots.kinematics import leg_odometry
 from sim.config import TaskConfig
-from sim.observations import projected_gravity
 from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
 
 STANCE_FORCE = 20.0  # N (the robot's foot-force units): a foot above this carries the odometry

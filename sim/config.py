@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from configs.loader import load, resolve_config_path
-from sim.observations import ObservationConfig
+from deploy.observations import ObservationConfig
 from sim.terrain import TerrainConfig
 
 Range = tuple[float, float]

@@ -35,11 +35,11 @@ import mujoco
 import numpy as np
 
 from deploy import protocol
+from deploy.observations import rotate_inverse
 from deploy.rollout_log import npz_bytes, write_atomic
 from deploy.timing import DeadlineClock
 from robots.description import RobotDescription, load_robot
 from sim.mujoco_model import ModelIndex, compile_model
-from sim.observations import rotate_inverse
 
 GRAVITY = 9.81
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from deploy.observations import rotate_inverse
 from sim.collect import bundle_policy
 from sim.config import TaskConfig
-from sim.observations import rotate_inverse
 from sim.task import Go1VelocityTask
 
 Policy = Callable[[torch.Tensor], torch.Tensor]

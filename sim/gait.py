@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from deploy.observations import projected_gravity, rotate_inverse
 from robots.description import RobotDescription
-from sim.observations import projected_gravity, rotate_inverse
 
 if TYPE_CHECKING:
     from sim.task import Go1VelocityTask

@@ -5,7 +5,8 @@ and torch 2.13. :class:`sim.isaacgym_backend.IsaacGymBackend` therefore starts t
 under the Isaac Gym interpreter (``UNIO4_ISAACGYM_PYTHON``, e.g. the ``python3.8`` of the
 ``docker/isaacgym`` image) and sends it a spec made from the robot description: the generated Go1
 URDF, joint and body names and the PD constants. This file must run there: Python 3.8 syntax, and
-nothing from unio4 but its two torch-free siblings ``bridge.py`` and ``observations.py``.
+nothing from unio4 but two torch-free modules: ``bridge.py`` beside it and ``deploy/observations.py``
+(both kept to Python 3.8 syntax for this reason; ruff checks them with a py38 target).
 
 The engine is written against Isaac Gym's documented tensor API. The state lives in its GPU tensors
 wrapped as torch tensors (``gymtorch.wrap_tensor``): actor root states (position, xyzw quaternion,
@@ -30,13 +31,19 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 
 if TYPE_CHECKING or __package__:
-    from sim import bridge, observations
+    from deploy import observations
+    from sim import bridge
 else:  # run as a file by the Isaac Gym interpreter, which has no unio4: Python put this folder on the path
+    import importlib.util
+
     import bridge
-    import observations
 
     _here = Path(__file__).resolve().parent  # drop it, so that no other unio4 module can shadow one of Isaac Gym's
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _here]
+    _spec = importlib.util.spec_from_file_location("observations", _here.parent / "deploy" / "observations.py")
+    assert _spec is not None and _spec.loader is not None
+    observations = sys.modules["observations"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up there
+    _spec.loader.exec_module(observations)
 
 if TYPE_CHECKING:
     import torch

@@ -20,10 +20,10 @@ import tempfile
 import numpy as np
 import torch
 
+from deploy.observations import rotate_inverse
 from robots.description import RobotDescription
 from robots.urdf import build_urdf
 from sim.backend import Dynamics, RobotState
-from sim.observations import rotate_inverse
 from sim.terrain import Terrain
 
 GRAVITY = 9.81

@@ -23,12 +23,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from deploy.observations import rotate_inverse
 from deploy.rollout_log import read_chunks
 from learning.pack import STANCE_FORCE
 from robots.description import RobotDescription, load_robot
 from robots.kinematics import leg_odometry
 from sim.backends import make_backend
-from sim.observations import rotate_inverse
 from sim.terrain import TerrainConfig, make_terrain
 
 

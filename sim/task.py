@@ -17,11 +17,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse
 from robots.description import load_robot
 from sim.backend import Dynamics, PhysicsBackend, RobotState
 from sim.backends import make_backend
 from sim.config import TaskConfig
-from sim.observations import observation_frame, projected_gravity, push_history, rotate_inverse
 from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
 from sim.terrain import make_terrain
 

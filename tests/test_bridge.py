@@ -30,7 +30,7 @@ from sim.terrain import TerrainConfig, make_terrain
 ROOT = Path(__file__).resolve().parent.parent
 MUJOCO_WORKER = [sys.executable, str(ROOT / "tests" / "mujoco_worker.py")]
 BUILTIN_GENERICS = ("list", "dict", "tuple", "set", "type")
-PYTHON38_FILES = ["sim/bridge.py", "sim/isaacgym_worker.py", "sim/observations.py"]
+PYTHON38_FILES = ["sim/bridge.py", "sim/isaacgym_worker.py", "deploy/observations.py"]
 
 
 def remote_mujoco(num_envs: int) -> RemoteBackend:

@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 import yaml
 
+from deploy.observations import rotate_inverse
 from deploy.rollout_log import read_chunks, read_events
 from learning.dataset import load_dataset
 from sim.emulator import spawn
-from sim.observations import rotate_inverse
 from sim.replay import plot_log, replay_in_sim
 
 REPO = Path(__file__).resolve().parent.parent

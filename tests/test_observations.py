@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from deploy.observations import ObservationConfig, gait_clock, observation_frame, projected_gravity, push_history, rotate_inverse
 from robots.description import RobotDescription
-from sim.observations import ObservationConfig, gait_clock, observation_frame, projected_gravity, push_history, rotate_inverse
 
 
 def random_state(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
