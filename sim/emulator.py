@@ -39,7 +39,7 @@ from deploy.observations import rotate_inverse
 from deploy.rollout_log import npz_bytes, write_atomic
 from deploy.timing import DeadlineClock
 from robots.description import RobotDescription, load_robot
-from sim.mujoco_model import ModelIndex, compile_model
+from sim.backends.mujoco_model import ModelIndex, compile_model
 
 GRAVITY = 9.81
 

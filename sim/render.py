@@ -27,7 +27,7 @@ class PoseRenderer:
         import mujoco
 
         from robots.description import load_robot
-        from sim.mujoco_model import ModelIndex, compile_model
+        from sim.backends.mujoco_model import ModelIndex, compile_model
 
         robot = load_robot(robot_name)
         self._mj = mujoco

@@ -1,6 +1,6 @@
 """The Go1 velocity-tracking task: a vectorised, gymnasium-style environment in torch.
 
-Written once above :class:`sim.backend.PhysicsBackend`. ``step`` returns
+Written once above :class:`sim.backends.interface.PhysicsBackend`. ``step`` returns
 ``(obs, reward, terminated, truncated, info)`` as torch tensors with automatic reset of finished
 envs; ``terminated`` (a fall) and ``truncated`` (the episode time-out) are kept apart so learners
 bootstrap through time-outs. ``info["final_obs"]``/``info["final_critic_obs"]`` hold the last
@@ -19,8 +19,8 @@ import torch
 
 from deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse
 from robots.description import load_robot
-from sim.backend import Dynamics, PhysicsBackend, RobotState
 from sim.backends import make_backend
+from sim.backends.interface import Dynamics, PhysicsBackend, RobotState
 from sim.config import TaskConfig
 from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
 from sim.terrain import make_terrain

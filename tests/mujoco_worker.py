@@ -1,7 +1,7 @@
 """A bridge worker that serves the MuJoCo backend: the bridge's test engine, a real engine in a real process.
 
-Isaac Gym cannot run in this workplace, so ``tests/test_bridge.py`` drives :mod:`sim.bridge` and
-:class:`sim.remote_backend.RemoteBackend` against this worker and compares it with MuJoCo in-process.
+Isaac Gym cannot run in this workplace, so ``tests/test_bridge.py`` drives :mod:`sim.backends.bridge` and
+:class:`sim.backends.remote_backend.RemoteBackend` against this worker and compares it with MuJoCo in-process.
 Spec: ``{"num_envs": N}``; the Go1 description on flat ground, as the ``go1_flat`` task builds it.
 """
 
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from robots.description import load_robot
-from sim.backend import Dynamics
-from sim.bridge import Arrays, serve
-from sim.mujoco_backend import MujocoBackend
+from sim.backends.bridge import Arrays, serve
+from sim.backends.interface import Dynamics
+from sim.backends.mujoco_backend import MujocoBackend
 from sim.terrain import TerrainConfig, make_terrain
 
 

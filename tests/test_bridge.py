@@ -1,4 +1,4 @@
-"""An engine in a worker process (sim.bridge, sim.remote_backend) and the Isaac Gym worker that uses it.
+"""An engine in a worker process (sim.backends.bridge, sim.backends.remote_backend) and the Isaac Gym worker that uses it.
 
 The bridge is driven with MuJoCo served from a real worker process (``tests/mujoco_worker.py``): the
 same randomised task must give the same numbers as MuJoCo in-process, to the bit. Isaac Gym itself
@@ -22,15 +22,15 @@ import torch
 from test_cross_backend import randomised_rollout
 
 import sim.task
-from sim.bridge import BridgeError, read_message, write_message
-from sim.isaacgym_backend import PYTHON_VARIABLE, IsaacGymBackend
-from sim.remote_backend import RemoteBackend
+from sim.backends.bridge import BridgeError, read_message, write_message
+from sim.backends.isaacgym_backend import PYTHON_VARIABLE, IsaacGymBackend
+from sim.backends.remote_backend import RemoteBackend
 from sim.terrain import TerrainConfig, make_terrain
 
 ROOT = Path(__file__).resolve().parent.parent
 MUJOCO_WORKER = [sys.executable, str(ROOT / "tests" / "mujoco_worker.py")]
 BUILTIN_GENERICS = ("list", "dict", "tuple", "set", "type")
-PYTHON38_FILES = ["sim/bridge.py", "sim/isaacgym_worker.py", "deploy/observations.py"]
+PYTHON38_FILES = ["sim/backends/bridge.py", "sim/backends/isaacgym_worker.py", "deploy/observations.py"]
 
 
 def remote_mujoco(num_envs: int) -> RemoteBackend:

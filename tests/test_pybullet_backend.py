@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sim.backend import Dynamics
+from sim.backends.interface import Dynamics
 from sim.config import load_task_config
 from sim.task import Go1VelocityTask
 

@@ -1,6 +1,6 @@
 """What the process bridge costs: the Go1 MuJoCo backend in a worker process vs in-process.
 
-The Isaac Gym backend runs its engine in a worker (``sim/bridge.py``); Isaac Gym cannot run here, so
+The Isaac Gym backend runs its engine in a worker (``sim/backends/bridge.py``); Isaac Gym cannot run here, so
 the same bridge is timed with MuJoCo served by ``tests/mujoco_worker.py``. Prints, per env count, the
 round trip of ``state()`` (transport alone: no physics) and ``step()`` through the worker and in-process.
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from robots.description import load_robot
-from sim.mujoco_backend import MujocoBackend
-from sim.remote_backend import RemoteBackend
+from sim.backends.mujoco_backend import MujocoBackend
+from sim.backends.remote_backend import RemoteBackend
 from sim.terrain import TerrainConfig, make_terrain
 
 WORKER = Path(__file__).resolve().parents[2] / "tests" / "mujoco_worker.py"

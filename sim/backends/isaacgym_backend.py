@@ -1,10 +1,10 @@
 """Isaac Gym (Preview 4) backend: the engine runs in a worker under Isaac Gym's own Python.
 
 Isaac Gym Preview 4 ships bindings for Python <= 3.8 only, and unio4 needs Python >= 3.10 and torch
-2.13, so the two cannot share an interpreter. This backend starts ``sim/isaacgym_worker.py`` under
+2.13, so the two cannot share an interpreter. This backend starts ``sim/backends/isaacgym_worker.py`` under
 the interpreter named by ``UNIO4_ISAACGYM_PYTHON`` (default ``python3.8``; the ``docker/isaacgym``
-image sets it) and talks to it through :mod:`sim.bridge`: the task calls an ordinary
-:class:`sim.backend.PhysicsBackend`, every call is one exchange of numpy arrays over a pipe. The
+image sets it) and talks to it through :mod:`sim.backends.bridge`: the task calls an ordinary
+:class:`sim.backends.interface.PhysicsBackend`, every call is one exchange of numpy arrays over a pipe. The
 robot description is turned into the worker's spec here (the generated Go1 URDF, names, PD
 constants), so the worker needs nothing from unio4.
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from robots.description import RobotDescription
 from robots.urdf import build_urdf
-from sim.bridge import WorkerUnavailable
-from sim.isaacgym_worker import MISSING
-from sim.remote_backend import RemoteBackend
+from sim.backends.bridge import WorkerUnavailable
+from sim.backends.isaacgym_worker import MISSING
+from sim.backends.remote_backend import RemoteBackend
 from sim.terrain import Terrain
 
 WORKER = Path(__file__).resolve().with_name("isaacgym_worker.py")

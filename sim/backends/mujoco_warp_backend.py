@@ -19,9 +19,9 @@ import mujoco
 import torch
 
 from robots.description import RobotDescription
-from sim.backend import Dynamics, RobotState
+from sim.backends.interface import Dynamics, RobotState
+from sim.backends.mujoco_model import ModelIndex, compile_model
 from sim.config import WarpConfig
-from sim.mujoco_model import ModelIndex, compile_model
 from sim.terrain import Terrain
 
 try:

@@ -23,7 +23,7 @@ import torch
 from deploy.observations import rotate_inverse
 from robots.description import RobotDescription
 from robots.urdf import build_urdf
-from sim.backend import Dynamics, RobotState
+from sim.backends.interface import Dynamics, RobotState
 from sim.terrain import Terrain
 
 GRAVITY = 9.81

@@ -1,4 +1,4 @@
-"""Backend registry: a name on the command line -> a :class:`sim.backend.PhysicsBackend`.
+"""Backend registry: a name on the command line -> a :class:`sim.backends.interface.PhysicsBackend`.
 
 Engines are imported only when selected, so an optional engine that is not installed costs
 nothing until someone asks for it, and then fails with a clear message.
@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # the CLI imports BACKENDS on the robot, where there is no to
     import torch
 
     from robots.description import RobotDescription
-    from sim.backend import PhysicsBackend
+    from sim.backends.interface import PhysicsBackend
     from sim.config import WarpConfig
     from sim.terrain import Terrain
 
@@ -34,20 +34,20 @@ def make_backend(
     MuJoCo Warp backend also hands its state back there (a GPU task reads GPU simulation memory).
     """
     if name == "mujoco":
-        from sim.mujoco_backend import MujocoBackend
+        from sim.backends.mujoco_backend import MujocoBackend
 
         return MujocoBackend(robot, num_envs, terrain, num_threads=num_threads)
     if name == "mujoco_warp":
+        from sim.backends.mujoco_warp_backend import MujocoWarpBackend
         from sim.config import WarpConfig
-        from sim.mujoco_warp_backend import MujocoWarpBackend
 
         return MujocoWarpBackend(robot, num_envs, terrain, warp or WarpConfig(), output_device=str(device or "cpu"))
     if name == "pybullet":
-        from sim.pybullet_backend import PybulletBackend
+        from sim.backends.pybullet_backend import PybulletBackend
 
         return PybulletBackend(robot, num_envs, terrain)
     if name == "isaacgym":
-        from sim.isaacgym_backend import IsaacGymBackend
+        from sim.backends.isaacgym_backend import IsaacGymBackend
 
         return IsaacGymBackend(robot, num_envs, terrain)
     raise ValueError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")

@@ -1,7 +1,7 @@
-"""The Go1 in Isaac Gym Preview 4, served to unio4 over :mod:`sim.bridge` from the Isaac Gym interpreter.
+"""The Go1 in Isaac Gym Preview 4, served to unio4 over :mod:`sim.backends.bridge` from the Isaac Gym interpreter.
 
 Isaac Gym Preview 4 supports Python <= 3.8 and the torch builds of its time; unio4 needs Python >= 3.10
-and torch 2.13. :class:`sim.isaacgym_backend.IsaacGymBackend` therefore starts this file as a worker
+and torch 2.13. :class:`sim.backends.isaacgym_backend.IsaacGymBackend` therefore starts this file as a worker
 under the Isaac Gym interpreter (``UNIO4_ISAACGYM_PYTHON``, e.g. the ``python3.8`` of the
 ``docker/isaacgym`` image) and sends it a spec made from the robot description: the generated Go1
 URDF, joint and body names and the PD constants. This file must run there: Python 3.8 syntax, and
@@ -32,7 +32,7 @@ import numpy as np
 
 if TYPE_CHECKING or __package__:
     from deploy import observations
-    from sim import bridge
+    from sim.backends import bridge
 else:  # run as a file by the Isaac Gym interpreter, which has no unio4: Python put this folder on the path
     import importlib.util
 
@@ -40,7 +40,7 @@ else:  # run as a file by the Isaac Gym interpreter, which has no unio4: Python 
 
     _here = Path(__file__).resolve().parent  # drop it, so that no other unio4 module can shadow one of Isaac Gym's
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _here]
-    _spec = importlib.util.spec_from_file_location("observations", _here.parent / "deploy" / "observations.py")
+    _spec = importlib.util.spec_from_file_location("observations", _here.parents[1] / "deploy" / "observations.py")
     assert _spec is not None and _spec.loader is not None
     observations = sys.modules["observations"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up there
     _spec.loader.exec_module(observations)

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from robots.description import RobotDescription
-from sim.backend import Dynamics, RobotState
-from sim.mujoco_model import ModelIndex, compile_model
+from sim.backends.interface import Dynamics, RobotState
+from sim.backends.mujoco_model import ModelIndex, compile_model
 from sim.terrain import Terrain
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
