@@ -7,6 +7,7 @@ from pathlib import Path
 
 from configs.loader import load, resolve_config_path
 from deploy.observations import ObservationConfig
+from sim.rewards import RewardConfig, validate_weights
 from sim.terrain import TerrainConfig
 
 Range = tuple[float, float]
@@ -25,22 +26,6 @@ class CommandConfig:
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"{name}: lower bound {lo} > upper bound {hi}")
-
-
-@dataclass(frozen=True)
-class RewardConfig:
-    weights: dict[str, float] = field(default_factory=dict)
-    tracking_sigma: float = 0.25
-    base_height_target: float = 0.27
-    feet_air_time_target: float = 0.5
-    soft_joint_limit: float = 0.9  # fraction of the range beyond which dof_pos_limits penalises
-    contact_threshold: float = 1.0  # N
-    scale_by_dt: bool = True  # legged_gym multiplies every weight by the policy dt
-    # gait_contact: each foot's stance window within a gait-clock cycle, SDK leg order (FR, FL, RR, RL).
-    # Offsets 0, 1/2, 1/2, 0 with duty 1/2 is a trot (diagonal pairs), the built-in trot's phase.
-    gait_duty: float = 0.5
-    gait_offsets: tuple[float, float, float, float] = (0.0, 0.5, 0.5, 0.0)
-    only_positive: bool = False  # clip the total at zero (legged_gym option)
 
 
 @dataclass(frozen=True)
@@ -126,7 +111,5 @@ FORWARD_COMMANDS = ("commands.lin_vel_x=[0.4,1.0]", "commands.lin_vel_y=[0,0]", 
 def load_task_config(name_or_path: str | Path = "go1_flat", overrides: tuple[str, ...] | list[str] = ()) -> TaskConfig:
     """Load and validate a task config by preset name or path."""
     cfg = load(TaskConfig, resolve_config_path(name_or_path, "task"), overrides)
-    from sim.rewards import validate_weights  # late import: rewards imports this module
-
     validate_weights(cfg.rewards.weights, where=f"{resolve_config_path(name_or_path, 'task')}: rewards.weights")
     return cfg

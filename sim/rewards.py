@@ -1,4 +1,4 @@
-"""legged_gym-style reward terms, each a small named function of :class:`RewardInputs`.
+"""legged_gym-style reward terms, each a small named function of :class:`RewardInputs`, and their config.
 
 The YAML config holds ``rewards.weights: {term: weight}``; an unknown term name is a config
 error. Terms are pure functions of raw quantities, so rewards can be recomputed from logged raw
@@ -8,12 +8,29 @@ state with another reward config (robot logs, ``unio4 data pack``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from configs.loader import ConfigError
-from sim.config import RewardConfig
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Weights of the terms below and the parameters they share (``rewards:`` in a task YAML)."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    tracking_sigma: float = 0.25
+    base_height_target: float = 0.27
+    feet_air_time_target: float = 0.5
+    soft_joint_limit: float = 0.9  # fraction of the range beyond which dof_pos_limits penalises
+    contact_threshold: float = 1.0  # N
+    scale_by_dt: bool = True  # legged_gym multiplies every weight by the policy dt
+    # gait_contact: each foot's stance window within a gait-clock cycle, SDK leg order (FR, FL, RR, RL).
+    # Offsets 0, 1/2, 1/2, 0 with duty 1/2 is a trot (diagonal pairs), the built-in trot's phase.
+    gait_duty: float = 0.5
+    gait_offsets: tuple[float, float, float, float] = (0.0, 0.5, 0.5, 0.0)
+    only_positive: bool = False  # clip the total at zero (legged_gym option)
 
 
 @dataclass
