@@ -25,11 +25,9 @@ from deploy.observations import projected_gravity
 from deploy.rollout_log import read_chunks, read_events
 from learning.dataset import Dataset
 from robots.description import load_robot
-from robots.kinematics import leg_odometry
+from robots.kinematics import STANCE_FORCE, leg_odometry
 from sim.config import TaskConfig
 from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
-
-STANCE_FORCE = 20.0  # N (the robot's foot-force units): a foot above this carries the odometry
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

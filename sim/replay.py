@@ -25,9 +25,8 @@ import torch
 
 from deploy.observations import rotate_inverse
 from deploy.rollout_log import read_chunks
-from learning.pack import STANCE_FORCE
 from robots.description import RobotDescription, load_robot
-from robots.kinematics import leg_odometry
+from robots.kinematics import STANCE_FORCE, leg_odometry
 from sim.backends import make_backend
 from sim.terrain import TerrainConfig, make_terrain
 

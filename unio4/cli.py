@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -435,12 +436,20 @@ def cmd_bench_deploy(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from deploy.bench import bench_deploy
+    from sim import emulator
 
     command = tuple(float(x) for x in args.command_vel.split(","))
     if len(command) != 3:
         raise ValueError(f"--command {args.command_vel!r}: expected VX,VY,YAW")
     print(f"bench deploy: {args.bundle} against the real-time emulator for {args.duration:.0f} s of policy control ...", flush=True)
-    timing, emulator_line = bench_deploy(Path(args.bundle), args.duration, (command[0], command[1], command[2]), args.realtime_priority)
+    proc, port = emulator.spawn()
+    try:
+        vel = (command[0], command[1], command[2])
+        timing = bench_deploy(Path(args.bundle), "127.0.0.1", port, args.duration, vel, args.realtime_priority)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    emulator_line = out.strip().splitlines()[-1] if out.strip() else ""
     table = Table(title=f"unio4 bench deploy ({timing['policy_steps']} policy steps, ended by {timing['reason']})")
     for col in ("loop", "measure", "p50 ms", "p99 ms", "max ms", "count"):
         table.add_column(col, justify="right")
