@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from learning.bc import BCTrainer
-from learning.critics import CriticTrainer
-from learning.dataset import Dataset, dataset_action_bound
-from learning.dynamics import DynamicsTrainer
-from learning.improvement import ImprovementTrainer
-from learning.offline import OfflineConfig
-from learning.ope import AMQ
+from learning.data.dataset import Dataset, dataset_action_bound
+from learning.offline.bc import BCTrainer
+from learning.offline.critics import CriticTrainer
+from learning.offline.dynamics import DynamicsTrainer
+from learning.offline.improvement import ImprovementTrainer
+from learning.offline.ope import AMQ
+from learning.offline.pipeline import OfflineConfig
 
 
 @dataclass

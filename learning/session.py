@@ -37,10 +37,10 @@ import yaml
 from configs.loader import to_dict
 from deploy.rollout_log import write_atomic
 from learning.checkpoint import load_checkpoint, save_checkpoint
-from learning.critics import monte_carlo_returns
-from learning.dataset import Dataset
+from learning.data.dataset import Dataset
+from learning.data.pack import pack_runs
 from learning.export import actor_from_checkpoint, export_bundle
-from learning.pack import pack_runs
+from learning.offline.critics import monte_carlo_returns
 from learning.policy import ValueCritic, with_min_std
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
 from robots.description import load_robot
@@ -196,7 +196,7 @@ class Session:
         pack_runs(runs, self.task).save(d / "data.h5")
 
     def _update(self, d: Path) -> None:
-        from learning.dataset import load_dataset
+        from learning.data.dataset import load_dataset
 
         data = load_dataset(d / "data.h5")
         state = load_checkpoint(self.state.checkpoint)
@@ -237,7 +237,7 @@ class Session:
             self.state.gate_start = old if Path(self.state.bundle) == start_bundle else evaluate(start_bundle)
         # Against the current bundle and the first one: tolerated small losses cannot add up over iterations.
         accepted = no_worse(new, old) and no_worse(new, self.state.gate_start)
-        from learning.dataset import load_dataset
+        from learning.data.dataset import load_dataset
 
         data = load_dataset(d / "data.h5")
         episodes = max(1, int((data.terminals | data.timeouts).sum()))

@@ -15,17 +15,14 @@ observations to actions), so "it walks" means one thing everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from deploy.observations import rotate_inverse
-from sim.collect import bundle_policy
 from sim.config import TaskConfig
+from sim.policies import Policy, bundle_policy
 from sim.task import Go1VelocityTask
-
-Policy = Callable[[torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()

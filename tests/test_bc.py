@@ -9,8 +9,8 @@ import gymnasium as gym
 import pytest
 import torch
 
-from learning.bc import ActorEnsemble, BCConfig, ensemble_loss, gaussian_kl, make_actor, save_bc_checkpoint, train_bc
-from learning.dataset import Dataset
+from learning.data.dataset import Dataset
+from learning.offline.bc import ActorEnsemble, BCConfig, ensemble_loss, gaussian_kl, make_actor, save_bc_checkpoint, train_bc
 from learning.online import OnlineConfig, build_agent, load_init
 from learning.policy import NetworkConfig
 

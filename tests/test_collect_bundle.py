@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deploy.bundle import load_bundle
-from learning.dataset import load_dataset
+from learning.data.dataset import load_dataset
 from unio4.cli import main
 
 

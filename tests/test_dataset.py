@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from learning.dataset import Dataset, DatasetError, load_dataset
+from learning.data.dataset import Dataset, DatasetError, load_dataset
 
 
 def small_dataset(n: int = 50, obs_dim: int = 5, act_dim: int = 2) -> Dataset:

@@ -27,7 +27,7 @@ import yaml
 
 from deploy.observations import rotate_inverse
 from deploy.rollout_log import read_chunks, read_events
-from learning.dataset import load_dataset
+from learning.data.dataset import load_dataset
 from sim.emulator import spawn
 from sim.replay import plot_log, replay_in_sim
 

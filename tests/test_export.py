@@ -15,11 +15,12 @@ import yaml
 from configs.loader import from_dict, to_dict
 from deploy.bundle import BundleError, load_bundle
 from learning.checkpoint import load_checkpoint
+from learning.data.collect import collect
 from learning.export import actor_from_checkpoint, export_bundle
 from learning.online import OnlineConfig, train_online
 from robots.description import RobotDescription
-from sim.collect import collect, gait_policy
 from sim.config import load_task_config
+from sim.policies import gait_policy
 from sim.task import Go1VelocityTask
 
 

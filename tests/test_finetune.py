@@ -7,11 +7,12 @@ from pathlib import Path
 import torch
 
 from configs.loader import load, resolve_config_path
-from learning.bc import BCConfig, save_bc_checkpoint, train_bc
+from learning.data.collect import collect
 from learning.evaluate import evaluate_policy
+from learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
 from learning.online import OnlineConfig, build_agent, load_init, train_online
-from sim.collect import collect, gait_policy
 from sim.config import FORWARD_COMMANDS, load_task_config
+from sim.policies import gait_policy
 from sim.task import Go1VelocityTask
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from learning.dataset import load_dataset
+from learning.data.dataset import load_dataset
 from learning.scores import normalized_score
 from unio4.cli import main
 

@@ -10,16 +10,16 @@ import pytest
 import torch
 
 from configs.loader import from_dict
-from learning.bc import ActorEnsemble, make_actor
 from learning.checkpoint import load_checkpoint
-from learning.critics import CriticConfig, CriticTrainer, expectile_loss, monte_carlo_returns
-from learning.dataset import Dataset
-from learning.dynamics import DynamicsConfig, DynamicsTrainer
+from learning.data.dataset import Dataset
 from learning.export import actor_from_checkpoint
-from learning.improvement import ImprovementConfig, ImprovementTrainer, clip_per_member
-from learning.offline import OfflineConfig, train_offline
+from learning.offline.bc import ActorEnsemble, make_actor
+from learning.offline.critics import CriticConfig, CriticTrainer, expectile_loss, monte_carlo_returns
+from learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
+from learning.offline.improvement import ImprovementConfig, ImprovementTrainer, clip_per_member
+from learning.offline.ope import AMQ, OPEConfig
+from learning.offline.pipeline import OfflineConfig, train_offline
 from learning.online import OnlineConfig, build_agent, load_init
-from learning.ope import AMQ, OPEConfig
 from learning.policy import NetworkConfig
 
 NET = NetworkConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), activation="relu", init_std=0.5)

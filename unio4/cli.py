@@ -73,8 +73,9 @@ def cmd_sim_gait(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from sim.collect import bundle_policy, collect, gait_policy
+    from learning.data.collect import collect
     from sim.config import load_task_config
+    from sim.policies import bundle_policy, gait_policy
     from sim.task import Go1VelocityTask
 
     task = Go1VelocityTask(load_task_config(args.task, args.overrides), args.num_envs, backend=args.backend, seed=args.seed)
@@ -95,8 +96,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def cmd_train_bc(args: argparse.Namespace) -> int:
     from configs.loader import load, resolve_config_path
-    from learning.bc import BCConfig, save_bc_checkpoint, train_bc
-    from learning.dataset import dataset_action_bound, load_dataset
+    from learning.data.dataset import dataset_action_bound, load_dataset
+    from learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
 
     cfg = load(BCConfig, resolve_config_path(args.config, "train"), args.train_overrides)
     data = load_dataset(args.data)
@@ -175,8 +176,8 @@ def cmd_train_online(args: argparse.Namespace) -> int:
 
 def cmd_train_offline(args: argparse.Namespace) -> int:
     from configs.loader import load, resolve_config_path
-    from learning.dataset import load_dataset
-    from learning.offline import OfflineConfig, train_offline
+    from learning.data.dataset import load_dataset
+    from learning.offline.pipeline import OfflineConfig, train_offline
 
     cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
     data = load_dataset(args.data)
@@ -404,7 +405,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 
 def cmd_data_pack(args: argparse.Namespace) -> int:
-    from learning.pack import pack_runs
+    from learning.data.pack import pack_runs
     from sim.config import load_task_config
 
     dataset = pack_runs([Path(r) for r in args.runs], load_task_config(args.task, args.overrides), args.stance_force)
@@ -419,7 +420,7 @@ def cmd_data_pack(args: argparse.Namespace) -> int:
 
 def cmd_data_generate(args: argparse.Namespace) -> int:
     from configs.loader import load, resolve_config_path
-    from learning.generate import GenerateConfig, generate
+    from learning.data.generate import GenerateConfig, generate
 
     cfg = load(GenerateConfig, resolve_config_path(args.config, "data"), args.overrides)
     workdir = Path(args.workdir or f"runs/generate/{args.env}-seed{cfg.seed}")
@@ -476,8 +477,8 @@ def cmd_bench_learning(args: argparse.Namespace) -> int:
 
     from configs.loader import load, resolve_config_path
     from learning.bench import bench_learning, synthetic_dataset
-    from learning.dataset import load_dataset
-    from learning.offline import OfflineConfig
+    from learning.data.dataset import load_dataset
+    from learning.offline.pipeline import OfflineConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from learning.dataset import Dataset, load_dataset
-from learning.pack import pack_runs
+from learning.data.dataset import Dataset, load_dataset
+from learning.data.pack import pack_runs
 from sim.config import FORWARD_COMMANDS, load_task_config
 from sim.emulator import spawn
 

@@ -23,7 +23,7 @@ import torch
 from configs.loader import read_yaml, to_dict
 from deploy.observations import projected_gravity
 from deploy.rollout_log import read_chunks, read_events
-from learning.dataset import Dataset
+from learning.data.dataset import Dataset
 from robots.description import load_robot
 from robots.kinematics import STANCE_FORCE, leg_odometry
 from sim.config import TaskConfig

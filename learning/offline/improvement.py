@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
-from learning.bc import ActorEnsemble, gaussian_log_prob
-from learning.critics import Critics
-from learning.dataset import Dataset
+from learning.data.dataset import Dataset
+from learning.offline.bc import ActorEnsemble, gaussian_log_prob
+from learning.offline.critics import Critics
 from learning.ppo import surrogate_loss
 
 # Off-policy evaluation of every member of an ensemble, (members,) scores: AM-Q in training.

@@ -24,10 +24,10 @@ from rich.progress import Progress
 from configs.loader import to_dict
 from learning.checkpoint import save_checkpoint
 from learning.curves import CurveLogger
-from learning.dataset import Dataset, load_dataset
+from learning.data.dataset import Dataset, load_dataset
+from learning.data.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
 from learning.evaluate import episode_returns
 from learning.gym_env import make_gym_env
-from learning.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
 from learning.scores import reference_returns
 
 Level = Literal["random", "medium", "medium-replay", "expert", "medium-expert"]

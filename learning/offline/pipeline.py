@@ -25,14 +25,14 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from configs.loader import to_dict
-from learning.bc import BCConfig, BCTrainer
 from learning.checkpoint import load_checkpoint, save_checkpoint
-from learning.critics import CriticConfig, CriticTrainer
 from learning.curves import CurveLogger
-from learning.dataset import Dataset, dataset_action_bound
-from learning.dynamics import DynamicsConfig, DynamicsTrainer
-from learning.improvement import ImprovementConfig, ImprovementTrainer
-from learning.ope import AMQ, OPEConfig
+from learning.data.dataset import Dataset, dataset_action_bound
+from learning.offline.bc import BCConfig, BCTrainer
+from learning.offline.critics import CriticConfig, CriticTrainer
+from learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
+from learning.offline.improvement import ImprovementConfig, ImprovementTrainer
+from learning.offline.ope import AMQ, OPEConfig
 from learning.policy import GaussianActor
 
 STAGES = ("critics", "bc", "dynamics", "improvement")

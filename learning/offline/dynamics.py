@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from learning.dataset import Dataset
-from learning.ensemble import EnsembleMLP
+from learning.data.dataset import Dataset
+from learning.offline.ensemble import EnsembleMLP
 from learning.policy import mlp
 from learning.scores import task_family
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import torch
 
-from learning.bc import ActorEnsemble
-from learning.critics import Critics
-from learning.dynamics import DynamicsEnsemble
+from learning.offline.bc import ActorEnsemble
+from learning.offline.critics import Critics
+from learning.offline.dynamics import DynamicsEnsemble
 
 
 @dataclass(frozen=True)

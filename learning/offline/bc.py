@@ -29,7 +29,7 @@ from torch.func import functional_call, stack_module_state
 
 from configs.loader import to_dict
 from learning.checkpoint import save_checkpoint
-from learning.dataset import Dataset
+from learning.data.dataset import Dataset
 from learning.policy import GaussianActor, NetworkConfig
 
 

@@ -22,9 +22,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from learning.dataset import Dataset
-from learning.ensemble import EnsembleMLP
+from learning.data.dataset import Dataset
 from learning.normalizer import ObsNormalizer
+from learning.offline.ensemble import EnsembleMLP
 from learning.policy import NetworkConfig, ValueCritic
 
 
