@@ -7,6 +7,7 @@ from pathlib import Path
 
 from configs.loader import load, resolve_config_path
 from deploy.observations import ObservationConfig
+from sim.randomization import RandomizationConfig
 from sim.rewards import RewardConfig, validate_weights
 from sim.terrain import TerrainConfig
 
@@ -26,32 +27,6 @@ class CommandConfig:
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"{name}: lower bound {lo} > upper bound {hi}")
-
-
-@dataclass(frozen=True)
-class NoiseConfig:
-    """Uniform observation noise, in the units of the raw quantities (before obs scaling)."""
-
-    enabled: bool = True
-    gyro: float = 0.2
-    gravity: float = 0.05
-    joint_pos: float = 0.01
-    joint_vel: float = 1.5
-
-
-@dataclass(frozen=True)
-class RandomizationConfig:
-    enabled: bool = True
-    friction: Range = (0.5, 1.25)
-    added_mass: Range = (-1.0, 3.0)
-    motor_strength: Range = (0.9, 1.1)
-    kp_scale: Range = (0.9, 1.1)
-    kd_scale: Range = (0.9, 1.1)
-    latency_s: Range = (0.0, 0.02)
-    push_interval_s: float = 15.0
-    push_max_vel: float = 1.0
-    init_joint_scale: Range = (0.5, 1.5)
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
 @dataclass(frozen=True)

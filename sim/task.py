@@ -22,14 +22,20 @@ from robots.description import load_robot
 from sim.backends import make_backend
 from sim.backends.interface import Dynamics, PhysicsBackend, RobotState
 from sim.config import TaskConfig
+from sim.randomization import (
+    initial_joint_scale,
+    noise_enabled,
+    observation_noise,
+    push_velocities,
+    pushes_enabled,
+    sample_dynamics,
+    sample_latency_substeps,
+    uniform,
+)
 from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
 from sim.terrain import make_terrain
 
 PRIVILEGED_EXTRA = 3 + 1 + 5 + 4  # base lin vel, height, dynamics params, foot contacts
-
-
-def _uniform(gen: torch.Generator, lo: float, hi: float, shape: tuple[int, ...]) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(shape, generator=gen, device=gen.device)
 
 
 class Go1VelocityTask:
@@ -180,13 +186,10 @@ class Go1VelocityTask:
         resample = torch.nonzero(step_ids % self._resample_every == 0).flatten()
         if resample.numel():
             self._sample_commands(resample)
-        rnd = cfg.randomization
-        if rnd.enabled and rnd.push_max_vel > 0:
+        if pushes_enabled(cfg.randomization):
             push = torch.nonzero(step_ids % self._push_every == 0).flatten()
             if push.numel():
-                dv = torch.zeros(push.numel(), 3, device=self.device)
-                dv[:, :2] = _uniform(self.gen, -rnd.push_max_vel, rnd.push_max_vel, (push.numel(), 2))
-                self.backend.push(push, dv)
+                self.backend.push(push, push_velocities(cfg.randomization, push.numel(), self.gen))
 
         done = terminated | truncated
         obs, critic = self._observe(state, base_lin_vel, height)
@@ -236,9 +239,8 @@ class Go1VelocityTask:
             self.episode_time[rows] if cfg.observations.clock_frequency > 0 else None,
         )
         clean_frame = frame
-        noise = cfg.randomization.noise
-        if cfg.randomization.enabled and noise.enabled:
-            frame = frame + self.noise_scale * (2.0 * torch.rand(frame.shape, generator=self.gen, device=self.device) - 1.0)
+        if noise_enabled(cfg.randomization):
+            frame = frame + observation_noise(self.noise_scale, frame.shape, self.gen)
         if cfg.observations.history_length == 1:
             obs = frame
         elif ids is None:
@@ -264,7 +266,7 @@ class Go1VelocityTask:
     def _sample_commands(self, ids: torch.Tensor) -> None:
         c, k = self.cfg.commands, ids.numel()
         cmd = torch.stack(
-            [_uniform(self.gen, *c.lin_vel_x, (k,)), _uniform(self.gen, *c.lin_vel_y, (k,)), _uniform(self.gen, *c.ang_vel_yaw, (k,))], 1
+            [uniform(self.gen, *c.lin_vel_x, (k,)), uniform(self.gen, *c.lin_vel_y, (k,)), uniform(self.gen, *c.ang_vel_yaw, (k,))], 1
         )
         small = torch.norm(cmd[:, :2], dim=1) < c.zero_below
         cmd[small, :2] = 0.0
@@ -286,38 +288,18 @@ class Go1VelocityTask:
             self.terrain.update_curriculum(ids, distance, commanded, self.gen)
         xy = self.terrain.origins(self.terrain.levels[ids], self.terrain.types[ids])
         if not self.terrain.is_flat:
-            xy = xy + _uniform(self.gen, -0.5, 0.5, (n, 2))
+            xy = xy + uniform(self.gen, -0.5, 0.5, (n, 2))
         self.spawn_xy[ids] = xy
         z = self.terrain.spawn_height_at(xy) + self.robot.control.spawn_height
-        yaw = _uniform(self.gen, -math.pi, math.pi, (n,))
+        yaw = uniform(self.gen, -math.pi, math.pi, (n,))
         zero = torch.zeros(n, device=self.device)
         quat = torch.stack([torch.cos(yaw / 2), zero, zero, torch.sin(yaw / 2)], 1)
-        scale = _uniform(self.gen, *rnd.init_joint_scale, (n, 1)) if rnd.enabled else torch.ones(n, 1, device=self.device)
-        joint_pos = (self.default_joint_pos * scale).clamp(self.soft_lower, self.soft_upper)
+        joint_pos = (self.default_joint_pos * initial_joint_scale(rnd, n, self.gen)).clamp(self.soft_lower, self.soft_upper)
         zeros3 = torch.zeros(n, 3, device=self.device)
         still = torch.zeros(n, self.num_actions, device=self.device)
         self.backend.reset(ids, torch.cat([xy, z.unsqueeze(1)], 1), quat, zeros3, zeros3, joint_pos, still)
-        if rnd.enabled:
-            dyn = Dynamics(
-                friction=_uniform(self.gen, *rnd.friction, (n,)),
-                added_mass=_uniform(self.gen, *rnd.added_mass, (n,)),
-                kp_scale=_uniform(self.gen, *rnd.kp_scale, (n,)),
-                kd_scale=_uniform(self.gen, *rnd.kd_scale, (n,)),
-                motor_strength=_uniform(self.gen, *rnd.motor_strength, (n,)),
-            )
-            max_latency = self.decimation
-            lat = _uniform(self.gen, *rnd.latency_s, (n,)) / self.robot.control.sim_dt
-            self.latency_substeps[ids] = lat.round().long().clamp(0, max_latency)
-        else:
-            ones = torch.ones(n, device=self.device)
-            dyn = Dynamics(
-                friction=ones * self.robot.body.foot_friction,
-                added_mass=torch.zeros(n, device=self.device),
-                kp_scale=ones,
-                kd_scale=ones,
-                motor_strength=ones,
-            )
-            self.latency_substeps[ids] = 0
+        dyn = sample_dynamics(rnd, self.robot, n, self.gen)
+        self.latency_substeps[ids] = sample_latency_substeps(rnd, self.robot, n, self.gen)
         self.backend.set_dynamics(ids, dyn)
         for field_name in ("friction", "added_mass", "kp_scale", "kd_scale", "motor_strength"):
             getattr(self.dynamics, field_name)[ids] = getattr(dyn, field_name)
