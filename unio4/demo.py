@@ -9,19 +9,21 @@ demo ends by writing ``RUN_DIR/report.html`` with the curves, tables, plots and 
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 from rich.console import Console
 
 from sim.config import FORWARD_COMMANDS
-from unio4.cli import main as cli
+from unio4.commands import collect, data_pack, deploy, evaluate, export, replay, session, train_offline, train_online
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,13 @@ TINY = DemoScale(
 )
 
 
+def run_command(command: ModuleType, argv: list[str]) -> int:
+    """Run one command module on ``argv`` through its own parser (as ``unio4 WORDS... ARGV`` would)."""
+    parser = argparse.ArgumentParser(prog="unio4 " + " ".join(command.WORDS), allow_abbrev=False)
+    command.add_arguments(parser)
+    return int(command.run(parser.parse_args(argv)))
+
+
 def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
     from sim.emulator import spawn
 
@@ -78,31 +87,31 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     steps: list[dict[str, object]] = []
 
-    def step(title: str, argv: list[str]) -> None:
-        console.print(f"[bold]{len(steps) + 1}.[/] {title}\n    [dim]unio4 {shlex.join(argv)}[/]")
+    def step(title: str, command: ModuleType, argv: list[str]) -> None:
+        line = "unio4 " + shlex.join([*command.WORDS, *argv])
+        console.print(f"[bold]{len(steps) + 1}.[/] {title}\n    [dim]{line}[/]")
         t0 = time.perf_counter()
-        code = cli(argv)
+        code = run_command(command, argv)
         if code != 0:
-            raise RuntimeError(f"demo step {title!r} failed (exit {code}): unio4 {shlex.join(argv)}")
-        steps.append({"title": title, "command": "unio4 " + shlex.join(argv), "seconds": time.perf_counter() - t0})
+            raise RuntimeError(f"demo step {title!r} failed (exit {code}): {line}")
+        steps.append({"title": title, "command": line, "seconds": time.perf_counter() - t0})
 
     d = {k: run_dir / k for k in ("gait.h5", "offline", "online", "bundle", "eval.json", "real", "real.h5", "session", "replay")}
     forward = [x for f in FORWARD_COMMANDS for x in ("--set", f)]
     step(
         "Log the built-in trot in randomised simulation",
-        ["collect", "--num-envs", str(scale.collect_envs), "--steps", str(scale.collect_steps), *forward, "-o", str(d["gait.h5"])],
+        collect, ["--num-envs", str(scale.collect_envs), "--steps", str(scale.collect_steps), *forward, "-o", str(d["gait.h5"])],
     )
     offline_args = [x for o in scale.offline for x in ("--train-set", o)]
     step(
         "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement",
-        ["train", "offline", "--data", str(d["gait.h5"]), "--config", "uni_o4_offline_cpu", "--run-dir", str(d["offline"]), *offline_args],
+        train_offline, ["--data", str(d["gait.h5"]), "--config", "uni_o4_offline_cpu", "--run-dir", str(d["offline"]), *offline_args],
     )
     offline_ckpt = d["offline"] / "checkpoints" / "offline.pt"
     step(
         "Online fine-tuning in MuJoCo from the offline policy and critic",
+        train_online,
         [
-            "train",
-            "online",
             "--init",
             str(offline_ckpt),
             "--config",
@@ -117,11 +126,11 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
         ],
     )
     final_ckpt = d["online"] / "checkpoints" / "final.pt"
-    step("Export the policy bundle (ONNX + manifest)", ["export", str(final_ckpt), "-o", str(d["bundle"])])
+    step("Export the policy bundle (ONNX + manifest)", export, [str(final_ckpt), "-o", str(d["bundle"])])
     step(
         "Sim-to-sim gate: the bundle in MuJoCo and PyBullet",
+        evaluate,
         [
-            "eval",
             str(d["bundle"]),
             "--num-envs",
             str(scale.eval_envs),
@@ -136,8 +145,8 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
     try:
         step(
             "Deploy against the emulated Go1 over the real SDK",
+            deploy,
             [
-                "deploy",
                 str(d["bundle"]),
                 "--robot",
                 f"127.0.0.1:{port}",
@@ -151,16 +160,16 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
                 str(d["real"] / "001"),
             ],
         )
-        step("Pack the robot logs (rewards from raw state)", ["data", "pack", str(d["real"] / "001"), "-o", str(d["real.h5"])])
-        session = ["session", "--dir", str(d["session"]), "--init", str(final_ckpt), "--no-prompt", "--set", f"robot=127.0.0.1:{port}"]
-        session += ["--set", "local_port=0", "--set", "iterations=1", "--set", f"steps={scale.session_steps}"]
-        session += ["--set", f"rollouts={scale.session_rollouts}"]
-        session += ["--set", f"gate.num_envs={scale.eval_envs}", "--set", f"gate.seconds={scale.eval_seconds / 2}"]
-        step("One on-robot fine-tuning session iteration", session)
+        step("Pack the robot logs (rewards from raw state)", data_pack, [str(d["real"] / "001"), "-o", str(d["real.h5"])])
+        session_args = ["--dir", str(d["session"]), "--init", str(final_ckpt), "--no-prompt", "--set", f"robot=127.0.0.1:{port}"]
+        session_args += ["--set", "local_port=0", "--set", "iterations=1", "--set", f"steps={scale.session_steps}"]
+        session_args += ["--set", f"rollouts={scale.session_rollouts}"]
+        session_args += ["--set", f"gate.num_envs={scale.eval_envs}", "--set", f"gate.seconds={scale.eval_seconds / 2}"]
+        step("One on-robot fine-tuning session iteration", session, session_args)
     finally:
         emulator.send_signal(signal.SIGINT)
         emulator.wait(timeout=20)
-    step("Replay the robot log open loop in simulation", ["replay", str(d["real"] / "001"), "--mode", "sim", "-o", str(d["replay"])])
+    step("Replay the robot log open loop in simulation", replay, [str(d["real"] / "001"), "--mode", "sim", "-o", str(d["replay"])])
     report = write_report(run_dir, d, steps, offline_ckpt, final_ckpt, scale)
     console.print(f"[bold green]report:[/] {report}")
     return 0

@@ -1,0 +1,1 @@
+"""One module per ``unio4`` command: ``WORDS`` (its name), ``HELP``, ``add_arguments(parser)`` and ``run(args)``."""

@@ -1,0 +1,41 @@
+"""``unio4 collect``: log quadruped data from a controller in the simulator (HDF5, D4RL keys)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from unio4.commands.options import add_task_args
+
+WORDS = ('collect',)
+HELP = "log quadruped data from a controller in the simulator (HDF5, D4RL keys)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_task_args(p)
+    p.add_argument("--policy", default="gait", help="'gait' (the built-in trot) or a policy bundle directory (unio4 export)")
+    p.add_argument("--explore", action="store_true", help="with a bundle: sample actions from its Gaussian instead of the mean")
+    p.add_argument("--steps", type=int, default=500, help="policy steps per env")
+    p.add_argument("-o", "--out", default="runs/data/gait.h5", help="HDF5 file to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    from learning.data.collect import collect
+    from sim.config import load_task_config
+    from sim.policies import bundle_policy, gait_policy
+    from sim.task import Go1VelocityTask
+
+    task = Go1VelocityTask(load_task_config(args.task, args.overrides), args.num_envs, backend=args.backend, seed=args.seed)
+    if args.policy == "gait":
+        policy, source = gait_policy(task), "gait"
+    else:
+        policy, source = bundle_policy(args.policy, task, explore=args.explore, seed=args.seed), f"bundle:{args.policy}"
+    data = collect(task, policy, args.steps, seed=args.seed, source=source, show_progress=True)
+    task.close()
+    data.save(Path(args.out))
+    episodes = int((data.terminals | data.timeouts).sum())
+    print(
+        f"wrote {args.out}: {len(data)} transitions, {episodes} episodes, {int(data.terminals.sum())} terminals, "
+        f"mean reward {float(data.rewards.mean()):+.4f}"
+    )
+    return 0

@@ -1,0 +1,50 @@
+"""``unio4 emulate``: a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+WORDS = ('emulate',)
+HELP = "a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8007, help="UDP port (the real Go1 listens on 8007)")
+    p.add_argument("--lockstep", action="store_true", help="advance physics one tick per LowCmd (deterministic)")
+    p.add_argument("--physics", default="mujoco", choices=["mujoco", "pybullet"], help="physics engine of the emulated robot")
+    p.add_argument("--duration", type=float, default=None, help="stop after this much emulated time, s")
+    p.add_argument("--trace", default=None, help="write the true base trajectory here (.npz) on exit")
+    p.add_argument("--seed", type=int, default=0)
+    faults = p.add_argument_group("fault injection")
+    faults.add_argument("--state-loss", type=float, default=0.0, help="probability of dropping a LowState")
+    faults.add_argument("--delay-ticks", type=int, default=0, help="LowStates leave this many 2 ms ticks late")
+    faults.add_argument("--bad-crc", type=float, default=0.0, help="probability of a LowState with a corrupt CRC")
+    faults.add_argument("--noise", type=float, default=0.0, help="sensor noise std (q rad, gyro rad/s; dq x10)")
+    faults.add_argument("--push-every", type=float, default=-1.0, help="push the base every S seconds")
+    faults.add_argument("--push-speed", type=float, default=0.5, help="push size, m/s")
+    faults.add_argument("--fall-at", type=float, default=-1.0, help="topple the robot at T s")
+    faults.add_argument("--stop-combo-at", type=float, default=-1.0, help="the remote's L2+B held from T s")
+    faults.add_argument("--freeze-at", type=float, default=-1.0, help="stop sending LowStates at T s (dead link)")
+    faults.add_argument("--nan-at", type=float, default=-1.0, help="the IMU reports NaN from T s")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sim.emulator import Emulator, EmulatorConfig, FaultConfig
+
+    faults = FaultConfig(
+        state_loss=args.state_loss,
+        delay_ticks=args.delay_ticks,
+        bad_crc=args.bad_crc,
+        noise_std=args.noise,
+        push_interval_s=args.push_every,
+        push_speed=args.push_speed,
+        fall_at_s=args.fall_at,
+        stop_combo_at_s=args.stop_combo_at,
+        freeze_at_s=args.freeze_at,
+        nan_at_s=args.nan_at,
+    )
+    cfg = EmulatorConfig(host=args.host, port=args.port, lockstep=args.lockstep, physics=args.physics, seed=args.seed, faults=faults)
+    Emulator(cfg).serve(duration_s=args.duration, trace=Path(args.trace) if args.trace else None)
+    return 0

@@ -1,0 +1,47 @@
+"""``unio4 eval``: a bundle on the Go1 task under randomisation: tracking error, falls, power (sim-to-sim gate)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sim.backends import BACKENDS
+from unio4.commands.options import add_overrides
+
+WORDS = ('eval',)
+HELP = "a bundle on the Go1 task under randomisation: tracking error, falls, power (sim-to-sim gate)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", help="policy bundle directory (unio4 export)")
+    p.add_argument("--backend", nargs="+", default=["mujoco", "pybullet"], choices=BACKENDS, help="engines to evaluate in (default: both)")
+    p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path")
+    add_overrides(p, "--set", "overrides", "commands.lin_vel_x=[0.5,0.5]")
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sim.config import load_task_config
+    from sim.evaluate import evaluate_bundle
+
+    cfg = load_task_config(args.task, args.overrides)
+    rows = {b: evaluate_bundle(args.bundle, cfg, b, args.num_envs, args.seconds, seed=args.seed) for b in args.backend}
+    table = Table(title=f"unio4 eval {args.bundle} ({args.num_envs} randomised robots x {args.seconds:.0f} s, task {args.task})")
+    for col in ("backend", "lin vel error m/s", "yaw rate error rad/s", "falls / robot-minute", "power W"):
+        table.add_column(col, justify="right")
+    for backend, r in rows.items():
+        table.add_row(
+            backend, f"{r['lin_vel_error']:.3f}", f"{r['yaw_rate_error']:.3f}", f"{r['falls_per_robot_minute']:.2f}", f"{r['power']:.1f}"
+        )
+    Console().print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0

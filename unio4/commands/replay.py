@@ -1,0 +1,64 @@
+"""``unio4 replay``: a robot log: open-loop replay in the simulator (sim vs log), or plots of the log."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sim.backends import BACKENDS
+from unio4.commands.options import add_overrides, host_port
+
+WORDS = ('replay',)
+HELP = "a robot log: open-loop replay in the simulator (sim vs log), or plots of the log"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="rollout log directory (unio4 deploy --log-dir)")
+    p.add_argument(
+        "--mode",
+        default="sim",
+        choices=("sim", "robot", "plot"),
+        help="sim: the logged targets in a physics backend; robot: the logged targets on a robot at reduced gains; plot",
+    )
+    p.add_argument("--backend", default="mujoco", choices=BACKENDS, help="physics backend for --mode sim (default: mujoco)")
+    p.add_argument("-o", "--out", default=None, help="where PNGs (and the robot replay's log) go (default: RUN/replay)")
+    p.add_argument("--render", action="store_true", help="--mode sim: also log | sim pictures (PNG strip + GIF; MuJoCo renderer)")
+    p.add_argument("--robot", default=None, help="--mode robot: IP[:PORT] of the robot or the emulator")
+    p.add_argument("--local-port", type=int, default=8080, help="--mode robot: local UDP port (0: any free one)")
+    p.add_argument("--gain-scale", type=float, default=0.6, help="--mode robot: Kp and Kd multiplier (default 0.6)")
+    p.add_argument("--config", default="go1", help="--mode robot: runtime preset in configs/deploy/ (safety limits)")
+    add_overrides(p, "--set", "overrides", "safety.max_tilt_rad=0.6")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out or Path(args.run) / "replay")
+    if args.mode == "robot":  # the deploy path: no torch
+        from configs.loader import load, resolve_config_path
+        from deploy.replay import replay_on_robot
+        from deploy.runtime import RuntimeConfig
+
+        if not args.robot:
+            raise ValueError("--mode robot needs --robot IP[:PORT] (the robot, or unio4 emulate)")
+        cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), args.overrides)
+        host, port = host_port(args.robot, 8007)
+        robot = replay_on_robot(args.run, host, port, cfg, args.gain_scale, out / "robot", args.local_port)
+        print(f"replayed {robot.steps} logged targets at {args.gain_scale:.2f} x gains; ended by {robot.result.reason}")
+        first, whole = robot.rms_first_second, robot.rms_joint_error
+        print(f"  joint angle RMS error vs the log: first second {first:.3f} rad, all {whole:.3f} rad")
+        print(f"  replay log: {robot.log_dir}")
+        return 1 if robot.result.safety_stop else 0
+    from sim.replay import plot_log, replay_in_sim
+
+    if args.mode == "plot":
+        for path in plot_log(args.run, out):
+            print(f"wrote {path}")
+        return 0
+    r = replay_in_sim(args.run, out, backend=args.backend, render=args.render)
+    legs = "  ".join(f"{leg} {v:.3f}" for leg, v in r.rms_first_second.items() if leg != "all")
+    print(f"open-loop replay of {len(r.sim_joint_pos)} logged policy steps in {args.backend}:")
+    print(f"  joint angle RMS error, first second: {r.rms_first_second['all']:.3f} rad ({legs})")
+    print(f"  joint angle RMS error, whole log:    {r.rms_all['all']:.3f} rad; roll/pitch RMS error {r.roll_pitch_rms:.3f} rad")
+    print(f"  plot: {r.plot}")
+    if r.strip is not None:
+        print(f"  pictures (log | sim): {r.strip}, {r.animation}")
+    return 0

@@ -1,0 +1,28 @@
+"""``unio4 robot export``: write the generated MJCF and URDF of a robot."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+WORDS = ('robot', 'export')
+HELP = "write the generated MJCF and URDF of a robot"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--robot", default="go1")
+    p.add_argument("--out", default="runs/robot")
+
+
+def run(args: argparse.Namespace) -> int:
+    from robots.description import load_robot
+    from robots.mjcf import build_mjcf
+    from robots.urdf import build_urdf
+
+    robot = load_robot(args.robot)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{robot.name}.xml").write_text(build_mjcf(robot))
+    (out / f"{robot.name}.urdf").write_text(build_urdf(robot))
+    print(f"wrote {out / (robot.name + '.xml')} and {out / (robot.name + '.urdf')}")
+    return 0

@@ -1,0 +1,62 @@
+"""``unio4 session``: on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from unio4.commands.options import add_overrides
+
+WORDS = ('session',)
+HELP = "on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", required=True, help="session directory (state, logs, checkpoints, bundles)")
+    p.add_argument("--init", default=None, help="checkpoint to start from (a new session)")
+    p.add_argument("--config", default=None, help="session preset in configs/session/ or a YAML path (default: go1, or the stored one)")
+    add_overrides(p, "--set", "overrides", "robot=127.0.0.1:8007")
+    task_help = "task preset whose rewards score the logs and whose gate evaluates bundles (default: go1_flat, or the stored one)"
+    p.add_argument("--task", default=None, help=task_help)
+    add_overrides(p, "--task-set", "task_overrides", "commands.lin_vel_x=[0.5,0.5]")
+    p.add_argument("--no-prompt", action="store_true", help="do not wait for the operator before each rollout")
+    p.add_argument("--stop-after", default=None, help="stop after this phase (deploy, pack, update, export, gate, flash)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from configs.loader import load, resolve_config_path
+    from learning.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig
+    from sim.config import load_task_config
+
+    root = Path(args.dir)
+    resuming = (root / "state.json").is_file()
+    stored, stored_task = root / CONFIG_FILE, root / TASK_FILE
+    config_path = stored if resuming and stored.is_file() and args.config is None else resolve_config_path(args.config or "go1", "session")
+    task_path = stored_task if resuming and stored_task.is_file() and args.task is None else (args.task or "go1_flat")
+    session = Session(root, load(SessionConfig, config_path, args.overrides), load_task_config(task_path, args.task_overrides))
+    if not resuming:
+        if not args.init:
+            raise ValueError(f"{root}: no session here yet; start one with --init CHECKPOINT")
+        session.start(Path(args.init))
+    else:
+        print(f"resuming {root}: iteration {session.state.iteration}, phase {session.state.phase}")
+    if args.no_prompt:  # for this run only: the stored settings keep the operator prompts
+        session.cfg = dataclasses.replace(session.cfg, prompt=False)
+    rows = session.run(stop_after_phase=args.stop_after)
+    table = Table(title=f"unio4 session {root}")
+    columns = ("iteration", "steps", "logged return", "tracking / step", "gate error (first / current -> new)", "gate falls", "stops")
+    for col in (*columns, "accepted"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r["iteration"]), str(r["steps"]), f"{r['logged_return']:.3f}", f"{r['tracking_per_step']:.4f}",
+            f"{r.get('gate_error_start', float('nan')):.3f} / {r['gate_error_old']:.3f} -> {r['gate_error_new']:.3f}",
+            f"{r['gate_falls_new']:.2f}", str(r.get("safety_stops", "")), "yes" if r["accepted"] else "no",
+        )  # fmt: skip
+    Console().print(table)
+    print(f"current bundle: {session.state.bundle}")
+    return 0

@@ -1,0 +1,53 @@
+"""``unio4 train offline``: Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from unio4.commands.options import add_overrides
+
+WORDS = ('train', 'offline')
+HELP = "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="HDF5 dataset (D4RL/Minari-style, unio4 collect/data generate/data pack)")
+    p.add_argument("--config", default="uni_o4_offline", help="preset in configs/train/ or a YAML path")
+    add_overrides(p, "--train-set", "train_overrides", "improvement.steps=2000")
+    p.add_argument("--run-dir", default="runs/offline", help="where checkpoints, TensorBoard and curves go")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/offline_state.pt")
+    p.add_argument("--env", default=None, help="Gymnasium id: evaluate the result (and candidates with selection: online)")
+    p.add_argument("--eval-episodes", type=int, default=10)
+
+
+def run(args: argparse.Namespace) -> int:
+    from configs.loader import load, resolve_config_path
+    from learning.data.dataset import load_dataset
+    from learning.offline.pipeline import OfflineConfig, train_offline
+
+    cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    data = load_dataset(args.data)
+    scorer = None
+    if cfg.selection == "online":
+        if not args.env:
+            raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env")
+        from learning.evaluate import evaluate_gym
+
+        def scorer(actors: list) -> list[float]:  # type: ignore[type-arg]
+            return [evaluate_gym(a, args.env, cfg.online_episodes, seed=20_000)["return"] for a in actors]
+
+    result = train_offline(data, cfg, Path(args.run_dir), resume=args.resume, online_scorer=scorer)
+    print(f"selected member {result.member} by {'OPE' if cfg.selection == 'ope' else 'OPE top-k + online returns'}")
+    for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
+        print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")
+    if args.env:
+        from learning.checkpoint import load_checkpoint
+        from learning.evaluate import evaluate_gym
+        from learning.export import actor_from_checkpoint
+
+        actor = actor_from_checkpoint(load_checkpoint(result.checkpoint), str(result.checkpoint))
+        scores = evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000)
+        print("  evaluation of the selected policy: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
+    print(f"wrote {result.checkpoint} (init for: unio4 train online --init {result.checkpoint})")
+    return 0

@@ -1,0 +1,93 @@
+"""``unio4 train online``: PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task or a Gymnasium task."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from unio4.commands.options import add_overrides, add_task_args
+
+WORDS = ('train', 'online')
+HELP = "PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task or a Gymnasium task"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_task_args(p)
+    p.add_argument("--env", default=None, help="a Gymnasium id (e.g. Hopper-v4) instead of the Go1 task")
+    p.add_argument("--eval-episodes", type=int, default=5, help="with --env: episodes per evaluation")
+    p.add_argument("--eval-envs", type=int, default=16, help="Go1 task: robots per evaluation (with eval_interval > 0)")
+    p.add_argument("--eval-seconds", type=float, default=10.0, help="Go1 task: seconds per evaluation")
+    p.set_defaults(num_envs=None)
+    p.add_argument("--config", default=None, help="preset in configs/train/ or a YAML path (default: ppo_go1, or uni_o4_online with --env)")
+    add_overrides(p, "--train-set", "train_overrides", "ppo.clip=0.1")
+    p.add_argument("--iterations", type=int, default=None, help="PPO updates (overrides the config)")
+    p.add_argument("--run-dir", default="runs/ppo_go1", help="where checkpoints, TensorBoard and curves go")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/latest.pt")
+    p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline or online")
+
+
+def run(args: argparse.Namespace) -> int:
+    from configs.loader import load, resolve_config_path, to_dict
+    from learning.distributed import init_from_env, shutdown
+    from learning.online import OnlineConfig, VectorEnv, load_init, train_online
+
+    ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
+
+    overrides = [*args.train_overrides, *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
+    cfg = load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), overrides)
+    init = None
+    if args.init:
+        init, cfg = load_init(args.init, cfg)
+    run_dir = Path(args.run_dir)
+    env: VectorEnv
+    if args.env:  # a Gymnasium task
+        from learning.evaluate import evaluate_gym
+        from learning.gym_env import GymVectorEnv
+
+        num_envs = args.num_envs or 1
+        env = GymVectorEnv(args.env, num_envs, seed=args.seed + ctx.rank * num_envs)
+        extra = {"env": args.env, "init": str(args.init) if args.init else None}
+        result = train_online(
+            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx,
+            evaluator=lambda actor: evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000),
+        )  # fmt: skip
+    else:  # the Go1 task
+        from sim.config import load_task_config
+        from sim.task import Go1VelocityTask
+
+        task_cfg = load_task_config(args.task, args.overrides)
+        num_envs = args.num_envs or 64
+        from learning.online import rank_device
+
+        device = rank_device(cfg.device, ctx)  # the task lives where the networks do
+        env = Go1VelocityTask(task_cfg, num_envs, backend=args.backend, seed=args.seed + ctx.rank * num_envs, device=device)
+        extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
+        evaluator = eval_task = None
+        if cfg.eval_interval and ctx.is_main:  # the mean action on its own robots: same commands, pushes and dynamics every time
+            from learning.evaluate import evaluate_policy
+
+            eval_task = Go1VelocityTask(task_cfg, args.eval_envs, backend=args.backend, seed=10_000, device=device)
+            eval_steps = int(round(args.eval_seconds / eval_task.dt))
+
+            def evaluator(actor):  # type: ignore[no-untyped-def]
+                return evaluate_policy(actor, eval_task, eval_steps, seed=10_000)
+
+        result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx, evaluator=evaluator)
+        if eval_task is not None:
+            eval_task.close()
+    env.close()  # type: ignore[attr-defined]
+    shutdown(ctx)
+    if not ctx.is_main:
+        return 0
+    last = next((row for row in reversed(result.history) if "reward/step" in row), {})
+    evals = [row for row in result.history if "eval/return" in row]
+    if evals:
+        print(f"evaluation return: first {evals[0]['eval/return']:.1f}, last {evals[-1]['eval/return']:.1f}")
+    evals = [row for row in result.history if "eval/reward/step" in row]
+    if evals:
+        print(f"evaluation reward/step: first {evals[0]['eval/reward/step']:+.4f}, last {evals[-1]['eval/reward/step']:+.4f}")
+    print(
+        f"done: final reward/step {last.get('reward/step', float('nan')):+.4f}, "
+        f"checkpoint {result.checkpoint}, curves {run_dir / 'curves.png'}, TensorBoard {run_dir / 'tb'}"
+    )
+    return 0
