@@ -30,6 +30,8 @@ class RewardConfig:
     # Offsets 0, 1/2, 1/2, 0 with duty 1/2 is a trot (diagonal pairs), the built-in trot's phase.
     gait_duty: float = 0.5
     gait_offsets: tuple[float, float, float, float] = (0.0, 0.5, 0.5, 0.0)
+    gait_smoothing: float = 0.07  # cycles: width of the schedule's edges
+    gait_force_sigma: float = 10.0  # N: a foot this loaded counts 63 % in contact
     only_positive: bool = False  # clip the total at zero (legged_gym option)
 
 
@@ -48,7 +50,7 @@ class RewardInputs:
     joint_torque: torch.Tensor
     actions: torch.Tensor
     last_actions: torch.Tensor
-    foot_contact: torch.Tensor  # (N, 4) bool: foot force above the contact threshold
+    foot_force: torch.Tensor  # (N, 4) foot normal force (N in simulation; the sensor's units on a robot)
     first_contact: torch.Tensor  # (N, 4) bool: foot touched down this step
     air_time: torch.Tensor  # (N, 4) s in the air before this touchdown
     collision_force: torch.Tensor  # (N, 5) trunk + thighs normal force
@@ -126,17 +128,32 @@ def feet_air_time(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     return reward * (torch.norm(x.commands[:, :2], dim=1) > 0.1).float()
 
 
-def gait_contact(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
-    """Fraction of feet whose contact matches the gait schedule of the policy's clock input.
+def gait_stance(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    """(N, 4) how much each foot is meant to be in stance now, in [0, 1], from the gait clock.
 
-    Foot ``i`` is meant to be in stance while ``(cycles + offset_i) mod 1 < duty``: with the default
-    offsets a trot (diagonal pairs), the built-in trot's schedule. Standing scores 1/2, a trot in
-    step with the clock 1: the term breaks the standing optimum from the first update, the way
-    walk-these-ways' contact-schedule rewards and periodic reward composition do.
+    Foot ``i`` stands while ``(cycles + offset_i) mod 1 < duty``; the edges of that window are
+    smoothed with a normal CDF of width ``gait_smoothing`` (in cycles), as walk-these-ways does, so
+    the target does not jump at touchdown and lift-off.
     """
     offsets = x.clock_cycles.new_tensor(cfg.gait_offsets)
     phase = torch.remainder(x.clock_cycles.unsqueeze(1) + offsets, 1.0)
-    return (x.foot_contact == (phase < cfg.gait_duty)).float().mean(1)
+    k, d = cfg.gait_smoothing, cfg.gait_duty
+    cdf = torch.special.ndtr
+    return cdf(phase / k) * (1 - cdf((phase - d) / k)) + cdf((phase - 1) / k) * (1 - cdf((phase - 1 - d) / k))
+
+
+def gait_contact(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    """How well the feet's loads follow the gait schedule of the policy's clock input, in [0, 1].
+
+    Per foot: ``stance * (1 - exp(-F^2 / s^2)) + swing * exp(-F^2 / s^2)`` with ``s`` =
+    ``gait_force_sigma`` (N): a loaded stance foot and an unloaded swing foot score 1, and a swing
+    foot scores as it unloads, so shifting weight off it is rewarded before it ever lifts. Standing
+    on four feet scores 1/2 and a trot in step with the clock 1: the term removes the standing
+    optimum from the first update, as walk-these-ways' contact-schedule rewards do.
+    """
+    stance = gait_stance(x, cfg)
+    unloaded = torch.exp(-torch.square(x.foot_force / cfg.gait_force_sigma))
+    return (stance * (1 - unloaded) + (1 - stance) * unloaded).mean(1)
 
 
 def collision(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:

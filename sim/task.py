@@ -163,7 +163,7 @@ class Go1VelocityTask:
             joint_torque=state.joint_torque,
             actions=self.actions,
             last_actions=self.last_actions,
-            foot_contact=contact,
+            foot_force=state.foot_force,
             first_contact=first_contact,
             air_time=air_time_at_touchdown,
             collision_force=torch.cat([state.trunk_contact.unsqueeze(1), state.thigh_contact], 1),

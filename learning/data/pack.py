@@ -48,8 +48,7 @@ def recompute_rewards(
     n = len(q)
     air = torch.zeros(4)
     touchdowns = []
-    contacts = t(foot) > rc.contact_threshold
-    for contact in contacts:  # the task's air-time bookkeeping, at the policy rate
+    for contact in t(foot) > rc.contact_threshold:  # the task's air-time bookkeeping, at the policy rate
         first, at_touchdown, air = air_time_step(air, contact, policy_dt)
         touchdowns.append((first, at_touchdown))
     clipped = np.clip(log["action"], -task.action_clip, task.action_clip)
@@ -70,7 +69,7 @@ def recompute_rewards(
         joint_torque=t(log["joint_torque"]),
         actions=t(clipped),
         last_actions=t(last_actions),
-        foot_contact=contacts,
+        foot_force=t(foot),
         first_contact=torch.stack([f for f, _ in touchdowns]),
         air_time=torch.stack([a for _, a in touchdowns]),
         collision_force=torch.zeros(n, 5),
