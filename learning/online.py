@@ -20,9 +20,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from configs.loader import to_dict
 from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
-from learning.distributed import SINGLE, DistContext, broadcast_module, gather_rows
+from learning.distributed import SINGLE, DistContext, broadcast_module
 from learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_min_std
-from learning.ppo import PPO, PPOConfig, RolloutBuffer
+from learning.ppo import PPO, PPOConfig
 
 
 class VectorEnv(Protocol):
@@ -173,77 +173,42 @@ def train_online(
 
     p = cfg.ppo
     last_iteration = start_iteration
-    buffer = RolloutBuffer(p.num_steps, env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions, dev)
+    ppo.init_storage(env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions, dev)
     obs, info = env.reset(seed=cfg.seed + start_iteration)
     obs, critic_obs = obs.to(dev), info["critic_obs"].to(dev)
-    columns = (
-        TextColumn("[bold]PPO"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not (show_progress and main)) as progress:
-        bar = progress.add_task("train", total=cfg.iterations, completed=start_iteration, status="")
+    with progress_bar(show_progress and main, cfg.iterations, start_iteration) as progress:
         for iteration in range(start_iteration, cfg.iterations):
             if logger is not None and evaluator is not None and cfg.eval_interval and iteration % cfg.eval_interval == 0:
                 logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
             if cfg.linear_lr_decay:
                 ppo.set_lr_fraction(1.0 - iteration / cfg.iterations)
             t0 = time.perf_counter()
-            buffer.step = 0
-            term_sums: dict[str, float] = {}
-            episodes: list[dict[str, float]] = []
+            rollout = RolloutStats()
             with torch.no_grad():
                 for _ in range(p.num_steps):
-                    dist = actor.distribution(obs)
-                    actions = dist.sample()
-                    log_probs = dist.log_prob(actions).sum(-1)
-                    values = critic(critic_obs)
-                    next_obs, rewards, terminated, truncated, info = env.step(actions.to(env_device))
-                    next_obs, rewards, terminated, truncated = (x.to(dev) for x in (next_obs, rewards, terminated, truncated))
-                    if truncated.any():  # bootstrap through time-outs
-                        final_values = critic(info["final_critic_obs"].to(dev))
-                        rewards = rewards + p.gamma * final_values * truncated.float()
-                    buffer.add(obs, critic_obs, actions, log_probs, values, rewards, terminated | truncated)
-                    obs, critic_obs = next_obs, info["critic_obs"].to(dev)
-                    for name, value in info.get("reward_terms", {}).items():
-                        term_sums[name] = term_sums.get(name, 0.0) + float(value.mean())
-                    if "episode" in info:
-                        episodes.append(info["episode"])
-                buffer.compute_returns(critic(critic_obs), p.gamma, p.gae_lambda)
+                    actions = ppo.act(obs, critic_obs)
+                    obs, rewards, terminated, truncated, info = env.step(actions.to(env_device))
+                    obs, critic_obs = obs.to(dev), info["critic_obs"].to(dev)
+                    ppo.process_env_step(rewards.to(dev), terminated.to(dev), truncated.to(dev), info)
+                    rollout.add(info)
+                ppo.compute_returns(critic_obs)
             collect_time = time.perf_counter() - t0
-            stats = ppo.update(buffer, update_actor=iteration >= cfg.critic_warmup_iterations)
-            actor.normalizer.update(gather_rows(buffer.flat("obs"), ctx))
-            critic.normalizer.update(gather_rows(buffer.flat("critic_obs"), ctx))
+            reward_per_step = ppo.stored_reward_mean()
+            stats = ppo.update(update_actor=iteration >= cfg.critic_warmup_iterations)
             global_step += p.num_steps * env.num_envs * ctx.world_size
             elapsed = time.perf_counter() - t0
             scalars = {
-                "reward/step": float(buffer.rewards[: p.num_steps].mean()),
+                "reward/step": reward_per_step,
                 "perf/steps_per_s": p.num_steps * env.num_envs / elapsed,
                 "perf/collect_s": collect_time,
                 "perf/update_s": elapsed - collect_time,
-                "loss/policy": stats["policy_loss"],
-                "loss/value": stats["value_loss"],
-                "policy/entropy": stats["entropy"],
-                "policy/approx_kl": stats["approx_kl"],
-                "policy/clip_fraction": stats["clip_fraction"],
-                "policy/actor_lr": stats["actor_lr"],
-                "policy/actor_steps": stats["actor_steps"],
+                **update_scalars(stats),
                 "policy/mean_std": float(actor(obs)[1].detach().exp().mean()),
+                **rollout.scalars(p.num_steps),
             }
-            scalars.update({f"reward/{k}": v / p.num_steps for k, v in term_sums.items()})
-            if episodes:
-                for key in episodes[0]:
-                    scalars[f"episode/{key}"] = sum(e[key] for e in episodes) / len(episodes)
             if logger is not None:
                 logger.log(global_step, scalars)
-            progress.update(
-                bar,
-                advance=1,
-                status=f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} steps/s",
-            )
+            progress.advance(f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} steps/s")
             stop = bool(on_iteration(iteration, scalars, actor)) if on_iteration is not None else False
             last_iteration = iteration + 1
             if logger is not None and (last_iteration % cfg.save_interval == 0 or last_iteration == cfg.iterations or stop):
@@ -260,3 +225,65 @@ def train_online(
     logger.plot(CURVE_KEYS)
     logger.close()
     return TrainResult(run_dir=run_dir, history=logger.history(), checkpoint=final)
+
+
+class RolloutStats:
+    """Reward terms and finished episodes of one rollout, for logging."""
+
+    def __init__(self) -> None:
+        self.term_sums: dict[str, float] = {}
+        self.episodes: list[dict[str, float]] = []
+
+    def add(self, info: dict[str, Any]) -> None:
+        for name, value in info.get("reward_terms", {}).items():
+            self.term_sums[name] = self.term_sums.get(name, 0.0) + float(value.mean())
+        if "episode" in info:
+            self.episodes.append(info["episode"])
+
+    def scalars(self, num_steps: int) -> dict[str, float]:
+        """Mean weighted reward term per step (``reward/<term>``) and episode statistics (``episode/<key>``)."""
+        out = {f"reward/{k}": v / num_steps for k, v in self.term_sums.items()}
+        if self.episodes:
+            for key in self.episodes[0]:
+                out[f"episode/{key}"] = sum(e[key] for e in self.episodes) / len(self.episodes)
+        return out
+
+
+def update_scalars(stats: dict[str, float]) -> dict[str, float]:
+    """PPO's update statistics under their logged names."""
+    names = {
+        "policy_loss": "loss/policy",
+        "value_loss": "loss/value",
+        "entropy": "policy/entropy",
+        "approx_kl": "policy/approx_kl",
+        "clip_fraction": "policy/clip_fraction",
+        "actor_lr": "policy/actor_lr",
+        "actor_steps": "policy/actor_steps",
+    }
+    return {name: stats[key] for key, name in names.items()}
+
+
+class progress_bar:
+    """A Rich progress bar over iterations (disabled: does nothing)."""
+
+    def __init__(self, enabled: bool, total: int, completed: int) -> None:
+        columns = (
+            TextColumn("[bold]PPO"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        self._progress = Progress(*columns, disable=not enabled)
+        self._task = self._progress.add_task("train", total=total, completed=completed, status="")
+
+    def __enter__(self) -> progress_bar:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def advance(self, status: str) -> None:
+        self._progress.update(self._task, advance=1, status=status)

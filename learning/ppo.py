@@ -1,20 +1,28 @@
 """PPO: the one on-policy objective of Uni-O4, used from scratch and for online fine-tuning.
 
-Small and explicit, in the manner of rsl_rl: a rollout buffer over (steps, envs), GAE with
-bootstrapping through time-outs (the value of the final observation of a truncated episode is
-added to its last reward; true terminals cut the return), and the clipped-surrogate update with
-clipped value loss, entropy bonus, advantage normalisation and gradient clipping.
+Small and explicit, in the manner of rsl_rl. An online learner drives it with four calls::
+
+    actions = ppo.act(obs, critic_obs)                       # sample, remember the transition
+    ppo.process_env_step(rewards, terminated, truncated, info) # store it, bootstrap time-outs
+    ppo.compute_returns(last_critic_obs)                     # GAE(lambda) over the rollout
+    stats = ppo.update()                                     # clipped surrogate, value loss, clear
+
+The rollout buffer spans (steps, envs). Time-outs are bootstrapped (the value of the final
+observation of a truncated episode is added to its last reward); true terminals cut the return.
+The update is the clipped surrogate with a clipped value loss, entropy bonus, advantage
+normalisation and gradient clipping. ``update(buffer)`` also takes a buffer built elsewhere (the
+on-robot session builds one from logged rollouts).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from learning.distributed import SINGLE, DistContext, average_gradients, global_moments, mean_over_ranks
+from learning.distributed import SINGLE, DistContext, average_gradients, gather_rows, global_moments, mean_over_ranks
 from learning.policy import GaussianActor, ValueCritic
 
 
@@ -103,6 +111,9 @@ class RolloutBuffer:
         x = getattr(self, name)[: self.step]
         return x.reshape(-1, *x.shape[2:])
 
+    def clear(self) -> None:
+        self.step = 0
+
 
 def surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip: float) -> torch.Tensor:
     """PPO's clipped surrogate ``-mean(min(rho A, clip(rho, 1-eps, 1+eps) A))``."""
@@ -111,7 +122,7 @@ def surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advan
 
 
 class PPO:
-    """Clipped-surrogate actor-critic update over a :class:`RolloutBuffer`."""
+    """Clipped-surrogate actor-critic learner; see the module docstring for the call sequence."""
 
     def __init__(self, actor: GaussianActor, critic: ValueCritic, cfg: PPOConfig, seed: int = 0, ctx: DistContext = SINGLE) -> None:
         self.actor, self.critic, self.cfg, self.ctx = actor, critic, cfg, ctx
@@ -119,6 +130,37 @@ class PPO:
         self.critic_optim = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
         self.generator = torch.Generator().manual_seed(seed)
         self.actor_lr = cfg.actor_lr
+        self.storage: RolloutBuffer | None = None
+        self._transition: tuple[torch.Tensor, ...] = ()
+
+    # ---- collecting a rollout ----
+    def init_storage(self, num_envs: int, obs_dim: int, critic_obs_dim: int, act_dim: int, device: torch.device | str) -> None:
+        """Room for one rollout of ``cfg.num_steps`` steps of ``num_envs`` envs."""
+        self.storage = RolloutBuffer(self.cfg.num_steps, num_envs, obs_dim, critic_obs_dim, act_dim, device)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, critic_obs: torch.Tensor) -> torch.Tensor:
+        """Sample actions for ``obs`` and remember (obs, critic obs, actions, log-probs, values) for the step."""
+        dist = self.actor.distribution(obs)
+        actions = dist.sample()
+        self._transition = (obs, critic_obs, actions, dist.log_prob(actions).sum(-1), self.critic(critic_obs))
+        return actions
+
+    @torch.no_grad()
+    def process_env_step(self, rewards: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor, info: dict[str, Any]) -> None:
+        """Store the step that followed :meth:`act`; a truncated episode's reward gets ``gamma V(final critic obs)``."""
+        assert self.storage is not None, "init_storage first"
+        if truncated.any():  # bootstrap through time-outs
+            final_values = self.critic(info["final_critic_obs"].to(rewards.device))
+            rewards = rewards + self.cfg.gamma * final_values * truncated.float()
+        obs, critic_obs, actions, log_probs, values = self._transition
+        self.storage.add(obs, critic_obs, actions, log_probs, values, rewards, terminated | truncated)
+
+    @torch.no_grad()
+    def compute_returns(self, last_critic_obs: torch.Tensor) -> None:
+        """GAE(lambda) advantages and returns of the stored rollout, bootstrapped from ``V(last_critic_obs)``."""
+        assert self.storage is not None, "init_storage first"
+        self.storage.compute_returns(self.critic(last_critic_obs), self.cfg.gamma, self.cfg.gae_lambda)
 
     def set_lr_fraction(self, fraction: float) -> None:
         """Linear decay: scale both learning rates to ``fraction`` of their initial value."""
@@ -127,8 +169,23 @@ class PPO:
         for group in self.critic_optim.param_groups:
             group["lr"] = self.cfg.critic_lr * fraction
 
-    def update(self, buffer: RolloutBuffer, update_actor: bool = True) -> dict[str, float]:
-        """Epochs of minibatch updates; ``update_actor=False`` fits only the critic (warm-up)."""
+    def stored_reward_mean(self) -> float:
+        """Mean reward per step of the stored rollout (time-outs include their bootstrap)."""
+        assert self.storage is not None, "init_storage first"
+        return float(self.storage.rewards[: self.storage.step].mean())
+
+    # ---- learning from it ----
+    def update(self, buffer: RolloutBuffer | None = None, update_actor: bool = True) -> dict[str, float]:
+        """Epochs of minibatch updates on ``buffer`` (default: the stored rollout); ``update_actor=False``
+        fits only the critic (warm-up).
+
+        After an update on the stored rollout, its observations also refresh the actor's and the
+        critic's observation normalisers, and the storage is cleared for the next rollout.
+        """
+        own = buffer is None
+        if buffer is None:
+            assert self.storage is not None, "init_storage first"
+            buffer = self.storage
         cfg = self.cfg
         obs, critic_obs, actions = buffer.flat("obs"), buffer.flat("critic_obs"), buffer.flat("actions")
         old_log_probs, old_values = buffer.flat("log_probs"), buffer.flat("values")
@@ -181,6 +238,10 @@ class PPO:
         if cfg.lr_schedule == "adaptive" and update_actor:
             self._adapt_lr(stats["approx_kl"])
         stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]
+        if own:
+            self.actor.normalizer.update(gather_rows(buffer.flat("obs"), self.ctx))
+            self.critic.normalizer.update(gather_rows(buffer.flat("critic_obs"), self.ctx))
+            buffer.clear()
         return stats
 
     def _adapt_lr(self, kl: float) -> None:
