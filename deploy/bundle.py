@@ -26,16 +26,20 @@ class BundleError(ValueError):
 
 @dataclass
 class Bundle:
+    """A verified bundle: its directory, parsed manifest and onnxruntime session."""
+
     path: Path
     manifest: dict[str, Any]
     session: ort.InferenceSession
 
     @property
     def obs_size(self) -> int:
+        """Length of the observation the policy takes."""
         return int(self.manifest["observation"]["size"])
 
     @property
     def act_size(self) -> int:
+        """Length of the action the policy returns."""
         return int(self.manifest["action"]["size"])
 
     def infer(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +54,7 @@ class Bundle:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

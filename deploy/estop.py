@@ -19,6 +19,8 @@ STOP = b"S"
 
 @dataclass(frozen=True)
 class EStopConfig:
+    """Serial e-stop link: port or pyserial URL (empty: none), baud rate, heartbeat timeout."""
+
     url: str = ""  # pyserial port or URL; empty disables the e-stop
     baudrate: int = 115200
     heartbeat_timeout_s: float = 0.5
@@ -37,6 +39,7 @@ class SerialEStop:
         self.heartbeats = 0
 
     def poll(self, now: float) -> str | None:
+        """The reason to stop at time ``now`` (stop byte, lost heartbeat, dead port), or None."""
         waiting = self.port.in_waiting
         data = self.port.read(waiting) if waiting else b""
         if STOP in data:
@@ -50,4 +53,5 @@ class SerialEStop:
         return None
 
     def close(self) -> None:
+        """Release the serial port."""
         self.port.close()

@@ -29,11 +29,14 @@ SUMS_FILE = "SHA256SUMS"
 
 class FlashError(OSError):
     """A flash or rollback that did not complete (an I/O failure of the remote side, hence ``OSError``);
-    the robot's ``current`` bundle is unchanged."""
+    the robot's ``current`` bundle is unchanged.
+    """
 
 
 @dataclass(frozen=True)
 class SshTarget:
+    """How to reach the robot's computer over SSH, and where bundles live there."""
+
     host: str  # user@host
     port: int = 22
     identity: Path | None = None
@@ -43,6 +46,7 @@ class SshTarget:
     connect_timeout_s: int = 10
 
     def options(self) -> list[str]:
+        """The ssh/scp options: batch mode, timeout, host-key policy, identity."""
         opts = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout_s}"]
         opts += ["-o", f"StrictHostKeyChecking={'accept-new' if self.accept_new_host_key else 'yes'}"]
         if self.known_hosts is not None:
@@ -118,12 +122,14 @@ echo {shlex.quote(name)} >> {root}/history
 
 
 def current_version(target: SshTarget) -> str | None:
+    """The version ``current`` points at on the robot, or None."""
     root = shlex.quote(target.remote_dir)
     out = remote(target, f"if [ -L {root}/current ]; then readlink {root}/current; fi", "reading the current version")
     return out.strip().removeprefix("versions/") or None
 
 
 def versions(target: SshTarget) -> list[str]:
+    """Every version stored on the robot, oldest first."""
     root = shlex.quote(target.remote_dir)
     out = remote(target, f"ls -1 {root}/versions 2>/dev/null || true", "listing versions")
     return sorted(line for line in out.splitlines() if line)

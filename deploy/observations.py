@@ -25,6 +25,8 @@ FRAME_TERMS = ("gyro", "projected_gravity", "commands", "joint_pos", "joint_vel"
 
 @dataclass(frozen=True)
 class ObservationConfig:
+    """Scales, clipping, history length and gait clock of the policy observation (part of a bundle's manifest)."""
+
     ang_vel_scale: float = 0.25
     dof_pos_scale: float = 1.0
     dof_vel_scale: float = 0.05
@@ -40,9 +42,11 @@ class ObservationConfig:
             raise ValueError("clock_frequency must be >= 0")
 
     def frame_size(self, num_joints: int) -> int:
+        """Values in one frame for a robot with ``num_joints`` joints."""
         return 9 + 3 * num_joints + (2 if self.clock_frequency > 0 else 0)
 
     def size(self, num_joints: int) -> int:
+        """Values in the whole observation (``history_length`` frames)."""
         return self.frame_size(num_joints) * self.history_length
 
 

@@ -164,6 +164,7 @@ class LowCmd:
 
 
 def encode_low_cmd(cmd: LowCmd) -> bytes:
+    """The 614-byte LowCmd datagram of ``cmd``, CRC filled in."""
     rec = _blank(LOW_CMD)
     n = len(cmd.q)
     motors = rec["motorCmd"][0]
@@ -178,6 +179,7 @@ def encode_low_cmd(cmd: LowCmd) -> bytes:
 
 
 def decode_low_cmd(datagram: bytes, num_motors: int = 12) -> LowCmd:
+    """Parse and check a LowCmd datagram (length, head, level, CRC); :class:`ProtocolError` names what is wrong."""
     rec = _open(datagram, LOW_CMD, "LowCmd")
     m = rec["motorCmd"][:num_motors]
     return LowCmd(
@@ -210,10 +212,12 @@ class LowState:
 
     @property
     def remote(self) -> Remote:
+        """The wireless remote's buttons and sticks."""
         return decode_remote(self.wireless_remote)
 
 
 def encode_low_state(state: LowState) -> bytes:
+    """The 807-byte LowState datagram of ``state``, CRC filled in."""
     rec = _blank(LOW_STATE)
     rec["tick"] = state.tick & 0xFFFFFFFF
     imu = rec["imu"]
@@ -238,6 +242,7 @@ def encode_low_state(state: LowState) -> bytes:
 
 
 def decode_low_state(datagram: bytes, num_motors: int = 12) -> LowState:
+    """Parse and check a LowState datagram (length, head, level, CRC); :class:`ProtocolError` names what is wrong."""
     rec = _open(datagram, LOW_STATE, "LowState")
     imu = rec["imu"]
     m = rec["motorState"][:num_motors]
@@ -276,6 +281,7 @@ class Remote:
 
 
 def decode_remote(raw: bytes) -> Remote:
+    """The remote's 40 bytes as pressed buttons and stick values."""
     rec = np.frombuffer(raw, dtype=REMOTE, count=1)[0]
     bits = int(rec["btn"])
     pressed = frozenset(name for i, name in enumerate(REMOTE_BUTTONS) if bits >> i & 1)
@@ -283,6 +289,7 @@ def decode_remote(raw: bytes) -> Remote:
 
 
 def encode_remote(remote: Remote) -> bytes:
+    """The remote's 40 bytes for ``remote``; unknown button names are an error."""
     unknown = set(remote.buttons) - set(REMOTE_BUTTONS)
     if unknown:
         raise ValueError(f"unknown remote buttons {sorted(unknown)}; known: {list(REMOTE_BUTTONS)}")

@@ -23,6 +23,8 @@ from deploy.runtime import ReplaySource, RunResult, Runtime, RuntimeConfig
 
 @dataclass
 class RobotReplay:
+    """How a replay on the robot went: the run's result, its log and the joint tracking error against the logged run."""
+
     result: RunResult
     steps: int  # targets replayed
     log_dir: Path
@@ -46,6 +48,7 @@ def load_replay_source(run_dir: str | Path, gain_scale: float) -> tuple[ReplaySo
 def replay_on_robot(
     run_dir: str | Path, host: str, port: int, cfg: RuntimeConfig, gain_scale: float, log_dir: str | Path, local_port: int = 0
 ) -> RobotReplay:
+    """Send a logged run's joint targets to a robot at ``gain_scale`` times its gains, through the stand-up, safety layer and damping."""
     source, original = load_replay_source(run_dir, gain_scale)
     meta = {"source": "robot", "mode": "replay", "replay_of": str(Path(run_dir).resolve()), "gain_scale": gain_scale}
     log = RolloutLog(log_dir, {**meta, "robot_address": f"{host}:{port}", "manifest": source.manifest}, cfg.chunk_steps)

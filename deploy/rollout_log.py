@@ -50,6 +50,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """``arrays`` as the bytes of an uncompressed .npz file."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
     return buffer.getvalue()

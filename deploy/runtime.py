@@ -47,6 +47,8 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 @dataclass(frozen=True)
 class RuntimeConfig:
+    """What a deploy run does around the policy: stand-up, timeouts, logging, command source, priority, safety, e-stop."""
+
     startup_s: float = 2.0  # stand-up interpolation to the default pose
     connect_timeout_s: float = 2.0  # no LowState by then: refuse to run
     damping_hold_s: float = 1.0  # damping sent this long before the process exits
@@ -68,6 +70,8 @@ class RuntimeConfig:
 
 @dataclass
 class RunResult:
+    """How a run ended, its policy steps and its timing statistics."""
+
     reason: str  # why the policy phase ended: "duration", "SIGINT", or the safety trigger
     safety_stop: bool
     policy_steps: int
@@ -108,6 +112,7 @@ class PolicySpec:
         self.command_max = np.array([max(map(abs, commands[k])) for k in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")])
 
     def targets(self, action: np.ndarray) -> np.ndarray:
+        """PD targets ``q_default + scale * clip(action)`` of an action."""
         return self.default_pos + self.action_scale * np.clip(action, -self.action_clip, self.action_clip)
 
 

@@ -22,6 +22,8 @@ from deploy.protocol import LowState
 
 @dataclass(frozen=True)
 class SafetyConfig:
+    """Thresholds of the safety layer (``safety:`` in a deploy config)."""
+
     max_tilt_rad: float = 0.8  # angle between the base z axis and the vertical
     stale_ms: float = 50.0  # no new LowState for this long -> damping
     joint_margin_rad: float = 0.02  # targets stay this far inside the joint limits
@@ -38,6 +40,8 @@ class SafetyConfig:
 
 @dataclass(frozen=True)
 class JointLimits:
+    """Joint position and torque limits the targets are clipped to."""
+
     lower: np.ndarray
     upper: np.ndarray
     torque: np.ndarray
@@ -59,6 +63,7 @@ class SafetyMonitor:
         self._last_fresh: float | None = None
 
     def check(self, state: LowState, now: float) -> str | None:
+        """The reason to stop for this tick's ``state`` received at ``now`` (s), or None."""
         if self._last_tick != state.tick:
             self._last_tick, self._last_fresh = state.tick, now
         elif self._last_fresh is not None and (now - self._last_fresh) * 1e3 > self.cfg.stale_ms:

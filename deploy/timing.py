@@ -17,6 +17,8 @@ import numpy as np
 
 @dataclass
 class DeadlineClock:
+    """Sleeps to absolute deadlines every ``period`` s, so the loop rate does not drift; records how late each wake-up was."""
+
     period: float
     spin_s: float = 0.0003
     start: float = field(default_factory=time.perf_counter)
@@ -58,10 +60,12 @@ class LatencyStats:
 
     @classmethod
     def of(cls, seconds: list[float] | np.ndarray) -> LatencyStats:
+        """Statistics of durations in seconds."""
         values = np.abs(np.asarray(seconds, dtype=np.float64)) * 1e3
         if values.size == 0:
             return cls(float("nan"), float("nan"), float("nan"), 0)
         return cls(float(np.percentile(values, 50)), float(np.percentile(values, 99)), float(values.max()), int(values.size))
 
     def row(self) -> str:
+        """One line: p50, p99 and max in milliseconds."""
         return f"p50 {self.p50_ms:.3f} ms  p99 {self.p99_ms:.3f} ms  max {self.max_ms:.3f} ms  (n={self.count})"

@@ -25,6 +25,8 @@ from learning.offline.pipeline import OfflineConfig
 
 @dataclass
 class LearningBench:
+    """Gradient steps per second of each offline stage, and the time of a dynamics epoch and an AM-Q evaluation."""
+
     critic_steps_per_s: float
     bc_batched_steps_per_s: float  # ensemble steps (every member updated once), plain BC loss
     bc_regularized_steps_per_s: float  # the same with the configured diversity regulariser
@@ -35,6 +37,7 @@ class LearningBench:
 
     @property
     def ensemble_speedup(self) -> float:
+        """Batched over one-after-another BC ensemble throughput."""
         return self.bc_batched_steps_per_s / self.bc_sequential_steps_per_s
 
 
@@ -60,6 +63,7 @@ def _sync() -> None:
 
 
 def steps_per_s(step: Callable[[], object], steps: int, warmup: int = 3) -> float:
+    """Calls of ``step`` per second after ``warmup`` untimed calls."""
     for _ in range(warmup):
         step()
     _sync()

@@ -23,22 +23,27 @@ class CurveLogger:
         self.history_path = run_dir / "metrics.jsonl"
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
+        """Record ``scalars`` at environment step (or gradient step) ``step``."""
         for key, value in scalars.items():
             self.writer.add_scalar(key, value, step)
         with self.history_path.open("a") as f:
             f.write(json.dumps({"step": step, **scalars}) + "\n")
 
     def history(self) -> list[dict[str, float]]:
+        """Every logged row so far."""
         return read_history(self.history_path)
 
     def plot(self, keys: Sequence[str], name: str = "curves.png") -> Path:
+        """Plot ``keys`` to ``run_dir/name``."""
         return plot_history(self.history(), keys, self.run_dir / name)
 
     def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
         self.writer.close()
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
+    """The rows of a ``metrics.jsonl`` file ([] when it does not exist)."""
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

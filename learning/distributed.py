@@ -25,16 +25,20 @@ from torch import nn
 
 @dataclass(frozen=True)
 class DistContext:
+    """This process's place in a ``torchrun`` job (rank, world size, local rank); one process: rank 0 of 1."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
 
     @property
     def is_main(self) -> bool:
+        """Whether this process logs and writes checkpoints (rank 0)."""
         return self.rank == 0
 
     @property
     def enabled(self) -> bool:
+        """Whether there is more than one process."""
         return self.world_size > 1
 
 
@@ -78,6 +82,7 @@ def broadcast_module(module: nn.Module, ctx: DistContext) -> None:
 
 
 def mean_over_ranks(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
+    """The mean of each value over all ranks (the values themselves with one process)."""
     if not ctx.enabled:
         return values
     # NCCL reduces GPU tensors only; gloo, CPU ones
@@ -109,6 +114,7 @@ def global_moments(x: torch.Tensor, ctx: DistContext) -> tuple[torch.Tensor, tor
 
 
 def shutdown(ctx: DistContext) -> None:
+    """Leave the process group (nothing with one process)."""
     if ctx.enabled and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

@@ -33,7 +33,8 @@ def evaluate_policy(actor: GaussianActor, env: VectorEnv, steps: int, seed: int 
 @torch.no_grad()
 def episode_returns(act: Callable[[torch.Tensor], torch.Tensor], env_id: str, episodes: int, seed: int) -> list[float]:
     """Returns of ``episodes`` Gymnasium episodes seeded ``seed, seed + 1, ...``; ``act`` maps one observation
-    to one action, which is clipped to the action box."""
+    to one action, which is clipped to the action box.
+    """
     env = make_gym_env(env_id)
     low, high = env.action_space.low, env.action_space.high  # type: ignore[attr-defined]
     returns = []

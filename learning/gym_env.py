@@ -39,6 +39,7 @@ class GymVectorEnv:
         self.episode_length = np.zeros(num_envs, dtype=np.int64)
 
     def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Reset every env; returns observations (num_envs, obs) and an info dict with ``critic_obs``."""
         base = self.seed if seed is None else seed
         obs = np.stack([env.reset(seed=base + i)[0] for i, env in enumerate(self.envs)])
         self.episode_return[:] = 0
@@ -47,6 +48,7 @@ class GymVectorEnv:
         return t, {"critic_obs": t}
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Step every env; finished envs reset and their last observation goes to ``info['final_obs']``."""
         low, high = self.single_action_space.low, self.single_action_space.high  # type: ignore[attr-defined]
         acts = np.clip(actions.detach().cpu().numpy(), low, high)
         obs, final = [], []
@@ -74,5 +76,6 @@ class GymVectorEnv:
         return next_obs, torch.as_tensor(rewards), torch.as_tensor(terminated), torch.as_tensor(truncated), info
 
     def close(self) -> None:
+        """Close the Gymnasium envs."""
         for env in self.envs:
             env.close()

@@ -27,9 +27,11 @@ class ObsNormalizer(nn.Module):
         self.clip, self.eps = clip, eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - mean) / std`` with the running statistics, clipped."""
         return ((x - self.mean) / torch.sqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
 
     def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`forward` (unclipped)."""
         return y * torch.sqrt(self.var + self.eps) + self.mean
 
     @torch.no_grad()
@@ -49,6 +51,7 @@ class ObsNormalizer(nn.Module):
         self.count.copy_(total)
 
     def set_statistics(self, mean: torch.Tensor, var: torch.Tensor, freeze: bool = True) -> None:
+        """Set the statistics (e.g. a dataset's) and optionally freeze them."""
         self.mean.copy_(mean)
         self.var.copy_(var)
         self.frozen.fill_(freeze)

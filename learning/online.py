@@ -34,13 +34,17 @@ class VectorEnv(Protocol):
     num_actions: int
     single_action_space: Any
 
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]: ...
+    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Reset every env: (obs, info with ``critic_obs``)."""
 
-    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]: ...
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """(obs, reward, terminated, truncated, info); finished envs reset (see the Go1 task)."""
 
 
 @dataclass(frozen=True)
 class OnlineConfig:
+    """Online PPO settings: iterations, checkpoints, evaluation, device, networks, PPO."""
+
     seed: int = 0
     iterations: int = 300
     save_interval: int = 50
@@ -64,6 +68,8 @@ class OnlineConfig:
 
 @dataclass
 class TrainResult:
+    """Where a run went, its logged rows and the final checkpoint."""
+
     run_dir: Path
     history: list[dict[str, float]]
     checkpoint: Path
@@ -102,6 +108,7 @@ def rank_device(device: str, ctx: DistContext) -> torch.device:
 
 
 def build_agent(env: VectorEnv, cfg: OnlineConfig) -> tuple[GaussianActor, ValueCritic]:
+    """Fresh actor and critic sized for ``env``."""
     bound = float(env.single_action_space.high[0])
     actor = GaussianActor(env.num_obs, env.num_actions, bound, cfg.network)
     critic = ValueCritic(env.num_critic_obs, cfg.network)
@@ -235,6 +242,7 @@ class RolloutStats:
         self.episodes: list[dict[str, float]] = []
 
     def add(self, info: dict[str, Any]) -> None:
+        """Add one step's reward terms and finished episodes."""
         for name, value in info.get("reward_terms", {}).items():
             self.term_sums[name] = self.term_sums.get(name, 0.0) + float(value.mean())
         if "episode" in info:
@@ -286,4 +294,5 @@ class progress_bar:
         self._progress.__exit__(None, None, None)
 
     def advance(self, status: str) -> None:
+        """Advance by one iteration and show ``status``."""
         self._progress.update(self._task, advance=1, status=status)

@@ -25,6 +25,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU, "tanh
 
 @dataclass(frozen=True)
 class NetworkConfig:
+    """Actor and critic architecture, activation, log-std range and head, initial std, observation normalisation."""
+
     actor_hidden: tuple[int, ...] = (256, 256, 256)
     critic_hidden: tuple[int, ...] = (512, 512, 512)
     activation: Literal["elu", "relu", "tanh", "silu"] = "elu"
@@ -87,10 +89,12 @@ class GaussianActor(nn.Module):
         return mean, log_std
 
     def distribution(self, obs: torch.Tensor) -> Normal:
+        """The Gaussian over actions at ``obs``."""
         mean, log_std = self(obs)
         return Normal(mean, log_std.exp())
 
     def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Summed log-density of ``actions`` at ``obs``."""
         return self.distribution(obs).log_prob(actions).sum(-1)
 
 
@@ -104,6 +108,7 @@ class ValueCritic(nn.Module):
         self.net = mlp([obs_dim, *cfg.critic_hidden, 1], cfg.activation, out_gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """V of each critic observation."""
         x = self.normalizer(obs) if self.normalize else obs
         return self.net(x).squeeze(-1)
 
@@ -111,6 +116,7 @@ class ValueCritic(nn.Module):
 def with_min_std(net: NetworkConfig, min_std: float) -> NetworkConfig:
     """``net`` with its log-std range starting at log(``min_std``): loaded into it, a pretrained
     actor keeps its mean exactly and explores at std >= ``min_std`` (the range is remapped, so the
-    order of stds across states is kept). ``init_std`` only seeds fresh weights, kept inside."""
+    order of stds across states is kept). ``init_std`` only seeds fresh weights, kept inside.
+    """
     inside = max(net.init_std, math.sqrt(min_std * math.exp(net.log_std_max)))
     return replace(net, log_std_min=math.log(min_std), init_std=inside)

@@ -28,6 +28,8 @@ from learning.policy import GaussianActor, ValueCritic
 
 @dataclass(frozen=True)
 class PPOConfig:
+    """PPO hyperparameters (``ppo:`` in a training preset)."""
+
     num_steps: int = 24  # per env per update
     epochs: int = 5
     num_minibatches: int = 4
@@ -85,6 +87,7 @@ class RolloutBuffer:
         rewards: torch.Tensor,
         dones: torch.Tensor,
     ) -> None:
+        """Store one step of every env."""
         i = self.step
         self.obs[i], self.critic_obs[i], self.actions[i] = obs, critic_obs, actions
         self.log_probs[i], self.values[i], self.rewards[i], self.dones[i] = log_probs, values, rewards, dones.float()
@@ -103,15 +106,18 @@ class RolloutBuffer:
         self.returns[: self.step] = self.advantages[: self.step] + self.values[: self.step]
 
     def minibatches(self, num_minibatches: int, generator: torch.Generator, minibatch_size: int | None = None) -> list[torch.Tensor]:
+        """Random disjoint index sets over the stored (step, env) pairs."""
         total = self.step * self.obs.shape[1]
         perm = torch.randperm(total, generator=generator)
         return list(perm.split(minibatch_size) if minibatch_size else perm.chunk(num_minibatches))
 
     def flat(self, name: str) -> torch.Tensor:
+        """The stored ``name`` with steps and envs flattened into one axis."""
         x = getattr(self, name)[: self.step]
         return x.reshape(-1, *x.shape[2:])
 
     def clear(self) -> None:
+        """Forget the stored steps (the tensors are reused)."""
         self.step = 0
 
 
@@ -259,6 +265,7 @@ class PPO:
             group["lr"] = self.actor_lr
 
     def state_dict(self) -> dict[str, object]:
+        """Optimisers, minibatch generator and adaptive rate, for resuming."""
         return {
             "actor_optim": self.actor_optim.state_dict(),
             "critic_optim": self.critic_optim.state_dict(),
@@ -267,6 +274,7 @@ class PPO:
         }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore :meth:`state_dict`."""
         self.actor_optim.load_state_dict(state["actor_optim"])  # type: ignore[arg-type]
         self.critic_optim.load_state_dict(state["critic_optim"])  # type: ignore[arg-type]
         self.generator.set_state(state["generator"])  # type: ignore[arg-type]

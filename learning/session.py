@@ -52,6 +52,8 @@ CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory
 
 @dataclass(frozen=True)
 class GateConfig:
+    """The sim-to-sim gate a new bundle must pass before it is flashed."""
+
     backend: str = "pybullet"
     num_envs: int = 8
     seconds: float = 5.0
@@ -62,6 +64,8 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class SessionConfig:
+    """An on-robot fine-tuning session: robot, rollouts, PPO, gate, flashing."""
+
     iterations: int = 3
     rollouts: int = 10  # deploy runs per iteration (the operator resets the robot between them)
     steps: int = 500  # policy steps per rollout (10 s at 50 Hz)
@@ -97,6 +101,8 @@ class SessionConfig:
 
 @dataclass
 class SessionState:
+    """Where a session is: iteration, phase, current checkpoint and bundle, rows so far."""
+
     iteration: int = 1
     phase: str = "deploy"  # the next phase to run; "done" when the iteration has finished
     checkpoint: str = ""  # the accepted (current) checkpoint
@@ -105,10 +111,12 @@ class SessionState:
     gate_start: dict[str, float] = field(default_factory=dict)  # the gate's measures of the session's first bundle
 
     def save(self, path: Path) -> None:
+        """Write the state atomically."""
         write_atomic(path, json.dumps(self.__dict__, indent=1).encode())
 
     @staticmethod
     def load(path: Path) -> SessionState:
+        """Read a state written by :meth:`save`."""
         return SessionState(**json.loads(path.read_text()))
 
 
@@ -147,6 +155,7 @@ class Session:
         self.state.save(self.state_path)
 
     def iter_dir(self, k: int | None = None) -> Path:
+        """The directory of iteration ``k`` (default: the current one)."""
         return self.root / f"iter_{self.state.iteration if k is None else k:03d}"
 
     def run(self, stop_after_phase: str | None = None) -> list[dict[str, Any]]:
@@ -267,6 +276,7 @@ class Session:
 
 
 def actor_network(state: dict[str, Any]) -> Any:
+    """The network config of a checkpoint's actor."""
     from learning.checkpoint import checkpoint_network
 
     network = checkpoint_network(state, "session checkpoint")

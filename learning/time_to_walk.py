@@ -37,6 +37,7 @@ class WalkCriterion:
     seed: int = 10_000
 
     def walks(self, metrics: dict[str, float]) -> bool:
+        """Whether ``metrics`` (from :func:`sim.evaluate.tracking_metrics`) meet the criterion."""
         return (
             metrics["lin_vel_error"] <= self.max_lin_vel_error
             and metrics["yaw_rate_error"] <= self.max_yaw_rate_error
@@ -46,6 +47,8 @@ class WalkCriterion:
 
 @dataclass
 class WalkResult:
+    """When the policy first walked (or how far training got), and every check."""
+
     walked: bool
     samples: int  # environment samples when the check that walked started (or at the end)
     train_seconds: float  # collection + update wall clock up to then

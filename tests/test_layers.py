@@ -43,10 +43,12 @@ def imports(modules: dict[str, Path]) -> list[tuple[str, str, bool]]:
         typing_only = _type_checking_lines(tree)
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
+            else:
                 base = node.module or ""
                 if node.level:  # relative import
                     anchor = package.split(".")[: len(package.split(".")) - node.level + 1]

@@ -75,7 +75,8 @@ class Dataset:
     def value_observations(self) -> tuple[torch.Tensor, torch.Tensor]:
         """What V(s) sees and its next-step counterpart: the privileged critic observations when the
         data has them (simulator logs, for an asymmetric critic that loads into the online PPO critic),
-        else the policy observations."""
+        else the policy observations.
+        """
         if "critic_observations" in self.infos and "next_critic_observations" in self.infos:
             return self.infos["critic_observations"], self.infos["next_critic_observations"]
         return self.observations, self.next_observations

@@ -36,6 +36,8 @@ LEVELS: tuple[str, ...] = ("random", "medium", "medium-replay", "expert", "mediu
 
 @dataclass(frozen=True)
 class GenerateConfig:
+    """How a D4RL-style dataset is generated: SAC settings, budget per level, transitions, seed."""
+
     seed: int = 0
     transitions: int = 1_000_000  # per logged level (medium-expert holds twice this)
     medium_fraction: float = 0.33  # of D4RL's expert return, where "medium" is snapshotted

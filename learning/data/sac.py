@@ -21,6 +21,8 @@ from learning.policy import mlp
 
 @dataclass(frozen=True)
 class SACConfig:
+    """Soft actor-critic hyperparameters (the behaviour-policy trainer of ``unio4 data generate``)."""
+
     hidden: tuple[int, ...] = (256, 256)
     lr: float = 3e-4
     batch_size: int = 256
@@ -70,12 +72,14 @@ class ReplayBuffer:
         self.size, self.capacity = 0, capacity
 
     def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool, truncated: bool) -> None:
+        """Store one transition (overwriting the oldest once full)."""
         i = self.size % self.capacity
         self.obs[i], self.actions[i], self.rewards[i], self.next_obs[i] = obs, action, reward, next_obs
         self.terminated[i], self.truncated[i] = terminated, truncated
         self.size += 1
 
     def sample(self, batch: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        """A uniform minibatch of ``batch`` transitions as tensors."""
         idx = rng.integers(0, min(self.size, self.capacity), batch)
         return {
             "obs": torch.from_numpy(self.obs[idx]),
@@ -107,10 +111,12 @@ class SAC:
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """An action for one observation: the tanh mean, or a sample."""
         action, _ = self.actor(torch.as_tensor(obs, dtype=torch.float32), deterministic)
         return action.numpy()
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One critic and actor (and temperature) step on ``batch``; returns the losses."""
         cfg, alpha = self.cfg, self.log_alpha.exp().detach()
         with torch.no_grad():
             next_a, next_logp = self.actor(batch["next_obs"])

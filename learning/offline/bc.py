@@ -35,6 +35,8 @@ from learning.policy import GaussianActor, NetworkConfig
 
 @dataclass(frozen=True)
 class BCConfig:
+    """Behaviour-cloning ensemble settings: members, network, steps, learning rate, regulariser."""
+
     members: int = 4
     steps: int = 400_000
     batch_size: int = 512
@@ -68,6 +70,7 @@ class ActorEnsemble:
         self.size = len(members)
 
     def parameters(self) -> list[torch.Tensor]:
+        """All members' parameters."""
         return [p for p in self.params.values() if p.requires_grad]
 
     def __call__(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,6 +90,7 @@ class ActorEnsemble:
         return actor
 
     def state_dict(self) -> dict[str, Any]:
+        """Weights of every member, for a checkpoint."""
         return {"params": {k: v.detach() for k, v in self.params.items()}, "buffers": self.buffers}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -130,7 +134,7 @@ def gaussian_kl(mean_p: torch.Tensor, log_std_p: torch.Tensor, mean_q: torch.Ten
 
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, exp(log_std)) of diagonal Gaussians, summed over the last axis (broadcasting)."""
+    """Log N(x; mean, exp(log_std)) of diagonal Gaussians, summed over the last axis (broadcasting)."""
     return (-0.5 * ((x - mean) / log_std.exp()).square() - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
 
 
@@ -171,6 +175,7 @@ class BCTrainer:
         self.step_count = 0
 
     def step(self) -> dict[str, float]:
+        """One batched gradient step of every member; returns the mean loss terms."""
         idx = torch.randint(len(self.data), (self.cfg.batch_size,), generator=self.generator).to(self.data.rewards.device)
         mean, log_std = self.ensemble(self.data.observations[idx])
         loss, stats = ensemble_loss(mean, log_std, self.data.actions[idx], self.cfg)
@@ -181,6 +186,7 @@ class BCTrainer:
         return stats
 
     def state_dict(self) -> dict[str, Any]:
+        """Networks, optimiser and counters, for resuming."""
         return {
             "ensemble": self.ensemble.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -189,6 +195,7 @@ class BCTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
         self.ensemble.load_state_dict(state["ensemble"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])

@@ -30,6 +30,8 @@ from learning.policy import NetworkConfig, ValueCritic
 
 @dataclass(frozen=True)
 class CriticConfig:
+    """Critic settings: IQL or SARSA, network sizes, expectile, discount, steps, batch."""
+
     mode: Literal["iql", "sarsa"] = "iql"
     steps: int = 2_000_000
     batch_size: int = 512
@@ -97,9 +99,11 @@ class Critics(nn.Module):
         self.v.normalizer.set_statistics(value_obs.mean(0), value_obs.var(0, unbiased=False), freeze=True)
 
     def q_min(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The smaller of the two Q heads."""
         return self.q(obs, actions).amin(0)
 
     def advantage(self, obs: torch.Tensor, actions: torch.Tensor, value_obs: torch.Tensor) -> torch.Tensor:
+        """``Q(s, a) - V(s)`` with the smaller Q head."""
         return self.q_min(obs, actions) - self.v(value_obs)
 
 
@@ -126,6 +130,7 @@ class CriticTrainer:
             self.has_next_action = (~ends).float()
 
     def step(self) -> dict[str, float]:
+        """One gradient step of V and both Q heads (and the target update); returns the losses."""
         cfg, data, c = self.cfg, self.data, self.critics
         idx = torch.randint(len(data), (cfg.batch_size,), generator=self.generator).to(data.rewards.device)
         obs, actions, rewards = data.observations[idx], data.actions[idx], data.rewards[idx]
@@ -160,6 +165,7 @@ class CriticTrainer:
         return {"q_loss": q_loss.item(), "v_loss": v_loss.item()}
 
     def state_dict(self) -> dict[str, Any]:
+        """Networks, targets, optimisers and step, for resuming."""
         return {
             "critics": self.critics.state_dict(),
             "q_optim": self.q_optim.state_dict(),
@@ -169,6 +175,7 @@ class CriticTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
         self.critics.load_state_dict(state["critics"])
         self.q_optim.load_state_dict(state["q_optim"])
         self.v_optim.load_state_dict(state["v_optim"])

@@ -28,6 +28,8 @@ from learning.scores import task_family
 
 @dataclass(frozen=True)
 class DynamicsConfig:
+    """Dynamics ensemble settings: members, elites, network, training epochs, termination rule."""
+
     members: int = 7
     elites: int = 5
     hidden: tuple[int, ...] = (200, 200, 200, 200)
@@ -76,6 +78,7 @@ TERMINATION_RULES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 def resolve_termination(cfg: DynamicsConfig, dataset: Dataset) -> str:
+    """The termination rule to use: the configured one, or the one inferred from the dataset."""
     if cfg.termination != "auto":
         return cfg.termination
     family = task_family(str(dataset.metadata.get("env", "")))
@@ -112,11 +115,13 @@ class DynamicsEnsemble(nn.Module):
         return mean, self.min_logvar + F.softplus(logvar - self.min_logvar)
 
     def done_logits(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """Logits of the learned termination classifier for predicted next observations."""
         assert self.done_head is not None
         logits: torch.Tensor = self.done_head((next_obs - self.in_mean[: self.obs_dim]) / self.in_std[: self.obs_dim])
         return logits.squeeze(-1)
 
     def is_done(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """Whether each predicted next observation ends the episode, by the termination rule."""
         if self.done_head is not None:
             return self.done_logits(next_obs) > 0
         return TERMINATION_RULES[self.termination](next_obs)
@@ -167,6 +172,7 @@ class DynamicsTrainer:
 
     @property
     def done(self) -> bool:
+        """Whether training has stopped (no member improved for ``patience`` epochs, or the epoch budget is spent)."""
         return self.epochs_since_improvement >= self.cfg.patience or self.epoch >= self.cfg.max_epochs
 
     def holdout_mse(self) -> torch.Tensor:
@@ -211,6 +217,7 @@ class DynamicsTrainer:
         return self.model
 
     def state_dict(self) -> dict[str, Any]:
+        """Networks, normalisers, elites and training counters, for resuming."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -222,6 +229,7 @@ class DynamicsTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])

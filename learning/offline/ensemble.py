@@ -25,6 +25,7 @@ class EnsembleLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n, 1, out_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Members' affine maps of ``x`` (members, batch, in) -> (members, batch, out)."""
         return torch.baddbmm(self.bias, x, self.weight)
 
 
@@ -43,12 +44,14 @@ class EnsembleMLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Every member's MLP on ``x`` (members, batch, in)."""
         if x.ndim == 2:
             x = x.unsqueeze(0).expand(self.n, -1, -1)
         out: torch.Tensor = self.layers(x)
         return out
 
     def linear_layers(self) -> list[EnsembleLinear]:
+        """The ensemble's linear layers, first to last."""
         return [m for m in self.layers if isinstance(m, EnsembleLinear)]
 
     def select(self, members: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,8 @@ Scorer = Callable[[ActorEnsemble], torch.Tensor]
 
 @dataclass(frozen=True)
 class ImprovementConfig:
+    """Multi-step policy improvement settings: steps, clip, learning rate, OPE interval and acceptance."""
+
     steps: int = 10_000
     batch_size: int = 512
     lr: float = 1e-4  # decayed linearly to 0 over ``steps``
@@ -75,10 +77,12 @@ class ImprovementTrainer:
         self.step_count = 0
 
     def clip_range(self) -> float:
+        """The current clip range of the surrogate."""
         frac = min(1.0, self.step_count / max(1, self.cfg.clip_decay_steps))
         return self.cfg.clip + frac * (self.cfg.clip_final - self.cfg.clip)
 
     def step(self) -> dict[str, float]:
+        """One surrogate step of every member against its behaviour policy; returns the losses."""
         cfg, n = self.cfg, self.learner.size
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * (1.0 - self.step_count / max(1, cfg.steps))
@@ -120,6 +124,7 @@ class ImprovementTrainer:
         return out
 
     def state_dict(self) -> dict[str, Any]:
+        """Learners, behaviour policies, optimisers and counters, for resuming."""
         return {
             "learner": self.learner.state_dict(),
             "behaviour": self.behaviour.state_dict(),
@@ -132,6 +137,7 @@ class ImprovementTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
         self.learner.load_state_dict(state["learner"])
         self.behaviour.load_state_dict(state["behaviour"])
         self.optimizer.load_state_dict(state["optimizer"])

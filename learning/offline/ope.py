@@ -34,6 +34,8 @@ from learning.offline.dynamics import DynamicsEnsemble
 
 @dataclass(frozen=True)
 class OPEConfig:
+    """AM-Q settings: start states, rollout horizon, discount, what an ended rollout scores."""
+
     horizon: int = 1000
     states: int = 512
     seed: int = 12345  # start states and model noise, fixed for every evaluation

@@ -41,6 +41,8 @@ CURVE_KEYS = ("critics/q_loss", "critics/v_loss", "bc/nll", "bc/kl_closest", "dy
 
 @dataclass(frozen=True)
 class OfflineConfig:
+    """The whole offline phase: critics, BC, dynamics, OPE, improvement, selection, device."""
+
     seed: int = 0  # stage seeds derive from it (bc.seed is replaced)
     device: str = "cpu"  # "cuda" on a GPU machine; random numbers stay on CPU generators either way
     checkpoint_interval: int = 1000  # gradient steps (dynamics: epochs) between state checkpoints
@@ -56,15 +58,22 @@ class OfflineConfig:
 
 
 class Trainer(Protocol):
-    def step(self) -> dict[str, float]: ...
+    """One resumable stage of the offline phase (critics, BC, dynamics, improvement)."""
 
-    def state_dict(self) -> dict[str, Any]: ...
+    def step(self) -> dict[str, float]:
+        """One gradient step (or epoch); returns what to log."""
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where it stopped."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
 
 
 @dataclass
 class OfflineResult:
+    """What the offline phase produced: the checkpoint, the selected member and each member's OPE history."""
+
     checkpoint: Path
     member: int
     ope_initial: list[float]
