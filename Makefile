@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test check lint typecheck pytest bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: install
 	$(BIN)/python scripts/isaacgym_stubs.py
@@ -28,7 +29,9 @@ pytest: install
 	sh scripts/ensure-system-deps.sh
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+check: lint typecheck  # the quick gate before a commit: lint, format, types (no tests)
+
+test: check pytest
 
 bench: install
 	$(BIN)/unio4 sim bench --backend mujoco --num-envs 256

@@ -18,6 +18,7 @@ from sim.task import Go1VelocityTask
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
 
+
 def gait_policy(task: Go1VelocityTask, controller: TrotController | None = None) -> Policy:
     """The built-in trot as a policy of ``task`` (it reads the task's state, not the observation)."""
     trot = controller or TrotController.for_task(task)

@@ -63,11 +63,7 @@ def imports(modules: dict[str, Path]) -> list[tuple[str, str, bool]]:
 
 
 def test_every_import_points_down_the_layers() -> None:
-    up = [
-        f"{a} imports {b}"
-        for a, b, _ in imports(project_modules())
-        if LAYERS[b.split(".")[0]] > LAYERS[a.split(".")[0]]
-    ]
+    up = [f"{a} imports {b}" for a, b, _ in imports(project_modules()) if LAYERS[b.split(".")[0]] > LAYERS[a.split(".")[0]]]
     assert not up, "imports that run up the layers:\n" + "\n".join(sorted(set(up)))
 
 

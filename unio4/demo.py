@@ -100,12 +100,14 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
     forward = [x for f in FORWARD_COMMANDS for x in ("--set", f)]
     step(
         "Log the built-in trot in randomised simulation",
-        collect, ["--num-envs", str(scale.collect_envs), "--steps", str(scale.collect_steps), *forward, "-o", str(d["gait.h5"])],
+        collect,
+        ["--num-envs", str(scale.collect_envs), "--steps", str(scale.collect_steps), *forward, "-o", str(d["gait.h5"])],
     )
     offline_args = [x for o in scale.offline for x in ("--train-set", o)]
     step(
         "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement",
-        train_offline, ["--data", str(d["gait.h5"]), "--config", "uni_o4_offline_cpu", "--run-dir", str(d["offline"]), *offline_args],
+        train_offline,
+        ["--data", str(d["gait.h5"]), "--config", "uni_o4_offline_cpu", "--run-dir", str(d["offline"]), *offline_args],
     )
     offline_ckpt = d["offline"] / "checkpoints" / "offline.pt"
     step(

@@ -6,7 +6,7 @@ import argparse
 import signal
 from pathlib import Path
 
-WORDS = ('bench', 'deploy')
+WORDS = ("bench", "deploy")
 HELP = "runtime timing (jitter, inference, late ticks) against the real-time emulator"
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from unio4.commands.options import add_overrides
 
-WORDS = ('bench', 'learning')
+WORDS = ("bench", "learning")
 HELP = "offline-phase throughput per stage; batched vs sequential BC ensemble"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unio4.commands.options import add_task_args
 
-WORDS = ('collect',)
+WORDS = ("collect",)
 HELP = "log quadruped data from a controller in the simulator (HDF5, D4RL keys)"
 
 

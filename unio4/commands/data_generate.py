@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unio4.commands.options import add_overrides
 
-WORDS = ('data', 'generate')
+WORDS = ("data", "generate")
 HELP = "regenerate a D4RL-style MuJoCo dataset (SAC behaviour policies, Gymnasium tasks)"
 
 

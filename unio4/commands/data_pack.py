@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unio4.commands.options import add_overrides
 
-WORDS = ('data', 'pack')
+WORDS = ("data", "pack")
 HELP = "rollout logs (unio4 deploy --log-dir) -> HDF5 dataset, rewards recomputed from raw state"
 
 

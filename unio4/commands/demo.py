@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-WORDS = ('demo',)
+WORDS = ("demo",)
 HELP = "the whole pipeline on a CPU, ending in RUN_DIR/report.html"
 
 

@@ -7,7 +7,7 @@ import sys
 
 from unio4.commands.options import add_overrides, host_port
 
-WORDS = ('deploy',)
+WORDS = ("deploy",)
 HELP = "run a policy bundle on a Go1 (or the emulator) at 50 Hz through the SDK, with safety"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from sim.backends import BACKENDS
 from unio4.commands.options import add_overrides
 
-WORDS = ('eval',)
+WORDS = ("eval",)
 HELP = "a bundle on the Go1 task under randomisation: tracking error, falls, power (sim-to-sim gate)"
 
 

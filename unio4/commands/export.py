@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-WORDS = ('export',)
+WORDS = ("export",)
 HELP = "checkpoint -> policy bundle (policy.onnx with normalisation baked in + manifest.yaml)"
 
 

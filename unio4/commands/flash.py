@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-WORDS = ('flash',)
+WORDS = ("flash",)
 HELP = "copy a bundle to the robot over SSH, verify sha256 there, switch `current` atomically"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from sim.backends import BACKENDS
 from unio4.commands.options import add_overrides, host_port
 
-WORDS = ('replay',)
+WORDS = ("replay",)
 HELP = "a robot log: open-loop replay in the simulator (sim vs log), or plots of the log"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-WORDS = ('robot', 'export')
+WORDS = ("robot", "export")
 HELP = "write the generated MJCF and URDF of a robot"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from unio4.commands.options import add_overrides
 
-WORDS = ('session',)
+WORDS = ("session",)
 HELP = "on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable"
 
 

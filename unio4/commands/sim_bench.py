@@ -6,7 +6,7 @@ import argparse
 
 from unio4.commands.options import add_task_args
 
-WORDS = ('sim', 'bench')
+WORDS = ("sim", "bench")
 HELP = "policy and physics steps/s of a backend"
 
 

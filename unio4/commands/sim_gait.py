@@ -6,7 +6,7 @@ import argparse
 
 from unio4.commands.options import add_task_args
 
-WORDS = ('sim', 'gait')
+WORDS = ("sim", "gait")
 HELP = "walk with the built-in model-free trot and report distance and falls"
 
 

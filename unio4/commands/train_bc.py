@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unio4.commands.options import add_overrides
 
-WORDS = ('train', 'bc')
+WORDS = ("train", "bc")
 HELP = "behaviour-cloning ensemble on a dataset (Uni-O4's offline BC stage)"
 
 

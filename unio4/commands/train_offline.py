@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unio4.commands.options import add_overrides
 
-WORDS = ('train', 'offline')
+WORDS = ("train", "offline")
 HELP = "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unio4.commands.options import add_overrides, add_task_args
 
-WORDS = ('train', 'online')
+WORDS = ("train", "online")
 HELP = "PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task or a Gymnasium task"
 
 
