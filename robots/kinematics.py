@@ -9,6 +9,8 @@ height is the stance feet's depth below the base in the world frame. numpy only.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from robots.description import RobotDescription
@@ -19,19 +21,26 @@ from robots.description import RobotDescription
 STANCE_FORCE = 20.0
 
 
-def foot_positions(robot: RobotDescription, q: np.ndarray) -> np.ndarray:
-    """Foot centres in the base frame, (..., legs, 3), from joint angles (..., 12) in SDK order."""
+def foot_positions(robot: RobotDescription, q: Any, xp: Any = np) -> Any:
+    """Foot centres in the base frame, (..., legs, 3), from joint angles (..., 12) in SDK order.
+
+    ``xp`` is the array namespace: numpy (float64, the robot side and log packing) or torch (the
+    simulator's reward terms), so one function serves both.
+    """
     b = robot.body
     legs = len(robot.legs)
-    q = np.asarray(q, dtype=np.float64).reshape(*np.shape(q)[:-1], legs, 3)
+    if xp is np:
+        q = np.asarray(q, dtype=np.float64)
+    q = q.reshape(*q.shape[:-1], legs, 3)
     hip, thigh, calf = q[..., 0], q[..., 1], q[..., 2]
-    offsets = np.array([b.hip_offsets[leg] for leg in robot.legs])
-    signs = np.array([robot.leg_sign(leg) for leg in robot.legs])
-    x = -b.thigh_length * np.sin(thigh) - b.calf_length * np.sin(thigh + calf)
-    y = np.broadcast_to(signs * b.thigh_offset_y, x.shape)
-    z = -b.thigh_length * np.cos(thigh) - b.calf_length * np.cos(thigh + calf)
-    c, s = np.cos(hip), np.sin(hip)
-    return offsets + np.stack([x, y * c - z * s, y * s + z * c], -1)
+    const = np.asarray if xp is np else q.new_tensor
+    offsets = const([list(b.hip_offsets[leg]) for leg in robot.legs])
+    signs = const([robot.leg_sign(leg) * b.thigh_offset_y for leg in robot.legs])
+    x = -b.thigh_length * xp.sin(thigh) - b.calf_length * xp.sin(thigh + calf)
+    y = signs + 0.0 * x
+    z = -b.thigh_length * xp.cos(thigh) - b.calf_length * xp.cos(thigh + calf)
+    c, s = xp.cos(hip), xp.sin(hip)
+    return offsets + xp.stack([x, y * c - z * s, y * s + z * c], -1)
 
 
 def foot_velocities(robot: RobotDescription, q: np.ndarray, dq: np.ndarray, eps: float = 1e-6) -> np.ndarray:

@@ -32,6 +32,7 @@ class RewardConfig:
     gait_offsets: tuple[float, float, float, float] = (0.0, 0.5, 0.5, 0.0)
     gait_smoothing: float = 0.07  # cycles: width of the schedule's edges
     gait_force_sigma: float = 10.0  # N: a foot this loaded counts 63 % in contact
+    gait_clearance: float = 0.08  # m: peak foot lift of a swing, for gait_clearance
     only_positive: bool = False  # clip the total at zero (legged_gym option)
 
 
@@ -51,6 +52,7 @@ class RewardInputs:
     actions: torch.Tensor
     last_actions: torch.Tensor
     foot_force: torch.Tensor  # (N, 4) foot normal force (N in simulation; the sensor's units on a robot)
+    foot_lift: torch.Tensor  # (N, 4) m each foot is raised in the base frame relative to the default pose
     first_contact: torch.Tensor  # (N, 4) bool: foot touched down this step
     air_time: torch.Tensor  # (N, 4) s in the air before this touchdown
     collision_force: torch.Tensor  # (N, 5) trunk + thighs normal force
@@ -156,6 +158,22 @@ def gait_contact(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     return (stance * (1 - unloaded) + (1 - stance) * unloaded).mean(1)
 
 
+def gait_clearance(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    """Squared error of each swing foot's lift against a half-sine swing of height ``gait_clearance``.
+
+    The lift is measured in the base frame from the joint angles, so the term has a gradient while
+    the foot is still on the ground (a contact-based term has none until it leaves it); stance feet
+    are left to the contact term. Use it with a negative weight (walk-these-ways' foot-clearance
+    penalty, on the clock's schedule).
+    """
+    stance = gait_stance(x, cfg)
+    offsets = x.clock_cycles.new_tensor(cfg.gait_offsets)
+    phase = torch.remainder(x.clock_cycles.unsqueeze(1) + offsets, 1.0)
+    progress = ((phase - cfg.gait_duty) / (1.0 - cfg.gait_duty)).clamp(0.0, 1.0)
+    target = cfg.gait_clearance * torch.sin(torch.pi * progress)
+    return ((1.0 - stance) * torch.square(x.foot_lift - target)).sum(1)
+
+
 def collision(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     return torch.sum((x.collision_force > cfg.contact_threshold).float(), dim=1)
 
@@ -190,6 +208,7 @@ TERMS: dict[str, Term] = {
         action_rate,
         feet_air_time,
         gait_contact,
+        gait_clearance,
         collision,
         dof_pos_limits,
         stand_still,

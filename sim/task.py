@@ -19,6 +19,7 @@ import torch
 
 from deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse
 from robots.description import load_robot
+from robots.kinematics import foot_positions
 from sim.backends import make_backend
 from sim.backends.interface import Dynamics, PhysicsBackend, RobotState
 from sim.config import TaskConfig
@@ -79,6 +80,7 @@ class Go1VelocityTask:
         lower = torch.tensor(self.robot.joint_lower, dtype=f32, device=dev)
         upper = torch.tensor(self.robot.joint_upper, dtype=f32, device=dev)
         self.soft_lower, self.soft_upper = soft_joint_limits(lower, upper, cfg.rewards.soft_joint_limit)
+        self.default_foot_z = foot_positions(self.robot, self.default_joint_pos, xp=torch)[..., 2]  # (4,) base frame
         n = num_envs
         self.commands = torch.zeros(n, 3, device=dev)
         self.actions = torch.zeros(n, nj, device=dev)
@@ -164,6 +166,7 @@ class Go1VelocityTask:
             actions=self.actions,
             last_actions=self.last_actions,
             foot_force=state.foot_force,
+            foot_lift=foot_positions(self.robot, state.joint_pos, xp=torch)[..., 2] - self.default_foot_z,
             first_contact=first_contact,
             air_time=air_time_at_touchdown,
             collision_force=torch.cat([state.trunk_contact.unsqueeze(1), state.thigh_contact], 1),

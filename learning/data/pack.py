@@ -25,7 +25,7 @@ from deploy.observations import projected_gravity
 from deploy.rollout_log import read_chunks, read_events
 from learning.data.dataset import Dataset
 from robots.description import load_robot
-from robots.kinematics import STANCE_FORCE, leg_odometry
+from robots.kinematics import STANCE_FORCE, foot_positions, leg_odometry
 from sim.config import TaskConfig
 from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
 
@@ -70,6 +70,7 @@ def recompute_rewards(
         actions=t(clipped),
         last_actions=t(last_actions),
         foot_force=t(foot),
+        foot_lift=t(foot_positions(robot, q)[..., 2] - foot_positions(robot, np.asarray(robot.default_joint_pos))[..., 2]),
         first_contact=torch.stack([f for f, _ in touchdowns]),
         air_time=torch.stack([a for _, a in touchdowns]),
         collision_force=torch.zeros(n, 5),
