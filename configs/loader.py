@@ -1,14 +1,21 @@
 """YAML -> typed dataclass loading, validated on load.
 
 Every config in the project is a (possibly nested) dataclass. Files are YAML mappings whose keys
-must be fields of the dataclass; unknown keys, wrong types and missing files raise
+must be fields of the dataclass; unknown keys, wrong types, missing files and bad values raise
 :class:`ConfigError` with one line naming the file and the dotted field path, so a typo never
 silently falls back to a default.
+
+Numbers are checked twice: every float must be finite (NaN and infinities never reach a config),
+and every numeric field declares its range with :func:`bounded` (or :func:`finite` where any value
+is meaningful), which :func:`from_dict` checks. YAML input is bounded: files over
+:data:`MAX_YAML_BYTES` and documents whose aliases would expand past :data:`MAX_YAML_NODES` nodes
+(a "billion laughs") are refused before they are built.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -26,8 +33,31 @@ class ConfigError(ValueError):
     """A config file or value that does not match its schema (message is one line)."""
 
 
+MAX_YAML_BYTES = 4 << 20  # a config, manifest or log metadata file is kilobytes
+MAX_YAML_NODES = 200_000  # nodes of a document with its aliases expanded
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes of ``node`` with every alias expanded (shared nodes counted once per use)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # a recursive alias counts once
+        if isinstance(node, yaml.SequenceNode):
+            memo[key] = 1 + sum(_expanded_size(child, memo) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            memo[key] = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    return memo[key]
+
+
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 floats, so ``3e-4`` is a number, not the string '3e-4'."""
+    """PyYAML's safe loader with YAML 1.2 floats (``3e-4`` is a number, not the string '3e-4') and a
+    bound on the expanded size of a document."""
+
+    def compose_document(self) -> yaml.Node | None:
+        node = super().compose_document()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"the document expands to more than {MAX_YAML_NODES} nodes through aliases")
+        return node
 
 
 _Loader.add_implicit_resolver(
@@ -40,8 +70,66 @@ _Loader.add_implicit_resolver(
 
 
 def parse_yaml(text: str) -> Any:
-    """YAML text -> Python objects with the project's loader (YAML 1.2 floats)."""
+    """YAML text -> Python objects with the project's loader (YAML 1.2 floats, bounded size)."""
+    if len(text) > MAX_YAML_BYTES:
+        raise yaml.YAMLError(f"{len(text)} bytes, more than the {MAX_YAML_BYTES} a YAML file may have here")
     return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def bounds(gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None) -> dict[str, Any]:
+    """Field metadata giving a numeric range, for a required field: ``field(metadata=bounds(gt=0))``."""
+    return {"bounds": {"gt": gt, "ge": ge, "lt": lt, "le": le}}
+
+
+def bounded(
+    default: Any = dataclasses.MISSING,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A dataclass field whose numbers (the value, or each item of a tuple) must lie in the given range.
+
+    ``gt``/``ge``/``lt``/``le`` are strict and inclusive bounds; checked by :func:`from_dict`.
+    """
+    metadata = bounds(gt=gt, ge=ge, lt=lt, le=le)
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def finite(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A numeric field where any finite value means something (a reward weight, a command bound)."""
+    return bounded(default, default_factory=default_factory)
+
+
+def _numbers(value: Any) -> list[float]:
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, (int, float)):
+        return [float(value)]
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _numbers(v)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _numbers(v)]
+    return []
+
+
+def check_bounds(value: Any, limits: dict[str, float | None], where: str) -> None:
+    """Raise :class:`ConfigError` naming ``where`` if a number in ``value`` is outside ``limits``."""
+    tests = {
+        "gt": (lambda x, b: x > b, "> {}"),
+        "ge": (lambda x, b: x >= b, ">= {}"),
+        "lt": (lambda x, b: x < b, "< {}"),
+        "le": (lambda x, b: x <= b, "<= {}"),
+    }
+    for x in _numbers(value):
+        for name, bound in limits.items():
+            if bound is not None and not tests[name][0](x, bound):
+                wanted = " and ".join(tests[k][1].format(b) for k, b in limits.items() if b is not None)
+                raise ConfigError(f"{where}: expected a value {wanted}, got {value!r}")
 
 
 def _type_name(tp: Any) -> str:
@@ -87,10 +175,12 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         key_t, val_t = get_args(tp) or (Any, Any)
-        return {_convert(k, key_t, where): _convert(v, val_t, f"{where}.{k}") for k, v in value.items()}
+        return {_convert(k, key_t, where): _convert(v, val_t, _child(where, k)) for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected float, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -107,6 +197,11 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported field type {_type_name(tp)}")
 
 
+def _child(where: str, key: object) -> str:
+    """``file.yaml: key`` at the top of a file, ``parent.key`` below it."""
+    return f"{where}: {key}" if where.endswith((".yaml", ".yml", ".json")) else f"{where}.{key}"
+
+
 def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
     if not isinstance(data, dict):
@@ -117,7 +212,10 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     for key, value in data.items():
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {key!r} (expected one of {sorted(fields)})")
-        kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+        kwargs[key] = _convert(value, hints[key], _child(where, key))
+        limits = fields[key].metadata.get("bounds")
+        if limits is not None:
+            check_bounds(kwargs[key], limits, _child(where, key))
     for name, f in fields.items():
         if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where}: missing required key {name!r}")

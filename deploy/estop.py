@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import serial
 
+from configs.loader import bounded
+
 HEARTBEAT = b"H"
 STOP = b"S"
 
@@ -22,8 +24,8 @@ class EStopConfig:
     """Serial e-stop link: port or pyserial URL (empty: none), baud rate, heartbeat timeout."""
 
     url: str = ""  # pyserial port or URL; empty disables the e-stop
-    baudrate: int = 115200
-    heartbeat_timeout_s: float = 0.5
+    baudrate: int = bounded(115200, gt=0)
+    heartbeat_timeout_s: float = bounded(0.5, gt=0, le=10)
 
 
 class SerialEStop:

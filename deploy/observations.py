@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from configs.loader import bounded
+
 FRAME_TERMS = ("gyro", "projected_gravity", "commands", "joint_pos", "joint_vel", "last_action")
 
 
@@ -27,13 +29,13 @@ FRAME_TERMS = ("gyro", "projected_gravity", "commands", "joint_pos", "joint_vel"
 class ObservationConfig:
     """Scales, clipping, history length and gait clock of the policy observation (part of a bundle's manifest)."""
 
-    ang_vel_scale: float = 0.25
-    dof_pos_scale: float = 1.0
-    dof_vel_scale: float = 0.05
-    command_scale: tuple[float, float, float] = (2.0, 2.0, 0.25)
-    clip: float = 100.0
-    history_length: int = 1
-    clock_frequency: float = 0.0  # Hz of the gait clock input; 0 leaves it out
+    ang_vel_scale: float = bounded(0.25, gt=0)
+    dof_pos_scale: float = bounded(1.0, gt=0)
+    dof_vel_scale: float = bounded(0.05, gt=0)
+    command_scale: tuple[float, float, float] = bounded((2.0, 2.0, 0.25), gt=0)
+    clip: float = bounded(100.0, gt=0)
+    history_length: int = bounded(1, ge=1)
+    clock_frequency: float = bounded(0.0, ge=0, le=20)  # Hz of the gait clock input; 0 leaves it out
 
     def __post_init__(self) -> None:
         if self.history_length < 1:

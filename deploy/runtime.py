@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from configs.loader import from_dict
+from configs.loader import bounded, from_dict
 from deploy.bundle import Bundle
 from deploy.estop import EStopConfig, SerialEStop
 from deploy.observations import ObservationConfig, observation_frame, push_history
@@ -49,17 +49,17 @@ LOG_2PI = math.log(2.0 * math.pi)
 class RuntimeConfig:
     """What a deploy run does around the policy: stand-up, timeouts, logging, command source, priority, safety, e-stop."""
 
-    startup_s: float = 2.0  # stand-up interpolation to the default pose
-    connect_timeout_s: float = 2.0  # no LowState by then: refuse to run
-    damping_hold_s: float = 1.0  # damping sent this long before the process exits
-    chunk_steps: int = 50  # policy steps per log chunk (1 s at 50 Hz)
-    command: tuple[float, float, float] | None = None  # fixed (vx, vy, yaw rate); None: the remote's sticks
+    startup_s: float = bounded(2.0, gt=0, le=60)  # stand-up interpolation to the default pose
+    connect_timeout_s: float = bounded(2.0, gt=0, le=60)  # no LowState by then: refuse to run
+    damping_hold_s: float = bounded(1.0, ge=0, le=60)  # damping sent this long before the process exits
+    chunk_steps: int = bounded(50, ge=1, le=100_000)  # policy steps per log chunk (1 s at 50 Hz)
+    command: tuple[float, float, float] | None = bounded(None, ge=-5, le=5)  # fixed (vx, vy, yaw rate); None: the remote's sticks
     # Run the network once in the tick before each policy tick, after that tick's send: weights idle
     # for 20 ms fall out of the CPU caches and the real inference takes ~10x longer (measured).
     warm_cache: bool = True
     # SCHED_FIFO priority of the control thread (1-99; 0 keeps the default scheduler). Needs root or
     # CAP_SYS_NICE; without them the run goes on with a warning. Cuts I/O jitter ~20x (measured).
-    realtime_priority: int = 0
+    realtime_priority: int = bounded(0, ge=0, le=99)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     estop: EStopConfig = field(default_factory=EStopConfig)
 

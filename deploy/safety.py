@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from configs.loader import bounded
 from deploy.protocol import LowState
 
 
@@ -24,11 +25,11 @@ from deploy.protocol import LowState
 class SafetyConfig:
     """Thresholds of the safety layer (``safety:`` in a deploy config)."""
 
-    max_tilt_rad: float = 0.8  # angle between the base z axis and the vertical
-    stale_ms: float = 50.0  # no new LowState for this long -> damping
-    joint_margin_rad: float = 0.02  # targets stay this far inside the joint limits
-    max_target_rate: float = 50.0  # rad/s a PD target may move (motors top out at 20-30 rad/s)
-    torque_fraction: float = 0.95  # of the torque limit a PD target may ask for
+    max_tilt_rad: float = bounded(0.8, gt=0, lt=3.1416)  # angle between the base z axis and the vertical
+    stale_ms: float = bounded(50.0, gt=0, le=1000)  # no new LowState for this long -> damping
+    joint_margin_rad: float = bounded(0.02, ge=0, le=0.5)  # targets stay this far inside the joint limits
+    max_target_rate: float = bounded(50.0, gt=0, le=100)  # rad/s a PD target may move (motors top out at 20-30 rad/s)
+    torque_fraction: float = bounded(0.95, gt=0, le=1)  # of the torque limit a PD target may ask for
     stop_combo: tuple[str, ...] = ("L2", "B")  # remote buttons that stop the robot
 
     def __post_init__(self) -> None:

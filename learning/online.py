@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from configs.loader import to_dict
+from configs.loader import bounded, to_dict
 from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.distributed import SINGLE, DistContext, broadcast_module
@@ -45,14 +45,14 @@ class VectorEnv(Protocol):
 class OnlineConfig:
     """Online PPO settings: iterations, checkpoints, evaluation, device, networks, PPO."""
 
-    seed: int = 0
-    iterations: int = 300
-    save_interval: int = 50
+    seed: int = bounded(0, ge=0)
+    iterations: int = bounded(300, ge=1)
+    save_interval: int = bounded(50, ge=1)
     linear_lr_decay: bool = False
     # PPO updates that fit only the critic before the actor moves: a pretrained actor with a fresh
     # critic otherwise takes its first steps on noise.
-    critic_warmup_iterations: int = 0
-    eval_interval: int = 0  # iterations between evaluations (0: never); the first is before any update
+    critic_warmup_iterations: int = bounded(0, ge=0)
+    eval_interval: int = bounded(0, ge=0)  # iterations between evaluations (0: never); the first is before any update
     # Where the networks, the rollout buffer and the updates live ("cuda" on a GPU). The Go1 task is
     # created on the same device, so with MuJoCo Warp on CUDA nothing leaves the GPU.
     device: str = "cpu"
@@ -61,7 +61,7 @@ class OnlineConfig:
     # the sampled distribution is wider. None: the exact offline distribution (the default). BC of
     # a near-deterministic controller leaves std ~0.03, and PPO's first update from there moved
     # the policy by KL ~30.
-    min_std: float | None = None
+    min_std: float | None = bounded(None, gt=0, le=10)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 

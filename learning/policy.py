@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
+from configs.loader import bounded
 from learning.normalizer import ObsNormalizer
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
@@ -27,12 +28,12 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU, "tanh
 class NetworkConfig:
     """Actor and critic architecture, activation, log-std range and head, initial std, observation normalisation."""
 
-    actor_hidden: tuple[int, ...] = (256, 256, 256)
-    critic_hidden: tuple[int, ...] = (512, 512, 512)
+    actor_hidden: tuple[int, ...] = bounded((256, 256, 256), ge=1)
+    critic_hidden: tuple[int, ...] = bounded((512, 512, 512), ge=1)
     activation: Literal["elu", "relu", "tanh", "silu"] = "elu"
-    log_std_min: float = -5.0
-    log_std_max: float = 0.0
-    init_std: float = 0.5
+    log_std_min: float = bounded(-5.0, ge=-20, le=5)
+    log_std_max: float = bounded(0.0, ge=-20, le=5)
+    init_std: float = bounded(0.5, gt=0)
     normalize_observations: bool = True
     # "state": Uni-O4's state-dependent log-std head; "parameter": one learned log-std per action
     # (rsl_rl's choice), which keeps the KL per step small for PPO from scratch.

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from configs.loader import bounded
 from learning.distributed import SINGLE, DistContext, average_gradients, gather_rows, global_moments, mean_over_ranks
 from learning.policy import GaussianActor, ValueCritic
 
@@ -30,27 +31,27 @@ from learning.policy import GaussianActor, ValueCritic
 class PPOConfig:
     """PPO hyperparameters (``ppo:`` in a training preset)."""
 
-    num_steps: int = 24  # per env per update
-    epochs: int = 5
-    num_minibatches: int = 4
-    minibatch_size: int | None = None  # if set, overrides num_minibatches (num_steps * num_envs / size)
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    value_clip: float = 0.2
-    entropy_coef: float = 0.01
-    value_coef: float = 1.0
-    actor_lr: float = 1e-3
-    critic_lr: float = 1e-3
-    adam_eps: float = 1e-5
-    max_grad_norm: float = 1.0
+    num_steps: int = bounded(24, ge=1)  # per env per update
+    epochs: int = bounded(5, ge=1)
+    num_minibatches: int = bounded(4, ge=1)
+    minibatch_size: int | None = bounded(None, ge=1)  # if set, overrides num_minibatches (num_steps * num_envs / size)
+    gamma: float = bounded(0.99, gt=0, le=1)
+    gae_lambda: float = bounded(0.95, ge=0, le=1)
+    clip: float = bounded(0.2, gt=0)
+    value_clip: float = bounded(0.2, gt=0)
+    entropy_coef: float = bounded(0.01, ge=0)
+    value_coef: float = bounded(1.0, gt=0)
+    actor_lr: float = bounded(1e-3, gt=0, le=1)
+    critic_lr: float = bounded(1e-3, gt=0, le=1)
+    adam_eps: float = bounded(1e-5, gt=0)
+    max_grad_norm: float = bounded(1.0, gt=0)
     normalize_advantage: bool = True
     lr_schedule: Literal["fixed", "linear", "adaptive"] = "adaptive"
-    desired_kl: float = 0.01  # adaptive schedule target
+    desired_kl: float = bounded(0.01, gt=0)  # adaptive schedule target
     # Stop the actor's steps for the rest of an update once a minibatch's KL to the rollout policy
     # exceeds this (the critic keeps fitting). None: never. A pretrained policy with a narrow
     # Gaussian otherwise takes a first update of KL ~30 and walks worse for ~10 updates.
-    target_kl: float | None = None
+    target_kl: float | None = bounded(None, gt=0)
 
     def __post_init__(self) -> None:
         if self.num_steps < 1 or self.epochs < 1 or self.num_minibatches < 1:

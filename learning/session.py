@@ -34,7 +34,7 @@ from typing import Any
 import torch
 import yaml
 
-from configs.loader import to_dict
+from configs.loader import bounded, to_dict
 from deploy.rollout_log import write_atomic
 from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.data.dataset import Dataset
@@ -55,32 +55,32 @@ class GateConfig:
     """The sim-to-sim gate a new bundle must pass before it is flashed."""
 
     backend: str = "pybullet"
-    num_envs: int = 8
-    seconds: float = 5.0
+    num_envs: int = bounded(8, ge=1)
+    seconds: float = bounded(5.0, gt=0)
     # What the new bundle may add, over the current bundle and over the session's first bundle:
-    max_tracking_increase: float = 0.05  # m/s of lin-vel error
-    max_falls_increase: float = 0.0  # falls per robot-minute
+    max_tracking_increase: float = bounded(0.05, ge=0)  # m/s of lin-vel error
+    max_falls_increase: float = bounded(0.0, ge=0)  # falls per robot-minute
 
 
 @dataclass(frozen=True)
 class SessionConfig:
     """An on-robot fine-tuning session: robot, rollouts, PPO, gate, flashing."""
 
-    iterations: int = 3
-    rollouts: int = 10  # deploy runs per iteration (the operator resets the robot between them)
-    steps: int = 500  # policy steps per rollout (10 s at 50 Hz)
+    iterations: int = bounded(3, ge=1)
+    rollouts: int = bounded(10, ge=1)  # deploy runs per iteration (the operator resets the robot between them)
+    steps: int = bounded(500, ge=1)  # policy steps per rollout (10 s at 50 Hz)
     robot: str = "192.168.123.10"  # the SDK endpoint; HOST:PORT for the emulator
-    local_port: int | None = None  # the SDK's local UDP port (0: any; None: the SDK default)
-    command: tuple[float, float, float] | None = (0.5, 0.0, 0.0)  # None: the operator's remote
+    local_port: int | None = bounded(None, ge=0, le=65535)  # the SDK's local UDP port (0: any; None: the SDK default)
+    command: tuple[float, float, float] | None = bounded((0.5, 0.0, 0.0), ge=-5, le=5)  # None: the operator's remote
     flash_host: str | None = None  # user@robot: flash each accepted bundle; None: run it from here
     prompt: bool = True  # ask the operator before each rollout
-    seed: int = 0
-    critic_warmup_epochs: int = 200  # Monte-Carlo V fit on the first batch
+    seed: int = bounded(0, ge=0)
+    critic_warmup_epochs: int = bounded(200, ge=0)  # Monte-Carlo V fit on the first batch
     # Exploration floor on the robot (see OnlineConfig.min_std): the start checkpoint's log-std
     # range is remapped so explore-mode rollouts sample at std >= min_std; the mean is unchanged.
     # None: explore with the checkpoint's own std (BC of a controller: ~0.03, too little to learn from).
-    min_std: float | None = 0.15
-    critic_lr: float = 1e-3
+    min_std: float | None = bounded(0.15, gt=0, le=10)
+    critic_lr: float = bounded(1e-3, gt=0, le=1)
     ppo: PPOConfig = field(
         default_factory=lambda: PPOConfig(
             num_steps=500,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from configs.loader import ConfigError, from_dict, read_yaml
+from configs.loader import ConfigError, bounds, from_dict, read_yaml
 
 ROBOTS_DIR = Path(__file__).resolve().parent
 JOINT_PARTS = ("hip", "thigh", "calf")
@@ -25,10 +25,10 @@ Vec3 = tuple[float, float, float]
 class Inertial:
     """Mass, centre of mass and principal inertia with its orientation (w, x, y, z)."""
 
-    mass: float
-    com: Vec3
-    inertia: Vec3
-    quat: tuple[float, float, float, float]
+    mass: float = field(metadata=bounds(gt=0))
+    com: Vec3 = field(metadata=bounds())
+    inertia: Vec3 = field(metadata=bounds(gt=0))
+    quat: tuple[float, float, float, float] = field(metadata=bounds())
 
     def __post_init__(self) -> None:
         if self.mass <= 0 or min(self.inertia) <= 0:
@@ -42,47 +42,47 @@ class Inertial:
 
 @dataclass(frozen=True)
 class Cylinder:
-    radius: float
-    half_length: float
-    y: float = 0.0
+    radius: float = field(metadata=bounds(gt=0))
+    half_length: float = field(metadata=bounds(gt=0))
+    y: float = field(default=0.0, metadata=bounds())
 
 
 @dataclass(frozen=True)
 class Capsule:
-    radius: float
-    start: Vec3
-    end: Vec3
+    radius: float = field(metadata=bounds(gt=0))
+    start: Vec3 = field(metadata=bounds())
+    end: Vec3 = field(metadata=bounds())
 
 
 @dataclass(frozen=True)
 class BodyParams:
     trunk: Inertial
-    trunk_box_half_size: Vec3
+    trunk_box_half_size: Vec3 = field(metadata=bounds(gt=0))
     trunk_cylinder: Cylinder
-    hip_offsets: dict[str, Vec3]
+    hip_offsets: dict[str, Vec3] = field(metadata=bounds())
     hip: dict[str, Inertial]
     hip_cylinder: Cylinder
-    thigh_offset_y: float
+    thigh_offset_y: float = field(metadata=bounds())
     thigh_right: Inertial
     thigh_left: Inertial
     thigh_capsule: Capsule
-    thigh_length: float
+    thigh_length: float = field(metadata=bounds(gt=0))
     calf: Inertial
     calf_capsule: Capsule
-    calf_length: float
-    foot_radius: float
-    foot_friction: float
-    geom_friction: float
+    calf_length: float = field(metadata=bounds(gt=0))
+    foot_radius: float = field(metadata=bounds(gt=0))
+    foot_friction: float = field(metadata=bounds(gt=0))
+    geom_friction: float = field(metadata=bounds(gt=0))
 
 
 @dataclass(frozen=True)
 class JointParams:
-    range: dict[str, tuple[float, float]]
-    torque_limit: dict[str, float]
-    velocity_limit: dict[str, float]
-    damping: dict[str, float]
-    armature: float
-    frictionloss: float
+    range: dict[str, tuple[float, float]] = field(metadata=bounds(ge=-6.3, le=6.3))
+    torque_limit: dict[str, float] = field(metadata=bounds(gt=0))
+    velocity_limit: dict[str, float] = field(metadata=bounds(gt=0))
+    damping: dict[str, float] = field(metadata=bounds(ge=0))
+    armature: float = field(metadata=bounds(ge=0))
+    frictionloss: float = field(metadata=bounds(ge=0))
 
     def __post_init__(self) -> None:
         for table in (self.range, self.torque_limit, self.velocity_limit, self.damping):
@@ -95,19 +95,21 @@ class JointParams:
 
 @dataclass(frozen=True)
 class ControlParams:
-    default_pose: dict[str, tuple[float, float, float]]
-    kp: float
-    kd: float
-    action_scale: float
-    hip_action_scale_factor: float
-    sim_dt: float
-    decimation: int
-    sdk_dt: float
-    nominal_base_height: float
-    spawn_height: float
-    damping_kd: float
-    lying_pose: tuple[float, float, float]  # rad (hip, thigh, calf): where a Go1 in low-level mode lies
-    lying_height: float  # m, base height of the lying robot
+    default_pose: dict[str, tuple[float, float, float]] = field(metadata=bounds(ge=-6.3, le=6.3))
+    kp: float = field(metadata=bounds(gt=0))
+    kd: float = field(metadata=bounds(ge=0))
+    action_scale: float = field(metadata=bounds(gt=0))
+    hip_action_scale_factor: float = field(metadata=bounds(gt=0))
+    sim_dt: float = field(metadata=bounds(gt=0, le=0.1))
+    decimation: int = field(metadata=bounds(ge=1))
+    sdk_dt: float = field(metadata=bounds(gt=0, le=0.1))
+    nominal_base_height: float = field(metadata=bounds(gt=0))
+    spawn_height: float = field(metadata=bounds(gt=0))
+    damping_kd: float = field(metadata=bounds(gt=0))
+    lying_pose: tuple[float, float, float] = field(
+        metadata=bounds(ge=-6.3, le=6.3)
+    )  # rad (hip, thigh, calf): where a Go1 in low-level mode lies
+    lying_height: float = field(metadata=bounds(gt=0))  # m, base height of the lying robot
 
     def __post_init__(self) -> None:
         if self.sim_dt <= 0 or self.decimation < 1 or self.sdk_dt <= 0:

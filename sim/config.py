@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from configs.loader import load, resolve_config_path
+from configs.loader import bounded, load, resolve_config_path
 from deploy.observations import ObservationConfig
 from sim.randomization import RandomizationConfig
 from sim.rewards import RewardConfig, validate_weights
@@ -16,11 +16,11 @@ Range = tuple[float, float]
 
 @dataclass(frozen=True)
 class CommandConfig:
-    lin_vel_x: Range = (-1.0, 1.0)
-    lin_vel_y: Range = (-1.0, 1.0)
-    ang_vel_yaw: Range = (-1.0, 1.0)
-    resample_time_s: float = 10.0
-    zero_below: float = 0.2  # xy commands with a smaller norm become 0 (standing still is a skill)
+    lin_vel_x: Range = bounded((-1.0, 1.0), ge=-10, le=10)
+    lin_vel_y: Range = bounded((-1.0, 1.0), ge=-10, le=10)
+    ang_vel_yaw: Range = bounded((-1.0, 1.0), ge=-10, le=10)
+    resample_time_s: float = bounded(10.0, gt=0)
+    zero_below: float = bounded(0.2, ge=0)  # xy commands with a smaller norm become 0 (standing still is a skill)
 
     def __post_init__(self) -> None:
         for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw"):
@@ -32,8 +32,8 @@ class CommandConfig:
 @dataclass(frozen=True)
 class TerminationConfig:
     trunk_contact: bool = True
-    max_tilt: float = 1.0  # rad between base z and world z
-    min_base_height: float = 0.12  # m above the terrain
+    max_tilt: float = bounded(1.0, gt=0, le=3.1416)  # rad between base z and world z
+    min_base_height: float = bounded(0.12, ge=0)  # m above the terrain
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ class WarpConfig:
     """
 
     device: str | None = None  # "cuda:0", "cpu"; None: the GPU when Warp sees one
-    nconmax: int = 32
-    njmax: int = 128
+    nconmax: int = bounded(32, ge=1)
+    njmax: int = bounded(128, ge=1)
     cuda_graph: bool = True  # capture the substep loop once and replay it (CUDA only)
 
     def __post_init__(self) -> None:
@@ -60,7 +60,7 @@ class WarpConfig:
 @dataclass(frozen=True)
 class TaskConfig:
     robot: str = "go1"
-    episode_length_s: float = 20.0
+    episode_length_s: float = bounded(20.0, gt=0)
     privileged_critic: bool = True
     observations: ObservationConfig = field(default_factory=ObservationConfig)
     commands: CommandConfig = field(default_factory=CommandConfig)
@@ -69,7 +69,7 @@ class TaskConfig:
     termination: TerminationConfig = field(default_factory=TerminationConfig)
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
     warp: WarpConfig = field(default_factory=WarpConfig)
-    action_clip: float = 10.0
+    action_clip: float = bounded(10.0, gt=0)
 
     def __post_init__(self) -> None:
         if self.episode_length_s <= 0:

@@ -34,6 +34,7 @@ from types import FrameType
 import mujoco
 import numpy as np
 
+from configs.loader import bounded, finite
 from deploy import protocol
 from deploy.observations import rotate_inverse
 from deploy.rollout_log import npz_bytes, write_atomic
@@ -48,25 +49,25 @@ GRAVITY = 9.81
 class FaultConfig:
     """Faults to inject; times are seconds of emulated time, < 0 means never."""
 
-    state_loss: float = 0.0  # probability that a LowState is not sent
-    delay_ticks: int = 0  # LowStates leave this many ticks late
-    bad_crc: float = 0.0  # probability that a LowState carries a wrong CRC
-    noise_std: float = 0.0  # Gaussian noise on q (rad), dq (rad/s x 10) and gyro (rad/s)
-    push_interval_s: float = -1.0
-    push_speed: float = 0.0  # m/s, random horizontal direction
-    fall_at_s: float = -1.0  # a roll impulse that topples the robot
-    stop_combo_at_s: float = -1.0  # the remote's L2+B from then on
-    freeze_at_s: float = -1.0  # no more LowStates from then on (a dead link)
-    nan_at_s: float = -1.0  # the IMU reports NaN from then on (a broken sensor)
+    state_loss: float = bounded(0.0, ge=0, le=1)  # probability that a LowState is not sent
+    delay_ticks: int = bounded(0, ge=0)  # LowStates leave this many ticks late
+    bad_crc: float = bounded(0.0, ge=0, le=1)  # probability that a LowState carries a wrong CRC
+    noise_std: float = bounded(0.0, ge=0)  # Gaussian noise on q (rad), dq (rad/s x 10) and gyro (rad/s)
+    push_interval_s: float = finite(-1.0)
+    push_speed: float = bounded(0.0, ge=0)  # m/s, random horizontal direction
+    fall_at_s: float = finite(-1.0)  # a roll impulse that topples the robot
+    stop_combo_at_s: float = finite(-1.0)  # the remote's L2+B from then on
+    freeze_at_s: float = finite(-1.0)  # no more LowStates from then on (a dead link)
+    nan_at_s: float = finite(-1.0)  # the IMU reports NaN from then on (a broken sensor)
 
 
 @dataclass(frozen=True)
 class EmulatorConfig:
     host: str = "127.0.0.1"
-    port: int = 8007
+    port: int = bounded(8007, ge=0, le=65535)
     lockstep: bool = False
     physics: str = "mujoco"
-    seed: int = 0
+    seed: int = bounded(0, ge=0)
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 

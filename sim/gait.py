@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from configs.loader import bounded, finite
 from deploy.observations import projected_gravity, rotate_inverse
 from robots.description import RobotDescription
 
@@ -23,18 +24,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class GaitConfig:
-    frequency: float = 3.0  # Hz, full gait cycle
-    duty: float = 0.5  # stance fraction
-    clearance: float = 0.08  # m, swing height
-    speed_gain: float = 0.0  # Raibert gain on the velocity error (m per m/s)
-    attitude_gain: float = 0.3  # m of foot height per rad of roll/pitch
-    max_step: float = 0.2  # m, largest stance stroke
-    stroke_gain: float = 1.5  # commanded stroke / ideal stroke: the soft PD lags its targets
-    gravity_compensation: float = 1.0  # fraction of the stance load fed forward as tau / Kp
+    frequency: float = bounded(3.0, gt=0, le=10)  # Hz, full gait cycle
+    duty: float = bounded(0.5, gt=0, lt=1)  # stance fraction
+    clearance: float = bounded(0.08, ge=0, le=0.3)  # m, swing height
+    speed_gain: float = finite(0.0)  # Raibert gain on the velocity error (m per m/s)
+    attitude_gain: float = finite(0.3)  # m of foot height per rad of roll/pitch
+    max_step: float = bounded(0.2, ge=0)  # m, largest stance stroke
+    stroke_gain: float = bounded(1.5, ge=0)  # commanded stroke / ideal stroke: the soft PD lags its targets
+    gravity_compensation: float = bounded(1.0, ge=0)  # fraction of the stance load fed forward as tau / Kp
     # The task's PD (Kp 20, Kd 0.5) is too soft to track a trot; the controller sees joint state
     # and shapes its targets so the actuator behaves like this stiffer PD.
-    virtual_kp: float = 60.0
-    virtual_kd: float = 1.5
+    virtual_kp: float = bounded(60.0, ge=0)
+    virtual_kd: float = bounded(1.5, ge=0)
 
 
 class LegKinematics:

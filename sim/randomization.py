@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from configs.loader import bounded
 from robots.description import RobotDescription
 from sim.backends.interface import Dynamics
 
@@ -26,24 +27,24 @@ class NoiseConfig:
     """Uniform observation noise, in the units of the raw quantities (before obs scaling)."""
 
     enabled: bool = True
-    gyro: float = 0.2
-    gravity: float = 0.05
-    joint_pos: float = 0.01
-    joint_vel: float = 1.5
+    gyro: float = bounded(0.2, ge=0)
+    gravity: float = bounded(0.05, ge=0)
+    joint_pos: float = bounded(0.01, ge=0)
+    joint_vel: float = bounded(1.5, ge=0)
 
 
 @dataclass(frozen=True)
 class RandomizationConfig:
     enabled: bool = True
-    friction: Range = (0.5, 1.25)
-    added_mass: Range = (-1.0, 3.0)
-    motor_strength: Range = (0.9, 1.1)
-    kp_scale: Range = (0.9, 1.1)
-    kd_scale: Range = (0.9, 1.1)
-    latency_s: Range = (0.0, 0.02)
-    push_interval_s: float = 15.0
-    push_max_vel: float = 1.0
-    init_joint_scale: Range = (0.5, 1.5)
+    friction: Range = bounded((0.5, 1.25), ge=0)
+    added_mass: Range = bounded((-1.0, 3.0), ge=-5, le=20)
+    motor_strength: Range = bounded((0.9, 1.1), gt=0)
+    kp_scale: Range = bounded((0.9, 1.1), gt=0)
+    kd_scale: Range = bounded((0.9, 1.1), ge=0)
+    latency_s: Range = bounded((0.0, 0.02), ge=0, le=0.1)
+    push_interval_s: float = bounded(15.0, gt=0)
+    push_max_vel: float = bounded(1.0, ge=0)
+    init_joint_scale: Range = bounded((0.5, 1.5), gt=0)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 

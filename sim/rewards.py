@@ -8,31 +8,31 @@ state with another reward config (robot logs, ``unio4 data pack``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from configs.loader import ConfigError
+from configs.loader import ConfigError, bounded, finite
 
 
 @dataclass(frozen=True)
 class RewardConfig:
     """Weights of the terms below and the parameters they share (``rewards:`` in a task YAML)."""
 
-    weights: dict[str, float] = field(default_factory=dict)
-    tracking_sigma: float = 0.25
-    base_height_target: float = 0.27
-    feet_air_time_target: float = 0.5
-    soft_joint_limit: float = 0.9  # fraction of the range beyond which dof_pos_limits penalises
-    contact_threshold: float = 1.0  # N
+    weights: dict[str, float] = finite(default_factory=dict)
+    tracking_sigma: float = bounded(0.25, gt=0)
+    base_height_target: float = bounded(0.27, ge=0)
+    feet_air_time_target: float = bounded(0.5, ge=0)
+    soft_joint_limit: float = bounded(0.9, gt=0, le=1)  # fraction of the range beyond which dof_pos_limits penalises
+    contact_threshold: float = bounded(1.0, ge=0)  # N
     scale_by_dt: bool = True  # legged_gym multiplies every weight by the policy dt
     # gait_contact: each foot's stance window within a gait-clock cycle, SDK leg order (FR, FL, RR, RL).
     # Offsets 0, 1/2, 1/2, 0 with duty 1/2 is a trot (diagonal pairs), the built-in trot's phase.
-    gait_duty: float = 0.5
-    gait_offsets: tuple[float, float, float, float] = (0.0, 0.5, 0.5, 0.0)
-    gait_smoothing: float = 0.07  # cycles: width of the schedule's edges
-    gait_force_sigma: float = 10.0  # N: a foot this loaded counts 63 % in contact
-    gait_clearance: float = 0.08  # m: peak foot lift of a swing, for gait_clearance
+    gait_duty: float = bounded(0.5, gt=0, lt=1)
+    gait_offsets: tuple[float, float, float, float] = bounded((0.0, 0.5, 0.5, 0.0), ge=0, lt=1)
+    gait_smoothing: float = bounded(0.07, gt=0, le=0.5)  # cycles: width of the schedule's edges
+    gait_force_sigma: float = bounded(10.0, gt=0)  # N: a foot this loaded counts 63 % in contact
+    gait_clearance: float = bounded(0.08, ge=0, le=0.3)  # m: peak foot lift of a swing, for gait_clearance
     only_positive: bool = False  # clip the total at zero (legged_gym option)
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from configs.loader import bounded
 from robots.mjcf import HeightfieldSpec
 
 TerrainType = Literal["slope", "rough", "stairs", "discrete"]
@@ -23,19 +24,19 @@ TerrainType = Literal["slope", "rough", "stairs", "discrete"]
 @dataclass(frozen=True)
 class TerrainConfig:
     type: Literal["flat", "rough"] = "flat"
-    tile_size: float = 4.0  # m
-    resolution: float = 0.1  # m per heightfield sample
-    num_levels: int = 5
+    tile_size: float = bounded(4.0, gt=0)  # m
+    resolution: float = bounded(0.1, gt=0)  # m per heightfield sample
+    num_levels: int = bounded(5, ge=1)
     types: tuple[TerrainType, ...] = ("slope", "rough", "stairs", "discrete")
-    max_slope: float = 0.35  # rise over run at the hardest level
-    max_roughness: float = 0.06  # m
-    max_step_height: float = 0.12  # m
-    max_obstacle_height: float = 0.10  # m
+    max_slope: float = bounded(0.35, ge=0, lt=1.5)  # rise over run at the hardest level
+    max_roughness: float = bounded(0.06, ge=0)  # m
+    max_step_height: float = bounded(0.12, ge=0)  # m
+    max_obstacle_height: float = bounded(0.10, ge=0)  # m
     curriculum: bool = True
-    max_init_level: int = 1
-    spawn_footprint: float = 0.4  # m: robots spawn above the highest sample within this half-width of the base
-    spawn_clearance: float = 0.06  # m added on heightfields: randomised initial joints reach lower than the nominal stance
-    seed: int = 0
+    max_init_level: int = bounded(1, ge=0)
+    spawn_footprint: float = bounded(0.4, gt=0)  # m: robots spawn above the highest sample within this half-width of the base
+    spawn_clearance: float = bounded(0.06, ge=0)  # m added on heightfields: randomised initial joints reach lower than the nominal stance
+    seed: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
         if self.tile_size <= 0 or self.resolution <= 0 or self.num_levels < 1 or not self.types:

@@ -79,3 +79,110 @@ def test_exponent_floats_parse_as_numbers(tmp_path: Path) -> None:
     # PyYAML's YAML 1.1 reads "3e-4" as a string; researchers write learning rates that way.
     cfg = load_task_config(write(tmp_path, "episode_length_s: 2e1\n"), overrides=["rewards.tracking_sigma=25e-2"])
     assert cfg.episode_length_s == 20.0 and cfg.rewards.tracking_sigma == 0.25
+
+
+# ---- numbers are finite and in range; YAML is bounded -------------------------------------------
+ROOT_CONFIGS = [
+    "sim.config.TaskConfig",
+    "learning.online.OnlineConfig",
+    "learning.offline.pipeline.OfflineConfig",
+    "learning.offline.bc.BCConfig",
+    "learning.data.generate.GenerateConfig",
+    "learning.session.SessionConfig",
+    "deploy.runtime.RuntimeConfig",
+    "sim.emulator.EmulatorConfig",
+    "sim.gait.GaitConfig",
+    "robots.description.RobotDescription",
+]
+
+
+def _config_classes() -> list[type]:
+    """Every dataclass reachable from the root configs through their fields."""
+    import dataclasses
+    import importlib
+    import typing
+
+    seen: list[type] = []
+    todo = []
+    for dotted in ROOT_CONFIGS:
+        module, _, name = dotted.rpartition(".")
+        todo.append(getattr(importlib.import_module(module), name))
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.append(cls)
+        for tp in typing.get_type_hints(cls).values():
+            for arg in (tp, *typing.get_args(tp), *(a for t in typing.get_args(tp) for a in typing.get_args(t))):
+                if dataclasses.is_dataclass(arg) and isinstance(arg, type):
+                    todo.append(arg)
+    return seen
+
+
+def _is_numeric(tp: object) -> bool:
+    import typing
+
+    return tp in (int, float) or any(_is_numeric(a) for a in typing.get_args(tp) if a is not type(None))
+
+
+def test_every_numeric_config_field_declares_its_range() -> None:
+    import dataclasses
+    import typing
+
+    missing = []
+    classes = _config_classes()
+    assert len(classes) > 25
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if _is_numeric(hints[f.name]) and "bounds" not in f.metadata:
+                missing.append(f"{cls.__name__}.{f.name}")
+    assert not missing, f"numeric fields without bounded()/finite(): {missing}"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("damping_hold_s=.inf", r"go1.yaml: damping_hold_s: expected a finite number, got inf"),
+        ("safety.stale_ms=.nan", r"go1.yaml: safety.stale_ms: expected a finite number, got nan"),
+        ("safety.stale_ms=0", r"safety.stale_ms: expected a value > 0 and <= 1000"),
+        ("safety.torque_fraction=1.5", r"safety.torque_fraction: expected a value > 0 and <= 1"),
+        ("command=[0.5,0,1e9]", r"command: expected a value >= -5 and <= 5"),
+    ],
+)
+def test_deploy_config_rejects_non_finite_and_out_of_range(override: str, message: str) -> None:
+    from configs.loader import load, resolve_config_path
+    from deploy.runtime import RuntimeConfig
+
+    with pytest.raises(ConfigError, match=message):
+        load(RuntimeConfig, resolve_config_path("go1", "deploy"), [override])
+
+
+def test_task_and_training_configs_reject_non_finite_values() -> None:
+    from configs.loader import load, resolve_config_path
+    from learning.online import OnlineConfig
+
+    with pytest.raises(ConfigError, match=r"rewards.weights.tracking_lin_vel: expected a finite number"):
+        load_task_config("go1_flat", ["rewards.weights.tracking_lin_vel=.nan"])
+    with pytest.raises(ConfigError, match=r"randomization.friction: expected a value >= 0"):
+        load_task_config("go1_flat", ["randomization.friction=[-1,1]"])
+    with pytest.raises(ConfigError, match=r"ppo.gamma: expected a value > 0 and <= 1"):
+        load(OnlineConfig, resolve_config_path("ppo_go1", "train"), ["ppo.gamma=1.5"])
+
+
+def test_yaml_alias_bomb_and_huge_file_are_refused(tmp_path: Path) -> None:
+    bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]']
+    for level in range(1, 8):
+        bomb.append(f"{chr(97 + level)}: &{chr(97 + level)} [" + ",".join([f"*{chr(96 + level)}"] * 10) + "]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(bomb) + "\n")
+    with pytest.raises(ConfigError, match=r"bomb.yaml: .*malformed YAML.*expands to more than"):
+        load_task_config(path)
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * (5 << 20) + "\n")
+    with pytest.raises(ConfigError, match=r"big.yaml: .*more than"):
+        load_task_config(big)
+    # anchors and aliases of a normal size still work
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("commands:\n  lin_vel_x: &r [0.0, 0.5]\n  lin_vel_y: *r\n")
+    assert load_task_config(ok).commands.lin_vel_y == (0.0, 0.5)

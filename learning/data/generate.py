@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
-from configs.loader import to_dict
+from configs.loader import bounded, to_dict
 from learning.checkpoint import save_checkpoint
 from learning.curves import CurveLogger
 from learning.data.dataset import Dataset, load_dataset
@@ -38,14 +38,14 @@ LEVELS: tuple[str, ...] = ("random", "medium", "medium-replay", "expert", "mediu
 class GenerateConfig:
     """How a D4RL-style dataset is generated: SAC settings, budget per level, transitions, seed."""
 
-    seed: int = 0
-    transitions: int = 1_000_000  # per logged level (medium-expert holds twice this)
-    medium_fraction: float = 0.33  # of D4RL's expert return, where "medium" is snapshotted
-    max_medium_steps: int = 1_000_000  # SAC steps before giving up on the medium threshold
-    expert_steps: int = 1_000_000
-    eval_interval: int = 5000
-    eval_episodes: int = 5
-    collect_envs: int = 10
+    seed: int = bounded(0, ge=0)
+    transitions: int = bounded(1_000_000, ge=1)  # per logged level (medium-expert holds twice this)
+    medium_fraction: float = bounded(0.33, gt=0, le=1)  # of D4RL's expert return, where "medium" is snapshotted
+    max_medium_steps: int = bounded(1_000_000, ge=1)  # SAC steps before giving up on the medium threshold
+    expert_steps: int = bounded(1_000_000, ge=1)
+    eval_interval: int = bounded(5000, ge=1)
+    eval_episodes: int = bounded(5, ge=1)
+    collect_envs: int = bounded(10, ge=1)
     sac: SACConfig = field(default_factory=SACConfig)
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from configs.loader import bounded
 from learning.policy import mlp
 
 
@@ -23,13 +24,13 @@ from learning.policy import mlp
 class SACConfig:
     """Soft actor-critic hyperparameters (the behaviour-policy trainer of ``unio4 data generate``)."""
 
-    hidden: tuple[int, ...] = (256, 256)
-    lr: float = 3e-4
-    batch_size: int = 256
-    gamma: float = 0.99
-    tau: float = 0.005
-    start_steps: int = 5000  # uniform random actions before the policy acts
-    buffer_size: int = 1_000_000
+    hidden: tuple[int, ...] = bounded((256, 256), ge=1)
+    lr: float = bounded(3e-4, gt=0, le=1)
+    batch_size: int = bounded(256, ge=1)
+    gamma: float = bounded(0.99, gt=0, le=1)
+    tau: float = bounded(0.005, gt=0, le=1)
+    start_steps: int = bounded(5000, ge=0)  # uniform random actions before the policy acts
+    buffer_size: int = bounded(1_000_000, ge=1)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.start_steps < 0 or self.buffer_size < self.batch_size:

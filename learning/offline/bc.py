@@ -27,7 +27,7 @@ import torch
 from rich.progress import Progress
 from torch.func import functional_call, stack_module_state
 
-from configs.loader import to_dict
+from configs.loader import bounded, to_dict
 from learning.checkpoint import save_checkpoint
 from learning.data.dataset import Dataset
 from learning.policy import GaussianActor, NetworkConfig
@@ -37,17 +37,17 @@ from learning.policy import GaussianActor, NetworkConfig
 class BCConfig:
     """Behaviour-cloning ensemble settings: members, network, steps, learning rate, regulariser."""
 
-    members: int = 4
-    steps: int = 400_000
-    batch_size: int = 512
-    lr: float = 1e-4
+    members: int = bounded(4, ge=1)
+    steps: int = bounded(400_000, ge=0)
+    batch_size: int = bounded(512, ge=1)
+    lr: float = bounded(1e-4, gt=0, le=1)
     regularizer: Literal["none", "paper", "kl"] = "kl"
-    alpha: float = 0.1
+    alpha: float = bounded(0.1, ge=0)
     # kl: the repulsion stops once the closest other member is this far (nats per state). Unbounded,
     # it wins over BC: on Go1 gait logs one member was pushed to the action bounds (KL 7e4, NLL
     # 12 -> 146) and that policy fell at once; OPE then ranked it first.
-    kl_cap: float = 1.0
-    seed: int = 0
+    kl_cap: float = bounded(1.0, gt=0)
+    seed: int = bounded(0, ge=0)
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from configs.loader import bounded
 from learning.data.dataset import Dataset
 from learning.normalizer import ObsNormalizer
 from learning.offline.ensemble import EnsembleMLP
@@ -33,14 +34,14 @@ class CriticConfig:
     """Critic settings: IQL or SARSA, network sizes, expectile, discount, steps, batch."""
 
     mode: Literal["iql", "sarsa"] = "iql"
-    steps: int = 2_000_000
-    batch_size: int = 512
-    lr: float = 1e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    target_update_every: int = 2
-    expectile: float = 0.7
-    q_hidden: tuple[int, ...] = (1024, 1024)
+    steps: int = bounded(2_000_000, ge=0)
+    batch_size: int = bounded(512, ge=1)
+    lr: float = bounded(1e-4, gt=0, le=1)
+    gamma: float = bounded(0.99, gt=0, le=1)
+    tau: float = bounded(0.005, gt=0, le=1)
+    target_update_every: int = bounded(2, ge=1)
+    expectile: float = bounded(0.7, gt=0, lt=1)
+    q_hidden: tuple[int, ...] = bounded((1024, 1024), ge=1)
     q_activation: Literal["elu", "relu", "tanh", "silu"] = "relu"
     bootstrap_timeouts: bool = True
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from configs.loader import bounded
 from learning.data.dataset import Dataset
 from learning.offline.ensemble import EnsembleMLP
 from learning.policy import mlp
@@ -30,17 +31,17 @@ from learning.scores import task_family
 class DynamicsConfig:
     """Dynamics ensemble settings: members, elites, network, training epochs, termination rule."""
 
-    members: int = 7
-    elites: int = 5
-    hidden: tuple[int, ...] = (200, 200, 200, 200)
-    lr: float = 1e-3
-    weight_decay: tuple[float, ...] = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4)  # per layer, input to output
-    batch_size: int = 256
-    holdout_fraction: float = 0.2
-    max_holdout: int = 1000
-    patience: int = 5
-    improvement_threshold: float = 0.01
-    max_epochs: int = 200
+    members: int = bounded(7, ge=1)
+    elites: int = bounded(5, ge=1)
+    hidden: tuple[int, ...] = bounded((200, 200, 200, 200), ge=1)
+    lr: float = bounded(1e-3, gt=0, le=1)
+    weight_decay: tuple[float, ...] = bounded((2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4), ge=0)  # per layer, input to output
+    batch_size: int = bounded(256, ge=1)
+    holdout_fraction: float = bounded(0.2, gt=0, lt=1)
+    max_holdout: int = bounded(1000, ge=1)
+    patience: int = bounded(5, ge=1)
+    improvement_threshold: float = bounded(0.01, ge=0)
+    max_epochs: int = bounded(200, ge=1)
     # auto: the task's rule from the dataset's "env" metadata, else learned if the data has terminals, else none
     termination: str = "auto"
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from configs.loader import bounded
 from learning.data.dataset import Dataset
 from learning.offline.bc import ActorEnsemble, gaussian_log_prob
 from learning.offline.critics import Critics
@@ -33,14 +34,14 @@ Scorer = Callable[[ActorEnsemble], torch.Tensor]
 class ImprovementConfig:
     """Multi-step policy improvement settings: steps, clip, learning rate, OPE interval and acceptance."""
 
-    steps: int = 10_000
-    batch_size: int = 512
-    lr: float = 1e-4  # decayed linearly to 0 over ``steps``
-    clip: float = 0.25
-    clip_final: float = 0.245  # reached linearly after ``clip_decay_steps``, then held
-    clip_decay_steps: int = 200
-    max_grad_norm: float = 0.5
-    ope_interval: int = 100
+    steps: int = bounded(10_000, ge=0)
+    batch_size: int = bounded(512, ge=1)
+    lr: float = bounded(1e-4, gt=0, le=1)  # decayed linearly to 0 over ``steps``
+    clip: float = bounded(0.25, gt=0)
+    clip_final: float = bounded(0.245, gt=0)  # reached linearly after ``clip_decay_steps``, then held
+    clip_decay_steps: int = bounded(200, ge=1)
+    max_grad_norm: float = bounded(0.5, gt=0)
+    ope_interval: int = bounded(100, ge=1)
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.ope_interval < 1:

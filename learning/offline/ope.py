@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from configs.loader import bounded
 from learning.offline.bc import ActorEnsemble
 from learning.offline.critics import Critics
 from learning.offline.dynamics import DynamicsEnsemble
@@ -36,9 +37,9 @@ from learning.offline.dynamics import DynamicsEnsemble
 class OPEConfig:
     """AM-Q settings: start states, rollout horizon, discount, what an ended rollout scores."""
 
-    horizon: int = 1000
-    states: int = 512
-    seed: int = 12345  # start states and model noise, fixed for every evaluation
+    horizon: int = bounded(1000, ge=1)
+    states: int = bounded(512, ge=1)
+    seed: int = bounded(12345, ge=0)  # start states and model noise, fixed for every evaluation
     terminal: str = "zero"  # what an ended rollout contributes: zero (absorbing state) or drop (the paper's)
 
     def __post_init__(self) -> None:

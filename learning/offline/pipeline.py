@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from configs.loader import to_dict
+from configs.loader import bounded, to_dict
 from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.data.dataset import Dataset, dataset_action_bound
@@ -43,13 +43,13 @@ CURVE_KEYS = ("critics/q_loss", "critics/v_loss", "bc/nll", "bc/kl_closest", "dy
 class OfflineConfig:
     """The whole offline phase: critics, BC, dynamics, OPE, improvement, selection, device."""
 
-    seed: int = 0  # stage seeds derive from it (bc.seed is replaced)
+    seed: int = bounded(0, ge=0)  # stage seeds derive from it (bc.seed is replaced)
     device: str = "cpu"  # "cuda" on a GPU machine; random numbers stay on CPU generators either way
-    checkpoint_interval: int = 1000  # gradient steps (dynamics: epochs) between state checkpoints
-    log_interval: int = 100
+    checkpoint_interval: int = bounded(1000, ge=1)  # gradient steps (dynamics: epochs) between state checkpoints
+    log_interval: int = bounded(100, ge=1)
     selection: Literal["ope", "online"] = "ope"
-    online_candidates: int = 3  # selection "online": top-k by OPE, then real returns
-    online_episodes: int = 5
+    online_candidates: int = bounded(3, ge=1)  # selection "online": top-k by OPE, then real returns
+    online_episodes: int = bounded(5, ge=1)
     critics: CriticConfig = field(default_factory=CriticConfig)
     bc: BCConfig = field(default_factory=BCConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
