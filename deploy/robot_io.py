@@ -4,6 +4,12 @@
 numpy :class:`deploy.protocol.LowState`, ``send`` fills and sends a LowCmd for the 12 motors. Everything above it
 (observations, safety, logging) sees only numpy arrays, so the same code runs on the robot's
 Jetson, on a laptop on the robot's network and against ``unio4 emulate``.
+
+The link is the last line of defence: every servo command is checked against the robot
+description's limits (:func:`deploy.safety.command_fault`) immediately before it is packed, and a
+failing one is never sent: damping goes out instead and :class:`UnsafeCommand` is raised. Damping
+itself goes out with the description's ``damping_kd`` if the asked one is not a sane gain. There is
+no other way to the wire: the SDK objects are private to this class.
 """
 
 from __future__ import annotations
@@ -11,30 +17,37 @@ from __future__ import annotations
 import numpy as np
 
 from deploy import protocol
+from deploy.safety import RobotLimits, command_fault
 
 NUM_JOINTS = 12
 
 
-class SdkLink:
-    """Low-level UDP link to a Go1 (or the emulator) through the SDK binary."""
+class UnsafeCommand(RuntimeError):
+    """A command that failed the last check; damping was sent in its place."""
 
-    def __init__(self, host: str, port: int, local_port: int = 0) -> None:
+
+class SdkLink:
+    """Low-level UDP link to a Go1 (or the emulator) through the SDK binary, guarded by ``limits``."""
+
+    def __init__(self, host: str, port: int, limits: RobotLimits, local_port: int = 0) -> None:
         try:
             from unitree_legged_sdk import robot_interface as sdk
         except ImportError as exc:  # the wheel exists for x86_64 and aarch64, Python 3.8-3.12
             raise ImportError(f"unitree_legged_sdk is not importable here ({exc}); pip install unitree-legged-sdk==3.8.20231105") from None
-        self._sdk = sdk
-        self.udp = sdk.UDP(protocol.LOW_LEVEL, local_port, host, port)
-        self.cmd = sdk.LowCmd()
-        self.state = sdk.LowState()
-        self.udp.InitCmdData(self.cmd)
-        self._motors = [self.cmd.motorCmd[i] for i in range(NUM_JOINTS)]
+        self.limits = limits
+        self._udp = sdk.UDP(protocol.LOW_LEVEL, local_port, host, port)
+        self._cmd = sdk.LowCmd()
+        self._state = sdk.LowState()
+        self._udp.InitCmdData(self._cmd)
+        self._motors = [self._cmd.motorCmd[i] for i in range(NUM_JOINTS)]
+        self.sent = 0  # servo commands sent
+        self.refused = 0  # servo commands refused by the last check
 
     def receive(self) -> protocol.LowState:
         """The latest LowState the SDK accepted (a repeated ``tick`` means nothing new arrived)."""
-        self.udp.Recv()
-        self.udp.GetRecv(self.state)
-        s = self.state
+        self._udp.Recv()
+        self._udp.GetRecv(self._state)
+        s = self._state
         motors = s.motorState
         values = np.array([(m.q, m.dq, m.tauEst, m.mode) for m in motors[:NUM_JOINTS]], dtype=np.float64)
         imu = s.imu
@@ -54,7 +67,15 @@ class SdkLink:
         )
 
     def send(self, q: np.ndarray, kp: float, kd: float, dq: np.ndarray | None = None, tau: np.ndarray | None = None) -> None:
-        """Servo mode on every motor: PD towards ``q`` with gains ``kp``, ``kd`` plus ``tau``."""
+        """Servo mode on every motor: PD towards ``q`` with gains ``kp``, ``kd`` plus ``tau``.
+
+        Raises :class:`UnsafeCommand` (after sending damping) if the command fails the last check.
+        """
+        fault = command_fault(self.limits, q, kp, kd, dq, tau)
+        if fault is not None:
+            self.refused += 1
+            self.send_damping(self.limits.damping_kd)
+            raise UnsafeCommand(fault)
         for i, m in enumerate(self._motors):
             m.mode = protocol.MODE_SERVO
             m.q = float(q[i])
@@ -62,11 +83,17 @@ class SdkLink:
             m.tau = 0.0 if tau is None else float(tau[i])
             m.Kp = kp
             m.Kd = kd
-        self.udp.SetSend(self.cmd)
-        self.udp.Send()
+        self._udp.SetSend(self._cmd)
+        self._udp.Send()
+        self.sent += 1
 
     def send_damping(self, kd: float) -> None:
-        """Damping mode: no position term (Kp 0, the SDK's PosStop), only ``Kd`` on velocity."""
+        """Damping mode: no position term (Kp 0, the SDK's PosStop), only ``Kd`` on velocity.
+
+        A ``kd`` that is not finite or outside ``(0, max_kd]`` is replaced by the description's ``damping_kd``.
+        """
+        if not (np.isfinite(kd) and 0.0 < kd <= self.limits.max_kd):
+            kd = self.limits.damping_kd
         for m in self._motors:
             m.mode = protocol.MODE_SERVO
             m.q = protocol.POS_STOP
@@ -74,5 +101,5 @@ class SdkLink:
             m.tau = 0.0
             m.Kp = 0.0
             m.Kd = kd
-        self.udp.SetSend(self.cmd)
-        self.udp.Send()
+        self._udp.SetSend(self._cmd)
+        self._udp.Send()

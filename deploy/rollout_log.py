@@ -15,12 +15,14 @@ list and, once per chunk, puts that list on a queue.
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
 import queue
 import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,21 +120,93 @@ class RolloutLog:
             raise OSError(f"{self.dir}: a chunk could not be written ({self._error})")
 
 
-def read_chunks(run_dir: str | Path) -> tuple[dict[str, np.ndarray], list[str]]:
-    """All complete chunks of a run, concatenated in order, and a note for each unreadable one."""
+@dataclass
+class RolloutData:
+    """A run's logged steps: every readable chunk concatenated in order, and where data is missing.
+
+    ``segments`` are the lengths of the stretches of consecutive steps: a chunk that is missing from
+    the numbering or unreadable (or holds other keys than the rest) ends one stretch, and its
+    ``notes`` entry names the file. Consumers must not treat two segments as one episode.
+    """
+
+    arrays: dict[str, np.ndarray]
+    segments: list[int]
+    notes: list[str]  # every problem, in order
+    gaps: list[str]  # what lies between segment k and k + 1 (len(segments) - 1 entries)
+
+    def __len__(self) -> int:
+        return sum(self.segments)
+
+    def segment(self, k: int) -> dict[str, np.ndarray]:
+        """The arrays of segment ``k`` (consecutive steps only)."""
+        start = sum(self.segments[:k])
+        return {name: v[start : start + self.segments[k]] for name, v in self.arrays.items()}
+
+
+def _chunk_index(path: Path) -> int | None:
+    stem = path.stem.removeprefix("chunk_")
+    return int(stem) if stem.isdigit() else None
+
+
+def read_log(run_dir: str | Path) -> RolloutData:
+    """All complete chunks of a run, in order, with every gap named (see :class:`RolloutData`).
+
+    The run's keys are those most of its chunks hold; a chunk with other keys, arrays of unequal
+    length or non-numeric arrays is not used (a foreign or forged file), and says so.
+    """
     run_dir = Path(run_dir)
-    parts: list[dict[str, np.ndarray]] = []
-    skipped: list[str] = []
-    for path in sorted(run_dir.glob(CHUNK_GLOB)):
+    notes: list[str] = []
+    loaded: list[tuple[int, str, dict[str, np.ndarray] | str]] = []  # (index, name, arrays or the problem)
+    for path in run_dir.glob(CHUNK_GLOB):
+        index = _chunk_index(path)
+        if index is None:
+            notes.append(f"{path.name}: not a chunk name (chunk_NNNNNN.npz); ignored")
+            continue
         try:
-            with np.load(path) as data:
-                parts.append({k: data[k] for k in data.files})
+            with np.load(path, allow_pickle=False) as data:
+                loaded.append((index, path.name, {k: data[k] for k in data.files}))
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            skipped.append(f"{path.name}: unreadable ({type(exc).__name__})")
+            loaded.append((index, path.name, f"unreadable ({type(exc).__name__})"))
+    loaded.sort(key=lambda item: item[0])
+    key_sets = collections.Counter(frozenset(p) for _, _, p in loaded if isinstance(p, dict))
+    keys = key_sets.most_common(1)[0][0] if key_sets else frozenset()
+    parts: list[dict[str, np.ndarray]] = []
+    segments: list[int] = []
+    gaps: list[str] = []
+    pending: list[str] = []  # problems since the last usable chunk: a gap if data follows
+    expected = 0
+    for index, name, part in loaded:
+        if index > expected:
+            last = f" to chunk_{index - 1:06d}.npz" if index - 1 > expected else ""
+            pending.append(f"chunk_{expected:06d}.npz{last}: missing")
+        expected = index + 1
+        if isinstance(part, dict):
+            lengths = {len(v) if v.ndim else -1 for v in part.values()}
+            if set(part) != keys:
+                part = f"holds keys {sorted(part)}, the run's chunks hold {sorted(keys)}; not used"
+            elif len(lengths) != 1 or -1 in lengths:
+                part = "its arrays differ in length; not used"
+            elif any(v.dtype.kind not in "biuf" for v in part.values()):
+                part = "holds non-numeric arrays; not used"
+        if isinstance(part, str):
+            pending.append(f"{name}: {part}")
+            continue
+        n = len(next(iter(part.values())))
+        if pending and segments:
+            gaps.append("; ".join(pending))
+            segments.append(n)
+        elif segments:
+            segments[-1] += n
+        else:
+            segments.append(n)
+        notes += pending
+        pending = []
+        parts.append(part)
+    notes += pending
     if not parts:
-        raise ValueError(f"{run_dir}: no readable rollout chunks ({CHUNK_GLOB})")
-    keys = parts[0].keys()
-    return {k: np.concatenate([p[k] for p in parts]) for k in keys}, skipped
+        raise ValueError(f"{run_dir}: no readable rollout chunks ({CHUNK_GLOB})" + (f"; {'; '.join(notes)}" if notes else ""))
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return RolloutData(arrays, segments, notes, gaps)
 
 
 def read_events(run_dir: str | Path) -> list[dict[str, Any]]:

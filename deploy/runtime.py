@@ -25,22 +25,24 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import numpy as np
 
-from configs.loader import bounded, from_dict
+from configs.loader import bounded
 from deploy.bundle import Bundle
 from deploy.estop import EStopConfig, SerialEStop
-from deploy.observations import ObservationConfig, observation_frame, push_history
+from deploy.manifest import Manifest
+from deploy.observations import observation_frame, push_history
 from deploy.protocol import LowState
-from deploy.robot_io import SdkLink
+from deploy.robot_io import SdkLink, UnsafeCommand
 from deploy.rollout_log import RolloutLog
-from deploy.safety import JointLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
+from deploy.safety import RobotLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
 from deploy.timing import DeadlineClock, LatencyStats
+from robots.description import load_robot
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -83,7 +85,7 @@ class ReplaySource:
     """A logged run's joint targets, sent instead of a policy's (one row per policy step)."""
 
     targets: np.ndarray  # (T, num_joints), SDK order
-    manifest: dict[str, Any]  # the logged run's bundle manifest: gains, rates, joint limits
+    manifest: Manifest  # the logged run's bundle manifest (checked): gains, rates, joint limits
     gain_scale: float = 0.6  # Kp and Kd multiplier: softer than the logged run
 
     def __post_init__(self) -> None:
@@ -94,32 +96,45 @@ class ReplaySource:
 
 
 class PolicySpec:
-    """The bundle's manifest as the runtime needs it: observation, action mapping, gains, rates."""
+    """A checked manifest as the runtime needs it: observation, action mapping, gains, rates, limits.
 
-    def __init__(self, m: dict[str, Any], where: str) -> None:
-        self.obs_cfg = from_dict(ObservationConfig, m["observation"]["config"], where=f"{where}/manifest.yaml: observation.config")
-        joints = m["joints"]
-        self.default_pos = np.asarray(joints["default_pos"], dtype=np.float64)
-        self.limits = JointLimits(np.asarray(joints["lower"]), np.asarray(joints["upper"]), np.asarray(joints["torque_limit"]))
-        self.action_scale = np.asarray(m["action"]["scales"], dtype=np.float64)
-        self.action_clip = float(m["action"]["clip"])
-        control = m["control"]
-        self.kp, self.kd = float(control["kp"]), float(control["kd"])
-        self.damping_kd = float(control["damping_kd"])
-        self.sdk_dt = float(control["sdk_dt"])
-        self.decimation = round(float(control["policy_dt"]) / self.sdk_dt)
-        commands = m["commands"]
-        self.command_max = np.array([max(map(abs, commands[k])) for k in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")])
+    The joint and torque limits the targets are clipped to are the robot description's (a manifest
+    may only be tighter, and :func:`deploy.manifest.check_against_robot` has made sure of it).
+    """
+
+    def __init__(self, m: Manifest) -> None:
+        robot = load_robot(m.robot)
+        self.obs_cfg = m.observation.config
+        self.default_pos = np.asarray(m.joints.default_pos, dtype=np.float64)
+        description = RobotLimits.of(robot)
+        self.limits = replace(
+            description,
+            lower=np.maximum(description.lower, m.joints.lower),
+            upper=np.minimum(description.upper, m.joints.upper),
+            torque=np.minimum(description.torque, m.joints.torque_limit),
+        )
+        self.action_scale = np.asarray(m.action.scales, dtype=np.float64)
+        self.action_clip = m.action.clip
+        self.kp, self.kd, self.damping_kd = m.control.kp, m.control.kd, m.control.damping_kd
+        self.sdk_dt = m.control.sdk_dt
+        self.decimation = m.control.decimation
+        self.command_max = m.commands.max_abs
 
     def targets(self, action: np.ndarray) -> np.ndarray:
         """PD targets ``q_default + scale * clip(action)`` of an action."""
         return self.default_pos + self.action_scale * np.clip(action, -self.action_clip, self.action_clip)
 
 
-def command_from_remote(state: LowState, command_max: np.ndarray) -> np.ndarray:
-    """Left stick: forward/sideways velocity; right stick x: yaw rate (left is positive)."""
+def command_from_remote(state: LowState, command_max: np.ndarray) -> np.ndarray | None:
+    """Left stick: forward/sideways velocity; right stick x: yaw rate (left is positive).
+
+    None when a stick reads non-finite or beyond full deflection (a broken remote or a forged packet).
+    """
     r = state.remote
-    return np.array([r.ly, -r.lx, -r.rx]).clip(-1.0, 1.0) * command_max
+    sticks = np.array([r.ly, -r.lx, -r.rx])
+    if not np.all(np.isfinite(sticks)) or np.any(np.abs(sticks) > 1.0 + 1e-3):
+        return None
+    return sticks.clip(-1.0, 1.0) * command_max
 
 
 class Runtime:
@@ -137,12 +152,9 @@ class Runtime:
     ) -> None:
         self.bundle, self.link, self.cfg, self.log, self.replay = bundle, link, cfg, log, replay
         if bundle is not None and replay is None:
-            self.spec = PolicySpec(bundle.manifest, str(bundle.path))
-            obs_size = self.spec.obs_cfg.size(len(self.spec.default_pos))
-            if obs_size != bundle.obs_size:
-                raise ValueError(f"{bundle.path}: observation config gives {obs_size} values, manifest says {bundle.obs_size}")
+            self.spec = PolicySpec(bundle.spec)
         elif replay is not None and bundle is None:
-            self.spec = PolicySpec(replay.manifest, "replayed log")
+            self.spec = PolicySpec(replay.manifest)
             if replay.targets.shape[1] != len(self.spec.default_pos):
                 raise ValueError(f"replay targets have {replay.targets.shape[1]} joints, the manifest {len(self.spec.default_pos)}")
         else:
@@ -151,7 +163,7 @@ class Runtime:
         self.kp, self.kd = self.spec.kp * scale, self.spec.kd * scale
         self.explore = explore
         self.rng = np.random.default_rng(seed)
-        self.safety = SafetyMonitor(cfg.safety)
+        self.safety = SafetyMonitor(cfg.safety, self.spec.limits)
         self._signal: str | None = None
 
     # ---- the loop ----
@@ -164,6 +176,7 @@ class Runtime:
         self._set_priority()
         clock = DeadlineClock(spec.sdk_dt)
         state = self._connect(clock)
+        connect_fault = self.safety.accept(state, time.perf_counter())
         estop = SerialEStop(cfg.estop, time.perf_counter()) if cfg.estop.url else None
         self._event("connected", tick=state.tick)
         q_start = state.q.copy()
@@ -175,13 +188,25 @@ class Runtime:
         inference: list[float] = []
         policy_times: list[float] = []
         reason, steps, tick = "duration", 0, 0
+        fixed_command = None if cfg.command is None else np.asarray(cfg.command, dtype=np.float64)
+        remote_command = command_from_remote(state, spec.command_max) if fixed_command is None else fixed_command
+        if connect_fault is None and remote_command is None:
+            connect_fault = f"remote sticks out of range: {state.remote}"
+        if connect_fault is not None:  # the stand-up would start from this state: never use it
+            reason, tick = f"connect state: {connect_fault}", startup_ticks + policy_ticks
         while tick < startup_ticks + policy_ticks:
             now = clock.wait()
-            state = self.link.receive()
-            fault = self._signal or self.safety.check(state, now) or (estop.poll(now) if estop else None)
+            received = self.link.receive()
+            fault = self._signal or self.safety.check(received, now) or (estop.poll(now) if estop else None)
             if fault is not None:
                 reason = fault
                 break
+            if self.safety.fresh:  # else: a repeated or replayed packet; keep acting on the last fresh state
+                state = received
+                remote_command = command_from_remote(state, spec.command_max) if cfg.command is None else fixed_command
+                if remote_command is None:  # checked every tick, stand-up included: a broken remote stops the run
+                    reason = f"remote sticks out of range: {state.remote}"
+                    break
             if tick < startup_ticks:
                 alpha = (tick + 1) / startup_ticks
                 raw_target = rate_limit(cfg.safety, (1 - alpha) * q_start + alpha * spec.default_pos, raw_target, spec.sdk_dt)
@@ -189,9 +214,8 @@ class Runtime:
                     self._event("policy_start", tick=state.tick)
             elif (tick - startup_ticks) % spec.decimation == 0:
                 t_policy = (tick - startup_ticks) * spec.sdk_dt
-                command = (
-                    np.asarray(cfg.command, dtype=np.float64) if cfg.command is not None else command_from_remote(state, spec.command_max)
-                )
+                command = remote_command
+                assert command is not None  # checked on every fresh state
                 frame = observation_frame(
                     np,
                     spec.obs_cfg,
@@ -228,12 +252,18 @@ class Runtime:
                 if self.log is not None:
                     self.log.append(self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target))
             target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, self.kp, self.kd)
-            self.link.send(target, self.kp, self.kd)
+            try:
+                self.link.send(target, self.kp, self.kd)
+            except UnsafeCommand as exc:  # not sent; the link sent damping instead
+                reason = f"unsafe command refused: {exc}"
+                break
             last_io_tick = (tick - startup_ticks) % spec.decimation == spec.decimation - 1
             if cfg.warm_cache and self.bundle is not None and history is not None and last_io_tick:
                 self.bundle.infer(history.astype(np.float32))  # after the send: off the critical path
             tick += 1
         safety_stop = reason not in ("duration", "replay finished", "SIGINT", "SIGTERM")
+        if self.log is not None and safety_stop:
+            self._event("fault", reason=reason)
         self._event("damping", reason=reason, safety_stop=safety_stop, tick=int(state.tick))
         self._hold_damping(clock)
         if estop is not None:
@@ -268,7 +298,7 @@ class Runtime:
             clock.wait()
             self.link.send_damping(self.spec.damping_kd)
             state = self.link.receive()
-            if state.tick != 0 and np.any(state.quaternion != 0):
+            if state.tick != 0:  # the SDK's state before any packet arrived is all zeros
                 return state
         raise ConnectionError(
             f"no LowState within {self.cfg.connect_timeout_s:.1f} s: is the robot on and in low-level mode (L2+A, L2+B, L1+L2+START)?"
@@ -333,7 +363,8 @@ def run_meta(bundle: Bundle, cfg: RuntimeConfig, robot_addr: str, explore: bool,
         "source": "robot",
         "robot_address": robot_addr,
         "bundle": str(Path(bundle.path).resolve()),
-        "bundle_sha256": bundle.manifest["files"][bundle.manifest["policy"]["file"]],
+        "bundle_sha256": bundle.sha256,  # the bundle's identity: the sha256 of its SHA256SUMS
+        "policy_sha256": bundle.spec.files[bundle.spec.policy.file],
         "mode": "explore" if explore else "deterministic",
         "seed": seed,
         "manifest": bundle.manifest,
@@ -355,7 +386,8 @@ def run_bundle(
     """Connect to ``host:port`` through the SDK, run, and close the rollout log (when one is asked for)."""
     address = f"{host}:{port}"
     log = RolloutLog(log_dir, run_meta(bundle, cfg, address, explore, seed), cfg.chunk_steps) if log_dir is not None else None
-    result = Runtime(bundle, SdkLink(host, port, local_port), cfg, log=log, explore=explore, seed=seed).run(duration_s)
+    link = SdkLink(host, port, RobotLimits.of(load_robot(bundle.spec.robot)), local_port)
+    result = Runtime(bundle, link, cfg, log=log, explore=explore, seed=seed).run(duration_s)
     if log is not None:
         log.close(
             {"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing}

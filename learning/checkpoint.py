@@ -1,4 +1,9 @@
-"""Checkpoints with full training state, written atomically (temp file + fsync + rename)."""
+"""Checkpoints with full training state, written atomically (temp file + fsync + rename).
+
+A checkpoint holds tensors and plain data only (mappings, lists, tuples, strings, numbers, bools,
+None), and is read with ``torch.load(weights_only=True)``: a file from elsewhere cannot run code
+on load (a pickle could). :func:`save_checkpoint` refuses anything else, naming the entry.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,26 @@ import torch
 from configs.loader import from_dict
 from learning.policy import NetworkConfig
 
+PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size)
+
+
+def check_plain(value: Any, where: str = "checkpoint") -> None:
+    """Raise ``TypeError`` naming the entry of ``value`` that is not a tensor or plain data."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where}: key {key!r} is a {type(key).__name__}; checkpoints hold str or int keys")
+            check_plain(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_plain(item, f"{where}[{i}]")
+    elif not isinstance(value, PLAIN):
+        raise TypeError(f"{where}: a {type(value).__module__}.{type(value).__name__}; checkpoints hold tensors and plain data only")
+
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` so that a crash mid-write leaves the previous file intact."""
+    """Write ``state`` (tensors and plain data only) so that a crash mid-write leaves the previous file intact."""
+    check_plain(state)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("wb") as f:
@@ -29,9 +51,10 @@ def load_checkpoint(path: str | Path, require_actor: bool = True) -> dict[str, A
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt or unsafe file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"{path}: not a readable unio4 checkpoint (tensors and plain data only): {type(exc).__name__}: {first}") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a unio4 checkpoint (expected a mapping)")
     if require_actor and "actor" not in state:

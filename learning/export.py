@@ -1,10 +1,10 @@
-"""Policy bundles: ``policy.onnx`` + ``manifest.yaml`` from a training checkpoint.
+"""Policy bundles: ``policy.onnx`` + ``manifest.yaml`` + ``SHA256SUMS`` from a training checkpoint.
 
 The ONNX graph is the actor with its observation normaliser baked in: raw observation
 ``obs (batch, obs_dim)`` in, ``action_mean`` and ``action_log_std`` (batch, 12) out. The manifest
 carries everything a runtime needs to use it without guessing (observation and action spec, SDK
-joint order, default pose, action scales, PD gains, rates, limits) plus lineage and the sha256
-of every other file of the bundle; ``deploy.bundle`` checks all of it before a robot moves.
+joint order, default pose, action scales, PD gains, rates, limits) plus lineage; ``SHA256SUMS``
+covers every file, the manifest included. ``deploy.bundle`` checks all of it before a robot moves.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from configs.loader import from_dict, to_dict
-from deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file
+from deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file, write_sums
 from deploy.observations import FRAME_TERMS
 from learning.checkpoint import checkpoint_network, load_checkpoint
 from learning.policy import GaussianActor
@@ -125,6 +125,7 @@ def export_bundle(checkpoint: str | Path, out: str | Path) -> Path:
     manifest = build_manifest(state, task, checkpoint)
     manifest["files"] = {POLICY_FILE: sha256_file(tmp / POLICY_FILE)}
     (tmp / MANIFEST_FILE).write_text(yaml.safe_dump(manifest, sort_keys=False))
+    write_sums(tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out

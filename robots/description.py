@@ -106,6 +106,10 @@ class ControlParams:
     nominal_base_height: float = field(metadata=bounds(gt=0))
     spawn_height: float = field(metadata=bounds(gt=0))
     damping_kd: float = field(metadata=bounds(gt=0))
+    # The largest gains a command to this robot may carry: the deploy runtime's last check refuses
+    # (and replaces with damping) any LowCmd above them, whatever a bundle's manifest says.
+    max_kp: float = field(metadata=bounds(gt=0))
+    max_kd: float = field(metadata=bounds(gt=0))
     lying_pose: tuple[float, float, float] = field(
         metadata=bounds(ge=-6.3, le=6.3)
     )  # rad (hip, thigh, calf): where a Go1 in low-level mode lies
@@ -178,6 +182,11 @@ class RobotDescription:
     @cached_property
     def torque_limits(self) -> np.ndarray:
         return self.per_joint(self.joints.torque_limit)
+
+    @cached_property
+    def velocity_limits(self) -> np.ndarray:
+        """Rated top speed of each motor (rad/s, SDK order)."""
+        return self.per_joint(self.joints.velocity_limit)
 
     @cached_property
     def action_scales(self) -> np.ndarray:

@@ -12,8 +12,16 @@ Modes:
   run is deterministic and as fast as the client.
 
 Fault injection (:class:`FaultConfig`): lost and delayed states, corrupt CRCs, sensor noise,
-periodic pushes, a fall, the remote's stop combo and a frozen link, each from a given time.
-The robot starts lying down with its motors passive, as a Go1 in low-level mode does.
+periodic pushes, a fall, the remote's stop combo, a frozen link and a NaN IMU, each from a given
+time. The robot starts lying down with its motors passive, as a Go1 in low-level mode does.
+
+Hostile commands: a LowCmd with a valid CRC whose position or velocity target is NaN or infinite
+is refused whole (the last good command stays in force) and counted as ``bad_commands``; gains
+and torques travel as fixed-point integers and cannot be non-finite. Finite targets far outside a
+joint's range are applied as the motor driver would: the PD torque saturates at the torque limit.
+The emulator never sends a non-finite state of its own making (only ``--nan-at`` does, on
+purpose): a physics state that is not finite is not sent (``nonfinite_states``), so a client sees
+a stale link. In real time, it warns on stderr (at most once a second) while it falls behind.
 """
 
 from __future__ import annotations
@@ -324,6 +332,11 @@ class Emulator:
     def _apply(self, datagram: bytes, sender: tuple[str, int]) -> bool:
         try:
             cmd = protocol.decode_low_cmd(datagram, self.robot.num_joints)
+            servo = cmd.mode == protocol.MODE_SERVO
+            for name in ("q", "dq"):
+                values = getattr(cmd, name)
+                if not np.all(np.isfinite(values[servo])):
+                    raise protocol.ProtocolError(f"LowCmd.{name}: non-finite target {values.tolist()}")
         except protocol.ProtocolError as exc:
             self.stats["bad_commands"] += 1
             if self.stats["bad_commands"] <= 3:
@@ -388,9 +401,19 @@ class Emulator:
             self.stats["bad_crc_sent"] += 1
         return packet
 
+    def _physics_finite(self) -> bool:
+        s = self.sim
+        values = (s.base_quat, s.gyro, s.accelerometer, s.joint_pos, s.joint_vel, s.joint_torque, s.foot_force)
+        return all(np.all(np.isfinite(v)) for v in values)
+
     def _send_state(self) -> None:
         f = self.cfg.faults
         if self.client is None or (0 <= f.freeze_at_s <= self.time_s):
+            return
+        if not self._physics_finite():
+            self.stats["nonfinite_states"] += 1
+            if self.stats["nonfinite_states"] == 1:
+                print(f"emulator: the physics state is not finite at {self.time_s:.3f} s; no more states are sent", file=sys.stderr)
             return
         self._outbox.append(self._state_packet())
         if len(self._outbox) <= f.delay_ticks:
@@ -443,8 +466,17 @@ class Emulator:
     def _serve_realtime(self, duration_s: float | None) -> None:
         self.sock.setblocking(False)
         clock = DeadlineClock(self.dt)
+        warned_at, warned_late = -1.0, 0
         while not self._done(duration_s):
-            clock.wait()
+            now = clock.wait()
+            if clock.late_ticks > warned_late and now - warned_at >= 1.0:  # at most one line a second
+                print(
+                    f"emulator: falling behind real time: {clock.late_ticks} late and {clock.missed_ticks} missed 2 ms ticks so far "
+                    "(a busy machine; --lockstep does not depend on it)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                warned_at, warned_late = now, clock.late_ticks
             while True:
                 try:
                     datagram, sender = self.sock.recvfrom(4096)

@@ -13,6 +13,7 @@ Robot-side replay (logged targets through the safety layer at reduced gains) is 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from deploy.observations import rotate_inverse
-from deploy.rollout_log import read_chunks
+from deploy.rollout_log import read_log
 from robots.description import RobotDescription, load_robot
 from robots.kinematics import STANCE_FORCE, leg_odometry
 from sim.backends import make_backend
@@ -61,7 +62,10 @@ def replay_in_sim(
     """Replay a log's targets open loop in ``backend``; with ``render``, also pictures of log | sim side by side
     (the log's robot at its leg-odometry height, each camera following its own base)."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    log, _ = read_chunks(run_dir)
+    data = read_log(run_dir)
+    if data.gaps:  # open loop across a lost stretch would be nonsense: the part before the first gap
+        print(f"replay: {run_dir}: {data.gaps[0]}; replaying the {data.segments[0]} steps before it", file=sys.stderr)
+    log = data.segment(0)
     if len(log["joint_target"]) < 2:
         raise ValueError(f"{run_dir}: the log holds {len(log['joint_target'])} policy step(s); replay needs at least 2")
     robot = load_robot(robot_name)
@@ -129,7 +133,10 @@ def plot_joints(time: np.ndarray, series: dict[str, np.ndarray], robot: RobotDes
 def plot_log(run_dir: str | Path, out_dir: str | Path, robot_name: str = "go1") -> list[Path]:
     """The log's joint positions vs targets, and its command, orientation and foot forces."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    log, _ = read_chunks(run_dir)
+    data = read_log(run_dir)
+    for note in data.notes:
+        print(f"plot: {run_dir}: {note}", file=sys.stderr)
+    log = data.arrays
     robot = load_robot(robot_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     time = log["time"] - log["time"][0]

@@ -119,4 +119,4 @@ def test_train_online_on_mujoco_warp(tmp_path: Path) -> None:
     assert (run / "checkpoints" / "final.pt").is_file()
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 2 and all(math.isfinite(m["reward/step"]) for m in metrics)
-    assert torch.load(run / "checkpoints" / "final.pt", weights_only=False)["backend"] == "mujoco_warp"
+    assert torch.load(run / "checkpoints" / "final.pt", weights_only=True)["backend"] == "mujoco_warp"

@@ -125,3 +125,62 @@ def test_minari_observation_count_mismatch_is_named(tmp_path: Path) -> None:
         f["episode_1"]["observations"] = np.zeros((6, 3))
     with pytest.raises(DatasetError, match=r"episode_1/observations has 6 rows, expected 7"):
         load_dataset(path)
+
+
+def _write_raw(path: Path, **arrays: object) -> Path:
+    """An HDF5 file with exactly the given root arrays (or groups, for a dict value)."""
+    with h5py.File(path, "w") as f:
+        for key, value in arrays.items():
+            if isinstance(value, dict):
+                group = f.create_group(key)
+                for k, v in value.items():
+                    group.create_dataset(k, data=v)
+            else:
+                f.create_dataset(key, data=value)
+    return path
+
+
+def _d4rl_arrays(n: int) -> dict[str, object]:
+    ends = np.zeros(n, bool)
+    if n:
+        ends[-1] = True
+    return {
+        "observations": np.zeros((n, 3), np.float32),
+        "actions": np.zeros((n, 2), np.float32),
+        "rewards": np.zeros(n, np.float32),
+        "terminals": np.zeros(n, bool),
+        "timeouts": ends,
+    }
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({}, "holds no transitions (rewards has 0 rows)"),
+        ({"observations": np.array([["a", "b", "c"]] * 4, dtype="S1")}, "observations holds |S1 values; expected numbers"),
+        ({"infos": np.zeros(4)}, "infos is a dataset; expected a group of arrays"),
+        ({"infos": {"labels": np.array([b"x"] * 4)}}, "infos/labels holds |S1 values; expected numbers"),
+        ({"rewards": {"nested": np.zeros(4)}}, "rewards is a group; expected an array"),
+    ],
+)
+def test_hostile_files_are_one_line_errors(tmp_path: Path, arrays: dict[str, object], message: str) -> None:
+    n = 0 if not arrays else 4
+    path = _write_raw(tmp_path / "bad.h5", **{**_d4rl_arrays(n), **arrays})
+    with pytest.raises(DatasetError) as err:
+        load_dataset(path)
+    assert str(path) in str(err.value) and message in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_unreadable_array_names_the_file_and_key(tmp_path: Path) -> None:
+    """A damaged compressed block: the read error names the file and the key."""
+    path = tmp_path / "damaged.h5"
+    arrays = _d4rl_arrays(4000)
+    with h5py.File(path, "w") as f:
+        for key, value in arrays.items():
+            f.create_dataset(key, data=value, compression="gzip", chunks=True)
+        start = f["observations"].id.get_chunk_info(0).byte_offset  # the first compressed block
+    raw = bytearray(path.read_bytes())
+    raw[start : start + 16] = b"\xff" * 16
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"damaged\.h5: cannot read observations"):
+        load_dataset(path)

@@ -25,8 +25,9 @@ import numpy as np
 import pytest
 import yaml
 
+from deploy.bundle import write_sums
 from deploy.observations import rotate_inverse
-from deploy.rollout_log import read_chunks, read_events
+from deploy.rollout_log import read_events, read_log
 from learning.data.dataset import load_dataset
 from sim.emulator import spawn
 from sim.replay import plot_log, replay_in_sim
@@ -95,7 +96,8 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
     run = deploy(walking_bundle, tmp_path, ("--physics", physics), ("--local-port", "0", "--command", "0.5,0,0"), duration=10.0)
     assert run.returncode == 0, run.output
     assert "500 policy steps; ended by duration" in run.output
-    log, skipped = read_chunks(run.log_dir)
+    rollout = read_log(run.log_dir)
+    log, skipped = rollout.arrays, rollout.notes
     assert skipped == [] and len(log["tick"]) == 500
     events = read_events(run.log_dir)
     assert [e["event"] for e in events] == ["connected", "policy_start", "damping"]
@@ -154,7 +156,7 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
     with np.load(tmp_path / "replay_trace.npz") as data:
         kp = data["kp"]
     assert set(np.unique(kp[kp > 0]).round(6)) == {round(0.6 * float(np.unique(run.trace["kp"][run.trace["kp"] > 0])[0]), 6)}
-    again, _ = read_chunks(tmp_path / "again" / "robot")
+    again = read_log(tmp_path / "again" / "robot").arrays
     np.testing.assert_allclose(again["joint_target"], log["joint_target"], atol=1e-6)  # what was asked for, sent again
     rms = float(np.sqrt(np.mean((again["joint_pos"] - log["joint_pos"]) ** 2)))
     print(f"{physics}: robot replay at 0.6 x gains, joint RMS error vs the log {rms:.3f} rad")
@@ -279,12 +281,11 @@ def _tampered(bundle: Path, tmp_path: Path, edit: str) -> Path:
         manifest = yaml.safe_load((copy / "manifest.yaml").read_text())
         manifest["observation"]["size"] = 48
         (copy / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+        write_sums(copy)
     return copy
 
 
-@pytest.mark.parametrize(
-    ("edit", "message"), [("hash", "sha256"), ("obs", "input 'obs' has 47 values, the manifest's observation size is 48")]
-)
+@pytest.mark.parametrize(("edit", "message"), [("hash", "sha256"), ("obs", "observation.size is 48, observation.config gives 47")])
 def test_runtime_refuses_bad_bundles(walking_bundle: Path, tmp_path: Path, edit: str, message: str) -> None:
     bundle = _tampered(walking_bundle, tmp_path, edit)
     result = subprocess.run([*UNIO4, "deploy", str(bundle), "--robot", "127.0.0.1:9"], capture_output=True, text=True, cwd=REPO)
@@ -332,7 +333,7 @@ def test_explore_mode_is_seeded_and_logs_log_probs(walking_bundle: Path, tmp_pat
         (tmp_path / name).mkdir()
         run = deploy(walking_bundle, tmp_path / name, deploy_args=(*FAST, "--explore", "--seed", "7", "--command", "0.3,0,0"), duration=1.0)
         assert run.returncode == 0, run.output
-        logs.append(read_chunks(run.log_dir)[0])
+        logs.append(read_log(run.log_dir).arrays)
     a, b = logs
     noise = (a["action"] - a["action_mean"]) / np.exp(a["action_log_std"])
     # the seed fixes the exploration noise (states, and on a loaded machine the number of steps in the
@@ -381,7 +382,8 @@ def test_kill_minus_nine_mid_run_leaves_a_packable_log(walking_bundle: Path, tmp
         time.sleep(0.3)
         proc.kill()
         proc.wait()
-    log, skipped = read_chunks(log_dir)
+    rollout = read_log(log_dir)
+    log, skipped = rollout.arrays, rollout.notes
     assert skipped == [] and len(log["tick"]) >= 100 and len(log["tick"]) % 50 == 0
     out = tmp_path / "killed.h5"
     packed = subprocess.run([*UNIO4, "data", "pack", str(log_dir), "-o", str(out)], capture_output=True, text=True, cwd=REPO)
@@ -389,3 +391,47 @@ def test_kill_minus_nine_mid_run_leaves_a_packable_log(walking_bundle: Path, tmp
     assert "no summary.yaml (the run was killed); closed with a time-out" in packed.stdout
     data = load_dataset(out)
     assert len(data) == len(log["tick"]) and bool(data.timeouts[-1])
+
+
+def test_nan_connect_state_never_moves_a_motor(walking_bundle: Path, tmp_path: Path) -> None:
+    """The state the runtime connects on is checked like every other: a NaN IMU from the start means
+    no stand-up, no servo command at all, damping, a logged reason and exit code 3."""
+    run = deploy(walking_bundle, tmp_path, emulator_args=("--nan-at", "0"), deploy_args=(*FAST, "--command", "0.5,0,0"), duration=2.0)
+    assert run.returncode == 3, run.output
+    assert "SAFETY STOP: connect state: non-finite state: quaternion" in run.output
+    assert len(run.trace["kp"]) > 0 and np.all(run.trace["kp"] == 0.0)  # not one servo command reached the motors
+    events = read_events(run.log_dir)
+    assert events[-1]["event"] == "damping" and events[-1]["reason"].startswith("connect state: non-finite state")
+    assert any(e["event"] == "fault" for e in events)
+
+
+def test_pack_and_replay_name_lost_chunks_and_split_episodes(walking_bundle: Path, tmp_path: Path) -> None:
+    run = deploy(walking_bundle, tmp_path / "run", deploy_args=(*FAST, "--command", "0.5,0,0"), duration=4.0)
+    assert run.returncode == 0, run.output
+    assert len(list(run.log_dir.glob("chunk_*.npz"))) == 4
+    gappy = tmp_path / "gappy"
+    shutil.copytree(run.log_dir, gappy)
+    (gappy / "chunk_000001.npz").unlink()
+    np.savez(gappy / "chunk_000003.npz", something=np.zeros(5))  # a foreign file where a chunk was
+    out = tmp_path / "gappy.h5"
+    packed = subprocess.run([*UNIO4, "data", "pack", str(gappy), "-o", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert packed.returncode == 0, packed.stderr
+    assert "chunk_000001.npz: missing" in packed.stdout and "episode split at a gap" in packed.stdout
+    assert "chunk_000003.npz: holds keys ['something']" in packed.stdout
+    data = load_dataset(out)
+    assert len(data) == 100 and int((data.terminals | data.timeouts).sum()) == 2  # two stretches of 50 steps, never one
+    ends = data.episode_ends().tolist()
+    assert ends == [49, 99]
+    replayed = subprocess.run(
+        [*UNIO4, "replay", str(gappy), "--mode", "sim", "-o", str(tmp_path / "r")], capture_output=True, text=True, cwd=REPO
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert "chunk_000001.npz: missing; replaying the 50 steps before it" in replayed.stderr
+    assert "open-loop replay of 49 logged policy steps" in replayed.stdout  # 50 targets: 49 steps between them
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run.log_dir, broken)
+    (broken / "meta.yaml").write_text("source: robot\nmanifest: [unclosed\n")
+    result = subprocess.run([*UNIO4, "data", "pack", str(broken), "-o", str(tmp_path / "b.h5")], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2 and "meta.yaml" in result.stderr and "malformed YAML" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "b.h5").exists()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,8 +17,8 @@ import torch
 import yaml
 
 from configs.loader import from_dict, to_dict
-from deploy.bundle import BundleError, load_bundle
-from learning.checkpoint import load_checkpoint
+from deploy.bundle import BundleError, load_bundle, write_sums
+from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.data.collect import collect
 from learning.export import actor_from_checkpoint, export_bundle
 from learning.online import OnlineConfig, train_online
@@ -73,41 +77,112 @@ def copy_bundle(src: Path, dst: Path) -> Path:
     return dst
 
 
-def edit_manifest(bundle: Path, key: str, sub: str, value: object) -> None:
+def rewrite_manifest(bundle: Path, edit: Callable[[dict[str, Any]], object], text: str | None = None) -> None:
+    """Edit the manifest (or replace its text) and re-sign SHA256SUMS, so the content checks are what refuse it."""
     path = bundle / "manifest.yaml"
-    m = yaml.safe_load(path.read_text())
-    m[key][sub] = value
-    path.write_text(yaml.safe_dump(m))
+    if text is None:
+        m = yaml.safe_load(path.read_text())
+        edit(m)
+        text = yaml.safe_dump(m)
+    path.write_text(text)
+    write_sums(bundle)
 
 
-def test_bad_bundles_are_refused_with_the_reason(trained: tuple[Path, Path], tmp_path: Path) -> None:
+def test_tampered_and_incomplete_bundles_are_refused(trained: tuple[Path, Path], tmp_path: Path) -> None:
     _, good = trained
+    assert load_bundle(good).sha256 == hashlib.sha256((good / "SHA256SUMS").read_bytes()).hexdigest()
     tampered = copy_bundle(good, tmp_path / "tampered")
     with (tampered / "policy.onnx").open("r+b") as f:
         f.seek(200)
         byte = f.read(1)
         f.seek(200)
         f.write(bytes([byte[0] ^ 0xFF]))
-    with pytest.raises(BundleError, match=r"policy\.onnx: sha256 .* does not match the manifest"):
+    with pytest.raises(BundleError, match=r"policy\.onnx: sha256 .* does not match SHA256SUMS"):
         load_bundle(tampered)
 
-    wrong_size = copy_bundle(good, tmp_path / "size")
-    edit_manifest(wrong_size, "observation", "size", 45)
-    with pytest.raises(BundleError, match="input 'obs' has 47 values, the manifest's observation size is 45"):
-        load_bundle(wrong_size)
+    edited = copy_bundle(good, tmp_path / "edited")  # the manifest is covered by the hash too
+    path = edited / "manifest.yaml"
+    path.write_text(path.read_text().replace("kp: 20.0", "kp: 2000.0"))
+    with pytest.raises(BundleError, match=r"manifest\.yaml: sha256 .* does not match SHA256SUMS"):
+        load_bundle(edited)
 
-    other_robot = copy_bundle(good, tmp_path / "robot")
-    path = other_robot / "manifest.yaml"
-    path.write_text(path.read_text().replace("robot: go1", "robot: a1"))
-    with pytest.raises(BundleError, match="robot is 'a1', this runtime drives 'go1'"):
-        load_bundle(other_robot)
+    extra = copy_bundle(good, tmp_path / "extra")
+    (extra / "notes.txt").write_text("hello")
+    with pytest.raises(BundleError, match=r"notes\.txt is not listed in SHA256SUMS"):
+        load_bundle(extra)
+
+    unsigned = copy_bundle(good, tmp_path / "unsigned")
+    (unsigned / "SHA256SUMS").unlink()
+    with pytest.raises(BundleError, match="no SHA256SUMS"):
+        load_bundle(unsigned)
 
     missing = copy_bundle(good, tmp_path / "missing")
     (missing / "policy.onnx").unlink()
-    with pytest.raises(BundleError, match=r"policy\.onnx: listed in the manifest but missing"):
+    with pytest.raises(BundleError, match=r"policy\.onnx: listed in SHA256SUMS but missing"):
         load_bundle(missing)
     with pytest.raises(BundleError, match="not a policy bundle"):
         load_bundle(tmp_path)
+
+
+MANIFEST_CASES = [
+    (lambda m: m.pop("control"), None, "missing required key 'control'"),
+    (lambda m: m["control"].__setitem__("kp", [20.0] * 11), None, "control.kp: expected float, got [20.0"),
+    (lambda m: m["control"].__setitem__("sdk_dt", 0), None, "control.sdk_dt: expected a value > 0"),
+    (lambda m: m.__setitem__("files", ["policy.onnx"]), None, "files: expected a mapping"),
+    (lambda m: m["control"].__setitem__("kp", 2000.0), None, "control.kp is 2000.0, the go1 description needs 20.0"),
+    (lambda m: m["joints"].__setitem__("upper", [5.0] * 12), None, "joints.upper is [5.0"),
+    (lambda m: m["joints"].__setitem__("lower", [-10.0] * 12), None, "joints.lower: expected a value >= -6.3"),
+    (lambda m: m["joints"].__setitem__("default_pos", [0.0] * 12), None, "joints.default_pos is"),
+    (lambda m: m["joints"].__setitem__("torque_limit", [1.0] * 11), None, "joints.torque_limit: 11 values, action.size is 12"),
+    (lambda m: m["control"].__setitem__("damping_kd", float("nan")), None, "control.damping_kd: expected a finite number"),
+    (lambda m: m["observation"].__setitem__("size", 45), None, "observation.size is 45, observation.config gives 47"),
+    (lambda m: m.__setitem__("robot", "a1"), None, "robot is 'a1', this runtime drives 'go1'"),
+    (lambda m: m.__setitem__("format", 1), None, "format is 1, this runtime reads format 2; re-export it"),
+    (
+        None,
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh")),
+        "expands to more than",
+    ),
+    (None, "[1, 2", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize(("edit", "text", "message"), MANIFEST_CASES)
+def test_malformed_or_unsafe_manifests_are_one_line_errors(
+    trained: tuple[Path, Path], tmp_path: Path, edit: Callable[[dict[str, Any]], object] | None, text: str | None, message: str
+) -> None:
+    _, good = trained
+    bad = copy_bundle(good, tmp_path / "bad")
+    rewrite_manifest(bad, edit or (lambda m: None), text)
+    with pytest.raises(BundleError) as err:
+        load_bundle(bad)
+    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+    assert str(bad / "manifest.yaml") in str(err.value)
+
+
+def test_checkpoints_never_run_code(tmp_path: Path) -> None:
+    """A pickle that would run code on load is refused by every reader of checkpoints (export, --init, --resume)."""
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"actor": {}, "payload": Evil()}, evil)
+    result = subprocess.run(
+        [sys.executable, "-m", "unio4.cli", "export", str(evil), "-o", str(tmp_path / "b")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and not marker.exists()
+    assert (
+        result.stderr.startswith(f"unio4: error: {evil}: not a readable unio4 checkpoint") and len(result.stderr.strip().splitlines()) == 1
+    )
+    with pytest.raises(ValueError, match="not a readable unio4 checkpoint"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+    with pytest.raises(TypeError, match=r"checkpoint.payload: a .*Evil; checkpoints hold tensors and plain data only"):
+        save_checkpoint(tmp_path / "x.pt", {"actor": {}, "payload": Evil()})
 
 
 def test_bundle_loader_does_not_import_torch() -> None:

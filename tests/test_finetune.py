@@ -39,7 +39,7 @@ def test_ppo_fine_tuning_improves_go1_velocity_tracking(tmp_path: Path) -> None:
     before = evaluate_policy(cloned, eval_env, steps=500)
     result = train_online(env, online, tmp_path / "ppo", init=init, show_progress=False)
     tuned, _ = build_agent(env, online)
-    tuned.load_state_dict(torch.load(result.checkpoint, weights_only=False)["actor"])
+    tuned.load_state_dict(torch.load(result.checkpoint, weights_only=True)["actor"])
     after = evaluate_policy(tuned, eval_env, steps=500)
     env.close()
     eval_env.close()

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from deploy.bundle import sha256_file
+from deploy.bundle import sha256_file, write_sums
 from deploy.flash import FlashError, SshTarget, current_version, flash, rollback, versions
 from unio4.cli import main
 
@@ -74,23 +75,26 @@ def two_bundles(walking_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
 def test_flash_verifies_remotely_switches_and_rolls_back(sshd: SshTarget, two_bundles: tuple[Path, Path]) -> None:
     first, second = two_bundles
     robot = Path(sshd.remote_dir)
-    a = flash(first, sshd)
+    report = flash(first, sshd)
+    a = report.version
+    assert report.copied and set(report.verified) == {"manifest.yaml", "policy.onnx"}
     assert current_version(sshd) == a and (robot / "current").is_symlink()
     assert sha256_file(robot / "current" / "policy.onnx") == sha256_file(first / "policy.onnx")
     assert (robot / "current" / "SHA256SUMS").is_file() and not list(robot.glob(".incoming-*"))
-    b = flash(second, sshd)
+    b = flash(second, sshd).version
     assert b != a and current_version(sshd) == b
     assert sha256_file(robot / "current" / "policy.onnx") == sha256_file(second / "policy.onnx")
     assert set(versions(sshd)) == {a, b}  # the previous version is kept
     assert rollback(sshd) == a and current_version(sshd) == a
-    assert flash(second, sshd) == b  # already on the robot: switched to, not copied again
+    again = flash(second, sshd)
+    assert again.version == b and not again.copied  # already on the robot: re-verified and switched to, not copied
     assert (robot / "history").read_text().split() == [a, b, a, b]
 
 
 def test_keep_prunes_old_versions_but_never_the_current(sshd: SshTarget, two_bundles: tuple[Path, Path]) -> None:
     target = SshTarget(sshd.host, sshd.port, sshd.identity, sshd.known_hosts, remote_dir=sshd.remote_dir + "-keep")
-    a = flash(two_bundles[0], target)
-    b = flash(two_bundles[1], target, keep=1)
+    a = flash(two_bundles[0], target).version
+    b = flash(two_bundles[1], target, keep=1).version
     assert versions(target) == [b] and current_version(target) == b
     assert a not in versions(target)
     with pytest.raises(FlashError, match="nothing to roll back to"):
@@ -103,6 +107,22 @@ def test_unknown_host_key_is_refused(sshd: SshTarget, two_bundles: tuple[Path, P
     with pytest.raises(FlashError, match="Host key verification failed"):
         flash(two_bundles[0], stranger)
     assert not (tmp_path / "robot").exists()
+
+
+def test_a_changed_manifest_is_a_new_version(sshd: SshTarget, two_bundles: tuple[Path, Path], tmp_path: Path) -> None:
+    """Same policy.onnx, different manifest: the new manifest reaches the robot (the identity covers it)."""
+    target = SshTarget(sshd.host, sshd.port, sshd.identity, sshd.known_hosts, remote_dir=str(tmp_path / "robot"))
+    first = flash(two_bundles[0], target)
+    edited = tmp_path / "edited"
+    shutil.copytree(two_bundles[0], edited)
+    manifest = yaml.safe_load((edited / "manifest.yaml").read_text())
+    manifest["lineage"]["note"] = "re-exported"
+    (edited / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    write_sums(edited)
+    second = flash(edited, target)
+    assert second.copied and second.version != first.version and second.identity != first.identity
+    on_robot = yaml.safe_load((tmp_path / "robot" / "current" / "manifest.yaml").read_text())
+    assert on_robot["lineage"]["note"] == "re-exported"
 
 
 def test_tampered_bundle_never_leaves_the_workstation(sshd: SshTarget, two_bundles: tuple[Path, Path], tmp_path: Path) -> None:
@@ -124,7 +144,8 @@ def test_flash_cli_prints_no_secret(sshd: SshTarget, two_bundles: tuple[Path, Pa
     assert main(["flash", str(two_bundles[1]), *common]) == 0
     assert main(["flash", "--rollback", *common]) == 0
     out = capsys.readouterr()
-    assert "sha256 verified on the robot" in out.out and "rolled back" in out.out
+    assert "verified on the robot: sha256 of manifest.yaml, policy.onnx (sha256sum -c SHA256SUMS)" in out.out
+    assert "rolled back" in out.out
     private = sshd.identity.read_text().splitlines()[1]
     assert private not in out.out + out.err and "PRIVATE KEY" not in out.out + out.err
     assert os.path.islink(sshd.remote_dir + "-cli/current")

@@ -201,9 +201,9 @@ def _timing_histogram(log_dir: Path, out: Path) -> tuple[Path, dict[str, float]]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deploy.rollout_log import read_chunks
+    from deploy.rollout_log import read_log
 
-    log, _ = read_chunks(log_dir)
+    log = read_log(log_dir).arrays
     period_ms = np.diff(log["time"]) * 1000.0
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(period_ms, bins=50)

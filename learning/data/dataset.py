@@ -44,6 +44,8 @@ class Dataset:
     def validate(self, where: str = "dataset") -> None:
         """Raise :class:`DatasetError` naming the first field with a bad shape, dtype or value."""
         n = len(self)
+        if n == 0:
+            raise DatasetError(f"{where}: holds no transitions (rewards has 0 rows)")
         arrays = {k: getattr(self, k) for k in ROOT_KEYS} | {f"infos/{k}": v for k, v in self.infos.items()}
         for name, value in arrays.items():
             if value.shape[0] != n:
@@ -117,7 +119,7 @@ def load_dataset(path: str | Path) -> Dataset:
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from exc
+        raise DatasetError(f"{path}: not a readable HDF5 file ({_first_line(exc)})") from None
     with f:
         if any(k.startswith("episode_") for k in f.keys()):
             return _load_minari(f, path)
@@ -127,9 +129,13 @@ def load_dataset(path: str | Path) -> Dataset:
                 if key == "next_observations":
                     continue
                 raise DatasetError(f"{path}: missing required key '{key}'")
-            arrays[key] = f[key][()]
-        infos = {k: torch.from_numpy(np.asarray(v[()])) for k, v in f["infos"].items()} if "infos" in f else {}
-        metadata = {k: _attr(v) for k, v in f["metadata"].attrs.items()} if "metadata" in f else {}
+            arrays[key] = _read_array(f, key, path)
+        infos: dict[str, torch.Tensor] = {}
+        if "infos" in f:
+            if not isinstance(f["infos"], h5py.Group):
+                raise DatasetError(f"{path}: infos is a dataset; expected a group of arrays (infos/<name>)")
+            infos = {k: torch.from_numpy(_read_array(f, f"infos/{k}", path)) for k in f["infos"]}
+        metadata = {k: _attr(v) for k, v in f["metadata"].attrs.items()} if isinstance(f.get("metadata"), h5py.Group) else {}
     if "next_observations" not in arrays:  # old D4RL files: the next row, except across episode ends
         arrays["next_observations"] = np.concatenate([arrays["observations"][1:], arrays["observations"][-1:]])
     data = Dataset(
@@ -146,12 +152,33 @@ def load_dataset(path: str | Path) -> Dataset:
     return data
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_array(f: h5py.File, key: str, path: Path) -> np.ndarray:
+    """The numeric array at ``key``, with a one-line error naming the file and key otherwise."""
+    node = f[key]
+    if not isinstance(node, h5py.Dataset):
+        raise DatasetError(f"{path}: {key} is a group; expected an array")
+    if node.dtype.kind not in "biuf":
+        raise DatasetError(f"{path}: {key} holds {node.dtype} values; expected numbers (bool, int or float)")
+    try:
+        return np.asarray(node[()])
+    except (OSError, ValueError, RuntimeError) as exc:  # h5py's read errors: a damaged file or filter
+        raise DatasetError(f"{path}: cannot read {key} ({_first_line(exc)})") from None
+
+
 MINARI_KEYS = ("observations", "actions", "rewards", "terminations", "truncations")
 
 
 def _load_minari(f: h5py.File, path: Path) -> Dataset:
     """Minari's layout: one ``episode_<id>`` group per episode, observations with T + 1 rows."""
-    names = sorted((k for k in f.keys() if k.startswith("episode_")), key=lambda k: int(k.split("_")[1]))
+    names = [k for k in f.keys() if k.startswith("episode_")]
+    if bad := [k for k in names if not k.split("_", 1)[1].isdigit()]:
+        raise DatasetError(f"{path}: {bad[0]}: expected episode_<number>")
+    names.sort(key=lambda k: int(k.split("_")[1]))
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ROOT_KEYS}
     for name in names:
         group = f[name]
@@ -160,19 +187,19 @@ def _load_minari(f: h5py.File, path: Path) -> Dataset:
                 raise DatasetError(f"{path}: {name}/{key} is missing")
             if not isinstance(group[key], h5py.Dataset):
                 raise DatasetError(f"{path}: {name}/{key} is a group (dict spaces are not supported; flatten them first)")
-        obs, actions = group["observations"][()], group["actions"][()]
+        obs, actions = _read_array(f, f"{name}/observations", path), _read_array(f, f"{name}/actions", path)
         steps = len(actions)
         if len(obs) != steps + 1:
             raise DatasetError(f"{path}: {name}/observations has {len(obs)} rows, expected {steps + 1} (actions + 1)")
-        terminals = group["terminations"][()].astype(bool).reshape(-1)
-        timeouts = group["truncations"][()].astype(bool).reshape(-1)
+        terminals = _read_array(f, f"{name}/terminations", path).astype(bool).reshape(-1)
+        timeouts = _read_array(f, f"{name}/truncations", path).astype(bool).reshape(-1)
         if steps and not (terminals[-1] or timeouts[-1]):
             timeouts[-1] = True  # a recorded episode ends at its last step
         for key, value in (
             ("observations", obs[:-1]),
             ("next_observations", obs[1:]),
             ("actions", actions.reshape(steps, -1)),
-            ("rewards", group["rewards"][()].reshape(-1)),
+            ("rewards", _read_array(f, f"{name}/rewards", path).reshape(-1)),
             ("terminals", terminals),
             ("timeouts", timeouts),
         ):

@@ -22,7 +22,7 @@ import torch
 from rich.progress import Progress
 
 from configs.loader import bounded, to_dict
-from learning.checkpoint import save_checkpoint
+from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.data.dataset import Dataset, load_dataset
 from learning.data.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
@@ -186,7 +186,7 @@ def _empty_episode() -> dict[str, list[np.ndarray]]:
 
 
 def _load_actor(path: Path, env_id: str, cfg: GenerateConfig) -> tuple[TanhGaussianActor, dict[str, object]]:
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     env = make_gym_env(env_id)
     obs_dim, act_dim, low, high = _spaces(env)
     env.close()

@@ -9,7 +9,9 @@ does not measure is estimated or left out, and the metadata says which:
   emulator's ground truth, mean forward velocity within 0.02 m/s in MuJoCo and PyBullet);
 - collision forces: no sensor on the trunk or thighs, so 0 (the ``collision`` term never fires);
 - contacts: ``foot_force > rewards.contact_threshold`` in the units the robot reports.
-A run that ended in a tilt stop ends with a terminal; every other run ends with a time-out.
+A run that ended in a tilt stop ends with a terminal; every other run ends with a time-out. A run
+with a lost or unreadable chunk in the middle becomes one episode per stretch of consecutive steps
+(never one episode across the gap), and the dataset's ``notes`` name every such chunk.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ import numpy as np
 import torch
 
 from configs.loader import read_yaml, to_dict
+from deploy.manifest import parse_manifest
 from deploy.observations import projected_gravity
-from deploy.rollout_log import read_chunks, read_events
+from deploy.rollout_log import read_events, read_log
 from learning.data.dataset import Dataset
 from robots.description import load_robot
 from robots.kinematics import STANCE_FORCE, foot_positions, leg_odometry
 from sim.config import TaskConfig
 from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
+
+# What reward recomputation reads from a log, besides the observation and the action.
+LOGGED_STATE = ("joint_pos", "joint_vel", "joint_torque", "base_quat", "gyro", "foot_force", "command")
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -78,7 +84,7 @@ def recompute_rewards(
         soft_lower=soft_lower,
         soft_upper=soft_upper,
         default_joint_pos=t(robot.default_joint_pos),
-        clock_cycles=torch.arange(n, dtype=torch.float32) * (policy_dt * task.observations.clock_frequency),
+        clock_cycles=t(log["time"] if "time" in log else np.arange(n) * policy_dt) * task.observations.clock_frequency,
         dt=policy_dt,
     )
     reward, parts = compute_rewards(inputs, rc)
@@ -99,33 +105,43 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
         meta = _read_yaml(run_dir / "meta.yaml")
         if not meta:
             raise ValueError(f"{run_dir}: not a rollout log (no meta.yaml)")
-        log, skipped = read_chunks(run_dir)
-        notes += [f"{run_dir.name}/{s}" for s in skipped]
+        if "manifest" not in meta:
+            raise ValueError(f"{run_dir / 'meta.yaml'}: no 'manifest' (the deployed bundle's)")
+        manifest = parse_manifest(meta["manifest"], f"{run_dir / 'meta.yaml'}: manifest")
+        log = read_log(run_dir)
+        notes += [f"{run_dir.name}/{note}" for note in log.notes]
+        notes += [f"{run_dir.name}: episode split at a gap ({gap})" for gap in log.gaps]
+        missing = sorted({"observation", "action", *LOGGED_STATE} - set(log.arrays))
+        if missing:
+            raise ValueError(f"{run_dir}: the rollout chunks lack {missing}; not a unio4 deploy log")
         summary = _read_yaml(run_dir / "summary.yaml")
         if not summary:
             notes.append(f"{run_dir.name}: no summary.yaml (the run was killed); closed with a time-out")
         stop = next((e for e in read_events(run_dir) if e.get("event") == "damping"), {})
         safety_stops.append(str(stop.get("reason", "")) if stop.get("safety_stop") else "")
-        terminal = bool(stop.get("safety_stop")) and str(stop.get("reason", "")).startswith("tilt")
-        policy_dt = float(meta["manifest"]["control"]["policy_dt"])
-        rewards, estimates = recompute_rewards(log, task, policy_dt, terminal, stance_force)
-        n = len(rewards)
-        obs = log["observation"].astype(np.float32)
-        ends = np.zeros(n, dtype=bool)
-        ends[-1] = True
-        run_columns = {
-            "observations": obs,
-            "actions": log["action"].astype(np.float32),
-            "rewards": rewards.astype(np.float32),
-            "terminals": ends & terminal,
-            "timeouts": ends & (not terminal),
-            "next_observations": np.concatenate([obs[1:], obs[-1:]]),
-            "run_index": np.full(n, len(bundles), dtype=np.int64),
-            **{k: v for k, v in log.items() if k not in ("observation", "action")},
-            **estimates,
-        }
-        for key, value in run_columns.items():
-            columns.setdefault(key, []).append(np.asarray(value))
+        run_terminal = bool(stop.get("safety_stop")) and str(stop.get("reason", "")).startswith("tilt")
+        policy_dt = manifest.control.policy_dt
+        for k in range(len(log.segments)):  # one episode per stretch of consecutive steps
+            segment = log.segment(k)
+            terminal = run_terminal and k == len(log.segments) - 1  # earlier stretches were cut by a gap: time-outs
+            rewards, estimates = recompute_rewards(segment, task, policy_dt, terminal, stance_force)
+            n = len(rewards)
+            obs = segment["observation"].astype(np.float32)
+            ends = np.zeros(n, dtype=bool)
+            ends[-1] = True
+            run_columns = {
+                "observations": obs,
+                "actions": segment["action"].astype(np.float32),
+                "rewards": rewards.astype(np.float32),
+                "terminals": ends & terminal,
+                "timeouts": ends & (not terminal),
+                "next_observations": np.concatenate([obs[1:], obs[-1:]]),
+                "run_index": np.full(n, len(bundles), dtype=np.int64),
+                **{key: v for key, v in segment.items() if key not in ("observation", "action")},
+                **estimates,
+            }
+            for key, value in run_columns.items():
+                columns.setdefault(key, []).append(np.asarray(value))
         bundles.append(str(meta.get("bundle_sha256", "")))
     arrays = {k: np.concatenate(v) for k, v in columns.items()}
     root = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")

@@ -37,7 +37,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.bundle:
         raise ValueError("flash: give a BUNDLE directory, or --rollback")
-    name = flash(args.bundle, target, keep=args.keep)
-    assert current_version(target) == name
-    print(f"flashed {args.bundle} -> {args.host}:{args.remote_dir}/versions/{name} (sha256 verified on the robot; current -> {name})")
+    report = flash(args.bundle, target, keep=args.keep)
+    now = current_version(target)
+    if now != report.version:
+        raise OSError(f"flash: {args.host}:{args.remote_dir}/current is {now}, expected {report.version}")
+    print(f"flashed {args.bundle} -> {args.host}:{args.remote_dir}/versions/{report.version}; current -> {report.version}")
+    print(f"  {report.summary()}")
     return 0
