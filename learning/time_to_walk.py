@@ -20,7 +20,7 @@ from typing import Any
 
 from learning.online import OnlineConfig, train_online
 from learning.policy import GaussianActor
-from sim.config import TaskConfig
+from sim.config import TaskConfig, evaluation_config
 from sim.evaluate import tracking_metrics
 from sim.task import Go1VelocityTask
 
@@ -79,7 +79,7 @@ def time_to_walk(
     iterations = -(-max_samples // per_iteration)
     cfg = replace(train_cfg, iterations=iterations, seed=seed)
     env = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads)
-    judge = Go1VelocityTask(task_cfg, criterion.num_envs, backend=backend, seed=criterion.seed, num_threads=num_threads)
+    judge = Go1VelocityTask(evaluation_config(task_cfg), criterion.num_envs, backend=backend, seed=criterion.seed, num_threads=num_threads)
     steps = int(round(criterion.seconds / judge.dt))
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "walk.jsonl"
@@ -112,3 +112,32 @@ def time_to_walk(
     judge.close()
     (run_dir / "walk_result.json").write_text(json.dumps({**asdict(result), "criterion": asdict(criterion)}, indent=1))
     return result
+
+
+def plot_walk_curves(results: dict[int, WalkResult], criterion: WalkCriterion, out: Path) -> Path:
+    """Linear and yaw tracking error of every check against training wall clock, one line per seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    panels = (
+        ("lin_vel_error", "lin vel error (m/s)", criterion.max_lin_vel_error),
+        ("yaw_rate_error", "yaw rate error (rad/s)", criterion.max_yaw_rate_error),
+        ("falls_per_robot_minute", "falls per robot-minute", criterion.max_falls_per_minute),
+    )
+    for ax, (key, label, limit) in zip(axes, panels):
+        for seed, r in results.items():
+            ax.plot([c["train_s"] / 60 for c in r.checks], [c[key] for c in r.checks], marker=".", label=f"seed {seed}")
+        ax.axhline(limit, color="k", lw=0.8, ls="--", label="walks below")
+        ax.set_xlabel("training wall clock (min)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"time to walk: {criterion.num_envs} robots x {criterion.seconds:.0f} s, mean action, full command range")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from deploy.observations import rotate_inverse
-from sim.config import TaskConfig
+from sim.config import TaskConfig, evaluation_config
 from sim.policies import Policy, bundle_policy
 from sim.task import Go1VelocityTask
 
@@ -53,7 +53,7 @@ def tracking_metrics(task: Go1VelocityTask, policy: Policy, steps: int, seed: in
 
 def evaluate_bundle(bundle: str | Path, cfg: TaskConfig, backend: str, num_envs: int, seconds: float, seed: int = 0) -> dict[str, float]:
     """:func:`tracking_metrics` of an exported bundle (onnxruntime, the mean action) on a fresh task."""
-    task = Go1VelocityTask(cfg, num_envs, backend=backend, seed=seed)
+    task = Go1VelocityTask(evaluation_config(cfg), num_envs, backend=backend, seed=seed)
     try:
         return tracking_metrics(task, bundle_policy(bundle, task), int(round(seconds / task.dt)), seed=seed)
     finally:

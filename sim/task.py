@@ -111,6 +111,8 @@ class Go1VelocityTask:
                 torch.zeros(o.frame_size(nj) - 9 - 3 * nj),  # gait clock: exact
             ]
         ).to(dev)
+        self.command_fraction = cfg.commands.curriculum_start if cfg.commands.curriculum else 1.0
+        self._curriculum_scores: list[torch.Tensor] = []
         self.state: RobotState = self.backend.state().to(dev)
         self.terrain.assign(n, self.gen)
 
@@ -271,6 +273,8 @@ class Go1VelocityTask:
         cmd = torch.stack(
             [uniform(self.gen, *c.lin_vel_x, (k,)), uniform(self.gen, *c.lin_vel_y, (k,)), uniform(self.gen, *c.ang_vel_yaw, (k,))], 1
         )
+        if self.command_fraction < 1.0:
+            cmd = cmd * self.command_fraction
         small = torch.norm(cmd[:, :2], dim=1) < c.zero_below
         cmd[small, :2] = 0.0
         self.commands[ids] = cmd
@@ -279,13 +283,30 @@ class Go1VelocityTask:
         stats = {f"reward/{name}": float(v[ids].mean() / self.cfg.episode_length_s) for name, v in self.episode_sums.items()}
         stats["return"] = float(self.episode_return[ids].mean())
         stats["length"] = float(self.episode_length[ids].float().mean())
+        if self.cfg.commands.curriculum:
+            stats["command_fraction"] = self.command_fraction
         if not self.terrain.is_flat:
             stats["terrain_level"] = self.terrain.mean_level
         return stats
 
+    def _update_command_curriculum(self, ids: torch.Tensor) -> None:
+        """Widen the command ranges once the finished episodes of about one per robot track well enough."""
+        c = self.cfg.commands
+        weight = self.cfg.rewards.weights.get("tracking_lin_vel", 0.0)
+        if not c.curriculum or weight <= 0 or self.command_fraction >= 1.0:
+            return
+        scale = weight * (self.dt if self.cfg.rewards.scale_by_dt else 1.0)
+        per_step = self.episode_sums["tracking_lin_vel"][ids] / (scale * self.episode_length[ids].clamp(min=1))
+        self._curriculum_scores.append(per_step)
+        if sum(int(x.numel()) for x in self._curriculum_scores) >= self.num_envs:
+            if float(torch.cat(self._curriculum_scores).mean()) > c.curriculum_threshold:
+                self.command_fraction = min(1.0, self.command_fraction + c.curriculum_step)
+            self._curriculum_scores = []
+
     def _reset_envs(self, ids: torch.Tensor, curriculum: bool) -> None:
         n, cfg, rnd = ids.numel(), self.cfg, self.cfg.randomization
         if curriculum:
+            self._update_command_curriculum(ids)
             distance = torch.norm(self.state.base_pos[ids, :2] - self.spawn_xy[ids], dim=1)
             commanded = torch.norm(self.commands[ids, :2], dim=1) * cfg.episode_length_s
             self.terrain.update_curriculum(ids, distance, commanded, self.gen)

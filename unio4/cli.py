@@ -16,6 +16,7 @@ from configs.loader import ConfigError
 from unio4.commands import (
     bench_deploy,
     bench_learning,
+    bench_walk,
     collect,
     data_generate,
     data_pack,
@@ -55,6 +56,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     data_generate,
     bench_deploy,
     bench_learning,
+    bench_walk,
     demo,
 )
 GROUPS = {

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             evaluator=lambda actor: evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000),
         )  # fmt: skip
     else:  # the Go1 task
-        from sim.config import load_task_config
+        from sim.config import evaluation_config, load_task_config
         from sim.task import Go1VelocityTask
 
         task_cfg = load_task_config(args.task, args.overrides)
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if cfg.eval_interval and ctx.is_main:  # the mean action on its own robots: same commands, pushes and dynamics every time
             from learning.evaluate import evaluate_policy
 
-            eval_task = Go1VelocityTask(task_cfg, args.eval_envs, backend=args.backend, seed=10_000, device=device)
+            eval_task = Go1VelocityTask(evaluation_config(task_cfg), args.eval_envs, backend=args.backend, seed=10_000, device=device)
             eval_steps = int(round(args.eval_seconds / eval_task.dt))
 
             def evaluator(actor):  # type: ignore[no-untyped-def]

@@ -1,0 +1,90 @@
+"""``unio4 bench walk``: samples and wall clock until PPO from scratch walks, over seeds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from unio4.commands.options import add_overrides
+
+WORDS = ("bench", "walk")
+HELP = "time to walk: PPO from scratch until the mean action tracks commands without falling (seeds, table, curve)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path")
+    add_overrides(p, "--set", "overrides", "commands.curriculum=false")
+    p.add_argument("--config", default="ppo_go1", help="training preset in configs/train/ or a YAML path")
+    add_overrides(p, "--train-set", "train_overrides", "ppo.num_steps=24")
+    p.add_argument("--num-envs", type=int, default=256, help="training robots")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--max-samples", type=float, default=8e6, help="give up after this many samples per seed")
+    p.add_argument("--check-every", type=float, default=2e5, help="samples between walking checks")
+    p.add_argument("--threads", type=int, default=None, help="physics threads and torch threads (default: all cores)")
+    p.add_argument("--keep-training", action="store_true", help="train to --max-samples even after walking (for curves)")
+    p.add_argument("--run-dir", default="runs/bench_walk", help="one run dir per seed, summary.json and walk.png here")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from configs.loader import load, resolve_config_path
+    from learning.online import OnlineConfig
+    from learning.time_to_walk import WalkCriterion, plot_walk_curves, time_to_walk
+    from sim.config import load_task_config
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task_cfg = load_task_config(args.task, args.overrides)
+    train_cfg = load(OnlineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    criterion = WalkCriterion()
+    root = Path(args.run_dir)
+    results = {}
+    for seed in args.seeds:
+        print(f"bench walk: seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)
+        results[seed] = time_to_walk(
+            task_cfg,
+            train_cfg,
+            root / f"seed{seed}",
+            args.num_envs,
+            int(args.max_samples),
+            int(args.check_every),
+            criterion,
+            seed=seed,
+            stop_when_walking=not args.keep_training,
+            num_threads=args.threads,
+        )
+    table = Table(title=f"unio4 bench walk ({args.task}, {args.config}, {args.num_envs} robots)")
+    for col in ("seed", "walks", "samples", "train wall clock", "samples/s", "lin vel error", "yaw rate error", "falls/min"):
+        table.add_column(col, justify="right")
+    for seed, r in results.items():
+        last = next((c for c in r.checks if c["walks"]), r.checks[-1] if r.checks else {})
+        table.add_row(
+            str(seed),
+            "yes" if r.walked else "no",
+            f"{r.samples:,}",
+            f"{r.train_seconds / 60:.1f} min",
+            f"{r.samples / max(r.train_seconds, 1e-9):,.0f}",
+            f"{last.get('lin_vel_error', float('nan')):.3f}",
+            f"{last.get('yaw_rate_error', float('nan')):.3f}",
+            f"{last.get('falls_per_robot_minute', float('nan')):.2f}",
+        )
+    Console(width=160).print(table)
+    walked = [r for r in results.values() if r.walked]
+    summary = {
+        "criterion": criterion.__dict__,
+        "seeds": {
+            str(s): {"walked": r.walked, "samples": r.samples, "train_seconds": r.train_seconds, "checks": r.checks}
+            for s, r in results.items()
+        },
+        "median_train_minutes": statistics.median(r.train_seconds / 60 for r in walked) if len(walked) == len(results) else None,
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "summary.json").write_text(json.dumps(summary, indent=1))
+    png = plot_walk_curves(results, criterion, root / "walk.png")
+    print(f"walked in {len(walked)} of {len(results)} seeds; summary {root / 'summary.json'}, curves {png}")
+    return 0 if len(walked) == len(results) else 1
