@@ -98,7 +98,9 @@ def build_manifest(state: dict[str, Any], task: TaskConfig, checkpoint: Path) ->
             "sdk_dt": robot.control.sdk_dt,
             "damping_kd": robot.control.damping_kd,
         },
-        "commands": to_dict(task.commands),
+        "commands": {
+            k: to_dict(getattr(task.commands, k)) for k in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw", "resample_time_s", "zero_below")
+        },
         "lineage": {
             "checkpoint": str(checkpoint),
             "checkpoint_sha256": sha256_file(checkpoint),

@@ -57,6 +57,9 @@ class GateConfig:
     backend: str = "pybullet"
     num_envs: int = bounded(8, ge=1)
     seconds: float = bounded(5.0, gt=0)
+    # Absolute floors every new bundle must meet, whatever the current one does:
+    max_falls_per_minute: float = bounded(0.0, ge=0)  # falls per robot-minute
+    max_lin_vel_error: float = bounded(0.3, gt=0)  # m/s, over the bundle's trained command range
     # What the new bundle may add, over the current bundle and over the session's first bundle:
     max_tracking_increase: float = bounded(0.05, ge=0)  # m/s of lin-vel error
     max_falls_increase: float = bounded(0.0, ge=0)  # falls per robot-minute
@@ -234,18 +237,12 @@ class Session:
         def evaluate(bundle: str | Path) -> dict[str, float]:
             return evaluate_bundle(bundle, self.task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
 
-        def no_worse(new: dict[str, float], ref: dict[str, float]) -> bool:
-            return (
-                new["lin_vel_error"] <= ref["lin_vel_error"] + g.max_tracking_increase
-                and new["falls_per_robot_minute"] <= ref["falls_per_robot_minute"] + g.max_falls_increase
-            )
-
         old, new = evaluate(self.state.bundle), evaluate(d / "bundle")
         start_bundle = self.root / "iter_000" / "bundle"
         if not self.state.gate_start:
             self.state.gate_start = old if Path(self.state.bundle) == start_bundle else evaluate(start_bundle)
-        # Against the current bundle and the first one: tolerated small losses cannot add up over iterations.
-        accepted = no_worse(new, old) and no_worse(new, self.state.gate_start)
+        refusals = gate_refusals(g, new, old, self.state.gate_start)
+        accepted = not refusals
         from learning.data.dataset import load_dataset
 
         data = load_dataset(d / "data.h5")
@@ -258,7 +255,9 @@ class Session:
             "gate_error_old": old["lin_vel_error"],
             "gate_error_new": new["lin_vel_error"],
             "gate_error_start": self.state.gate_start["lin_vel_error"],
+            "gate_falls_old": old["falls_per_robot_minute"],
             "gate_falls_new": new["falls_per_robot_minute"],
+            "gate_refused": "; ".join(refusals),
             # rollouts the safety layer ended early (a fall, or e.g. stale state): short episodes lower the logged return
             "safety_stops": sum(bool(reason) for reason in data.metadata.get("safety_stops", [])),
             "accepted": bool(accepted),
@@ -273,6 +272,28 @@ class Session:
         from deploy.flash import SshTarget, flash
 
         flash(self.state.bundle, SshTarget(self.cfg.flash_host))
+
+
+def gate_refusals(g: GateConfig, new: dict[str, float], current: dict[str, float], first: dict[str, float]) -> list[str]:
+    """Why a new bundle must not replace the current one (empty: it passes).
+
+    Absolute floors first (a bundle that falls is refused even when the current one falls more),
+    then "no worse" against the current bundle and the session's first one, so that tolerated small
+    losses cannot add up over iterations.
+    """
+    reasons = []
+    falls, error = new["falls_per_robot_minute"], new["lin_vel_error"]
+    if falls > g.max_falls_per_minute:
+        reasons.append(f"falls {falls:.2f} per robot-minute > {g.max_falls_per_minute:g}")
+    if error > g.max_lin_vel_error:
+        reasons.append(f"lin-vel error {error:.3f} m/s > {g.max_lin_vel_error:g}")
+    for name, ref in (("current", current), ("first", first)):
+        if error > ref["lin_vel_error"] + g.max_tracking_increase:
+            worse = f"{error:.3f} m/s vs the {name} bundle's {ref['lin_vel_error']:.3f}"
+            reasons.append(f"lin-vel error {worse} (more than {g.max_tracking_increase:g} worse)")
+        if falls > ref["falls_per_robot_minute"] + g.max_falls_increase:
+            reasons.append(f"falls {falls:.2f} per robot-minute above the {name} bundle's {ref['falls_per_robot_minute']:.2f}")
+    return reasons
 
 
 def actor_network(state: dict[str, Any]) -> Any:

@@ -9,12 +9,14 @@ PyBullet, and the numbers are compared. Metrics over ``num_envs`` randomised rob
 - ``falls_per_robot_minute``: terminations (falls) per robot per minute;
 - ``power``: mean mechanical power sum |tau * dq| (W), the energy cost of the gait.
 
-The same metrics judge a policy still in training (:func:`tracking_metrics` takes any callable from
+A bundle is judged over the command ranges it was trained on (from its manifest) unless asked
+for the task's full ranges. The same metrics judge a policy still in training (:func:`tracking_metrics` takes any callable from
 observations to actions), so "it walks" means one thing everywhere.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -51,8 +53,23 @@ def tracking_metrics(task: Go1VelocityTask, policy: Policy, steps: int, seed: in
     }
 
 
-def evaluate_bundle(bundle: str | Path, cfg: TaskConfig, backend: str, num_envs: int, seconds: float, seed: int = 0) -> dict[str, float]:
-    """:func:`tracking_metrics` of an exported bundle (onnxruntime, the mean action) on a fresh task."""
+def trained_range_config(cfg: TaskConfig, bundle: str | Path) -> TaskConfig:
+    """``cfg`` with the command ranges the bundle was trained on (its manifest's ``commands``)."""
+    from deploy.bundle import load_bundle
+
+    trained = load_bundle(bundle, robot=cfg.robot).spec.commands
+    ranges = {name: getattr(trained, name) for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")}
+    return replace(cfg, commands=replace(cfg.commands, zero_below=trained.zero_below, **ranges))
+
+
+def evaluate_bundle(
+    bundle: str | Path, cfg: TaskConfig, backend: str, num_envs: int, seconds: float, seed: int = 0, full_range: bool = False
+) -> dict[str, float]:
+    """:func:`tracking_metrics` of an exported bundle (onnxruntime, the mean action) on a fresh task.
+
+    Commands come from the bundle's trained ranges (its manifest), or from ``cfg``'s with ``full_range``.
+    """
+    cfg = cfg if full_range else trained_range_config(cfg, bundle)
     task = Go1VelocityTask(evaluation_config(cfg), num_envs, backend=backend, seed=seed)
     try:
         return tracking_metrics(task, bundle_policy(bundle, task), int(round(seconds / task.dt)), seed=seed)

@@ -21,6 +21,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    p.add_argument(
+        "--full-range",
+        action="store_true",
+        help="command the task's full ranges (default: the ranges the bundle was trained on, from its manifest; "
+        "a --set commands.* override implies the task's ranges)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,11 +36,17 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from sim.config import load_task_config
-    from sim.evaluate import evaluate_bundle
+    from sim.evaluate import evaluate_bundle, trained_range_config
 
     cfg = load_task_config(args.task, args.overrides)
-    rows = {b: evaluate_bundle(args.bundle, cfg, b, args.num_envs, args.seconds, seed=args.seed) for b in args.backend}
-    table = Table(title=f"unio4 eval {args.bundle} ({args.num_envs} randomised robots x {args.seconds:.0f} s, task {args.task})")
+    full = args.full_range or any(o.startswith("commands.") for o in args.overrides)
+    shown = cfg if full else trained_range_config(cfg, args.bundle)
+    c = shown.commands
+    ranges = f"vx {list(c.lin_vel_x)}, vy {list(c.lin_vel_y)}, yaw {list(c.ang_vel_yaw)} ({'task' if full else 'trained'} ranges)"
+    rows = {b: evaluate_bundle(args.bundle, cfg, b, args.num_envs, args.seconds, seed=args.seed, full_range=full) for b in args.backend}
+    print(f"unio4 eval {args.bundle}: {args.num_envs} randomised robots x {args.seconds:.0f} s, task {args.task}")
+    print(f"  commands: {ranges}")
+    table = Table()
     for col in ("backend", "lin vel error m/s", "yaw rate error rad/s", "falls / robot-minute", "power W"):
         table.add_column(col, justify="right")
     for backend, r in rows.items():

@@ -48,15 +48,20 @@ def run(args: argparse.Namespace) -> int:
         session.cfg = dataclasses.replace(session.cfg, prompt=False)
     rows = session.run(stop_after_phase=args.stop_after)
     table = Table(title=f"unio4 session {root}")
-    columns = ("iteration", "steps", "logged return", "tracking / step", "gate error (first / current -> new)", "gate falls", "stops")
+    columns: tuple[str, ...] = ("iteration", "steps", "logged return", "tracking / step", "gate error (first / current -> new)")
+    columns += ("gate falls (current -> new)", "stops")
     for col in (*columns, "accepted"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r["iteration"]), str(r["steps"]), f"{r['logged_return']:.3f}", f"{r['tracking_per_step']:.4f}",
             f"{r.get('gate_error_start', float('nan')):.3f} / {r['gate_error_old']:.3f} -> {r['gate_error_new']:.3f}",
-            f"{r['gate_falls_new']:.2f}", str(r.get("safety_stops", "")), "yes" if r["accepted"] else "no",
+            f"{r.get('gate_falls_old', float('nan')):.2f} -> {r['gate_falls_new']:.2f}", str(r.get("safety_stops", "")),
+            "yes" if r["accepted"] else "no",
         )  # fmt: skip
     Console().print(table)
+    for r in rows:
+        if r.get("gate_refused"):
+            print(f"iteration {r['iteration']}: bundle refused by the gate: {r['gate_refused']}")
     print(f"current bundle: {session.state.bundle}")
     return 0
