@@ -179,9 +179,17 @@ def encode_low_cmd(cmd: LowCmd) -> bytes:
 
 
 def decode_low_cmd(datagram: bytes, num_motors: int = 12) -> LowCmd:
-    """Parse and check a LowCmd datagram (length, head, level, CRC); :class:`ProtocolError` names what is wrong."""
+    """Parse and check a LowCmd datagram (length, head, level, CRC); :class:`ProtocolError` names what is wrong.
+
+    Values are decoded as they are, NaN and Inf included: judging them is the receiver's job.
+    """
     rec = _open(datagram, LOW_CMD, "LowCmd")
     m = rec["motorCmd"][:num_motors]
+    with np.errstate(invalid="ignore"):  # a signalling NaN on the wire stays a NaN, silently
+        return _low_cmd(m, rec)
+
+
+def _low_cmd(m: np.ndarray, rec: np.ndarray) -> LowCmd:
     return LowCmd(
         mode=m["mode"].copy(),
         q=m["q"].astype(np.float64),
@@ -242,10 +250,17 @@ def encode_low_state(state: LowState) -> bytes:
 
 
 def decode_low_state(datagram: bytes, num_motors: int = 12) -> LowState:
-    """Parse and check a LowState datagram (length, head, level, CRC); :class:`ProtocolError` names what is wrong."""
+    """Parse and check a LowState datagram (length, head, level, CRC); :class:`ProtocolError` names what is wrong.
+
+    Values are decoded as they are, NaN and Inf included: judging them is the receiver's job.
+    """
     rec = _open(datagram, LOW_STATE, "LowState")
+    with np.errstate(invalid="ignore"):  # a signalling NaN on the wire stays a NaN, silently
+        return _low_state(rec["motorState"][:num_motors], rec)
+
+
+def _low_state(m: np.ndarray, rec: np.ndarray) -> LowState:
     imu = rec["imu"]
-    m = rec["motorState"][:num_motors]
     return LowState(
         tick=int(rec["tick"]),
         quaternion=imu["quaternion"].astype(np.float64),
