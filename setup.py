@@ -13,7 +13,8 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",
     "gymnasium==1.0.0",
     "pybullet==3.2.7",
-    "imageio==2.38.1",  # gymnasium[mujoco] tasks import it
+    "imageio==2.38.1",  # gymnasium[mujoco] tasks import it; videos and GIFs
+    "imageio-ffmpeg==0.8.1",  # an ffmpeg binary for `unio4 play --video out.mp4`
     "h5py==3.16.0",  # datasets
     "onnx==1.23.2",  # policy export
     "onnxscript==0.7.2",  # torch.onnx's exporter

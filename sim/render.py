@@ -40,6 +40,11 @@ class PoseRenderer:
         self.camera = mujoco.MjvCamera()
         self.camera.distance, self.camera.azimuth, self.camera.elevation = distance, 135.0, -20.0
 
+    @property
+    def qpos_index(self) -> np.ndarray:
+        """Where the joint angles (SDK order) sit in ``data.qpos``."""
+        return self._qpos_idx
+
     def render(self, base_pos: np.ndarray, base_quat: np.ndarray, joint_pos: np.ndarray) -> np.ndarray:
         """(height, width, 3) uint8 image of the robot at this pose, the camera on its base."""
         qpos = self.data.qpos

@@ -1,0 +1,176 @@
+"""``unio4 play``: watch a policy walk: a deterministic rollout rendered to MP4, or MuJoCo's viewer.
+
+The policy is a bundle (run by onnxruntime, exactly as on the robot) or a training checkpoint
+(its actor's mean). One robot runs the task with a fixed command and, by default, without domain
+randomisation, so the video shows the policy and not the dice. Each frame is MuJoCo's offscreen
+render of the robot's state with a camera that follows the base, and the commanded and measured
+velocities written on it. MP4 needs ffmpeg (the ``imageio-ffmpeg`` package carries one); without
+it the frames go to a GIF.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deploy.observations import rotate_inverse
+from sim.config import TaskConfig
+from sim.policies import Policy, bundle_policy
+from sim.task import Go1VelocityTask
+
+
+@dataclass
+class PlayResult:
+    """What the rollout did: the measured velocity against the command, falls, and where the video went."""
+
+    mean_velocity: np.ndarray  # (3,) vx, vy in the base frame, yaw rate
+    command: np.ndarray  # (3,)
+    falls: int
+    video: Path | None
+    frames: int
+
+
+def play_config(cfg: TaskConfig, command: tuple[float, float, float], randomize: bool) -> TaskConfig:
+    """``cfg`` commanding exactly ``command`` the whole time, without randomisation unless asked."""
+    vx, vy, yaw = command
+    commands = replace(
+        cfg.commands, lin_vel_x=(vx, vx), lin_vel_y=(vy, vy), ang_vel_yaw=(yaw, yaw), zero_below=0.0, curriculum=False, resample_time_s=1e9
+    )
+    rnd = cfg.randomization if randomize else replace(cfg.randomization, enabled=False)
+    return replace(cfg, commands=commands, randomization=rnd)
+
+
+def checkpoint_policy(path: str | Path) -> tuple[Policy, TaskConfig]:
+    """A training checkpoint's actor (its mean) and the task it was trained on."""
+    from configs.loader import from_dict
+    from learning.checkpoint import load_checkpoint
+    from learning.export import actor_from_checkpoint
+
+    state = load_checkpoint(path)
+    if state.get("task_config") is None:
+        raise ValueError(f"{path}: the checkpoint has no task_config; play a bundle, or a checkpoint trained on the Go1 task")
+    actor = actor_from_checkpoint(state, str(path))
+    return (lambda obs: actor(obs)[0].detach()), from_dict(TaskConfig, state["task_config"], where=f"{path}: task_config")
+
+
+def _annotate(frame: np.ndarray, lines: list[str]) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((10, 8 + 16 * i), line, fill=(255, 255, 255))
+    return np.asarray(image)
+
+
+@torch.no_grad()
+def play(
+    policy_path: str | Path,
+    cfg: TaskConfig | None,
+    command: tuple[float, float, float],
+    seconds: float,
+    video: Path | None,
+    randomize: bool = False,
+    seed: int = 0,
+    size: tuple[int, int] = (640, 480),
+    fps: int = 25,
+) -> PlayResult:
+    """Roll out the policy for ``seconds``; write ``video`` (MP4, or GIF when the name says so or ffmpeg is missing)."""
+    path = Path(policy_path)
+    if path.is_dir():
+        if cfg is None:
+            raise ValueError(f"{path}: a bundle needs --task (its observation spec must match the bundle's)")
+        task_cfg = cfg
+        policy: Policy | None = None
+    else:
+        policy, task_cfg = checkpoint_policy(path)
+        task_cfg = cfg or task_cfg
+    task = Go1VelocityTask(play_config(task_cfg, command, randomize), 1, seed=seed, num_threads=1)
+    if policy is None:
+        policy = bundle_policy(path, task)
+    renderer = None
+    frames: list[np.ndarray] = []
+    every = max(1, round(1.0 / (fps * task.dt)))
+    if video is not None:
+        from sim.render import PoseRenderer
+
+        renderer = PoseRenderer(task.robot.name, width=size[0], height=size[1], distance=1.6)
+    obs, _ = task.reset(seed=seed)
+    steps = int(round(seconds / task.dt))
+    velocities, falls = [], 0
+    for k in range(steps):
+        obs, _, terminated, _, _ = task.step(policy(obs))
+        falls += int(terminated.sum())
+        s = task.state
+        v = rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[0]
+        measured = np.array([float(v[0]), float(v[1]), float(s.base_ang_vel_body[0, 2])])
+        velocities.append(measured)
+        if renderer is not None and k % every == 0:
+            frame = renderer.render(s.base_pos[0].numpy(), s.base_quat[0].numpy(), s.joint_pos[0].numpy())
+            text = [
+                f"t {k * task.dt:5.2f} s   falls {falls}",
+                f"command   vx {command[0]:+.2f}  vy {command[1]:+.2f}  yaw {command[2]:+.2f}",
+                f"measured  vx {measured[0]:+.2f}  vy {measured[1]:+.2f}  yaw {measured[2]:+.2f}",
+            ]
+            frames.append(_annotate(frame, text))
+    task.close()
+    written = None
+    if renderer is not None and video is not None:
+        renderer.close()
+        written = write_video(frames, video, fps=1.0 / (every * task.dt))
+    settled = np.array(velocities[len(velocities) // 4 :]) if velocities else np.zeros((1, 3))
+    return PlayResult(settled.mean(0), np.array(command), falls, written, len(frames))
+
+
+def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
+    """MP4 through ffmpeg (imageio-ffmpeg), or an animated GIF for a .gif name or without ffmpeg."""
+    import imageio.v3 as iio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() != ".gif":
+        try:
+            import imageio_ffmpeg  # noqa: F401 - the ffmpeg binary imageio's pyav-free MP4 writer uses
+
+            iio.imwrite(path, np.stack(frames), fps=fps, codec="libx264", plugin="FFMPEG", macro_block_size=8)
+            return path
+        except ImportError:
+            path = path.with_suffix(".gif")
+    iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
+    return path
+
+
+def launch_viewer(policy_path: str | Path, cfg: TaskConfig | None, command: tuple[float, float, float], seconds: float) -> None:
+    """MuJoCo's interactive viewer on a live rollout (needs a display)."""
+    import os
+    import time
+
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise OSError("--viewer needs a display (DISPLAY is not set); write a video with --video instead")
+    import mujoco
+    import mujoco.viewer
+
+    from sim.render import PoseRenderer
+
+    path = Path(policy_path)
+    policy, task_cfg = (None, cfg) if path.is_dir() else checkpoint_policy(path)
+    if task_cfg is None:
+        raise ValueError(f"{path}: a bundle needs --task")
+    task = Go1VelocityTask(play_config(cfg or task_cfg, command, False), 1, num_threads=1)
+    act = policy or bundle_policy(path, task)
+    shown = PoseRenderer(task.robot.name)  # its model and data are what the viewer shows
+    obs, _ = task.reset()
+    with mujoco.viewer.launch_passive(shown.model, shown.data) as viewer:
+        for _ in range(int(round(seconds / task.dt))):
+            if not viewer.is_running():
+                break
+            obs, *_ = task.step(act(obs))
+            s = task.state
+            shown.data.qpos[0:3], shown.data.qpos[3:7] = s.base_pos[0].numpy(), s.base_quat[0].numpy()
+            shown.data.qpos[shown.qpos_index] = s.joint_pos[0].numpy()
+            mujoco.mj_kinematics(shown.model, shown.data)
+            viewer.sync()
+            time.sleep(task.dt)
+    task.close()
