@@ -1,6 +1,6 @@
 """A bridge worker that serves the MuJoCo backend: the bridge's test engine, a real engine in a real process.
 
-Isaac Gym cannot run in this workplace, so ``tests/test_bridge.py`` drives :mod:`sim.backends.bridge` and
+Isaac Gym is not on PyPI and needs a GPU, so ``tests/test_bridge.py`` drives :mod:`sim.backends.bridge` and
 :class:`sim.backends.remote_backend.RemoteBackend` against this worker and compares it with MuJoCo in-process.
 Spec: ``{"num_envs": N}``; the Go1 description on flat ground, as the ``go1_flat`` task builds it.
 """

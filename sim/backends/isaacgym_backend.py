@@ -10,7 +10,7 @@ constants), so the worker needs nothing from unio4.
 
 Cost of the bridge, stated plainly: state crosses process memory every policy step (about 250
 bytes per robot each way) instead of staying on the GPU; the Isaac Gym worker itself runs its
-PD law and PhysX on the GPU. Nothing here has run against Isaac Gym in this workplace (it is not
+PD law and PhysX on the GPU. The project's tests do not run Isaac Gym (it is not
 on PyPI); the bridge is tested with the MuJoCo engine in a worker, and the engine is type-checked
 against the ``isaacgym-stubs`` package.
 """
