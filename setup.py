@@ -3,11 +3,24 @@
 from setuptools import find_packages, setup
 
 # Exact pins of direct dependencies; requirements.lock pins the whole environment.
+#
+# The base install is the robot install: what `unio4 deploy`, `flash`, `replay --mode robot` and
+# `bench deploy` need on the Go1's Jetson or a laptop beside it, and nothing else (no torch, no
+# physics engine; a test runs the deploy path with only these). `pip install unio4[train]` adds the
+# simulator, the learners and the tools of a workstation.
 INSTALL_REQUIRES = [
-    "torch==2.13.0",
-    "mujoco==4.0.0",
     "numpy==2.4.6",
     "PyYAML==6.0.3",
+    "onnxruntime==1.32.0",  # the deploy runtime's inference
+    # The official Go1 SDK (robot_interface). Its wheel also declares build tools (twine, auditwheel,
+    # pybind11) as run-time requirements; it needs none of them, so `make install` and the deploy
+    # image install fully pinned lists with --no-deps.
+    "unitree-legged-sdk==3.8.20231105",
+    "pyserial==3.5",  # the serial e-stop
+]
+TRAIN_REQUIRES = [
+    "torch==2.13.0",
+    "mujoco==4.0.0",
     "rich==15.0.0",
     "tensorboard==2.21.0",
     "matplotlib==3.11.2",
@@ -18,21 +31,16 @@ INSTALL_REQUIRES = [
     "h5py==3.16.0",  # datasets
     "onnx==1.23.2",  # policy export
     "onnxscript==0.7.2",  # torch.onnx's exporter
-    "onnxruntime==1.32.0",  # the deploy runtime's inference
-    # The official Go1 SDK (robot_interface). Its wheel also declares build tools (twine, auditwheel,
-    # pybind11) as run-time requirements; it needs none of them, so `make install` installs the
-    # fully pinned requirements.lock with --no-deps.
-    "unitree-legged-sdk==3.8.20231105",
-    "pyserial==3.5",  # the serial e-stop
 ]
 
 # The layers, bottom to top: presets and robot descriptions, the robot side, simulation, learning, the CLI.
 PACKAGES = ("configs", "robots", "deploy", "sim", "learning", "unio4")
 
 EXTRAS = {
+    "train": TRAIN_REQUIRES,
     # MuJoCo Warp on NVIDIA GPUs (thousands of parallel robots); pinned to the MuJoCo version. It also
     # runs on Warp's CPU device, slowly: requirements.lock (the test environment) includes it.
-    "gpu": ["mujoco-warp==4.0.0", "warp-lang==1.19.0"],
+    "gpu": [*TRAIN_REQUIRES, "mujoco-warp==4.0.0", "warp-lang==1.19.0"],
     # Isaac Gym is not on PyPI and runs in a Python 3.8 worker (sim/backends/isaacgym_worker.py): see docker/isaacgym.
     "isaacgym": [],
     "dev": [
