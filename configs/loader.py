@@ -15,6 +15,7 @@ is meaningful), which :func:`from_dict` checks. YAML input is bounded: files ove
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 import types
@@ -211,7 +212,9 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key {key!r} (expected one of {sorted(fields)})")
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{where}: unknown key {key!r} ({hint}expected one of {sorted(fields)})")
         kwargs[key] = _convert(value, hints[key], _child(where, key))
         limits = fields[key].metadata.get("bounds")
         if limits is not None:

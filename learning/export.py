@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +132,12 @@ def export_bundle(checkpoint: str | Path, out: str | Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
+
+
+def checkpoint_policy(path: str | Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], TaskConfig]:
+    """A training checkpoint's actor (its mean) and the task it was trained on."""
+    state = load_checkpoint(path)
+    if state.get("task_config") is None:
+        raise ValueError(f"{path}: the checkpoint has no task_config; play a bundle, or a checkpoint trained on the Go1 task")
+    actor = actor_from_checkpoint(state, str(path))
+    return (lambda obs: actor(obs)[0].detach()), from_dict(TaskConfig, state["task_config"], where=f"{path}: task_config")

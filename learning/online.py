@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from configs.loader import bounded, to_dict
 from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
@@ -23,6 +22,7 @@ from learning.curves import CurveLogger
 from learning.distributed import SINGLE, DistContext, broadcast_module
 from learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_min_std
 from learning.ppo import PPO, PPOConfig
+from learning.progress import ProgressReporter
 
 
 class VectorEnv(Protocol):
@@ -183,7 +183,7 @@ def train_online(
     ppo.init_storage(env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions, dev)
     obs, info = env.reset(seed=cfg.seed + start_iteration)
     obs, critic_obs = obs.to(dev), info["critic_obs"].to(dev)
-    with progress_bar(show_progress and main, cfg.iterations, start_iteration) as progress:
+    with ProgressReporter("PPO", cfg.iterations, start_iteration, enabled=show_progress and main, interval_s=0.0) as progress:
         for iteration in range(start_iteration, cfg.iterations):
             if logger is not None and evaluator is not None and cfg.eval_interval and iteration % cfg.eval_interval == 0:
                 logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
@@ -215,7 +215,10 @@ def train_online(
             }
             if logger is not None:
                 logger.log(global_step, scalars)
-            progress.advance(f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} steps/s")
+            progress.advance(
+                status=f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} samples/s  "
+                f"value loss {scalars['loss/value']:.3g}  kl {scalars['policy/approx_kl']:.3f}"
+            )
             stop = bool(on_iteration(iteration, scalars, actor)) if on_iteration is not None else False
             last_iteration = iteration + 1
             if logger is not None and (last_iteration % cfg.save_interval == 0 or last_iteration == cfg.iterations or stop):
@@ -269,30 +272,3 @@ def update_scalars(stats: dict[str, float]) -> dict[str, float]:
         "actor_steps": "policy/actor_steps",
     }
     return {name: stats[key] for key, name in names.items()}
-
-
-class progress_bar:
-    """A Rich progress bar over iterations (disabled: does nothing)."""
-
-    def __init__(self, enabled: bool, total: int, completed: int) -> None:
-        columns = (
-            TextColumn("[bold]PPO"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[status]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        self._progress = Progress(*columns, disable=not enabled)
-        self._task = self._progress.add_task("train", total=total, completed=completed, status="")
-
-    def __enter__(self) -> progress_bar:
-        self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(None, None, None)
-
-    def advance(self, status: str) -> None:
-        """Advance by one iteration and show ``status``."""
-        self._progress.update(self._task, advance=1, status=status)

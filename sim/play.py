@@ -1,7 +1,8 @@
 """``unio4 play``: watch a policy walk: a deterministic rollout rendered to MP4, or MuJoCo's viewer.
 
-The policy is a bundle (run by onnxruntime, exactly as on the robot) or a training checkpoint
-(its actor's mean). One robot runs the task with a fixed command and, by default, without domain
+The policy is made for the rollout's task by a factory: a bundle (:func:`bundle_factory`, run by
+onnxruntime exactly as on the robot) or a training checkpoint's actor (the CLI's, from
+``learning``). One robot runs the task with a fixed command and, by default, without domain
 randomisation, so the video shows the policy and not the dice. Each frame is MuJoCo's offscreen
 render of the robot's state with a camera that follows the base, and the commanded and measured
 velocities written on it. MP4 needs ffmpeg (the ``imageio-ffmpeg`` package carries one); without
@@ -10,6 +11,7 @@ it the frames go to a GIF.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,17 +45,9 @@ def play_config(cfg: TaskConfig, command: tuple[float, float, float], randomize:
     return replace(cfg, commands=commands, randomization=rnd)
 
 
-def checkpoint_policy(path: str | Path) -> tuple[Policy, TaskConfig]:
-    """A training checkpoint's actor (its mean) and the task it was trained on."""
-    from configs.loader import from_dict
-    from learning.checkpoint import load_checkpoint
-    from learning.export import actor_from_checkpoint
-
-    state = load_checkpoint(path)
-    if state.get("task_config") is None:
-        raise ValueError(f"{path}: the checkpoint has no task_config; play a bundle, or a checkpoint trained on the Go1 task")
-    actor = actor_from_checkpoint(state, str(path))
-    return (lambda obs: actor(obs)[0].detach()), from_dict(TaskConfig, state["task_config"], where=f"{path}: task_config")
+def bundle_factory(path: str | Path) -> PolicyFactory:
+    """A bundle as the policy of the rollout's task (its spec is checked against the task's)."""
+    return lambda task: bundle_policy(path, task)
 
 
 def _annotate(frame: np.ndarray, lines: list[str]) -> np.ndarray:
@@ -66,10 +60,13 @@ def _annotate(frame: np.ndarray, lines: list[str]) -> np.ndarray:
     return np.asarray(image)
 
 
+PolicyFactory = Callable[[Go1VelocityTask], Policy]
+
+
 @torch.no_grad()
 def play(
-    policy_path: str | Path,
-    cfg: TaskConfig | None,
+    make_policy: PolicyFactory,
+    cfg: TaskConfig,
     command: tuple[float, float, float],
     seconds: float,
     video: Path | None,
@@ -78,19 +75,9 @@ def play(
     size: tuple[int, int] = (640, 480),
     fps: int = 25,
 ) -> PlayResult:
-    """Roll out the policy for ``seconds``; write ``video`` (MP4, or GIF when the name says so or ffmpeg is missing)."""
-    path = Path(policy_path)
-    if path.is_dir():
-        if cfg is None:
-            raise ValueError(f"{path}: a bundle needs --task (its observation spec must match the bundle's)")
-        task_cfg = cfg
-        policy: Policy | None = None
-    else:
-        policy, task_cfg = checkpoint_policy(path)
-        task_cfg = cfg or task_cfg
-    task = Go1VelocityTask(play_config(task_cfg, command, randomize), 1, seed=seed, num_threads=1)
-    if policy is None:
-        policy = bundle_policy(path, task)
+    """Roll out ``make_policy(task)`` for ``seconds``; write ``video`` (MP4, or GIF when the name says so or ffmpeg is missing)."""
+    task = Go1VelocityTask(play_config(cfg, command, randomize), 1, seed=seed, num_threads=1)
+    policy = make_policy(task)
     renderer = None
     frames: list[np.ndarray] = []
     every = max(1, round(1.0 / (fps * task.dt)))
@@ -142,7 +129,7 @@ def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
     return path
 
 
-def launch_viewer(policy_path: str | Path, cfg: TaskConfig | None, command: tuple[float, float, float], seconds: float) -> None:
+def launch_viewer(make_policy: PolicyFactory, cfg: TaskConfig, command: tuple[float, float, float], seconds: float) -> None:
     """MuJoCo's interactive viewer on a live rollout (needs a display)."""
     import os
     import time
@@ -154,12 +141,8 @@ def launch_viewer(policy_path: str | Path, cfg: TaskConfig | None, command: tupl
 
     from sim.render import PoseRenderer
 
-    path = Path(policy_path)
-    policy, task_cfg = (None, cfg) if path.is_dir() else checkpoint_policy(path)
-    if task_cfg is None:
-        raise ValueError(f"{path}: a bundle needs --task")
-    task = Go1VelocityTask(play_config(cfg or task_cfg, command, False), 1, num_threads=1)
-    act = policy or bundle_policy(path, task)
+    task = Go1VelocityTask(play_config(cfg, command, False), 1, num_threads=1)
+    act = make_policy(task)
     shown = PoseRenderer(task.robot.name)  # its model and data are what the viewer shows
     obs, _ = task.reset()
     with mujoco.viewer.launch_passive(shown.model, shown.data) as viewer:

@@ -104,3 +104,29 @@ def test_play_writes_a_video_of_a_bundle(walking_bundle: Path, tmp_path: Path, c
     frames = iio.imread(out, plugin="FFMPEG")
     assert frames.shape[0] == 30 and frames.shape[1:] == (480, 640, 3)
     assert frames[10].std() > 10  # a picture, not a blank frame
+
+
+def test_version_exact_flags_defaults_and_suggestions(capsys: pytest.CaptureFixture[str]) -> None:
+    """--version; no abbreviated flags; defaults in --help; 'did you mean' for a misspelt config key."""
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("unio4 ")
+    with pytest.raises(SystemExit) as done:
+        main(["train", "online", "--num-env", "2"])  # abbreviation of --num-envs: refused
+    assert done.value.code == 2 and "unrecognized arguments: --num-env" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["deploy", "--help"])
+    assert "(default: 192.168.123.10:8007)" in capsys.readouterr().out
+    assert main(["sim", "gait", "--set", "comands.lin_vel_x=[0,1]"]) == 2
+    assert "unknown key 'comands' (did you mean 'commands'?" in capsys.readouterr().err
+
+
+def test_training_piped_prints_one_line_per_iteration(tmp_path: Path) -> None:
+    """Not on a terminal, PPO writes one full line per iteration as it goes (no bar, nothing cut)."""
+    argv = [sys.executable, "-m", "unio4.cli", "train", "online", "--num-envs", "2", "--iterations", "3"]
+    argv += ["--train-set", "ppo.num_steps=4", "--run-dir", str(tmp_path / "run")]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith("PPO ")]
+    assert [line.split(" | ")[0] for line in lines] == ["PPO 1/3 (33%)", "PPO 2/3 (67%)", "PPO 3/3 (100%)"]
+    assert all("samples/s" in line and "ETA" in line and "…" not in line for line in lines)

@@ -70,8 +70,24 @@ GROUPS = {
 }
 
 
+class _Formatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, unless it is empty or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, [], argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: {default})".strip()
+
+
+def _parser(**kwargs: object) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(allow_abbrev=False, formatter_class=_Formatter, **kwargs)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unio4", description="Uni-O4 for the Unitree Go1: logged data -> policy -> sim -> robot.")
+    parser = _parser(prog="unio4", description="Uni-O4 for the Unitree Go1: logged data -> policy -> sim -> robot.")
+    parser.add_argument("--version", action="version", version=f"unio4 {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
     for module in COMMANDS:
@@ -79,13 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
         parent = sub
         if len(words) == 2:
             if words[0] not in groups:
-                group = sub.add_parser(words[0], help=GROUPS[words[0]])
+                group = sub.add_parser(words[0], help=GROUPS[words[0]], allow_abbrev=False, formatter_class=_Formatter)
                 groups[words[0]] = group.add_subparsers(dest=f"{words[0]}_command", required=True, metavar="COMMAND")
             parent = groups[words[0]]
-        p = parent.add_parser(words[-1], help=module.HELP)
+        p = parent.add_parser(words[-1], help=module.HELP, description=module.HELP, allow_abbrev=False, formatter_class=_Formatter)
         module.add_arguments(p)
         p.set_defaults(func=module.run)
     return parser
+
+
+def version() -> str:
+    """The installed distribution's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("unio4")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

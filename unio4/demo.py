@@ -20,10 +20,10 @@ from types import ModuleType
 
 import numpy as np
 import torch
-from rich.console import Console
 
 from sim.config import FORWARD_COMMANDS
 from unio4.commands import collect, data_pack, deploy, evaluate, export, replay, session, train_offline, train_online
+from unio4.commands.options import console
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,14 @@ def run_command(command: ModuleType, argv: list[str]) -> int:
 def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
     from sim.emulator import spawn
 
-    console = Console()
-    console.rule("[bold]unio4 demo (CPU): logged data -> Uni-O4 -> simulation -> emulated robot -> more data")
+    out = console()
+    out.rule("[bold]unio4 demo (CPU): logged data -> Uni-O4 -> simulation -> emulated robot -> more data")
     run_dir.mkdir(parents=True, exist_ok=True)
     steps: list[dict[str, object]] = []
 
     def step(title: str, command: ModuleType, argv: list[str]) -> None:
         line = "unio4 " + shlex.join([*command.WORDS, *argv])
-        console.print(f"[bold]{len(steps) + 1}.[/] {title}\n    [dim]{line}[/]")
+        out.print(f"[bold]{len(steps) + 1}.[/] {title}\n    [dim]{line}[/]")
         t0 = time.perf_counter()
         code = run_command(command, argv)
         if code != 0:
@@ -173,7 +173,7 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
         emulator.wait(timeout=20)
     step("Replay the robot log open loop in simulation", replay, [str(d["real"] / "001"), "--mode", "sim", "-o", str(d["replay"])])
     report = write_report(run_dir, d, steps, offline_ckpt, final_ckpt, scale)
-    console.print(f"[bold green]report:[/] {report}")
+    out.print(f"[bold green]report:[/] {report}")
     return 0
 
 

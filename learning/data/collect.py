@@ -8,10 +8,10 @@ not the first of the next episode.
 from __future__ import annotations
 
 import torch
-from rich.progress import Progress
 
 from configs.loader import to_dict
 from learning.data.dataset import Dataset
+from learning.progress import ProgressReporter
 from sim.policies import Policy
 from sim.task import Go1VelocityTask
 
@@ -22,8 +22,7 @@ def collect(task: Go1VelocityTask, policy: Policy, steps: int, seed: int = 0, so
     obs, info = task.reset(seed=seed)
     critic = info["critic_obs"]
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("obs", "critic", "act", "rew", "term", "trunc", "next", "next_critic")}
-    with Progress(disable=not show_progress) as progress:
-        bar = progress.add_task(f"collect ({source})", total=steps)
+    with ProgressReporter(f"collect ({source})", steps, enabled=show_progress) as progress:
         for _ in range(steps):
             actions = policy(obs).clamp(-task.cfg.action_clip, task.cfg.action_clip)
             next_obs, reward, terminated, truncated, info = task.step(actions)
@@ -34,7 +33,7 @@ def collect(task: Go1VelocityTask, policy: Policy, steps: int, seed: int = 0, so
             for key, value in zip(rows, (obs, critic, actions, reward, terminated, truncated, final_obs, final_critic), strict=True):
                 rows[key].append(value.clone())
             obs, critic = next_obs, info["critic_obs"]
-            progress.advance(bar)
+            progress.advance()
     # Close every episode at the end of the log with a time-out: the data stops, the robot did not fail.
     rows["trunc"][-1] = rows["trunc"][-1] | ~rows["term"][-1]
 

@@ -19,7 +19,6 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from rich.progress import Progress
 
 from configs.loader import bounded, to_dict
 from learning.checkpoint import load_checkpoint, save_checkpoint
@@ -28,6 +27,7 @@ from learning.data.dataset import Dataset, load_dataset
 from learning.data.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
 from learning.evaluate import episode_returns
 from learning.gym_env import make_gym_env
+from learning.progress import ProgressReporter
 from learning.scores import reference_returns
 
 Level = Literal["random", "medium", "medium-replay", "expert", "medium-expert"]
@@ -99,8 +99,7 @@ def train_behaviour_policies(env_id: str, cfg: GenerateConfig, workdir: Path, ne
     total = cfg.expert_steps if need_expert else cfg.max_medium_steps
     obs, _ = env.reset(seed=cfg.seed)
     env.action_space.seed(cfg.seed)
-    with Progress(disable=not show_progress) as progress:
-        bar = progress.add_task(f"SAC on {env_id} (medium target {target:.0f})", total=total)
+    with ProgressReporter(f"SAC on {env_id} (medium target {target:.0f})", total, enabled=show_progress) as progress:
         for step in range(1, total + 1):
             action = env.action_space.sample() if step <= cfg.sac.start_steps else agent.act(obs)
             next_obs, reward, terminated, truncated, _ = env.step(action)
@@ -110,12 +109,12 @@ def train_behaviour_policies(env_id: str, cfg: GenerateConfig, workdir: Path, ne
                 obs, _ = env.reset()
             if step > cfg.sac.start_steps:
                 agent.update(buffer.sample(cfg.sac.batch_size, rng))
-            progress.advance(bar)
+            progress.advance()
             if step % cfg.eval_interval and step != total:
                 continue
             score = evaluate_actor(agent.actor, env_id, cfg.eval_episodes, seed=10_000 + step)
             logger.log(step, {"eval/return": score})
-            progress.update(bar, description=f"SAC on {env_id}: return {score:.0f} (medium target {target:.0f})")
+            progress.update(step, f"return {score:.0f}")
             reached = score >= target or step >= cfg.max_medium_steps
             if not have_medium and reached:
                 meta = {"env": env_id, "sac_steps": step, "eval_return": score, "target_return": target, "reached_target": score >= target}
@@ -143,8 +142,7 @@ def collect_transitions(env_id: str, actor: TanhGaussianActor | None, n: int, en
     episodes: list[dict[str, list[np.ndarray]]] = [_empty_episode() for _ in vec]
     done_rows: dict[str, list[np.ndarray]] = _empty_episode()
     count = 0
-    with Progress(disable=not show_progress) as progress:
-        bar = progress.add_task(f"logging {env_id}", total=n)
+    with ProgressReporter(f"logging {env_id}", n, enabled=show_progress) as progress:
         while count < n:
             if actor is None:
                 actions = np.stack([env.action_space.sample() for env in vec]).astype(np.float32)
@@ -160,7 +158,7 @@ def collect_transitions(env_id: str, actor: TanhGaussianActor | None, n: int, en
                     for key in _FIELDS:
                         done_rows[key].extend(ep[key])
                     count += len(ep["rewards"])
-                    progress.advance(bar, len(ep["rewards"]))
+                    progress.advance(len(ep["rewards"]))
                     episodes[i] = _empty_episode()
                     nxt, _ = env.reset()
                 obs_np[i] = nxt

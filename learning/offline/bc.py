@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from rich.progress import Progress
 from torch.func import functional_call, stack_module_state
 
 from configs.loader import bounded, to_dict
 from learning.checkpoint import save_checkpoint
 from learning.data.dataset import Dataset
 from learning.policy import GaussianActor, NetworkConfig
+from learning.progress import ProgressReporter
 
 
 @dataclass(frozen=True)
@@ -209,13 +209,12 @@ def train_bc(
     trainer = BCTrainer(dataset, cfg, action_bound)
     history: list[dict[str, float]] = []
     log_every = max(1, cfg.steps // 100)
-    with Progress(disable=not show_progress) as progress:
-        bar = progress.add_task(f"BC ensemble ({cfg.members} members)", total=cfg.steps)
+    with ProgressReporter(f"BC ensemble ({cfg.members} members)", cfg.steps, enabled=show_progress) as progress:
         for step in range(cfg.steps):
             stats = trainer.step()
             if step % log_every == 0 or step == cfg.steps - 1:
                 history.append({"step": float(step), **stats})
-            progress.advance(bar)
+            progress.advance()
     return trainer.ensemble, trainer.template, history
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from configs.loader import bounded, to_dict
 from learning.checkpoint import load_checkpoint, save_checkpoint
@@ -34,6 +33,7 @@ from learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
 from learning.offline.improvement import ImprovementConfig, ImprovementTrainer
 from learning.offline.ope import AMQ, OPEConfig
 from learning.policy import GaussianActor
+from learning.progress import ProgressReporter
 
 STAGES = ("critics", "bc", "dynamics", "improvement")
 CURVE_KEYS = ("critics/q_loss", "critics/v_loss", "bc/nll", "bc/kl_closest", "dynamics/holdout_mse", "improvement/ope_best")
@@ -116,32 +116,24 @@ def train_offline(
     bc_trainer = BCTrainer(dataset, replace(cfg.bc, seed=cfg.seed + 1), bound)
     totals = {"critics": cfg.critics.steps, "bc": cfg.bc.steps, "dynamics": cfg.dynamics.max_epochs, "improvement": cfg.improvement.steps}
     offsets = {s: sum(totals[t] for t in STAGES[: STAGES.index(s)]) for s in STAGES}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not show_progress) as progress:
 
-        def run_stage(stage: str, trainer: Trainer, finished: Callable[[], bool], counter: Callable[[], int]) -> bool:
-            """Step ``trainer`` until ``finished``; False if ``stop_after`` interrupted it."""
-            nonlocal steps_this_call
-            if stage in done:
-                trainer.load_state_dict(done[stage])
-                return True
-            current = saved.get("current")
-            if current is not None and current["stage"] == stage:
-                trainer.load_state_dict(current["state"])
-            bar = progress.add_task(stage, total=totals[stage], completed=counter(), status="")
-            try:
+    def run_stage(stage: str, trainer: Trainer, finished: Callable[[], bool], counter: Callable[[], int]) -> bool:
+        """Step ``trainer`` until ``finished``; False if ``stop_after`` interrupted it."""
+        nonlocal steps_this_call
+        if stage in done:
+            trainer.load_state_dict(done[stage])
+            return True
+        current = saved.get("current")
+        if current is not None and current["stage"] == stage:
+            trainer.load_state_dict(current["state"])
+        bar = ProgressReporter(stage, totals[stage], counter(), enabled=show_progress)
+        try:
+            with bar:
                 while not finished():
                     stats = trainer.step()
                     steps_this_call += 1
                     n = counter()
-                    progress.update(bar, completed=n, status="  ".join(f"{k} {v:.3g}" for k, v in list(stats.items())[:3]))
+                    bar.update(n, "  ".join(f"{k} {v:.3g}" for k, v in list(stats.items())[:3]))
                     if n % cfg.log_interval == 0 or "ope_best" in stats or stage == "dynamics":
                         logger.log(offsets[stage] + n, {f"{stage}/{k}": v for k, v in stats.items()})
                     if n % cfg.checkpoint_interval == 0 or stage == "dynamics":
@@ -149,29 +141,27 @@ def train_offline(
                     if stop_after is not None and steps_this_call >= stop_after:
                         save(stage, trainer)
                         return False
-            except KeyboardInterrupt:
-                save(stage, trainer)
-                raise
-            done[stage] = trainer.state_dict()
+        except KeyboardInterrupt:
             save(stage, trainer)
-            return True
+            raise
+        done[stage] = trainer.state_dict()
+        save(stage, trainer)
+        return True
 
-        partial = OfflineResult(state_path, -1, [], [], [], [])
-        if not run_stage(
-            "critics", critic_trainer, lambda: critic_trainer.step_count >= cfg.critics.steps, lambda: critic_trainer.step_count
-        ):
-            return partial
-        if not run_stage("bc", bc_trainer, lambda: bc_trainer.step_count >= cfg.bc.steps, lambda: bc_trainer.step_count):
-            return partial
-        dyn_trainer = DynamicsTrainer(dataset, cfg.dynamics, seed=cfg.seed + 2)
-        if not run_stage("dynamics", dyn_trainer, lambda: dyn_trainer.done, lambda: dyn_trainer.epoch):
-            return partial
-        dynamics = dyn_trainer.finish()
-        critics = critic_trainer.critics.requires_grad_(False)
-        ope = AMQ(dataset.observations, dynamics, critics, cfg.ope)
-        improver = ImprovementTrainer(dataset, bc_trainer.ensemble, critics, ope, cfg.improvement, seed=cfg.seed + 3)
-        if not run_stage("improvement", improver, lambda: improver.step_count >= cfg.improvement.steps, lambda: improver.step_count):
-            return partial
+    partial = OfflineResult(state_path, -1, [], [], [], [])
+    if not run_stage("critics", critic_trainer, lambda: critic_trainer.step_count >= cfg.critics.steps, lambda: critic_trainer.step_count):
+        return partial
+    if not run_stage("bc", bc_trainer, lambda: bc_trainer.step_count >= cfg.bc.steps, lambda: bc_trainer.step_count):
+        return partial
+    dyn_trainer = DynamicsTrainer(dataset, cfg.dynamics, seed=cfg.seed + 2)
+    if not run_stage("dynamics", dyn_trainer, lambda: dyn_trainer.done, lambda: dyn_trainer.epoch):
+        return partial
+    dynamics = dyn_trainer.finish()
+    critics = critic_trainer.critics.requires_grad_(False)
+    ope = AMQ(dataset.observations, dynamics, critics, cfg.ope)
+    improver = ImprovementTrainer(dataset, bc_trainer.ensemble, critics, ope, cfg.improvement, seed=cfg.seed + 3)
+    if not run_stage("improvement", improver, lambda: improver.step_count >= cfg.improvement.steps, lambda: improver.step_count):
+        return partial
 
     member = select_member(improver, bc_trainer.template, cfg, online_scorer)
     actor = improver.behaviour.member(member, bc_trainer.template)

@@ -6,6 +6,8 @@ import argparse
 import signal
 from pathlib import Path
 
+from unio4.commands.options import console
+
 WORDS = ("bench", "deploy")
 HELP = "runtime timing (jitter, inference, late ticks) against the real-time emulator"
 
@@ -18,7 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from deploy.bench import bench_deploy
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     for loop, measure, key in rows:
         s = timing[key]
         table.add_row(loop, measure, f"{s['p50_ms']:.3f}", f"{s['p99_ms']:.3f}", f"{s['max_ms']:.3f}", str(s["count"]))
-    Console().print(table)
+    console().print(table)
     print(f"policy: missed 20 ms deadlines {timing['policy_missed_deadlines']}")
     print(f"I/O: late ticks (> 0.5 ms) {timing['io_late_ticks']}, missed ticks {timing['io_missed_ticks']}")
     print(emulator_line)

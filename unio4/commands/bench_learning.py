@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unio4.commands.options import add_overrides
+from unio4.commands.options import add_overrides, console
 
 WORDS = ("bench", "learning")
 HELP = "offline-phase throughput per stage; batched vs sequential BC ensemble"
@@ -22,7 +22,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from rich.console import Console
     from rich.table import Table
 
     from configs.loader import load, resolve_config_path
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     table.add_row(f"BC ensemble, batched, {cfg.bc.regularizer} regulariser", f"{r.bc_regularized_steps_per_s:,.1f}")
     table.add_row(f"BC, {cfg.bc.members} members one after another", f"{r.bc_sequential_steps_per_s:,.1f}")
     table.add_row(f"policy improvement ({cfg.bc.members} members)", f"{r.improvement_steps_per_s:,.1f}")
-    Console().print(table)
+    console().print(table)
     print(f"batched ensemble speed-up over sequential members: {r.ensemble_speedup:.2f}x")
     print(f"dynamics ensemble: {r.dynamics_epoch_s:.2f} s per epoch; one AM-Q evaluation (horizon {cfg.ope.horizon}): {r.ope_eval_s:.2f} s")
     return 0

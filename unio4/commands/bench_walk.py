@@ -7,7 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
-from unio4.commands.options import add_overrides
+from unio4.commands.options import add_overrides, console
 
 WORDS = ("bench", "walk")
 HELP = "time to walk: PPO from scratch until the mean action tracks commands without falling (seeds, table, curve)"
@@ -29,7 +29,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from rich.console import Console
     from rich.table import Table
 
     from configs.loader import load, resolve_config_path
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             f"{last.get('yaw_rate_error', float('nan')):.3f}",
             f"{last.get('falls_per_robot_minute', float('nan')):.2f}",
         )
-    Console(width=160).print(table)
+    console().print(table)
     walked = [r for r in results.values() if r.walked]
     summary = {
         "criterion": criterion.__dict__,

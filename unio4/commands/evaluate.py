@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sim.backends import BACKENDS
-from unio4.commands.options import add_overrides
+from unio4.commands.options import add_overrides, console
 
 WORDS = ("eval",)
 HELP = "a bundle on the Go1 task under randomisation: tracking error, falls, power (sim-to-sim gate)"
@@ -32,7 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from rich.console import Console
     from rich.table import Table
 
     from sim.config import load_task_config
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(
             backend, f"{r['lin_vel_error']:.3f}", f"{r['yaw_rate_error']:.3f}", f"{r['falls_per_robot_minute']:.2f}", f"{r['power']:.1f}"
         )
-    Console().print(table)
+    console().print(table)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from sim.backends import BACKENDS
+
+WIDE = 200  # columns for tables when not on a terminal: a log file or pipe must not cut a number
+
+
+def console() -> Any:
+    """A Rich console: the terminal's width on a terminal, :data:`WIDE` columns anywhere else."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=WIDE)
 
 
 def add_overrides(p: argparse.ArgumentParser, flag: str, dest: str, example: str) -> None:

@@ -25,18 +25,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.config import load_task_config
-    from sim.play import launch_viewer, play
+    from sim.play import bundle_factory, launch_viewer, play
 
     command = tuple(float(x) for x in args.command_vel.split(","))
     if len(command) != 3:
         raise ValueError(f"--command {args.command_vel!r}: expected VX,VY,YAW")
     vel = (command[0], command[1], command[2])
-    is_bundle = Path(args.policy).is_dir()
-    cfg = load_task_config(args.task or "go1_flat", args.overrides) if (args.task or is_bundle or args.overrides) else None
+    if Path(args.policy).is_dir():  # a bundle: its observation spec is checked against the task's
+        make_policy, cfg = bundle_factory(args.policy), load_task_config(args.task or "go1_flat", args.overrides)
+    else:  # a checkpoint: its own task unless --task says otherwise
+        from learning.export import checkpoint_policy
+
+        actor, cfg = checkpoint_policy(args.policy)
+        if args.task or args.overrides:
+            cfg = load_task_config(args.task or "go1_flat", args.overrides)
+        make_policy = lambda task: actor  # noqa: E731
     if args.viewer:
-        launch_viewer(args.policy, cfg, vel, args.seconds)
+        launch_viewer(make_policy, cfg, vel, args.seconds)
         return 0
-    r = play(args.policy, cfg, vel, args.seconds, Path(args.video) if args.video else None, randomize=args.randomize, seed=args.seed)
+    r = play(make_policy, cfg, vel, args.seconds, Path(args.video) if args.video else None, randomize=args.randomize, seed=args.seed)
     v = r.mean_velocity
     print(f"play {args.policy}: command vx {vel[0]:+.2f} vy {vel[1]:+.2f} yaw {vel[2]:+.2f}; measured (after the first quarter)")
     print(f"  vx {v[0]:+.2f} m/s, vy {v[1]:+.2f} m/s, yaw rate {v[2]:+.2f} rad/s; falls {r.falls}")

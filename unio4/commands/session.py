@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from unio4.commands.options import add_overrides
+from unio4.commands.options import add_overrides, console
 
 WORDS = ("session",)
 HELP = "on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable"
@@ -25,7 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from configs.loader import load, resolve_config_path
@@ -59,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             f"{r.get('gate_falls_old', float('nan')):.2f} -> {r['gate_falls_new']:.2f}", str(r.get("safety_stops", "")),
             "yes" if r["accepted"] else "no",
         )  # fmt: skip
-    Console().print(table)
+    console().print(table)
     for r in rows:
         if r.get("gate_refused"):
             print(f"iteration {r['iteration']}: bundle refused by the gate: {r['gate_refused']}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unio4.commands.options import add_task_args
+from unio4.commands.options import add_task_args, console
 
 WORDS = ("sim", "bench")
 HELP = "policy and physics steps/s of a backend"
@@ -19,7 +19,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from sim.bench import bench_task
@@ -39,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
             f"{r.raw_policy_steps_per_s:,.0f}",
             f"{100 * r.task_overhead:.1f} %",
         )
-    Console().print(table)
+    console().print(table)
     return 0
