@@ -20,7 +20,7 @@ from typing import Any
 
 from learning.online import OnlineConfig, train_online
 from learning.policy import GaussianActor
-from sim.config import TaskConfig, evaluation_config
+from sim.config import TaskConfig
 from sim.evaluate import tracking_metrics
 from sim.task import Go1VelocityTask
 
@@ -78,8 +78,8 @@ def time_to_walk(
     per_iteration = train_cfg.ppo.num_steps * num_envs
     iterations = -(-max_samples // per_iteration)
     cfg = replace(train_cfg, iterations=iterations, seed=seed)
-    env = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads)
-    judge = Go1VelocityTask(evaluation_config(task_cfg), criterion.num_envs, backend=backend, seed=criterion.seed, num_threads=num_threads)
+    env = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads, training=True)
+    judge = Go1VelocityTask(task_cfg, criterion.num_envs, backend=backend, seed=criterion.seed, num_threads=num_threads)
     steps = int(round(criterion.seconds / judge.dt))
     run_dir.mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "walk.jsonl"

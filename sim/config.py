@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from configs.loader import bounded, load, resolve_config_path
@@ -21,9 +21,11 @@ class CommandConfig:
     ang_vel_yaw: Range = bounded((-1.0, 1.0), ge=-10, le=10)
     resample_time_s: float = bounded(10.0, gt=0)
     zero_below: float = bounded(0.2, ge=0)  # xy commands with a smaller norm become 0 (standing still is a skill)
-    # Command curriculum: commands are drawn from the ranges scaled by a fraction that starts at
-    # `curriculum_start` and grows by `curriculum_step` each time the robots' mean linear tracking
-    # (the tracking_lin_vel term, 0..1 per step) over one episode per robot exceeds
+    # Command curriculum, for training from scratch only (a task built with training=True, as
+    # `unio4 train online` without --init builds it; evaluation, data collection and fine-tuning
+    # always command the full ranges): commands are drawn from the ranges scaled by a fraction that
+    # starts at `curriculum_start` and grows by `curriculum_step` each time the robots' mean linear
+    # tracking (the tracking_lin_vel term, 0..1 per step) over about one episode per robot exceeds
     # `curriculum_threshold`. Small commands first: standing still is a poor answer to them.
     curriculum: bool = False
     curriculum_start: float = bounded(0.3, gt=0, le=1)
@@ -84,11 +86,6 @@ class TaskConfig:
             raise ValueError("episode_length_s must be > 0")
         if self.rewards.weights.get("gait_contact", 0.0) != 0.0 and self.observations.clock_frequency <= 0:
             raise ValueError("rewards.weights.gait_contact follows the gait clock: observations.clock_frequency must be > 0")
-
-
-def evaluation_config(cfg: TaskConfig) -> TaskConfig:
-    """``cfg`` for judging a policy: the full command ranges from the start (no command curriculum)."""
-    return replace(cfg, commands=replace(cfg.commands, curriculum=False))
 
 
 # Task overrides that restrict commands to walking forward at 0.4-1.0 m/s: the range the Go1 benchmarks,

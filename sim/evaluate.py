@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from deploy.observations import rotate_inverse
-from sim.config import TaskConfig, evaluation_config
+from sim.config import TaskConfig
 from sim.policies import Policy, bundle_policy
 from sim.task import Go1VelocityTask
 
@@ -70,7 +70,7 @@ def evaluate_bundle(
     Commands come from the bundle's trained ranges (its manifest), or from ``cfg``'s with ``full_range``.
     """
     cfg = cfg if full_range else trained_range_config(cfg, bundle)
-    task = Go1VelocityTask(evaluation_config(cfg), num_envs, backend=backend, seed=seed)
+    task = Go1VelocityTask(cfg, num_envs, backend=backend, seed=seed)
     try:
         return tracking_metrics(task, bundle_policy(bundle, task), int(round(seconds / task.dt)), seed=seed)
     finally:

@@ -50,7 +50,9 @@ class Go1VelocityTask:
         seed: int = 0,
         num_threads: int | None = None,
         device: str | torch.device = "cpu",
+        training: bool = False,
     ) -> None:
+        """``training``: the robots of a learner from scratch (the command curriculum applies, when configured)."""
         self.cfg = cfg
         self.num_envs = num_envs
         self.device = dev = torch.device(device)
@@ -111,7 +113,8 @@ class Go1VelocityTask:
                 torch.zeros(o.frame_size(nj) - 9 - 3 * nj),  # gait clock: exact
             ]
         ).to(dev)
-        self.command_fraction = cfg.commands.curriculum_start if cfg.commands.curriculum else 1.0
+        self.curriculum = training and cfg.commands.curriculum
+        self.command_fraction = cfg.commands.curriculum_start if self.curriculum else 1.0
         self._curriculum_scores: list[torch.Tensor] = []
         self.state: RobotState = self.backend.state().to(dev)
         self.terrain.assign(n, self.gen)
@@ -283,7 +286,7 @@ class Go1VelocityTask:
         stats = {f"reward/{name}": float(v[ids].mean() / self.cfg.episode_length_s) for name, v in self.episode_sums.items()}
         stats["return"] = float(self.episode_return[ids].mean())
         stats["length"] = float(self.episode_length[ids].float().mean())
-        if self.cfg.commands.curriculum:
+        if self.curriculum:
             stats["command_fraction"] = self.command_fraction
         if not self.terrain.is_flat:
             stats["terrain_level"] = self.terrain.mean_level
@@ -293,7 +296,7 @@ class Go1VelocityTask:
         """Widen the command ranges once the finished episodes of about one per robot track well enough."""
         c = self.cfg.commands
         weight = self.cfg.rewards.weights.get("tracking_lin_vel", 0.0)
-        if not c.curriculum or weight <= 0 or self.command_fraction >= 1.0:
+        if not self.curriculum or weight <= 0 or self.command_fraction >= 1.0:
             return
         scale = weight * (self.dt if self.cfg.rewards.scale_by_dt else 1.0)
         per_step = self.episode_sums["tracking_lin_vel"][ids] / (scale * self.episode_length[ids].clamp(min=1))

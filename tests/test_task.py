@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from sim.config import load_task_config
@@ -135,3 +138,44 @@ def test_gait_walks_2m_in_10s_over_10_randomised_seeds() -> None:
         task.close()
         assert not result.fell.any(), f"seed {seed}: fell"
         assert float(result.distance[0]) >= 2.0, f"seed {seed}: {float(result.distance[0]):.2f} m"
+
+
+def test_gait_terms_follow_the_clock() -> None:
+    """gait_contact scores loaded stance feet and unloaded swing feet; gait_clearance prices a swing foot left on the ground."""
+    from sim.rewards import RewardConfig, RewardInputs, gait_clearance, gait_contact, gait_stance
+
+    cfg = RewardConfig(gait_smoothing=0.01)
+    n = 2
+    zeros = torch.zeros(n, 12)
+    x = RewardInputs(
+        commands=torch.zeros(n, 3), base_lin_vel=torch.zeros(n, 3), base_ang_vel=torch.zeros(n, 3), projected_gravity=torch.zeros(n, 3),
+        base_height=torch.zeros(n), joint_pos=zeros, joint_vel=zeros, last_joint_vel=zeros, joint_torque=zeros, actions=zeros,
+        last_actions=zeros, foot_force=torch.tensor([[60.0, 0.0, 0.0, 60.0], [60.0, 60.0, 60.0, 60.0]]), foot_lift=torch.zeros(n, 4),
+        first_contact=torch.zeros(n, 4, dtype=torch.bool), air_time=torch.zeros(n, 4), collision_force=torch.zeros(n, 5),
+        terminated=torch.zeros(n, dtype=torch.bool), soft_lower=zeros[0], soft_upper=zeros[0], default_joint_pos=zeros[0],
+        clock_cycles=torch.tensor([0.25, 0.25]), dt=0.02,
+    )  # fmt: skip
+    stance = gait_stance(x, cfg)  # a quarter cycle in: FR and RL stand, FL and RR swing
+    assert torch.allclose(stance, torch.tensor([[1.0, 0.0, 0.0, 1.0]] * 2), atol=1e-4)
+    score = gait_contact(x, cfg)
+    assert score[0] > 0.99 and abs(float(score[1]) - 0.5) < 1e-3  # a trot in step: 1; standing on four feet: 1/2
+    lifted = gait_clearance(x, cfg)  # swing feet at 0 lift at mid-swing should be at the clearance height
+    assert lifted[0] > 0 and float(lifted[0]) == pytest.approx(2 * (cfg.gait_clearance * math.sin(math.pi * 0.5)) ** 2, rel=1e-3)
+
+
+def test_command_curriculum_widens_only_for_training() -> None:
+    cfg = load_task_config("go1_flat", ["randomization.enabled=false", "episode_length_s=0.2", "commands.resample_time_s=0.1"])
+    learner = Go1VelocityTask(cfg, 4, seed=0, training=True)
+    judge = Go1VelocityTask(cfg, 64, seed=0)
+    learner.reset(seed=0)
+    judge.reset(seed=0)
+    assert learner.command_fraction == pytest.approx(0.3) and judge.command_fraction == 1.0
+    assert float(learner.commands.abs().max()) <= 0.3 + 1e-6
+    fractions = []
+    for _ in range(60):  # standing still tracks the small commands well: the ranges widen
+        learner.step(torch.zeros(4, 12))
+        fractions.append(learner.command_fraction)
+    assert fractions[-1] > 0.3 and fractions == sorted(fractions)
+    assert float(judge.commands.abs().max()) > 0.5  # the judge commands the full ranges from the start
+    learner.close()
+    judge.close()

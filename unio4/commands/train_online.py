@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             evaluator=lambda actor: evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000),
         )  # fmt: skip
     else:  # the Go1 task
-        from sim.config import evaluation_config, load_task_config
+        from sim.config import load_task_config
         from sim.task import Go1VelocityTask
 
         task_cfg = load_task_config(args.task, args.overrides)
@@ -60,13 +60,15 @@ def run(args: argparse.Namespace) -> int:
         from learning.online import rank_device
 
         device = rank_device(cfg.device, ctx)  # the task lives where the networks do
-        env = Go1VelocityTask(task_cfg, num_envs, backend=args.backend, seed=args.seed + ctx.rank * num_envs, device=device)
+        seed = args.seed + ctx.rank * num_envs
+        # from scratch, the command curriculum (when the task configures one) applies; a pretrained policy gets the full ranges
+        env = Go1VelocityTask(task_cfg, num_envs, backend=args.backend, seed=seed, device=device, training=args.init is None)
         extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
         evaluator = eval_task = None
         if cfg.eval_interval and ctx.is_main:  # the mean action on its own robots: same commands, pushes and dynamics every time
             from learning.evaluate import evaluate_policy
 
-            eval_task = Go1VelocityTask(evaluation_config(task_cfg), args.eval_envs, backend=args.backend, seed=10_000, device=device)
+            eval_task = Go1VelocityTask(task_cfg, args.eval_envs, backend=args.backend, seed=10_000, device=device)
             eval_steps = int(round(args.eval_seconds / eval_task.dt))
 
             def evaluator(actor):  # type: ignore[no-untyped-def]
