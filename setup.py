@@ -60,6 +60,7 @@ setup(
     version="0.1.0",
     description="Uni-O4 offline and online RL for the Unitree Go1: logged data -> policy -> parallel sim -> robot",
     python_requires=">=3.10",
+    license="BSD-3-Clause",
     packages=find_packages(include=[f"{top}{sub}" for top in PACKAGES for sub in ("", ".*")]),
     package_data={"robots": ["*/*.yaml"], "configs": ["*/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
