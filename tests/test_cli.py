@@ -130,3 +130,30 @@ def test_training_piped_prints_one_line_per_iteration(tmp_path: Path) -> None:
     lines = [line for line in out.stdout.splitlines() if line.startswith("PPO ")]
     assert [line.split(" | ")[0] for line in lines] == ["PPO 1/3 (33%)", "PPO 2/3 (67%)", "PPO 3/3 (100%)"]
     assert all("samples/s" in line and "ETA" in line and "…" not in line for line in lines)
+
+
+def test_runs_never_mix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second run into a used run dir is refused; --resume needs a checkpoint; run.yaml records the run."""
+    import yaml
+
+    run = tmp_path / "run"
+    argv = ["train", "online", "--num-envs", "2", "--iterations", "1", "--train-set", "ppo.num_steps=4", "--run-dir", str(run)]
+    assert main([*argv, "--resume"]) == 2
+    assert "--resume, but there is no checkpoints/latest.pt to continue from" in capsys.readouterr().err
+    assert main(argv) == 0
+    record = yaml.safe_load((run / "run.yaml").read_text())
+    assert record["configs"]["train"]["ppo"]["num_steps"] == 4 and record["configs"]["task"]["robot"] == "go1"
+    assert "commit" in record["git"] and record["version"]
+    steps = [line for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert main(argv) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+    assert (run / "metrics.jsonl").read_text().splitlines() == steps  # nothing appended
+    assert main([*argv[:-4], "--iterations", "2", "--train-set", "ppo.num_steps=4", "--run-dir", str(run), "--resume"]) == 0
+    assert any(p.name.startswith("run.resumed-") for p in run.iterdir())
+
+
+def test_list_names_presets_backends_and_robots(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "go1_flat" in out and "ppo_go1" in out and "mujoco, mujoco_warp, pybullet, isaacgym" in out and "robots: go1" in out
+    assert main(["list", "nonsense"]) == 2

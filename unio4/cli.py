@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from configs.loader import ConfigError
+from learning.run_dir import installed_version
 from unio4.commands import (
     bench_deploy,
     bench_learning,
@@ -26,6 +27,7 @@ from unio4.commands import (
     evaluate,
     export,
     flash,
+    listing,
     play,
     replay,
     robot_export,
@@ -59,6 +61,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     bench_deploy,
     bench_learning,
     bench_walk,
+    listing,
     demo,
 )
 GROUPS = {
@@ -87,7 +90,7 @@ def _parser(**kwargs: object) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _parser(prog="unio4", description="Uni-O4 for the Unitree Go1: logged data -> policy -> sim -> robot.")
-    parser.add_argument("--version", action="version", version=f"unio4 {version()}")
+    parser.add_argument("--version", action="version", version=f"unio4 {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
     for module in COMMANDS:
@@ -102,17 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(p)
         p.set_defaults(func=module.run)
     return parser
-
-
-def version() -> str:
-    """The installed distribution's version."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
-
-    try:
-        return dist_version("unio4")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

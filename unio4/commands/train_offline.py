@@ -13,21 +13,37 @@ HELP = "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improve
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="HDF5 dataset (D4RL/Minari-style, unio4 collect/data generate/data pack)")
-    p.add_argument("--config", default="uni_o4_offline", help="preset in configs/train/ or a YAML path")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="preset in configs/train/ or a YAML path (default: uni_o4_offline, the authors' sizes, on a GPU; "
+        "uni_o4_offline_cpu without one)",
+    )
     add_overrides(p, "--train-set", "train_overrides", "improvement.steps=2000")
-    p.add_argument("--run-dir", default="runs/offline", help="where checkpoints, TensorBoard and curves go")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/offline_state.pt")
+    p.add_argument("--run-dir", default=None, help="where checkpoints, TensorBoard and curves go (default: a new runs/offline/DATE_NAME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoints/offline_state.pt")
     p.add_argument("--env", default=None, help="Gymnasium id: evaluate the result (and candidates with selection: online)")
     p.add_argument("--eval-episodes", type=int, default=10)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from configs.loader import load, resolve_config_path
     from learning.data.dataset import load_dataset
     from learning.offline.pipeline import OfflineConfig, train_offline
+    from learning.run_dir import prepare_run_dir
 
-    cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    preset = args.config or ("uni_o4_offline" if torch.cuda.is_available() else "uni_o4_offline_cpu")
+    if args.config is None:
+        print(f"train offline: preset {preset} ({'a GPU is available' if torch.cuda.is_available() else 'no GPU: the CPU-sized preset'})")
+    cfg = load(OfflineConfig, resolve_config_path(preset, "train"), args.train_overrides)
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"preset {preset} runs on {cfg.device} and there is no GPU here; use --config uni_o4_offline_cpu (or --train-set device=cpu)"
+        )
     data = load_dataset(args.data)
+    run_dir = prepare_run_dir(args.run_dir, "offline", Path(args.data).stem, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
     scorer = None
     if cfg.selection == "online":
         if not args.env:
@@ -37,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         def scorer(actors: list) -> list[float]:  # type: ignore[type-arg]
             return [evaluate_gym(a, args.env, cfg.online_episodes, seed=20_000)["return"] for a in actors]
 
-    result = train_offline(data, cfg, Path(args.run_dir), resume=args.resume, online_scorer=scorer)
+    result = train_offline(data, cfg, run_dir, resume=args.resume, online_scorer=scorer)
     print(f"selected member {result.member} by {'OPE' if cfg.selection == 'ope' else 'OPE top-k + online returns'}")
     for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
         print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")

@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="preset in configs/train/ or a YAML path (default: ppo_go1, or uni_o4_online with --env)")
     add_overrides(p, "--train-set", "train_overrides", "ppo.clip=0.1")
     p.add_argument("--iterations", type=int, default=None, help="PPO updates (overrides the config)")
-    p.add_argument("--run-dir", default="runs/ppo_go1", help="where checkpoints, TensorBoard and curves go")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/latest.pt")
+    p.add_argument("--run-dir", default=None, help="where checkpoints, TensorBoard and curves go (default: a new runs/online/DATE_NAME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoints/latest.pt")
     p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline or online")
 
 
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from configs.loader import load, resolve_config_path, to_dict
     from learning.distributed import init_from_env, shutdown
     from learning.online import OnlineConfig, VectorEnv, load_init, train_online
+    from learning.run_dir import prepare_run_dir
 
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
 
@@ -38,7 +39,18 @@ def run(args: argparse.Namespace) -> int:
     init = None
     if args.init:
         init, cfg = load_init(args.init, cfg)
-    run_dir = Path(args.run_dir)
+    name = args.env or args.task
+    configs: dict[str, object] = {"train": cfg}
+    if not args.env:
+        from sim.config import load_task_config
+
+        configs["task"] = load_task_config(args.task, args.overrides)
+    if ctx.is_main:  # rank 0 creates, checks and records the run
+        run_dir = prepare_run_dir(args.run_dir, "online", Path(str(name)).stem, args.resume, "checkpoints/latest.pt", configs)
+    elif args.run_dir is None:
+        raise ValueError("under torchrun, pass --run-dir (every rank must agree on it)")
+    else:
+        run_dir = Path(args.run_dir)
     env: VectorEnv
     if args.env:  # a Gymnasium task
         from learning.evaluate import evaluate_gym
