@@ -48,6 +48,7 @@ class OnlineConfig:
     seed: int = bounded(0, ge=0)
     iterations: int = bounded(300, ge=1)
     save_interval: int = bounded(50, ge=1)
+    keep_checkpoints: bool = True  # also keep checkpoints/iter_NNNNNN.pt at every save_interval (latest.pt always)
     linear_lr_decay: bool = False
     # PPO updates that fit only the critic before the actor moves: a pretrained actor with a fresh
     # critic otherwise takes its first steps on noise.
@@ -222,7 +223,10 @@ def train_online(
             stop = bool(on_iteration(iteration, scalars, actor)) if on_iteration is not None else False
             last_iteration = iteration + 1
             if logger is not None and (last_iteration % cfg.save_interval == 0 or last_iteration == cfg.iterations or stop):
-                save_checkpoint(ckpt_dir / "latest.pt", checkpoint_state(last_iteration))
+                state = checkpoint_state(last_iteration)
+                save_checkpoint(ckpt_dir / "latest.pt", state)
+                if cfg.keep_checkpoints and last_iteration % cfg.save_interval == 0:  # a history to go back to
+                    save_checkpoint(ckpt_dir / f"iter_{last_iteration:06d}.pt", state)
                 logger.plot(CURVE_KEYS)
             if stop:
                 break
