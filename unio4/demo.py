@@ -216,6 +216,54 @@ def _timing_histogram(log_dir: Path, out: Path) -> tuple[Path, dict[str, float]]
     return out, stats
 
 
+def _velocity_plot(data_path: Path, out: Path, dt: float) -> tuple[Path, float, float]:
+    """Commanded vs measured (leg-odometry) forward velocity of the deploy log; returns the plot and the
+    mean commanded and measured velocity over the second half."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from learning.data.dataset import load_dataset
+
+    data = load_dataset(data_path)
+    command = data.infos["command"][:, 0].numpy()
+    measured = data.infos["base_lin_vel_estimate"][:, 0].numpy()
+    t = np.arange(len(command)) * dt
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.plot(t, command, label="commanded vx")
+    ax.plot(t, measured, label="measured vx (leg odometry)", alpha=0.8)
+    ax.set_xlabel("time since the policy started (s)")
+    ax.set_ylabel("m/s")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    half = len(command) // 2
+    return out, float(command[half:].mean()), float(measured[half:].mean())
+
+
+def _embed(path: Path) -> str:
+    """An <img> whose picture is inside the page (the report stays whole when copied or mailed)."""
+    import base64
+
+    kind = "gif" if path.suffix == ".gif" else "png"
+    return f"<img src='data:image/{kind};base64,{base64.b64encode(path.read_bytes()).decode()}'>"
+
+
+def _pretrained_clip(out: Path) -> Path | None:
+    """A few frames of the shipped pretrained policy walking (None when the checkout has no pretrained bundle)."""
+    from sim.config import load_task_config
+    from sim.play import bundle_factory, play
+
+    bundle = Path(__file__).resolve().parents[1] / "pretrained" / "go1_flat"
+    if not (bundle / "manifest.yaml").is_file():
+        return None
+    result = play(bundle_factory(bundle), load_task_config("go1_flat"), (0.8, 0.0, 0.0), 3.0, out, size=(320, 240), fps=10)
+    return result.video
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -225,22 +273,36 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def write_report(
     run_dir: Path, d: dict[str, Path], steps: list[dict[str, object]], offline_ckpt: Path, final_ckpt: Path, scale: DemoScale
 ) -> Path:
-    """``report.html`` with relative links to the PNGs next to it."""
+    """``report.html``, self-contained (pictures embedded): summary first, then every stage."""
     from learning.curves import read_history
 
     policies = _policy_table(offline_ckpt, final_ckpt, scale)
     evals = json.loads(d["eval.json"].read_text())
     hist, timing = _timing_histogram(d["real"] / "001", run_dir / "deploy_timing.png")
+    velocity, commanded, measured = _velocity_plot(d["real.h5"], run_dir / "deploy_velocity.png", dt=0.02)
+    clip = _pretrained_clip(run_dir / "pretrained_walk.gif")
     online = [r for r in read_history(d["online"] / "metrics.jsonl") if "reward/step" in r]
     session_rows = json.loads((d["session"] / "state.json").read_text())["rows"]
-    rel = lambda p: p.relative_to(run_dir).as_posix()  # noqa: E731
     keys = ("reward/step", "reward/tracking_lin_vel", "terminations")
+    worst = max(evals.values(), key=lambda r: r["lin_vel_error"])
+    falls = max(r["falls_per_robot_minute"] for r in evals.values())
+    walks = worst["lin_vel_error"] <= 0.25 and falls == 0.0
+    verdict = "walks" if walks else "does not walk well enough yet"
+    summary = (
+        f"<p><b>The fine-tuned policy {verdict}</b> over its trained commands (forward 0.4-1.0 m/s): lin-vel error "
+        + ", ".join(f"{e} {r['lin_vel_error']:.3f} m/s" for e, r in evals.items())
+        + f"; falls per robot-minute {falls:.2f} (the gate's bar: 0.25 m/s, 0 falls). On the emulated Go1 over the real SDK it was "
+        f"commanded {commanded:.2f} m/s and moved at {measured:.2f} m/s (leg odometry, second half of the run). "
+        f"The whole demo took {sum(float(str(s['seconds'])) for s in steps) / 60:.1f} minutes.</p>"
+    )
     sections = [
         "<h1>unio4 demo report</h1>",
         f"<p>torch {torch.__version__}, CPU. Generated {time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
+        "<h2>Summary</h2>",
+        summary,
         "<h2>Learning curves</h2>",
-        f"<p>Offline (Uni-O4 stages)</p><img src='{rel(d['offline'] / 'offline_curves.png')}'>",
-        f"<p>Online fine-tuning (MuJoCo, {scale.online_envs} envs)</p><img src='{rel(d['online'] / 'curves.png')}'>",
+        f"<p>Offline (Uni-O4 stages, each against its own counter)</p>{_embed(d['offline'] / 'offline_curves.png')}",
+        f"<p>Online fine-tuning (MuJoCo, {scale.online_envs} envs)</p>{_embed(d['online'] / 'curves.png')}",
         "<h2>Offline -> online transition</h2>",
         _table(["policy", *keys], [[name, *(f"{r.get(k, 0.0):.5f}" for k in keys)] for name, r in policies.items()]),
         f"<p>Online reward/step: first iteration {online[0]['reward/step']:.5f}, last {online[-1]['reward/step']:.5f}.</p>"
@@ -257,23 +319,28 @@ def write_report(
         "<h2>Deploy against the emulator: timing</h2>",
         "<p>The demo's emulator runs in lockstep (its clock drives the runtime), so this shows the schedule, not OS jitter; "
         "<code>unio4 bench deploy BUNDLE</code> measures jitter against the real-time emulator.</p>",
-        f"<p>Policy period p50 {timing['p50']:.2f} ms, p99 {timing['p99']:.2f} ms, max {timing['max']:.2f} ms.</p><img src='{rel(hist)}'>",
+        f"<p>Policy period p50 {timing['p50']:.2f} ms, p99 {timing['p99']:.2f} ms, max {timing['max']:.2f} ms.</p>{_embed(hist)}",
+        "<h2>Deploy against the emulator: commanded vs measured velocity</h2>",
+        _embed(velocity),
         "<h2>Session iteration</h2>",
         _table(
-            ["iteration", "steps", "logged return", "gate error current -> new", "accepted"],
+            ["iteration", "steps", "logged return", "gate error current -> new", "gate falls current -> new", "accepted", "why not"],
             [
                 [
                     str(r["iteration"]),
                     str(r["steps"]),
                     f"{r['logged_return']:.3f}",
                     f"{r['gate_error_old']:.3f} -> {r['gate_error_new']:.3f}",
+                    f"{r.get('gate_falls_old', float('nan')):.2f} -> {r['gate_falls_new']:.2f}",
                     str(r["accepted"]),
+                    str(r.get("gate_refused", "")),
                 ]
                 for r in session_rows
             ],
         ),
         "<h2>Replay: simulation vs log</h2>",
-        f"<img src='{rel(d['replay'] / 'replay_sim.png')}'>",
+        _embed(d["replay"] / "replay_sim.png"),
+        *(["<h2>The shipped pretrained policy (pretrained/go1_flat) walking, 0.8 m/s</h2>", _embed(clip)] if clip else []),
         "<h2>Every step by hand</h2>",
         _table(["step", "command", "seconds"], [[str(s["title"]), f"<code>{s['command']}</code>", f"{s['seconds']:.1f}"] for s in steps]),
     ]

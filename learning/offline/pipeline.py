@@ -189,7 +189,18 @@ def train_offline(
             "task_config": dataset.metadata.get("task_config"),
         },
     )
-    logger.plot(CURVE_KEYS, name="offline_curves.png")
+    units = {
+        "critics": "critic gradient steps",
+        "bc": "BC gradient steps",
+        "dynamics": "dynamics epochs",
+        "improvement": "improvement steps",
+    }
+
+    def stage_axis(key: str) -> tuple[Callable[[float], float], str]:  # each stage against its own counter
+        stage = key.split("/")[0]
+        return (lambda step: step - offsets[stage]), units[stage]
+
+    logger.plot(CURVE_KEYS, name="offline_curves.png", x_axis=stage_axis)
     logger.close()
     return OfflineResult(out, member, improver.initial.tolist(), improver.best.tolist(), improver.accepted.tolist(), logger.history())
 
