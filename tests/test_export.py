@@ -188,3 +188,13 @@ def test_checkpoints_never_run_code(tmp_path: Path) -> None:
 def test_bundle_loader_does_not_import_torch() -> None:
     code = "import sys, deploy.bundle; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_shipped_pretrained_bundle_loads_and_walks() -> None:
+    """pretrained/go1_flat (PPO from scratch, see its manifest's lineage) still loads and walks here."""
+    from sim.evaluate import evaluate_bundle
+
+    bundle = Path(__file__).resolve().parents[1] / "pretrained" / "go1_flat"
+    assert load_bundle(bundle).spec.lineage["samples"] > 0
+    result = evaluate_bundle(bundle, load_task_config("go1_flat"), "mujoco", num_envs=8, seconds=5.0, seed=1)
+    assert result["falls_per_robot_minute"] == 0.0 and result["lin_vel_error"] < 0.3, result
