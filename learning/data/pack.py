@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from configs.loader import read_yaml, to_dict
-from deploy.manifest import parse_manifest
+from configs.loader import from_dict, read_yaml, to_dict
+from deploy.manifest import ControlSpec
 from deploy.observations import projected_gravity
 from deploy.rollout_log import read_events, read_log
 from learning.data.dataset import Dataset
@@ -105,9 +105,10 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
         meta = _read_yaml(run_dir / "meta.yaml")
         if not meta:
             raise ValueError(f"{run_dir}: not a rollout log (no meta.yaml)")
-        if "manifest" not in meta:
-            raise ValueError(f"{run_dir / 'meta.yaml'}: no 'manifest' (the deployed bundle's)")
-        manifest = parse_manifest(meta["manifest"], f"{run_dir / 'meta.yaml'}: manifest")
+        if not isinstance(meta.get("manifest"), dict) or "control" not in meta["manifest"]:
+            raise ValueError(f"{run_dir / 'meta.yaml'}: no 'manifest' with a 'control' section (the deployed bundle's)")
+        # Only the rates are needed here; logs of any bundle format stay packable.
+        control = from_dict(ControlSpec, meta["manifest"]["control"], where=f"{run_dir / 'meta.yaml'}: manifest.control")
         log = read_log(run_dir)
         notes += [f"{run_dir.name}/{note}" for note in log.notes]
         notes += [f"{run_dir.name}: episode split at a gap ({gap})" for gap in log.gaps]
@@ -120,7 +121,7 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
         stop = next((e for e in read_events(run_dir) if e.get("event") == "damping"), {})
         safety_stops.append(str(stop.get("reason", "")) if stop.get("safety_stop") else "")
         run_terminal = bool(stop.get("safety_stop")) and str(stop.get("reason", "")).startswith("tilt")
-        policy_dt = manifest.control.policy_dt
+        policy_dt = control.policy_dt
         for k in range(len(log.segments)):  # one episode per stretch of consecutive steps
             segment = log.segment(k)
             terminal = run_terminal and k == len(log.segments) - 1  # earlier stretches were cut by a gap: time-outs
