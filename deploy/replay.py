@@ -9,7 +9,6 @@ repeatable the robot (or the emulator) is under the same commands. numpy + the S
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +45,7 @@ def load_replay_source(run_dir: str | Path, gain_scale: float) -> tuple[ReplaySo
         raise ValueError(f"{meta_path}: no 'manifest' (the deployed bundle's), needed for the gains and joint limits")
     manifest = parse_manifest(meta["manifest"], f"{meta_path}: manifest")
     check_against_robot(manifest, load_robot(manifest.robot), f"{meta_path}: manifest")
-    log = read_log(run_dir)
-    if log.gaps:  # never splice targets across a lost second: replay the part before the first gap
-        print(f"replay: {run_dir}: {log.gaps[0]}; replaying the {log.segments[0]} steps before it", file=sys.stderr)
-    arrays = log.segment(0)
+    arrays = read_log(run_dir).first_stretch(run_dir)  # never splice targets across a lost chunk
     return ReplaySource(np.asarray(arrays["joint_target"], dtype=np.float64), manifest, gain_scale), arrays
 
 

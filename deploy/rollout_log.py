@@ -20,6 +20,7 @@ import io
 import json
 import os
 import queue
+import sys
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -136,6 +137,12 @@ class RolloutData:
 
     def __len__(self) -> int:
         return sum(self.segments)
+
+    def first_stretch(self, run_dir: str | Path) -> dict[str, np.ndarray]:
+        """Segment 0 for a replay, saying on stderr what cuts it off when a gap does."""
+        if self.gaps:
+            print(f"replay: {run_dir}: {self.gaps[0]}; replaying the {self.segments[0]} steps before it", file=sys.stderr)
+        return self.segment(0)
 
     def segment(self, k: int) -> dict[str, np.ndarray]:
         """The arrays of segment ``k`` (consecutive steps only)."""

@@ -21,6 +21,7 @@ import torch
 from deploy.observations import rotate_inverse
 from sim.config import TaskConfig
 from sim.policies import Policy, bundle_policy
+from sim.render import write_animation
 from sim.task import Go1VelocityTask
 
 
@@ -125,8 +126,7 @@ def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:
             return path
         except ImportError:
             path = path.with_suffix(".gif")
-    iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
-    return path
+    return write_animation(frames, path, fps)
 
 
 def launch_viewer(make_policy: PolicyFactory, cfg: TaskConfig, command: tuple[float, float, float], seconds: float) -> None:

@@ -62,10 +62,7 @@ def replay_in_sim(
     """Replay a log's targets open loop in ``backend``; with ``render``, also pictures of log | sim side by side
     (the log's robot at its leg-odometry height, each camera following its own base)."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    data = read_log(run_dir)
-    if data.gaps:  # open loop across a lost stretch would be nonsense: the part before the first gap
-        print(f"replay: {run_dir}: {data.gaps[0]}; replaying the {data.segments[0]} steps before it", file=sys.stderr)
-    log = data.segment(0)
+    log = read_log(run_dir).first_stretch(run_dir)  # open loop across a lost stretch would be nonsense
     if len(log["joint_target"]) < 2:
         raise ValueError(f"{run_dir}: the log holds {len(log['joint_target'])} policy step(s); replay needs at least 2")
     robot = load_robot(robot_name)

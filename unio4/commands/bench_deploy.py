@@ -6,7 +6,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from unio4.commands.options import console
+from unio4.commands.options import console, velocity
 
 WORDS = ("bench", "deploy")
 HELP = "runtime timing (jitter, inference, late ticks) against the real-time emulator"
@@ -25,13 +25,10 @@ def run(args: argparse.Namespace) -> int:
     from deploy.bench import bench_deploy
     from sim import emulator
 
-    command = tuple(float(x) for x in args.command_vel.split(","))
-    if len(command) != 3:
-        raise ValueError(f"--command {args.command_vel!r}: expected VX,VY,YAW")
+    vel = velocity(args.command_vel)
     print(f"bench deploy: {args.bundle} against the real-time emulator for {args.duration:.0f} s of policy control ...", flush=True)
     proc, port = emulator.spawn()
     try:
-        vel = (command[0], command[1], command[2])
         timing = bench_deploy(Path(args.bundle), "127.0.0.1", port, args.duration, vel, args.realtime_priority)
     finally:
         proc.send_signal(signal.SIGINT)

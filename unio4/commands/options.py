@@ -32,6 +32,15 @@ def add_task_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def velocity(text: str) -> tuple[float, float, float]:
+    """``VX,VY,YAW`` -> three floats, with a one-line error otherwise."""
+    try:
+        vx, vy, yaw = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--command {text!r}: expected VX,VY,YAW") from None
+    return vx, vy, yaw
+
+
 def host_port(text: str, default_port: int) -> tuple[str, int]:
     host, _, port = text.partition(":")
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_overrides
+from unio4.commands.options import add_overrides, velocity
 
 WORDS = ("play",)
 HELP = "a deterministic rollout of a bundle or checkpoint, rendered to MP4 (camera following the robot) or shown in MuJoCo's viewer"
@@ -27,10 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.config import load_task_config
     from sim.play import bundle_factory, launch_viewer, play
 
-    command = tuple(float(x) for x in args.command_vel.split(","))
-    if len(command) != 3:
-        raise ValueError(f"--command {args.command_vel!r}: expected VX,VY,YAW")
-    vel = (command[0], command[1], command[2])
+    vel = velocity(args.command_vel)
     if Path(args.policy).is_dir():  # a bundle: its observation spec is checked against the task's
         make_policy, cfg = bundle_factory(args.policy), load_task_config(args.task or "go1_flat", args.overrides)
     else:  # a checkpoint: its own task unless --task says otherwise
