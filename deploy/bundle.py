@@ -36,7 +36,17 @@ MANIFEST_FILE = "manifest.yaml"
 SUMS_FILE = "SHA256SUMS"
 _SUM_LINE = re.compile(r"^([0-9a-f]{64})  ([A-Za-z0-9._-]+)$")
 
-__all__ = ["MANIFEST_FILE", "SUMS_FILE", "SUPPORTED_FORMAT", "Bundle", "BundleError", "load_bundle", "sha256_file", "write_sums"]
+__all__ = [
+    "MANIFEST_FILE",
+    "SUMS_FILE",
+    "SUPPORTED_FORMAT",
+    "Bundle",
+    "BundleError",
+    "load_bundle",
+    "read_manifest",
+    "sha256_file",
+    "write_sums",
+]
 
 
 class BundleError(ValueError):
@@ -91,8 +101,8 @@ def write_sums(bundle_dir: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def verify_sums(path: Path) -> str:
-    """Check ``SHA256SUMS`` against the directory; returns the bundle's identity."""
+def verify_sums(path: Path) -> tuple[str, dict[str, str]]:
+    """Check ``SHA256SUMS`` against the directory; returns the bundle's identity and each file's sha256."""
     sums = path / SUMS_FILE
     if not sums.is_file():
         raise BundleError(f"{path}: no {SUMS_FILE}; bundles of this version list every file's sha256 there (re-export with unio4 export)")
@@ -115,11 +125,11 @@ def verify_sums(path: Path) -> str:
             raise BundleError(f"{file}: sha256 {actual[:16]}... does not match {SUMS_FILE} ({expected[:16]}...)")
     if MANIFEST_FILE not in listed:
         raise BundleError(f"{sums}: does not list {MANIFEST_FILE}")
-    return hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(raw).hexdigest(), listed
 
 
-def load_bundle(path: str | Path, robot: str | None = "go1") -> Bundle:
-    """Verify and open the bundle directory ``path``.
+def read_manifest(path: str | Path, robot: str | None = "go1") -> tuple[dict[str, Any], Manifest, str]:
+    """The verified bundle's manifest (raw and typed) and identity, without loading its ONNX graph.
 
     ``robot`` is the robot this runtime drives; ``None`` takes the manifest's robot (its description
     is still the authority the manifest is checked against).
@@ -128,7 +138,7 @@ def load_bundle(path: str | Path, robot: str | None = "go1") -> Bundle:
     manifest_path = path / MANIFEST_FILE
     if not manifest_path.is_file():
         raise BundleError(f"{path}: not a policy bundle (no {MANIFEST_FILE})")
-    identity = verify_sums(path)
+    identity, listed = verify_sums(path)
     try:
         raw = parse_yaml(manifest_path.read_text())
     except yaml.YAMLError as exc:
@@ -144,8 +154,15 @@ def load_bundle(path: str | Path, robot: str | None = "go1") -> Bundle:
         check_against_robot(spec, description, str(manifest_path))
     except ConfigError as exc:
         raise BundleError(str(exc)) from None
-    if spec.files.get(spec.policy.file) != sha256_file(path / spec.policy.file):
+    if spec.files.get(spec.policy.file) != listed.get(spec.policy.file):
         raise BundleError(f"{manifest_path}: files.{spec.policy.file} does not match the file's sha256")
+    return raw, spec, identity
+
+
+def load_bundle(path: str | Path, robot: str | None = "go1") -> Bundle:
+    """Verify and open the bundle directory ``path`` (see :func:`read_manifest` for ``robot``)."""
+    path = Path(path)
+    raw, spec, identity = read_manifest(path, robot)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # one core, no thread hand-offs: lowest latency for batch 1
     options.inter_op_num_threads = 1

@@ -55,9 +55,9 @@ def tracking_metrics(task: Go1VelocityTask, policy: Policy, steps: int, seed: in
 
 def trained_range_config(cfg: TaskConfig, bundle: str | Path) -> TaskConfig:
     """``cfg`` with the command ranges the bundle was trained on (its manifest's ``commands``)."""
-    from deploy.bundle import load_bundle
+    from deploy.bundle import read_manifest
 
-    trained = load_bundle(bundle, robot=cfg.robot).spec.commands
+    trained = read_manifest(bundle, robot=cfg.robot)[1].commands
     ranges = {name: getattr(trained, name) for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")}
     return replace(cfg, commands=replace(cfg.commands, zero_below=trained.zero_below, **ranges))
 

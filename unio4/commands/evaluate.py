@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     shown = cfg if full else trained_range_config(cfg, args.bundle)
     c = shown.commands
     ranges = f"vx {list(c.lin_vel_x)}, vy {list(c.lin_vel_y)}, yaw {list(c.ang_vel_yaw)} ({'task' if full else 'trained'} ranges)"
-    rows = {b: evaluate_bundle(args.bundle, cfg, b, args.num_envs, args.seconds, seed=args.seed, full_range=full) for b in args.backend}
+    rows = {b: evaluate_bundle(args.bundle, shown, b, args.num_envs, args.seconds, seed=args.seed, full_range=True) for b in args.backend}
     print(f"unio4 eval {args.bundle}: {args.num_envs} randomised robots x {args.seconds:.0f} s, task {args.task}")
     print(f"  commands: {ranges}")
     table = Table()
