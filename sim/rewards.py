@@ -130,6 +130,11 @@ def feet_air_time(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     return reward * (torch.norm(x.commands[:, :2], dim=1) > 0.1).float()
 
 
+def foot_phase(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    """(N, 4) where each foot is in its gait cycle, in [0, 1): the clock plus the foot's offset."""
+    return torch.remainder(x.clock_cycles.unsqueeze(1) + x.clock_cycles.new_tensor(cfg.gait_offsets), 1.0)
+
+
 def gait_stance(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     """(N, 4) how much each foot is meant to be in stance now, in [0, 1], from the gait clock.
 
@@ -137,8 +142,7 @@ def gait_stance(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     smoothed with a normal CDF of width ``gait_smoothing`` (in cycles), as walk-these-ways does, so
     the target does not jump at touchdown and lift-off.
     """
-    offsets = x.clock_cycles.new_tensor(cfg.gait_offsets)
-    phase = torch.remainder(x.clock_cycles.unsqueeze(1) + offsets, 1.0)
+    phase = foot_phase(x, cfg)
     k, d = cfg.gait_smoothing, cfg.gait_duty
     cdf = torch.special.ndtr
     return cdf(phase / k) * (1 - cdf((phase - d) / k)) + cdf((phase - 1) / k) * (1 - cdf((phase - 1 - d) / k))
@@ -167,8 +171,7 @@ def gait_clearance(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     penalty, on the clock's schedule).
     """
     stance = gait_stance(x, cfg)
-    offsets = x.clock_cycles.new_tensor(cfg.gait_offsets)
-    phase = torch.remainder(x.clock_cycles.unsqueeze(1) + offsets, 1.0)
+    phase = foot_phase(x, cfg)
     progress = ((phase - cfg.gait_duty) / (1.0 - cfg.gait_duty)).clamp(0.0, 1.0)
     target = cfg.gait_clearance * torch.sin(torch.pi * progress)
     return ((1.0 - stance) * torch.square(x.foot_lift - target)).sum(1)
