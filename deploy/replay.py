@@ -39,7 +39,7 @@ def load_replay_source(run_dir: str | Path, gain_scale: float) -> tuple[ReplaySo
     run_dir = Path(run_dir)
     meta_path = run_dir / "meta.yaml"
     if not meta_path.is_file():
-        raise ValueError(f"{meta_path}: missing; is {run_dir} a rollout log (unio4 deploy --log-dir)?")
+        raise ValueError(f"{meta_path}: missing; is {run_dir} a rollout log (unio4 deploy --out)?")
     meta = read_yaml(meta_path)
     if "manifest" not in meta:
         raise ValueError(f"{meta_path}: no 'manifest' (the deployed bundle's), needed for the gains and joint limits")
@@ -59,7 +59,10 @@ def replay_on_robot(
     policy_dt = source.manifest.control.policy_dt
     duration = (len(source.targets) + 1) * policy_dt  # one policy tick past the last target: "replay finished"
     link = SdkLink(host, port, RobotLimits.of(load_robot(source.manifest.robot)), local_port)
-    result = Runtime(None, link, cfg, log=log, replay=source).run(duration)
+    try:
+        result = Runtime(None, link, cfg, log=log, replay=source).run(duration)
+    finally:
+        link.close()
     log.close({"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing})
     steps = result.policy_steps
     if steps == 0:

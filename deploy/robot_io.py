@@ -14,6 +14,11 @@ no other way to the wire: the SDK objects are private to this class.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
 import numpy as np
 
 from deploy import protocol
@@ -26,6 +31,21 @@ class UnsafeCommand(RuntimeError):
     """A command that failed the last check; damping was sent in its place."""
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """The SDK prints its banners ("UDP Initialized...", "Closing UDP.") on the process's stdout: send them to stderr,
+    so stdout stays the command's own (tables, one line per step) when it is piped or parsed.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 class SdkLink:
     """Low-level UDP link to a Go1 (or the emulator) through the SDK binary, guarded by ``limits``."""
 
@@ -35,13 +55,24 @@ class SdkLink:
         except ImportError as exc:  # the wheel exists for x86_64 and aarch64, Python 3.8-3.12
             raise ImportError(f"unitree_legged_sdk is not importable here ({exc}); pip install unitree-legged-sdk==3.8.20231105") from None
         self.limits = limits
-        self._udp = sdk.UDP(protocol.LOW_LEVEL, local_port, host, port)
+        with _stdout_to_stderr():
+            self._udp = sdk.UDP(protocol.LOW_LEVEL, local_port, host, port)
         self._cmd = sdk.LowCmd()
         self._state = sdk.LowState()
         self._udp.InitCmdData(self._cmd)
         self._motors = [self._cmd.motorCmd[i] for i in range(NUM_JOINTS)]
         self.sent = 0  # servo commands sent
         self.refused = 0  # servo commands refused by the last check
+
+    def close(self) -> None:
+        """Close the SDK's socket now (its goodbye banner goes to stderr too)."""
+        if getattr(self, "_udp", None) is not None:
+            with _stdout_to_stderr():
+                self._udp = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
     def receive(self) -> protocol.LowState:
         """The latest LowState the SDK accepted (a repeated ``tick`` means nothing new arrived)."""

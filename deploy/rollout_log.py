@@ -68,7 +68,7 @@ class RolloutLog:
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         if any(self.dir.glob(CHUNK_GLOB)):
-            raise FileExistsError(f"{self.dir}: already holds a rollout log; choose a new --log-dir")
+            raise FileExistsError(f"{self.dir}: already holds a rollout log; choose a new --out")
         write_atomic(self.dir / "meta.yaml", yaml.safe_dump(meta, sort_keys=False).encode())
         self.chunk_steps = chunk_steps
         self.steps = 0

@@ -1,6 +1,6 @@
 """Run directories that never mix: one per training run, with what made it.
 
-- Without ``--run-dir`` a run gets a fresh ``runs/<kind>/<YYYYmmdd-HHMMSS>_<name>``.
+- Without ``--out`` a run gets a fresh ``runs/<kind>/<YYYYmmdd-HHMMSS>_<name>``.
 - A directory that already holds a run is refused unless the run continues it (``--resume``), and
   ``--resume`` of a directory with no checkpoint to continue from is an error, not a fresh start.
 - ``run.yaml`` records the command line, the unio4 version, the git commit (and whether the tree
@@ -52,7 +52,7 @@ def prepare_run_dir(run_dir: str | Path | None, kind: str, name: str, resume: bo
     """
     if run_dir is None:
         if resume:
-            raise ValueError("--resume needs --run-dir: the run to continue")
+            raise ValueError("--resume needs --out: the run to continue")
         path = Path("runs") / kind / f"{time.strftime('%Y%m%d-%H%M%S')}_{name}"
     else:
         path = Path(run_dir)
@@ -60,7 +60,7 @@ def prepare_run_dir(run_dir: str | Path | None, kind: str, name: str, resume: bo
         if not (path / checkpoint).is_file():
             raise FileNotFoundError(f"{path}: --resume, but there is no {checkpoint} to continue from")
     elif path.exists() and any(path.iterdir()):
-        raise FileExistsError(f"{path}: already holds a run; pass --resume to continue it, or choose another --run-dir")
+        raise FileExistsError(f"{path}: already holds a run; pass --resume to continue it, or choose another --out")
     path.mkdir(parents=True, exist_ok=True)
     record = {
         "argv": sys.argv,

@@ -138,7 +138,7 @@ class Session:
     def start(self, checkpoint: Path) -> None:
         """A new session from ``checkpoint`` (its bundle is exported as iteration 0)."""
         if self.state_path.is_file():
-            raise ValueError(f"{self.root}: a session already exists here; resume it (--dir without --init) or pick a new directory")
+            raise ValueError(f"{self.root}: a session already exists here; resume it (--out without --init) or pick a new directory")
         self.root.mkdir(parents=True, exist_ok=True)
         start = self.root / "iter_000"
         start.mkdir(exist_ok=True)
@@ -194,7 +194,7 @@ class Session:
                 self.prompt(f"[iteration {self.state.iteration}, rollout {r + 1}/{cfg.rollouts}] reset the robot, then press Enter ")
             seconds = cfg.steps * load_robot(self.task.robot).control.policy_dt
             cmd = [sys.executable, "-m", "unio4.cli", "deploy", self.state.bundle, "--robot", cfg.robot, "--duration", f"{seconds:.3f}"]
-            cmd += ["--explore", "--seed", str(cfg.seed + 1000 * self.state.iteration + r), "--log-dir", str(run)]
+            cmd += ["--explore", "--seed", str(cfg.seed + 1000 * self.state.iteration + r), "--out", str(run)]
             if cfg.local_port is not None:
                 cmd += ["--local-port", str(cfg.local_port)]
             if cfg.command is not None:

@@ -135,7 +135,7 @@ def launch_viewer(make_policy: PolicyFactory, cfg: TaskConfig, command: tuple[fl
     import time
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        raise OSError("--viewer needs a display (DISPLAY is not set); write a video with --video instead")
+        raise OSError("--viewer needs a display (DISPLAY is not set); write a video with --out instead")
     import mujoco
     import mujoco.viewer
 

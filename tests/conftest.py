@@ -28,6 +28,6 @@ def walking_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("walking")
     assert main(["collect", "--num-envs", "64", "--steps", "400", "-o", str(root / "gait.h5")]) == 0
-    assert main(["train", "bc", "--data", str(root / "gait.h5"), "--train-set", "steps=2000", "-o", str(root / "bc.pt")]) == 0
+    assert main(["train", "bc", "--data", str(root / "gait.h5"), "--set", "train.steps=2000", "-o", str(root / "bc.pt")]) == 0
     assert main(["export", str(root / "bc.pt"), "-o", str(root / "bundle")]) == 0
     return root / "bundle"

@@ -37,7 +37,7 @@ def test_explore_samples_around_the_mean(walking_bundle: Path, tmp_path: Path) -
 
 def test_bundle_for_another_observation_is_refused(walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["collect", "--policy", str(walking_bundle), "--num-envs", "2", "--steps", "5", "-o", str(tmp_path / "x.h5")]
-    assert main([*args, "--set", "observations.history_length=2"]) == 2
+    assert main([*args, "--set", "task.observations.history_length=2"]) == 2
     assert "manifest.yaml: observation.size is 47, the task's observation has 94 values" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
 
@@ -47,8 +47,8 @@ def test_eval_in_both_engines(walking_bundle: Path, tmp_path: Path) -> None:
     import json
 
     out = tmp_path / "eval.json"
-    args = ["eval", str(walking_bundle), "--num-envs", "4", "--seconds", "4", "--set", "commands.lin_vel_x=[0.5,0.5]"]
-    assert main([*args, "--set", "commands.lin_vel_y=[0,0]", "--set", "commands.ang_vel_yaw=[0,0]", "--json", str(out)]) == 0
+    args = ["eval", str(walking_bundle), "--num-envs", "4", "--seconds", "4", "--set", "task.commands.lin_vel_x=[0.5,0.5]"]
+    assert main([*args, "--set", "task.commands.lin_vel_y=[0,0]", "--set", "task.commands.ang_vel_yaw=[0,0]", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())
     assert set(rows) == {"mujoco", "pybullet"}
     # standing still would give 0.5; PyBullet is the engine the policy never saw (measured 0.36)

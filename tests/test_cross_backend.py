@@ -114,8 +114,8 @@ def test_train_online_on_mujoco_warp(tmp_path: Path) -> None:
     from unio4.cli import main
 
     run = tmp_path / "ppo"
-    args = ["train", "online", "--backend", "mujoco_warp", "--num-envs", "4", "--iterations", "2", "--run-dir", str(run)]
-    assert main([*args, "--train-set", "ppo.num_steps=8"]) == 0
+    args = ["train", "online", "--backend", "mujoco_warp", "--num-envs", "4", "--iterations", "2", "--out", str(run)]
+    assert main([*args, "--set", "train.ppo.num_steps=8"]) == 0
     assert (run / "checkpoints" / "final.pt").is_file()
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 2 and all(math.isfinite(m["reward/step"]) for m in metrics)

@@ -9,7 +9,7 @@ from unio4.cli import main
 
 
 def test_quick_demo_writes_a_report_with_numbers(tmp_path: Path) -> None:
-    assert main(["demo", "--quick", "--run-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
     html = (tmp_path / "report.html").read_text()
     sections = ("Summary", "Learning curves", "Offline -> online transition", "Sim-to-sim gate", "timing", "commanded vs measured")
     for section in (*sections, "Session iteration", "Replay"):

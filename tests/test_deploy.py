@@ -34,7 +34,7 @@ from sim.replay import plot_log, replay_in_sim
 
 REPO = Path(__file__).resolve().parent.parent
 UNIO4 = [sys.executable, "-m", "unio4.cli"]
-FAST = ["--local-port", "0", "--set", "startup_s=1.0", "--set", "damping_hold_s=0.5"]
+FAST = ["--local-port", "0", "--set", "runtime.startup_s=1.0", "--set", "runtime.damping_hold_s=0.5"]
 
 
 @dataclass
@@ -42,13 +42,14 @@ class Run:
     returncode: int
     output: str
     trace: dict[str, np.ndarray]
+    stdout: str
     emulator_output: str
     log_dir: Path
 
 
 @contextmanager
 def emulator(trace: Path, *args: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    proc, port = spawn(["--lockstep", "--trace", str(trace), *args])
+    proc, port = spawn(["--lockstep", "--out", str(trace), *args])
     try:
         yield port, proc
     finally:
@@ -68,7 +69,7 @@ def deploy(bundle: Path, tmp: Path, emulator_args: tuple[str, ...] = (), deploy_
                 f"127.0.0.1:{port}",
                 "--duration",
                 str(duration),
-                "--log-dir",
+                "--out",
                 str(log_dir),
                 *deploy_args,
             ],
@@ -80,7 +81,7 @@ def deploy(bundle: Path, tmp: Path, emulator_args: tuple[str, ...] = (), deploy_
     assert emu.stdout is not None
     with np.load(trace) as data:
         columns = {k: data[k] for k in data.files}
-    return Run(result.returncode, result.stdout + result.stderr, columns, emu.stdout.read(), log_dir)
+    return Run(result.returncode, result.stdout + result.stderr, columns, result.stdout, emu.stdout.read(), log_dir)
 
 
 def assert_ends_in_damping(run: Run, hold_s: float = 0.5) -> None:
@@ -96,6 +97,7 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
     run = deploy(walking_bundle, tmp_path, ("--physics", physics), ("--local-port", "0", "--command", "0.5,0,0"), duration=10.0)
     assert run.returncode == 0, run.output
     assert "500 policy steps; ended by duration" in run.output
+    assert "UDP" not in run.stdout and "UDP Initialized" in run.output  # the SDK's banners go to stderr
     rollout = read_log(run.log_dir)
     log, skipped = rollout.arrays, rollout.notes
     assert skipped == [] and len(log["tick"]) == 500
@@ -298,7 +300,7 @@ def assert_torch_free_until_no_robot(argv: list[str], setup: str = "") -> None:
     (exit 2, "no LowState") without importing torch."""
     code = (
         f"import sys\n{setup}from unio4.cli import main\n"
-        f"rc = main({[*argv, '--robot', '127.0.0.1:9', '--local-port', '0', '--set', 'connect_timeout_s=0.1']!r})\n"
+        f"rc = main({[*argv, '--robot', '127.0.0.1:9', '--local-port', '0', '--set', 'runtime.connect_timeout_s=0.1']!r})\n"
         "assert rc == 2, rc\n"
         "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
         "assert not bad, bad\n"
@@ -348,7 +350,7 @@ def test_explore_mode_is_seeded_and_logs_log_probs(walking_bundle: Path, tmp_pat
 
 
 def _start_deploy(bundle: Path, port: int, log_dir: Path) -> subprocess.Popen[str]:
-    args = [*UNIO4, "deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--duration", "30", "--log-dir", str(log_dir), *FAST]
+    args = [*UNIO4, "deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--duration", "30", "--out", str(log_dir), *FAST]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
 
 
@@ -371,7 +373,7 @@ def test_sigterm_ends_in_damping(walking_bundle: Path, tmp_path: Path) -> None:
     stop = read_events(log_dir)[-1]
     assert stop["reason"] == "SIGTERM" and stop["safety_stop"] is False
     with np.load(trace) as t:
-        assert_ends_in_damping(Run(0, output, {k: t[k] for k in t.files}, "", log_dir))
+        assert_ends_in_damping(Run(0, output, {k: t[k] for k in t.files}, output, "", log_dir))
 
 
 def test_kill_minus_nine_mid_run_leaves_a_packable_log(walking_bundle: Path, tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def test_torchrun_two_processes_train_online(tmp_path: Path) -> None:
         pytest.fail("torchrun not found next to the Python interpreter")
     cmd = [torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port())]
     cmd += ["-m", "unio4.cli", "train", "online", "--env", "Pendulum-v1", "--num-envs", "2", "--iterations", "2"]
-    cmd += ["--config", "ppo_go1", "--run-dir", str(tmp_path), "--train-set", "ppo.num_steps=32", "--train-set", "save_interval=1"]
+    cmd += ["--config", "ppo_go1", "--out", str(tmp_path), "--set", "train.ppo.num_steps=32", "--set", "train.save_interval=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

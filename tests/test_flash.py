@@ -67,7 +67,7 @@ def two_bundles(walking_bundle: Path, tmp_path_factory: pytest.TempPathFactory) 
     """The walking bundle and a different policy (5 BC steps) exported from the same data."""
     root = tmp_path_factory.mktemp("bundles")
     data = walking_bundle.parent / "gait.h5"
-    assert main(["train", "bc", "--data", str(data), "--train-set", "steps=5", "-o", str(root / "bc.pt")]) == 0
+    assert main(["train", "bc", "--data", str(data), "--set", "train.steps=5", "-o", str(root / "bc.pt")]) == 0
     assert main(["export", str(root / "bc.pt"), "-o", str(root / "other")]) == 0
     return walking_bundle, root / "other"
 

@@ -29,7 +29,7 @@ def episodes(data_path: Path) -> list[tuple[int, int]]:
 
 def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path) -> None:
     work = tmp_path / "work"
-    common = ["--env", "Hopper-v4", "--config", "tiny", "--workdir", str(work)]
+    common = ["--env", "Hopper-v4", "--config", "tiny", "--cache-dir", str(work)]
     assert main(["data", "generate", *common, "--level", "medium", "-o", str(tmp_path / "m.h5")]) == 0
     data = load_dataset(tmp_path / "m.h5")
     assert len(data) == 20_000
@@ -52,7 +52,7 @@ def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path) -> None:
 
 
 def test_random_level_and_bad_level(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["data", "generate", "--env", "Hopper-v4", "--config", "tiny", "--workdir", str(tmp_path), "--set", "transitions=3000"]
+    args = ["data", "generate", "--env", "Hopper-v4", "--config", "tiny", "--cache-dir", str(tmp_path), "--set", "data.transitions=3000"]
     assert main([*args, "--level", "random", "-o", str(tmp_path / "r.h5")]) == 0
     data = load_dataset(tmp_path / "r.h5")
     assert len(data) == 3000 and float(data.actions.abs().max()) <= 1.0
@@ -62,7 +62,7 @@ def test_random_level_and_bad_level(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_medium_expert_concatenates_both_policies(tmp_path: Path) -> None:
-    args = ["data", "generate", "--env", "Hopper-v4", "--config", "tiny", "--workdir", str(tmp_path), "--set", "transitions=2000"]
+    args = ["data", "generate", "--env", "Hopper-v4", "--config", "tiny", "--cache-dir", str(tmp_path), "--set", "data.transitions=2000"]
     assert main([*args, "--level", "medium-expert", "-o", str(tmp_path / "me.h5")]) == 0
     data = load_dataset(tmp_path / "me.h5")
     assert len(data) == 4000

@@ -124,7 +124,7 @@ def test_robot_install_deploys_with_only_its_packages(wheel: Path, walking_bundl
             "--command",
             "0.3,0,0",
         ]
-        result = run(bin_dir, *argv, "--set", "startup_s=0.5", "--set", "damping_hold_s=0.2", cwd=tmp_path)
+        result = run(bin_dir, *argv, "--set", "runtime.startup_s=0.5", "--set", "runtime.damping_hold_s=0.2", cwd=tmp_path)
     finally:
         emulator.send_signal(signal.SIGINT)
         emulator.wait(timeout=20)

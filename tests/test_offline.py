@@ -293,10 +293,10 @@ def test_online_phase_starts_from_exactly_the_offline_policy_and_value(tmp_path:
 
 
 TINY_CLI = [
-    "--train-set", "critics.steps=200", "--train-set", "critics.q_hidden=[32,32]",
-    "--train-set", "bc.steps=200", "--train-set", "bc.network.actor_hidden=[32,32]", "--train-set", "bc.network.critic_hidden=[32,32]",
-    "--train-set", "dynamics.max_epochs=2", "--train-set", "dynamics.hidden=[32,32]", "--train-set", "dynamics.weight_decay=[0,0,0]",
-    "--train-set", "ope.horizon=10", "--train-set", "ope.states=64", "--train-set", "improvement.steps=100",
+    "--set", "train.critics.steps=200", "--set", "train.critics.q_hidden=[32,32]",
+    "--set", "train.bc.steps=200", "--set", "train.bc.network.actor_hidden=[32,32]", "--set", "train.bc.network.critic_hidden=[32,32]",
+    "--set", "train.dynamics.max_epochs=2", "--set", "train.dynamics.hidden=[32,32]", "--set", "train.dynamics.weight_decay=[0,0,0]",
+    "--set", "train.ope.horizon=10", "--set", "train.ope.states=64", "--set", "train.improvement.steps=100",
 ]  # fmt: skip
 
 
@@ -304,16 +304,16 @@ def test_cli_offline_then_online_on_a_gymnasium_task(tmp_path: Path, capsys: pyt
     """Hopper data -> ``train offline`` -> ``train online --init``: the first online evaluation is the offline policy's."""
     from unio4.cli import main
 
-    data = ["data", "generate", "--env", "Hopper-v4", "--level", "random", "--config", "tiny", "--workdir", str(tmp_path)]
-    assert main([*data, "--set", "transitions=3000", "-o", str(tmp_path / "hr.h5")]) == 0
-    offline = ["train", "offline", "--data", str(tmp_path / "hr.h5"), "--config", "uni_o4_offline_cpu", "--run-dir", str(tmp_path / "off")]
+    data = ["data", "generate", "--env", "Hopper-v4", "--level", "random", "--config", "tiny", "--cache-dir", str(tmp_path)]
+    assert main([*data, "--set", "data.transitions=3000", "-o", str(tmp_path / "hr.h5")]) == 0
+    offline = ["train", "offline", "--data", str(tmp_path / "hr.h5"), "--config", "uni_o4_offline_cpu", "--out", str(tmp_path / "off")]
     assert main([*offline, *TINY_CLI, "--env", "Hopper-v4", "--eval-episodes", "2"]) == 0
     out = capsys.readouterr().out
     assert "selected member" in out and "evaluation of the selected policy: return" in out
     offline_return = float(out.split("evaluation of the selected policy: return ")[1].split(",")[0])
     online = ["train", "online", "--env", "Hopper-v4", "--init", str(tmp_path / "off" / "checkpoints" / "offline.pt")]
-    online += ["--run-dir", str(tmp_path / "on"), "--iterations", "1", "--eval-episodes", "2", "--train-set", "ppo.num_steps=256"]
-    assert main([*online, "--train-set", "ppo.epochs=2", "--train-set", "eval_interval=1"]) == 0
+    online += ["--out", str(tmp_path / "on"), "--iterations", "1", "--eval-episodes", "2", "--set", "train.ppo.num_steps=256"]
+    assert main([*online, "--set", "train.ppo.epochs=2", "--set", "train.eval_interval=1"]) == 0
     out = capsys.readouterr().out
     first_online = float(out.split("evaluation return: first ")[1].split(",")[0])
     assert first_online == pytest.approx(offline_return, abs=0.1)  # printed with one decimal
@@ -343,7 +343,7 @@ def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest
         str(tmp_path / "gait.h5"),
         "--config",
         "uni_o4_offline_cpu",
-        "--run-dir",
+        "--out",
         str(tmp_path / "off"),
     ]
     assert main([*offline, *TINY_CLI]) == 0
@@ -351,6 +351,6 @@ def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest
     assert state["critic"]["normalizer.mean"].shape[0] == 60 and state["obs_dim"] == 47  # asymmetric V, like the online critic
     ckpt = str(tmp_path / "off" / "checkpoints" / "offline.pt")
     online = ["train", "online", "--init", ckpt, "--config", "finetune_go1", "--num-envs", "4", "--iterations", "1"]
-    assert main([*online, "--run-dir", str(tmp_path / "on"), "--train-set", "ppo.num_steps=8"]) == 0
+    assert main([*online, "--out", str(tmp_path / "on"), "--set", "train.ppo.num_steps=8"]) == 0
     assert main(["export", ckpt, "-o", str(tmp_path / "bundle")]) == 0
     assert (tmp_path / "bundle" / "policy.onnx").is_file()

@@ -68,10 +68,11 @@ def test_session_resumes_at_every_phase(walking_bundle: Path, tmp_path: Path, em
 
 
 def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, emulator_port: int) -> None:
-    cmd = [sys.executable, "-m", "unio4.cli", "session", "--dir", str(tmp_path), "--init", str(walking_bundle.parent / "bc.pt")]
-    cmd += ["--no-prompt", "--set", f"robot=127.0.0.1:{emulator_port}", "--set", "local_port=0", "--set", "iterations=1"]
+    cmd = [sys.executable, "-m", "unio4.cli", "session", "--out", str(tmp_path), "--init", str(walking_bundle.parent / "bc.pt")]
+    cmd += ["--no-prompt", "--set", f"session.robot=127.0.0.1:{emulator_port}", "--set", "session.local_port=0"]
+    cmd += ["--set", "session.iterations=1"]
     for setting in ("rollouts=1", "steps=150", "critic_warmup_epochs=20", "gate.num_envs=2", "gate.seconds=2"):
-        cmd += ["--set", setting]
+        cmd += ["--set", f"session.{setting}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     chunk = tmp_path / "iter_001" / "run_0"
     deadline = time.monotonic() + 120
@@ -80,11 +81,11 @@ def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, em
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    subprocess.run(["pkill", "-9", "-f", "--", f"--log-dir {chunk}"], check=False)  # the deploy child dies with the session
+    subprocess.run(["pkill", "-9", "-f", "--", f"--out {chunk}"], check=False)  # the deploy child dies with the session
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["phase"] == "deploy"
     # Resume with no settings at all: the session's own (overrides included) are stored beside its state.
-    resume = [sys.executable, "-m", "unio4.cli", "session", "--dir", str(tmp_path), "--no-prompt"]
+    resume = [sys.executable, "-m", "unio4.cli", "session", "--out", str(tmp_path), "--no-prompt"]
     result = subprocess.run(resume, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "resuming" in result.stdout and "current bundle:" in result.stdout

@@ -8,9 +8,11 @@ file, a missing optional package) into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any, NoReturn
 
 from configs.loader import ConfigError
 from learning.run_dir import installed_version
@@ -38,6 +40,7 @@ from unio4.commands import (
     train_offline,
     train_online,
 )
+from unio4.commands.options import suggest
 
 # Command modules in the order ``unio4 --help`` lists them; two-word commands live in a group.
 COMMANDS: tuple[ModuleType, ...] = (
@@ -79,17 +82,36 @@ class _Formatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if "default" in text or default in (None, False, [], argparse.SUPPRESS) or not action.option_strings:
+        empty = default is None or default is False or default == [] or default == argparse.SUPPRESS
+        if "default" in text or empty or not action.option_strings:
             return text
         return f"{text} (default: {default})".strip()
 
 
-def _parser(**kwargs: object) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(allow_abbrev=False, formatter_class=_Formatter, **kwargs)  # type: ignore[arg-type]
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated flags, defaults in ``--help``, and "did you mean" on a mistyped command or flag."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_abbrev=False, formatter_class=_Formatter, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if bad:
+            message += suggest(bad.group(1), re.findall(r"'([^']*)'", bad.group(2)))
+        super().error(message)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # name the unknown flags to the command that got them, with the closest flag it has
+            parser: argparse.ArgumentParser = getattr(parsed, "parser", self)
+            flags = [o for action in parser._actions for o in action.option_strings]
+            hints = "".join(suggest(x.split("=")[0], flags) for x in extras if x.startswith("-"))
+            parser.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _parser(prog="unio4", description="Uni-O4 for the Unitree Go1: logged data -> policy -> sim -> robot.")
+    parser = _Parser(prog="unio4", description="Uni-O4 for the Unitree Go1: logged data -> policy -> sim -> robot.")
     parser.add_argument("--version", action="version", version=f"unio4 {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -98,12 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
         parent = sub
         if len(words) == 2:
             if words[0] not in groups:
-                group = sub.add_parser(words[0], help=GROUPS[words[0]], allow_abbrev=False, formatter_class=_Formatter)
+                group = sub.add_parser(words[0], help=GROUPS[words[0]])
                 groups[words[0]] = group.add_subparsers(dest=f"{words[0]}_command", required=True, metavar="COMMAND")
             parent = groups[words[0]]
-        p = parent.add_parser(words[-1], help=module.HELP, description=module.HELP, allow_abbrev=False, formatter_class=_Formatter)
+        p = parent.add_parser(words[-1], help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(func=module.run)
+        for action in p._actions:  # a flag without help text still shows its default
+            if action.help is None and action.option_strings and action.default is not None and action.default is not False:
+                action.help = f"(default: {action.default})"
+        p.set_defaults(func=module.run, parser=p)
     return parser
 
 

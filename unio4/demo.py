@@ -97,17 +97,17 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
         steps.append({"title": title, "command": line, "seconds": time.perf_counter() - t0})
 
     d = {k: run_dir / k for k in ("gait.h5", "offline", "online", "bundle", "eval.json", "real", "real.h5", "session", "replay")}
-    forward = [x for f in FORWARD_COMMANDS for x in ("--set", f)]
+    forward = [x for f in FORWARD_COMMANDS for x in ("--set", f"task.{f}")]
     step(
         "Log the built-in trot in randomised simulation",
         collect,
         ["--num-envs", str(scale.collect_envs), "--steps", str(scale.collect_steps), *forward, "-o", str(d["gait.h5"])],
     )
-    offline_args = [x for o in scale.offline for x in ("--train-set", o)]
+    offline_args = [x for o in scale.offline for x in ("--set", f"train.{o}")]
     step(
         "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement",
         train_offline,
-        ["--data", str(d["gait.h5"]), "--config", "uni_o4_offline_cpu", "--run-dir", str(d["offline"]), *offline_args],
+        ["--data", str(d["gait.h5"]), "--config", "uni_o4_offline_cpu", "--out", str(d["offline"]), *offline_args],
     )
     offline_ckpt = d["offline"] / "checkpoints" / "offline.pt"
     step(
@@ -122,7 +122,7 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
             str(scale.online_envs),
             "--iterations",
             str(scale.online_iterations),
-            "--run-dir",
+            "--out",
             str(d["online"]),
             *forward,
         ],
@@ -139,7 +139,7 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
             "--seconds",
             str(scale.eval_seconds),
             *forward,
-            "--json",
+            "--out",
             str(d["eval.json"]),
         ],
     )
@@ -158,15 +158,15 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
                 str(scale.deploy_seconds),
                 "--command",
                 "0.6,0,0",
-                "--log-dir",
+                "--out",
                 str(d["real"] / "001"),
             ],
         )
         step("Pack the robot logs (rewards from raw state)", data_pack, [str(d["real"] / "001"), "-o", str(d["real.h5"])])
-        session_args = ["--dir", str(d["session"]), "--init", str(final_ckpt), "--no-prompt", "--set", f"robot=127.0.0.1:{port}"]
-        session_args += ["--set", "local_port=0", "--set", "iterations=1", "--set", f"steps={scale.session_steps}"]
-        session_args += ["--set", f"rollouts={scale.session_rollouts}"]
-        session_args += ["--set", f"gate.num_envs={scale.eval_envs}", "--set", f"gate.seconds={scale.eval_seconds / 2}"]
+        session_args = ["--out", str(d["session"]), "--init", str(final_ckpt), "--no-prompt", "--set", f"session.robot=127.0.0.1:{port}"]
+        session_args += ["--set", "session.local_port=0", "--set", "session.iterations=1", "--set", f"session.steps={scale.session_steps}"]
+        session_args += ["--set", f"session.rollouts={scale.session_rollouts}"]
+        session_args += ["--set", f"session.gate.num_envs={scale.eval_envs}", "--set", f"session.gate.seconds={scale.eval_seconds / 2}"]
         step("One on-robot fine-tuning session iteration", session, session_args)
     finally:
         emulator.send_signal(signal.SIGINT)

@@ -9,9 +9,9 @@ data=$1 env=$2 out=$3 baseline_steps=${4:-50000} online_iterations=${5:-25}
 d3rlpy_python=${D3RLPY_PYTHON:-/tmp/d3/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$out"
-.venv/bin/unio4 train offline --data "$data" --config uni_o4_offline_cpu --run-dir "$out/uni_o4" --env "$env" --eval-episodes 10 \
+.venv/bin/unio4 train offline --data "$data" --config uni_o4_offline_cpu --out "$out/uni_o4" --env "$env" --eval-episodes 10 \
   | tee "$out/offline.txt"
-.venv/bin/unio4 train online --env "$env" --init "$out/uni_o4/checkpoints/offline.pt" --run-dir "$out/online" \
+.venv/bin/unio4 train online --env "$env" --init "$out/uni_o4/checkpoints/offline.pt" --out "$out/online" \
   --iterations "$online_iterations" --eval-episodes 10 | tee "$out/online.txt"
 for algo in iql td3bc; do
   "$d3rlpy_python" scripts/bench/d3rlpy_baselines.py "$data" --env "$env" --algo "$algo" --steps "$baseline_steps" --episodes 10 \

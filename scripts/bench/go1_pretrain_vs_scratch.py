@@ -64,26 +64,26 @@ def main() -> int:
     args = p.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    task = [x for f in FORWARD_COMMANDS for x in ("--set", f)] + ["--backend", args.backend, "--num-envs", str(args.num_envs)]
-    online = ["--iterations", str(args.iterations), "--train-set", f"eval_interval={args.eval_interval}", *task]
+    task = [x for f in FORWARD_COMMANDS for x in ("--set", f"task.{f}")] + ["--backend", args.backend, "--num-envs", str(args.num_envs)]
+    online = ["--iterations", str(args.iterations), "--set", f"train.eval_interval={args.eval_interval}", *task]
 
     data = out / "gait.h5"
     if not data.exists():
-        forward = [x for f in FORWARD_COMMANDS for x in ("--set", f)]
+        forward = [x for f in FORWARD_COMMANDS for x in ("--set", f"task.{f}")]
         unio4("collect", "--num-envs", str(args.collect_envs), "--steps", str(args.collect_steps), *forward, "-o", str(data))
     for seed in args.seeds:
-        s = ["--seed", str(seed), "--train-set", f"seed={seed}"]
+        s = ["--seed", str(seed), "--set", f"train.seed={seed}"]
         off = out / f"uni_o4_offline_{seed}"
         if not (off / "checkpoints" / "offline.pt").exists():
-            extra = [x for o in [*OFFLINE, *args.offline_set, f"seed={seed}"] for x in ("--train-set", o)]
-            unio4("train", "offline", "--data", str(data), "--config", "uni_o4_offline_cpu", "--run-dir", str(off), *extra)
+            extra = [x for o in [*OFFLINE, *args.offline_set, f"seed={seed}"] for x in ("--set", f"train.{o}")]
+            unio4("train", "offline", "--data", str(data), "--config", "uni_o4_offline_cpu", "--out", str(off), *extra)
         runs = {
             f"uni_o4_online_{seed}": ["--init", str(off / "checkpoints" / "offline.pt"), "--config", "finetune_go1"],
             f"ppo_scratch_{seed}": ["--config", "ppo_go1"],
         }
         for name, how in runs.items():
             if not (out / name / "checkpoints" / "final.pt").exists():
-                unio4("train", "online", *how, *online, *s, "--run-dir", str(out / name))
+                unio4("train", "online", *how, *online, *s, "--out", str(out / name))
 
     curves = {m: [eval_curve(out / f"{m}_{seed}") for seed in args.seeds] for m in ("ppo_scratch", "uni_o4_online")}
     steps = curves["ppo_scratch"][0][0]

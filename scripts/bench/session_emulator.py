@@ -57,9 +57,11 @@ def main() -> int:
     try:
         robot = ["--robot", f"127.0.0.1:{port}", "--local-port", "0"]
         session = args.out / "session"
-        argv = ["session", "--dir", str(session), "--no-prompt", "--set", f"robot=127.0.0.1:{port}", "--set", "local_port=0"]
-        argv += ["--set", f"iterations={args.iterations}", "--set", f"seed={args.seed}"]
-        argv += [a for o in args.overrides for a in ("--set", o)] + [a for t in FORWARD_COMMANDS for a in ("--task-set", t)]
+        argv = ["session", "--out", str(session), "--no-prompt"]
+        argv += ["--set", f"session.robot=127.0.0.1:{port}", "--set", "session.local_port=0"]
+        argv += ["--set", f"session.iterations={args.iterations}", "--set", f"session.seed={args.seed}"]
+        argv += [a for o in args.overrides for a in ("--set", f"session.{o}")]
+        argv += [a for t in FORWARD_COMMANDS for a in ("--set", f"task.{t}")]
         unio4(*argv, *([] if (session / "state.json").is_file() else ["--init", args.init]))
         state = json.loads((session / "state.json").read_text())
         iterations: list[dict[str, object]] = []
@@ -80,7 +82,7 @@ def main() -> int:
             for vx in args.eval_commands:
                 run = args.out / "eval" / f"{name}_{vx:.1f}"
                 if not (run / "summary.yaml").is_file():
-                    unio4("deploy", str(bundle), *robot, "--duration", "10", "--command", f"{vx},0,0", "--log-dir", str(run))
+                    unio4("deploy", str(bundle), *robot, "--duration", "10", "--command", f"{vx},0,0", "--out", str(run))
                 data = pack_runs([run], task)
                 tracking = float(data.infos["reward_tracking_lin_vel"].mean())
                 deterministic[f"{name} {vx:.1f}"] = {"return": float(data.rewards.sum()), "tracking_per_step": tracking}

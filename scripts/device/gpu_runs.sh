@@ -11,6 +11,6 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -m unio4.cli sim bench --backend mujoco_warp --num-envs-list 1024 4096 8192 --steps 200 2>&1 | tee "$out/sim_bench.txt"
 iterations=${ITERATIONS:-300}
-echo "unio4 train online --backend mujoco_warp --num-envs 4096 --iterations $iterations --train-set device=cuda" > "$out/ppo_command.txt"
+echo "unio4 train online --backend mujoco_warp --num-envs 4096 --iterations $iterations --set train.device=cuda" > "$out/ppo_command.txt"
 python3 -m unio4.cli train online --backend mujoco_warp --num-envs 4096 --iterations "$iterations" \
-  --train-set device=cuda --train-set eval_interval=25 --run-dir "$out/ppo" 2>&1 | tail -40 | tee "$out/ppo.txt"
+  --set train.device=cuda --set train.eval_interval=25 --out "$out/ppo" 2>&1 | tail -40 | tee "$out/ppo.txt"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from unio4.commands.options import add_overrides, console
+from unio4.commands.options import add_set, console, overrides
 
 WORDS = ("bench", "learning")
 HELP = "offline-phase throughput per stage; batched vs sequential BC ensemble"
@@ -13,7 +13,7 @@ HELP = "offline-phase throughput per stage; batched vs sequential BC ensemble"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="uni_o4_offline", help="offline preset in configs/train/ or a YAML path (without a GPU: on the CPU)")
-    add_overrides(p, "--train-set", "train_overrides", "bc.members=8")
+    add_set(p, "train.bc.members=8", "train")
     p.add_argument("--data", default=None, help="a dataset file (default: synthetic, see --shape)")
     p.add_argument("--shape", default="17,6", metavar="OBS,ACT", help="synthetic dataset dimensions (default: Walker2d's)")
     p.add_argument("--transitions", type=int, default=100_000)
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), overrides(args, "train"))
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():  # the authors' sizes, timed on this CPU
         cfg = dataclasses.replace(cfg, device="cpu")
     if args.data:

@@ -7,7 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
-from unio4.commands.options import add_overrides, console
+from unio4.commands.options import add_out, add_set, console, overrides
 
 WORDS = ("bench", "walk")
 HELP = "time to walk: PPO from scratch until the mean action tracks commands without falling (seeds, table, curve)"
@@ -15,16 +15,15 @@ HELP = "time to walk: PPO from scratch until the mean action tracks commands wit
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path")
-    add_overrides(p, "--set", "overrides", "commands.curriculum=false")
     p.add_argument("--config", default="ppo_go1", help="training preset in configs/train/ or a YAML path")
-    add_overrides(p, "--train-set", "train_overrides", "ppo.num_steps=24")
+    add_set(p, "task.commands.curriculum=false", "task", "train")
     p.add_argument("--num-envs", type=int, default=256, help="training robots")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--max-samples", type=float, default=8e6, help="give up after this many samples per seed")
     p.add_argument("--check-every", type=float, default=2e5, help="samples between walking checks")
     p.add_argument("--threads", type=int, default=None, help="physics threads and torch threads (default: all cores)")
     p.add_argument("--keep-training", action="store_true", help="train to --max-samples even after walking (for curves)")
-    p.add_argument("--run-dir", default="runs/bench_walk", help="one run dir per seed, summary.json and walk.png here")
+    add_out(p, "one run dir per seed, summary.json and walk.png here", default="runs/bench_walk")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    task_cfg = load_task_config(args.task, args.overrides)
-    train_cfg = load(OnlineConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    task_cfg = load_task_config(args.task, overrides(args, "task"))
+    train_cfg = load(OnlineConfig, resolve_config_path(args.config, "train"), overrides(args, "train"))
     criterion = WalkCriterion()
-    root = Path(args.run_dir)
+    root = Path(args.out)
     results = {}
     for seed in args.seeds:
         print(f"bench walk: seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)

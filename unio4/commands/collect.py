@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_task_args
+from unio4.commands.options import add_out, add_task_args, overrides
 
 WORDS = ("collect",)
 HELP = "log quadruped data from a controller in the simulator (HDF5, D4RL keys)"
@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy", default="gait", help="'gait' (the built-in trot) or a policy bundle directory (unio4 export)")
     p.add_argument("--explore", action="store_true", help="with a bundle: sample actions from its Gaussian instead of the mean")
     p.add_argument("--steps", type=int, default=500, help="policy steps per env")
-    p.add_argument("-o", "--out", default="runs/data/gait.h5", help="HDF5 file to write")
+    add_out(p, "HDF5 file to write", default="runs/data/gait.h5")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.policies import bundle_policy, gait_policy
     from sim.task import Go1VelocityTask
 
-    task = Go1VelocityTask(load_task_config(args.task, args.overrides), args.num_envs, backend=args.backend, seed=args.seed)
+    task = Go1VelocityTask(load_task_config(args.task, overrides(args, "task")), args.num_envs, backend=args.backend, seed=args.seed)
     if args.policy == "gait":
         policy, source = gait_policy(task), "gait"
     else:

@@ -1,21 +1,21 @@
-"""``unio4 data pack``: rollout logs (unio4 deploy --log-dir) -> HDF5 dataset, rewards recomputed from raw state."""
+"""``unio4 data pack``: rollout logs (unio4 deploy --out) -> HDF5 dataset, rewards recomputed from raw state."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_overrides
+from unio4.commands.options import add_out, add_set, overrides
 
 WORDS = ("data", "pack")
-HELP = "rollout logs (unio4 deploy --log-dir) -> HDF5 dataset, rewards recomputed from raw state"
+HELP = "rollout logs (unio4 deploy --out) -> HDF5 dataset, rewards recomputed from raw state"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="run directories, one episode each")
-    p.add_argument("-o", "--out", required=True, help="HDF5 file to write")
+    add_out(p, "HDF5 file to write", required=True)
     p.add_argument("--task", default="go1_flat", help="task preset whose reward config scores the logs")
-    add_overrides(p, "--set", "overrides", "rewards.weights.tracking_lin_vel=2.0")
+    add_set(p, "task.rewards.weights.tracking_lin_vel=2.0", "task")
     p.add_argument("--stance-force", type=float, default=20.0, help="foot force above which a foot carries the leg odometry")
 
 
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from learning.data.pack import pack_runs
     from sim.config import load_task_config
 
-    dataset = pack_runs([Path(r) for r in args.runs], load_task_config(args.task, args.overrides), args.stance_force)
+    dataset = pack_runs([Path(r) for r in args.runs], load_task_config(args.task, overrides(args, "task")), args.stance_force)
     out = Path(args.out)
     dataset.save(out)
     ret = float(dataset.rewards.sum()) / max(1, int((dataset.terminals | dataset.timeouts).sum()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from unio4.commands.options import add_overrides, host_port
+from unio4.commands.options import add_out, add_set, host_port, overrides
 
 WORDS = ("deploy",)
 HELP = "run a policy bundle on a Go1 (or the emulator) at 50 Hz through the SDK, with safety"
@@ -16,13 +16,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--robot", default="192.168.123.10:8007", help="IP[:PORT] of the robot's low-level controller")
     p.add_argument("--local-port", type=int, default=8080, help="local UDP port of the SDK (0: any)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of policy control after the stand-up")
-    p.add_argument("--log-dir", default=None, help="write a crash-safe rollout log here")
+    add_out(p, "write a crash-safe rollout log to this directory")
     p.add_argument("--explore", action="store_true", help="sample actions (seeded) and log log-probs, for on-robot fine-tuning")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--command", dest="command_vel", default=None, metavar="VX,VY,YAW", help="fixed velocity command (default: remote)")
     p.add_argument("--estop", default=None, metavar="URL", help="serial e-stop port or pyserial URL")
     p.add_argument("--config", default="go1", help="runtime preset in configs/deploy/ or a YAML path")
-    add_overrides(p, "--set", "overrides", "safety.max_tilt_rad=0.6")
+    add_set(p, "runtime.safety.max_tilt_rad=0.6", "runtime")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,17 +30,17 @@ def run(args: argparse.Namespace) -> int:
     from deploy.bundle import load_bundle
     from deploy.runtime import RuntimeConfig, run_bundle
 
-    overrides = list(args.overrides)
+    runtime_sets = overrides(args, "runtime")
     if args.command_vel is not None:
-        overrides.append(f"command=[{args.command_vel}]")
+        runtime_sets.append(f"command=[{args.command_vel}]")
     if args.estop is not None:
-        overrides.append(f"estop.url={args.estop}")
-    cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), overrides)
+        runtime_sets.append(f"estop.url={args.estop}")
+    cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), runtime_sets)
     bundle = load_bundle(args.bundle)
     host, port = host_port(args.robot, 8007)
     mode = "explore" if args.explore else "deterministic"
     print(f"deploy: {args.bundle} -> udp://{host}:{port}, {mode}, {args.duration:.1f} s", flush=True)
-    result = run_bundle(bundle, host, port, cfg, args.duration, args.local_port, args.log_dir, args.explore, args.seed)
+    result = run_bundle(bundle, host, port, cfg, args.duration, args.local_port, args.out, args.explore, args.seed)
     t = result.timing
     print(f"deploy: {result.policy_steps} policy steps; ended by {result.reason}; damping held {cfg.damping_hold_s:.1f} s")
     print(f"  inference     p50 {t['inference']['p50_ms']:.3f} ms  p99 {t['inference']['p99_ms']:.3f} ms")

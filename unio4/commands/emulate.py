@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unio4.commands.options import add_out
+
 WORDS = ("emulate",)
 HELP = "a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)"
 
@@ -15,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lockstep", action="store_true", help="advance physics one tick per LowCmd (deterministic)")
     p.add_argument("--physics", default="mujoco", choices=["mujoco", "pybullet"], help="physics engine of the emulated robot")
     p.add_argument("--duration", type=float, default=None, help="stop after this much emulated time, s")
-    p.add_argument("--trace", default=None, help="write the true base trajectory here (.npz) on exit")
+    add_out(p, "write the true base trajectory here (.npz) on exit")
     p.add_argument("--seed", type=int, default=0)
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--state-loss", type=float, default=0.0, help="probability of dropping a LowState")
@@ -46,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
         nan_at_s=args.nan_at,
     )
     cfg = EmulatorConfig(host=args.host, port=args.port, lockstep=args.lockstep, physics=args.physics, seed=args.seed, faults=faults)
-    Emulator(cfg).serve(duration_s=args.duration, trace=Path(args.trace) if args.trace else None)
+    Emulator(cfg).serve(duration_s=args.duration, trace=Path(args.out) if args.out else None)
     return 0

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sim.backends import BACKENDS
-from unio4.commands.options import add_overrides, console
+from unio4.commands.options import add_out, add_set, console, overrides
 
 WORDS = ("eval",)
 HELP = "a bundle on the Go1 task under randomisation: tracking error, falls, power (sim-to-sim gate)"
@@ -16,16 +16,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="policy bundle directory (unio4 export)")
     p.add_argument("--backend", nargs="+", default=["mujoco", "pybullet"], choices=BACKENDS, help="engines to evaluate in (default: both)")
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path")
-    add_overrides(p, "--set", "overrides", "commands.lin_vel_x=[0.5,0.5]")
+    add_set(p, "task.commands.lin_vel_x=[0.5,0.5]", "task")
     p.add_argument("--num-envs", type=int, default=16)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    add_out(p, "also write the numbers to this JSON file")
     p.add_argument(
         "--full-range",
         action="store_true",
         help="command the task's full ranges (default: the ranges the bundle was trained on, from its manifest; "
-        "a --set commands.* override implies the task's ranges)",
+        "a --set task.commands.* override implies the task's ranges)",
     )
 
 
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from sim.config import load_task_config
     from sim.evaluate import evaluate_bundle, trained_range_config
 
-    cfg = load_task_config(args.task, args.overrides)
-    full = args.full_range or any(o.startswith("commands.") for o in args.overrides)
+    cfg = load_task_config(args.task, overrides(args, "task"))
+    full = args.full_range or any(o.startswith("commands.") for o in overrides(args, "task"))
     shown = cfg if full else trained_range_config(cfg, args.bundle)
     c = shown.commands
     ranges = f"vx {list(c.lin_vel_x)}, vy {list(c.lin_vel_y)}, yaw {list(c.ang_vel_yaw)} ({'task' if full else 'trained'} ranges)"
@@ -53,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
             backend, f"{r['lin_vel_error']:.3f}", f"{r['yaw_rate_error']:.3f}", f"{r['falls_per_robot_minute']:.2f}", f"{r['power']:.1f}"
         )
     console().print(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
     return 0

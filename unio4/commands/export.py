@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from unio4.commands.options import add_out
+
 WORDS = ("export",)
 HELP = "checkpoint -> policy bundle (policy.onnx with normalisation baked in + manifest.yaml)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a unio4 checkpoint (train online / train bc)")
-    p.add_argument("-o", "--out", required=True, help="bundle directory to write")
+    add_out(p, "bundle directory to write", required=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,9 +1,11 @@
-"""Options that several commands share: task selection, ``KEY=VALUE`` overrides, robot addresses."""
+"""Options that several commands share: task selection, ``--set TARGET.KEY=VALUE`` overrides, ``-o/--out``, robot addresses."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from sim.backends import BACKENDS
@@ -18,18 +20,65 @@ def console() -> Any:
     return Console() if sys.stdout.isatty() else Console(width=WIDE)
 
 
-def add_overrides(p: argparse.ArgumentParser, flag: str, dest: str, example: str) -> None:
-    """A repeatable ``flag KEY=VALUE`` that overrides one field of a YAML config."""
-    help_text = f"override a config field, e.g. {flag} {example} (repeatable)"
-    p.add_argument(flag, dest=dest, action="append", default=[], metavar="KEY=VALUE", help=help_text)
+# What a ``--set TARGET.KEY=VALUE`` override can target: one config each, the same word in every command.
+TARGETS: dict[str, str] = {
+    "task": "the task (configs/task/)",
+    "train": "the training config (configs/train/)",
+    "runtime": "the robot runtime (configs/deploy/)",
+    "session": "the on-robot session (configs/session/)",
+    "data": "the dataset generator (configs/data/)",
+}
 
 
-def add_task_args(p: argparse.ArgumentParser) -> None:
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class _SetAction(argparse.Action):
+    """Collects ``--set TARGET.KEY=VALUE`` into ``{target: ["KEY=VALUE", ...]}``, refusing unknown targets."""
+
+    def __init__(self, *args: Any, targets: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.targets = tuple(targets)
+
+    def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any, option: str | None = None) -> None:
+        target, dot, rest = str(value).partition(".")
+        if not dot or "=" not in rest or rest.startswith("="):
+            parser.error(f"--set {value!r}: expected TARGET.KEY=VALUE, TARGET one of {', '.join(self.targets)}")
+        if target not in self.targets:
+            hint = suggest(target, self.targets)
+            parser.error(f"--set {value!r}: {target!r} is not a config of this command{hint}; TARGET is one of {', '.join(self.targets)}")
+        sets = dict(getattr(ns, self.dest) or {})
+        sets[target] = [*sets.get(target, []), rest]
+        setattr(ns, self.dest, sets)
+
+
+def add_set(p: argparse.ArgumentParser, example: str, *targets: str) -> None:
+    """The one override flag: ``--set TARGET.KEY=VALUE`` (repeatable), ``TARGET`` naming the config it changes."""
+    names = "; ".join(f"{t}: {TARGETS[t]}" for t in targets)
+    help_text = f"override a config field, e.g. --set {example} (repeatable; {names})"
+    p.add_argument("--set", dest="sets", action=_SetAction, targets=targets, default=None, metavar="TARGET.KEY=VALUE", help=help_text)
+
+
+def overrides(args: argparse.Namespace, target: str) -> list[str]:
+    """The ``KEY=VALUE`` overrides given for one target."""
+    return list((getattr(args, "sets", None) or {}).get(target, []))
+
+
+def add_out(p: argparse.ArgumentParser, help_text: str, default: str | None = None, required: bool = False) -> None:
+    """The one output flag, ``-o/--out``: the file or directory a command writes."""
+    p.add_argument("-o", "--out", default=default, required=required, help=help_text)
+
+
+def add_task_args(p: argparse.ArgumentParser, *more_targets: str) -> None:
+    """``--task``, ``--set`` (the task, and ``more_targets``), ``--backend``, ``--num-envs``, ``--seed``."""
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path (default: go1_flat)")
-    add_overrides(p, "--set", "overrides", "commands.lin_vel_x=[0,1]")
+    add_set(p, "task.commands.lin_vel_x=[0,1]", "task", *more_targets)
     p.add_argument("--backend", default="mujoco", choices=BACKENDS, help="physics backend (default: mujoco)")
     p.add_argument("--num-envs", type=int, default=64, help="number of parallel robots (train online --env: default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
 
 
 def velocity(text: str) -> tuple[float, float, float]:

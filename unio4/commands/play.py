@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_overrides, velocity
+from unio4.commands.options import add_out, add_set, overrides, velocity
 
 WORDS = ("play",)
 HELP = "a deterministic rollout of a bundle or checkpoint, rendered to MP4 (camera following the robot) or shown in MuJoCo's viewer"
@@ -14,10 +14,10 @@ HELP = "a deterministic rollout of a bundle or checkpoint, rendered to MP4 (came
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("policy", help="a policy bundle directory (unio4 export) or a training checkpoint (.pt)")
     p.add_argument("--task", default=None, help="task preset or YAML (default: the checkpoint's own task; go1_flat for a bundle)")
-    add_overrides(p, "--set", "overrides", "randomization.friction=[0.5,0.5]")
+    add_set(p, "task.randomization.friction=[0.5,0.5]", "task")
     p.add_argument("--command", dest="command_vel", default="0.6,0,0", metavar="VX,VY,YAW", help="fixed velocity command")
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--video", default=None, help="write the rollout here (.mp4, or .gif)")
+    add_out(p, "write the rollout here (.mp4, or .gif)")
     p.add_argument("--viewer", action="store_true", help="open MuJoCo's interactive viewer (needs a display)")
     p.add_argument("--randomize", action="store_true", help="keep the task's domain randomisation (pushes, noise, friction...)")
     p.add_argument("--seed", type=int, default=0)
@@ -29,18 +29,18 @@ def run(args: argparse.Namespace) -> int:
 
     vel = velocity(args.command_vel)
     if Path(args.policy).is_dir():  # a bundle: its observation spec is checked against the task's
-        make_policy, cfg = bundle_factory(args.policy), load_task_config(args.task or "go1_flat", args.overrides)
+        make_policy, cfg = bundle_factory(args.policy), load_task_config(args.task or "go1_flat", overrides(args, "task"))
     else:  # a checkpoint: its own task unless --task says otherwise
         from learning.export import checkpoint_policy
 
         actor, cfg = checkpoint_policy(args.policy)
-        if args.task or args.overrides:
-            cfg = load_task_config(args.task or "go1_flat", args.overrides)
+        if args.task or overrides(args, "task"):
+            cfg = load_task_config(args.task or "go1_flat", overrides(args, "task"))
         make_policy = lambda task: actor  # noqa: E731
     if args.viewer:
         launch_viewer(make_policy, cfg, vel, args.seconds)
         return 0
-    r = play(make_policy, cfg, vel, args.seconds, Path(args.video) if args.video else None, randomize=args.randomize, seed=args.seed)
+    r = play(make_policy, cfg, vel, args.seconds, Path(args.out) if args.out else None, randomize=args.randomize, seed=args.seed)
     v = r.mean_velocity
     print(f"play {args.policy}: command vx {vel[0]:+.2f} vy {vel[1]:+.2f} yaw {vel[2]:+.2f}; measured (after the first quarter)")
     print(f"  vx {v[0]:+.2f} m/s, vy {v[1]:+.2f} m/s, yaw rate {v[2]:+.2f} rad/s; falls {r.falls}")

@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 
 from sim.backends import BACKENDS
-from unio4.commands.options import add_overrides, host_port
+from unio4.commands.options import add_out, add_set, host_port, overrides
 
 WORDS = ("replay",)
 HELP = "a robot log: open-loop replay in the simulator (sim vs log), or plots of the log"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="rollout log directory (unio4 deploy --log-dir)")
+    p.add_argument("run", help="rollout log directory (unio4 deploy --out)")
     p.add_argument(
         "--mode",
         default="sim",
@@ -21,13 +21,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="sim: the logged targets in a physics backend; robot: the logged targets on a robot at reduced gains; plot",
     )
     p.add_argument("--backend", default="mujoco", choices=BACKENDS, help="physics backend for --mode sim (default: mujoco)")
-    p.add_argument("-o", "--out", default=None, help="where PNGs (and the robot replay's log) go (default: RUN/replay)")
+    add_out(p, "where PNGs (and the robot replay's log) go (default: RUN/replay)")
     p.add_argument("--render", action="store_true", help="--mode sim: also log | sim pictures (PNG strip + GIF; MuJoCo renderer)")
     p.add_argument("--robot", default=None, help="--mode robot: IP[:PORT] of the robot or the emulator")
     p.add_argument("--local-port", type=int, default=8080, help="--mode robot: local UDP port (0: any free one)")
     p.add_argument("--gain-scale", type=float, default=0.6, help="--mode robot: Kp and Kd multiplier (default 0.6)")
     p.add_argument("--config", default="go1", help="--mode robot: runtime preset in configs/deploy/ (safety limits)")
-    add_overrides(p, "--set", "overrides", "safety.max_tilt_rad=0.6")
+    add_set(p, "runtime.safety.max_tilt_rad=0.6", "runtime")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
         if not args.robot:
             raise ValueError("--mode robot needs --robot IP[:PORT] (the robot, or unio4 emulate)")
-        cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), args.overrides)
+        cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), overrides(args, "runtime"))
         host, port = host_port(args.robot, 8007)
         robot = replay_on_robot(args.run, host, port, cfg, args.gain_scale, out / "robot", args.local_port)
         print(f"replayed {robot.steps} logged targets at {args.gain_scale:.2f} x gains; ended by {robot.result.reason}")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unio4.commands.options import add_out
+
 WORDS = ("robot", "export")
 HELP = "write the generated MJCF and URDF of a robot"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--robot", default="go1")
-    p.add_argument("--out", default="runs/robot")
+    add_out(p, "directory for the URDF and MJCF", default="runs/robot")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,20 +6,19 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from unio4.commands.options import add_overrides, console
+from unio4.commands.options import add_out, add_set, console, overrides
 
 WORDS = ("session",)
 HELP = "on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dir", required=True, help="session directory (state, logs, checkpoints, bundles)")
+    add_out(p, "session directory (state, logs, checkpoints, bundles)", required=True)
     p.add_argument("--init", default=None, help="checkpoint to start from (a new session)")
     p.add_argument("--config", default=None, help="session preset in configs/session/ or a YAML path (default: go1, or the stored one)")
-    add_overrides(p, "--set", "overrides", "robot=127.0.0.1:8007")
     task_help = "task preset whose rewards score the logs and whose gate evaluates bundles (default: go1_flat, or the stored one)"
     p.add_argument("--task", default=None, help=task_help)
-    add_overrides(p, "--task-set", "task_overrides", "commands.lin_vel_x=[0.5,0.5]")
+    add_set(p, "session.robot=127.0.0.1:8007", "session", "task")
     p.add_argument("--no-prompt", action="store_true", help="do not wait for the operator before each rollout")
     p.add_argument("--stop-after", default=None, help="stop after this phase (deploy, pack, update, export, gate, flash)")
 
@@ -31,12 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from learning.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig
     from sim.config import load_task_config
 
-    root = Path(args.dir)
+    root = Path(args.out)
     resuming = (root / "state.json").is_file()
     stored, stored_task = root / CONFIG_FILE, root / TASK_FILE
     config_path = stored if resuming and stored.is_file() and args.config is None else resolve_config_path(args.config or "go1", "session")
     task_path = stored_task if resuming and stored_task.is_file() and args.task is None else (args.task or "go1_flat")
-    session = Session(root, load(SessionConfig, config_path, args.overrides), load_task_config(task_path, args.task_overrides))
+    session_cfg = load(SessionConfig, config_path, overrides(args, "session"))
+    session = Session(root, session_cfg, load_task_config(task_path, overrides(args, "task")))
     if not resuming:
         if not args.init:
             raise ValueError(f"{root}: no session here yet; start one with --init CHECKPOINT")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unio4.commands.options import add_task_args, console
+from unio4.commands.options import add_task_args, console, overrides
 
 WORDS = ("sim", "bench")
 HELP = "policy and physics steps/s of a backend"
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.bench import bench_task
     from sim.config import load_task_config
 
-    cfg = load_task_config(args.task, args.overrides)
+    cfg = load_task_config(args.task, overrides(args, "task"))
     table = Table(title=f"unio4 sim bench ({args.task})")
     for col in ("backend", "envs", "policy steps/s", "physics steps/s", "raw policy steps/s", "task overhead"):
         table.add_column(col, justify="right")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from unio4.commands.options import add_task_args
+from unio4.commands.options import add_task_args, overrides
 
 WORDS = ("sim", "gait")
 HELP = "walk with the built-in model-free trot and report distance and falls"
@@ -22,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from sim.gait import walk
     from sim.task import Go1VelocityTask
 
-    overrides = [f"commands.lin_vel_x=[{args.vx},{args.vx}]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]", *args.overrides]
-    cfg = load_task_config(args.task, overrides)
+    straight = [f"commands.lin_vel_x=[{args.vx},{args.vx}]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
+    cfg = load_task_config(args.task, [*straight, *overrides(args, "task")])
     task = Go1VelocityTask(cfg, args.num_envs, backend=args.backend, seed=args.seed)
     result = walk(task, args.seconds)
     task.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_overrides
+from unio4.commands.options import add_out, add_set, overrides
 
 WORDS = ("train", "bc")
 HELP = "behaviour-cloning ensemble on a dataset (Uni-O4's offline BC stage)"
@@ -14,8 +14,8 @@ HELP = "behaviour-cloning ensemble on a dataset (Uni-O4's offline BC stage)"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="HDF5 dataset (unio4 collect, or D4RL-style)")
     p.add_argument("--config", default="bc_go1", help="BC preset in configs/train/ or a YAML path")
-    add_overrides(p, "--train-set", "train_overrides", "steps=5000")
-    p.add_argument("-o", "--out", default="runs/bc/bc.pt", help="checkpoint to write")
+    add_set(p, "train.steps=5000", "train")
+    add_out(p, "checkpoint to write", default="runs/bc/bc.pt")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from learning.data.dataset import dataset_action_bound, load_dataset
     from learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
 
-    cfg = load(BCConfig, resolve_config_path(args.config, "train"), args.train_overrides)
+    cfg = load(BCConfig, resolve_config_path(args.config, "train"), overrides(args, "train"))
     data = load_dataset(args.data)
     ensemble, template, history = train_bc(data, cfg, dataset_action_bound(data), show_progress=True)
     save_bc_checkpoint(Path(args.out), ensemble, template, cfg, data)

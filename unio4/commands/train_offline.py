@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_overrides
+from unio4.commands.options import add_out, add_set, overrides
 
 WORDS = ("train", "offline")
 HELP = "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement"
@@ -19,9 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="preset in configs/train/ or a YAML path (default: uni_o4_offline, the authors' sizes, on a GPU; "
         "uni_o4_offline_cpu without one)",
     )
-    add_overrides(p, "--train-set", "train_overrides", "improvement.steps=2000")
-    p.add_argument("--run-dir", default=None, help="where checkpoints, TensorBoard and curves go (default: a new runs/offline/DATE_NAME)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoints/offline_state.pt")
+    add_set(p, "train.improvement.steps=2000", "train")
+    add_out(p, "run directory: checkpoints, TensorBoard, curves (default: a new runs/offline/DATE_NAME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/offline_state.pt")
     p.add_argument("--env", default=None, help="Gymnasium id: evaluate the result (and candidates with selection: online)")
     p.add_argument("--eval-episodes", type=int, default=10)
 
@@ -37,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
     preset = args.config or ("uni_o4_offline" if torch.cuda.is_available() else "uni_o4_offline_cpu")
     if args.config is None:
         print(f"train offline: preset {preset} ({'a GPU is available' if torch.cuda.is_available() else 'no GPU: the CPU-sized preset'})")
-    cfg = load(OfflineConfig, resolve_config_path(preset, "train"), args.train_overrides)
+    cfg = load(OfflineConfig, resolve_config_path(preset, "train"), overrides(args, "train"))
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(
-            f"preset {preset} runs on {cfg.device} and there is no GPU here; use --config uni_o4_offline_cpu (or --train-set device=cpu)"
+            f"preset {preset} runs on {cfg.device} and there is no GPU here; use --config uni_o4_offline_cpu (or --set train.device=cpu)"
         )
     data = load_dataset(args.data)
-    run_dir = prepare_run_dir(args.run_dir, "offline", Path(args.data).stem, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
+    run_dir = prepare_run_dir(args.out, "offline", Path(args.data).stem, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
     scorer = None
     if cfg.selection == "online":
         if not args.env:

@@ -5,24 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_overrides, add_task_args
+from unio4.commands.options import add_out, add_task_args, overrides
 
 WORDS = ("train", "online")
 HELP = "PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task or a Gymnasium task"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_task_args(p)
+    add_task_args(p, "train")
     p.add_argument("--env", default=None, help="a Gymnasium id (e.g. Hopper-v4) instead of the Go1 task")
     p.add_argument("--eval-episodes", type=int, default=5, help="with --env: episodes per evaluation")
     p.add_argument("--eval-envs", type=int, default=16, help="Go1 task: robots per evaluation (with eval_interval > 0)")
     p.add_argument("--eval-seconds", type=float, default=10.0, help="Go1 task: seconds per evaluation")
     p.set_defaults(num_envs=None)
     p.add_argument("--config", default=None, help="preset in configs/train/ or a YAML path (default: ppo_go1, or uni_o4_online with --env)")
-    add_overrides(p, "--train-set", "train_overrides", "ppo.clip=0.1")
     p.add_argument("--iterations", type=int, default=None, help="PPO updates (overrides the config)")
-    p.add_argument("--run-dir", default=None, help="where checkpoints, TensorBoard and curves go (default: a new runs/online/DATE_NAME)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoints/latest.pt")
+    add_out(p, "run directory: checkpoints, TensorBoard, curves (default: a new runs/online/DATE_NAME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/latest.pt")
     p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline or online")
 
 
@@ -34,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
 
-    overrides = [*args.train_overrides, *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
-    cfg = load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), overrides)
+    train_sets = [*overrides(args, "train"), *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
+    cfg = load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), train_sets)
     init = None
     if args.init:
         init, cfg = load_init(args.init, cfg)
@@ -44,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.env:
         from sim.config import load_task_config
 
-        configs["task"] = load_task_config(args.task, args.overrides)
+        configs["task"] = load_task_config(args.task, overrides(args, "task"))
     if ctx.is_main:  # rank 0 creates, checks and records the run
-        run_dir = prepare_run_dir(args.run_dir, "online", Path(str(name)).stem, args.resume, "checkpoints/latest.pt", configs)
-    elif args.run_dir is None:
-        raise ValueError("under torchrun, pass --run-dir (every rank must agree on it)")
+        run_dir = prepare_run_dir(args.out, "online", Path(str(name)).stem, args.resume, "checkpoints/latest.pt", configs)
+    elif args.out is None:
+        raise ValueError("under torchrun, pass --out (every rank must agree on it)")
     else:
-        run_dir = Path(args.run_dir)
+        run_dir = Path(args.out)
     env: VectorEnv
     if args.env:  # a Gymnasium task
         from learning.evaluate import evaluate_gym
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         from sim.config import load_task_config
         from sim.task import Go1VelocityTask
 
-        task_cfg = load_task_config(args.task, args.overrides)
+        task_cfg = load_task_config(args.task, overrides(args, "task"))
         num_envs = args.num_envs or 64
         from learning.online import rank_device
 
