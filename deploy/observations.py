@@ -120,6 +120,11 @@ def gait_clock(xp: Any, cycles: Any) -> Any:
     return xp.stack([4.0 * xp.abs(phase - 0.5) - 1.0, 4.0 * xp.abs(quarter - xp.floor(quarter) - 0.5) - 1.0], -1)
 
 
+def start_history(xp: Any, frame: Any, length: int) -> Any:
+    """A fresh history (..., length * F): the first frame ``length`` times, oldest first."""
+    return xp.concatenate([frame] * length, -1)
+
+
 def push_history(xp: Any, history: Any, frame: Any) -> Any:
     """Drop the oldest frame of ``history`` (..., H * F) and append ``frame`` (..., F)."""
     width = frame.shape[-1]

@@ -36,7 +36,7 @@ from configs.loader import bounded
 from deploy.bundle import Bundle
 from deploy.estop import EStopConfig, SerialEStop
 from deploy.manifest import Manifest
-from deploy.observations import observation_frame, push_history
+from deploy.observations import observation_frame, push_history, start_history
 from deploy.protocol import LowState
 from deploy.robot_io import SdkLink, UnsafeCommand
 from deploy.rollout_log import RolloutLog
@@ -228,7 +228,7 @@ class Runtime:
                     spec.default_pos,
                     np.float64(t_policy),
                 )
-                history = frame.repeat(spec.obs_cfg.history_length) if history is None else push_history(np, history, frame)
+                history = start_history(np, frame, spec.obs_cfg.history_length) if history is None else push_history(np, history, frame)
                 obs = history.astype(np.float32)
                 policy_times.append(now)
                 if self.replay is not None:
@@ -387,7 +387,10 @@ def run_bundle(
     address = f"{host}:{port}"
     log = RolloutLog(log_dir, run_meta(bundle, cfg, address, explore, seed), cfg.chunk_steps) if log_dir is not None else None
     link = SdkLink(host, port, RobotLimits.of(load_robot(bundle.spec.robot)), local_port)
-    result = Runtime(bundle, link, cfg, log=log, explore=explore, seed=seed).run(duration_s)
+    try:
+        result = Runtime(bundle, link, cfg, log=log, explore=explore, seed=seed).run(duration_s)
+    finally:
+        link.close()
     if log is not None:
         log.close(
             {"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing}

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse
+from deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse, start_history
 from robots.description import load_robot
 from robots.kinematics import foot_positions
 from sim.backends import make_backend
@@ -254,7 +254,7 @@ class Go1VelocityTask:
         elif ids is None:
             self.obs_history = obs = push_history(torch, self.obs_history, frame)
         else:
-            obs = frame.repeat(1, cfg.observations.history_length)
+            obs = start_history(torch, frame, cfg.observations.history_length)
             self.obs_history[ids] = obs
         if not cfg.privileged_critic:
             return obs, obs

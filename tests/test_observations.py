@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from deploy.observations import ObservationConfig, gait_clock, observation_frame, projected_gravity, push_history, rotate_inverse
+from deploy.observations import (
+    ObservationConfig,
+    gait_clock,
+    observation_frame,
+    projected_gravity,
+    push_history,
+    rotate_inverse,
+    start_history,
+)
 from robots.description import RobotDescription
 
 
@@ -70,3 +78,11 @@ def test_history_keeps_order() -> None:
     out = push_history(np, history, np.array([[6.0, 7.0]], dtype=np.float32))
     assert out.tolist() == [[2, 3, 4, 5, 6, 7]]
     assert ObservationConfig(history_length=3).size(12) == 135
+
+
+def test_a_fresh_history_is_the_first_frame_repeated_in_numpy_and_torch() -> None:
+    """The runtime (one 1-D frame, numpy) and the task (a batch, torch) start a history the same way."""
+    frame = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    assert start_history(np, frame, 3).tolist() == [1, 2, 3, 1, 2, 3, 1, 2, 3]  # not 1 1 1 2 2 2 3 3 3
+    batch = torch.from_numpy(np.stack([frame, frame * 10]))
+    assert start_history(torch, batch, 2).tolist() == [[1, 2, 3, 1, 2, 3], [10, 20, 30, 10, 20, 30]]
