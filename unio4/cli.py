@@ -22,6 +22,7 @@ from unio4.commands import (
     bench_walk,
     collect,
     data_generate,
+    data_import,
     data_pack,
     demo,
     deploy,
@@ -60,6 +61,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     session,
     flash,
     data_pack,
+    data_import,
     data_generate,
     bench_deploy,
     bench_learning,
@@ -71,7 +73,7 @@ GROUPS = {
     "sim": "simulate the Go1 task: benchmarks, the built-in gait",
     "train": "train policies",
     "robot": "robot descriptions",
-    "data": "datasets: pack robot logs, generate D4RL-style sets",
+    "data": "datasets: pack robot logs, import walk-these-ways logs, generate D4RL-style sets",
     "bench": "benchmarks that print numbers",
 }
 

@@ -1,6 +1,6 @@
 """Robot rollout logs -> a training dataset, with rewards recomputed from raw state.
 
-``unio4 data pack RUN_DIR... -o data.h5`` reads the chunks each ``unio4 deploy --log-dir`` run
+``unio4 data pack RUN_DIR... -o data.h5`` reads the chunks each ``unio4 deploy --out`` run
 wrote (one run = one episode), and recomputes every reward from the logged raw state with the
 task's reward config, so the same logs can be re-scored with another config later. What the robot
 does not measure is estimated or left out, and the metadata says which:
@@ -16,6 +16,8 @@ with a lost or unreadable chunk in the middle becomes one episode per stretch of
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +44,26 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def recompute_rewards(
-    log: dict[str, np.ndarray], task: TaskConfig, policy_dt: float, terminal: bool, stance_force: float = STANCE_FORCE
+    log: dict[str, np.ndarray],
+    task: TaskConfig,
+    policy_dt: float,
+    terminal: bool,
+    stance_force: float = STANCE_FORCE,
+    base_motion: tuple[np.ndarray, np.ndarray] | None = None,
+    set_aside: typing.Collection[str] = (),
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Per-step reward (T,) of one run and the estimated quantities it used."""
+    """Per-step reward (T,) of one run and the estimated quantities it used.
+
+    ``base_motion`` (base-frame linear velocity (T, 3), base height (T,)) replaces the leg-odometry
+    estimate where the log has a better measurement (a tracking camera); the terms in ``set_aside``
+    are left out of the sum (their signals are missing from the log).
+    """
     robot = load_robot(task.robot)
-    rc = task.rewards
+    rc = dataclasses.replace(task.rewards, weights={k: w for k, w in task.rewards.weights.items() if k not in set_aside})
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
     q, dq = log["joint_pos"].astype(np.float64), log["joint_vel"].astype(np.float64)
     quat, gyro, foot = log["base_quat"].astype(np.float64), log["gyro"].astype(np.float64), log["foot_force"].astype(np.float64)
-    lin_vel, height = leg_odometry(robot, q, dq, gyro, quat, foot, stance_force)
+    lin_vel, height = leg_odometry(robot, q, dq, gyro, quat, foot, stance_force) if base_motion is None else base_motion
     n = len(q)
     air = torch.zeros(4)
     touchdowns = []
@@ -88,9 +101,23 @@ def recompute_rewards(
         dt=policy_dt,
     )
     reward, parts = compute_rewards(inputs, rc)
-    estimates = {"base_lin_vel_estimate": lin_vel.astype(np.float32), "base_height_estimate": height.astype(np.float32)}
+    estimates = {"base_lin_vel_estimate": np.asarray(lin_vel, np.float32), "base_height_estimate": np.asarray(height, np.float32)}
     estimates.update({f"reward_{k}": v.numpy() for k, v in parts.items()})
     return reward.numpy(), estimates
+
+
+def terms_reading(log: dict[str, np.ndarray], key: str, task: TaskConfig, policy_dt: float, **kwargs: Any) -> list[str]:
+    """The configured reward terms whose value moves when the logged signal ``key`` moves.
+
+    A log that lacks a signal (foot forces, say) cannot score the terms that read it; this finds them
+    by experiment rather than by a list that would go stale as terms are added: the signal is
+    replaced by two different random on/off patterns (0 or 100 per element and step).
+    """
+    rng = np.random.default_rng(0)
+    probes = [np.where(rng.random(log[key].shape) < 0.5, 0.0, 100.0) for _ in range(2)]
+    parts = [recompute_rewards({**log, key: probe}, task, policy_dt, False, **kwargs)[1] for probe in probes]
+    names = [k.removeprefix("reward_") for k in parts[0] if k.startswith("reward_")]
+    return [n for n in names if not np.allclose(parts[0][f"reward_{n}"], parts[1][f"reward_{n}"])]
 
 
 def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STANCE_FORCE) -> Dataset:

@@ -27,6 +27,7 @@ TARGETS: dict[str, str] = {
     "runtime": "the robot runtime (configs/deploy/)",
     "session": "the on-robot session (configs/session/)",
     "data": "the dataset generator (configs/data/)",
+    "import": "the log layout (configs/import/)",
 }
 
 
