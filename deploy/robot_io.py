@@ -15,13 +15,11 @@ no other way to the wire: the SDK objects are private to this class.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
-from collections.abc import Iterator
 
 import numpy as np
 
 from deploy import protocol
+from deploy.banners import stdout_to_stderr
 from deploy.safety import RobotLimits, command_fault
 
 NUM_JOINTS = 12
@@ -29,21 +27,6 @@ NUM_JOINTS = 12
 
 class UnsafeCommand(RuntimeError):
     """A command that failed the last check; damping was sent in its place."""
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """The SDK prints its banners ("UDP Initialized...", "Closing UDP.") on the process's stdout: send them to stderr,
-    so stdout stays the command's own (tables, one line per step) when it is piped or parsed.
-    """
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 class SdkLink:
@@ -55,7 +38,7 @@ class SdkLink:
         except ImportError as exc:  # the wheel exists for x86_64 and aarch64, Python 3.8-3.12
             raise ImportError(f"unitree_legged_sdk is not importable here ({exc}); pip install unitree-legged-sdk==3.8.20231105") from None
         self.limits = limits
-        with _stdout_to_stderr():
+        with stdout_to_stderr():
             self._udp = sdk.UDP(protocol.LOW_LEVEL, local_port, host, port)
         self._cmd = sdk.LowCmd()
         self._state = sdk.LowState()
@@ -67,7 +50,7 @@ class SdkLink:
     def close(self) -> None:
         """Close the SDK's socket now (its goodbye banner goes to stderr too)."""
         if getattr(self, "_udp", None) is not None:
-            with _stdout_to_stderr():
+            with stdout_to_stderr():
                 self._udp = None
 
     def __del__(self) -> None:

@@ -49,6 +49,7 @@ from deploy.rollout_log import npz_bytes, write_atomic
 from deploy.timing import DeadlineClock
 from robots.description import RobotDescription, load_robot
 from sim.backends.mujoco_model import ModelIndex, compile_model
+from sim.reality import MotorDrive, RealityConfig, tilt_quat
 
 GRAVITY = 9.81
 
@@ -77,6 +78,10 @@ class EmulatorConfig:
     physics: str = "mujoco"
     seed: int = bounded(0, ge=0)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    reality: RealityConfig = field(default_factory=RealityConfig)
+    # Every new client (a new SDK socket: each `unio4 deploy --local-port 0`) finds the robot as at start:
+    # lying, motors passive, noise and pushes reseeded, so two evaluations of one bundle are identical.
+    reset_per_run: bool = False
 
 
 class MujocoGo1:
@@ -170,7 +175,10 @@ class PybulletGo1:
     def __init__(self, robot: RobotDescription, dt: float) -> None:
         import tempfile
 
-        import pybullet as pb
+        from deploy.banners import stdout_to_stderr
+
+        with stdout_to_stderr():  # its build-time banner
+            import pybullet as pb
 
         from robots.urdf import build_urdf
 
@@ -300,12 +308,16 @@ class Emulator:
 
     def __init__(self, cfg: EmulatorConfig, robot: RobotDescription | None = None) -> None:
         engines: dict[str, type[MujocoGo1] | type[PybulletGo1]] = {"mujoco": MujocoGo1, "pybullet": PybulletGo1}
-        if cfg.physics not in engines:
-            raise ValueError(f"emulator physics {cfg.physics!r} is not available; choose one of {sorted(engines)}")
+        self.physics = cfg.reality.physics or cfg.physics
+        if self.physics not in engines:
+            raise ValueError(f"emulator physics {self.physics!r} is not available; choose one of {sorted(engines)}")
         self.cfg = cfg
         self.robot = robot or load_robot("go1")
         self.dt = self.robot.control.sdk_dt
-        self.sim = engines[cfg.physics](self.robot, self.dt)
+        # The physical robot: the description with the reality profile's body, friction and joint changes.
+        self.physical = cfg.reality.apply(self.robot)
+        self.sim = engines[self.physics](self.physical, self.dt)
+        self.motors = MotorDrive(cfg.reality.motor, self.physical, self.dt) if cfg.reality.motor.explicit else None
         self.sim.reset_lying()
         self.rng = np.random.default_rng(cfg.seed)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -320,13 +332,34 @@ class Emulator:
         self._outbox: collections.deque[bytes] = collections.deque()
         self._trace: list[np.ndarray] = []
         self._stop = False
+        self._reset_tick = 0  # scheduled faults and pushes count from the last reset
 
     @property
     def time_s(self) -> float:
         return self.ticks * self.dt
 
+    @property
+    def run_time_s(self) -> float:
+        """Time since start or the last reset: the clock of scheduled faults."""
+        return (self.ticks - self._reset_tick) * self.dt
+
     def stop(self, *_: object) -> None:
         self._stop = True
+
+    def reset(self) -> None:
+        """The robot as at start: lying with passive motors, the random streams reseeded, no queued states.
+
+        The tick counter keeps counting (a LowState's tick must keep advancing for a client's freshness check).
+        """
+        zeros = np.zeros(self.robot.num_joints)
+        self.command = protocol.LowCmd(np.zeros(self.robot.num_joints, np.uint8), zeros, zeros, zeros, zeros, zeros)
+        self.sim.reset_lying()
+        if self.motors is not None:
+            self.motors.reset()
+        self.rng = np.random.default_rng(self.cfg.seed)
+        self._outbox.clear()
+        self._reset_tick = self.ticks
+        self.stats["resets"] += 1
 
     # ---- one tick ----
     def _apply(self, datagram: bytes, sender: tuple[str, int]) -> bool:
@@ -342,6 +375,8 @@ class Emulator:
             if self.stats["bad_commands"] <= 3:
                 print(f"emulator: ignored a packet from {sender[0]}:{sender[1]}: {exc}", file=sys.stderr)
             return False
+        if self.cfg.reset_per_run and sender != self.client:
+            self.reset()
         self.client = sender
         self.command = cmd
         self.stats["commands"] += 1
@@ -357,27 +392,41 @@ class Emulator:
         q = np.where(servo & ~hold_q, c.q, 0.0)
         dq = np.where(servo & ~hold_dq, c.dq, 0.0)
         tau = np.where(servo, c.tau, 0.0)
-        t = self.time_s
-        if f.push_interval_s > 0 and self.ticks > 0 and self.ticks % max(1, round(f.push_interval_s / self.dt)) == 0:
+        t = self.run_time_s
+        since = self.ticks - self._reset_tick
+        if f.push_interval_s > 0 and since > 0 and since % max(1, round(f.push_interval_s / self.dt)) == 0:
             angle = self.rng.uniform(0, 2 * math.pi)
             self.sim.push(f.push_speed * np.array([math.cos(angle), math.sin(angle), 0.0]))
             self.stats["pushes"] += 1
         if 0 <= f.fall_at_s <= t < f.fall_at_s + self.dt:
             self.sim.push(np.array([0.0, 1.5, 0.5]), np.array([12.0, 0.0, 0.0]))
             self.stats["falls"] += 1
-        self.sim.step(q, dq, tau, kp, kd)
+        if self.motors is None:
+            self.sim.step(q, dq, tau, kp, kd)
+        else:  # the motor model acts on the PD torque: evaluated here, applied as pure feed-forward
+            s = self.sim
+            command = kp * (q - s.joint_pos) + kd * (dq - s.joint_vel) + tau
+            zeros = np.zeros_like(command)
+            s.step(zeros, zeros, self.motors(command, s.joint_vel), zeros, zeros)
         self.ticks += 1
         s = self.sim
         self._trace.append(np.concatenate([[self.time_s], s.base_pos, s.base_quat, s.base_lin_vel_world, s.gyro, [kp.mean(), kd.mean()]]))
 
     def _state_packet(self) -> bytes:
-        s, f, t = self.sim, self.cfg.faults, self.time_s
+        s, f, t, sensors = self.sim, self.cfg.faults, self.run_time_s, self.cfg.reality.sensors
         q, dq, gyro = s.joint_pos, s.joint_vel, s.gyro
-        if f.noise_std > 0:
-            q = q + self.rng.normal(0, f.noise_std, q.shape)
-            dq = dq + self.rng.normal(0, 10 * f.noise_std, dq.shape)
-            gyro = gyro + self.rng.normal(0, f.noise_std, 3)
-        quat = s.base_quat
+        q_std, dq_std, gyro_std = (
+            np.hypot(f.noise_std, sensors.joint_pos_noise),
+            np.hypot(10 * f.noise_std, sensors.joint_vel_noise),
+            np.hypot(f.noise_std, sensors.gyro_noise),
+        )
+        if q_std > 0 or dq_std > 0 or gyro_std > 0:
+            q = q + self.rng.normal(0, q_std, q.shape)
+            dq = dq + self.rng.normal(0, dq_std, dq.shape)
+            gyro = gyro + self.rng.normal(0, gyro_std, 3)
+        gyro = gyro + np.asarray(sensors.gyro_bias)
+        quat = tilt_quat(s.base_quat, *sensors.imu_tilt) if any(sensors.imu_tilt) else s.base_quat
+        foot = s.foot_force * sensors.foot_force_scale + sensors.foot_force_offset
         if 0 <= f.nan_at_s <= t:
             quat = np.full(4, np.nan)
         remote = protocol.Remote(frozenset({"L2", "B"})) if 0 <= f.stop_combo_at_s <= t else protocol.Remote()
@@ -387,11 +436,11 @@ class Emulator:
                 quaternion=quat,
                 gyroscope=gyro,
                 accelerometer=s.accelerometer,
-                rpy=quat_to_rpy(s.base_quat),
+                rpy=quat_to_rpy(quat) if np.all(np.isfinite(quat)) else np.full(3, np.nan),
                 q=q,
                 dq=dq,
                 tau_est=s.joint_torque,
-                foot_force=s.foot_force,
+                foot_force=foot,
                 mode=self.command.mode,
                 wireless_remote=protocol.encode_remote(remote),
             )
@@ -408,7 +457,7 @@ class Emulator:
 
     def _send_state(self) -> None:
         f = self.cfg.faults
-        if self.client is None or (0 <= f.freeze_at_s <= self.time_s):
+        if self.client is None or (0 <= f.freeze_at_s <= self.run_time_s):
             return
         if not self._physics_finite():
             self.stats["nonfinite_states"] += 1
@@ -416,7 +465,7 @@ class Emulator:
                 print(f"emulator: the physics state is not finite at {self.time_s:.3f} s; no more states are sent", file=sys.stderr)
             return
         self._outbox.append(self._state_packet())
-        if len(self._outbox) <= f.delay_ticks:
+        if len(self._outbox) <= f.delay_ticks + self.cfg.reality.sensors.latency_ticks:
             return
         packet = self._outbox.popleft()
         if f.state_loss > 0 and self.rng.random() < f.state_loss:
@@ -432,7 +481,7 @@ class Emulator:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
         mode = "lockstep" if self.cfg.lockstep else "real time"
-        print(f"emulator: Go1 on udp://{self.cfg.host}:{self.port} ({mode}, {self.cfg.physics}, {1 / self.dt:.0f} Hz)", flush=True)
+        print(f"emulator: Go1 on udp://{self.cfg.host}:{self.port} ({mode}, {self.physics}, {1 / self.dt:.0f} Hz)", flush=True)
         try:
             if self.cfg.lockstep:
                 self._serve_lockstep(duration_s)

@@ -39,7 +39,10 @@ class PybulletBackend:
     """``num_envs`` Go1s, one PyBullet world each, stepped at the robot's ``sim_dt``."""
 
     def __init__(self, robot: RobotDescription, num_envs: int, terrain: Terrain) -> None:
-        import pybullet as pb
+        from deploy.banners import stdout_to_stderr
+
+        with stdout_to_stderr():  # its build-time banner
+            import pybullet as pb
 
         if terrain.spec is not None:
             raise ValueError("backend 'pybullet': only flat terrain is supported (set terrain.kind: flat)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out
+from unio4.commands.options import add_out, add_set, overrides
 
 WORDS = ("emulate",)
 HELP = "a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)"
@@ -18,7 +18,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--physics", default="mujoco", choices=["mujoco", "pybullet"], help="physics engine of the emulated robot")
     p.add_argument("--duration", type=float, default=None, help="stop after this much emulated time, s")
     add_out(p, "write the true base trajectory here (.npz) on exit")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of noise, pushes and faults")
+    p.add_argument("--reality", default="nominal", help="reality-gap profile in configs/reality/ or a YAML path (see unio4 list)")
+    add_set(p, "reality.payload_kg=2.0", "reality")
+    p.add_argument(
+        "--reset-per-run", action="store_true", help="each new client (a new SDK socket) finds the robot as at start: exact evaluations"
+    )
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--state-loss", type=float, default=0.0, help="probability of dropping a LowState")
     faults.add_argument("--delay-ticks", type=int, default=0, help="LowStates leave this many 2 ms ticks late")
@@ -33,7 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from configs.loader import load, resolve_config_path
     from sim.emulator import Emulator, EmulatorConfig, FaultConfig
+    from sim.reality import RealityConfig
 
     faults = FaultConfig(
         state_loss=args.state_loss,
@@ -47,6 +54,16 @@ def run(args: argparse.Namespace) -> int:
         freeze_at_s=args.freeze_at,
         nan_at_s=args.nan_at,
     )
-    cfg = EmulatorConfig(host=args.host, port=args.port, lockstep=args.lockstep, physics=args.physics, seed=args.seed, faults=faults)
+    reality = load(RealityConfig, resolve_config_path(args.reality, "reality"), overrides(args, "reality"))
+    cfg = EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        lockstep=args.lockstep,
+        physics=args.physics,
+        seed=args.seed,
+        faults=faults,
+        reality=reality,
+        reset_per_run=args.reset_per_run,
+    )
     Emulator(cfg).serve(duration_s=args.duration, trace=Path(args.out) if args.out else None)
     return 0

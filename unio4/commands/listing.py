@@ -5,11 +5,21 @@ from __future__ import annotations
 import argparse
 
 WORDS = ("list",)
-HELP = "the presets (tasks, training, data, deploy, session), physics backends and robots there are to choose from"
+HELP = "the presets (tasks, training, data, log formats, deploy, session, reality gaps), physics backends and robots"
+# How each kind of preset is chosen on the command line.
+FLAGS = {
+    "task": "--task NAME",
+    "train": "train --config NAME",
+    "data": "data generate --config NAME",
+    "import": "data import --format NAME",
+    "deploy": "deploy --config NAME",
+    "session": "session --config NAME",
+    "reality": "emulate --reality NAME",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", default=None, help="only this kind: task, train, data, deploy, session, backends, robots")
+    p.add_argument("kind", nargs="?", default=None, help=f"only this kind: {', '.join([*FLAGS, 'backends', 'robots'])}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     for kind in kinds:
         if args.kind not in (None, kind):
             continue
-        print(f"{kind} presets (--config NAME or --task NAME; a YAML path works too):")
+        print(f"{kind} presets ({FLAGS.get(kind, '--config NAME')}; a YAML path works too):")
         for path in sorted((CONFIG_DIR / kind).glob("*.yaml")):
             first = path.read_text().splitlines()[0] if path.read_text() else ""
             note = first.lstrip("# ").strip() if first.startswith("#") else ""

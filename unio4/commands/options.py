@@ -28,6 +28,7 @@ TARGETS: dict[str, str] = {
     "session": "the on-robot session (configs/session/)",
     "data": "the dataset generator (configs/data/)",
     "import": "the log layout (configs/import/)",
+    "reality": "the emulated robot's reality gap (configs/reality/)",
 }
 
 
