@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,10 @@ class SessionConfig:
     command: tuple[float, float, float] | None = bounded((0.5, 0.0, 0.0), ge=-5, le=5)  # None: the operator's remote
     flash_host: str | None = None  # user@robot: flash each accepted bundle; None: run it from here
     prompt: bool = True  # ask the operator before each rollout
+    # Robot time: the session stops (between rollouts) before it would pass max_robot_minutes of deploy time in all;
+    # a rollout still running rollout_grace_s after its planned length is stopped (SIGTERM: the runtime damps and exits).
+    max_robot_minutes: float | None = bounded(None, gt=0, le=1e4)
+    rollout_grace_s: float = bounded(30.0, gt=0, le=3600)
     seed: int = bounded(0, ge=0)
     critic_warmup_epochs: int = bounded(200, ge=0)  # Monte-Carlo V fit on the first batch
     # Exploration floor on the robot (see OnlineConfig.min_std): the start checkpoint's log-std
@@ -112,6 +117,8 @@ class SessionState:
     bundle: str = ""  # the accepted (current) bundle
     rows: list[dict[str, Any]] = field(default_factory=list)
     gate_start: dict[str, float] = field(default_factory=dict)  # the gate's measures of the session's first bundle
+    robot_seconds: float = 0.0  # deploy time on the robot so far: every rollout from connect to damping, all iterations
+    budget_spent: bool = False  # the robot-time budget ended the session
 
     def save(self, path: Path) -> None:
         """Write the state atomically."""
@@ -165,7 +172,7 @@ class Session:
         """Every remaining phase; ``stop_after_phase`` returns right after that phase (tests, dry runs)."""
         while True:
             if self.state.phase == "done":
-                if self.state.iteration >= self.cfg.iterations:
+                if self.state.iteration >= self.cfg.iterations or self.state.budget_spent:
                     return self.state.rows
                 self.state.iteration += 1
                 self.state.phase = "deploy"
@@ -175,6 +182,10 @@ class Session:
             while self.state.phase in PHASES:
                 phase = self.state.phase
                 getattr(self, f"_{phase}")(d)
+                if phase == "deploy" and not any(self._runs(d)):  # the budget left no room for a single rollout
+                    self.state.budget_spent, self.state.phase = True, "done"
+                    self.state.save(self.state_path)
+                    return self.state.rows
                 nxt = PHASES.index(phase) + 1
                 self.state.phase = PHASES[nxt] if nxt < len(PHASES) else "done"
                 self.state.save(self.state_path)
@@ -182,30 +193,41 @@ class Session:
                     return self.state.rows
 
     # ---- phases ----------------------------------------------------------------------------
+    @staticmethod
+    def _runs(d: Path) -> list[Path]:
+        """The rollout logs of an iteration (interrupted ones set aside)."""
+        return sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))
+
     def _deploy(self, d: Path) -> None:
         cfg = self.cfg
+        seconds = cfg.steps * load_robot(self.task.robot).control.policy_dt
         for r in range(cfg.rollouts):
             run = d / f"run_{r}"
             if (run / "summary.yaml").is_file():
                 continue  # finished before an interruption
             if run.exists():
                 run.rename(run.with_name(f"{run.name}.interrupted"))
+            if cfg.max_robot_minutes is not None and self.state.robot_seconds + seconds > 60 * cfg.max_robot_minutes:
+                self.state.budget_spent = True
+                print(f"session: robot-time budget {cfg.max_robot_minutes:g} min reached ({self.state.robot_seconds / 60:.2f} min used)")
+                break
             if cfg.prompt:
                 self.prompt(f"[iteration {self.state.iteration}, rollout {r + 1}/{cfg.rollouts}] reset the robot, then press Enter ")
-            seconds = cfg.steps * load_robot(self.task.robot).control.policy_dt
             cmd = [sys.executable, "-m", "unio4.cli", "deploy", self.state.bundle, "--robot", cfg.robot, "--duration", f"{seconds:.3f}"]
             cmd += ["--explore", "--seed", str(cfg.seed + 1000 * self.state.iteration + r), "--out", str(run)]
             if cfg.local_port is not None:
                 cmd += ["--local-port", str(cfg.local_port)]
             if cfg.command is not None:
                 cmd += ["--command", ",".join(str(x) for x in cfg.command)]
-            result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-            if result.returncode not in (0, 3):  # 3: a safety stop, whose log is still data
-                raise RuntimeError(f"deploy failed (exit {result.returncode}): {(result.stderr.strip().splitlines() or [''])[-1]}")
+            started = time.monotonic()
+            returncode, stderr = run_bounded(cmd, seconds + cfg.rollout_grace_s)
+            self.state.robot_seconds += time.monotonic() - started
+            self.state.save(self.state_path)
+            if returncode not in (0, 3):  # 3: a safety stop, whose log is still data
+                raise RuntimeError(f"deploy failed (exit {returncode}): {(stderr.strip().splitlines() or [''])[-1]}")
 
     def _pack(self, d: Path) -> None:
-        runs = sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))
-        pack_runs(runs, self.task).save(d / "data.h5")
+        pack_runs(self._runs(d), self.task).save(d / "data.h5")
 
     def _update(self, d: Path) -> None:
         from learning.data.dataset import load_dataset
@@ -260,6 +282,7 @@ class Session:
             "gate_refused": "; ".join(refusals),
             # rollouts the safety layer ended early (a fall, or e.g. stale state): short episodes lower the logged return
             "safety_stops": sum(bool(reason) for reason in data.metadata.get("safety_stops", [])),
+            "robot_minutes": self.state.robot_seconds / 60,  # used so far, this iteration's rollouts included
             "accepted": bool(accepted),
         }
         self.state.rows = [r for r in self.state.rows if r["iteration"] != self.state.iteration] + [row]
@@ -272,6 +295,25 @@ class Session:
         from deploy.flash import SshTarget, flash
 
         flash(self.state.bundle, SshTarget(self.cfg.flash_host))
+
+
+def run_bounded(cmd: list[str], timeout_s: float) -> tuple[int, str]:
+    """Run a deploy child; past ``timeout_s`` it gets SIGTERM (its runtime damps and exits), SIGKILL 10 s later.
+
+    Returns the exit code and stderr. A rollout stopped this way counts as a safety stop (exit 3): its log is data.
+    """
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        _, stderr = proc.communicate(timeout=timeout_s)
+        return proc.returncode, stderr
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            _, stderr = proc.communicate(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate()
+        return 3, f"{stderr}\nrollout stopped: still running {timeout_s:.0f} s after it started"
 
 
 def gate_refusals(g: GateConfig, new: dict[str, float], current: dict[str, float], first: dict[str, float]) -> list[str]:

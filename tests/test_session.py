@@ -3,6 +3,7 @@ at the phase it stopped in (after a clean stop between phases, and after kill -9
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from configs.loader import from_dict, load, resolve_config_path
-from learning.session import PHASES, Session, SessionConfig, actor_network
+from learning.session import PHASES, Session, SessionConfig, actor_network, run_bounded
 from sim.config import load_task_config
 from sim.emulator import spawn
 
@@ -126,3 +127,22 @@ def test_min_std_widens_exploration_on_the_robot_and_keeps_the_mean(walking_bund
 def test_session_preset_is_the_code_default() -> None:
     """``unio4 session`` (configs/session/go1.yaml) and ``Session`` from Python run the same settings."""
     assert load(SessionConfig, resolve_config_path("go1", "session")) == SessionConfig()
+
+
+def test_the_robot_time_budget_ends_a_session_between_rollouts(walking_bundle: Path, tmp_path: Path, emulator_port: int) -> None:
+    """Three iterations of three 2 s rollouts asked, 0.12 robot-minutes allowed: one rollout (about 5 s with the
+    stand-up and the damping hold) fits, the second would not; that iteration finishes and the session ends."""
+    cfg = dataclasses.replace(small_config(emulator_port, iterations=3), rollouts=3, steps=100, max_robot_minutes=0.12)
+    session = Session(tmp_path, cfg, load_task_config("go1_flat"))
+    session.start(walking_bundle.parent / "bc.pt")
+    rows = session.run()
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["budget_spent"] and [r["iteration"] for r in rows] == [1]
+    assert [p.name for p in (tmp_path / "iter_001").glob("run_*")] == ["run_0"]
+    assert 2.0 < state["robot_seconds"] < 7.2 and rows[0]["robot_minutes"] == pytest.approx(state["robot_seconds"] / 60)
+
+
+def test_a_rollout_past_its_time_is_stopped() -> None:
+    started = time.monotonic()
+    code, stderr = run_bounded([sys.executable, "-c", "import time; time.sleep(60)"], 0.5)
+    assert code == 3 and "rollout stopped" in stderr and time.monotonic() - started < 5

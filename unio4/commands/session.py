@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     rows = session.run(stop_after_phase=args.stop_after)
     table = Table(title=f"unio4 session {root}")
     columns: tuple[str, ...] = ("iteration", "steps", "logged return", "tracking / step", "gate error (first / current -> new)")
-    columns += ("gate falls (current -> new)", "stops")
+    columns += ("gate falls (current -> new)", "stops", "robot min")
     for col in (*columns, "accepted"):
         table.add_column(col, justify="right")
     for r in rows:
@@ -56,11 +56,15 @@ def run(args: argparse.Namespace) -> int:
             str(r["iteration"]), str(r["steps"]), f"{r['logged_return']:.3f}", f"{r['tracking_per_step']:.4f}",
             f"{r.get('gate_error_start', float('nan')):.3f} / {r['gate_error_old']:.3f} -> {r['gate_error_new']:.3f}",
             f"{r.get('gate_falls_old', float('nan')):.2f} -> {r['gate_falls_new']:.2f}", str(r.get("safety_stops", "")),
+            f"{r.get('robot_minutes', float('nan')):.2f}",
             "yes" if r["accepted"] else "no",
         )  # fmt: skip
     console().print(table)
     for r in rows:
         if r.get("gate_refused"):
             print(f"iteration {r['iteration']}: bundle refused by the gate: {r['gate_refused']}")
+    budget = session.cfg.max_robot_minutes
+    limit = f" of a {budget:g} min budget" + (" (spent: the session stopped there)" if session.state.budget_spent else "") if budget else ""
+    print(f"robot time used: {session.state.robot_seconds / 60:.2f} min{limit}")
     print(f"current bundle: {session.state.bundle}")
     return 0
