@@ -116,6 +116,12 @@ def build_agent(env: VectorEnv, cfg: OnlineConfig) -> tuple[GaussianActor, Value
     return actor, critic
 
 
+def _same_shapes(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state`` fits ``module`` tensor for tensor."""
+    own = module.state_dict()
+    return own.keys() == state.keys() and all(own[k].shape == state[k].shape for k in own)
+
+
 def train_online(
     env: VectorEnv,
     cfg: OnlineConfig,
@@ -142,8 +148,11 @@ def train_online(
     actor, critic = build_agent(env, cfg)
     if init is not None:
         actor.load_state_dict(init["actor"])
-        if "critic" in init:
+        if "critic" in init and _same_shapes(critic, init["critic"]):
             critic.load_state_dict(init["critic"])
+        elif "critic" in init and show_progress and ctx.is_main:
+            # e.g. an offline critic trained on robot logs (policy observation) for a task whose critic is privileged
+            print("train online: the init checkpoint's critic does not fit this task's critic input; the critic starts fresh")
     actor.to(dev)
     critic.to(dev)
     ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed, ctx=ctx)
