@@ -84,3 +84,15 @@ def leg_odometry(
             vel[t] = vel[t - 1] if t else 0.0
             height[t] = height[t - 1] if t else robot.control.nominal_base_height
     return vel, height
+
+
+def lowest_feet_stance(robot: RobotDescription, q: np.ndarray, quat: np.ndarray, feet: int = 2) -> np.ndarray:
+    """(T, 4) 1.0 for the ``feet`` feet lowest in the world (a trot stands on two), 0.0 for the others.
+
+    A stand-in for contact sensing where a log has no foot forces: with it, :func:`leg_odometry`
+    estimates the base height (and velocity) from joint angles and orientation alone.
+    """
+    depth = -(foot_positions(robot, np.asarray(q)) @ world_z_row(np.asarray(quat))[..., None])[..., 0]
+    stance = np.zeros(depth.shape)
+    np.put_along_axis(stance, np.argsort(-depth, axis=-1)[..., :feet], 1.0, axis=-1)
+    return stance

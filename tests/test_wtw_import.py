@@ -19,6 +19,7 @@ from learning.data.dataset import load_dataset
 from learning.data.pack import recompute_rewards
 from learning.data.wtw_import import LogFormatError, WtwLogFormat, gait_phase, import_logs
 from robots.description import load_robot
+from robots.kinematics import leg_odometry, lowest_feet_stance
 from sim.config import load_task_config
 from unio4.cli import main
 
@@ -194,3 +195,27 @@ def test_cli_imports_a_directory_and_refuses_a_bad_file(tmp_path: Path, capsys: 
     assert main(["data", "import", str(tmp_path / "logs"), "-o", str(tmp_path / "x.h5")]) == 2
     assert "broken.hdf5: not a readable HDF5 file" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_two_lowest_feet_height_matches_the_simulator() -> None:
+    """The base-height estimate the importer uses (no foot forces) against MuJoCo's truth, on the built-in trot."""
+    from sim.gait import TrotController
+    from sim.task import Go1VelocityTask
+
+    cfg = load_task_config("go1_flat", ["randomization.enabled=false", "commands.lin_vel_x=[0.6,0.6]", "commands.curriculum=false"])
+    task = Go1VelocityTask(cfg, 4, seed=0)
+    controller = TrotController.for_task(task)
+    task.reset()
+    q, quat, dq, gyro, truth = [], [], [], [], []
+    for step in range(100):
+        task.step(controller.act_task(task))
+        if step >= 25:  # past the first steps after the drop
+            s = task.state
+            q.append(s.joint_pos.numpy()), quat.append(s.base_quat.numpy()), dq.append(s.joint_vel.numpy())
+            gyro.append(s.base_ang_vel_body.numpy()), truth.append(s.base_pos[:, 2].numpy())
+    task.close()
+    joints, orientation, speeds, rates = (np.concatenate(x).astype(np.float64) for x in (q, quat, dq, gyro))
+    _, height = leg_odometry(ROBOT, joints, speeds, rates, orientation, lowest_feet_stance(ROBOT, joints, orientation), 0.5)
+    error = height - np.concatenate(truth)
+    # Measured: 2.0 cm above the truth, steady (std 0.2 cm); the offset is documented beside the importer.
+    assert abs(error.mean()) < 0.03 and error.std() < 0.005, (error.mean(), error.std())

@@ -41,7 +41,7 @@ from deploy.observations import observation_frame, push_history, rotate_inverse,
 from learning.data.dataset import Dataset
 from learning.data.pack import recompute_rewards, terms_reading
 from robots.description import RobotDescription, load_robot
-from robots.kinematics import foot_positions, leg_odometry, world_z_row
+from robots.kinematics import leg_odometry, lowest_feet_stance
 from sim.config import TaskConfig
 
 SDK_LEGS = ("FR", "FL", "RR", "RL")
@@ -196,11 +196,7 @@ def convert(
     action = (targets - robot.default_joint_pos) / robot.action_scales
     torque = np.clip(fmt.kp * (targets - q) - fmt.kd * dq, -robot.torque_limits, robot.torque_limits)
     # Base height from leg kinematics, standing on the two lowest feet (the log has no foot forces).
-    depth = -(foot_positions(robot, q) @ world_z_row(quat)[..., None])[..., 0]
-    lowest = np.argsort(-depth, axis=1)[:, :2]
-    stance = np.zeros((n, 4))
-    np.put_along_axis(stance, lowest, 1.0, axis=1)
-    odometry_vel, height = leg_odometry(robot, q, dq, gyro, quat, stance, 0.5)
+    odometry_vel, height = leg_odometry(robot, q, dq, gyro, quat, lowest_feet_stance(robot, q, quat), 0.5)
     phase = gait_phase(obs[:, fmt.clock + fmt.clock_reference_leg], frequency, fmt.policy_dt)
     clock_hz = task.observations.clock_frequency
     log = {
