@@ -103,6 +103,37 @@ class Dataset:
         tmp.replace(path)
 
 
+def episode_columns(observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminal: bool) -> dict[str, np.ndarray]:
+    """The root columns of one logged episode, which ends in a terminal (a fall) or else a time-out.
+
+    The last step's next observation repeats its own (the log holds nothing after it; a terminal
+    never bootstraps from it and a time-out's value comes from the critic at that state).
+    """
+    obs = np.asarray(observations, dtype=np.float32)
+    ends = np.zeros(len(obs), dtype=bool)
+    ends[-1] = True
+    return {
+        "observations": obs,
+        "actions": np.asarray(actions, dtype=np.float32),
+        "rewards": np.asarray(rewards, dtype=np.float32),
+        "terminals": ends & terminal,
+        "timeouts": ends & (not terminal),
+        "next_observations": np.concatenate([obs[1:], obs[-1:]]),
+    }
+
+
+def concatenate_episodes(episodes: list[dict[str, np.ndarray]], metadata: dict[str, Any], where: str) -> Dataset:
+    """One validated dataset from per-episode columns: the root keys, and everything else under ``infos``."""
+    arrays = {k: np.concatenate([np.asarray(e[k]) for e in episodes]) for k in episodes[0]}
+    dataset = Dataset(
+        **{k: torch.from_numpy(arrays[k]) for k in ROOT_KEYS},
+        infos={k: torch.from_numpy(v) for k, v in arrays.items() if k not in ROOT_KEYS},
+        metadata=metadata,
+    )
+    dataset.validate(where)
+    return dataset
+
+
 def dataset_action_bound(dataset: Dataset) -> float:
     """The policy's action bound: the Go1 task's ``action_clip``, else the box of a [-1, 1] task."""
     task = dataset.metadata.get("task_config") or {}

@@ -28,7 +28,7 @@ from configs.loader import from_dict, read_yaml, to_dict
 from deploy.manifest import ControlSpec
 from deploy.observations import projected_gravity
 from deploy.rollout_log import read_events, read_log
-from learning.data.dataset import Dataset
+from learning.data.dataset import Dataset, concatenate_episodes, episode_columns
 from robots.description import load_robot
 from robots.kinematics import STANCE_FORCE, foot_positions, leg_odometry
 from sim.config import TaskConfig
@@ -124,7 +124,7 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
     """One dataset from one or more rollout runs (each run one episode, in the given order)."""
     if not run_dirs:
         raise ValueError("pack: no run directories given")
-    columns: dict[str, list[np.ndarray]] = {}
+    episodes: list[dict[str, np.ndarray]] = []
     notes: list[str] = []
     bundles: list[str] = []
     safety_stops: list[str] = []  # per run: why the safety layer ended it early, "" if it did not
@@ -153,41 +153,25 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
             segment = log.segment(k)
             terminal = run_terminal and k == len(log.segments) - 1  # earlier stretches were cut by a gap: time-outs
             rewards, estimates = recompute_rewards(segment, task, policy_dt, terminal, stance_force)
-            n = len(rewards)
-            obs = segment["observation"].astype(np.float32)
-            ends = np.zeros(n, dtype=bool)
-            ends[-1] = True
-            run_columns = {
-                "observations": obs,
-                "actions": segment["action"].astype(np.float32),
-                "rewards": rewards.astype(np.float32),
-                "terminals": ends & terminal,
-                "timeouts": ends & (not terminal),
-                "next_observations": np.concatenate([obs[1:], obs[-1:]]),
-                "run_index": np.full(n, len(bundles), dtype=np.int64),
-                **{key: v for key, v in segment.items() if key not in ("observation", "action")},
-                **estimates,
-            }
-            for key, value in run_columns.items():
-                columns.setdefault(key, []).append(np.asarray(value))
+            episodes.append(
+                {
+                    **episode_columns(segment["observation"], segment["action"], rewards, terminal),
+                    "run_index": np.full(len(rewards), len(bundles), dtype=np.int64),
+                    **{key: v for key, v in segment.items() if key not in ("observation", "action")},
+                    **estimates,
+                }
+            )
         bundles.append(str(meta.get("bundle_sha256", "")))
-    arrays = {k: np.concatenate(v) for k, v in columns.items()}
-    root = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")
-    dataset = Dataset(
-        **{k: torch.from_numpy(arrays[k]) for k in root},
-        infos={k: torch.from_numpy(v) for k, v in arrays.items() if k not in root},
-        metadata={
-            "robot": task.robot,
-            "source": "robot",
-            "runs": [str(r) for r in run_dirs],
-            "bundle_sha256": bundles,
-            "policy_dt": policy_dt,
-            "task_config": to_dict(task),
-            "estimated": [f"base_lin_vel, base_height (leg odometry, stance above {stance_force} N)"],
-            "not_measured": ["collision_force (set to 0)"],
-            "notes": notes,
-            "safety_stops": safety_stops,
-        },
-    )
-    dataset.validate("packed rollouts")
-    return dataset
+    metadata = {
+        "robot": task.robot,
+        "source": "robot",
+        "runs": [str(r) for r in run_dirs],
+        "bundle_sha256": bundles,
+        "policy_dt": policy_dt,
+        "task_config": to_dict(task),
+        "estimated": [f"base_lin_vel, base_height (leg odometry, stance above {stance_force} N)"],
+        "not_measured": ["collision_force (set to 0)"],
+        "notes": notes,
+        "safety_stops": safety_stops,
+    }
+    return concatenate_episodes(episodes, metadata, "packed rollouts")

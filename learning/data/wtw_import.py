@@ -34,11 +34,10 @@ from typing import Any
 
 import h5py
 import numpy as np
-import torch
 
 from configs.loader import bounded, finite, to_dict
 from deploy.observations import observation_frame, push_history, rotate_inverse, start_history
-from learning.data.dataset import Dataset
+from learning.data.dataset import Dataset, concatenate_episodes, episode_columns
 from learning.data.pack import recompute_rewards, terms_reading
 from robots.description import RobotDescription, load_robot
 from robots.kinematics import leg_odometry, lowest_feet_stance
@@ -290,58 +289,43 @@ def import_logs(paths: list[Path], fmt: WtwLogFormat, task: TaskConfig, progress
     probe = episodes[max(range(len(episodes)), key=lambda i: len(episodes[i].log["action"]))]
     motion = (probe.base_lin_vel, probe.base_height)
     set_aside = terms_reading(probe.log, "foot_force", task, fmt.policy_dt, base_motion=motion)
-    columns: dict[str, list[np.ndarray]] = {}
+    columns: list[dict[str, np.ndarray]] = []
     for index, ep in enumerate(episodes):
         rewards, estimates = recompute_rewards(
             ep.log, task, fmt.policy_dt, ep.terminal, base_motion=(ep.base_lin_vel, ep.base_height), set_aside=set_aside
         )
-        obs = observations(ep.log, task, robot)
-        n = len(obs)
-        ends = np.zeros(n, dtype=bool)
-        ends[-1] = True
-        episode = {
-            "observations": obs,
-            "actions": ep.log["action"].astype(np.float32),
-            "rewards": rewards.astype(np.float32),
-            "terminals": ends & ep.terminal,
-            "timeouts": ends & (not ep.terminal),
-            "next_observations": np.concatenate([obs[1:], obs[-1:]]),
-            "run_index": np.full(n, index, dtype=np.int64),  # the episode
-            "gait_frequency": ep.gait_frequency.astype(np.float32),
-            **{k: v.astype(np.float32) for k, v in ep.log.items() if k not in ("action", "foot_force")},
-            **estimates,
-        }
-        for key, value in episode.items():
-            columns.setdefault(key, []).append(np.asarray(value))
-    arrays = {k: np.concatenate(v) for k, v in columns.items()}
-    root = ("observations", "actions", "rewards", "terminals", "timeouts", "next_observations")
+        columns.append(
+            {
+                **episode_columns(observations(ep.log, task, robot), ep.log["action"], rewards, ep.terminal),
+                "run_index": np.full(len(rewards), index, dtype=np.int64),  # the episode
+                "gait_frequency": ep.gait_frequency.astype(np.float32),
+                **{k: v.astype(np.float32) for k, v in ep.log.items() if k not in ("action", "foot_force")},
+                **estimates,
+            }
+        )
     dropped = rows - sum(len(ep.log["action"]) for ep in episodes)
-    off_clock = float(np.mean(np.abs(arrays["gait_frequency"] - task.observations.clock_frequency) > 0.05))
-    dataset = Dataset(
-        **{k: torch.from_numpy(arrays[k]) for k in root},
-        infos={k: torch.from_numpy(v) for k, v in arrays.items() if k not in root},
-        metadata={
-            "robot": task.robot,
-            "source": "robot (walk-these-ways deploy logs)",
-            "runs": [str(p) for p in files],
-            "policy_dt": fmt.policy_dt,
-            "task_config": to_dict(task),
-            "import_format": to_dict(fmt),
-            "estimated": [
-                "base_lin_vel, gyro: tracking camera (world frame) rotated into the base frame"
-                if fmt.t265
-                else "base_lin_vel: leg odometry over the two lowest feet; gyro: not measured (0)",
-                "base_height: leg kinematics over the two lowest feet",
-                f"joint_torque: PD law of the log (Kp {fmt.kp}, Kd {fmt.kd}) at the logged targets",
-            ],
-            "not_measured": ["foot_force (no foot sensors in the log)", "collision_force (set to 0)"],
-            "set_aside_terms": set_aside,
-            "notes": [
-                f"{len(files)} files, {len(episodes)} episodes, {sum(ep.terminal for ep in episodes)} of them end in a fall (tilt "
-                f"past {task.termination.max_tilt} rad); {dropped} of {rows} rows (the robot on its side) are left out",
-                f"{100 * off_clock:.1f} % of rows command a gait frequency more than 0.05 Hz from the task's clock",
-            ],
-        },
-    )
-    dataset.validate("imported logs")
-    return dataset
+    frequency = np.concatenate([ep.gait_frequency for ep in episodes])
+    off_clock = float(np.mean(np.abs(frequency - task.observations.clock_frequency) > 0.05))
+    metadata = {
+        "robot": task.robot,
+        "source": "robot (walk-these-ways deploy logs)",
+        "runs": [str(p) for p in files],
+        "policy_dt": fmt.policy_dt,
+        "task_config": to_dict(task),
+        "import_format": to_dict(fmt),
+        "estimated": [
+            "base_lin_vel, gyro: tracking camera (world frame) rotated into the base frame"
+            if fmt.t265
+            else "base_lin_vel: leg odometry over the two lowest feet; gyro: not measured (0)",
+            "base_height: leg kinematics over the two lowest feet",
+            f"joint_torque: PD law of the log (Kp {fmt.kp}, Kd {fmt.kd}) at the logged targets",
+        ],
+        "not_measured": ["foot_force (no foot sensors in the log)", "collision_force (set to 0)"],
+        "set_aside_terms": set_aside,
+        "notes": [
+            f"{len(files)} files, {len(episodes)} episodes, {sum(ep.terminal for ep in episodes)} of them end in a fall (tilt "
+            f"past {task.termination.max_tilt} rad); {dropped} of {rows} rows (the robot on its side) are left out",
+            f"{100 * off_clock:.1f} % of rows command a gait frequency more than 0.05 Hz from the task's clock",
+        ],
+    }
+    return concatenate_episodes(columns, metadata, "imported logs")
