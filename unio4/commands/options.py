@@ -29,6 +29,7 @@ TARGETS: dict[str, str] = {
     "data": "the dataset generator (configs/data/)",
     "import": "the log layout (configs/import/)",
     "reality": "the emulated robot's reality gap (configs/reality/)",
+    "identify": "the identification grid and feature scales",
 }
 
 

@@ -1,0 +1,74 @@
+"""Bundles on the emulated robot, through the real SDK: forward speed held at each commanded speed, falls.
+
+For every bundle and commanded forward speed: a fresh ``unio4 emulate --lockstep`` (optionally with a
+``--reality`` profile), ``unio4 deploy BUNDLE --command VX,0,0`` for ``--seconds``, and the emulator's
+ground-truth trace: mean forward velocity in the base frame over the second half of the run, the
+tracking error against the command, and whether the trunk tilted past 1 rad (a fall).
+
+Usage: .venv/bin/python scripts/bench/emulator_eval.py BUNDLE... --out DIR [--commands 0.3 0.6] [--reality go1_real]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from deploy.observations import projected_gravity, rotate_inverse
+from sim.emulator import spawn
+
+
+def run_one(bundle: Path, vx: float, seconds: float, out: Path, reality: str) -> dict[str, float]:
+    """One deploy run against a fresh emulator; numbers from the emulator's ground truth."""
+    trace = out / "trace.npz"
+    proc, port = spawn(["--lockstep", "--reality", reality, "-o", str(trace)])
+    try:
+        argv = ["deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(seconds)]
+        argv += ["--command", f"{vx},0,0", "-o", str(out / "log")]
+        print("$ " + shlex.join(["unio4", *argv]), flush=True)
+        done = subprocess.run([sys.executable, "-m", "unio4.cli", *argv], capture_output=True, text=True)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    with np.load(trace) as t:
+        quat, vel, time_s = t["base_quat"], t["base_lin_vel_world"], t["t"]
+    body = rotate_inverse(np, quat, vel)
+    half = time_s >= time_s[-1] - seconds / 2
+    tilt = np.arccos(np.clip(-projected_gravity(np, quat)[:, 2], -1.0, 1.0))
+    mean_vx = float(body[half, 0].mean())
+    fell = bool((tilt > 1.0).any())
+    # robot time: the emulated seconds from the first command to the last (stand-up and damping included)
+    robot_s = float(time_s[-1])
+    return {"command": vx, "mean_vx": mean_vx, "error": abs(mean_vx - vx), "fell": fell, "exit": done.returncode, "robot_s": robot_s}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("bundles", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--commands", type=float, nargs="+", default=[0.3, 0.6])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--reality", default="nominal", help="the emulator's reality-gap profile")
+    args = p.parse_args()
+    results: dict[str, list[dict[str, float]]] = {}
+    for bundle in args.bundles:
+        results[str(bundle)] = [
+            run_one(bundle, vx, args.seconds, args.out / bundle.name / f"vx_{vx:.2f}", args.reality) for vx in args.commands
+        ]
+    print(f"\n| bundle ({args.reality}) | " + " | ".join(f"vx {vx:.2f}: measured (fell)" for vx in args.commands) + " |")
+    print("|---|" + "---|" * len(args.commands))
+    for bundle, rows in results.items():
+        print(f"| {Path(bundle).name} | " + " | ".join(f"{r['mean_vx']:.2f} ({'yes' if r['fell'] else 'no'})" for r in rows) + " |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "emulator_eval.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
