@@ -7,7 +7,13 @@ Each iteration runs the phases
     evaluation of the new bundle against the current one and the session's first one) -> flash
     (or, without a robot host, the local bundle becomes current)
 
-and records after every phase, atomically, where it is (``SESSION/state.json``), so a crash or
+With ``update: identify`` the rollouts are mean-action walks at ``identify_commands`` and the update
+fits the simulator's motor strength and trunk mass to them (:mod:`learning.identify`), then
+fine-tunes in simulation around the estimate; the gate evaluates on the robot as identified. The
+robot's minutes go into measuring the gap rather than into gradient steps (docs/benchmarks.md,
+"Closing a reality gap").
+
+The session records after every phase, atomically, where it is (``SESSION/state.json``), so a crash or
 Ctrl-C resumes at the phase that did not finish: a deploy cut short is kept aside as
 ``*.interrupted`` and run again; finished phases are never repeated. The settings the session
 started with (config and task, overrides included) are stored beside the state and used on resume.
@@ -49,6 +55,16 @@ from sim.config import TaskConfig
 
 PHASES = ("deploy", "pack", "update", "export", "gate", "flash")
 CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start
+
+
+@dataclass(frozen=True)
+class SimFinetuneConfig:
+    """The fine-tuning in simulation of ``update: identify`` (``unio4 train online --init``)."""
+
+    config: str = "finetune_go1"  # training preset
+    iterations: int = bounded(100, ge=1)
+    num_envs: int = bounded(256, ge=1)
+    threads: int | None = bounded(None, ge=1)  # torch and physics threads (None: the training default)
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,17 @@ class SessionConfig:
         )
     )
     gate: GateConfig = field(default_factory=GateConfig)
+    # How the robot's rollouts improve the policy. "ppo": PPO on them (explore-mode rollouts).
+    # "identify": fit the simulator's motor strength and trunk mass to mean-action rollouts at
+    # identify_commands, then fine-tune in simulation around the estimate (learning/identify.py): the
+    # robot time goes into measuring the gap, the learning into the simulator.
+    update: str = "ppo"
+    identify_commands: tuple[float, ...] = bounded((0.3, 0.6, 0.9), ge=-2, le=2)  # m/s forward, one rollout each
+    sim: SimFinetuneConfig = field(default_factory=SimFinetuneConfig)
+
+    def __post_init__(self) -> None:
+        if self.update not in ("ppo", "identify"):
+            raise ValueError(f"update: expected 'ppo' or 'identify', got {self.update!r}")
 
 
 @dataclass
@@ -201,7 +228,8 @@ class Session:
     def _deploy(self, d: Path) -> None:
         cfg = self.cfg
         seconds = cfg.steps * load_robot(self.task.robot).control.policy_dt
-        for r in range(cfg.rollouts):
+        identify_mode = cfg.update == "identify"
+        for r in range(len(cfg.identify_commands) if identify_mode else cfg.rollouts):
             run = d / f"run_{r}"
             if (run / "summary.yaml").is_file():
                 continue  # finished before an interruption
@@ -214,11 +242,14 @@ class Session:
             if cfg.prompt:
                 self.prompt(f"[iteration {self.state.iteration}, rollout {r + 1}/{cfg.rollouts}] reset the robot, then press Enter ")
             cmd = [sys.executable, "-m", "unio4.cli", "deploy", self.state.bundle, "--robot", cfg.robot, "--duration", f"{seconds:.3f}"]
-            cmd += ["--explore", "--seed", str(cfg.seed + 1000 * self.state.iteration + r), "--out", str(run)]
+            cmd += ["--out", str(run)]
+            if not identify_mode:  # PPO learns from exploration; identification measures the mean action
+                cmd += ["--explore", "--seed", str(cfg.seed + 1000 * self.state.iteration + r)]
             if cfg.local_port is not None:
                 cmd += ["--local-port", str(cfg.local_port)]
-            if cfg.command is not None:
-                cmd += ["--command", ",".join(str(x) for x in cfg.command)]
+            command = (cfg.identify_commands[r], 0.0, 0.0) if identify_mode else cfg.command
+            if command is not None:
+                cmd += ["--command", ",".join(str(x) for x in command)]
             started = time.monotonic()
             returncode, stderr = run_bounded(cmd, seconds + cfg.rollout_grace_s)
             self.state.robot_seconds += time.monotonic() - started
@@ -230,6 +261,9 @@ class Session:
         pack_runs(self._runs(d), self.task).save(d / "data.h5")
 
     def _update(self, d: Path) -> None:
+        if self.cfg.update == "identify":
+            self._update_in_simulation(d)
+            return
         from learning.data.dataset import load_dataset
 
         data = load_dataset(d / "data.h5")
@@ -248,6 +282,39 @@ class Session:
         new["session_iteration"] = self.state.iteration
         save_checkpoint(d / "checkpoint.pt", new)
 
+    def _update_in_simulation(self, d: Path) -> None:
+        """Identify the robot's motor strength and trunk mass from this iteration's rollouts, then PPO in simulation around them."""
+        from learning.identify import IdentifyConfig, identify
+
+        cfg = self.cfg
+        seconds = cfg.steps * load_robot(self.task.robot).control.policy_dt
+        result = identify(self._runs(d), Path(self.state.bundle), self.task, IdentifyConfig(), seconds=seconds)
+        record = {"motor_strength": result.motor_strength, "added_mass": result.added_mass, "task_overrides": result.task_overrides()}
+        write_atomic(d / "identify.yaml", yaml.safe_dump(record, sort_keys=False).encode())
+        run = d / "sim_finetune"
+        shutil.rmtree(run, ignore_errors=True)  # a fine-tune cut short starts over
+        sim = cfg.sim
+        cmd = [sys.executable, "-m", "unio4.cli", "train", "online", "--init", self.state.checkpoint, "--task", str(self.root / TASK_FILE)]
+        cmd += ["--config", sim.config, "--iterations", str(sim.iterations), "--num-envs", str(sim.num_envs), "-o", str(run)]
+        cmd += ["--seed", str(cfg.seed + self.state.iteration), "--set", f"train.seed={cfg.seed + self.state.iteration}"]
+        cmd += [x for o in result.task_overrides() for x in ("--set", f"task.{o}")]
+        env = {**os.environ, **({"OMP_NUM_THREADS": str(sim.threads)} if sim.threads else {})}
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [""])[-1]
+            raise RuntimeError(f"fine-tuning in simulation failed (exit {done.returncode}): {last}")
+        shutil.copy(run / "checkpoints" / "final.pt", d / "checkpoint.pt")
+
+    def gate_task(self, d: Path) -> TaskConfig:
+        """The task the gate evaluates in: the session's, on the robot as identified this iteration (identify mode)."""
+        fit = d / "identify.yaml"
+        if self.cfg.update != "identify" or not fit.is_file():
+            return self.task
+        from configs.loader import apply_overrides, from_dict
+
+        overrides = yaml.safe_load(fit.read_text())["task_overrides"]
+        return from_dict(TaskConfig, apply_overrides(to_dict(self.task), overrides), where=str(fit))
+
     def _export(self, d: Path) -> None:
         export_bundle(d / "checkpoint.pt", d / "bundle")
 
@@ -256,8 +323,10 @@ class Session:
 
         g = self.cfg.gate
 
+        task = self.gate_task(d)
+
         def evaluate(bundle: str | Path) -> dict[str, float]:
-            return evaluate_bundle(bundle, self.task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
+            return evaluate_bundle(bundle, task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
 
         old, new = evaluate(self.state.bundle), evaluate(d / "bundle")
         start_bundle = self.root / "iter_000" / "bundle"
