@@ -93,6 +93,8 @@ ROOT_CONFIGS = [
     "sim.emulator.EmulatorConfig",
     "sim.gait.GaitConfig",
     "robots.description.RobotDescription",
+    "learning.data.wtw_import.WtwLogFormat",
+    "learning.identify.IdentifyConfig",
 ]
 
 
