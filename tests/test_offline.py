@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 
@@ -354,3 +355,24 @@ def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest
     assert main([*online, "--out", str(tmp_path / "on"), "--set", "train.ppo.num_steps=8"]) == 0
     assert main(["export", ckpt, "-o", str(tmp_path / "bundle")]) == 0
     assert (tmp_path / "bundle" / "policy.onnx").is_file()
+
+
+def test_train_offline_writes_the_diagnostics(tmp_path: Path) -> None:
+    n = 600
+    obs = torch.randn(n, 4)
+    actions = torch.tanh(obs[:, :2])
+    ends = torch.zeros(n, dtype=torch.bool)
+    ends[99::100] = True
+    data = Dataset(obs, actions, -((actions - obs[:, :2]) ** 2).sum(1), torch.zeros(n, dtype=torch.bool), ends, torch.roll(obs, -1, 0))
+    scored = []
+
+    def scorer(actors: list) -> list[float]:  # type: ignore[type-arg]
+        scored.append(len(actors))
+        return [float(i) for i in range(len(actors))]
+
+    cfg = tiny_config()
+    train_offline(data, cfg, tmp_path, online_scorer=scorer)
+    record = json.loads((tmp_path / "diagnostics.json").read_text())
+    assert set(record["critics"]) == {"within_state", "across_states", "ratio", "flat"}
+    assert scored == [2 * cfg.bc.members] and len(record["ope"]["estimates"]) == 2 * cfg.bc.members
+    assert -1.0 <= record["ope"]["spearman"] <= 1.0

@@ -144,7 +144,9 @@ def test_sensor_knobs_move_the_reported_state() -> None:
     for _ in range(200):
         states += bench.run(0.002)
         sim = bench.emu.sim
-        truth_q.append(sim.joint_pos), truth_gyro.append(sim.gyro), truth_feet.append(sim.foot_force)
+        truth_q.append(sim.joint_pos)
+        truth_gyro.append(sim.gyro)
+        truth_feet.append(sim.foot_force)
     last = states[-1]
     assert last.tick == bench.emu.ticks - 5  # 5 ticks late
     lag = 5  # compare each report with the truth of its own tick
@@ -222,7 +224,8 @@ def test_an_unknown_engine_is_refused() -> None:
 
 def test_native_banners_stay_off_stdout() -> None:
     """PyBullet's build-time banner (printed from C at import) goes to stderr; stdout stays the command's own."""
-    code = "from robots.description import load_robot; from sim.emulator import PybulletGo1; PybulletGo1(load_robot('go1'), 0.002); print('ok')"
+    code = "from robots.description import load_robot; from sim.emulator import PybulletGo1; "
+    code += "PybulletGo1(load_robot('go1'), 0.002); print('ok')"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stdout
     assert "pybullet build time" in done.stderr

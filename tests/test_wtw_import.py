@@ -206,13 +206,18 @@ def test_two_lowest_feet_height_matches_the_simulator() -> None:
     task = Go1VelocityTask(cfg, 4, seed=0)
     controller = TrotController.for_task(task)
     task.reset()
-    q, quat, dq, gyro, truth = [], [], [], [], []
+    q: list[np.ndarray] = []
+    quat: list[np.ndarray] = []
+    dq: list[np.ndarray] = []
+    gyro: list[np.ndarray] = []
+    truth: list[np.ndarray] = []
     for step in range(100):
         task.step(controller.act_task(task))
         if step >= 25:  # past the first steps after the drop
             s = task.state
-            q.append(s.joint_pos.numpy()), quat.append(s.base_quat.numpy()), dq.append(s.joint_vel.numpy())
-            gyro.append(s.base_ang_vel_body.numpy()), truth.append(s.base_pos[:, 2].numpy())
+            values = (s.joint_pos, s.base_quat, s.joint_vel, s.base_ang_vel_body, s.base_pos[:, 2])
+            for column, value in zip((q, quat, dq, gyro, truth), values, strict=True):
+                column.append(value.numpy())
     task.close()
     joints, orientation, speeds, rates = (np.concatenate(x).astype(np.float64) for x in (q, quat, dq, gyro))
     _, height = leg_odometry(ROBOT, joints, speeds, rates, orientation, lowest_feet_stance(ROBOT, joints, orientation), 0.5)

@@ -16,6 +16,8 @@ The result, ``checkpoints/offline.pt``, holds the selected member as ``actor`` a
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,11 +26,13 @@ from typing import Any, Literal, Protocol
 import torch
 
 from configs.loader import bounded, to_dict
+from deploy.rollout_log import write_atomic
 from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.data.dataset import Dataset, dataset_action_bound
 from learning.offline.bc import BCConfig, BCTrainer
 from learning.offline.critics import CriticConfig, CriticTrainer
+from learning.offline.diagnostics import Sensitivity, action_sensitivity, rank_correlation
 from learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
 from learning.offline.improvement import ImprovementConfig, ImprovementTrainer
 from learning.offline.ope import AMQ, OPEConfig
@@ -158,11 +162,23 @@ def train_offline(
         return partial
     dynamics = dyn_trainer.finish()
     critics = critic_trainer.critics.requires_grad_(False)
+    diagnostics: dict[str, Any] = {"critics": dataclasses.asdict(action_sensitivity(critics.q_min, dataset.observations, dataset.actions))}
+    print(Sensitivity(**diagnostics["critics"]).line(), flush=True)
     ope = AMQ(dataset.observations, dynamics, critics, cfg.ope)
     improver = ImprovementTrainer(dataset, bc_trainer.ensemble, critics, ope, cfg.improvement, seed=cfg.seed + 3)
     if not run_stage("improvement", improver, lambda: improver.step_count >= cfg.improvement.steps, lambda: improver.step_count):
         return partial
 
+    if online_scorer is not None:  # OPE against the truth, over every candidate: the BC members and the improved ones
+        size = improver.best.shape[0]
+        candidates = [bc_trainer.ensemble.member(i, bc_trainer.template) for i in range(size)]
+        candidates += [improver.behaviour.member(i, bc_trainer.template) for i in range(size)]
+        estimates = [*improver.initial.tolist(), *improver.best.tolist()]
+        returns = online_scorer(candidates)
+        rho = rank_correlation(estimates, returns)
+        diagnostics["ope"] = {"estimates": estimates, "returns": returns, "spearman": rho}
+        print(f"OPE vs true return over {len(returns)} candidate policies (BC, then improved): Spearman rho {rho:+.2f}", flush=True)
+    write_atomic(run_dir / "diagnostics.json", json.dumps(diagnostics, indent=1).encode())
     member = select_member(improver, bc_trainer.template, cfg, online_scorer)
     actor = improver.behaviour.member(member, bc_trainer.template)
     out = run_dir / "checkpoints" / "offline.pt"

@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
     data = load_dataset(args.data)
     run_dir = prepare_run_dir(args.out, "offline", Path(args.data).stem, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
     scorer = None
-    if cfg.selection == "online":
-        if not args.env:
-            raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env")
+    if cfg.selection == "online" and not args.env:
+        raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env")
+    if args.env:  # scores candidates for the online selection, and OPE's rank correlation with the truth (diagnostics.json)
         from learning.evaluate import evaluate_gym
 
         def scorer(actors: list) -> list[float]:  # type: ignore[type-arg]

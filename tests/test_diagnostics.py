@@ -1,0 +1,31 @@
+"""Offline diagnostics on known models: an action-dependent Q is reported sensitive, a flat one flagged,
+a known ranking recovered (the pipeline writing them: tests/test_offline.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from learning.offline.diagnostics import FLAT_RATIO, action_sensitivity, rank_correlation
+
+OBS = torch.randn(4000, 6, generator=torch.Generator().manual_seed(0))
+ACTIONS = torch.rand(4000, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def test_a_q_that_depends_on_the_action_is_sensitive() -> None:
+    result = action_sensitivity(lambda s, a: s[:, 0] - 3.0 * (a**2).sum(1), OBS, ACTIONS)
+    assert not result.flat and result.ratio > 0.2 and "sensitive" in result.line()
+
+
+def test_a_q_flat_in_the_action_is_flagged() -> None:
+    result = action_sensitivity(lambda s, a: 10.0 * s[:, 0] + 1e-3 * a[:, 0], OBS, ACTIONS)
+    assert result.flat and result.ratio < FLAT_RATIO and "FLAT" in result.line()
+
+
+def test_rank_correlation_recovers_a_known_ranking() -> None:
+    assert rank_correlation([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]) == pytest.approx(1.0)
+    assert rank_correlation([1.0, 2.0, 3.0, 4.0], [40.0, 30.0, 20.0, 10.0]) == pytest.approx(-1.0)
+    assert rank_correlation([0.1, 0.5, 0.3, 0.9, 0.7], [1.0, 3.0, 2.0, 5.0, 4.0]) == pytest.approx(1.0)  # monotone, not linear
+    assert rank_correlation([1.0, 1.0, 2.0], [1.0, 2.0, 3.0]) == pytest.approx(0.866, abs=1e-3)  # ties share a rank
+    with pytest.raises(ValueError):
+        rank_correlation([1.0], [1.0])
