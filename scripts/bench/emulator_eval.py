@@ -27,15 +27,17 @@ from sim.emulator import spawn
 def run_one(bundle: Path, vx: float, seconds: float, out: Path, reality: str) -> dict[str, float]:
     """One deploy run against a fresh emulator; numbers from the emulator's ground truth."""
     trace = out / "trace.npz"
-    proc, port = spawn(["--lockstep", "--reality", reality, "-o", str(trace)])
-    try:
-        argv = ["deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(seconds)]
-        argv += ["--command", f"{vx},0,0", "-o", str(out / "log")]
-        print("$ " + shlex.join(["unio4", *argv]), flush=True)
-        done = subprocess.run([sys.executable, "-m", "unio4.cli", *argv], capture_output=True, text=True)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+    returncode = 0
+    if not (trace.is_file() and (out / "log" / "summary.yaml").is_file()):  # else: measured before, read again
+        proc, port = spawn(["--lockstep", "--reality", reality, "-o", str(trace)])
+        try:
+            argv = ["deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(seconds)]
+            argv += ["--command", f"{vx},0,0", "-o", str(out / "log")]
+            print("$ " + shlex.join(["unio4", *argv]), flush=True)
+            returncode = subprocess.run([sys.executable, "-m", "unio4.cli", *argv], capture_output=True, text=True).returncode
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
     with np.load(trace) as t:
         quat, vel, time_s = t["base_quat"], t["base_lin_vel_world"], t["t"]
     body = rotate_inverse(np, quat, vel)
@@ -45,7 +47,7 @@ def run_one(bundle: Path, vx: float, seconds: float, out: Path, reality: str) ->
     fell = bool((tilt > 1.0).any())
     # robot time: the emulated seconds from the first command to the last (stand-up and damping included)
     robot_s = float(time_s[-1])
-    return {"command": vx, "mean_vx": mean_vx, "error": abs(mean_vx - vx), "fell": fell, "exit": done.returncode, "robot_s": robot_s}
+    return {"command": vx, "mean_vx": mean_vx, "error": abs(mean_vx - vx), "fell": fell, "exit": returncode, "robot_s": robot_s}
 
 
 def main() -> int:

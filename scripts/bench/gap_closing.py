@@ -15,6 +15,9 @@ For each seed, against ``unio4 emulate --reality PROFILE`` (a robot the start po
 
 Share of the gap closed = (before - after) / (before - nominal).
 
+What was measured before (the evaluations, the identification runs, a trained bundle) is read
+again rather than redone, so a second instance with other ``--seeds`` can share ``--out``.
+
 Usage: .venv/bin/python scripts/bench/gap_closing.py --init CKPT --bundle BUNDLE --out DIR [--reality weak_motors] [--seeds 0 1 2]
 """
 
@@ -63,14 +66,15 @@ def main() -> int:
     robot_s = sum(r["robot_s"] for r in logs)
     fit = out / "identify.yaml"
     id_logs = [str(out / "identify_runs" / f"vx_{vx:.2f}" / "log") for vx in args.id_commands]
-    unio4("identify", *id_logs, "--bundle", str(args.bundle), "-o", str(fit))
+    if not fit.is_file():
+        unio4("identify", *id_logs, "--bundle", str(args.bundle), "-o", str(fit))
     estimate = yaml.safe_load(fit.read_text())
     results = []
     for seed in args.seeds:
         row: dict[str, object] = {"seed": seed}
         for arm, sets in (("adapted", estimate["task_overrides"]), ("control", [])):
             run = out / f"{arm}_{seed}"
-            if not (run / "checkpoints" / "final.pt").is_file():
+            if not (run / "bundle" / "policy.onnx").is_file():
                 argv = ["train", "online", "--init", str(args.init), "--config", "finetune_go1", "--num-envs", str(args.num_envs)]
                 argv += ["--iterations", str(args.iterations), "--seed", str(seed), "--set", f"train.seed={seed}", "-o", str(run)]
                 argv += [x for o in sets for x in ("--set", f"task.{o}")]
