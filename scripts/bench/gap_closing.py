@@ -58,6 +58,7 @@ def main() -> int:
     p.add_argument("--num-envs", type=int, default=256)
     p.add_argument("--eval-commands", type=float, nargs="+", default=[0.3, 0.6, 0.9])
     p.add_argument("--id-commands", type=float, nargs="+", default=[0.3, 0.6, 0.9])
+    p.add_argument("--arms", nargs="+", default=["adapted", "control"], choices=["adapted", "control"], help="which runs to make")
     args = p.parse_args()
     out: Path = args.out
     nominal = evaluate(args.bundle, args.eval_commands, out / "before_nominal", "nominal")
@@ -73,6 +74,8 @@ def main() -> int:
     for seed in args.seeds:
         row: dict[str, object] = {"seed": seed}
         for arm, sets in (("adapted", estimate["task_overrides"]), ("control", [])):
+            if arm not in args.arms:
+                continue
             run = out / f"{arm}_{seed}"
             if not (run / "bundle" / "policy.onnx").is_file():
                 argv = ["train", "online", "--init", str(args.init), "--config", "finetune_go1", "--num-envs", str(args.num_envs)]
@@ -89,6 +92,8 @@ def main() -> int:
     print("\n| seed | adapted: error (falls) | gap closed | control: error (falls) | gap closed |")
     print("|---|---|---|---|---|")
     for r in results:
+        if "adapted" not in r or "control" not in r:
+            continue
         a, c = r["adapted"], r["control"]
         closed = [(before["error"] - x["error"]) / gap for x in (a, c)]  # type: ignore[index]
         cells = [f"{a['error']:.3f} ({a['falls']})", f"{100 * closed[0]:.0f} %"]  # type: ignore[index]
