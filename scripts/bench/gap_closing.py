@@ -36,6 +36,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_eval import run_one
 
+# --forward: both arms fine-tune on walking forward over the evaluated speeds, as the robot is used
+FORWARD = ("commands.lin_vel_x=[0.2,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]")
+
 
 def unio4(*argv: str) -> None:
     print("$ " + shlex.join(["unio4", *argv]), flush=True)
@@ -58,6 +61,7 @@ def main() -> int:
     p.add_argument("--num-envs", type=int, default=256)
     p.add_argument("--eval-commands", type=float, nargs="+", default=[0.3, 0.6, 0.9])
     p.add_argument("--id-commands", type=float, nargs="+", default=[0.3, 0.6, 0.9])
+    p.add_argument("--forward", action="store_true", help="fine-tune both arms on forward commands, 0.2-1.0 m/s")
     p.add_argument("--arms", nargs="+", default=["adapted", "control"], choices=["adapted", "control"], help="which runs to make")
     args = p.parse_args()
     out: Path = args.out
@@ -80,7 +84,7 @@ def main() -> int:
             if not (run / "bundle" / "policy.onnx").is_file():
                 argv = ["train", "online", "--init", str(args.init), "--config", "finetune_go1", "--num-envs", str(args.num_envs)]
                 argv += ["--iterations", str(args.iterations), "--seed", str(seed), "--set", f"train.seed={seed}", "-o", str(run)]
-                argv += [x for o in sets for x in ("--set", f"task.{o}")]
+                argv += [x for o in [*sets, *(FORWARD if args.forward else [])] for x in ("--set", f"task.{o}")]
                 unio4(*argv)
                 unio4("export", str(run / "checkpoints" / "final.pt"), "-o", str(run / "bundle"))
             row[arm] = evaluate(run / "bundle", args.eval_commands, out / f"after_{arm}_{seed}", args.reality)
