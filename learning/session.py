@@ -229,7 +229,8 @@ class Session:
         cfg = self.cfg
         seconds = cfg.steps * load_robot(self.task.robot).control.policy_dt
         identify_mode = cfg.update == "identify"
-        for r in range(len(cfg.identify_commands) if identify_mode else cfg.rollouts):
+        rollouts = len(cfg.identify_commands) if identify_mode else cfg.rollouts
+        for r in range(rollouts):
             run = d / f"run_{r}"
             if (run / "summary.yaml").is_file():
                 continue  # finished before an interruption
@@ -240,7 +241,7 @@ class Session:
                 print(f"session: robot-time budget {cfg.max_robot_minutes:g} min reached ({self.state.robot_seconds / 60:.2f} min used)")
                 break
             if cfg.prompt:
-                self.prompt(f"[iteration {self.state.iteration}, rollout {r + 1}/{cfg.rollouts}] reset the robot, then press Enter ")
+                self.prompt(f"[iteration {self.state.iteration}, rollout {r + 1}/{rollouts}] reset the robot, then press Enter ")
             cmd = [sys.executable, "-m", "unio4.cli", "deploy", self.state.bundle, "--robot", cfg.robot, "--duration", f"{seconds:.3f}"]
             cmd += ["--out", str(run)]
             if not identify_mode:  # PPO learns from exploration; identification measures the mean action
