@@ -1,15 +1,15 @@
 #!/bin/sh
-# On the GPU machine, after every .device/carry-NN folder of pack_wheels.sh has been carried:
-# reassemble the wheel tar, verify its sha256, install into .device/site (kept on a warm machine).
+# On the GPU machine, once every .device/chunk-NN folder of pack_wheels.sh has been copied there:
+# reassemble the wheel tar, verify its sha256, install into .device/site.
 # Then: export PYTHONPATH=$PWD/.device/site:$PWD   (torch and the rest come from the image)
 set -eu
 cd "$(dirname "$0")/../.."
 if [ -f .device/site/.installed ]; then echo "install: .device/site already installed"; exit 0; fi
-cat .device/carry-*/part-* > .device/wheels.tar
-expected=$(cut -d' ' -f1 .device/carry-00/wheels.tar.sha256)
+cat .device/chunk-*/part-* > .device/wheels.tar
+expected=$(cut -d' ' -f1 .device/chunk-00/wheels.tar.sha256)
 actual=$(sha256sum .device/wheels.tar | cut -d' ' -f1)
 if [ "$expected" != "$actual" ]; then
-  echo "install: reassembled tar sha256 $actual != $expected: a carry-NN folder is missing or stale" >&2
+  echo "install: reassembled tar sha256 $actual != $expected: a chunk-NN folder is missing or stale" >&2
   exit 2
 fi
 tar -C .device -xf .device/wheels.tar
