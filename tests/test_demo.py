@@ -5,11 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from unio4.cli import main
 
 
-def test_quick_demo_writes_a_report_with_numbers(tmp_path: Path) -> None:
+def test_quick_demo_writes_a_report_with_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("unio4 session --out")]
+    assert len(printed) == 1 and printed[0].rstrip().endswith("session.gate.seconds=1.0")  # one line, never wrapped mid-flag
     html = (tmp_path / "report.html").read_text()
     sections = ("Summary", "Learning curves", "Offline -> online transition", "Sim-to-sim gate", "timing", "commanded vs measured")
     for section in (*sections, "Session iteration", "Replay"):

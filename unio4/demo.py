@@ -89,7 +89,8 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
 
     def step(title: str, command: ModuleType, argv: list[str]) -> None:
         line = "unio4 " + shlex.join([*command.WORDS, *argv])
-        out.print(f"[bold]{len(steps) + 1}.[/] {title}\n    [dim]{line}[/]")
+        out.print(f"[bold]{len(steps) + 1}.[/] {title}")
+        out.print(f"    [dim]{line}[/]", soft_wrap=True, markup=True)  # a command is never cut or wrapped mid-flag
         t0 = time.perf_counter()
         code = run_command(command, argv)
         if code != 0:
