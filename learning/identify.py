@@ -119,10 +119,7 @@ def simulate_features(
         strength = torch.tensor([c[0] for c, _ in pairs], dtype=torch.float32)
         mass = torch.tensor([c[1] for c, _ in pairs], dtype=torch.float32)
         dynamics = Dynamics(ones * task.robot.body.foot_friction, mass, ones.clone(), ones.clone(), strength)
-        ids = torch.arange(n)
-        task.backend.set_dynamics(ids, dynamics)
-        for name in ("friction", "added_mass", "kp_scale", "kd_scale", "motor_strength"):
-            getattr(task.dynamics, name)[:] = getattr(dynamics, name)
+        task.set_dynamics(torch.arange(n), dynamics)
         task.commands[:] = 0.0
         task.commands[:, 0] = torch.tensor([vx for _, vx in pairs], dtype=torch.float32)
         speeds, lags = [], []

@@ -324,9 +324,7 @@ class Emulator:
         self.sock.bind((cfg.host, cfg.port))
         self.port = self.sock.getsockname()[1]
         self.client: tuple[str, int] | None = None
-        n = self.robot.num_joints
-        zeros = np.zeros(n)
-        self.command = protocol.LowCmd(np.zeros(n, np.uint8), zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy())
+        self.command = self._passive_command()
         self.ticks = 0
         self.stats = collections.Counter[str]()
         self._outbox: collections.deque[bytes] = collections.deque()
@@ -346,13 +344,17 @@ class Emulator:
     def stop(self, *_: object) -> None:
         self._stop = True
 
+    def _passive_command(self) -> protocol.LowCmd:
+        """No motor mode, no targets, no gains: what the motors hold before any LowCmd."""
+        n = self.robot.num_joints
+        return protocol.LowCmd(np.zeros(n, np.uint8), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n))
+
     def reset(self) -> None:
         """The robot as at start: lying with passive motors, the random streams reseeded, no queued states.
 
         The tick counter keeps counting (a LowState's tick must keep advancing for a client's freshness check).
         """
-        zeros = np.zeros(self.robot.num_joints)
-        self.command = protocol.LowCmd(np.zeros(self.robot.num_joints, np.uint8), zeros, zeros, zeros, zeros, zeros)
+        self.command = self._passive_command()
         self.sim.reset_lying()
         if self.motors is not None:
             self.motors.reset()

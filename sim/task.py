@@ -218,6 +218,12 @@ class Go1VelocityTask:
         self.backend.close()
 
     # ---- internals ----------------------------------------------------------------------------
+    def set_dynamics(self, ids: torch.Tensor, dynamics: Dynamics) -> None:
+        """Give envs ``ids`` these dynamics parameters (in the engine, and as the critic observes them)."""
+        self.backend.set_dynamics(ids, dynamics)
+        for field_name in ("friction", "added_mass", "kp_scale", "kd_scale", "motor_strength"):
+            getattr(self.dynamics, field_name)[ids] = getattr(dynamics, field_name).to(self.device)
+
     def _kinematics(self, state: RobotState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Base linear velocity (base frame), projected gravity and height above the terrain."""
         lin_vel = rotate_inverse(torch, state.base_quat, state.base_lin_vel_world)
@@ -327,9 +333,7 @@ class Go1VelocityTask:
         self.backend.reset(ids, torch.cat([xy, z.unsqueeze(1)], 1), quat, zeros3, zeros3, joint_pos, still)
         dyn = sample_dynamics(rnd, self.robot, n, self.gen)
         self.latency_substeps[ids] = sample_latency_substeps(rnd, self.robot, n, self.gen)
-        self.backend.set_dynamics(ids, dyn)
-        for field_name in ("friction", "added_mass", "kp_scale", "kd_scale", "motor_strength"):
-            getattr(self.dynamics, field_name)[ids] = getattr(dyn, field_name)
+        self.set_dynamics(ids, dyn)
         self._sample_commands(ids)
         self.actions[ids] = 0.0
         self.last_actions[ids] = 0.0
