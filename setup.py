@@ -41,6 +41,9 @@ EXTRAS = {
     # MuJoCo Warp on NVIDIA GPUs (thousands of parallel robots); pinned to the MuJoCo version. It also
     # runs on Warp's CPU device, slowly: requirements.lock (the test environment) includes it.
     "gpu": [*TRAIN_REQUIRES, "mujoco-warp==4.0.0", "warp-lang==1.19.0"],
+    # The field's reference PPO as a yardstick (`unio4 bench walk --learner rsl_rl`), installed against
+    # the torch pin above. requirements.lock (the test environment) includes it.
+    "peers": [*TRAIN_REQUIRES, "rsl-rl-lib==5.5.1", "tensordict==0.15.3", "GitPython==3.2.1"],
     # Isaac Gym is not on PyPI and runs in a Python 3.8 worker (sim/backends/isaacgym_worker.py): see docker/isaacgym.
     "isaacgym": [],
     "dev": [

@@ -38,7 +38,12 @@ class PPOConfig:
     gamma: float = bounded(0.99, gt=0, le=1)
     gae_lambda: float = bounded(0.95, ge=0, le=1)
     clip: float = bounded(0.2, gt=0)
-    value_clip: float = bounded(0.2, gt=0)
+    # How far V may move from the rollout's values per update (PPO's clipped value loss); None: no clip.
+    value_clip: float | None = bounded(0.2, gt=0)
+    # "absolute": value_clip in the returns' own units (rsl_rl); "returns": value_clip times the
+    # rollout's return scale (root mean square). An absolute 0.05 on returns in the hundreds (Uni-O4's
+    # online setting on unscaled Gymnasium rewards) moves V by ~0.05 per update: the critic is frozen.
+    value_clip_scale: Literal["absolute", "returns"] = "absolute"
     entropy_coef: float = bounded(0.01, ge=0)
     value_coef: float = bounded(1.0, gt=0)
     actor_lr: float = bounded(1e-3, gt=0, le=1)
@@ -198,6 +203,7 @@ class PPO:
         old_log_probs, old_values = buffer.flat("log_probs"), buffer.flat("values")
         advantages, returns = buffer.flat("advantages"), buffer.flat("returns")
         stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
+        value_clip = self._value_clip(returns)
         count, actor_steps, actor_active = 0, 0, update_actor
         for _ in range(cfg.epochs):
             for idx in buffer.minibatches(cfg.num_minibatches, self.generator, cfg.minibatch_size):
@@ -226,8 +232,11 @@ class PPO:
                     self.actor_optim.step()
 
                 values = self.critic(critic_obs[idx])
-                clipped = old_values[idx] + (values - old_values[idx]).clamp(-cfg.value_clip, cfg.value_clip)
-                value_loss = torch.max((values - returns[idx]).square(), (clipped - returns[idx]).square()).mean()
+                value_loss = (values - returns[idx]).square()
+                if value_clip is not None:
+                    clipped = old_values[idx] + (values - old_values[idx]).clamp(-value_clip, value_clip)
+                    value_loss = torch.max(value_loss, (clipped - returns[idx]).square())
+                value_loss = value_loss.mean()
                 self.critic_optim.zero_grad()
                 (cfg.value_coef * value_loss).backward()
                 average_gradients(self.critic.parameters(), self.ctx)
@@ -250,6 +259,14 @@ class PPO:
             self.critic.normalizer.update(gather_rows(buffer.flat("critic_obs"), self.ctx))
             buffer.clear()
         return stats
+
+    def _value_clip(self, returns: torch.Tensor) -> float | None:
+        """The value-loss clip range of this update (see ``PPOConfig.value_clip_scale``)."""
+        clip = self.cfg.value_clip
+        if clip is None or self.cfg.value_clip_scale == "absolute":
+            return clip
+        mean, std = global_moments(returns, self.ctx)
+        return clip * max(float(mean.square() + std.square()) ** 0.5, 1e-8)
 
     def _adapt_lr(self, kl: float) -> None:
         """KL-adaptive actor learning rate (rsl_rl's rule), applied once per update.

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+
+import torch
 
 from learning.online import OnlineConfig, train_online
 from learning.policy import GaussianActor
@@ -56,6 +58,69 @@ class WalkResult:
     checks: list[dict[str, float]] = field(default_factory=list)
 
 
+class WalkChecker:
+    """The instrument of the benchmark: checks the criterion every ``check_every_samples`` samples.
+
+    Any learner drives it with :meth:`after_iteration` after each update; it evaluates the mean
+    action on its own fixed robots, appends one line per check to ``run_dir/walk.jsonl`` and keeps
+    the first check that walks in :attr:`result`. Training wall clock is what the learner reports
+    (collection + update); the checks are timed apart.
+    """
+
+    def __init__(
+        self,
+        task_cfg: TaskConfig,
+        run_dir: Path,
+        check_every_samples: int,
+        criterion: WalkCriterion | None = None,
+        backend: str = "mujoco",
+        num_threads: int | None = None,
+    ) -> None:
+        self.criterion = criterion or WalkCriterion()
+        self.check_every = check_every_samples
+        self.judge = Go1VelocityTask(task_cfg, self.criterion.num_envs, backend=backend, seed=self.criterion.seed, num_threads=num_threads)
+        self.steps = int(round(self.criterion.seconds / self.judge.dt))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = run_dir
+        self.log_path = run_dir / "walk.jsonl"
+        self.log_path.write_text("")
+        self.result = WalkResult(walked=False, samples=0, train_seconds=0.0, eval_seconds=0.0)
+        self.train_seconds = 0.0
+        self.next_check = check_every_samples
+
+    def after_iteration(
+        self, samples: int, train_seconds: float, reward_per_step: float, policy: Callable[[torch.Tensor], torch.Tensor], last: bool
+    ) -> bool:
+        """Account one update (``train_seconds`` of collection + update); check when due or ``last``.
+
+        Returns whether the policy has walked at some check.
+        """
+        self.train_seconds += train_seconds
+        if samples < self.next_check and not last:
+            return self.result.walked
+        self.next_check += self.check_every
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            metrics = tracking_metrics(self.judge, policy, self.steps, seed=self.criterion.seed)
+        self.result.eval_seconds += time.perf_counter() - t0
+        walks = self.criterion.walks(metrics)
+        row = {"samples": samples, "train_s": self.train_seconds, "walks": walks, "reward/step": reward_per_step, **metrics}
+        self.result.checks.append(row)
+        with self.log_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        if not self.result.walked:
+            self.result.walked = walks
+            self.result.samples, self.result.train_seconds = samples, self.train_seconds
+        return self.result.walked
+
+    def close(self) -> WalkResult:
+        """Write ``walk_result.json`` and release the evaluation robots."""
+        self.judge.close()
+        summary = {**asdict(self.result), "criterion": asdict(self.criterion)}
+        (self.run_dir / "walk_result.json").write_text(json.dumps(summary, indent=1))
+        return self.result
+
+
 def time_to_walk(
     task_cfg: TaskConfig,
     train_cfg: OnlineConfig,
@@ -70,48 +135,29 @@ def time_to_walk(
     show_progress: bool = True,
     num_threads: int | None = None,
 ) -> WalkResult:
-    """Train PPO from scratch, checking the walking criterion every ``check_every_samples`` samples.
+    """Train unio4's PPO from scratch, checking the walking criterion every ``check_every_samples`` samples.
 
     Writes the usual run directory plus ``walk.jsonl`` (one line per check).
     """
-    criterion = criterion or WalkCriterion()
     per_iteration = train_cfg.ppo.num_steps * num_envs
     iterations = -(-max_samples // per_iteration)
     cfg = replace(train_cfg, iterations=iterations, seed=seed)
     env = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads, training=True)
-    judge = Go1VelocityTask(task_cfg, criterion.num_envs, backend=backend, seed=criterion.seed, num_threads=num_threads)
-    steps = int(round(criterion.seconds / judge.dt))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run_dir / "walk.jsonl"
-    log_path.write_text("")
-    result = WalkResult(walked=False, samples=0, train_seconds=0.0, eval_seconds=0.0)
-    state: dict[str, Any] = {"train_s": 0.0, "next_check": check_every_samples}
+    checker = WalkChecker(task_cfg, run_dir, check_every_samples, criterion, backend, num_threads)
 
     def on_iteration(iteration: int, scalars: dict[str, float], actor: GaussianActor) -> bool:
-        samples = (iteration + 1) * per_iteration
-        state["train_s"] += scalars["perf/collect_s"] + scalars["perf/update_s"]
-        if samples < state["next_check"] and iteration + 1 < iterations:
-            return False
-        state["next_check"] += check_every_samples
-        t0 = time.perf_counter()
-        metrics = tracking_metrics(judge, lambda obs: actor(obs)[0], steps, seed=criterion.seed)
-        result.eval_seconds += time.perf_counter() - t0
-        walks = criterion.walks(metrics)
-        row = {"samples": samples, "train_s": state["train_s"], "walks": walks, "reward/step": scalars["reward/step"], **metrics}
-        result.checks.append(row)
-        with log_path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        if walks and not result.walked:
-            result.walked, result.samples, result.train_seconds = True, samples, state["train_s"]
-        if not result.walked:
-            result.samples, result.train_seconds = samples, state["train_s"]
-        return result.walked and stop_when_walking
+        walked = checker.after_iteration(
+            (iteration + 1) * per_iteration,
+            scalars["perf/collect_s"] + scalars["perf/update_s"],
+            scalars["reward/step"],
+            lambda obs: actor(obs)[0],
+            last=iteration + 1 == iterations,
+        )
+        return walked and stop_when_walking
 
     train_online(env, cfg, run_dir, on_iteration=on_iteration, show_progress=show_progress)
     env.close()
-    judge.close()
-    (run_dir / "walk_result.json").write_text(json.dumps({**asdict(result), "criterion": asdict(criterion)}, indent=1))
-    return result
+    return checker.close()
 
 
 def plot_walk_curves(results: dict[int, WalkResult], criterion: WalkCriterion, out: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,37 @@ def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
     assert returns[0] < 100
     assert max(returns[-5:]) >= 900, returns
     env.close()
+
+
+def _value_after_updates(ppo_cfg: PPOConfig, updates: int, reward: float) -> tuple[float, float]:
+    """V on a stream of constant rewards after ``updates`` PPO updates, and the discounted return it should reach."""
+    torch.manual_seed(0)
+    net = NetworkConfig(actor_hidden=(32,), critic_hidden=(64, 64), normalize_observations=False)
+    actor, critic = GaussianActor(4, 2, 1.0, net), ValueCritic(4, net)
+    ppo = PPO(actor, critic, ppo_cfg, seed=0)
+    num_envs = 4
+    ppo.init_storage(num_envs, 4, 4, 2, "cpu")
+    obs = torch.randn(num_envs, 4)
+    never = torch.zeros(num_envs, dtype=torch.bool)
+    for _ in range(updates):
+        for _ in range(ppo_cfg.num_steps):
+            ppo.act(obs, obs)
+            ppo.process_env_step(torch.full((num_envs,), reward), never, never, {})
+        ppo.compute_returns(obs)
+        ppo.update()
+    with torch.no_grad():
+        return float(critic(obs).mean()), reward / (1.0 - ppo_cfg.gamma)
+
+
+def test_online_value_function_tracks_returns_of_a_known_scale() -> None:
+    """Uni-O4's online preset: V follows returns in the hundreds; the absolute clip of 0.05 froze it."""
+    from configs.loader import load, resolve_config_path
+
+    preset = replace(load(OnlineConfig, resolve_config_path("uni_o4_online", "train"), []).ppo, num_steps=512)
+    assert preset.value_clip is None
+    tracked, target = _value_after_updates(preset, 3, reward=3.0)  # target 300
+    frozen, _ = _value_after_updates(replace(preset, value_clip=0.05), 3, reward=3.0)
+    relative, _ = _value_after_updates(replace(preset, value_clip=0.05, value_clip_scale="returns"), 3, reward=3.0)
+    assert frozen < 3 * 0.05 + 1.0, frozen  # at most 0.05 per update (+ the untrained critic's output)
+    assert frozen + 3.0 < relative < tracked, (frozen, relative, tracked)
+    assert tracked > 0.3 * target, tracked

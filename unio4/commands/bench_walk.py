@@ -11,12 +11,19 @@ from unio4.commands.options import add_out, add_set, console, overrides
 
 WORDS = ("bench", "walk")
 HELP = "time to walk: PPO from scratch until the mean action tracks commands without falling (seeds, table, curve)"
+LEARNERS = ("unio4", "rsl_rl")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path")
     p.add_argument("--config", default="ppo_go1", help="training preset in configs/train/ or a YAML path")
     add_set(p, "task.commands.curriculum=false", "task", "train")
+    p.add_argument(
+        "--learner",
+        choices=LEARNERS,
+        default="unio4",
+        help="whose PPO learns: unio4's, or rsl_rl's (pip install 'unio4[peers]') with the same preset's settings",
+    )
     p.add_argument("--num-envs", type=int, default=256, help="training robots")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--max-samples", type=float, default=8e6, help="give up after this many samples per seed")
@@ -33,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from configs.loader import load, resolve_config_path
     from learning.online import OnlineConfig
     from learning.time_to_walk import WalkCriterion, plot_walk_curves, time_to_walk
+
+    if args.learner == "rsl_rl":
+        from learning.rsl_rl_peer import rsl_rl_time_to_walk as learn
+    else:
+        learn = time_to_walk
     from sim.config import load_task_config
 
     if args.threads:
@@ -43,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.out)
     results = {}
     for seed in args.seeds:
-        print(f"bench walk: seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)
-        results[seed] = time_to_walk(
+        print(f"bench walk: {args.learner} PPO, seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)
+        results[seed] = learn(
             task_cfg,
             train_cfg,
             root / f"seed{seed}",
@@ -56,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             stop_when_walking=not args.keep_training,
             num_threads=args.threads,
         )
-    table = Table(title=f"unio4 bench walk ({args.task}, {args.config}, {args.num_envs} robots)")
+    table = Table(title=f"unio4 bench walk ({args.learner} PPO, {args.task}, {args.config}, {args.num_envs} robots)")
     for col in ("seed", "walks", "samples", "train wall clock", "samples/s", "lin vel error", "yaw rate error", "falls/min"):
         table.add_column(col, justify="right")
     for seed, r in results.items():
@@ -74,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     console().print(table)
     walked = [r for r in results.values() if r.walked]
     summary = {
+        "learner": args.learner,
         "criterion": criterion.__dict__,
         "seeds": {
             str(s): {"walked": r.walked, "samples": r.samples, "train_seconds": r.train_seconds, "checks": r.checks}

@@ -1,0 +1,80 @@
+"""The time-to-walk instrument and the rsl_rl peer that it judges beside unio4's PPO."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from configs.loader import load, resolve_config_path
+from learning.online import OnlineConfig
+from learning.time_to_walk import WalkChecker, WalkCriterion
+from sim.config import load_task_config
+from sim.policies import gait_policy
+
+FORWARD = ["commands.lin_vel_x=[0.5,0.5]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]", "randomization.enabled=false"]
+
+
+def test_walk_checker_checks_when_due_and_keeps_the_first_walk(tmp_path: Path) -> None:
+    """Standing fails the criterion, the built-in trot passes it; the result keeps the first walk."""
+    task_cfg = load_task_config("go1_flat", FORWARD)
+    criterion = WalkCriterion(max_lin_vel_error=0.42, max_yaw_rate_error=1.0, num_envs=4, seconds=4.0)
+    checker = WalkChecker(task_cfg, tmp_path, check_every_samples=100, criterion=criterion, num_threads=1)
+    stand = lambda obs: torch.zeros(obs.shape[0], 12)  # noqa: E731
+    trot = gait_policy(checker.judge)
+    assert not checker.after_iteration(50, 1.0, 0.0, stand, last=False)  # not due: no check
+    assert not checker.after_iteration(100, 1.0, 0.0, stand, last=False)
+    assert checker.after_iteration(200, 1.0, 0.0, trot, last=False)
+    assert checker.after_iteration(300, 1.0, 0.0, stand, last=True)  # once walked, the result stays
+    result = checker.close()
+    rows = [json.loads(line) for line in (tmp_path / "walk.jsonl").read_text().splitlines()]
+    assert [r["samples"] for r in rows] == [100, 200, 300]
+    assert [r["walks"] for r in rows] == [False, True, False]
+    assert rows[0]["lin_vel_error"] > 0.45 and rows[1]["lin_vel_error"] < 0.42
+    assert result.walked and result.samples == 200 and result.train_seconds == pytest.approx(3.0)
+    assert json.loads((tmp_path / "walk_result.json").read_text())["samples"] == 200
+
+
+def test_rsl_rl_config_carries_the_preset() -> None:
+    """rsl_rl runs with the unio4 preset's networks and PPO settings, or refuses what it cannot match."""
+    from learning.rsl_rl_peer import rsl_rl_config
+
+    preset = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), [])
+    cfg = rsl_rl_config(preset)
+    assert cfg["actor"]["hidden_dims"] == list(preset.network.actor_hidden)
+    assert cfg["critic"]["hidden_dims"] == list(preset.network.critic_hidden)
+    assert cfg["actor"]["distribution_cfg"]["init_std"] == preset.network.init_std
+    alg = cfg["algorithm"]
+    assert (alg["num_learning_epochs"], alg["num_mini_batches"], alg["learning_rate"]) == (
+        preset.ppo.epochs,
+        preset.ppo.num_minibatches,
+        preset.ppo.actor_lr,
+    )
+    with pytest.raises(ValueError, match="one learning rate"):
+        rsl_rl_config(replace(preset, ppo=replace(preset.ppo, critic_lr=3e-4)))
+
+
+def test_rsl_rl_ppo_trains_on_the_go1_task_and_is_judged(tmp_path: Path) -> None:
+    """The adapter feeds rsl_rl's own PPO; its policy moves and the same checker judges it."""
+    from learning.rsl_rl_peer import rsl_rl_time_to_walk
+
+    task_cfg = load_task_config("go1_flat", FORWARD)
+    preset = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), [])
+    preset = replace(preset, ppo=replace(preset.ppo, num_steps=8))
+    criterion = WalkCriterion(num_envs=2, seconds=1.0)
+    result = rsl_rl_time_to_walk(
+        task_cfg, preset, tmp_path, 8, max_samples=128, check_every_samples=64, criterion=criterion, show_progress=False, num_threads=1
+    )
+    rows = [json.loads(line) for line in (tmp_path / "walk.jsonl").read_text().splitlines()]
+    assert [r["samples"] for r in rows] == [64, 128] and not result.walked
+    assert all(torch.isfinite(torch.tensor(r["lin_vel_error"])) for r in rows)
+    saved = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert saved["iter"] == 0  # rsl_rl's own checkpoint format
+    actor = saved["actor_state_dict"]
+    std = actor["distribution.std_param"]
+    assert not torch.allclose(std, torch.full_like(std, preset.network.init_std))  # PPO updated the policy
+    assert float(actor["obs_normalizer.count"]) == 128  # and its normaliser saw every sample
+    assert (tmp_path / "curves.png").is_file() and (tmp_path / "metrics.jsonl").is_file()
