@@ -160,8 +160,10 @@ def train_online(
     logger = CurveLogger(run_dir) if main else None
     ckpt_dir = run_dir / "checkpoints"
     start_iteration, global_step = 0, 0
+    curriculum: dict[str, Any] | None = None
     if resume and (ckpt_dir / "latest.pt").is_file():
         state = load_checkpoint(ckpt_dir / "latest.pt")
+        curriculum = state.get("curriculum")
         actor.load_state_dict(state["actor"])
         critic.load_state_dict(state["critic"])
         ppo.load_state_dict(state["ppo"])
@@ -185,6 +187,7 @@ def train_online(
             "critic_obs_dim": env.num_critic_obs,
             "act_dim": env.num_actions,
             "action_bound": actor.action_bound,
+            **({"curriculum": env.curriculum_state()} if hasattr(env, "curriculum_state") else {}),
             **(extra_state or {}),
         }
 
@@ -192,6 +195,9 @@ def train_online(
     last_iteration = start_iteration
     ppo.init_storage(env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions, dev)
     obs, info = env.reset(seed=cfg.seed + start_iteration)
+    if curriculum is not None and hasattr(env, "load_curriculum_state"):  # go on where the curricula stood
+        env.load_curriculum_state(curriculum)
+        obs, info = env.reset()
     obs, critic_obs = obs.to(dev), info["critic_obs"].to(dev)
     with ProgressReporter("PPO", cfg.iterations, start_iteration, enabled=show_progress and main, interval_s=0.0) as progress:
         for iteration in range(start_iteration, cfg.iterations):

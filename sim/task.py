@@ -214,6 +214,20 @@ class Go1VelocityTask:
             obs[done_ids], critic[done_ids] = self._observe(fresh, lin_vel, fresh_height, ids=done_ids)
         return obs, reward, terminated, truncated, info
 
+    def curriculum_state(self) -> dict[str, Any]:
+        """Where the command and terrain curricula stand: saved in training checkpoints, so that a
+        resumed run goes on from there instead of from the first command range and terrain level."""
+        return {"command_fraction": self.command_fraction, "terrain_levels": self.terrain.levels.cpu().clone()}
+
+    def load_curriculum_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`curriculum_state` (levels only for the same number of robots); robots spawn
+        on their restored levels at their next reset."""
+        if self.curriculum:
+            self.command_fraction = min(1.0, max(0.0, float(state["command_fraction"])))
+        levels = state.get("terrain_levels")
+        if isinstance(levels, torch.Tensor) and levels.shape == self.terrain.levels.shape:
+            self.terrain.levels = levels.to(self.terrain.levels.device)
+
     def close(self) -> None:
         self.backend.close()
 

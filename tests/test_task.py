@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -179,3 +180,26 @@ def test_command_curriculum_widens_only_for_training() -> None:
     assert float(judge.commands.abs().max()) > 0.5  # the judge commands the full ranges from the start
     learner.close()
     judge.close()
+
+
+def test_a_resumed_run_goes_on_where_the_curricula_stood(tmp_path: Path) -> None:
+    """Checkpoints hold the command fraction and terrain levels; --resume restores them (not the start)."""
+    from dataclasses import replace
+
+    from configs.loader import load, resolve_config_path
+    from learning.online import OnlineConfig, train_online
+
+    cfg = load_task_config("go1_rough", ["randomization.enabled=false"])
+    train = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), ["ppo.num_steps=4", "save_interval=1"])
+    first = Go1VelocityTask(cfg, 4, seed=0, training=True)
+    first.command_fraction = 0.8
+    first.terrain.levels = torch.tensor([4, 3, 2, 4])
+    train_online(first, replace(train, iterations=1), tmp_path, show_progress=False)
+    saved = (first.command_fraction, first.terrain.levels.clone())
+    first.close()
+    second = Go1VelocityTask(cfg, 4, seed=0, training=True)
+    assert second.command_fraction == pytest.approx(0.3)
+    train_online(second, replace(train, iterations=1), tmp_path, resume=True, show_progress=False)  # restores, trains no more
+    assert second.command_fraction == pytest.approx(saved[0])
+    assert torch.equal(second.terrain.levels, saved[1])
+    second.close()
