@@ -19,6 +19,7 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -70,20 +71,20 @@ def main() -> None:
     scratch_samples = statistics.median(s for s, _ in scratch)
     print("| run | samples | evaluation reward / step |")
     print("|---|---|---|")
-    for path, (samples, reward) in zip(args.scratch, scratch):
-        print(f"| scratch {path} | {samples:,} | {reward:.4f} |")
+    for path, (walked_at, reward) in zip(args.scratch, scratch):
+        print(f"| scratch {path} | {walked_at:,} | {reward:.4f} |")
     print(f"\nscratch: mean final {final:.4f}, {args.fraction:.0%} of it {threshold:.4f}, median samples to walk {scratch_samples:,.0f}\n")
     print("| Uni-O4 run | first evaluation | samples to reach | share of scratch's samples | online minutes | + offline |")
     print("|---|---|---|---|---|---|")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for run in args.uni_o4:
         history = read_history(run / "metrics.jsonl")
         evals = [r for r in history if "eval/reward/step" in r]
         samples, seconds = reach(history, threshold)
         reached = samples is not None
-        share = f"{samples / scratch_samples:.2f}" if reached else "not reached"
+        share = f"{samples / scratch_samples:.2f}" if samples is not None else "not reached"
         total = f"{seconds / 60 + args.offline_minutes:.1f}" if reached else "-"
-        shown = f"{samples:,}" if reached else "-"
+        shown = f"{samples:,}" if samples is not None else "-"
         print(f"| {run} | {evals[0]['eval/reward/step']:.4f} | {shown} | {share} | {seconds / 60:.1f} | {total} |")
         curve = [(r["step"], r["eval/reward/step"]) for r in evals]
         rows.append({"run": str(run), "samples": samples, "online_seconds": seconds, "evals": curve})
