@@ -16,7 +16,7 @@ def test_quick_demo_writes_a_report_with_numbers(tmp_path: Path, capsys: pytest.
     assert len(printed) == 1 and printed[0].rstrip().endswith("session.gate.seconds=1.0")  # one line, never wrapped mid-flag
     html = (tmp_path / "report.html").read_text()
     sections = ("Summary", "Learning curves", "Offline -> online transition", "Sim-to-sim gate", "timing", "commanded vs measured")
-    for section in (*sections, "Session iteration", "Replay"):
+    for section in (*sections, "Session iteration", "Replay", "Measured benchmarks", "Time to walk"):
         assert section in html
     assert re.search(r"<b>The fine-tuned policy (walks|does not walk well enough yet)</b>", html)
     assert re.search(r"commanded 0\.60 m/s and moved at -?\d\.\d\d m/s", html)

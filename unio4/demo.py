@@ -265,6 +265,22 @@ def _pretrained_clip(out: Path) -> Path | None:
     return result.video
 
 
+# Curves measured at full scale and kept in docs/img (docs/benchmarks.md has the commands): shown
+# in the report beside the demo's own small-scale curves.
+MEASURED_CURVES = (
+    ("Time to walk: PPO from scratch, 3 seeds, 256 robots, 2 CPU cores", "time_to_walk.png"),
+    ("Uni-O4 (offline on trot logs, then online) against PPO from scratch that walks", "go1_uni_o4_vs_scratch.png"),
+)
+
+
+def _measured_curves() -> list[str]:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "img"
+    found = [(title, docs / name) for title, name in MEASURED_CURVES if (docs / name).is_file()]
+    if not found:
+        return []
+    return ["<h2>Measured benchmarks (docs/benchmarks.md)</h2>", *(f"<p>{title}</p>{_embed(path)}" for title, path in found)]
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -342,6 +358,7 @@ def write_report(
         "<h2>Replay: simulation vs log</h2>",
         _embed(d["replay"] / "replay_sim.png"),
         *(["<h2>The shipped pretrained policy (pretrained/go1_flat) walking, 0.8 m/s</h2>", _embed(clip)] if clip else []),
+        *_measured_curves(),
         "<h2>Every step by hand</h2>",
         _table(["step", "command", "seconds"], [[str(s["title"]), f"<code>{s['command']}</code>", f"{s['seconds']:.1f}"] for s in steps]),
     ]
