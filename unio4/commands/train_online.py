@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
 
     train_sets = [*overrides(args, "train"), *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
+    if not any(s.split("=", 1)[0].strip() == "seed" for s in train_sets):  # --seed seeds the learner too, not only the robots
+        train_sets.insert(0, f"seed={args.seed}")
     cfg = load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), train_sets)
     init = None
     if args.init:
