@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from learning.checkpoint import checkpoint_network, load_checkpoint
 from learning.curves import read_history
@@ -87,7 +88,8 @@ def main() -> None:
         shown = f"{samples:,}" if samples is not None else "-"
         print(f"| {run} | {evals[0]['eval/reward/step']:.4f} | {shown} | {share} | {seconds / 60:.1f} | {total} |")
         curve = [(r["step"], r["eval/reward/step"]) for r in evals]
-        rows.append({"run": str(run), "samples": samples, "online_seconds": seconds, "evals": curve})
+        seed = yaml.safe_load((run / "run.yaml").read_text())["configs"]["train"]["seed"]
+        rows.append({"run": str(run), "seed": seed, "samples": samples, "online_seconds": seconds, "evals": curve})
 
     import matplotlib
 
@@ -97,7 +99,7 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for row in rows:
         xs, ys = zip(*row["evals"])
-        ax.plot([x / 1e6 for x in xs], ys, marker=".", label=f"Uni-O4 {Path(row['run']).name}")
+        ax.plot([x / 1e6 for x in xs], ys, marker=".", label=f"Uni-O4, online seed {row['seed']}")
     ax.scatter([s / 1e6 for s, _ in scratch], [r for _, r in scratch], color="k", marker="x", label="PPO from scratch, at walking")
     ax.axhline(threshold, color="k", ls="--", lw=0.8, label=f"{args.fraction:.0%} of scratch's final")
     ax.set_xlabel("environment samples (M)")
