@@ -85,6 +85,8 @@ CURVE_KEYS = (
     "reward/tracking_ang_vel",
     "episode/return",
     "episode/length",
+    "episode/command_fraction",  # the command curriculum (from scratch)
+    "episode/terrain_level",  # the terrain curriculum (rough terrain)
     "loss/value",
 )
 
