@@ -9,7 +9,8 @@ Writes TensorBoard scalars, ``metrics.jsonl``, PNG curves and full-state checkpo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,6 +64,11 @@ class OnlineConfig:
     # a near-deterministic controller leaves std ~0.03, and PPO's first update from there moved
     # the policy by KL ~30.
     min_std: float | None = bounded(None, gt=0, le=10)
+    # torch threads while collecting (None: unchanged). On a CPU the physics engine's own threads
+    # step the robots then; torch's idle threads spinning beside them cost the engine ~6 % at 256
+    # robots on 2 cores, while the policy's small forward passes gain nothing from a second thread.
+    # The update runs with torch's usual threads (docs/benchmarks.md, throughput of the loop).
+    collect_threads: int | None = bounded(None, ge=1)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
@@ -209,7 +215,7 @@ def train_online(
                 ppo.set_lr_fraction(1.0 - iteration / cfg.iterations)
             t0 = time.perf_counter()
             rollout = RolloutStats()
-            with torch.no_grad():
+            with torch.no_grad(), torch_threads(cfg.collect_threads):
                 for _ in range(p.num_steps):
                     actions = ppo.act(obs, critic_obs)
                     obs, rewards, terminated, truncated, info = env.step(actions.to(env_device))
@@ -256,6 +262,20 @@ def train_online(
     logger.plot(CURVE_KEYS)
     logger.close()
     return TrainResult(run_dir=run_dir, history=logger.history(), checkpoint=final)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Within the block, torch uses ``n`` intra-op threads (None: unchanged)."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class RolloutStats:
