@@ -90,7 +90,7 @@ def main() -> int:
     mean = {m: np.mean([c[1] for c in cs], axis=0) for m, cs in curves.items()}
     std = {m: np.std([c[1] for c in cs], axis=0) for m, cs in curves.items()}
     scratch_final = float(mean["ppo_scratch"][-1])
-    target = 0.9 * scratch_final  # the yardstick: 90 % of PPO-from-scratch's final evaluation
+    target = 0.9 * scratch_final  # the yardstick: 90 % of PPO-from-scratch's final evaluation
     reach = {m: samples_to_reach(steps, mean[m], target) for m in mean}
     first = mean["uni_o4_online"][0]
     transition = {
