@@ -8,9 +8,9 @@ networks, rollout length, epochs, minibatches, learning rate, schedule and coeff
 differs is the implementation (rsl_rl: one optimiser for actor and critic, an unsquashed mean and a
 state-independent scalar std; unio4: separate optimisers, a ``bound * tanh`` mean, a clamped std).
 
-:func:`train_rsl_rl` trains with rsl_rl's own ``PPO`` built by its ``OnPolicyRunner`` and steps
-it with the runner's rollout loop, so that the same :class:`~learning.time_to_walk.WalkChecker` can
-judge it between updates (``unio4 bench walk --learner rsl_rl``).
+:func:`rsl_rl_time_to_walk` trains with rsl_rl's own ``PPO`` built by its ``OnPolicyRunner`` and
+steps it with the runner's rollout loop, so that the same :class:`~learning.time_to_walk.WalkChecker`
+can judge it between updates.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import torch
 from learning.curves import CurveLogger
 from learning.online import OnlineConfig
 from learning.progress import ProgressReporter
-from learning.time_to_walk import WalkChecker
+from learning.time_to_walk import WalkChecker, WalkCriterion, WalkResult
+from sim.config import TaskConfig
 from sim.task import Go1VelocityTask
 
 try:  # an optional dependency: unio4[peers]
@@ -109,17 +110,28 @@ def rsl_rl_config(cfg: OnlineConfig) -> dict[str, Any]:
     }
 
 
-def train_rsl_rl(
-    task: Go1VelocityTask, train_cfg: OnlineConfig, run_dir: Path, checker: WalkChecker, stop_when_walking: bool, show_progress: bool
-) -> None:
-    """``train_cfg.iterations`` updates of rsl_rl's PPO on ``task``, judged by ``checker`` after each
-    (the learner of :func:`learning.time_to_walk.time_to_walk` with ``learner="rsl_rl"``).
-    """
-    torch.manual_seed(train_cfg.seed)
+def rsl_rl_time_to_walk(
+    task_cfg: TaskConfig,
+    train_cfg: OnlineConfig,
+    run_dir: Path,
+    num_envs: int,
+    max_samples: int,
+    check_every_samples: int,
+    criterion: WalkCriterion | None = None,
+    backend: str = "mujoco",
+    seed: int = 0,
+    stop_when_walking: bool = True,
+    show_progress: bool = True,
+    num_threads: int | None = None,
+) -> WalkResult:
+    """:func:`learning.time_to_walk.time_to_walk` with rsl_rl's PPO as the learner (same task, robots, checks)."""
+    torch.manual_seed(seed)
     cfg = rsl_rl_config(train_cfg)
-    per_iteration = cfg["num_steps_per_env"] * task.num_envs
-    iterations = train_cfg.iterations
+    per_iteration = cfg["num_steps_per_env"] * num_envs
+    iterations = -(-max_samples // per_iteration)
+    task = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads, training=True)
     env = RslRlGo1Env(task)
+    checker = WalkChecker(task_cfg, run_dir, check_every_samples, criterion, backend, num_threads)
     runner = OnPolicyRunner(env, cfg, log_dir=None, device=str(env.device))
     alg = runner.alg
     actor = alg.get_policy()
@@ -167,3 +179,5 @@ def train_rsl_rl(
     logger.plot(("reward/step", "perf/steps_per_s", "policy/mean_std"))
     logger.close()
     runner.save(str(run_dir / "model.pt"))
+    task.close()
+    return checker.close()

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import torch
 
@@ -135,34 +134,28 @@ def time_to_walk(
     stop_when_walking: bool = True,
     show_progress: bool = True,
     num_threads: int | None = None,
-    learner: Literal["unio4", "rsl_rl"] = "unio4",
 ) -> WalkResult:
-    """Train PPO from scratch, checking the walking criterion every ``check_every_samples`` samples.
+    """Train unio4's PPO from scratch, checking the walking criterion every ``check_every_samples`` samples.
 
-    ``learner``: unio4's PPO, or rsl_rl's with the same preset's settings (:mod:`learning.rsl_rl_peer`).
     Writes the usual run directory plus ``walk.jsonl`` (one line per check).
     """
     per_iteration = train_cfg.ppo.num_steps * num_envs
-    cfg = replace(train_cfg, iterations=-(-max_samples // per_iteration), seed=seed)
+    iterations = -(-max_samples // per_iteration)
+    cfg = replace(train_cfg, iterations=iterations, seed=seed)
     env = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads, training=True)
     checker = WalkChecker(task_cfg, run_dir, check_every_samples, criterion, backend, num_threads)
-    if learner == "rsl_rl":
-        from learning.rsl_rl_peer import train_rsl_rl  # an optional dependency
 
-        train_rsl_rl(env, cfg, run_dir, checker, stop_when_walking, show_progress)
-    else:
+    def on_iteration(iteration: int, scalars: dict[str, float], actor: GaussianActor) -> bool:
+        walked = checker.after_iteration(
+            (iteration + 1) * per_iteration,
+            scalars["perf/collect_s"] + scalars["perf/update_s"],
+            scalars["reward/step"],
+            lambda obs: actor(obs)[0],
+            last=iteration + 1 == iterations,
+        )
+        return walked and stop_when_walking
 
-        def on_iteration(iteration: int, scalars: dict[str, float], actor: GaussianActor) -> bool:
-            walked = checker.after_iteration(
-                (iteration + 1) * per_iteration,
-                scalars["perf/collect_s"] + scalars["perf/update_s"],
-                scalars["reward/step"],
-                lambda obs: actor(obs)[0],
-                last=iteration + 1 == cfg.iterations,
-            )
-            return walked and stop_when_walking
-
-        train_online(env, cfg, run_dir, on_iteration=on_iteration, show_progress=show_progress)
+    train_online(env, cfg, run_dir, on_iteration=on_iteration, show_progress=show_progress)
     env.close()
     return checker.close()
 

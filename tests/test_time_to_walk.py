@@ -59,13 +59,15 @@ def test_rsl_rl_config_carries_the_preset() -> None:
 
 def test_rsl_rl_ppo_trains_on_the_go1_task_and_is_judged(tmp_path: Path) -> None:
     """The adapter feeds rsl_rl's own PPO; its policy moves and the same checker judges it."""
-    from learning.time_to_walk import time_to_walk
+    from learning.rsl_rl_peer import rsl_rl_time_to_walk
 
     task_cfg = load_task_config("go1_flat", FORWARD)
     preset = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), [])
     preset = replace(preset, ppo=replace(preset.ppo, num_steps=8))
     criterion = WalkCriterion(num_envs=2, seconds=1.0)
-    result = time_to_walk(task_cfg, preset, tmp_path, 8, 128, 64, criterion=criterion, show_progress=False, num_threads=1, learner="rsl_rl")
+    result = rsl_rl_time_to_walk(
+        task_cfg, preset, tmp_path, 8, max_samples=128, check_every_samples=64, criterion=criterion, show_progress=False, num_threads=1
+    )
     rows = [json.loads(line) for line in (tmp_path / "walk.jsonl").read_text().splitlines()]
     assert [r["samples"] for r in rows] == [64, 128] and not result.walked
     assert all(torch.isfinite(torch.tensor(r["lin_vel_error"])) for r in rows)

@@ -40,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from configs.loader import load, resolve_config_path
     from learning.online import OnlineConfig
     from learning.time_to_walk import WalkCriterion, plot_walk_curves, time_to_walk
+
+    if args.learner == "rsl_rl":
+        from learning.rsl_rl_peer import rsl_rl_time_to_walk as learn
+    else:
+        learn = time_to_walk
     from sim.config import load_task_config
 
     if args.threads:
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     for seed in args.seeds:
         print(f"bench walk: {args.learner} PPO, seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)
-        results[seed] = time_to_walk(
+        results[seed] = learn(
             task_cfg,
             train_cfg,
             root / f"seed{seed}",
@@ -62,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
             seed=seed,
             stop_when_walking=not args.keep_training,
             num_threads=args.threads,
-            learner=args.learner,
         )
     table = Table(title=f"unio4 bench walk ({args.learner} PPO, {args.task}, {args.config}, {args.num_envs} robots)")
     for col in ("seed", "walks", "samples", "train wall clock", "samples/s", "lin vel error", "yaw rate error", "falls/min"):
