@@ -27,6 +27,7 @@ All limits come from the robot description (``robots/<robot>/<robot>.yaml``), ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -196,10 +197,24 @@ def command_fault(
     return None
 
 
+def limit_step(xp: Any, target: Any, previous: Any, max_step: float) -> Any:
+    """``target`` moved at most ``max_step`` from ``previous``, in numpy or torch (``xp``).
+
+    The simulator shapes a policy's targets with this and :func:`within_joint_range`, as this layer
+    does on the robot: a policy trained on unshaped targets learns to ask for targets past the
+    joint limits (more torque near the limit) and walks slower on the robot than in simulation.
+    """
+    return xp.clip(target, previous - max_step, previous + max_step)
+
+
+def within_joint_range(xp: Any, target: Any, lower: Any, upper: Any, margin: float) -> Any:
+    """``target`` clipped to ``margin`` inside the joint range [``lower``, ``upper``], numpy or torch."""
+    return xp.clip(target, lower + margin, upper - margin)
+
+
 def rate_limit(cfg: SafetyConfig, target: np.ndarray, previous: np.ndarray, dt: float) -> np.ndarray:
     """``target`` moved at most ``max_target_rate * dt`` from ``previous`` (``dt``: time between them)."""
-    step = cfg.max_target_rate * dt
-    return np.clip(target, previous - step, previous + step)
+    return limit_step(np, target, previous, cfg.max_target_rate * dt)
 
 
 def clip_targets(
@@ -210,4 +225,4 @@ def clip_targets(
     if kp > 0:
         tau_max = cfg.torque_fraction * limits.torque
         safe = np.clip(safe, q + (-tau_max + kd * dq) / kp, q + (tau_max + kd * dq) / kp)
-    return np.clip(safe, limits.lower + cfg.joint_margin_rad, limits.upper - cfg.joint_margin_rad)
+    return within_joint_range(np, safe, limits.lower, limits.upper, cfg.joint_margin_rad)

@@ -90,6 +90,8 @@ def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dic
     vx_cmd = float(np.median(command[:, 0]))
     dt = float(data.metadata["policy_dt"])
     keep = slice(int(round(skip_s / dt)), None)
+    if len(data.actions) <= int(round(skip_s / dt)) + 1:  # nothing steady to measure
+        return vx_cmd, dict.fromkeys(FEATURES, float("nan"))
     robot = load_robot(task.robot)
     q = data.infos["joint_pos"].numpy()[keep]
     actions = np.clip(data.actions.numpy(), -task.action_clip, task.action_clip)
@@ -148,7 +150,12 @@ def identify(runs: list[Path], bundle: Path, task: TaskConfig, cfg: IdentifyConf
     robot: dict[float, dict[str, float]] = {}
     for run in runs:
         vx, features = log_features(run, task, cfg.skip_s)
+        if not all(np.isfinite(v) for v in features.values()):  # stopped before its steady part (a safety stop)
+            print(f"identify: {run}: no steps after the first {cfg.skip_s:g} s; left out")
+            continue
         robot[round(vx, 3)] = features
+    if not robot:
+        raise ValueError(f"identify: none of the {len(runs)} runs has steps after the first {cfg.skip_s:g} s to compare")
     candidates = list(itertools.product(cfg.motor_strength, cfg.added_mass))
     simulated = simulate_features(bundle, task, sorted(robot), candidates, seconds, cfg.skip_s)
     scale = {name: getattr(cfg.scales, name) for name in FEATURES}

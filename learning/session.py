@@ -11,11 +11,13 @@ With ``update: identify`` the rollouts are mean-action walks at ``identify_comma
 fits the simulator's motor strength and trunk mass to them (:mod:`learning.identify`), then
 fine-tunes in simulation around the estimate; the gate evaluates on the robot as identified. The
 robot's minutes go into measuring the gap rather than into gradient steps (docs/benchmarks.md,
-"Closing a reality gap").
+"Closing a reality gap"); every iteration's row carries the robot's speed error of those walks,
+so iteration k measures, on the robot, the bundle accepted after k - 1 updates.
 
 The session records after every phase, atomically, where it is (``SESSION/state.json``), so a crash or
 Ctrl-C resumes at the phase that did not finish: a deploy cut short is kept aside as
-``*.interrupted`` and run again; finished phases are never repeated. The settings the session
+``*.interrupted`` and run again, as is once a rollout that ended before its first policy step
+(``*.empty0``: no data; twice in a row stops the session); finished phases are never repeated. The settings the session
 started with (config and task, overrides included) are stored beside the state and used on resume.
 
 The critic: the robot logs only the policy's observations (no privileged simulator state), so the
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -65,6 +68,9 @@ class SimFinetuneConfig:
     iterations: int = bounded(100, ge=1)
     num_envs: int = bounded(256, ge=1)
     threads: int | None = bounded(None, ge=1)  # torch and physics threads (None: the training default)
+    # Task overrides for the fine-tuning only (the session's task still scores the logs and sets the
+    # gate), e.g. a tighter tracking reward: go1_flat's sigma 0.25 barely rewards closing a 0.1 m/s error.
+    task_overrides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,7 @@ class Session:
         self.state_path = root / "state.json"
         self.prompt = prompt or (lambda message: input(message))
         self.state = SessionState.load(self.state_path) if self.state_path.is_file() else SessionState()
+        self.task_with(cfg.sim.task_overrides, where="session.sim.task_overrides")  # fail now, not after the robot's walks
 
     def start(self, checkpoint: Path) -> None:
         """A new session from ``checkpoint`` (its bundle is exported as iteration 0)."""
@@ -223,7 +230,7 @@ class Session:
     @staticmethod
     def _runs(d: Path) -> list[Path]:
         """The rollout logs of an iteration (interrupted ones set aside)."""
-        return sorted(p for p in d.glob("run_*") if p.is_dir() and not p.name.endswith(".interrupted"))
+        return sorted(p for p in d.glob("run_*") if p.is_dir() and "." not in p.name)
 
     def _deploy(self, d: Path) -> None:
         cfg = self.cfg
@@ -257,6 +264,13 @@ class Session:
             self.state.save(self.state_path)
             if returncode not in (0, 3):  # 3: a safety stop, whose log is still data
                 raise RuntimeError(f"deploy failed (exit {returncode}): {(stderr.strip().splitlines() or [''])[-1]}")
+            if policy_steps(run) == 0:  # stopped before the policy ran (e.g. no fresh state at connect): no data
+                empty = run.with_name(f"{run.name}.empty{len(list(d.glob(f'{run.name}.empty*')))}")
+                run.rename(empty)
+                print(f"session: {empty.name}: the rollout ended before its first policy step ({stop_reason(empty)}); set aside")
+                if len(list(d.glob(f"{run.name}.empty*"))) >= 2:
+                    raise RuntimeError(f"{run}: two rollouts in a row ended before the policy ran ({stop_reason(empty)})")
+                return self._deploy(d)  # again, from this rollout on
 
     def _pack(self, d: Path) -> None:
         pack_runs(self._runs(d), self.task).save(d / "data.h5")
@@ -298,7 +312,7 @@ class Session:
         cmd = [sys.executable, "-m", "unio4.cli", "train", "online", "--init", self.state.checkpoint, "--task", str(self.root / TASK_FILE)]
         cmd += ["--config", sim.config, "--iterations", str(sim.iterations), "--num-envs", str(sim.num_envs), "-o", str(run)]
         cmd += ["--seed", str(cfg.seed + self.state.iteration), "--set", f"train.seed={cfg.seed + self.state.iteration}"]
-        cmd += [x for o in result.task_overrides() for x in ("--set", f"task.{o}")]
+        cmd += [x for o in (*sim.task_overrides, *result.task_overrides()) for x in ("--set", f"task.{o}")]
         env = {**os.environ, **({"OMP_NUM_THREADS": str(sim.threads)} if sim.threads else {})}
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode != 0:
@@ -311,10 +325,13 @@ class Session:
         fit = d / "identify.yaml"
         if self.cfg.update != "identify" or not fit.is_file():
             return self.task
+        return self.task_with(yaml.safe_load(fit.read_text())["task_overrides"], where=str(fit))
+
+    def task_with(self, overrides: list[str] | tuple[str, ...], where: str) -> TaskConfig:
+        """The session's task with ``overrides`` applied and validated (a bad one names ``where``)."""
         from configs.loader import apply_overrides, from_dict
 
-        overrides = yaml.safe_load(fit.read_text())["task_overrides"]
-        return from_dict(TaskConfig, apply_overrides(to_dict(self.task), overrides), where=str(fit))
+        return from_dict(TaskConfig, apply_overrides(to_dict(self.task), list(overrides)), where=where)
 
     def _export(self, d: Path) -> None:
         export_bundle(d / "checkpoint.pt", d / "bundle")
@@ -344,6 +361,8 @@ class Session:
             "steps": len(data),
             "logged_return": float(data.rewards.sum()) / episodes,
             "tracking_per_step": float(data.infos["reward_tracking_lin_vel"].mean()) if "reward_tracking_lin_vel" in data.infos else 0.0,
+            # the current bundle on the robot, this iteration's rollouts: |forward speed held (leg odometry) - command|
+            "robot_speed_error": self._robot_speed_error(d),
             "gate_error_old": old["lin_vel_error"],
             "gate_error_new": new["lin_vel_error"],
             "gate_error_start": self.state.gate_start["lin_vel_error"],
@@ -359,12 +378,39 @@ class Session:
         if accepted:
             self.state.checkpoint, self.state.bundle = str(d / "checkpoint.pt"), str(d / "bundle")
 
+    def _robot_speed_error(self, d: Path) -> float:
+        """Mean over this iteration's rollouts of |forward speed held - commanded|, after the first
+        ``IdentifyConfig.skip_s`` of each: how the bundle that ran them tracks on the robot. In
+        identify mode the rollouts are mean-action walks, so iteration k measures the bundle the
+        session had after k - 1 updates: the session's before/after, in robot time.
+        """
+        from learning.identify import IdentifyConfig, log_features
+
+        errors = []
+        for run in self._runs(d):
+            vx, features = log_features(run, self.task, IdentifyConfig().skip_s)
+            if np.isfinite(features["forward_speed"]):  # else: stopped before its steady part
+                errors.append(abs(features["forward_speed"] - vx))
+        return float(np.mean(errors)) if errors else float("nan")
+
     def _flash(self, d: Path) -> None:
         if self.cfg.flash_host is None or not self.state.rows[-1]["accepted"]:
             return
         from deploy.flash import SshTarget, flash
 
         flash(self.state.bundle, SshTarget(self.cfg.flash_host))
+
+
+def policy_steps(run: Path) -> int:
+    """How many policy steps a finished deploy log holds (0 when its summary is missing)."""
+    summary = run / "summary.yaml"
+    return int((yaml.safe_load(summary.read_text()) or {}).get("policy_steps", 0)) if summary.is_file() else 0
+
+
+def stop_reason(run: Path) -> str:
+    """Why a deploy run ended, from its summary."""
+    summary = run / "summary.yaml"
+    return str((yaml.safe_load(summary.read_text()) or {}).get("reason", "no summary")) if summary.is_file() else "no summary"
 
 
 def run_bounded(cmd: list[str], timeout_s: float) -> tuple[int, str]:

@@ -47,6 +47,22 @@ class TerminationConfig:
 
 
 @dataclass(frozen=True)
+class TargetLimitsConfig:
+    """The deploy runtime's shaping of each PD target (``safety`` in ``configs/deploy/``), applied in
+    simulation too, so that a policy trains on the targets the robot will get.
+
+    Unshaped, a policy learns to ask for targets past the joint limits (a larger torque near the
+    limit): on the robot the safety layer clips them, and the policy walks slower than it did in
+    training. The values must not be looser than the deploy preset's ``joint_margin_rad`` and
+    ``max_target_rate`` (a test holds the shipped presets together).
+    """
+
+    enabled: bool = True
+    joint_margin_rad: float = bounded(0.02, ge=0, le=0.5)  # targets stay this far inside the joint limits
+    max_rate: float = bounded(20.0, gt=0, le=100)  # rad/s a target may move between policy steps
+
+
+@dataclass(frozen=True)
 class WarpConfig:
     """MuJoCo Warp settings (used only by ``--backend mujoco_warp``).
 
@@ -80,6 +96,7 @@ class TaskConfig:
     terrain: TerrainConfig = field(default_factory=TerrainConfig)
     warp: WarpConfig = field(default_factory=WarpConfig)
     action_clip: float = bounded(10.0, gt=0)
+    targets: TargetLimitsConfig = field(default_factory=TargetLimitsConfig)
 
     def __post_init__(self) -> None:
         if self.episode_length_s <= 0:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse, start_history
+from deploy.safety import limit_step, within_joint_range
 from robots.description import load_robot
 from robots.kinematics import foot_positions
 from sim.backends import make_backend
@@ -82,6 +83,7 @@ class Go1VelocityTask:
         lower = torch.tensor(self.robot.joint_lower, dtype=f32, device=dev)
         upper = torch.tensor(self.robot.joint_upper, dtype=f32, device=dev)
         self.soft_lower, self.soft_upper = soft_joint_limits(lower, upper, cfg.rewards.soft_joint_limit)
+        self.joint_lower, self.joint_upper = lower, upper
         self.default_foot_z = foot_positions(self.robot, self.default_joint_pos, xp=torch)[..., 2]  # (4,) base frame
         n = num_envs
         self.commands = torch.zeros(n, 3, device=dev)
@@ -140,6 +142,9 @@ class Go1VelocityTask:
         cfg = self.cfg
         self.actions = actions.detach().to(torch.float32).clamp(-cfg.action_clip, cfg.action_clip)
         targets = self.default_joint_pos + self.action_scales * self.actions
+        if cfg.targets.enabled:  # as the robot's safety layer shapes them (deploy.safety)
+            targets = limit_step(torch, targets, self.last_targets, cfg.targets.max_rate * self.dt)
+            targets = within_joint_range(torch, targets, self.joint_lower, self.joint_upper, cfg.targets.joint_margin_rad)
         delayed = self._substep < self.latency_substeps.view(-1, 1, 1)
         seq = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
         self.last_targets = targets

@@ -18,7 +18,7 @@ import yaml
 
 from configs.loader import from_dict, load, resolve_config_path
 from learning.session import PHASES, Session, SessionConfig, SimFinetuneConfig, actor_network, run_bounded
-from sim.config import load_task_config
+from sim.config import FORWARD_COMMANDS, load_task_config
 from sim.emulator import spawn
 
 
@@ -157,7 +157,7 @@ def test_identify_mode_fits_the_robot_then_fine_tunes_in_simulation(walking_bund
             small_config(port, iterations=1),
             update="identify",
             identify_commands=(0.4, 0.8),
-            sim=SimFinetuneConfig(iterations=2, num_envs=8),
+            sim=SimFinetuneConfig(iterations=2, num_envs=8, task_overrides=("rewards.tracking_sigma=0.05",)),
         )
         session = Session(tmp_path, cfg, load_task_config("go1_flat"))
         session.start(walking_bundle.parent / "bc.pt")
@@ -174,4 +174,57 @@ def test_identify_mode_fits_the_robot_then_fine_tunes_in_simulation(walking_bund
     assert trained["configs"]["task"]["randomization"]["motor_strength"] == pytest.approx(
         [fit["motor_strength"] - 0.05, fit["motor_strength"] + 0.05]
     )
+    assert trained["configs"]["task"]["rewards"]["tracking_sigma"] == pytest.approx(0.05)  # the fine-tune's own overrides
     assert (d / "checkpoint.pt").is_file() and len(rows) == 1 and rows[0]["robot_minutes"] > 0
+    assert 0.0 < rows[0]["robot_speed_error"] < 0.8  # the start bundle's walks at 0.4 and 0.8 m/s, measured on the robot
+
+
+def test_a_small_identify_session_closes_part_of_a_motor_gap(walking_bundle: Path, tmp_path: Path) -> None:
+    """CPU scale, against a gap profile: the walking bundle on a robot with ``weak_motors`` at 60 %
+    strength; two iterations of the ``go1_identify`` preset, scaled down (5 s walks at 0.4 and 0.8
+    m/s, 100 PPO iterations on 128 simulated robots). Iteration 1's walks measure the start bundle on the
+    robot, iteration 2's the bundle fine-tuned around the fit: the session's own robot-measured speed
+    error falls, and the start bundle's gap is larger than what remains of it."""
+    proc, port = spawn(["--lockstep", "--reset-per-run", "--reality", "weak_motors", "--set", "reality.motor.strength=0.6"])
+    try:
+        overrides = [f"robot=127.0.0.1:{port}", "local_port=0", "prompt=false", "iterations=2", "steps=250"]
+        overrides += ["identify_commands=[0.4,0.8]", "sim.iterations=100", "sim.num_envs=128", "gate.num_envs=4", "gate.seconds=3"]
+        overrides += ["gate.max_lin_vel_error=1.0"]  # the behaviour-cloned start tracks worse than the floor on this robot
+        cfg = load(SessionConfig, resolve_config_path("go1_identify", "session"), overrides)
+        session = Session(tmp_path, cfg, load_task_config("go1_flat", FORWARD_COMMANDS))
+        session.start(walking_bundle.parent / "bc.pt")
+        rows = session.run()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    fit = yaml.safe_load((tmp_path / "iter_001" / "identify.yaml").read_text())
+    trained = yaml.safe_load((tmp_path / "iter_001" / "sim_finetune" / "run.yaml").read_text())["configs"]["task"]
+    assert fit["motor_strength"] <= 0.7 and trained["rewards"]["tracking_sigma"] == pytest.approx(0.05)
+    assert [r["iteration"] for r in rows] == [1, 2] and rows[0]["accepted"], rows
+    before, after = rows[0]["robot_speed_error"], rows[1]["robot_speed_error"]
+    print(f"robot speed error: start bundle {before:.3f} m/s, after one identify iteration {after:.3f} m/s")
+    assert after < 0.8 * before, rows
+
+
+def test_a_bad_fine_tuning_override_fails_before_any_robot_time(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(small_config(1, iterations=1), update="identify", sim=SimFinetuneConfig(task_overrides=("rewards.nope=1",)))
+    with pytest.raises(ValueError, match=r"session\.sim\.task_overrides"):
+        Session(tmp_path, cfg, load_task_config("go1_flat"))
+
+
+def test_a_rollout_that_ends_before_the_policy_runs_is_set_aside_and_tried_again(walking_bundle: Path, tmp_path: Path) -> None:
+    """A robot whose state stops 1 s into every run (the stand-up): no policy step, no data. The
+    rollout is set aside (``run_0.empty0``) and tried once more; the second such stop ends the session
+    with the runtime's reason, before any update, and nothing is packed."""
+    proc, port = spawn(["--lockstep", "--reset-per-run", "--freeze-at", "1.0"])
+    try:
+        session = Session(tmp_path, small_config(port, iterations=1), load_task_config("go1_flat"))
+        session.start(walking_bundle.parent / "bc.pt")
+        with pytest.raises(RuntimeError, match=r"two rollouts in a row ended before the policy ran.*stale state"):
+            session.run()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    d = tmp_path / "iter_001"
+    assert sorted(p.name for p in d.iterdir()) == ["run_0.empty0", "run_0.empty1"]
+    assert json.loads((tmp_path / "state.json").read_text())["phase"] == "deploy"

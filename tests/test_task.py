@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -203,3 +205,49 @@ def test_a_resumed_run_goes_on_where_the_curricula_stood(tmp_path: Path) -> None
     assert second.command_fraction == pytest.approx(saved[0])
     assert torch.equal(second.terrain.levels, saved[1])
     second.close()
+
+
+def recording(step: Callable[[torch.Tensor], Any], sent: list[torch.Tensor]) -> Callable[[torch.Tensor], Any]:
+    """A backend ``step`` that keeps the last substep's targets of every call in ``sent``."""
+
+    def step_and_record(targets: torch.Tensor) -> Any:
+        sent.append(targets[:, -1].clone())
+        return step(targets)
+
+    return step_and_record
+
+
+def test_the_engine_gets_targets_shaped_as_the_robot_runtime_shapes_them() -> None:
+    """Actions that ask for targets far past the joint limits and far from the last target: the engine
+    gets the runtime's targets (deploy.safety: inside the limits by the margin, a bounded step per
+    policy step); with the shaping off it gets the raw ones, past the limits."""
+    from configs.loader import load, resolve_config_path
+    from deploy.runtime import RuntimeConfig
+
+    deploy = load(RuntimeConfig, resolve_config_path("go1", "deploy")).safety
+    for preset in ("go1_flat", "go1_rough"):  # trained as the shipped runtime shapes (no looser)
+        shaping = load_task_config(preset).targets
+        assert shaping.enabled and shaping.joint_margin_rad >= deploy.joint_margin_rad and shaping.max_rate <= deploy.max_target_rate
+    for enabled in (True, False):
+        cfg = load_task_config("go1_flat", [*STILL, "randomization.enabled=false", f"targets.enabled={str(enabled).lower()}"])
+        task = Go1VelocityTask(cfg, 2, seed=0)
+        task.reset()
+        sent: list[torch.Tensor] = []
+        task.backend.step = recording(task.backend.step, sent)  # type: ignore[method-assign,assignment]
+        previous = start = task.last_targets.clone()
+        sign = torch.tensor([1.0, -1.0]).view(2, 1)  # one robot pushes every joint up, the other down
+        for _ in range(5):
+            task.step(sign * cfg.action_clip * torch.ones(2, 12))
+        task.close()
+        lower, upper, margin = task.joint_lower, task.joint_upper, cfg.targets.joint_margin_rad
+        for target in sent:
+            inside = bool(((target >= lower + margin - 1e-6) & (target <= upper - margin + 1e-6)).all())
+            moved = float((target - previous).abs().max())
+            previous = target
+            if enabled:
+                assert inside and moved <= cfg.targets.max_rate * task.dt + 1e-5
+        if enabled:
+            expected = torch.minimum(torch.maximum(start + sign * 5 * cfg.targets.max_rate * task.dt, lower + margin), upper - margin)
+            assert torch.allclose(sent[-1], expected, atol=1e-5)  # 5 full steps towards the asked target, or the limit
+        else:
+            assert not inside and moved == 0.0  # raw targets: past the limits, jumping there at once

@@ -39,9 +39,12 @@ def run_one(bundle: Path, vx: float, seconds: float, out: Path, reality: str) ->
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
     with np.load(trace) as t:
-        quat, vel, time_s = t["base_quat"], t["base_lin_vel_world"], t["t"]
+        quat, vel, time_s, kp = t["base_quat"], t["base_lin_vel_world"], t["t"], t["kp"]
     body = rotate_inverse(np, quat, vel)
-    half = time_s >= time_s[-1] - seconds / 2
+    # the run ends in damping (Kp 0) held for a second: the second half of the *policy* phase is
+    # the window, the last tick with position gains its end
+    end = time_s[np.flatnonzero(kp > 0)[-1]]
+    half = (time_s > end - seconds / 2) & (time_s <= end)
     tilt = np.arccos(np.clip(-projected_gravity(np, quat)[:, 2], -1.0, 1.0))
     mean_vx = float(body[half, 0].mean())
     fell = bool((tilt > 1.0).any())

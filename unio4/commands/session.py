@@ -47,13 +47,15 @@ def run(args: argparse.Namespace) -> int:
         session.cfg = dataclasses.replace(session.cfg, prompt=False)
     rows = session.run(stop_after_phase=args.stop_after)
     table = Table(title=f"unio4 session {root}")
-    columns: tuple[str, ...] = ("iteration", "steps", "logged return", "tracking / step", "gate error (first / current -> new)")
+    columns: tuple[str, ...] = ("iteration", "steps", "logged return", "tracking / step", "robot speed error")
+    columns += ("gate error (first / current -> new)",)
     columns += ("gate falls (current -> new)", "stops", "robot min")
     for col in (*columns, "accepted"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r["iteration"]), str(r["steps"]), f"{r['logged_return']:.3f}", f"{r['tracking_per_step']:.4f}",
+            f"{r.get('robot_speed_error', float('nan')):.3f}",
             f"{r.get('gate_error_start', float('nan')):.3f} / {r['gate_error_old']:.3f} -> {r['gate_error_new']:.3f}",
             f"{r.get('gate_falls_old', float('nan')):.2f} -> {r['gate_falls_new']:.2f}", str(r.get("safety_stops", "")),
             f"{r.get('robot_minutes', float('nan')):.2f}",
