@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,8 +24,7 @@ import torch
 from learning.curves import CurveLogger
 from learning.online import OnlineConfig
 from learning.progress import ProgressReporter
-from learning.time_to_walk import WalkChecker, WalkCriterion, WalkResult
-from sim.config import TaskConfig
+from learning.time_to_walk import WalkResult, WalkRun
 from sim.task import Go1VelocityTask
 
 try:  # an optional dependency: unio4[peers]
@@ -110,28 +108,14 @@ def rsl_rl_config(cfg: OnlineConfig) -> dict[str, Any]:
     }
 
 
-def rsl_rl_time_to_walk(
-    task_cfg: TaskConfig,
-    train_cfg: OnlineConfig,
-    run_dir: Path,
-    num_envs: int,
-    max_samples: int,
-    check_every_samples: int,
-    criterion: WalkCriterion | None = None,
-    backend: str = "mujoco",
-    seed: int = 0,
-    stop_when_walking: bool = True,
-    show_progress: bool = True,
-    num_threads: int | None = None,
-) -> WalkResult:
+def rsl_rl_time_to_walk(run: WalkRun) -> WalkResult:
     """:func:`learning.time_to_walk.time_to_walk` with rsl_rl's PPO as the learner (same task, robots, checks)."""
-    torch.manual_seed(seed)
-    cfg = rsl_rl_config(train_cfg)
-    per_iteration = cfg["num_steps_per_env"] * num_envs
-    iterations = -(-max_samples // per_iteration)
-    task = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads, training=True)
+    torch.manual_seed(run.seed)
+    cfg = rsl_rl_config(run.train_cfg)
+    per_iteration = cfg["num_steps_per_env"] * run.num_envs
+    iterations = run.iterations(cfg["num_steps_per_env"])
+    task, checker = run.robots_and_checker()
     env = RslRlGo1Env(task)
-    checker = WalkChecker(task_cfg, run_dir, check_every_samples, criterion, backend, num_threads)
     runner = OnPolicyRunner(env, cfg, log_dir=None, device=str(env.device))
     alg = runner.alg
     actor = alg.get_policy()
@@ -139,10 +123,10 @@ def rsl_rl_time_to_walk(
     def policy(obs: torch.Tensor) -> torch.Tensor:
         return actor(TensorDict({"policy": obs}, batch_size=[obs.shape[0]]))
 
-    logger = CurveLogger(run_dir)
+    logger = CurveLogger(run.run_dir)
     obs = env.get_observations()
     alg.train_mode()
-    with ProgressReporter("rsl_rl PPO", iterations, 0, enabled=show_progress, interval_s=0.0) as progress:
+    with ProgressReporter("rsl_rl PPO", iterations, 0, enabled=run.show_progress, interval_s=0.0) as progress:
         for iteration in range(iterations):
             t0 = time.perf_counter()
             reward_sum = 0.0
@@ -174,10 +158,10 @@ def rsl_rl_time_to_walk(
             alg.eval_mode()
             walked = checker.after_iteration(samples, collect_s + update_s, reward_per_step, policy, last=iteration + 1 == iterations)
             alg.train_mode()
-            if walked and stop_when_walking:
+            if walked and run.stop_when_walking:
                 break
     logger.plot(("reward/step", "perf/steps_per_s", "policy/mean_std"))
     logger.close()
-    runner.save(str(run_dir / "model.pt"))
+    runner.save(str(run.run_dir / "model.pt"))
     task.close()
     return checker.close()

@@ -71,6 +71,7 @@ class SimFinetuneConfig:
     # Task overrides for the fine-tuning only (the session's task still scores the logs and sets the
     # gate), e.g. a tighter tracking reward: go1_flat's sigma 0.25 barely rewards closing a 0.1 m/s error.
     task_overrides: tuple[str, ...] = ()
+    train_overrides: tuple[str, ...] = ()  # training-preset overrides for the fine-tuning, e.g. "min_std=0.15"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class GateConfig:
     # What the new bundle may add, over the current bundle and over the session's first bundle:
     max_tracking_increase: float = bounded(0.05, ge=0)  # m/s of lin-vel error
     max_falls_increase: float = bounded(0.0, ge=0)  # falls per robot-minute
+    # Identify mode only: the bundle walks the identification commands on the identified robot (MuJoCo,
+    # randomisation off), the walks the robot makes; its speed error there may not exceed the current's
+    # or the first's by more than this (the lin-vel error above averages the whole command range and let
+    # through a bundle that walked 0.25 m/s slower at 0.9 m/s on the robot).
+    max_walk_error_increase: float = bounded(0.02, ge=0)  # m/s
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,11 @@ class Session:
         self.prompt = prompt or (lambda message: input(message))
         self.state = SessionState.load(self.state_path) if self.state_path.is_file() else SessionState()
         self.task_with(cfg.sim.task_overrides, where="session.sim.task_overrides")  # fail now, not after the robot's walks
+        if cfg.update == "identify":
+            from configs.loader import load, resolve_config_path
+            from learning.online import OnlineConfig
+
+            load(OnlineConfig, resolve_config_path(cfg.sim.config, "train"), cfg.sim.train_overrides)
 
     def start(self, checkpoint: Path) -> None:
         """A new session from ``checkpoint`` (its bundle is exported as iteration 0)."""
@@ -313,6 +324,7 @@ class Session:
         cmd += ["--config", sim.config, "--iterations", str(sim.iterations), "--num-envs", str(sim.num_envs), "-o", str(run)]
         cmd += ["--seed", str(cfg.seed + self.state.iteration), "--set", f"train.seed={cfg.seed + self.state.iteration}"]
         cmd += [x for o in (*sim.task_overrides, *result.task_overrides()) for x in ("--set", f"task.{o}")]
+        cmd += [x for o in sim.train_overrides for x in ("--set", f"train.{o}")]
         env = {**os.environ, **({"OMP_NUM_THREADS": str(sim.threads)} if sim.threads else {})}
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode != 0:
@@ -344,7 +356,8 @@ class Session:
         task = self.gate_task(d)
 
         def evaluate(bundle: str | Path) -> dict[str, float]:
-            return evaluate_bundle(bundle, task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
+            result = evaluate_bundle(bundle, task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
+            return {**result, **self._identified_walks(d, bundle)}
 
         old, new = evaluate(self.state.bundle), evaluate(d / "bundle")
         start_bundle = self.root / "iter_000" / "bundle"
@@ -368,6 +381,8 @@ class Session:
             "gate_error_start": self.state.gate_start["lin_vel_error"],
             "gate_falls_old": old["falls_per_robot_minute"],
             "gate_falls_new": new["falls_per_robot_minute"],
+            "gate_walk_error_old": old.get("walk_speed_error", float("nan")),  # identify mode: on the identified robot
+            "gate_walk_error_new": new.get("walk_speed_error", float("nan")),
             "gate_refused": "; ".join(refusals),
             # rollouts the safety layer ended early (a fall, or e.g. stale state): short episodes lower the logged return
             "safety_stops": sum(bool(reason) for reason in data.metadata.get("safety_stops", [])),
@@ -377,6 +392,23 @@ class Session:
         self.state.rows = [r for r in self.state.rows if r["iteration"] != self.state.iteration] + [row]
         if accepted:
             self.state.checkpoint, self.state.bundle = str(d / "checkpoint.pt"), str(d / "bundle")
+
+    def _identified_walks(self, d: Path, bundle: str | Path) -> dict[str, float]:
+        """Identify mode: ``walk_speed_error`` of ``bundle``, mean |forward speed - command| over the
+        identification commands, walked (as on the robot, after its first ``skip_s``) in simulation on
+        the robot as identified this iteration. Empty in PPO mode.
+        """
+        fit = d / "identify.yaml"
+        if self.cfg.update != "identify" or not fit.is_file():
+            return {}
+        from learning.identify import IdentifyConfig, simulate_features
+
+        estimate = yaml.safe_load(fit.read_text())
+        robot = (float(estimate["motor_strength"]), float(estimate["added_mass"]))
+        seconds = self.cfg.steps * load_robot(self.task.robot).control.policy_dt
+        commands = list(self.cfg.identify_commands)
+        walks = simulate_features(Path(bundle), self.task, commands, [robot], seconds, IdentifyConfig().skip_s)[robot]
+        return {"walk_speed_error": float(np.mean([abs(walks[vx]["forward_speed"] - vx) for vx in commands]))}
 
     def _robot_speed_error(self, d: Path) -> float:
         """Mean over this iteration's rollouts of |forward speed held - commanded|, after the first
@@ -451,6 +483,10 @@ def gate_refusals(g: GateConfig, new: dict[str, float], current: dict[str, float
             reasons.append(f"lin-vel error {worse} (more than {g.max_tracking_increase:g} worse)")
         if falls > ref["falls_per_robot_minute"] + g.max_falls_increase:
             reasons.append(f"falls {falls:.2f} per robot-minute above the {name} bundle's {ref['falls_per_robot_minute']:.2f}")
+        walk, ref_walk = new.get("walk_speed_error"), ref.get("walk_speed_error")
+        if walk is not None and ref_walk is not None and walk > ref_walk + g.max_walk_error_increase:
+            worse = f"{walk:.3f} m/s vs the {name} bundle's {ref_walk:.3f}"
+            reasons.append(f"speed error on the identified robot's walks {worse} (more than {g.max_walk_error_increase:g} worse)")
     return reasons
 
 

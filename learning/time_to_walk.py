@@ -121,29 +121,45 @@ class WalkChecker:
         return self.result
 
 
-def time_to_walk(
-    task_cfg: TaskConfig,
-    train_cfg: OnlineConfig,
-    run_dir: Path,
-    num_envs: int,
-    max_samples: int,
-    check_every_samples: int,
-    criterion: WalkCriterion | None = None,
-    backend: str = "mujoco",
-    seed: int = 0,
-    stop_when_walking: bool = True,
-    show_progress: bool = True,
-    num_threads: int | None = None,
-) -> WalkResult:
+@dataclass(frozen=True)
+class WalkRun:
+    """One time-to-walk run, whichever learner trains: the task, the preset, the budget and the checks."""
+
+    task_cfg: TaskConfig
+    train_cfg: OnlineConfig
+    run_dir: Path
+    num_envs: int
+    max_samples: int
+    check_every_samples: int
+    criterion: WalkCriterion | None = None
+    backend: str = "mujoco"
+    seed: int = 0
+    stop_when_walking: bool = True
+    show_progress: bool = True
+    num_threads: int | None = None
+
+    def iterations(self, steps_per_env: int) -> int:
+        """Learner iterations of ``steps_per_env`` steps per robot that cover ``max_samples``."""
+        return -(-self.max_samples // (steps_per_env * self.num_envs))
+
+    def robots_and_checker(self) -> tuple[Go1VelocityTask, WalkChecker]:
+        """The training robots (from scratch: the command curriculum applies) and the walking checks."""
+        task = Go1VelocityTask(
+            self.task_cfg, self.num_envs, backend=self.backend, seed=self.seed, num_threads=self.num_threads, training=True
+        )
+        checker = WalkChecker(self.task_cfg, self.run_dir, self.check_every_samples, self.criterion, self.backend, self.num_threads)
+        return task, checker
+
+
+def time_to_walk(run: WalkRun) -> WalkResult:
     """Train unio4's PPO from scratch, checking the walking criterion every ``check_every_samples`` samples.
 
     Writes the usual run directory plus ``walk.jsonl`` (one line per check).
     """
-    per_iteration = train_cfg.ppo.num_steps * num_envs
-    iterations = -(-max_samples // per_iteration)
-    cfg = replace(train_cfg, iterations=iterations, seed=seed)
-    env = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed, num_threads=num_threads, training=True)
-    checker = WalkChecker(task_cfg, run_dir, check_every_samples, criterion, backend, num_threads)
+    per_iteration = run.train_cfg.ppo.num_steps * run.num_envs
+    iterations = run.iterations(run.train_cfg.ppo.num_steps)
+    cfg = replace(run.train_cfg, iterations=iterations, seed=run.seed)
+    env, checker = run.robots_and_checker()
 
     def on_iteration(iteration: int, scalars: dict[str, float], actor: GaussianActor) -> bool:
         walked = checker.after_iteration(
@@ -153,9 +169,9 @@ def time_to_walk(
             lambda obs: actor(obs)[0],
             last=iteration + 1 == iterations,
         )
-        return walked and stop_when_walking
+        return walked and run.stop_when_walking
 
-    train_online(env, cfg, run_dir, on_iteration=on_iteration, show_progress=show_progress)
+    train_online(env, cfg, run.run_dir, on_iteration=on_iteration, show_progress=run.show_progress)
     env.close()
     return checker.close()
 

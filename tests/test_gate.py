@@ -37,6 +37,18 @@ def test_gate_floors_and_no_worse_rules_each_say_why() -> None:
     assert gate_refusals(g, metrics(0.35, 0.0), metrics(0.34, 0.0), metrics(0.34, 0.0)) == ["lin-vel error 0.350 m/s > 0.3"]
 
 
+def test_identify_mode_gate_refuses_slower_walks_on_the_identified_robot() -> None:
+    """The speed error of the identification walks, simulated on the identified robot: a new bundle
+    that tracks the whole range as well but walks them worse than the current (or first) one by more
+    than the allowance is refused; within it, it passes; PPO-mode metrics (no walks) are not judged."""
+    g = GateConfig()
+    current, first = {**metrics(0.10, 0.0), "walk_speed_error": 0.035}, {**metrics(0.19, 0.0), "walk_speed_error": 0.138}
+    worse = gate_refusals(g, {**metrics(0.10, 0.0), "walk_speed_error": 0.105}, current, first)
+    assert worse == ["speed error on the identified robot's walks 0.105 m/s vs the current bundle's 0.035 (more than 0.02 worse)"]
+    assert gate_refusals(g, {**metrics(0.10, 0.0), "walk_speed_error": 0.05}, current, first) == []
+    assert gate_refusals(g, metrics(0.10, 0.0), current, first) == []
+
+
 def test_eval_defaults_to_the_bundles_trained_range(walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bundle = tmp_path / "forward"
     shutil.copytree(walking_bundle, bundle)

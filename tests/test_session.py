@@ -177,22 +177,24 @@ def test_identify_mode_fits_the_robot_then_fine_tunes_in_simulation(walking_bund
     assert trained["configs"]["task"]["rewards"]["tracking_sigma"] == pytest.approx(0.05)  # the fine-tune's own overrides
     assert (d / "checkpoint.pt").is_file() and len(rows) == 1 and rows[0]["robot_minutes"] > 0
     assert 0.0 < rows[0]["robot_speed_error"] < 0.8  # the start bundle's walks at 0.4 and 0.8 m/s, measured on the robot
+    assert 0.0 < rows[0]["gate_walk_error_old"] < 0.8 and 0.0 < rows[0]["gate_walk_error_new"] < 0.8  # the same walks, simulated
 
 
-def test_a_small_identify_session_closes_part_of_a_motor_gap(walking_bundle: Path, tmp_path: Path) -> None:
-    """CPU scale, against a gap profile: the walking bundle on a robot with ``weak_motors`` at 60 %
-    strength; two iterations of the ``go1_identify`` preset, scaled down (5 s walks at 0.4 and 0.8
-    m/s, 100 PPO iterations on 128 simulated robots). Iteration 1's walks measure the start bundle on the
-    robot, iteration 2's the bundle fine-tuned around the fit: the session's own robot-measured speed
-    error falls, and the start bundle's gap is larger than what remains of it."""
+def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> None:
+    """CPU scale, against a gap profile: a policy trained in simulation (``tests/data/go1_walker.pt``:
+    PPO from scratch on go1_flat, then 80 iterations with the targets shaped as on the robot) on a
+    robot with ``weak_motors`` at 60 % strength; two iterations of the ``go1_identify`` preset, scaled
+    down (5 s walks at 0.4 and 0.8 m/s, 40 PPO iterations on 128 simulated robots). Iteration 1's walks
+    measure the start policy on the robot, iteration 2's the policy fine-tuned around the fit: the
+    session's own robot-measured speed error falls by at least a fifth."""
     proc, port = spawn(["--lockstep", "--reset-per-run", "--reality", "weak_motors", "--set", "reality.motor.strength=0.6"])
     try:
         overrides = [f"robot=127.0.0.1:{port}", "local_port=0", "prompt=false", "iterations=2", "steps=250"]
-        overrides += ["identify_commands=[0.4,0.8]", "sim.iterations=100", "sim.num_envs=128", "gate.num_envs=4", "gate.seconds=3"]
-        overrides += ["gate.max_lin_vel_error=1.0"]  # the behaviour-cloned start tracks worse than the floor on this robot
+        overrides += ["identify_commands=[0.4,0.8]", "sim.iterations=40", "sim.num_envs=128", "gate.num_envs=4", "gate.seconds=3"]
+        overrides += ["gate.max_lin_vel_error=1.0"]  # the absolute floor is for real robots (tested in test_gate.py); 60 % motors track worse
         cfg = load(SessionConfig, resolve_config_path("go1_identify", "session"), overrides)
         session = Session(tmp_path, cfg, load_task_config("go1_flat", FORWARD_COMMANDS))
-        session.start(walking_bundle.parent / "bc.pt")
+        session.start(Path(__file__).parent / "data" / "go1_walker.pt")
         rows = session.run()
     finally:
         proc.send_signal(signal.SIGINT)
@@ -202,7 +204,7 @@ def test_a_small_identify_session_closes_part_of_a_motor_gap(walking_bundle: Pat
     assert fit["motor_strength"] <= 0.7 and trained["rewards"]["tracking_sigma"] == pytest.approx(0.05)
     assert [r["iteration"] for r in rows] == [1, 2] and rows[0]["accepted"], rows
     before, after = rows[0]["robot_speed_error"], rows[1]["robot_speed_error"]
-    print(f"robot speed error: start bundle {before:.3f} m/s, after one identify iteration {after:.3f} m/s")
+    print(f"robot speed error: start policy {before:.3f} m/s, after one identify iteration {after:.3f} m/s")
     assert after < 0.8 * before, rows
 
 

@@ -34,12 +34,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     import torch
     from rich.table import Table
 
     from configs.loader import load, resolve_config_path
     from learning.online import OnlineConfig
-    from learning.time_to_walk import WalkCriterion, plot_walk_curves, time_to_walk
+    from learning.time_to_walk import WalkCriterion, WalkRun, plot_walk_curves, time_to_walk
 
     if args.learner == "rsl_rl":
         from learning.rsl_rl_peer import rsl_rl_time_to_walk as learn
@@ -56,18 +58,8 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     for seed in args.seeds:
         print(f"bench walk: {args.learner} PPO, seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)
-        results[seed] = learn(
-            task_cfg,
-            train_cfg,
-            root / f"seed{seed}",
-            args.num_envs,
-            int(args.max_samples),
-            int(args.check_every),
-            criterion,
-            seed=seed,
-            stop_when_walking=not args.keep_training,
-            num_threads=args.threads,
-        )
+        run = WalkRun(task_cfg, train_cfg, root / f"seed{seed}", args.num_envs, int(args.max_samples), int(args.check_every), criterion)
+        results[seed] = learn(replace(run, seed=seed, stop_when_walking=not args.keep_training, num_threads=args.threads))
     table = Table(title=f"unio4 bench walk ({args.learner} PPO, {args.task}, {args.config}, {args.num_envs} robots)")
     for col in ("seed", "walks", "samples", "train wall clock", "samples/s", "lin vel error", "yaw rate error", "falls/min"):
         table.add_column(col, justify="right")
