@@ -191,7 +191,7 @@ def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> 
     try:
         overrides = [f"robot=127.0.0.1:{port}", "local_port=0", "prompt=false", "iterations=2", "steps=250"]
         overrides += ["identify_commands=[0.4,0.8]", "sim.iterations=40", "sim.num_envs=128", "gate.num_envs=4", "gate.seconds=3"]
-        overrides += ["gate.max_lin_vel_error=1.0"]  # the absolute floor is for real robots (tested in test_gate.py); 60 % motors track worse
+        overrides += ["gate.max_lin_vel_error=1.0"]  # the floor is for real robots (test_gate.py); 60 % motors track worse
         cfg = load(SessionConfig, resolve_config_path("go1_identify", "session"), overrides)
         session = Session(tmp_path, cfg, load_task_config("go1_flat", FORWARD_COMMANDS))
         session.start(Path(__file__).parent / "data" / "go1_walker.pt")
