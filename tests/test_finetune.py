@@ -26,7 +26,7 @@ def test_ppo_fine_tuning_improves_go1_velocity_tracking(tmp_path: Path) -> None:
     bc_cfg = load(BCConfig, resolve_config_path("bc_go1", "train"), ["steps=2000"])
     ensemble, template, _ = train_bc(data, bc_cfg, cfg.action_clip)
     save_bc_checkpoint(tmp_path / "bc.pt", ensemble, template, bc_cfg, data)
-    base = load(OnlineConfig, resolve_config_path("finetune_go1", "train"), ["iterations=40", "save_interval=40"])
+    base = load(OnlineConfig, resolve_config_path("finetune_go1", "train"), ["iterations=60", "save_interval=60"])
     init, online = load_init(tmp_path / "bc.pt", base)
 
     eval_env = Go1VelocityTask(cfg, 32, seed=1)
@@ -47,6 +47,7 @@ def test_ppo_fine_tuning_improves_go1_velocity_tracking(tmp_path: Path) -> None:
     key = "reward/tracking_lin_vel"  # weight 1 x dt 0.02: 0.02 per step is perfect tracking
     # The clone of the trot walks: far better tracking than an untrained policy.
     assert before[key] > 2.0 * random_init[key], (random_init, before)
-    # PPO improves on it (measured in development: 0.0109 -> 0.0159), without falls.
+    # PPO improves on it (measured in development: 0.0109 -> 0.0159 in 40 iterations), without falls. With the
+    # targets shaped as on the robot, 40 iterations reach 0.0125 -> 0.0184 but one of the 32 robots fell; 60 do not.
     assert after[key] > before[key] + 0.002, (before, after)
-    assert after["terminations"] == 0
+    assert after["terminations"] == 0, (before, after)
