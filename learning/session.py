@@ -240,7 +240,7 @@ class Session:
     # ---- phases ----------------------------------------------------------------------------
     @staticmethod
     def _runs(d: Path) -> list[Path]:
-        """The rollout logs of an iteration (interrupted ones set aside)."""
+        """The rollout logs of an iteration (interrupted and empty ones set aside)."""
         return sorted(p for p in d.glob("run_*") if p.is_dir() and "." not in p.name)
 
     def _deploy(self, d: Path) -> None:
@@ -275,12 +275,14 @@ class Session:
             self.state.save(self.state_path)
             if returncode not in (0, 3):  # 3: a safety stop, whose log is still data
                 raise RuntimeError(f"deploy failed (exit {returncode}): {(stderr.strip().splitlines() or [''])[-1]}")
-            if policy_steps(run) == 0:  # stopped before the policy ran (e.g. no fresh state at connect): no data
+            summary = run_summary(run)
+            if summary.get("policy_steps", 0) == 0:  # stopped before the policy ran (e.g. no fresh state at connect): no data
                 empty = run.with_name(f"{run.name}.empty{len(list(d.glob(f'{run.name}.empty*')))}")
                 run.rename(empty)
-                print(f"session: {empty.name}: the rollout ended before its first policy step ({stop_reason(empty)}); set aside")
+                reason = summary.get("reason", "no summary")
+                print(f"session: {empty.name}: the rollout ended before its first policy step ({reason}); set aside")
                 if len(list(d.glob(f"{run.name}.empty*"))) >= 2:
-                    raise RuntimeError(f"{run}: two rollouts in a row ended before the policy ran ({stop_reason(empty)})")
+                    raise RuntimeError(f"{run}: two rollouts in a row ended before the policy ran ({reason})")
                 return self._deploy(d)  # again, from this rollout on
 
     def _pack(self, d: Path) -> None:
@@ -433,16 +435,10 @@ class Session:
         flash(self.state.bundle, SshTarget(self.cfg.flash_host))
 
 
-def policy_steps(run: Path) -> int:
-    """How many policy steps a finished deploy log holds (0 when its summary is missing)."""
+def run_summary(run: Path) -> dict[str, Any]:
+    """A deploy log's ``summary.yaml`` (policy steps, why it ended); empty when it is missing."""
     summary = run / "summary.yaml"
-    return int((yaml.safe_load(summary.read_text()) or {}).get("policy_steps", 0)) if summary.is_file() else 0
-
-
-def stop_reason(run: Path) -> str:
-    """Why a deploy run ended, from its summary."""
-    summary = run / "summary.yaml"
-    return str((yaml.safe_load(summary.read_text()) or {}).get("reason", "no summary")) if summary.is_file() else "no summary"
+    return (yaml.safe_load(summary.read_text()) or {}) if summary.is_file() else {}
 
 
 def run_bounded(cmd: list[str], timeout_s: float) -> tuple[int, str]:
