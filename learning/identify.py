@@ -89,9 +89,10 @@ def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dic
     command = data.infos["command"].numpy()
     vx_cmd = float(np.median(command[:, 0]))
     dt = float(data.metadata["policy_dt"])
-    keep = slice(int(round(skip_s / dt)), None)
-    if len(data.actions) <= int(round(skip_s / dt)) + 1:  # nothing steady to measure
+    skip = int(round(skip_s / dt))
+    if len(data.actions) <= skip + 1:  # nothing steady to measure
         return vx_cmd, dict.fromkeys(FEATURES, float("nan"))
+    keep = slice(skip, None)
     robot = load_robot(task.robot)
     q = data.infos["joint_pos"].numpy()[keep]
     actions = np.clip(data.actions.numpy(), -task.action_clip, task.action_clip)
