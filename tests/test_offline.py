@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import torch
@@ -86,9 +89,10 @@ def test_true_terminals_never_bootstrap() -> None:
         assert trainer.critics.v(torch.zeros(1, 2)).item() == pytest.approx(1.0, abs=0.1)
 
 
-def test_sarsa_critic_values_the_behaviour_policy() -> None:
-    """Bandit: Q(s, a) = r(a); V = E_behaviour[r] = 1 - E[(a - 0.5)^2] = 1 - (1/3 + 0.25)."""
-    cfg = CriticConfig(mode="sarsa", steps=0, batch_size=256, lr=3e-3, q_hidden=(64, 64))
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_sarsa_critic_values_the_behaviour_policy(precision: Literal["fp32", "bf16"]) -> None:
+    """Bandit: Q(s, a) = r(a); V = E_behaviour[r] = 1 - E[(a - 0.5)^2] = 1 - (1/3 + 0.25), in either precision."""
+    cfg = CriticConfig(mode="sarsa", steps=0, batch_size=256, lr=3e-3, q_hidden=(64, 64), precision=precision)
     trainer = CriticTrainer(bandit(), cfg, NET, seed=0)
     for _ in range(1500):
         trainer.step()
@@ -148,7 +152,7 @@ def ensemble_of(n: int, seed: int = 0) -> ActorEnsemble:
     return ActorEnsemble([make_actor(2, 1, 1.0, NET) for _ in range(n)])
 
 
-def mean_action_score(target: float) -> object:
+def mean_action_score(target: float) -> Callable[[ActorEnsemble], torch.Tensor]:
     """A real, policy-dependent score: how close each member's mean action is to ``target``."""
     states = torch.randn(128, 2, generator=torch.Generator().manual_seed(1))
 
@@ -174,6 +178,7 @@ def test_ope_acceptance_moves_only_the_members_that_improved() -> None:
         bias[1] -= 0.3
     stats = trainer.evaluate()
     assert stats["accepted"] == 1.0
+    assert torch.equal(trainer.last, scorer(trainer.learner))  # the learners' latest scores, accepted or not
     assert trainer.accepted.tolist() == [1, 0, 0]
     after = trainer.behaviour.state_dict()["params"]
     assert not torch.equal(after["mean_head.0.bias"][0], behaviour_before["mean_head.0.bias"][0])
@@ -374,5 +379,31 @@ def test_train_offline_writes_the_diagnostics(tmp_path: Path) -> None:
     train_offline(data, cfg, tmp_path, online_scorer=scorer)
     record = json.loads((tmp_path / "diagnostics.json").read_text())
     assert set(record["critics"]) == {"within_state", "across_states", "ratio", "flat"}
-    assert scored == [2 * cfg.bc.members] and len(record["ope"]["estimates"]) == 2 * cfg.bc.members
+    # every candidate scored once: the BC members, the accepted behaviour policies and the final learners
+    assert scored == [3 * cfg.bc.members] and len(record["ope"]["estimates"]) == 3 * cfg.bc.members
+    assert record["ope"]["groups"] == ["bc", "behaviour", "learner"]
     assert -1.0 <= record["ope"]["spearman"] <= 1.0
+
+
+def test_the_output_is_the_accepted_behaviour_or_the_final_learner(tmp_path: Path) -> None:
+    """``output: learner`` returns the selected member's final learner (the authors' choice), chosen by
+    the learners' last OPE scores; the default returns its last accepted behaviour policy."""
+    data = bandit()
+    # OPE every 40 steps of 300: the learners move after the last check, so learner != behaviour
+    cfg = tiny_config(improvement={"steps": 300, "batch_size": 256, "lr": 1e-3, "ope_interval": 40})
+    states = {}
+    for output in ("behaviour", "learner"):
+        result = train_offline(data, replace(cfg, output=output), tmp_path / output, show_progress=False)
+        states[output] = load_checkpoint(result.checkpoint)
+    for output, key, scores in (("behaviour", "policy_ensemble", "ope_best"), ("learner", "learner_ensemble", "ope_learner")):
+        state = states[output]
+        assert state["member"] == max(range(len(state[scores])), key=lambda i: state[scores][i])
+        for name, value in state["actor"].items():
+            stacked = {**state[key]["params"], **state[key]["buffers"]}[name]
+            assert torch.equal(value, stacked[state["member"]]), (output, name)
+    # the last OPE check is at the final step: a member whose final learner was accepted outputs the
+    # same policy either way, one whose learner was refused keeps an older behaviour policy
+    state = states["learner"]
+    learner, behaviour = state["learner_ensemble"]["params"], state["policy_ensemble"]["params"]
+    for i, (last, best) in enumerate(zip(state["ope_learner"], state["ope_best"])):
+        assert all(torch.equal(learner[k][i], behaviour[k][i]) for k in learner) == (last == best)

@@ -74,6 +74,7 @@ class ImprovementTrainer:
         self.generator = torch.Generator().manual_seed(seed)
         self.best = ope(self.behaviour)  # the BC members' scores
         self.initial = self.best.clone()
+        self.last = self.best.clone()  # the learners' scores at the latest OPE check
         self.accepted = torch.zeros(bc.size, dtype=torch.long, device=self.best.device)
         self.step_count = 0
 
@@ -114,6 +115,7 @@ class ImprovementTrainer:
     def evaluate(self) -> dict[str, float]:
         """Score the learners; members that beat their best become the new behaviour policies."""
         scores = self.ope(self.learner)
+        self.last = scores
         better = scores > self.best
         for i in torch.nonzero(better).flatten().tolist():
             self.behaviour.copy_member(self.learner, i)
@@ -133,6 +135,7 @@ class ImprovementTrainer:
             "generator": self.generator.get_state(),
             "best": self.best,
             "initial": self.initial,
+            "last": self.last,
             "accepted": self.accepted,
             "step": self.step_count,
         }
@@ -144,4 +147,5 @@ class ImprovementTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.best, self.initial, self.accepted = state["best"], state["initial"], state["accepted"]
+        self.last = state.get("last", self.best)  # states written before the learners' scores were kept
         self.step_count = state["step"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -52,6 +52,9 @@ class OfflineConfig:
     checkpoint_interval: int = bounded(1000, ge=1)  # gradient steps (dynamics: epochs) between state checkpoints
     log_interval: int = bounded(100, ge=1)
     selection: Literal["ope", "online"] = "ope"
+    # which policy of the selected member is the result: the last behaviour policy OPE accepted
+    # (this implementation's choice) or the final learner (the authors' code)
+    output: Literal["behaviour", "learner"] = "behaviour"
     online_candidates: int = bounded(3, ge=1)  # selection "online": top-k by OPE, then real returns
     online_episodes: int = bounded(5, ge=1)
     critics: CriticConfig = field(default_factory=CriticConfig)
@@ -64,8 +67,8 @@ class OfflineConfig:
 class Trainer(Protocol):
     """One resumable stage of the offline phase (critics, BC, dynamics, improvement)."""
 
-    def step(self) -> dict[str, float]:
-        """One gradient step (or epoch); returns what to log."""
+    def step(self) -> Mapping[str, float | torch.Tensor]:
+        """One gradient step (or epoch); returns what to log (0-d tensors are read only when logged)."""
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly where it stopped."""
@@ -137,9 +140,12 @@ def train_offline(
                     stats = trainer.step()
                     steps_this_call += 1
                     n = counter()
-                    bar.update(n, "  ".join(f"{k} {v:.3g}" for k, v in list(stats.items())[:3]))
                     if n % cfg.log_interval == 0 or "ope_best" in stats or stage == "dynamics":
-                        logger.log(offsets[stage] + n, {f"{stage}/{k}": v for k, v in stats.items()})
+                        row = {k: float(v) for k, v in stats.items()}  # the only read of the step's results
+                        bar.update(n, "  ".join(f"{k} {v:.3g}" for k, v in list(row.items())[:3]))
+                        logger.log(offsets[stage] + n, {f"{stage}/{k}": v for k, v in row.items()})
+                    else:
+                        bar.update(n)
                     if n % cfg.checkpoint_interval == 0 or stage == "dynamics":
                         save(stage, trainer)
                     if stop_after is not None and steps_this_call >= stop_after:
@@ -169,18 +175,21 @@ def train_offline(
     if not run_stage("improvement", improver, lambda: improver.step_count >= cfg.improvement.steps, lambda: improver.step_count):
         return partial
 
-    if online_scorer is not None:  # OPE against the truth, over every candidate: the BC members and the improved ones
+    if online_scorer is not None:  # OPE against the truth, over every candidate: BC members, accepted behaviours, final learners
         size = improver.best.shape[0]
-        candidates = [bc_trainer.ensemble.member(i, bc_trainer.template) for i in range(size)]
-        candidates += [improver.behaviour.member(i, bc_trainer.template) for i in range(size)]
-        estimates = [*improver.initial.tolist(), *improver.best.tolist()]
+        groups = {"bc": bc_trainer.ensemble, "behaviour": improver.behaviour, "learner": improver.learner}
+        scores = {"bc": improver.initial, "behaviour": improver.best, "learner": improver.last}
+        candidates = [ensemble.member(i, bc_trainer.template) for ensemble in groups.values() for i in range(size)]
+        estimates = [x for group in groups for x in scores[group].tolist()]
         returns = online_scorer(candidates)
         rho = rank_correlation(estimates, returns)
-        diagnostics["ope"] = {"estimates": estimates, "returns": returns, "spearman": rho}
-        print(f"OPE vs true return over {len(returns)} candidate policies (BC, then improved): Spearman rho {rho:+.2f}", flush=True)
+        diagnostics["ope"] = {"groups": list(groups), "estimates": estimates, "returns": returns, "spearman": rho}
+        for k, group in enumerate(groups):
+            print(f"  {group:>9} members: true return " + " / ".join(f"{r:.1f}" for r in returns[k * size : (k + 1) * size]), flush=True)
+        print(f"OPE vs true return over {len(returns)} candidate policies (BC, accepted, learners): Spearman rho {rho:+.2f}", flush=True)
     write_atomic(run_dir / "diagnostics.json", json.dumps(diagnostics, indent=1).encode())
     member = select_member(improver, bc_trainer.template, cfg, online_scorer)
-    actor = improver.behaviour.member(member, bc_trainer.template)
+    actor = (improver.behaviour if cfg.output == "behaviour" else improver.learner).member(member, bc_trainer.template)
     out = run_dir / "checkpoints" / "offline.pt"
     save_checkpoint(
         out,
@@ -194,6 +203,8 @@ def train_offline(
             "accepted": improver.accepted.tolist(),
             "bc_ensemble": bc_trainer.ensemble.state_dict(),
             "policy_ensemble": improver.behaviour.state_dict(),
+            "learner_ensemble": improver.learner.state_dict(),
+            "ope_learner": improver.last.tolist(),
             "critics": critics.state_dict(),
             "dynamics": dynamics.state_dict(),
             "network": to_dict(cfg.bc.network),
@@ -222,10 +233,11 @@ def train_offline(
 
 
 def select_member(improver: ImprovementTrainer, template: GaussianActor, cfg: OfflineConfig, online_scorer: OnlineScorer | None) -> int:
-    """Best OPE score; with selection "online", the best real return among the top-k by OPE."""
-    ranked = torch.argsort(improver.best, descending=True).tolist()
+    """Best OPE score of the output policies; with selection "online", the best real return among the top-k by OPE."""
+    ensemble, scores = (improver.behaviour, improver.best) if cfg.output == "behaviour" else (improver.learner, improver.last)
+    ranked = torch.argsort(scores, descending=True).tolist()
     if cfg.selection == "ope" or online_scorer is None:
         return int(ranked[0])
     candidates = ranked[: cfg.online_candidates]
-    returns = online_scorer([improver.behaviour.member(i, template) for i in candidates])
+    returns = online_scorer([ensemble.member(i, template) for i in candidates])
     return int(candidates[max(range(len(candidates)), key=lambda k: returns[k])])

@@ -18,6 +18,7 @@ import d3rlpy
 import gymnasium as gym
 import h5py
 import numpy as np
+import torch
 
 REFERENCE = {"hopper": (-20.272305, 3234.3), "halfcheetah": (-280.178953, 12135.0), "walker2d": (1.629008, 4592.3)}
 
@@ -80,9 +81,21 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50_000)
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--time-only", action="store_true", help="throughput only: 100 untimed steps, then --steps timed, no evaluation")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dataset = load(args.data)
     policy = make(args.algo, args.seed)
+    if args.time_only:
+        quiet = {"show_progress": False, "save_interval": 10**9, "logger_adapter": d3rlpy.logging.NoopAdapterFactory()}
+        policy.fit(dataset, n_steps=100, n_steps_per_epoch=100, **quiet)
+        t0 = time.perf_counter()
+        policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, **quiet)
+        rate = args.steps / (time.perf_counter() - t0)
+        print(json.dumps({"algo": args.algo, "threads": torch.get_num_threads(), "steps": args.steps, "steps_per_s": rate}))
+        return
     t0 = time.time()
     policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, show_progress=False, save_interval=10**9,
                logger_adapter=d3rlpy.logging.NoopAdapterFactory())  # fmt: skip

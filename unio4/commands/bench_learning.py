@@ -44,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
     table = Table(title=f"unio4 bench learning ({args.config}, {len(data)} transitions, {torch.get_num_threads()} threads, {cfg.device})")
     table.add_column("stage")
     table.add_column("gradient steps/s", justify="right")
-    table.add_row(
-        f"critics ({cfg.critics.mode}, Q {list(cfg.critics.q_hidden)}, batch {cfg.critics.batch_size})", f"{r.critic_steps_per_s:,.1f}"
-    )
+    c = cfg.critics
+    table.add_row(f"critics ({c.mode}, Q {list(c.q_hidden)}, batch {c.batch_size}, {c.precision})", f"{r.critic_steps_per_s:,.1f}")
     table.add_row(f"BC ensemble, batched ({cfg.bc.members} members)", f"{r.bc_batched_steps_per_s:,.1f}")
     table.add_row(f"BC ensemble, batched, {cfg.bc.regularizer} regulariser", f"{r.bc_regularized_steps_per_s:,.1f}")
     table.add_row(f"BC, {cfg.bc.members} members one after another", f"{r.bc_sequential_steps_per_s:,.1f}")

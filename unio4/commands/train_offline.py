@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/offline_state.pt")
     p.add_argument("--env", default=None, help="Gymnasium id: evaluate the result (and candidates with selection: online)")
     p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, every core)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from learning.offline.pipeline import OfflineConfig, train_offline
     from learning.run_dir import prepare_run_dir
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     preset = args.config or ("uni_o4_offline" if torch.cuda.is_available() else "uni_o4_offline_cpu")
     if args.config is None:
         print(f"train offline: preset {preset} ({'a GPU is available' if torch.cuda.is_available() else 'no GPU: the CPU-sized preset'})")
