@@ -270,9 +270,37 @@ def resolve_config_path(name_or_path: str | Path, kind: str) -> Path:
     return CONFIG_DIR / kind / f"{name_or_path}.yaml"
 
 
+def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``delta``'s keys replacing its own, mappings merged key by key."""
+    out = dict(base)
+    for key, value in delta.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+MAX_BASES = 8
+
+
+def read_preset(path: str | Path) -> dict[str, Any]:
+    """A preset's YAML mapping, with ``base: NAME`` resolved: the preset NAME.yaml beside it, then this
+    file's keys over it (mappings merged key by key). A preset then states only what it changes."""
+    path = Path(path)
+    data, seen = read_yaml(path), [path.resolve()]
+    while "base" in data:
+        name = data.pop("base")
+        if not isinstance(name, str) or "/" in name or "\\" in name or not name:
+            raise ConfigError(f"{seen[-1]}: base: expected the name of a preset beside it, got {name!r}")
+        parent = (seen[-1].parent / f"{name}.yaml").resolve()
+        if parent in seen or len(seen) > MAX_BASES:
+            raise ConfigError(f"{seen[-1]}: base: {name!r} makes a cycle (or more than {MAX_BASES} levels)")
+        seen.append(parent)
+        data = merge(read_yaml(parent), data)
+    return data
+
+
 def load(cls: type[T], path: str | Path, overrides: typing.Sequence[str] = ()) -> T:
-    """Load and validate a YAML file into dataclass ``cls``."""
-    data = apply_overrides(read_yaml(path), overrides)
+    """Load and validate a YAML preset (``base:`` resolved) into dataclass ``cls``."""
+    data = apply_overrides(read_preset(path), overrides)
     return from_dict(cls, data, where=str(path))
 
 

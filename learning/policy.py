@@ -31,6 +31,7 @@ class NetworkConfig:
     actor_hidden: tuple[int, ...] = bounded((256, 256, 256), ge=1)
     critic_hidden: tuple[int, ...] = bounded((512, 512, 512), ge=1)
     activation: Literal["elu", "relu", "tanh", "silu"] = "elu"
+    critic_activation: Literal["elu", "relu", "tanh", "silu"] | None = None  # None: ``activation``
     log_std_min: float = bounded(-5.0, ge=-20, le=5)
     log_std_max: float = bounded(0.0, ge=-20, le=5)
     init_std: float = bounded(0.5, gt=0)
@@ -106,7 +107,7 @@ class ValueCritic(nn.Module):
         super().__init__()
         self.normalizer = ObsNormalizer(obs_dim)
         self.normalize = cfg.normalize_observations
-        self.net = mlp([obs_dim, *cfg.critic_hidden, 1], cfg.activation, out_gain=1.0)
+        self.net = mlp([obs_dim, *cfg.critic_hidden, 1], cfg.critic_activation or cfg.activation, out_gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """V of each critic observation."""

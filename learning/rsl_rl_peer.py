@@ -87,7 +87,7 @@ def rsl_rl_config(cfg: OnlineConfig) -> dict[str, Any]:
         "critic": {
             "class_name": "MLPModel",
             "hidden_dims": list(net.critic_hidden),
-            "activation": net.activation,
+            "activation": net.critic_activation or net.activation,
             "obs_normalization": net.normalize_observations,
         },
         "algorithm": {

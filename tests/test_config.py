@@ -188,3 +188,51 @@ def test_yaml_alias_bomb_and_huge_file_are_refused(tmp_path: Path) -> None:
     ok = tmp_path / "ok.yaml"
     ok.write_text("commands:\n  lin_vel_x: &r [0.0, 0.5]\n  lin_vel_y: *r\n")
     assert load_task_config(ok).commands.lin_vel_y == (0.0, 0.5)
+
+
+def test_a_preset_states_only_what_it_changes_over_its_base(tmp_path: Path) -> None:
+    from configs.loader import CONFIG_DIR, load
+    from learning.offline.pipeline import OfflineConfig
+
+    base = load(OfflineConfig, CONFIG_DIR / "train" / "uni_o4_offline.yaml")
+    (tmp_path / "paper.yaml").write_text((CONFIG_DIR / "train" / "uni_o4_offline.yaml").read_text())
+    (tmp_path / "wide.yaml").write_text("base: paper\nbc: {network: {actor_hidden: [512, 512]}}\n")
+    (tmp_path / "wide_short.yaml").write_text("base: wide\ncritics: {steps: 10}\n")
+    cfg = load(OfflineConfig, tmp_path / "wide_short.yaml")
+    assert cfg.critics.steps == 10 and cfg.bc.network.actor_hidden == (512, 512)
+    # everything else is the base's, nested mappings merged key by key
+    assert cfg.bc.network.critic_hidden == base.bc.network.critic_hidden and cfg.critics.q_hidden == base.critics.q_hidden
+    (tmp_path / "loop_a.yaml").write_text("base: loop_b\n")
+    (tmp_path / "loop_b.yaml").write_text("base: loop_a\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load(OfflineConfig, tmp_path / "loop_a.yaml")
+    (tmp_path / "escape.yaml").write_text("base: ../elsewhere\n")
+    with pytest.raises(ConfigError, match="preset beside it"):
+        load(OfflineConfig, tmp_path / "escape.yaml")
+    (tmp_path / "missing.yaml").write_text("base: nowhere\n")
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml: config file not found"):
+        load(OfflineConfig, tmp_path / "missing.yaml")
+
+
+def test_every_training_preset_loads() -> None:
+    """The per-dataset presets (``base:`` over the paper's) resolve and validate, with what they change."""
+    from configs.loader import CONFIG_DIR, load
+    from learning.offline.pipeline import OfflineConfig
+    from learning.online import OnlineConfig
+
+    offline = {p.stem: load(OfflineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_offline*.yaml")}
+    online = {p.stem: load(OnlineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_online*.yaml")}
+    assert len(offline) == 8 and len(online) == 5
+    assert offline["uni_o4_offline_walker2d_medium_replay"].critics.steps == 500_000
+    assert offline["uni_o4_offline_walker2d_medium_replay"].bc.network.actor_hidden == (512, 512, 512)
+    cheetah = offline["uni_o4_offline_halfcheetah_medium_replay"].bc.network
+    assert (cheetah.activation, cheetah.critic_activation, cheetah.normalize_observations) == ("tanh", "relu", False)
+    assert online["uni_o4_online_halfcheetah_medium_replay"].ppo.epochs == 20
+    from torch import nn
+
+    from learning.policy import GaussianActor, ValueCritic
+
+    # tanh in the policy, ReLU in V, as the authors ran halfcheetah
+    assert any(isinstance(m, nn.Tanh) for m in GaussianActor(17, 6, 1.0, cheetah).modules())
+    v = list(ValueCritic(17, cheetah).modules())
+    assert any(isinstance(m, nn.ReLU) for m in v) and not any(isinstance(m, nn.Tanh) for m in v)

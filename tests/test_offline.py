@@ -407,3 +407,24 @@ def test_the_output_is_the_accepted_behaviour_or_the_final_learner(tmp_path: Pat
     learner, behaviour = state["learner_ensemble"]["params"], state["policy_ensemble"]["params"]
     for i, (last, best) in enumerate(zip(state["ope_learner"], state["ope_best"])):
         assert all(torch.equal(learner[k][i], behaviour[k][i]) for k in learner) == (last == best)
+
+
+def test_reuse_takes_the_stages_a_changed_setting_does_not_touch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An ablation of the BC regulariser reuses the critics and dynamics of a finished run, retrains BC
+    and the improvement; other data reuses nothing."""
+    data = bandit()
+    cfg = tiny_config()
+    first = load_checkpoint(train_offline(data, cfg, tmp_path / "a", show_progress=False).checkpoint)
+    state = tmp_path / "a" / "checkpoints" / "offline_state.pt"
+    ablation = replace(cfg, bc=replace(cfg.bc, regularizer="none"))
+    second = load_checkpoint(train_offline(data, ablation, tmp_path / "b", show_progress=False, reuse=state).checkpoint)
+    assert "reusing from" in capsys.readouterr().out
+    for name, value in first["critics"].items():
+        assert torch.equal(value, second["critics"][name]), name
+    for name, value in first["dynamics"].items():
+        assert torch.equal(value, second["dynamics"][name]), name
+    bc_a, bc_b = first["bc_ensemble"]["params"], second["bc_ensemble"]["params"]
+    assert any(not torch.equal(bc_a[k], bc_b[k]) for k in bc_a)
+    other = bandit(512)
+    with pytest.raises(ValueError, match="trained on other data"):
+        train_offline(other, cfg, tmp_path / "c", show_progress=False, reuse=state)

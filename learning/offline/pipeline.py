@@ -17,6 +17,7 @@ The result, ``checkpoints/offline.pt``, holds the selected member as ``actor`` a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,14 @@ from learning.policy import GaussianActor
 from learning.progress import ProgressReporter
 
 STAGES = ("critics", "bc", "dynamics", "improvement")
+# the config sections each stage's result depends on (besides the dataset and the seed): a stage of
+# an earlier run is reused only when these match (``reuse``)
+STAGE_INPUTS = {
+    "critics": ("critics", "bc.network"),  # V is built with the policy's network settings
+    "bc": ("bc",),
+    "dynamics": ("dynamics",),
+    "improvement": ("critics", "bc", "dynamics", "ope", "improvement"),
+}
 CURVE_KEYS = ("critics/q_loss", "critics/v_loss", "bc/nll", "bc/kl_closest", "dynamics/holdout_mse", "improvement/ope_best")
 
 
@@ -101,15 +110,25 @@ def train_offline(
     online_scorer: OnlineScorer | None = None,
     show_progress: bool = True,
     stop_after: int | None = None,
+    reuse: Path | None = None,
 ) -> OfflineResult:
-    """Run (or resume) every stage; ``stop_after`` ends the call after that many steps in total (tests)."""
+    """Run (or resume) every stage; ``stop_after`` ends the call after that many steps in total (tests).
+
+    ``reuse``: an earlier run's ``offline_state.pt``; its finished stages whose inputs (dataset, seed,
+    :data:`STAGE_INPUTS`) match this config are taken as they are, the others are trained. An
+    ablation of the BC regulariser then retrains BC and the improvement, not the critics.
+    """
     if cfg.selection == "online" and online_scorer is None:
         raise ValueError("selection 'online' needs an environment to evaluate candidates (--env)")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device: '{cfg.device}' requested but torch sees no CUDA device (use device: cpu)")
     dataset = dataset.to(cfg.device)
     state_path = run_dir / "checkpoints" / "offline_state.pt"
+    digest = dataset_digest(dataset)
     saved: dict[str, Any] = load_checkpoint(state_path, require_actor=False) if resume and state_path.is_file() else {"done": {}}
+    if reuse is not None and not resume:
+        saved = {"done": reusable_stages(load_checkpoint(reuse, require_actor=False), cfg, digest, str(reuse))}
+        print(f"reusing from {reuse}: {', '.join(saved['done']) or 'no stage (none matches this config and dataset)'}", flush=True)
     logger = CurveLogger(run_dir)
     bound = dataset_action_bound(dataset)
     steps_this_call = 0
@@ -117,7 +136,8 @@ def train_offline(
     done: dict[str, dict[str, Any]] = saved["done"]
 
     def save(stage: str, trainer: Trainer) -> None:
-        save_checkpoint(state_path, {"done": done, "current": {"stage": stage, "state": trainer.state_dict()}, "config": to_dict(cfg)})
+        current = {"stage": stage, "state": trainer.state_dict()}
+        save_checkpoint(state_path, {"done": done, "current": current, "config": to_dict(cfg), "dataset_digest": digest})
 
     critic_trainer = CriticTrainer(dataset, cfg.critics, cfg.bc.network, seed=cfg.seed)
     bc_trainer = BCTrainer(dataset, replace(cfg.bc, seed=cfg.seed + 1), bound)
@@ -230,6 +250,32 @@ def train_offline(
     logger.plot(CURVE_KEYS, name="offline_curves.png", x_axis=stage_axis)
     logger.close()
     return OfflineResult(out, member, improver.initial.tolist(), improver.best.tolist(), improver.accepted.tolist(), logger.history())
+
+
+def dataset_digest(dataset: Dataset) -> str:
+    """SHA-256 of the transitions (observations, actions, rewards, ends, next observations)."""
+    h = hashlib.sha256()
+    for t in (dataset.observations, dataset.actions, dataset.rewards, dataset.terminals, dataset.timeouts, dataset.next_observations):
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def reusable_stages(state: dict[str, Any], cfg: OfflineConfig, digest: str, where: str) -> dict[str, dict[str, Any]]:
+    """The finished stages of ``state`` (an ``offline_state.pt``) that this config and dataset would reproduce."""
+    if state.get("dataset_digest") != digest:
+        raise ValueError(f"{where}: trained on other data (or written before runs recorded their dataset); nothing can be reused")
+    old, new = state["config"], to_dict(cfg)
+
+    def section(config: dict[str, Any], key: str) -> Any:
+        for part in key.split("."):
+            config = config[part]
+        return config
+
+    return {
+        stage: result
+        for stage, result in state["done"].items()
+        if old["seed"] == new["seed"] and all(section(old, k) == section(new, k) for k in STAGE_INPUTS[stage])
+    }
 
 
 def select_member(improver: ImprovementTrainer, template: GaussianActor, cfg: OfflineConfig, online_scorer: OnlineScorer | None) -> int:

@@ -24,6 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/offline_state.pt")
     p.add_argument("--env", default=None, help="Gymnasium id: evaluate the result (and candidates with selection: online)")
     p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument(
+        "--reuse",
+        default=None,
+        help="an earlier offline run dir: take its finished stages whose settings, seed and dataset match (ablations)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, every core)")
 
 
@@ -56,7 +61,12 @@ def run(args: argparse.Namespace) -> int:
         def scorer(actors: list) -> list[float]:  # type: ignore[type-arg]
             return [evaluate_gym(a, args.env, cfg.online_episodes, seed=20_000)["return"] for a in actors]
 
-    result = train_offline(data, cfg, run_dir, resume=args.resume, online_scorer=scorer)
+    reuse = None
+    if args.reuse:
+        reuse = Path(args.reuse) / "checkpoints" / "offline_state.pt"
+        if not reuse.is_file():
+            raise FileNotFoundError(f"--reuse {args.reuse}: no checkpoints/offline_state.pt there")
+    result = train_offline(data, cfg, run_dir, resume=args.resume, online_scorer=scorer, reuse=reuse)
     print(f"selected member {result.member} by {'OPE' if cfg.selection == 'ope' else 'OPE top-k + online returns'}")
     for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
         print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")
