@@ -351,8 +351,17 @@ def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest
         "uni_o4_offline_cpu",
         "--out",
         str(tmp_path / "off"),
+        "--sim-eval",
+        "--eval-envs",
+        "2",
+        "--eval-seconds",
+        "0.2",
     ]
     assert main([*offline, *TINY_CLI]) == 0
+    # every candidate (BC members, accepted, learners) scored in the Go1 task the logs came from
+    record = json.loads((tmp_path / "off" / "diagnostics.json").read_text())
+    assert len(record["ope"]["returns"]) == 3 * 4 and all(math.isfinite(r) for r in record["ope"]["returns"])
+    assert "evaluation of the selected policy in simulation: reward per step" in capsys.readouterr().out
     state = load_checkpoint(tmp_path / "off" / "checkpoints" / "offline.pt")
     assert state["critic"]["normalizer.mean"].shape[0] == 60 and state["obs_dim"] == 47  # asymmetric V, like the online critic
     ckpt = str(tmp_path / "off" / "checkpoints" / "offline.pt")

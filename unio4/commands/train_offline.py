@@ -25,6 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--env", default=None, help="Gymnasium id: evaluate the result (and candidates with selection: online)")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument(
+        "--sim-eval",
+        action="store_true",
+        help="Go1 logs: score every candidate policy in the Go1 task the data was logged with (mean action, reward per step)",
+    )
+    p.add_argument("--eval-envs", type=int, default=32, help="--sim-eval: robots")
+    p.add_argument("--eval-seconds", type=float, default=10.0, help="--sim-eval: seconds from a seeded reset")
+    p.add_argument(
         "--reuse",
         default=None,
         help="an earlier offline run dir: take its finished stages whose settings, seed and dataset match (ablations)",
@@ -53,13 +60,18 @@ def run(args: argparse.Namespace) -> int:
     data = load_dataset(args.data)
     run_dir = prepare_run_dir(args.out, "offline", Path(args.data).stem, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
     scorer = None
-    if cfg.selection == "online" and not args.env:
-        raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env")
+    if cfg.selection == "online" and not (args.env or args.sim_eval):
+        raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env (or --sim-eval for Go1 logs)")
+    if args.env and args.sim_eval:
+        raise ValueError("--env (a Gymnasium task) and --sim-eval (the Go1 task of the logs) exclude each other")
     if args.env:  # scores candidates for the online selection, and OPE's rank correlation with the truth (diagnostics.json)
         from learning.evaluate import evaluate_gym
 
         def scorer(actors: list) -> list[float]:  # type: ignore[type-arg]
             return [evaluate_gym(a, args.env, cfg.online_episodes, seed=20_000)["return"] for a in actors]
+
+    if args.sim_eval:
+        scorer = go1_scorer(data.metadata.get("task_config"), args.data, args.eval_envs, args.eval_seconds)
 
     reuse = None
     if args.reuse:
@@ -78,5 +90,33 @@ def run(args: argparse.Namespace) -> int:
         actor = actor_from_checkpoint(load_checkpoint(result.checkpoint), str(result.checkpoint))
         scores = evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000)
         print("  evaluation of the selected policy: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
+    if scorer is not None and args.sim_eval:
+        from learning.checkpoint import load_checkpoint
+        from learning.export import actor_from_checkpoint
+
+        reward = scorer([actor_from_checkpoint(load_checkpoint(result.checkpoint), str(result.checkpoint))])[0]
+        print(f"  evaluation of the selected policy in simulation: reward per step {reward:.4f}")
     print(f"wrote {result.checkpoint} (init for: unio4 train online --init {result.checkpoint})")
     return 0
+
+
+def go1_scorer(task_config: dict | None, data: str, envs: int, seconds: float):  # type: ignore[no-untyped-def,type-arg]
+    """Reward per step of each actor's mean action in the Go1 task the logs were made with, from one seeded reset."""
+    if task_config is None:
+        raise ValueError(f"--sim-eval: {data} records no task_config (Go1 logs from unio4 collect / data pack / data import have one)")
+    from configs.loader import from_dict
+    from learning.evaluate import evaluate_policy
+    from sim.config import TaskConfig
+    from sim.task import Go1VelocityTask
+
+    task_cfg = from_dict(TaskConfig, task_config, where=f"{data}: task_config")
+
+    def score(actors: list) -> list[float]:  # type: ignore[type-arg]
+        task = Go1VelocityTask(task_cfg, envs, seed=10_000)
+        try:
+            steps = int(round(seconds / task.dt))
+            return [evaluate_policy(a, task, steps, seed=10_000)["reward/step"] for a in actors]
+        finally:
+            task.close()
+
+    return score
