@@ -184,3 +184,27 @@ def test_unreadable_array_names_the_file_and_key(tmp_path: Path) -> None:
     path.write_bytes(bytes(raw))
     with pytest.raises(DatasetError, match=r"damaged\.h5: cannot read observations"):
         load_dataset(path)
+
+
+def test_data_stats_reads_episodes_returns_and_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Three episodes with known returns (one ends in a fall), scored with Hopper's D4RL references."""
+    import json
+
+    from learning.data.statistics import dataset_statistics
+    from learning.scores import normalized_score
+    from unio4.cli import main
+
+    rewards = torch.tensor([1.0, 2.0, 3.0, 10.0, 0.5, 0.5, 0.5, 0.5])  # episodes: 6, 10, 2
+    terminals = torch.zeros(8, dtype=torch.bool)
+    timeouts = torch.zeros(8, dtype=torch.bool)
+    timeouts[2], terminals[3], timeouts[7] = True, True, True
+    obs = torch.randn(8, 3)
+    data = Dataset(obs, torch.zeros(8, 1), rewards, terminals, timeouts, obs, metadata={"env": "Hopper-v4"})
+    stats = dataset_statistics(data)
+    assert (stats.transitions, stats.episodes, stats.terminals) == (8, 3, 1)
+    assert (stats.return_min, stats.return_mean, stats.return_max) == pytest.approx((2.0, 6.0, 10.0))
+    assert stats.score_mean == pytest.approx(normalized_score("Hopper-v4", 6.0))
+    data.save(tmp_path / "d.h5")
+    assert main(["data", "stats", str(tmp_path / "d.h5"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["episodes"] == 3 and row["return_max"] == pytest.approx(10.0)

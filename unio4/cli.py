@@ -24,6 +24,7 @@ from unio4.commands import (
     data_generate,
     data_import,
     data_pack,
+    data_stats,
     demo,
     deploy,
     emulate,
@@ -65,6 +66,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     data_pack,
     data_import,
     data_generate,
+    data_stats,
     bench_deploy,
     bench_learning,
     bench_walk,
@@ -75,7 +77,7 @@ GROUPS = {
     "sim": "simulate the Go1 task: benchmarks, the built-in gait",
     "train": "train policies",
     "robot": "robot descriptions",
-    "data": "datasets: pack robot logs, import walk-these-ways logs, generate D4RL-style sets",
+    "data": "datasets: pack robot logs, import walk-these-ways logs, generate D4RL-style sets, statistics",
     "bench": "benchmarks that print numbers",
 }
 
