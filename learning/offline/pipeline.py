@@ -205,7 +205,7 @@ def train_offline(
         rho = rank_correlation(estimates, returns)
         diagnostics["ope"] = {"groups": list(groups), "estimates": estimates, "returns": returns, "spearman": rho}
         for k, group in enumerate(groups):
-            print(f"  {group:>9} members: true return " + " / ".join(f"{r:.1f}" for r in returns[k * size : (k + 1) * size]), flush=True)
+            print(f"  {group:>9} members: true return " + " / ".join(f"{r:.4g}" for r in returns[k * size : (k + 1) * size]), flush=True)
         print(f"OPE vs true return over {len(returns)} candidate policies (BC, accepted, learners): Spearman rho {rho:+.2f}", flush=True)
     write_atomic(run_dir / "diagnostics.json", json.dumps(diagnostics, indent=1).encode())
     member = select_member(improver, bc_trainer.template, cfg, online_scorer)
