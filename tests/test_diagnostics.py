@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from learning.offline.diagnostics import FLAT_RATIO, action_sensitivity, rank_correlation
+from learning.offline.diagnostics import FLAT_RATIO, Drift, action_sensitivity, rank_correlation
 
 OBS = torch.randn(4000, 6, generator=torch.Generator().manual_seed(0))
 ACTIONS = torch.rand(4000, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
@@ -29,3 +29,11 @@ def test_rank_correlation_recovers_a_known_ranking() -> None:
     assert rank_correlation([1.0, 1.0, 2.0], [1.0, 2.0, 3.0]) == pytest.approx(0.866, abs=1e-3)  # ties share a rank
     with pytest.raises(ValueError):
         rank_correlation([1.0], [1.0])
+
+
+def test_improved_policies_far_from_the_data_are_flagged() -> None:
+    far = Drift(bc=[0.06, 0.07], behaviour=[0.09, 0.09], learner=[0.1, 0.1])
+    assert far.ratio == pytest.approx(0.09 / 0.065) and far.extrapolating
+    assert "left the data" in far.line()
+    near = Drift(bc=[0.06, 0.07], behaviour=[0.066, 0.066], learner=[0.07, 0.07])
+    assert not near.extrapolating and "within the data" in near.line()

@@ -134,6 +134,10 @@ def test_dynamics_ensemble_learns_elites_and_termination() -> None:
     assert float((reward - data.rewards[:500]).abs().mean()) < 0.1  # rewards spread over [-3, 3]
     truth = next_obs[:, 0] > 1.5
     assert float((done == truth).float().mean()) > 0.95
+    # the elites agree where the data went and disagree where it did not (actions 4x past its range)
+    *_, inside = model.step_with_disagreement(obs, actions, torch.Generator().manual_seed(0))
+    *_, outside = model.step_with_disagreement(obs, 4 * actions, torch.Generator().manual_seed(0))
+    assert float(outside.mean()) > 2 * float(inside.mean())
 
 
 def test_known_termination_rule_is_used_for_hopper() -> None:
@@ -191,9 +195,11 @@ def test_ope_acceptance_moves_only_the_members_that_improved() -> None:
 class LineWorld:
     """A known model for AM-Q's arithmetic: the state moves by the action and the episode ends past 1."""
 
-    def step(self, obs: torch.Tensor, actions: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def step_with_disagreement(
+        self, obs: torch.Tensor, actions: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         next_obs = obs + actions
-        return next_obs, torch.zeros(len(obs)), next_obs[:, 0].abs() > 1.0
+        return next_obs, torch.zeros(len(obs)), next_obs[:, 0].abs() > 1.0, actions.abs().mean(-1)  # "disagreement": |a|
 
     def q_min(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return torch.ones(obs.shape[:-1])
@@ -212,6 +218,8 @@ def test_amq_terminal_modes(terminal: str, expected: list[float]) -> None:
     world = LineWorld()
     amq = AMQ(torch.zeros(64, 2), world, world, OPEConfig(horizon=5, states=16, terminal=terminal))  # type: ignore[arg-type]
     assert amq(policies).tolist() == pytest.approx(expected, abs=1e-5)
+    # the disagreement is averaged over live steps only: member 1's two steps before its fall
+    assert amq.last_disagreement.tolist() == pytest.approx([0.0, 0.6], abs=1e-5)
 
 
 def test_per_member_gradient_clipping_leaves_small_members_alone() -> None:
@@ -391,6 +399,9 @@ def test_train_offline_writes_the_diagnostics(tmp_path: Path) -> None:
     # every candidate scored once: the BC members, the accepted behaviour policies and the final learners
     assert scored == [3 * cfg.bc.members] and len(record["ope"]["estimates"]) == 3 * cfg.bc.members
     assert record["ope"]["groups"] == ["bc", "behaviour", "learner"]
+    drift = record["drift"]  # model disagreement along each candidate's OPE rollouts
+    assert all(len(drift[g]) == cfg.bc.members and min(drift[g]) >= 0 for g in ("bc", "behaviour", "learner"))
+    assert drift["ratio"] > 0 and isinstance(drift["extrapolating"], bool)
     assert -1.0 <= record["ope"]["spearman"] <= 1.0
 
 

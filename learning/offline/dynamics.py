@@ -130,7 +130,19 @@ class DynamicsEnsemble(nn.Module):
     @torch.no_grad()
     def step(self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sampled next state, reward and done for (B, ...) inputs, each row from a random elite."""
+        next_obs, reward, done, _ = self.step_with_disagreement(obs, actions, generator)
+        return next_obs, reward, done
+
+    @torch.no_grad()
+    def step_with_disagreement(
+        self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`step`, plus each row's elite disagreement: the std over elites of the predicted mean
+        (normalised units, averaged over outputs). It grows where the data did not go: a policy whose
+        rollouts show more of it than the behaviour's is being scored by extrapolation.
+        """
         mean, logvar = self.predict(obs, actions)
+        disagreement = mean[self.elite_index].std(0, unbiased=False).mean(-1)
         device = obs.device  # random numbers come from a CPU generator, so runs reproduce on any device
         choice = self.elite_index[torch.randint(len(self.elite_index), (obs.shape[0],), generator=generator).to(device)]
         rows = torch.arange(obs.shape[0], device=device)
@@ -138,7 +150,7 @@ class DynamicsEnsemble(nn.Module):
         noise = torch.randn(mean.shape, generator=generator).to(device)
         sample = (mean + std * noise) * self.out_std + self.out_mean
         next_obs = obs + sample[:, : self.obs_dim]
-        return next_obs, sample[:, -1], self.is_done(next_obs)
+        return next_obs, sample[:, -1], self.is_done(next_obs), disagreement
 
 
 class DynamicsTrainer:

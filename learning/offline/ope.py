@@ -56,6 +56,9 @@ class AMQ:
         self.dynamics, self.critics, self.cfg = dynamics, critics, cfg
         gen = torch.Generator().manual_seed(cfg.seed)
         self.start = observations[torch.randint(len(observations), (cfg.states,), generator=gen).to(observations.device)]
+        # (members,) mean elite disagreement along the latest call's rollouts (live steps): how far
+        # from the data the scored policies went (diagnostics; the score does not use it)
+        self.last_disagreement = torch.zeros(0)
 
     @torch.no_grad()
     def __call__(self, policies: ActorEnsemble) -> torch.Tensor:
@@ -66,17 +69,20 @@ class AMQ:
         device = self.start.device
         alive = torch.ones(n, b, dtype=torch.bool, device=device)
         total, count = torch.zeros(n, dtype=torch.float64, device=device), torch.zeros(n, dtype=torch.float64, device=device)
+        spread = torch.zeros(n, dtype=torch.float64, device=device)
         for _ in range(self.cfg.horizon):
             actions, _ = policies.per_member(obs)
             q = self.critics.q_min(obs, actions)
             total += torch.where(alive, q, 0.0).sum(1).double()
             count += alive.sum(1).double()
-            next_obs, _, done = self.dynamics.step(obs.reshape(n * b, d), actions.reshape(n * b, -1), gen)
+            next_obs, _, done, disagreement = self.dynamics.step_with_disagreement(obs.reshape(n * b, d), actions.reshape(n * b, -1), gen)
+            spread += torch.where(alive, disagreement.reshape(n, b), 0.0).sum(1).double()
             done = done | ~torch.isfinite(next_obs).all(-1)
             alive &= ~done.reshape(n, b)
             if not bool(alive.any()):
                 break
             obs = torch.where(alive.unsqueeze(-1), next_obs.reshape(n, b, d), obs)
+        self.last_disagreement = (spread / count.clamp_min(1)).float()
         if self.cfg.terminal == "zero":  # every start state counts for the whole horizon, ended or not
             count = torch.full_like(count, float(b * self.cfg.horizon))
         return (total / count.clamp_min(1)).float()

@@ -31,9 +31,9 @@ from deploy.rollout_log import write_atomic
 from learning.checkpoint import load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.data.dataset import Dataset, dataset_action_bound
-from learning.offline.bc import BCConfig, BCTrainer
+from learning.offline.bc import ActorEnsemble, BCConfig, BCTrainer
 from learning.offline.critics import CriticConfig, CriticTrainer
-from learning.offline.diagnostics import Sensitivity, action_sensitivity, rank_correlation
+from learning.offline.diagnostics import Drift, Sensitivity, action_sensitivity, rank_correlation
 from learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
 from learning.offline.improvement import ImprovementConfig, ImprovementTrainer
 from learning.offline.ope import AMQ, OPEConfig
@@ -195,6 +195,9 @@ def train_offline(
     if not run_stage("improvement", improver, lambda: improver.step_count >= cfg.improvement.steps, lambda: improver.step_count):
         return partial
 
+    drift = Drift(*(model_disagreement(ope, e) for e in (bc_trainer.ensemble, improver.behaviour, improver.learner)))
+    diagnostics["drift"] = {**dataclasses.asdict(drift), "ratio": drift.ratio, "extrapolating": drift.extrapolating}
+    print(drift.line(), flush=True)
     if online_scorer is not None:  # OPE against the truth, over every candidate: BC members, accepted behaviours, final learners
         size = improver.best.shape[0]
         groups = {"bc": bc_trainer.ensemble, "behaviour": improver.behaviour, "learner": improver.learner}
@@ -250,6 +253,12 @@ def train_offline(
     logger.plot(CURVE_KEYS, name="offline_curves.png", x_axis=stage_axis)
     logger.close()
     return OfflineResult(out, member, improver.initial.tolist(), improver.best.tolist(), improver.accepted.tolist(), logger.history())
+
+
+def model_disagreement(ope: AMQ, policies: ActorEnsemble) -> list[float]:
+    """Each member's mean elite disagreement along its AM-Q rollouts (the same rollouts its score uses)."""
+    ope(policies)
+    return [float(x) for x in ope.last_disagreement]
 
 
 def dataset_digest(dataset: Dataset) -> str:
