@@ -448,3 +448,25 @@ def test_reuse_takes_the_stages_a_changed_setting_does_not_touch(tmp_path: Path,
     other = bandit(512)
     with pytest.raises(ValueError, match="trained on other data"):
         train_offline(other, cfg, tmp_path / "c", show_progress=False, reuse=state)
+
+
+def test_max_drift_refuses_learners_whose_rollouts_leave_the_data() -> None:
+    """Every learner scores better by OPE; the one whose rollouts show 3x its BC member's model
+    disagreement is refused with ``max_drift: 2``, and accepted without it (the paper's gate)."""
+    data = bandit(512)
+    critics = CriticTrainer(data, CriticConfig(steps=0, q_hidden=(16,)), NET, seed=0).critics
+    calls = iter(range(100))
+
+    def scorer(policies: ActorEnsemble) -> torch.Tensor:
+        return torch.full((policies.size,), float(next(calls)))  # every call better than the last
+
+    spread = {"now": torch.ones(3)}
+    for max_drift, accepted in ((2.0, [1, 0, 1]), (None, [1, 1, 1])):
+        cfg = ImprovementConfig(steps=10, max_drift=max_drift)
+        spread["now"] = torch.ones(3)  # the BC members' rollouts
+        trainer = ImprovementTrainer(data, ensemble_of(3), critics, scorer, cfg, seed=0, disagreement=lambda: spread["now"])  # type: ignore[arg-type]
+        spread["now"] = torch.tensor([1.5, 3.0, 0.5])
+        trainer.evaluate()
+        assert trainer.accepted.tolist() == accepted, max_drift
+    with pytest.raises(ValueError, match="max_drift needs"):
+        ImprovementTrainer(data, ensemble_of(3), critics, scorer, ImprovementConfig(steps=10, max_drift=2.0), seed=0)  # type: ignore[arg-type]

@@ -42,6 +42,10 @@ class ImprovementConfig:
     clip_decay_steps: int = bounded(200, ge=1)
     max_grad_norm: float = bounded(0.5, gt=0)
     ope_interval: int = bounded(100, ge=1)
+    # Refuse a learner whose OPE rollouts show more than this times its BC member's model disagreement
+    # (the dynamics elites' spread): past it, AM-Q scores model and Q extrapolation. None: the
+    # paper's gate, AM-Q alone.
+    max_drift: float | None = bounded(None, gt=0)
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.ope_interval < 1:
@@ -63,8 +67,23 @@ def clip_per_member(params: list[torch.Tensor], max_norm: float) -> torch.Tensor
 class ImprovementTrainer:
     """Runs the improvement steps and the OPE-gated behaviour replacement (resumable)."""
 
-    def __init__(self, dataset: Dataset, bc: ActorEnsemble, critics: Critics, ope: Scorer, cfg: ImprovementConfig, seed: int) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        bc: ActorEnsemble,
+        critics: Critics,
+        ope: Scorer,
+        cfg: ImprovementConfig,
+        seed: int,
+        disagreement: Callable[[], torch.Tensor] | None = None,
+    ) -> None:
+        """``disagreement``: the (members,) model disagreement along the latest OPE call's rollouts
+        (:attr:`AMQ.last_disagreement`), needed with ``max_drift``.
+        """
+        if cfg.max_drift is not None and disagreement is None:
+            raise ValueError("improvement.max_drift needs an OPE that reports the model's disagreement (AM-Q)")
         self.data, self.critics, self.ope, self.cfg = dataset, critics, ope, cfg
+        self.disagreement = disagreement
         self.value_obs = dataset.value_observations()[0]
         self.learner = copy.deepcopy(bc)
         self.behaviour = copy.deepcopy(bc)
@@ -73,6 +92,7 @@ class ImprovementTrainer:
         self.optimizer = torch.optim.Adam(self.learner.parameters(), lr=cfg.lr)
         self.generator = torch.Generator().manual_seed(seed)
         self.best = ope(self.behaviour)  # the BC members' scores
+        self.bc_disagreement = disagreement() if disagreement is not None else None
         self.initial = self.best.clone()
         self.last = self.best.clone()  # the learners' scores at the latest OPE check
         self.accepted = torch.zeros(bc.size, dtype=torch.long, device=self.best.device)
@@ -117,6 +137,8 @@ class ImprovementTrainer:
         scores = self.ope(self.learner)
         self.last = scores
         better = scores > self.best
+        if self.cfg.max_drift is not None and self.disagreement is not None and self.bc_disagreement is not None:
+            better &= self.disagreement() <= self.cfg.max_drift * self.bc_disagreement
         for i in torch.nonzero(better).flatten().tolist():
             self.behaviour.copy_member(self.learner, i)
         self.best = torch.where(better, scores, self.best)

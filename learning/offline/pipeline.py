@@ -191,7 +191,9 @@ def train_offline(
     diagnostics: dict[str, Any] = {"critics": dataclasses.asdict(action_sensitivity(critics.q_min, dataset.observations, dataset.actions))}
     print(Sensitivity(**diagnostics["critics"]).line(), flush=True)
     ope = AMQ(dataset.observations, dynamics, critics, cfg.ope)
-    improver = ImprovementTrainer(dataset, bc_trainer.ensemble, critics, ope, cfg.improvement, seed=cfg.seed + 3)
+    improver = ImprovementTrainer(
+        dataset, bc_trainer.ensemble, critics, ope, cfg.improvement, seed=cfg.seed + 3, disagreement=lambda: ope.last_disagreement
+    )
     if not run_stage("improvement", improver, lambda: improver.step_count >= cfg.improvement.steps, lambda: improver.step_count):
         return partial
 
