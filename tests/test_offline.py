@@ -436,7 +436,7 @@ def test_reuse_takes_the_stages_a_changed_setting_does_not_touch(tmp_path: Path,
     cfg = tiny_config()
     first = load_checkpoint(train_offline(data, cfg, tmp_path / "a", show_progress=False).checkpoint)
     state = tmp_path / "a" / "checkpoints" / "offline_state.pt"
-    ablation = replace(cfg, bc=replace(cfg.bc, regularizer="none"))
+    ablation = replace(cfg, bc=replace(cfg.bc, regularizer="kl"))
     second = load_checkpoint(train_offline(data, ablation, tmp_path / "b", show_progress=False, reuse=state).checkpoint)
     assert "reusing from" in capsys.readouterr().out
     for name, value in first["critics"].items():
