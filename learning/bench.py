@@ -99,7 +99,15 @@ def bench_learning(data: Dataset, cfg: OfflineConfig, steps: int) -> LearningBen
     model = dynamics.finish()
     ope = AMQ(data.observations, model, critics.critics, cfg.ope)
     t0 = time.perf_counter()
-    improver = ImprovementTrainer(data, batched.ensemble, critics.critics, ope, replace(cfg.improvement, ope_interval=10**9), seed=0)
+    improver = ImprovementTrainer(
+        data,
+        batched.ensemble,
+        critics.critics,
+        ope,
+        replace(cfg.improvement, ope_interval=10**9),
+        seed=0,
+        disagreement=lambda: ope.last_disagreement,
+    )
     _sync()
     ope_time = time.perf_counter() - t0  # the constructor scores the BC members once
     return LearningBench(
