@@ -137,7 +137,8 @@ class ImprovementTrainer:
         scores = self.ope(self.learner)
         self.last = scores
         better = scores > self.best
-        if self.cfg.max_drift is not None and self.disagreement is not None and self.bc_disagreement is not None:
+        if self.cfg.max_drift is not None:  # the constructor made sure the disagreement is reported
+            assert self.disagreement is not None and self.bc_disagreement is not None
             better &= self.disagreement() <= self.cfg.max_drift * self.bc_disagreement
         for i in torch.nonzero(better).flatten().tolist():
             self.behaviour.copy_member(self.learner, i)

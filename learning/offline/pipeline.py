@@ -197,7 +197,11 @@ def train_offline(
     if not run_stage("improvement", improver, lambda: improver.step_count >= cfg.improvement.steps, lambda: improver.step_count):
         return partial
 
-    drift = Drift(*(model_disagreement(ope, e) for e in (bc_trainer.ensemble, improver.behaviour, improver.learner)))
+    # the BC members' disagreement came with their OPE scores when the improvement step started
+    assert improver.bc_disagreement is not None
+    drift = Drift(
+        [float(x) for x in improver.bc_disagreement], model_disagreement(ope, improver.behaviour), model_disagreement(ope, improver.learner)
+    )
     diagnostics["drift"] = {**dataclasses.asdict(drift), "ratio": drift.ratio, "extrapolating": drift.extrapolating}
     print(drift.line(), flush=True)
     if online_scorer is not None:  # OPE against the truth, over every candidate: BC members, accepted behaviours, final learners

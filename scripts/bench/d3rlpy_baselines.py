@@ -88,8 +88,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     dataset = load(args.data)
     policy = make(args.algo, args.seed)
+    quiet = {"show_progress": False, "save_interval": 10**9, "logger_adapter": d3rlpy.logging.NoopAdapterFactory()}
     if args.time_only:
-        quiet = {"show_progress": False, "save_interval": 10**9, "logger_adapter": d3rlpy.logging.NoopAdapterFactory()}
         policy.fit(dataset, n_steps=100, n_steps_per_epoch=100, **quiet)
         t0 = time.perf_counter()
         policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, **quiet)
@@ -97,8 +97,7 @@ def main() -> None:
         print(json.dumps({"algo": args.algo, "threads": torch.get_num_threads(), "steps": args.steps, "steps_per_s": rate}))
         return
     t0 = time.time()
-    policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, show_progress=False, save_interval=10**9,
-               logger_adapter=d3rlpy.logging.NoopAdapterFactory())  # fmt: skip
+    policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, **quiet)
     ret = evaluate(policy, args.env, args.episodes)
     low, high = REFERENCE[args.env.split("-")[0].lower()]
     print(json.dumps({"algo": args.algo, "data": args.data, "steps": args.steps, "return": ret,

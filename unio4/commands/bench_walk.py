@@ -34,8 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     import torch
     from rich.table import Table
 
@@ -58,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     for seed in args.seeds:
         print(f"bench walk: {args.learner} PPO, seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)
-        run = WalkRun(task_cfg, train_cfg, root / f"seed{seed}", args.num_envs, int(args.max_samples), int(args.check_every), criterion)
-        results[seed] = learn(replace(run, seed=seed, stop_when_walking=not args.keep_training, num_threads=args.threads))
+        run = WalkRun(
+            task_cfg, train_cfg, root / f"seed{seed}", args.num_envs, int(args.max_samples), int(args.check_every), criterion,
+            seed=seed, stop_when_walking=not args.keep_training, num_threads=args.threads,
+        )  # fmt: skip
+        results[seed] = learn(run)
     table = Table(title=f"unio4 bench walk ({args.learner} PPO, {args.task}, {args.config}, {args.num_envs} robots)")
     for col in ("seed", "walks", "samples", "train wall clock", "samples/s", "lin vel error", "yaw rate error", "falls/min"):
         table.add_column(col, justify="right")

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from unio4.commands.options import add_out, add_set, overrides
+
+if TYPE_CHECKING:
+    from learning.offline.pipeline import OnlineScorer
+    from learning.policy import GaussianActor
 
 WORDS = ("train", "offline")
 HELP = "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement"
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         )
     data = load_dataset(args.data)
     run_dir = prepare_run_dir(args.out, "offline", Path(args.data).stem, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
-    scorer = None
+    scorer: OnlineScorer | None = None
     if cfg.selection == "online" and not (args.env or args.sim_eval):
         raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env (or --sim-eval for Go1 logs)")
     if args.env and args.sim_eval:
@@ -67,9 +72,10 @@ def run(args: argparse.Namespace) -> int:
     if args.env:  # scores candidates for the online selection, and OPE's rank correlation with the truth (diagnostics.json)
         from learning.evaluate import evaluate_gym
 
-        def scorer(actors: list) -> list[float]:  # type: ignore[type-arg]
+        def gym_scores(actors: list[GaussianActor]) -> list[float]:
             return [evaluate_gym(a, args.env, cfg.online_episodes, seed=20_000)["return"] for a in actors]
 
+        scorer = gym_scores
     if args.sim_eval:
         scorer = go1_scorer(data.metadata.get("task_config"), args.data, args.eval_envs, args.eval_seconds)
 
@@ -82,25 +88,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"selected member {result.member} by {'OPE' if cfg.selection == 'ope' else 'OPE top-k + online returns'}")
     for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
         print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")
-    if args.env:
+    if args.env or args.sim_eval:
         from learning.checkpoint import load_checkpoint
-        from learning.evaluate import evaluate_gym
         from learning.export import actor_from_checkpoint
 
         actor = actor_from_checkpoint(load_checkpoint(result.checkpoint), str(result.checkpoint))
-        scores = evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000)
-        print("  evaluation of the selected policy: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
-    if scorer is not None and args.sim_eval:
-        from learning.checkpoint import load_checkpoint
-        from learning.export import actor_from_checkpoint
+        if args.env:
+            from learning.evaluate import evaluate_gym
 
-        reward = scorer([actor_from_checkpoint(load_checkpoint(result.checkpoint), str(result.checkpoint))])[0]
-        print(f"  evaluation of the selected policy in simulation: reward per step {reward:.4f}")
+            scores = evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000)
+            print("  evaluation of the selected policy: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
+        elif scorer is not None:
+            print(f"  evaluation of the selected policy in simulation: reward per step {scorer([actor])[0]:.4f}")
     print(f"wrote {result.checkpoint} (init for: unio4 train online --init {result.checkpoint})")
     return 0
 
 
-def go1_scorer(task_config: dict | None, data: str, envs: int, seconds: float):  # type: ignore[no-untyped-def,type-arg]
+def go1_scorer(task_config: dict[str, Any] | None, data: str, envs: int, seconds: float) -> OnlineScorer:
     """Reward per step of each actor's mean action in the Go1 task the logs were made with, from one seeded reset."""
     if task_config is None:
         raise ValueError(f"--sim-eval: {data} records no task_config (Go1 logs from unio4 collect / data pack / data import have one)")
@@ -111,7 +115,7 @@ def go1_scorer(task_config: dict | None, data: str, envs: int, seconds: float): 
 
     task_cfg = from_dict(TaskConfig, task_config, where=f"{data}: task_config")
 
-    def score(actors: list) -> list[float]:  # type: ignore[type-arg]
+    def score(actors: list[GaussianActor]) -> list[float]:
         task = Go1VelocityTask(task_cfg, envs, seed=10_000)
         try:
             steps = int(round(seconds / task.dt))
