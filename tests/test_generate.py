@@ -27,7 +27,7 @@ def episodes(data_path: Path) -> list[tuple[int, int]]:
     return list(zip(starts, ends))
 
 
-def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path) -> None:
+def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     work = tmp_path / "work"
     common = ["--env", "Hopper-v4", "--config", "tiny", "--cache-dir", str(work)]
     assert main(["data", "generate", *common, "--level", "medium", "-o", str(tmp_path / "m.h5")]) == 0
@@ -50,6 +50,24 @@ def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path) -> None:
     assert len(replay) == 2000 and replay.metadata["level"] == "medium-replay"
     assert bool(replay.timeouts[-1] | replay.terminals[-1])
 
+    # a D4RL-sized medium-replay pools further SAC runs (seeds 1, 2), each up to its own medium point
+    sized = [*common, "--level", "medium-replay", "--set", "data.replay_transitions.hopper=5000"]
+    assert main(["data", "generate", *sized, "-o", str(tmp_path / "mr5k.h5")]) == 0
+    pooled = load_dataset(tmp_path / "mr5k.h5")
+    assert len(pooled) == 5000 and len(pooled.metadata["replay_runs"]) == 3
+    assert torch.equal(pooled.observations[:2000], replay.observations)  # the first run's buffer first
+    ends = set(pooled.episode_ends().tolist())
+    assert {1999, 3999, 4999} <= ends  # every run's buffer, and the size cut, end an episode
+    assert not torch.equal(pooled.actions[2000:2100], pooled.actions[:100])  # another seed, not a copy
+    cached = (work / "replay-seed2" / "medium-replay.h5").stat().st_mtime_ns
+    assert main(["data", "generate", *sized, "-o", str(tmp_path / "again.h5")]) == 0
+    assert (work / "replay-seed2" / "medium-replay.h5").stat().st_mtime_ns == cached  # runs are cached
+    assert torch.equal(load_dataset(tmp_path / "again.h5").actions, pooled.actions)
+    capped = [*sized, "--set", "data.max_replay_runs=2", "-o", str(tmp_path / "capped.h5")]
+    assert main(["data", "generate", *capped]) == 2
+    assert "need more than max_replay_runs=2 SAC runs (4000 from 2)" in capsys.readouterr().err
+    assert not (tmp_path / "capped.h5").exists()
+
 
 def test_random_level_and_bad_level(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["data", "generate", "--env", "Hopper-v4", "--config", "tiny", "--cache-dir", str(tmp_path), "--set", "data.transitions=3000"]
@@ -59,6 +77,8 @@ def test_random_level_and_bad_level(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main([*args, "--level", "amateur", "-o", str(tmp_path / "x.h5")]) == 2
     assert "--level: expected one of" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
+    assert main([*args, "--level", "random", "--set", "data.replay_transitions.ant=5", "-o", str(tmp_path / "x.h5")]) == 2
+    assert "replay_transitions: unknown task 'ant'" in capsys.readouterr().err
 
 
 def test_medium_expert_concatenates_both_policies(tmp_path: Path) -> None:

@@ -3,8 +3,12 @@
 D4RL cannot be downloaded here, so its recipe is replayed: one SAC run per task and seed;
 "medium" is logged from the policy where its deterministic evaluation first reaches
 ``medium_fraction`` of D4RL's expert return, "medium-replay" is that run's replay buffer up to the
-same point, "expert" comes from the policy after ``expert_steps``, "medium-expert" concatenates
-the two and "random" uses uniform actions. Logged actions are sampled (not the mean), episodes
+same point (with ``replay_transitions`` set for the task, the buffers of further SAC runs, seeds
+``seed + 1, seed + 2, ...``, each up to its own medium point, are pooled until the file holds that
+many transitions: D4RL's SAC took longer to reach "medium" than ours, so one run's buffer is
+smaller than D4RL's, while each run spans the same random-to-medium range), "expert" comes from
+the policy after ``expert_steps``, "medium-expert" concatenates the two and "random" uses uniform
+actions. Logged actions are sampled (not the mean), episodes
 are capped by the task's time limit (``timeouts``), and rows are episode-contiguous so episodes
 are recoverable from ``terminals | timeouts``. Trained policies are cached in ``workdir`` so the
 levels of one task share one SAC run.
@@ -12,7 +16,7 @@ levels of one task share one SAC run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -28,7 +32,7 @@ from learning.data.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
 from learning.evaluate import episode_returns
 from learning.gym_env import make_gym_env
 from learning.progress import ProgressReporter
-from learning.scores import reference_returns
+from learning.scores import D4RL_REFERENCE, reference_returns, task_family
 
 Level = Literal["random", "medium", "medium-replay", "expert", "medium-expert"]
 LEVELS: tuple[str, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")
@@ -46,6 +50,10 @@ class GenerateConfig:
     eval_interval: int = bounded(5000, ge=1)
     eval_episodes: int = bounded(5, ge=1)
     collect_envs: int = bounded(10, ge=1)
+    # medium-replay size per task (hopper, halfcheetah, walker2d): pool SAC runs' replay buffers up to
+    # this many transitions; a task not listed gets one run's buffer, whatever its size
+    replay_transitions: dict[str, int] = field(default_factory=dict)
+    max_replay_runs: int = bounded(8, ge=1)  # SAC runs pooled at most before giving up on the size
     sac: SACConfig = field(default_factory=SACConfig)
 
     def __post_init__(self) -> None:
@@ -53,6 +61,11 @@ class GenerateConfig:
             raise ValueError("transitions, collect_envs, eval_episodes and eval_interval must be >= 1")
         if not 0 < self.medium_fraction <= 1:
             raise ValueError("medium_fraction must be in (0, 1]")
+        for task, n in self.replay_transitions.items():
+            if task not in D4RL_REFERENCE:
+                raise ValueError(f"replay_transitions: unknown task {task!r} (expected one of {sorted(D4RL_REFERENCE)})")
+            if n < 1:
+                raise ValueError(f"replay_transitions.{task}: expected >= 1 transitions, got {n}")
 
 
 def _spaces(env: gym.Env) -> tuple[int, int, np.ndarray, np.ndarray]:
@@ -204,7 +217,7 @@ def generate(env_id: str, level: str, cfg: GenerateConfig, workdir: Path, show_p
         train_behaviour_policies(env_id, cfg, workdir, need_expert, show_progress)
     base = {"env": env_id, "level": level, "generator": "unio4 data generate", "config": to_dict(cfg)}
     if level == "medium-replay":
-        data = load_dataset(workdir / "medium-replay.h5")
+        data = _medium_replay(env_id, cfg, workdir, show_progress)
         data.metadata = {**data.metadata, **base}
         return data
     parts: list[Dataset] = []
@@ -216,6 +229,37 @@ def generate(env_id: str, level: str, cfg: GenerateConfig, workdir: Path, show_p
     data = _concat(parts)
     data.metadata = base
     return data
+
+
+def _medium_replay(env_id: str, cfg: GenerateConfig, workdir: Path, show_progress: bool) -> Dataset:
+    """The first SAC run's replay buffer, pooled with further runs' up to ``replay_transitions``."""
+    parts = [load_dataset(workdir / "medium-replay.h5")]
+    target = cfg.replay_transitions.get(task_family(env_id), 0)
+    while sum(len(p) for p in parts) < target:
+        if len(parts) >= cfg.max_replay_runs:
+            raise ValueError(
+                f"replay_transitions.{task_family(env_id)}: {target} transitions need more than max_replay_runs="
+                f"{cfg.max_replay_runs} SAC runs ({sum(len(p) for p in parts)} from {len(parts)})"
+            )
+        run = replace(cfg, seed=cfg.seed + len(parts))
+        sub = workdir / f"replay-seed{run.seed}"  # each run cached on its own, like the first
+        if not (sub / "medium-replay.h5").is_file():
+            sub.mkdir(parents=True, exist_ok=True)
+            train_behaviour_policies(env_id, run, sub, need_expert=False, show_progress=show_progress)
+        parts.append(load_dataset(sub / "medium-replay.h5"))
+    runs = [{k: p.metadata.get(k) for k in ("sac_steps", "eval_return", "reached_target")} for p in parts]
+    data = _concat(parts)
+    if target and len(data) > target:
+        data = _head(data, target)
+    data.metadata = {**parts[0].metadata, "replay_runs": runs}
+    return data
+
+
+def _head(data: Dataset, n: int) -> Dataset:
+    """The first ``n`` transitions; the episode cut there ends in a time-out (as a size limit does)."""
+    timeouts = data.timeouts[:n].clone()
+    timeouts[-1] |= not bool(data.terminals[n - 1])
+    return Dataset(data.observations[:n], data.actions[:n], data.rewards[:n], data.terminals[:n], timeouts, data.next_observations[:n])
 
 
 def _concat(parts: list[Dataset]) -> Dataset:

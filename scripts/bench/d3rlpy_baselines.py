@@ -6,6 +6,10 @@ d3rlpy's published D4RL settings and evaluates with the protocol of ``unio4 trai
 the deterministic action over episodes seeded 10000, 10001, ... Prints one JSON line.
 
     python scripts/bench/d3rlpy_baselines.py runs/bench/data/hopper-medium.h5 --env Hopper-v4 --algo iql --steps 50000
+
+``--seconds S --marks N`` trains for S seconds of wall clock instead (the equal-wall-clock column:
+S is what the compared run took) and evaluates at ``--steps`` and at every S/N seconds of training,
+evaluation time not counted; one JSON line per evaluation.
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--seconds", type=float, default=0.0, help="train for this wall-clock budget (evaluation not counted)")
+    p.add_argument("--marks", type=int, default=3, help="--seconds: evaluations at every 1/marks of the budget")
     p.add_argument("--time-only", action="store_true", help="throughput only: 100 untimed steps, then --steps timed, no evaluation")
     args = p.parse_args()
     if args.threads:
@@ -96,12 +102,30 @@ def main() -> None:
         rate = args.steps / (time.perf_counter() - t0)
         print(json.dumps({"algo": args.algo, "threads": torch.get_num_threads(), "steps": args.steps, "steps_per_s": rate}))
         return
-    t0 = time.time()
-    policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, **quiet)
-    ret = evaluate(policy, args.env, args.episodes)
     low, high = REFERENCE[args.env.split("-")[0].lower()]
-    print(json.dumps({"algo": args.algo, "data": args.data, "steps": args.steps, "return": ret,
-                      "d4rl_score": 100 * (ret - low) / (high - low), "train_s": time.time() - t0}))  # fmt: skip
+
+    def report(steps: int, train_s: float) -> None:
+        ret = evaluate(policy, args.env, args.episodes)
+        print(json.dumps({"algo": args.algo, "data": args.data, "seed": args.seed, "steps": steps, "return": ret,
+                          "d4rl_score": 100 * (ret - low) / (high - low), "train_s": train_s}), flush=True)  # fmt: skip
+
+    if not args.seconds:
+        t0 = time.time()
+        policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, **quiet)
+        report(args.steps, time.time() - t0)
+        return
+    epoch_steps, trained, next_mark = 1000, 0.0, args.seconds / args.marks
+    t0 = time.perf_counter()
+    for epoch, _ in policy.fitter(dataset, n_steps=10**9, n_steps_per_epoch=epoch_steps, **quiet):
+        trained += time.perf_counter() - t0
+        steps = epoch * epoch_steps
+        if steps == args.steps or trained >= next_mark:
+            report(steps, trained)
+            while next_mark <= trained:
+                next_mark += args.seconds / args.marks
+        if trained >= args.seconds:
+            break
+        t0 = time.perf_counter()
 
 
 if __name__ == "__main__":
