@@ -325,6 +325,10 @@ def test_cli_offline_then_online_on_a_gymnasium_task(tmp_path: Path, capsys: pyt
     out = capsys.readouterr().out
     assert "selected member" in out and "evaluation of the selected policy: return" in out
     offline_return = float(out.split("evaluation of the selected policy: return ")[1].split(",")[0])
+    evaluation = json.loads((tmp_path / "off" / "evaluation.json").read_text())  # the same numbers, for tables
+    assert evaluation["return"] == pytest.approx(offline_return, abs=0.05) and evaluation["episodes"] == 2
+    seconds = json.loads((tmp_path / "off" / "diagnostics.json").read_text())["seconds"]
+    assert set(seconds) == {"critics", "bc", "dynamics", "improvement"} and all(t > 0 for t in seconds.values())
     online = ["train", "online", "--env", "Hopper-v4", "--init", str(tmp_path / "off" / "checkpoints" / "offline.pt")]
     online += ["--out", str(tmp_path / "on"), "--iterations", "1", "--eval-episodes", "2", "--set", "train.ppo.num_steps=256"]
     assert main([*online, "--set", "train.ppo.epochs=2", "--set", "train.eval_interval=1"]) == 0
@@ -370,6 +374,7 @@ def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest
     record = json.loads((tmp_path / "off" / "diagnostics.json").read_text())
     assert len(record["ope"]["returns"]) == 3 * 4 and all(math.isfinite(r) for r in record["ope"]["returns"])
     assert "evaluation of the selected policy in simulation: reward per step" in capsys.readouterr().out
+    assert math.isfinite(json.loads((tmp_path / "off" / "evaluation.json").read_text())["reward/step"])
     state = load_checkpoint(tmp_path / "off" / "checkpoints" / "offline.pt")
     assert state["critic"]["normalizer.mean"].shape[0] == 60 and state["obs_dim"] == 47  # asymmetric V, like the online critic
     ckpt = str(tmp_path / "off" / "checkpoints" / "offline.pt")

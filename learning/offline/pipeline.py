@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -143,6 +144,7 @@ def train_offline(
     bc_trainer = BCTrainer(dataset, replace(cfg.bc, seed=cfg.seed + 1), bound)
     totals = {"critics": cfg.critics.steps, "bc": cfg.bc.steps, "dynamics": cfg.dynamics.max_epochs, "improvement": cfg.improvement.steps}
     offsets = {s: sum(totals[t] for t in STAGES[: STAGES.index(s)]) for s in STAGES}
+    seconds: dict[str, float] = {}  # wall clock of each stage trained by this call (reused stages cost nothing)
 
     def run_stage(stage: str, trainer: Trainer, finished: Callable[[], bool], counter: Callable[[], int]) -> bool:
         """Step ``trainer`` until ``finished``; False if ``stop_after`` interrupted it."""
@@ -154,6 +156,7 @@ def train_offline(
         if current is not None and current["stage"] == stage:
             trainer.load_state_dict(current["state"])
         bar = ProgressReporter(stage, totals[stage], counter(), enabled=show_progress)
+        start = time.perf_counter()
         try:
             with bar:
                 while not finished():
@@ -176,6 +179,7 @@ def train_offline(
             raise
         done[stage] = trainer.state_dict()
         save(stage, trainer)
+        seconds[stage] = time.perf_counter() - start
         return True
 
     partial = OfflineResult(state_path, -1, [], [], [], [])
@@ -216,6 +220,7 @@ def train_offline(
         for k, group in enumerate(groups):
             print(f"  {group:>9} members: true return " + " / ".join(f"{r:.4g}" for r in returns[k * size : (k + 1) * size]), flush=True)
         print(f"OPE vs true return over {len(returns)} candidate policies (BC, accepted, learners): Spearman rho {rho:+.2f}", flush=True)
+    diagnostics["seconds"] = seconds
     write_atomic(run_dir / "diagnostics.json", json.dumps(diagnostics, indent=1).encode())
     member = select_member(improver, bc_trainer.template, cfg, online_scorer)
     actor = (improver.behaviour if cfg.output == "behaviour" else improver.learner).member(member, bc_trainer.template)

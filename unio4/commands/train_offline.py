@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
         print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")
     if args.env or args.sim_eval:
+        from deploy.rollout_log import write_atomic
         from learning.checkpoint import load_checkpoint
         from learning.export import actor_from_checkpoint
 
@@ -98,8 +100,12 @@ def run(args: argparse.Namespace) -> int:
 
             scores = evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000)
             print("  evaluation of the selected policy: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
-        elif scorer is not None:
-            print(f"  evaluation of the selected policy in simulation: reward per step {scorer([actor])[0]:.4f}")
+            record: dict[str, Any] = {"env": args.env, "episodes": args.eval_episodes, "first_seed": 10_000, **scores}
+        else:
+            assert scorer is not None
+            record = {"sim_eval": True, "envs": args.eval_envs, "seconds": args.eval_seconds, "reward/step": scorer([actor])[0]}
+            print(f"  evaluation of the selected policy in simulation: reward per step {record['reward/step']:.4f}")
+        write_atomic(run_dir / "evaluation.json", json.dumps({"member": result.member, **record}, indent=1).encode())
     print(f"wrote {result.checkpoint} (init for: unio4 train online --init {result.checkpoint})")
     return 0
 
