@@ -9,7 +9,7 @@ the deterministic action over episodes seeded 10000, 10001, ... Prints one JSON 
 
 ``--seconds S --marks N`` trains for S seconds of wall clock instead (the equal-wall-clock column:
 S is what the compared run took) and evaluates at ``--steps`` and at every S/N seconds of training,
-evaluation time not counted; one JSON line per evaluation.
+evaluation time not counted, the clock read every 1000 steps; one JSON line per evaluation.
 """
 
 from __future__ import annotations

@@ -1,0 +1,146 @@
+"""One dataset, several seeds: Uni-O4 offline -> online against d3rlpy's IQL at equal wall clock.
+
+For each seed it runs (skipping what a previous call already finished, so an interrupted row resumes):
+
+1. ``unio4 train offline --env ENV --set train.seed=S`` (one torch thread), timed;
+2. ``unio4 train online --init`` from that run (``--online-iterations 0`` skips it);
+3. d3rlpy's IQL (``d3rlpy_baselines.py`` in its own virtual environment) for as many seconds of
+   training as step 1 took, scored at ``--iql-steps`` steps too.
+
+Then it prints one markdown row per seed and the mean +- std, all as D4RL-normalised scores: the BC
+members and the accepted (improved) members (5 episodes each, the diagnostics' protocol), the selected
+offline policy, the first and last online evaluation, IQL at ``--iql-steps`` and at equal wall clock
+(10 episodes each, seeds 10000, ...), and the wall clock of each. ``--summary-only`` prints the table
+of an existing output folder without running anything.
+
+    .venv/bin/python scripts/bench/uni_o4_seeds.py runs/data/hopper-medium.h5 --env Hopper-v4 --out runs/seeds/hm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from learning.scores import normalized_score
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(cmd: list[str], log: Path) -> float:
+    """Run ``cmd`` with its output in ``log``; the wall clock in seconds. Raises if it fails."""
+    print("+", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    with log.open("w") as f:
+        subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, check=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def seed_runs(args: argparse.Namespace, seed: int) -> None:
+    out: Path = args.out
+    off, on, iql = out / f"off_s{seed}", out / f"on_s{seed}", out / f"iql_s{seed}.jsonl"
+    times_path = out / "times.json"
+    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    if not (off / "evaluation.json").is_file():
+        cmd = [str(ROOT / ".venv/bin/unio4"), "train", "offline", "--data", str(args.data), "--config", args.config]
+        cmd += ["--env", args.env, "--threads", "1", "--set", f"train.seed={seed}", "--out", str(off)]
+        for item in args.set:
+            cmd += ["--set", item]
+        times[f"off_s{seed}"] = run(cmd, out / f"off_s{seed}.log")
+        times_path.write_text(json.dumps(times, indent=1))
+    if args.online_iterations and not (on / "checkpoints" / "final.pt").is_file():
+        cmd = [str(ROOT / ".venv/bin/unio4"), "train", "online", "--env", args.env, "--config", args.online_config]
+        cmd += ["--init", str(off / "checkpoints" / "offline.pt"), "--iterations", str(args.online_iterations)]
+        cmd += ["--seed", str(seed), "--out", str(on)]
+        times[f"on_s{seed}"] = run(cmd, out / f"on_s{seed}.log")
+        times_path.write_text(json.dumps(times, indent=1))
+    if args.d3rlpy_python and not iql.is_file():
+        budget = times.get(f"off_s{seed}")
+        if budget is None:
+            raise SystemExit(f"{off}: finished by an earlier call whose wall clock is not in {times_path}; give --iql-seconds")
+        cmd = [args.d3rlpy_python, str(ROOT / "scripts/bench/d3rlpy_baselines.py"), str(args.data), "--env", args.env]
+        cmd += ["--algo", "iql", "--steps", str(args.iql_steps), "--seconds", str(args.iql_seconds or budget), "--marks", "1"]
+        cmd += ["--seed", str(seed), "--threads", "1"]
+        print("+", " ".join(cmd), flush=True)
+        lines = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+        iql.write_text("".join(line + "\n" for line in lines if line.startswith("{")))
+
+
+def summarise(args: argparse.Namespace) -> None:
+    out: Path = args.out
+    times_path = out / "times.json"
+    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    columns = ["BC members", "accepted members", "selected (offline)", "online first / last", f"IQL {args.iql_steps // 1000} k steps"]
+    columns += ["IQL, equal wall clock (steps)", "Uni-O4 offline wall clock"]
+    print("| seed | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    per: dict[str, list[float]] = {c: [] for c in ("bc", "acc", "sel", "on", "iql", "iql_eq")}
+
+    def score(ret: float) -> float:
+        return normalized_score(args.env, ret)
+
+    for seed in args.seeds:
+        off = out / f"off_s{seed}"
+        diag = json.loads((off / "diagnostics.json").read_text())
+        returns, size = diag["ope"]["returns"], len(diag["ope"]["returns"]) // len(diag["ope"]["groups"])
+        bc = statistics.mean(score(r) for r in returns[:size])
+        acc = statistics.mean(score(r) for r in returns[size : 2 * size])
+        sel = json.loads((off / "evaluation.json").read_text())["d4rl_score"]
+        cells = [f"{bc:.1f}", f"{acc:.1f}", f"{sel:.1f}"]
+        for key, value in (("bc", bc), ("acc", acc), ("sel", sel)):
+            per[key].append(value)
+        metrics = out / f"on_s{seed}" / "metrics.jsonl"
+        rows = [json.loads(x) for x in metrics.read_text().splitlines()] if metrics.is_file() else []
+        evals = [r["eval/d4rl_score"] for r in rows if "eval/d4rl_score" in r]
+        cells.append(f"{evals[0]:.1f} / {evals[-1]:.1f}" if evals else "-")
+        if evals:
+            per["on"].append(evals[-1])
+        iql_path = out / f"iql_s{seed}.jsonl"
+        iql = [json.loads(x) for x in iql_path.read_text().splitlines()] if iql_path.is_file() else []
+        at_steps = next((r for r in iql if r["steps"] == args.iql_steps), None)
+        cells.append(f"{at_steps['d4rl_score']:.1f}" if at_steps else "-")
+        if at_steps:
+            per["iql"].append(at_steps["d4rl_score"])
+        last = iql[-1] if iql else None
+        cells.append(f"{last['d4rl_score']:.1f} ({last['steps'] // 1000} k, {last['train_s']:.0f} s)" if last else "-")
+        if last:
+            per["iql_eq"].append(last["d4rl_score"])
+        wall = times.get(f"off_s{seed}")
+        cells.append(f"{wall:.0f} s" if wall else "-")
+        print(f"| {seed} | " + " | ".join(cells) + " |")
+
+    def mean_std(xs: list[float]) -> str:
+        return "-" if not xs else f"{statistics.mean(xs):.1f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.1f}"
+
+    cells = [mean_std(per["bc"]), mean_std(per["acc"]), mean_std(per["sel"]), "last " + mean_std(per["on"])]
+    cells += [mean_std(per["iql"]), mean_std(per["iql_eq"]), ""]
+    print("| mean +- std | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", type=Path)
+    p.add_argument("--env", required=True, help="Gymnasium id the data was made with, e.g. Hopper-v4")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--config", default="uni_o4_offline_cpu")
+    p.add_argument("--set", action="append", default=[], help="an override for every offline run, e.g. train.critics.precision=bf16")
+    p.add_argument("--online-config", default="uni_o4_online")
+    p.add_argument("--online-iterations", type=int, default=25, help="0: no online phase")
+    p.add_argument("--d3rlpy-python", default="/tmp/d3/bin/python", help="python of the d3rlpy environment ('' : no IQL)")
+    p.add_argument("--iql-steps", type=int, default=50_000, help="IQL is also scored at this step count")
+    p.add_argument("--iql-seconds", type=float, default=0.0, help="IQL's training budget (default: the seed's Uni-O4 offline wall clock)")
+    p.add_argument("--summary-only", action="store_true")
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.summary_only:
+        for seed in args.seeds:
+            seed_runs(args, seed)
+    summarise(args)
+
+
+if __name__ == "__main__":
+    main()
