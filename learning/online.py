@@ -94,6 +94,7 @@ CURVE_KEYS = (
     "episode/command_fraction",  # the command curriculum (from scratch)
     "episode/terrain_level",  # the terrain curriculum (rough terrain)
     "loss/value",
+    "value/relative_error",  # about 1: V does not follow the returns' scale (a frozen critic)
 )
 
 
@@ -241,7 +242,8 @@ def train_online(
                 logger.log(global_step, scalars)
             progress.advance(
                 status=f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} samples/s  "
-                f"value loss {scalars['loss/value']:.3g}  kl {scalars['policy/approx_kl']:.3f}"
+                f"value loss {scalars['loss/value']:.3g} (V off by {scalars['value/relative_error']:.0%})  "
+                f"kl {scalars['policy/approx_kl']:.3f}"
             )
             stop = bool(on_iteration(iteration, scalars, actor)) if on_iteration is not None else False
             last_iteration = iteration + 1
@@ -311,5 +313,7 @@ def update_scalars(stats: dict[str, float]) -> dict[str, float]:
         "clip_fraction": "policy/clip_fraction",
         "actor_lr": "policy/actor_lr",
         "actor_steps": "policy/actor_steps",
+        "explained_variance": "value/explained_variance",
+        "relative_error": "value/relative_error",
     }
     return {name: stats[key] for key, name in names.items()}

@@ -204,6 +204,7 @@ class PPO:
         advantages, returns = buffer.flat("advantages"), buffer.flat("returns")
         stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
         value_clip = self._value_clip(returns)
+        fit = self._value_fit(returns, old_values)
         count, actor_steps, actor_active = 0, 0, update_actor
         for _ in range(cfg.epochs):
             for idx in buffer.minibatches(cfg.num_minibatches, self.generator, cfg.minibatch_size):
@@ -254,11 +255,27 @@ class PPO:
         if cfg.lr_schedule == "adaptive" and update_actor:
             self._adapt_lr(stats["approx_kl"])
         stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]
+        stats.update(fit)
         if own:
             self.actor.normalizer.update(gather_rows(buffer.flat("obs"), self.ctx))
             self.critic.normalizer.update(gather_rows(buffer.flat("critic_obs"), self.ctx))
             buffer.clear()
         return stats
+
+    def _value_fit(self, returns: torch.Tensor, values: torch.Tensor) -> dict[str, float]:
+        """How well V, as it was during the rollout, predicted the returns it is now fit to.
+
+        ``explained_variance`` (1 - Var(R - V) / Var(R)) is blind to a constant offset; a critic
+        frozen at the wrong scale (returns in the hundreds, V near its offline values) shows in
+        ``relative_error``, the RMS of R - V over the RMS of R (about 1 when V ignores R's scale).
+        """
+        with torch.no_grad():
+            err_mean, err_std = (float(v) for v in global_moments(returns - values, self.ctx))
+            ret_mean, ret_std = (float(v) for v in global_moments(returns, self.ctx))
+        return {
+            "explained_variance": 1.0 - err_std**2 / max(ret_std**2, 1e-12),
+            "relative_error": ((err_mean**2 + err_std**2) / max(ret_mean**2 + ret_std**2, 1e-12)) ** 0.5,
+        }
 
     def _value_clip(self, returns: torch.Tensor) -> float | None:
         """The value-loss clip range of this update (see ``PPOConfig.value_clip_scale``)."""

@@ -118,8 +118,9 @@ def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
     env.close()
 
 
-def _value_after_updates(ppo_cfg: PPOConfig, updates: int, reward: float) -> tuple[float, float]:
-    """V on a stream of constant rewards after ``updates`` PPO updates, and the discounted return it should reach."""
+def _value_after_updates(ppo_cfg: PPOConfig, updates: int, reward: float) -> tuple[float, float, dict[str, float]]:
+    """V on a stream of constant rewards after ``updates`` PPO updates, the discounted return it should
+    reach, and the last update's statistics."""
     torch.manual_seed(0)
     net = NetworkConfig(actor_hidden=(32,), critic_hidden=(64, 64), normalize_observations=False)
     actor, critic = GaussianActor(4, 2, 1.0, net), ValueCritic(4, net)
@@ -133,9 +134,9 @@ def _value_after_updates(ppo_cfg: PPOConfig, updates: int, reward: float) -> tup
             ppo.act(obs, obs)
             ppo.process_env_step(torch.full((num_envs,), reward), never, never, {})
         ppo.compute_returns(obs)
-        ppo.update()
+        stats = ppo.update()
     with torch.no_grad():
-        return float(critic(obs).mean()), reward / (1.0 - ppo_cfg.gamma)
+        return float(critic(obs).mean()), reward / (1.0 - ppo_cfg.gamma), stats
 
 
 def test_online_value_function_tracks_returns_of_a_known_scale() -> None:
@@ -144,9 +145,12 @@ def test_online_value_function_tracks_returns_of_a_known_scale() -> None:
 
     preset = replace(load(OnlineConfig, resolve_config_path("uni_o4_online", "train"), []).ppo, num_steps=512)
     assert preset.value_clip is None
-    tracked, target = _value_after_updates(preset, 3, reward=3.0)  # target 300
-    frozen, _ = _value_after_updates(replace(preset, value_clip=0.05), 3, reward=3.0)
-    relative, _ = _value_after_updates(replace(preset, value_clip=0.05, value_clip_scale="returns"), 3, reward=3.0)
+    tracked, target, tracked_stats = _value_after_updates(preset, 3, reward=3.0)  # target 300
+    frozen, _, frozen_stats = _value_after_updates(replace(preset, value_clip=0.05), 3, reward=3.0)
+    relative, _, _ = _value_after_updates(replace(preset, value_clip=0.05, value_clip_scale="returns"), 3, reward=3.0)
     assert frozen < 3 * 0.05 + 1.0, frozen  # at most 0.05 per update (+ the untrained critic's output)
     assert frozen + 3.0 < relative < tracked, (frozen, relative, tracked)
     assert tracked > 0.3 * target, tracked
+    # the logged diagnostic tells the two apart: a frozen V misses the returns by their whole scale
+    assert frozen_stats["relative_error"] > 0.95, frozen_stats
+    assert tracked_stats["relative_error"] < 0.8 * frozen_stats["relative_error"], (tracked_stats, frozen_stats)
