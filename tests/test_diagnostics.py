@@ -22,6 +22,15 @@ def test_a_q_flat_in_the_action_is_flagged() -> None:
     assert result.flat and result.ratio < FLAT_RATIO and "FLAT" in result.line()
 
 
+def test_a_weak_but_real_action_effect_is_not_flagged() -> None:
+    """Critics that drove real improvements on hopper-medium had ratios of about 0.04: not flat."""
+    unit = action_sensitivity(lambda s, a: 10.0 * s[:, 0] + a[:, 0], OBS, ACTIONS).ratio
+    scale = 0.04 / unit  # the ratio is linear in the action term's weight
+    result = action_sensitivity(lambda s, a: 10.0 * s[:, 0] + scale * a[:, 0], OBS, ACTIONS)
+    assert result.ratio == pytest.approx(0.04, rel=1e-3)
+    assert not result.flat and "sensitive to the action" in result.line()
+
+
 def test_rank_correlation_recovers_a_known_ranking() -> None:
     assert rank_correlation([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 40.0]) == pytest.approx(1.0)
     assert rank_correlation([1.0, 2.0, 3.0, 4.0], [40.0, 30.0, 20.0, 10.0]) == pytest.approx(-1.0)
