@@ -8,10 +8,9 @@ same point (with ``replay_transitions`` set for the task, the buffers of further
 many transitions: D4RL's SAC took longer to reach "medium" than ours, so one run's buffer is
 smaller than D4RL's, while each run spans the same random-to-medium range), "expert" comes from
 the policy after ``expert_steps``, "medium-expert" concatenates the two and "random" uses uniform
-actions. Logged actions are sampled (not the mean), episodes
-are capped by the task's time limit (``timeouts``), and rows are episode-contiguous so episodes
-are recoverable from ``terminals | timeouts``. Trained policies are cached in ``workdir`` so the
-levels of one task share one SAC run.
+actions. Logged actions are sampled (not the mean), episodes are capped by the task's time limit
+(``timeouts``), and rows are episode-contiguous so episodes are recoverable from ``terminals |
+timeouts``. Trained policies are cached in ``workdir`` so the levels of one task share one SAC run.
 """
 
 from __future__ import annotations
