@@ -21,7 +21,7 @@ from configs.loader import bounded, to_dict
 from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from learning.curves import CurveLogger
 from learning.distributed import SINGLE, DistContext, broadcast_module
-from learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_min_std
+from learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_std_range
 from learning.ppo import PPO, PPOConfig
 from learning.progress import ProgressReporter
 
@@ -64,6 +64,12 @@ class OnlineConfig:
     # a near-deterministic controller leaves std ~0.03, and PPO's first update from there moved
     # the policy by KL ~30.
     min_std: float | None = bounded(None, gt=0, le=10)
+    # Exploration ceiling for a pretrained actor: its log-std range ends at log(max_std), remapped the
+    # same way (mean kept, order of stds kept, every std scaled down). PPO improves the sampled
+    # policy: a BC actor whose samples score far below its mean action (hopper-medium: returns
+    # 1500-1700 sampled against 1760-3070 for the mean) first loses some of its mean's quality; with
+    # max_std 0.2 the evaluation after 51 k steps was higher on 3 of 3 seeds (docs/benchmarks.md).
+    max_std: float | None = bounded(None, gt=0, le=10)
     # torch threads while collecting (None: unchanged). On a CPU the physics engine's own threads
     # step the robots then; torch's idle threads spinning beside them cost the engine ~6 % at 256
     # robots on 2 cores, while the policy's small forward passes gain nothing from a second thread.
@@ -71,6 +77,10 @@ class OnlineConfig:
     collect_threads: int | None = bounded(None, ge=1)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+
+    def __post_init__(self) -> None:
+        if self.min_std is not None and self.max_std is not None and not self.min_std < self.max_std:
+            raise ValueError(f"min_std ({self.min_std}) must lie below max_std ({self.max_std})")
 
 
 @dataclass
@@ -150,8 +160,8 @@ def train_online(
     (the final checkpoint is written as usual).
     """
     torch.manual_seed(cfg.seed)
-    if init is not None and cfg.min_std is not None:
-        cfg = replace(cfg, network=with_min_std(cfg.network, cfg.min_std))
+    if init is not None and (cfg.min_std is not None or cfg.max_std is not None):
+        cfg = replace(cfg, network=with_std_range(cfg.network, cfg.min_std, cfg.max_std))
     dev = rank_device(cfg.device, ctx)
     env_device = torch.device(getattr(env, "device", "cpu"))
     actor, critic = build_agent(env, cfg)

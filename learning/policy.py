@@ -115,10 +115,15 @@ class ValueCritic(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-def with_min_std(net: NetworkConfig, min_std: float) -> NetworkConfig:
-    """``net`` with its log-std range starting at log(``min_std``): loaded into it, a pretrained
-    actor keeps its mean exactly and explores at std >= ``min_std`` (the range is remapped, so the
-    order of stds across states is kept). ``init_std`` only seeds fresh weights, kept inside.
+def with_std_range(net: NetworkConfig, min_std: float | None = None, max_std: float | None = None) -> NetworkConfig:
+    """``net`` with its log-std range starting at log(``min_std``) and/or ending at log(``max_std``):
+    loaded into it, a pretrained actor keeps its mean exactly and explores at std >= ``min_std`` /
+    <= ``max_std`` (the range is remapped, so the order of stds across states is kept). ``init_std``
+    only seeds fresh weights; it is kept inside the new range.
     """
-    inside = max(net.init_std, math.sqrt(min_std * math.exp(net.log_std_max)))
-    return replace(net, log_std_min=math.log(min_std), init_std=inside)
+    low = net.log_std_min if min_std is None else math.log(min_std)
+    high = net.log_std_max if max_std is None else math.log(max_std)
+    if not low < high:
+        raise ValueError(f"std range: min_std {math.exp(low):.3g} must lie below max_std {math.exp(high):.3g}")
+    inside = net.init_std if low < math.log(net.init_std) < high else math.exp(0.5 * (low + high))
+    return replace(net, log_std_min=low, log_std_max=high, init_std=inside)

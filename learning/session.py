@@ -51,7 +51,7 @@ from learning.data.dataset import Dataset
 from learning.data.pack import pack_runs
 from learning.export import actor_from_checkpoint, export_bundle
 from learning.offline.critics import monte_carlo_returns
-from learning.policy import ValueCritic, with_min_std
+from learning.policy import ValueCritic, with_std_range
 from learning.ppo import PPO, PPOConfig, RolloutBuffer
 from robots.description import load_robot
 from sim.config import TaskConfig
@@ -200,7 +200,7 @@ class Session:
         if self.cfg.min_std is None or network.log_std_min >= math.log(self.cfg.min_std):
             shutil.copy(checkpoint, ckpt)  # no floor asked for, or the checkpoint's own is already as high
         else:
-            state["network"] = to_dict(with_min_std(network, self.cfg.min_std))
+            state["network"] = to_dict(with_std_range(network, min_std=self.cfg.min_std))
             save_checkpoint(ckpt, state)
         bundle = export_bundle(ckpt, start / "bundle")
         # The resolved settings (file + overrides), so a resume runs with exactly what the session started with.

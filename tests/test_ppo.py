@@ -99,6 +99,28 @@ def test_min_std_keeps_the_mean_and_widens_exploration() -> None:
     assert torch.equal(s1.flatten().argsort(), s2.flatten().argsort())
 
 
+def test_max_std_keeps_the_mean_and_narrows_exploration() -> None:
+    """``OnlineConfig.max_std``: the same remapping from above; the mean stays, every std <= max_std."""
+    from learning.policy import with_std_range
+
+    net = NetworkConfig(actor_hidden=(16,), init_std=0.5)
+    wide = GaussianActor(4, 2, 1.0, net)
+    capped_net = with_std_range(net, max_std=0.2)
+    assert capped_net.log_std_min == net.log_std_min and capped_net.init_std < 0.2  # fresh weights start inside
+    capped = GaussianActor(4, 2, 1.0, capped_net)
+    capped.load_state_dict(wide.state_dict())
+    obs = torch.randn(64, 4)
+    with torch.no_grad():
+        (m1, s1), (m2, s2) = wide(obs), capped(obs)
+    assert torch.equal(m1, m2)
+    assert float(s1.exp().min()) > 0.3 and float(s2.exp().max()) <= 0.2 + 1e-6
+    assert torch.equal(s1.flatten().argsort(), s2.flatten().argsort())
+    with pytest.raises(ValueError, match="must lie below max_std"):
+        with_std_range(net, min_std=0.3, max_std=0.2)
+    with pytest.raises(ValueError, match="min_std"):
+        OnlineConfig(min_std=0.3, max_std=0.2)
+
+
 def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
     """The same PPO solves a standard gymnasium task (MuJoCo InvertedPendulum-v4, max return 1000)."""
     from learning.gym_env import GymVectorEnv
