@@ -79,6 +79,8 @@ def test_random_level_and_bad_level(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not (tmp_path / "x.h5").exists()
     assert main([*args, "--level", "random", "--set", "data.replay_transitions.ant=5", "-o", str(tmp_path / "x.h5")]) == 2
     assert "replay_transitions: unknown task 'ant'" in capsys.readouterr().err
+    assert main([*args, "--level", "random", "--set", "data.replay_transitions.hopper=0", "-o", str(tmp_path / "x.h5")]) == 2
+    assert "replay_transitions: expected a value >= 1" in capsys.readouterr().err
 
 
 def test_medium_expert_concatenates_both_policies(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ class GenerateConfig:
     collect_envs: int = bounded(10, ge=1)
     # medium-replay size per task (hopper, halfcheetah, walker2d): pool SAC runs' replay buffers up to
     # this many transitions; a task not listed gets one run's buffer, whatever its size
-    replay_transitions: dict[str, int] = field(default_factory=dict)
+    replay_transitions: dict[str, int] = bounded(ge=1, default_factory=dict)
     max_replay_runs: int = bounded(8, ge=1)  # SAC runs pooled at most before giving up on the size
     sac: SACConfig = field(default_factory=SACConfig)
 
@@ -60,11 +60,9 @@ class GenerateConfig:
             raise ValueError("transitions, collect_envs, eval_episodes and eval_interval must be >= 1")
         if not 0 < self.medium_fraction <= 1:
             raise ValueError("medium_fraction must be in (0, 1]")
-        for task, n in self.replay_transitions.items():
+        for task in self.replay_transitions:
             if task not in D4RL_REFERENCE:
                 raise ValueError(f"replay_transitions: unknown task {task!r} (expected one of {sorted(D4RL_REFERENCE)})")
-            if n < 1:
-                raise ValueError(f"replay_transitions.{task}: expected >= 1 transitions, got {n}")
 
 
 def _spaces(env: gym.Env) -> tuple[int, int, np.ndarray, np.ndarray]:
