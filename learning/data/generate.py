@@ -79,17 +79,16 @@ def evaluate_actor(actor: TanhGaussianActor, env_id: str, episodes: int, seed: i
 def _replay_dataset(buffer: ReplayBuffer, meta: dict[str, object]) -> Dataset:
     """The replay buffer as a dataset; the final, unfinished episode ends in a time-out."""
     n = min(buffer.size, buffer.capacity)
-    timeouts = buffer.truncated[:n].copy()
-    timeouts[n - 1] |= not buffer.terminated[n - 1]
-    return Dataset(
+    data = Dataset(
         observations=torch.from_numpy(buffer.obs[:n].copy()),
         actions=torch.from_numpy(buffer.actions[:n].copy()),
         rewards=torch.from_numpy(buffer.rewards[:n].copy()),
         terminals=torch.from_numpy(buffer.terminated[:n].copy()),
-        timeouts=torch.from_numpy(timeouts),
+        timeouts=torch.from_numpy(buffer.truncated[:n].copy()),
         next_observations=torch.from_numpy(buffer.next_obs[:n].copy()),
         metadata=meta,
     )
+    return _first(data, n)
 
 
 def train_behaviour_policies(env_id: str, cfg: GenerateConfig, workdir: Path, need_expert: bool, show_progress: bool) -> None:
@@ -175,8 +174,7 @@ def collect_transitions(env_id: str, actor: TanhGaussianActor | None, n: int, en
     for env in vec:
         env.close()
     arrays = {key: np.stack(values[:n]) for key, values in done_rows.items()}
-    arrays["timeouts"][-1] |= not arrays["terminals"][-1]  # the last episode is cut by the size limit
-    return Dataset(
+    data = Dataset(
         observations=torch.from_numpy(arrays["observations"].astype(np.float32)),
         actions=torch.from_numpy(arrays["actions"].astype(np.float32)),
         rewards=torch.from_numpy(arrays["rewards"].astype(np.float32)),
@@ -184,6 +182,7 @@ def collect_transitions(env_id: str, actor: TanhGaussianActor | None, n: int, en
         timeouts=torch.from_numpy(arrays["timeouts"].astype(bool)),
         next_observations=torch.from_numpy(arrays["next_observations"].astype(np.float32)),
     )
+    return _first(data, n)  # the last episode is cut by the size limit
 
 
 _FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
@@ -231,12 +230,14 @@ def generate(env_id: str, level: str, cfg: GenerateConfig, workdir: Path, show_p
 def _medium_replay(env_id: str, cfg: GenerateConfig, workdir: Path, show_progress: bool) -> Dataset:
     """The first SAC run's replay buffer, pooled with further runs' up to ``replay_transitions``."""
     parts = [load_dataset(workdir / "medium-replay.h5")]
-    target = cfg.replay_transitions.get(task_family(env_id), 0)
-    while sum(len(p) for p in parts) < target:
+    task = task_family(env_id)
+    target = cfg.replay_transitions.get(task, 0)
+    have = len(parts[0])
+    while have < target:
         if len(parts) >= cfg.max_replay_runs:
             raise ValueError(
-                f"replay_transitions.{task_family(env_id)}: {target} transitions need more than max_replay_runs="
-                f"{cfg.max_replay_runs} SAC runs ({sum(len(p) for p in parts)} from {len(parts)})"
+                f"replay_transitions.{task}: {target} transitions need more than max_replay_runs="
+                f"{cfg.max_replay_runs} SAC runs ({have} from {len(parts)})"
             )
         run = replace(cfg, seed=cfg.seed + len(parts))
         sub = workdir / f"replay-seed{run.seed}"  # each run cached on its own, like the first
@@ -244,19 +245,21 @@ def _medium_replay(env_id: str, cfg: GenerateConfig, workdir: Path, show_progres
             sub.mkdir(parents=True, exist_ok=True)
             train_behaviour_policies(env_id, run, sub, need_expert=False, show_progress=show_progress)
         parts.append(load_dataset(sub / "medium-replay.h5"))
+        have += len(parts[-1])
     runs = [{k: p.metadata.get(k) for k in ("sac_steps", "eval_return", "reached_target")} for p in parts]
-    data = _concat(parts)
-    if target and len(data) > target:
-        data = _head(data, target)
+    data = _first(_concat(parts), min(have, target) if target else have)
     data.metadata = {**parts[0].metadata, "replay_runs": runs}
     return data
 
 
-def _head(data: Dataset, n: int) -> Dataset:
+def _first(data: Dataset, n: int) -> Dataset:
     """The first ``n`` transitions; the episode cut there ends in a time-out (as a size limit does)."""
     timeouts = data.timeouts[:n].clone()
     timeouts[-1] |= not bool(data.terminals[n - 1])
-    return Dataset(data.observations[:n], data.actions[:n], data.rewards[:n], data.terminals[:n], timeouts, data.next_observations[:n])
+    return Dataset(
+        data.observations[:n], data.actions[:n], data.rewards[:n], data.terminals[:n], timeouts, data.next_observations[:n],
+        metadata=data.metadata,
+    )  # fmt: skip
 
 
 def _concat(parts: list[Dataset]) -> Dataset:

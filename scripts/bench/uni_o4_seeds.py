@@ -39,11 +39,19 @@ def run(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - start
 
 
+def read_json(path: Path, default: object) -> object:
+    """``path``'s JSON (or JSON lines, a list), or ``default`` when the file is not there."""
+    if not path.is_file():
+        return default
+    text = path.read_text()
+    return [json.loads(line) for line in text.splitlines()] if path.suffix == ".jsonl" else json.loads(text)
+
+
 def seed_runs(args: argparse.Namespace, seed: int) -> None:
     out: Path = args.out
     off, on, iql = out / f"off_s{seed}", out / f"on_s{seed}", out / f"iql_s{seed}.jsonl"
     times_path = out / "times.json"
-    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    times: dict[str, float] = read_json(times_path, {})  # type: ignore[assignment]
     if not (off / "evaluation.json").is_file():
         cmd = [str(ROOT / ".venv/bin/unio4"), "train", "offline", "--data", str(args.data), "--config", args.config]
         cmd += ["--env", args.env, "--threads", "1", "--set", f"train.seed={seed}", "--out", str(off)]
@@ -71,43 +79,36 @@ def seed_runs(args: argparse.Namespace, seed: int) -> None:
 
 def summarise(args: argparse.Namespace) -> None:
     out: Path = args.out
-    times_path = out / "times.json"
-    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]
     columns = ["BC members", "accepted members", "selected (offline)", "online first / last", f"IQL {args.iql_steps // 1000} k steps"]
     columns += ["IQL, equal wall clock (steps)", "Uni-O4 offline wall clock"]
     print("| seed | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     per: dict[str, list[float]] = {c: [] for c in ("bc", "acc", "sel", "on", "iql", "iql_eq")}
 
-    def score(ret: float) -> float:
-        return normalized_score(args.env, ret)
+    def cell(key: str, value: float | None, text: str = "{:.1f}") -> str:
+        """One table cell; the value also goes into its column's mean +- std."""
+        if value is None:
+            return "-"
+        per[key].append(value)
+        return text.format(value)
 
     for seed in args.seeds:
         off = out / f"off_s{seed}"
         diag = json.loads((off / "diagnostics.json").read_text())
         returns, size = diag["ope"]["returns"], len(diag["ope"]["returns"]) // len(diag["ope"]["groups"])
-        bc = statistics.mean(score(r) for r in returns[:size])
-        acc = statistics.mean(score(r) for r in returns[size : 2 * size])
-        sel = json.loads((off / "evaluation.json").read_text())["d4rl_score"]
-        cells = [f"{bc:.1f}", f"{acc:.1f}", f"{sel:.1f}"]
-        for key, value in (("bc", bc), ("acc", acc), ("sel", sel)):
-            per[key].append(value)
-        metrics = out / f"on_s{seed}" / "metrics.jsonl"
-        rows = [json.loads(x) for x in metrics.read_text().splitlines()] if metrics.is_file() else []
+        scores = [normalized_score(args.env, r) for r in returns]
+        cells = [cell("bc", statistics.mean(scores[:size])), cell("acc", statistics.mean(scores[size : 2 * size]))]
+        cells.append(cell("sel", json.loads((off / "evaluation.json").read_text())["d4rl_score"]))
+        rows: list[dict[str, float]] = read_json(out / f"on_s{seed}" / "metrics.jsonl", [])  # type: ignore[assignment]
         evals = [r["eval/d4rl_score"] for r in rows if "eval/d4rl_score" in r]
-        cells.append(f"{evals[0]:.1f} / {evals[-1]:.1f}" if evals else "-")
-        if evals:
-            per["on"].append(evals[-1])
-        iql_path = out / f"iql_s{seed}.jsonl"
-        iql = [json.loads(x) for x in iql_path.read_text().splitlines()] if iql_path.is_file() else []
-        at_steps = next((r for r in iql if r["steps"] == args.iql_steps), None)
-        cells.append(f"{at_steps['d4rl_score']:.1f}" if at_steps else "-")
-        if at_steps:
-            per["iql"].append(at_steps["d4rl_score"])
+        cells.append(cell("on", evals[-1], f"{evals[0]:.1f} / {{:.1f}}") if evals else "-")
+        iql: list[dict[str, float]] = read_json(out / f"iql_s{seed}.jsonl", [])  # type: ignore[assignment]
+        cells.append(cell("iql", next((r["d4rl_score"] for r in iql if r["steps"] == args.iql_steps), None)))
         last = iql[-1] if iql else None
-        cells.append(f"{last['d4rl_score']:.1f} ({last['steps'] // 1000} k, {last['train_s']:.0f} s)" if last else "-")
-        if last:
-            per["iql_eq"].append(last["d4rl_score"])
+        cells.append(
+            cell("iql_eq", last["d4rl_score"], f"{{:.1f}} ({last['steps'] // 1000:.0f} k, {last['train_s']:.0f} s)") if last else "-"
+        )
         wall = times.get(f"off_s{seed}")
         cells.append(f"{wall:.0f} s" if wall else "-")
         print(f"| {seed} | " + " | ".join(cells) + " |")
