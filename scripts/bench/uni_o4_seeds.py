@@ -7,11 +7,13 @@ For each seed it runs (skipping what a previous call already finished, so an int
 3. d3rlpy's IQL (``d3rlpy_baselines.py`` in its own virtual environment) for as many seconds of
    training as step 1 took, scored at ``--iql-steps`` steps too.
 
-Then it prints one markdown row per seed and the mean +- std, all as D4RL-normalised scores: the BC
-members and the accepted (improved) members (5 episodes each, the diagnostics' protocol), the selected
-offline policy, the first and last online evaluation, IQL at ``--iql-steps`` and at equal wall clock
-(10 episodes each, seeds 10000, ...), and the wall clock of each. ``--summary-only`` prints the table
-of an existing output folder without running anything.
+Then it prints one markdown row per seed (``(running)`` where the offline run has not finished) and
+the mean +- std, all as D4RL-normalised scores: the BC members and the accepted (improved) members
+(5 episodes each, the diagnostics' protocol), the selected offline policy, the first and last online
+evaluation, IQL at ``--iql-steps`` and at equal wall clock (10 episodes each, seeds 10000, ...), and
+the wall clock of each. ``--summary-only`` prints the table of an existing output folder without
+running anything. Calls with different ``--seeds`` may run at the same time on one output folder
+(one per core).
 
     .venv/bin/python scripts/bench/uni_o4_seeds.py runs/data/hopper-medium.h5 --env Hopper-v4 --out runs/seeds/hm
 """
@@ -47,28 +49,33 @@ def read_json(path: Path, default: object) -> object:
     return [json.loads(line) for line in text.splitlines()] if path.suffix == ".jsonl" else json.loads(text)
 
 
+def record_time(out: Path, key: str, seconds: float) -> None:
+    """Add ``key``'s wall clock to ``out/times.json``, re-read just before writing, so that calls for
+    other seeds running at the same time (one per core) keep theirs."""
+    times = read_json(out / "times.json", {})
+    assert isinstance(times, dict)
+    (out / "times.json").write_text(json.dumps({**times, key: seconds}, indent=1))
+
+
 def seed_runs(args: argparse.Namespace, seed: int) -> None:
     out: Path = args.out
     off, on, iql = out / f"off_s{seed}", out / f"on_s{seed}", out / f"iql_s{seed}.jsonl"
-    times_path = out / "times.json"
-    times: dict[str, float] = read_json(times_path, {})  # type: ignore[assignment]
     if not (off / "evaluation.json").is_file():
         cmd = [str(ROOT / ".venv/bin/unio4"), "train", "offline", "--data", str(args.data), "--config", args.config]
         cmd += ["--env", args.env, "--threads", "1", "--set", f"train.seed={seed}", "--out", str(off)]
         for item in args.set:
             cmd += ["--set", item]
-        times[f"off_s{seed}"] = run(cmd, out / f"off_s{seed}.log")
-        times_path.write_text(json.dumps(times, indent=1))
+        record_time(out, f"off_s{seed}", run(cmd, out / f"off_s{seed}.log"))
     if args.online_iterations and not (on / "checkpoints" / "final.pt").is_file():
         cmd = [str(ROOT / ".venv/bin/unio4"), "train", "online", "--env", args.env, "--config", args.online_config]
         cmd += ["--init", str(off / "checkpoints" / "offline.pt"), "--iterations", str(args.online_iterations)]
         cmd += ["--seed", str(seed), "--out", str(on)]
-        times[f"on_s{seed}"] = run(cmd, out / f"on_s{seed}.log")
-        times_path.write_text(json.dumps(times, indent=1))
+        record_time(out, f"on_s{seed}", run(cmd, out / f"on_s{seed}.log"))
     if args.d3rlpy_python and not iql.is_file():
+        times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]
         budget = times.get(f"off_s{seed}")
         if budget is None:
-            raise SystemExit(f"{off}: finished by an earlier call whose wall clock is not in {times_path}; give --iql-seconds")
+            raise SystemExit(f"{off}: finished by an earlier call whose wall clock is not in {out / 'times.json'}; give --iql-seconds")
         cmd = [args.d3rlpy_python, str(ROOT / "scripts/bench/d3rlpy_baselines.py"), str(args.data), "--env", args.env]
         cmd += ["--algo", "iql", "--steps", str(args.iql_steps), "--seconds", str(args.iql_seconds or budget), "--marks", "1"]
         cmd += ["--seed", str(seed), "--threads", "1"]
@@ -95,6 +102,9 @@ def summarise(args: argparse.Namespace) -> None:
 
     for seed in args.seeds:
         off = out / f"off_s{seed}"
+        if not (off / "evaluation.json").is_file():  # still running: the row says so, the means leave it out
+            print(f"| {seed} | " + " | ".join(["(running)"] + ["-"] * (len(columns) - 1)) + " |")
+            continue
         diag = json.loads((off / "diagnostics.json").read_text())
         returns, size = diag["ope"]["returns"], len(diag["ope"]["returns"]) // len(diag["ope"]["groups"])
         scores = [normalized_score(args.env, r) for r in returns]
