@@ -108,7 +108,7 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
     step(
         "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement",
         train_offline,
-        ["--data", str(d["gait.h5"]), "--config", "uni_o4_offline_cpu", "--out", str(d["offline"]), *offline_args],
+        ["--data", str(d["gait.h5"]), "--config", "uni_o4_offline_go1", "--out", str(d["offline"]), *offline_args],
     )
     offline_ckpt = d["offline"] / "checkpoints" / "offline.pt"
     step(

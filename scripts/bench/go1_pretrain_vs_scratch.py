@@ -76,7 +76,7 @@ def main() -> int:
         off = out / f"uni_o4_offline_{seed}"
         if not (off / "checkpoints" / "offline.pt").exists():
             extra = [x for o in [*OFFLINE, *args.offline_set, f"seed={seed}"] for x in ("--set", f"train.{o}")]
-            unio4("train", "offline", "--data", str(data), "--config", "uni_o4_offline_cpu", "--out", str(off), *extra)
+            unio4("train", "offline", "--data", str(data), "--config", "uni_o4_offline_go1", "--out", str(off), *extra)
         runs = {
             f"uni_o4_online_{seed}": ["--init", str(off / "checkpoints" / "offline.pt"), "--config", "finetune_go1"],
             f"ppo_scratch_{seed}": ["--config", "ppo_go1"],
