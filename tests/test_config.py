@@ -222,7 +222,11 @@ def test_every_training_preset_loads() -> None:
 
     offline = {p.stem: load(OfflineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_offline*.yaml")}
     online = {p.stem: load(OnlineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_online*.yaml")}
-    assert len(offline) == 8 and len(online) == 5
+    assert len(offline) == 9 and len(online) == 5
+    # the model-disagreement gate is the Go1 preset's; the generic CPU preset keeps the paper's AM-Q gate
+    assert offline["uni_o4_offline_go1"].improvement.max_drift == 1.1
+    assert offline["uni_o4_offline_cpu"].improvement.max_drift is None
+    assert offline["uni_o4_offline_go1"].critics == offline["uni_o4_offline_cpu"].critics
     assert offline["uni_o4_offline_walker2d_medium_replay"].critics.steps == 500_000
     assert offline["uni_o4_offline_walker2d_medium_replay"].bc.network.actor_hidden == (512, 512, 512)
     cheetah = offline["uni_o4_offline_halfcheetah_medium_replay"].bc.network
