@@ -247,7 +247,7 @@ def _medium_replay(env_id: str, cfg: GenerateConfig, workdir: Path, show_progres
         parts.append(load_dataset(sub / "medium-replay.h5"))
         have += len(parts[-1])
     runs = [{k: p.metadata.get(k) for k in ("sac_steps", "eval_return", "reached_target")} for p in parts]
-    data = _first(_concat(parts), min(have, target) if target else have)
+    data = _first(_concat(parts), target or have)  # the loop left have >= target
     data.metadata = {**parts[0].metadata, "replay_runs": runs}
     return data
 

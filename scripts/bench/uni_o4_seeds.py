@@ -52,8 +52,7 @@ def read_json(path: Path, default: object) -> object:
 def record_time(out: Path, key: str, seconds: float) -> None:
     """Add ``key``'s wall clock to ``out/times.json``, re-read just before writing, so that calls for
     other seeds running at the same time (one per core) keep theirs."""
-    times = read_json(out / "times.json", {})
-    assert isinstance(times, dict)
+    times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]
     (out / "times.json").write_text(json.dumps({**times, key: seconds}, indent=1))
 
 
