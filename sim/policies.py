@@ -25,6 +25,24 @@ def gait_policy(task: Go1VelocityTask, controller: TrotController | None = None)
     return lambda _obs: trot.act_task(task)
 
 
+def with_action_noise(policy: Policy, std: float, seed: int = 0) -> Policy:
+    """``policy`` plus independent Gaussian noise of ``std`` (action units) on every action, seeded.
+
+    Exploration for logged data: a deterministic controller such as the trot gives one action per
+    state, so an offline critic sees no alternatives to learn action effects from; noise on the
+    executed action shows it some (the noisy action is what is logged and what the robot gets).
+    """
+    if not (std >= 0.0 and np.isfinite(std)):
+        raise ValueError(f"--action-noise: expected a finite value >= 0, got {std}")
+    gen = torch.Generator().manual_seed(seed)
+
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        actions = policy(obs)
+        return actions + std * torch.randn(actions.shape, generator=gen).to(actions.device)
+
+    return act
+
+
 def bundle_policy(path: str | Path, task: Go1VelocityTask, explore: bool = False, seed: int = 0) -> Policy:
     """An exported policy bundle (ONNX, onnxruntime) acting in ``task``: the mean action, or sampled with ``explore``.
 

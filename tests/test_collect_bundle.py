@@ -35,6 +35,22 @@ def test_explore_samples_around_the_mean(walking_bundle: Path, tmp_path: Path) -
     assert 0.8 < float(z.std()) < 1.2 and abs(float(z.mean())) < 0.1  # noise of the policy's own std
 
 
+def test_action_noise_adds_seeded_gaussian_noise(walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--action-noise`` explores around any policy: the logged action is the mean plus N(0, std)."""
+    out = tmp_path / "noisy.h5"
+    args = ["collect", "--policy", str(walking_bundle), "--num-envs", "2", "--steps", "100", "--action-noise", "0.3", "-o", str(out)]
+    assert main(args) == 0
+    data = load_dataset(out)
+    assert data.metadata["source"] == f"sim/bundle:{walking_bundle}+noise:0.3"
+    mean, _ = load_bundle(walking_bundle).infer_batch(data.observations.numpy())
+    z = (data.actions.numpy() - mean) / 0.3
+    assert 0.9 < float(z.std()) < 1.1 and abs(float(z.mean())) < 0.05
+    bad = tmp_path / "bad.h5"
+    assert main([*args[:-4], "--action-noise=-1", "-o", str(bad)]) == 2
+    assert "--action-noise: expected a finite value >= 0, got -1.0" in capsys.readouterr().err
+    assert not bad.exists()
+
+
 def test_bundle_for_another_observation_is_refused(walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["collect", "--policy", str(walking_bundle), "--num-envs", "2", "--steps", "5", "-o", str(tmp_path / "x.h5")]
     assert main([*args, "--set", "task.observations.history_length=2"]) == 2

@@ -15,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_task_args(p)
     p.add_argument("--policy", default="gait", help="'gait' (the built-in trot) or a policy bundle directory (unio4 export)")
     p.add_argument("--explore", action="store_true", help="with a bundle: sample actions from its Gaussian instead of the mean")
+    p.add_argument("--action-noise", type=float, default=0.0, help="std of Gaussian noise added to every action (action units; 0: none)")
     p.add_argument("--steps", type=int, default=500, help="policy steps per env")
     add_out(p, "HDF5 file to write", default="runs/data/gait.h5")
 
@@ -22,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from learning.data.collect import collect
     from sim.config import load_task_config
-    from sim.policies import bundle_policy, gait_policy
+    from sim.policies import bundle_policy, gait_policy, with_action_noise
     from sim.task import Go1VelocityTask
 
     task = Go1VelocityTask(load_task_config(args.task, overrides(args, "task")), args.num_envs, backend=args.backend, seed=args.seed)
@@ -30,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
         policy, source = gait_policy(task), "gait"
     else:
         policy, source = bundle_policy(args.policy, task, explore=args.explore, seed=args.seed), f"bundle:{args.policy}"
+    if args.action_noise:
+        policy, source = with_action_noise(policy, args.action_noise, seed=args.seed), f"{source}+noise:{args.action_noise:g}"
     data = collect(task, policy, args.steps, seed=args.seed, source=source, show_progress=True)
     task.close()
     data.save(Path(args.out))
