@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from learning.offline.diagnostics import FLAT_RATIO, Drift, action_sensitivity, rank_correlation
+from learning.offline.diagnostics import FLAT_RATIO, NARROW_COVERAGE, Drift, action_coverage, action_sensitivity, rank_correlation
 
 OBS = torch.randn(4000, 6, generator=torch.Generator().manual_seed(0))
 ACTIONS = torch.rand(4000, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
@@ -29,6 +29,27 @@ def test_a_weak_but_real_action_effect_is_not_flagged() -> None:
     result = action_sensitivity(lambda s, a: 10.0 * s[:, 0] + scale * a[:, 0], OBS, ACTIONS)
     assert result.ratio == pytest.approx(0.04, rel=1e-3)
     assert not result.flat and "sensitive to the action" in result.line()
+
+
+def test_action_coverage_flags_one_action_per_state_and_measures_known_noise() -> None:
+    """A deterministic behaviour (the trot's logs) is flagged; Gaussian exploration of known size is measured."""
+    weights = torch.randn(6, 2, generator=torch.Generator().manual_seed(2))
+
+    def behaviour(s: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(s @ weights)
+
+    deterministic = action_coverage(behaviour, OBS, behaviour(OBS))
+    assert deterministic.unexplained < 1e-9 and deterministic.narrow and "one action per state" in deterministic.line()
+    noise = 0.3 * torch.randn(4000, 2, generator=torch.Generator().manual_seed(3))
+    explored = behaviour(OBS) + noise
+    expected = float(noise.square().mean(0).sum() / explored.var(0, unbiased=False).sum())
+    result = action_coverage(behaviour, OBS, explored, num_states=4000)
+    assert result.unexplained == pytest.approx(expected, rel=0.05) and result.unexplained > NARROW_COVERAGE
+    assert not result.narrow and "alternatives" in result.line()
+    # an ensemble's means, (members, B, act): the members' residuals are averaged
+    two = action_coverage(lambda s: torch.stack([behaviour(s), behaviour(s) + 0.3]), OBS, explored, num_states=4000)
+    shifted = float(((noise - 0.3).square().mean(0).sum()) / explored.var(0, unbiased=False).sum())
+    assert two.unexplained == pytest.approx((expected + shifted) / 2, rel=0.05)
 
 
 def test_rank_correlation_recovers_a_known_ranking() -> None:

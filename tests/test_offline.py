@@ -401,6 +401,8 @@ def test_train_offline_writes_the_diagnostics(tmp_path: Path) -> None:
     train_offline(data, cfg, tmp_path, online_scorer=scorer)
     record = json.loads((tmp_path / "diagnostics.json").read_text())
     assert set(record["critics"]) == {"within_state", "across_states", "ratio", "flat"}
+    # the actions are a deterministic function of the state: one action per state
+    assert record["coverage"]["narrow"] and 0 <= record["coverage"]["unexplained"] < 0.05
     # every candidate scored once: the BC members, the accepted behaviour policies and the final learners
     assert scored == [3 * cfg.bc.members] and len(record["ope"]["estimates"]) == 3 * cfg.bc.members
     assert record["ope"]["groups"] == ["bc", "behaviour", "learner"]

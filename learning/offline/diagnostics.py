@@ -7,6 +7,10 @@
 - **OPE rank correlation** (:func:`rank_correlation`): with a simulator at hand, Spearman's rho
   between the off-policy estimates of the candidate policies (BC members, improved members) and
   their true returns. Near 1: OPE orders policies as reality does; near 0 or negative: it does not.
+- **Action coverage** (:func:`action_coverage`): how much of the logged actions' variance the state
+  does not explain (the BC mean's residual). Near 0, the data holds about one action per state (a
+  deterministic controller such as the built-in trot: 2 %); Q then has never seen what another
+  action does there, and its action gradient, which the improvement step follows, is extrapolation.
 - **Drift from the data** (:class:`Drift`): the dynamics elites' disagreement along each policy's
   OPE rollouts, improved against BC. It needs no simulator: where the improved policies' rollouts
   show much more of it than the BC members', both the model and Q are extrapolating, and a rising
@@ -27,6 +31,10 @@ import torch
 # 0.038-0.041 drove improvements of +13 % to +32 % over BC (three runs, docs/benchmarks.md) while
 # critics at 0.067 drove none: 0.05 flagged useful critics, so the flag is kept for near-zero ratios.
 FLAT_RATIO = 0.02
+# Below this fraction of the action variance left unexplained by the state, the data is reported as about
+# one action per state. Measured (docs/benchmarks.md): the built-in trot's logs 0.02; a PPO walker's
+# sampled actions 0.19, hopper-medium 0.20, hopper-medium-replay 0.68.
+NARROW_COVERAGE = 0.05
 # Above this ratio of the improved policies' model disagreement to the BC members', they are reported
 # as scored by extrapolation.
 DRIFT_RATIO = 1.2
@@ -102,6 +110,41 @@ def action_sensitivity(
     across = float(values.mean(1).std())
     ratio = within / max(across, 1e-12)
     return Sensitivity(within, across, ratio, ratio < FLAT_RATIO)
+
+
+@dataclass
+class Coverage:
+    """How much the logged actions vary at a state: the BC mean's residual over the actions' variance."""
+
+    unexplained: float  # mean over members of sum_dims E[(a - mu(s))^2] / sum_dims Var[a]
+    narrow: bool
+
+    def line(self) -> str:
+        """One line for a terminal or a log."""
+        share = f"{self.unexplained:.1%} of the logged actions' variance is not explained by the state (BC mean)"
+        if self.narrow:
+            verdict = (
+                "about one action per state: Q cannot learn what other actions do (log with exploration: unio4 collect --action-noise)"
+            )
+        else:
+            verdict = "the data shows alternatives at a state"
+        return f"action coverage: {share}: {verdict}"
+
+
+@torch.no_grad()
+def action_coverage(
+    mean: Callable[[torch.Tensor], torch.Tensor], observations: torch.Tensor, actions: torch.Tensor, num_states: int = 4096, seed: int = 0
+) -> Coverage:
+    """``1 - R^2`` of the behaviour-cloned mean action ``mean(obs)`` ((members, B, act) or (B, act)) on
+    ``num_states`` data rows, pooled over action dimensions (a constant dimension adds nothing).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(observations.shape[0], (min(num_states, observations.shape[0]),), generator=gen)
+    predicted = mean(observations[idx].to(actions.device)).double()
+    residual = (actions[idx].double() - predicted).square().mean(-2).sum(-1)  # (members,) or ()
+    variance = actions.double().var(0, unbiased=False).sum()
+    unexplained = float((residual / variance.clamp_min(1e-12)).mean())
+    return Coverage(unexplained, unexplained < NARROW_COVERAGE)
 
 
 def rank_correlation(estimates: list[float], truths: list[float]) -> float:

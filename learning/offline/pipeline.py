@@ -34,7 +34,7 @@ from learning.curves import CurveLogger
 from learning.data.dataset import Dataset, dataset_action_bound
 from learning.offline.bc import ActorEnsemble, BCConfig, BCTrainer
 from learning.offline.critics import CriticConfig, CriticTrainer
-from learning.offline.diagnostics import Drift, Sensitivity, action_sensitivity, rank_correlation
+from learning.offline.diagnostics import Drift, Sensitivity, action_coverage, action_sensitivity, rank_correlation
 from learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
 from learning.offline.improvement import ImprovementConfig, ImprovementTrainer
 from learning.offline.ope import AMQ, OPEConfig
@@ -194,6 +194,9 @@ def train_offline(
     critics = critic_trainer.critics.requires_grad_(False)
     diagnostics: dict[str, Any] = {"critics": dataclasses.asdict(action_sensitivity(critics.q_min, dataset.observations, dataset.actions))}
     print(Sensitivity(**diagnostics["critics"]).line(), flush=True)
+    coverage = action_coverage(lambda obs: bc_trainer.ensemble(obs)[0], dataset.observations, dataset.actions)
+    diagnostics["coverage"] = dataclasses.asdict(coverage)
+    print(coverage.line(), flush=True)
     ope = AMQ(dataset.observations, dynamics, critics, cfg.ope)
     improver = ImprovementTrainer(
         dataset, bc_trainer.ensemble, critics, ope, cfg.improvement, seed=cfg.seed + 3, disagreement=lambda: ope.last_disagreement
