@@ -360,7 +360,7 @@ def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest
         "--data",
         str(tmp_path / "gait.h5"),
         "--config",
-        "uni_o4_offline_cpu",
+        "uni_o4_offline_go1",
         "--out",
         str(tmp_path / "off"),
         "--sim-eval",
@@ -373,7 +373,10 @@ def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest
     # every candidate (BC members, accepted, learners) scored in the Go1 task the logs came from
     record = json.loads((tmp_path / "off" / "diagnostics.json").read_text())
     assert len(record["ope"]["returns"]) == 3 * 4 and all(math.isfinite(r) for r in record["ope"]["returns"])
-    assert "evaluation of the selected policy in simulation: reward per step" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "evaluation of the selected policy in simulation: reward per step" in out
+    assert "action coverage: " in out and "model disagreement along OPE rollouts" in out  # the Go1 preset's gate reads it
+    assert 0 <= record["coverage"]["unexplained"] < 1
     assert math.isfinite(json.loads((tmp_path / "off" / "evaluation.json").read_text())["reward/step"])
     state = load_checkpoint(tmp_path / "off" / "checkpoints" / "offline.pt")
     assert state["critic"]["normalizer.mean"].shape[0] == 60 and state["obs_dim"] == 47  # asymmetric V, like the online critic
