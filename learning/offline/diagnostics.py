@@ -32,8 +32,9 @@ import torch
 # critics at 0.067 drove none: 0.05 flagged useful critics, so the flag is kept for near-zero ratios.
 FLAT_RATIO = 0.02
 # Below this fraction of the action variance left unexplained by the state, the data is reported as about
-# one action per state. Measured (docs/benchmarks.md): the built-in trot's logs 0.02; a PPO walker's
-# sampled actions 0.19, hopper-medium 0.20, hopper-medium-replay 0.68.
+# one action per state. Measured (docs/benchmarks.md): the built-in trot's logs 0.018 (0.073 with
+# ``collect --action-noise 0.5``); a PPO walker's sampled actions 0.18, hopper-medium 0.15,
+# hopper-medium-replay 0.66.
 NARROW_COVERAGE = 0.05
 # Above this ratio of the improved policies' model disagreement to the BC members', they are reported
 # as scored by extrapolation.
