@@ -226,6 +226,8 @@ def test_every_training_preset_loads() -> None:
     # the model-disagreement gate is the Go1 preset's; the generic CPU preset keeps the paper's AM-Q gate
     assert offline["uni_o4_offline_go1"].improvement.max_drift == 1.1
     assert offline["uni_o4_offline_cpu"].improvement.max_drift is None
+    # Q and the model on the logged critic state on Go1 logs only; MuJoCo data has none
+    assert offline["uni_o4_offline_go1"].q_observations == "critic" and offline["uni_o4_offline_cpu"].q_observations == "policy"
     assert offline["uni_o4_offline_go1"].critics == offline["uni_o4_offline_cpu"].critics
     assert offline["uni_o4_offline_walker2d_medium_replay"].critics.steps == 500_000
     assert offline["uni_o4_offline_walker2d_medium_replay"].bc.network.actor_hidden == (512, 512, 512)

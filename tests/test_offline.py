@@ -47,6 +47,21 @@ def bandit(n: int = 4000, seed: int = 0) -> Dataset:
     return Dataset(obs, actions, rewards, ends, torch.zeros(n, dtype=torch.bool), obs + 0.1 * actions)
 
 
+def confounded_bandit(n: int = 4000, seed: int = 0) -> Dataset:
+    """One-step episodes of an optimal expert that sees the true state ``s ~ N(0, 1)`` while the logged
+    observation is ``o = s + N(0, 1)`` (a robot's noisy, partial view): ``a = s + N(0, 0.1^2)``, reward
+    ``s - (a - s)^2``. Logged critic observation ``[o, s]``. Given ``o``, the action tells Q the state, so
+    ``Q(o, a)`` rises with ``a`` although raising the action only costs reward."""
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(n, 1, generator=g)
+    o = s + torch.randn(n, 1, generator=g)
+    actions = s + 0.1 * torch.randn(n, 1, generator=g)
+    rewards = s[:, 0] - (actions[:, 0] - s[:, 0]).square()
+    critic = torch.cat([o, s], 1)
+    infos = {"critic_observations": critic, "next_critic_observations": critic.clone()}
+    return Dataset(o, actions, rewards, torch.ones(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool), o.clone(), infos=infos)
+
+
 def test_expectile_loss_values() -> None:
     diff = torch.tensor([1.0, -2.0])
     assert expectile_loss(diff, 0.7).item() == pytest.approx((0.7 * 1 + 0.3 * 4) / 2)
@@ -385,6 +400,45 @@ def test_go1_logs_offline_then_online_then_export(tmp_path: Path, capsys: pytest
     assert main([*online, "--out", str(tmp_path / "on"), "--set", "train.ppo.num_steps=8"]) == 0
     assert main(["export", ckpt, "-o", str(tmp_path / "bundle")]) == 0
     assert (tmp_path / "bundle" / "policy.onnx").is_file()
+
+
+def test_q_on_the_critic_state_does_not_follow_the_confounded_action(tmp_path: Path) -> None:
+    """``q_observations``: with Q on the noisy policy observation the improvement raises the action
+    (Q reads a high action as a good state) and loses reward; with Q on the logged critic state it does
+    not. AM-Q's rollouts run in the critic state, the policies read its first columns."""
+    data = confounded_bandit()
+    obs, s = data.observations[:2000], data.infos["critic_observations"][:2000, 1:]
+
+    def shift_and_reward(q_observations: str) -> tuple[float, float, float]:
+        run = tmp_path / q_observations
+        result = train_offline(data, tiny_config(q_observations=q_observations), run, show_progress=False)
+        state = load_checkpoint(result.checkpoint)
+        assert state["critics"]["q.normalizer.mean"].shape[0] == (2 if q_observations == "critic" else 1)
+        bc = make_actor(1, 1, state["action_bound"], from_dict(NetworkConfig, state["network"]))
+        bc.load_state_dict({k: v[result.member] for k, v in {**state["bc_ensemble"]["params"], **state["bc_ensemble"]["buffers"]}.items()})
+        with torch.no_grad():
+            improved, cloned = actor_from_checkpoint(state, "offline.pt")(obs)[0], bc(obs)[0]
+        reward = lambda a: float((s - (a - s).square()).mean())  # noqa: E731
+        return float((improved - cloned).mean()), reward(cloned), reward(improved)
+
+    shift_policy, bc_reward, policy_reward = shift_and_reward("policy")
+    shift_critic, _, critic_reward = shift_and_reward("critic")
+    assert shift_policy > 0.2 and policy_reward < bc_reward - 0.05, (shift_policy, bc_reward, policy_reward)
+    assert abs(shift_critic) < 0.1 and critic_reward > bc_reward - 0.02, (shift_critic, bc_reward, critic_reward)
+
+
+def test_q_on_the_critic_state_falls_back_and_refuses_a_narrow_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Logs without critic observations (robot logs) run on the policy's; ones narrower than the
+    observation they must start with are refused, naming the field."""
+    cfg = tiny_config(q_observations="critic", critics={"steps": 20}, bc={"steps": 20}, improvement={"steps": 10, "ope_interval": 5})
+    result = train_offline(bandit(400), cfg, tmp_path / "plain", show_progress=False)
+    assert "the data logged no critic observations" in capsys.readouterr().out
+    assert load_checkpoint(result.checkpoint)["critics"]["q.normalizer.mean"].shape[0] == 2
+    narrow = confounded_bandit(400)
+    narrow.observations = torch.cat([narrow.observations] * 3, 1)
+    narrow.next_observations = torch.cat([narrow.next_observations] * 3, 1)
+    with pytest.raises(ValueError, match="infos/critic_observations: 2 values per row, fewer than the 3"):
+        train_offline(narrow, cfg, tmp_path / "narrow", show_progress=False)
 
 
 def test_train_offline_writes_the_diagnostics(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ Loading validates every field and names the first bad one.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,26 @@ class Dataset:
         data has them (simulator logs, for an asymmetric critic that loads into the online PPO critic),
         else the policy observations.
         """
-        if "critic_observations" in self.infos and "next_critic_observations" in self.infos:
+        if self.has_critic_observations():
             return self.infos["critic_observations"], self.infos["next_critic_observations"]
         return self.observations, self.next_observations
+
+    def has_critic_observations(self) -> bool:
+        """Whether the privileged critic observations were logged (simulator data)."""
+        return "critic_observations" in self.infos and "next_critic_observations" in self.infos
+
+    def on_critic_observations(self) -> Dataset:
+        """The same transitions with :meth:`value_observations` as the observations: the state that Q
+        and the dynamics model see with ``q_observations: critic``. The simulator's critic observation
+        starts with the policy's observation (noise-free), so ``[..., :obs_dim]`` of it is what a policy reads.
+        """
+        obs, next_obs = self.value_observations()
+        if obs.shape[1] < self.observations.shape[1]:
+            raise DatasetError(
+                f"infos/critic_observations: {obs.shape[1]} values per row, fewer than the {self.observations.shape[1]} of "
+                "the observations it must start with"
+            )
+        return replace(self, observations=obs, next_observations=next_obs)
 
     def observation_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of the observations (the frozen normaliser of Uni-O4)."""

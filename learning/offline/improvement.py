@@ -76,15 +76,18 @@ class ImprovementTrainer:
         cfg: ImprovementConfig,
         seed: int,
         disagreement: Callable[[], torch.Tensor] | None = None,
+        q_observations: torch.Tensor | None = None,
     ) -> None:
         """``disagreement``: the (members,) model disagreement along the latest OPE call's rollouts
-        (:attr:`AMQ.last_disagreement`), needed with ``max_drift``.
+        (:attr:`AMQ.last_disagreement`), needed with ``max_drift``. ``q_observations``: the rows Q
+        reads, when they are not the policy's observations (Q on the privileged critic state).
         """
         if cfg.max_drift is not None and disagreement is None:
             raise ValueError("improvement.max_drift needs an OPE that reports the model's disagreement (AM-Q)")
         self.data, self.critics, self.ope, self.cfg = dataset, critics, ope, cfg
         self.disagreement = disagreement
         self.value_obs = dataset.value_observations()[0]
+        self.q_obs = dataset.observations if q_observations is None else q_observations
         self.learner = copy.deepcopy(bc)
         self.behaviour = copy.deepcopy(bc)
         for p in self.behaviour.params.values():
@@ -115,8 +118,8 @@ class ImprovementTrainer:
             b_mean, b_log_std = self.behaviour(obs)
             actions = b_mean + b_log_std.exp() * torch.randn(b_mean.shape, generator=self.generator).to(device)
             b_log_prob = gaussian_log_prob(actions, b_mean, b_log_std)
-            value_obs = self.value_obs[idx]
-            adv = self.critics.advantage(obs.expand(n, *obs.shape), actions, value_obs.expand(n, *value_obs.shape))
+            value_obs, q_obs = self.value_obs[idx], self.q_obs[idx]
+            adv = self.critics.advantage(q_obs.expand(n, *q_obs.shape), actions, value_obs.expand(n, *value_obs.shape))
             adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
         mean, log_std = self.learner(obs)
         log_prob = gaussian_log_prob(actions, mean, log_std)

@@ -52,8 +52,15 @@ class OPEConfig:
 class AMQ:
     """Scores every member of an :class:`ActorEnsemble` with the same rollouts."""
 
-    def __init__(self, observations: torch.Tensor, dynamics: DynamicsEnsemble, critics: Critics, cfg: OPEConfig) -> None:
+    def __init__(
+        self, observations: torch.Tensor, dynamics: DynamicsEnsemble, critics: Critics, cfg: OPEConfig, policy_dims: int | None = None
+    ) -> None:
+        """``observations``: the states the model and Q work in (start states are drawn from them);
+        ``policy_dims``: a policy reads the first that many of them (the privileged critic state starts
+        with the policy's observation), all of them when None.
+        """
         self.dynamics, self.critics, self.cfg = dynamics, critics, cfg
+        self.policy_dims = policy_dims or observations.shape[-1]
         gen = torch.Generator().manual_seed(cfg.seed)
         self.start = observations[torch.randint(len(observations), (cfg.states,), generator=gen).to(observations.device)]
         # (members,) mean elite disagreement along the latest call's rollouts (live steps): how far
@@ -71,7 +78,7 @@ class AMQ:
         total, count = torch.zeros(n, dtype=torch.float64, device=device), torch.zeros(n, dtype=torch.float64, device=device)
         spread = torch.zeros(n, dtype=torch.float64, device=device)
         for _ in range(self.cfg.horizon):
-            actions, _ = policies.per_member(obs)
+            actions, _ = policies.per_member(obs[..., : self.policy_dims])
             q = self.critics.q_min(obs, actions)
             total += torch.where(alive, q, 0.0).sum(1).double()
             count += alive.sum(1).double()
