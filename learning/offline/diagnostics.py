@@ -9,7 +9,7 @@
   their true returns. Near 1: OPE orders policies as reality does; near 0 or negative: it does not.
 - **Action coverage** (:func:`action_coverage`): how much of the logged actions' variance the state
   does not explain (the BC mean's residual). Near 0, the data holds about one action per state (a
-  deterministic controller such as the built-in trot: 2 %); Q then has never seen what another
+  deterministic controller such as the built-in trot: 1.8 %); Q then has never seen what another
   action does there, and its action gradient, which the improvement step follows, is extrapolation.
 - **Drift from the data** (:class:`Drift`): the dynamics elites' disagreement along each policy's
   OPE rollouts, improved against BC. It needs no simulator: where the improved policies' rollouts
