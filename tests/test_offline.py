@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 import torch
@@ -24,7 +24,7 @@ from learning.offline.improvement import ImprovementConfig, ImprovementTrainer, 
 from learning.offline.ope import AMQ, OPEConfig
 from learning.offline.pipeline import OfflineConfig, train_offline
 from learning.online import OnlineConfig, build_agent, load_init
-from learning.policy import NetworkConfig
+from learning.policy import GaussianActor, NetworkConfig
 
 NET = NetworkConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), activation="relu", init_std=0.5)
 
@@ -259,6 +259,14 @@ def tiny_config(**overrides: object) -> OfflineConfig:
     return from_dict(OfflineConfig, cfg)
 
 
+def bc_member(state: dict[str, Any], member: int, bound: float) -> GaussianActor:
+    """BC member ``member`` of an offline checkpoint (its ``bc_ensemble``) as a standalone actor."""
+    actor = make_actor(state["obs_dim"], state["act_dim"], bound, from_dict(NetworkConfig, state["network"]))
+    ensemble = state["bc_ensemble"]
+    actor.load_state_dict({k: v[member] for k, v in {**ensemble["params"], **ensemble["buffers"]}.items()})
+    return actor
+
+
 def test_offline_phase_improves_on_behaviour_cloning(tmp_path: Path) -> None:
     """On the bandit, BC imitates a ~ U(-1, 1) (mean ~0); Uni-O4 must move the policy towards 0.5, accepted by OPE."""
     data = bandit()
@@ -268,10 +276,7 @@ def test_offline_phase_improves_on_behaviour_cloning(tmp_path: Path) -> None:
     obs = torch.randn(512, 2)
     with torch.no_grad():
         improved = actor(obs)[0].mean().item()
-    bc_actor = make_actor(2, 1, 1.0, from_dict(NetworkConfig, state["network"]))
-    bc_actor.load_state_dict(
-        {k: v[result.member] for k, v in {**state["bc_ensemble"]["params"], **state["bc_ensemble"]["buffers"]}.items()}
-    )
+    bc_actor = bc_member(state, result.member, 1.0)
     with torch.no_grad():
         cloned = bc_actor(obs)[0].mean().item()
     assert abs(cloned) < 0.15
@@ -414,8 +419,7 @@ def test_q_on_the_critic_state_does_not_follow_the_confounded_action(tmp_path: P
         result = train_offline(data, tiny_config(q_observations=q_observations), run, show_progress=False)
         state = load_checkpoint(result.checkpoint)
         assert state["critics"]["q.normalizer.mean"].shape[0] == (2 if q_observations == "critic" else 1)
-        bc = make_actor(1, 1, state["action_bound"], from_dict(NetworkConfig, state["network"]))
-        bc.load_state_dict({k: v[result.member] for k, v in {**state["bc_ensemble"]["params"], **state["bc_ensemble"]["buffers"]}.items()})
+        bc = bc_member(state, result.member, state["action_bound"])
         with torch.no_grad():
             improved, cloned = actor_from_checkpoint(state, "offline.pt")(obs)[0], bc(obs)[0]
         reward = lambda a: float((s - (a - s).square()).mean())  # noqa: E731

@@ -141,7 +141,7 @@ def action_coverage(
     """
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randint(observations.shape[0], (min(num_states, observations.shape[0]),), generator=gen)
-    predicted = mean(observations[idx].to(actions.device)).double()
+    predicted = mean(observations[idx]).double()
     residual = (actions[idx].double() - predicted).square().mean(-2).sum(-1)  # (members,) or ()
     variance = actions.double().var(0, unbiased=False).sum()
     unexplained = float((residual / variance.clamp_min(1e-12)).mean())
