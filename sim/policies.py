@@ -25,6 +25,13 @@ def gait_policy(task: Go1VelocityTask, controller: TrotController | None = None)
     return lambda _obs: trot.act_task(task)
 
 
+def check_action_noise(std: float) -> float:
+    """``std`` if it is a usable noise scale (finite, >= 0); a one-line error naming the option if not."""
+    if not (std >= 0.0 and np.isfinite(std)):
+        raise ValueError(f"--action-noise: expected a finite value >= 0, got {std}")
+    return std
+
+
 def with_action_noise(policy: Policy, std: float, seed: int = 0) -> Policy:
     """``policy`` plus independent Gaussian noise of ``std`` (action units) on every action, seeded.
 
@@ -32,8 +39,7 @@ def with_action_noise(policy: Policy, std: float, seed: int = 0) -> Policy:
     state, so an offline critic sees no alternatives to learn action effects from; noise on the
     executed action shows it some (the noisy action is what is logged and what the robot gets).
     """
-    if not (std >= 0.0 and np.isfinite(std)):
-        raise ValueError(f"--action-noise: expected a finite value >= 0, got {std}")
+    check_action_noise(std)
     gen = torch.Generator().manual_seed(seed)
 
     def act(obs: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,9 @@ def test_action_noise_adds_seeded_gaussian_noise(walking_bundle: Path, tmp_path:
     assert main([*args[:-4], "--action-noise=-1", "-o", str(bad)]) == 2
     assert "--action-noise: expected a finite value >= 0, got -1.0" in capsys.readouterr().err
     assert not bad.exists()
+    # checked before anything is built: with a task that does not exist either, the noise is what is named
+    assert main(["collect", "--task", "no_such_task", "--action-noise=nan", "-o", str(bad)]) == 2
+    assert "--action-noise: expected a finite value >= 0, got nan" in capsys.readouterr().err
 
 
 def test_bundle_for_another_observation_is_refused(walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,9 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from learning.data.collect import collect
     from sim.config import load_task_config
-    from sim.policies import bundle_policy, gait_policy, with_action_noise
+    from sim.policies import bundle_policy, check_action_noise, gait_policy, with_action_noise
     from sim.task import Go1VelocityTask
 
+    check_action_noise(args.action_noise)  # before the task is built: bad input costs nothing
     task = Go1VelocityTask(load_task_config(args.task, overrides(args, "task")), args.num_envs, backend=args.backend, seed=args.seed)
     if args.policy == "gait":
         policy, source = gait_policy(task), "gait"
