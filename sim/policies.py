@@ -25,11 +25,10 @@ def gait_policy(task: Go1VelocityTask, controller: TrotController | None = None)
     return lambda _obs: trot.act_task(task)
 
 
-def check_action_noise(std: float) -> float:
-    """``std`` if it is a usable noise scale (finite, >= 0); a one-line error naming the option if not."""
+def check_action_noise(std: float) -> None:
+    """A one-line error naming the option unless ``std`` is a usable noise scale (finite, >= 0)."""
     if not (std >= 0.0 and np.isfinite(std)):
         raise ValueError(f"--action-noise: expected a finite value >= 0, got {std}")
-    return std
 
 
 def with_action_noise(policy: Policy, std: float, seed: int = 0) -> Policy:

@@ -261,10 +261,11 @@ def tiny_config(**overrides: object) -> OfflineConfig:
 
 def bc_member(state: dict[str, Any], member: int, bound: float) -> GaussianActor:
     """BC member ``member`` of an offline checkpoint (its ``bc_ensemble``) as a standalone actor."""
-    actor = make_actor(state["obs_dim"], state["act_dim"], bound, from_dict(NetworkConfig, state["network"]))
-    ensemble = state["bc_ensemble"]
-    actor.load_state_dict({k: v[member] for k, v in {**ensemble["params"], **ensemble["buffers"]}.items()})
-    return actor
+    template = make_actor(state["obs_dim"], state["act_dim"], bound, from_dict(NetworkConfig, state["network"]))
+    size = len(next(iter(state["bc_ensemble"]["params"].values())))
+    ensemble = ActorEnsemble([template] * size)
+    ensemble.load_state_dict(state["bc_ensemble"])
+    return ensemble.member(member, template)
 
 
 def test_offline_phase_improves_on_behaviour_cloning(tmp_path: Path) -> None:
