@@ -234,6 +234,11 @@ def test_every_training_preset_loads() -> None:
     cheetah = offline["uni_o4_offline_halfcheetah_medium_replay"].bc.network
     assert (cheetah.activation, cheetah.critic_activation, cheetah.normalize_observations) == ("tanh", "relu", False)
     assert online["uni_o4_online_halfcheetah_medium_replay"].ppo.epochs == 20
+    # model states kept in the data's range where no termination rule ends a rollout (halfcheetah) only
+    assert sorted(name for name, cfg in offline.items() if cfg.ope.clip_states) == [
+        "uni_o4_offline_halfcheetah_medium",
+        "uni_o4_offline_halfcheetah_medium_replay",
+    ]
     from torch import nn
 
     from learning.policy import GaussianActor, ValueCritic

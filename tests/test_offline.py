@@ -237,6 +237,57 @@ def test_amq_terminal_modes(terminal: str, expected: list[float]) -> None:
     assert amq.last_disagreement.tolist() == pytest.approx([0.0, 0.6], abs=1e-5)
 
 
+class RunawayWorld:
+    """A model that feeds on its own errors: the state doubles every step (plus ``gain`` x the action);
+    the rollout ends where ``|x| > 1`` unless ``ends`` is off. Its "disagreement" is the size of the
+    predicted state, so it tells how far the rollout ran."""
+
+    def __init__(self, gain: float, ends: bool) -> None:
+        self.gain, self.ends = gain, ends
+
+    def step_with_disagreement(
+        self, obs: torch.Tensor, actions: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        next_obs = 2.0 * obs + self.gain * actions
+        done = (next_obs[:, 0].abs() > 1.0) & self.ends
+        return next_obs, torch.zeros(len(obs)), done, next_obs.abs().mean(-1)
+
+    def q_min(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return torch.ones(obs.shape[:-1])
+
+
+def test_amq_clip_states_keeps_a_runaway_model_inside_the_data() -> None:
+    """Without the clip the doubling model's 40-step rollouts leave the data's [-1, 1] box by a factor
+    of about 1e11 (the drift diagnostic becomes meaningless); with it every state stays in the box."""
+    policies = ensemble_of(2)
+    with torch.no_grad():
+        policies.params["mean_head.0.weight"].zero_()
+        policies.params["mean_head.0.bias"].zero_()
+    data = torch.linspace(-1.0, 1.0, 64).unsqueeze(-1).expand(64, 2)
+    spread = {}
+    for clip in (False, True):
+        amq = AMQ(data, RunawayWorld(0.0, ends=False), RunawayWorld(0.0, ends=False), OPEConfig(horizon=40, states=16, clip_states=clip))  # type: ignore[arg-type]
+        assert amq(policies).tolist() == pytest.approx([1.0, 1.0])
+        spread[clip] = amq.last_disagreement
+    assert bool((spread[False] > 1e6).all())
+    assert bool((spread[True] <= 2.0).all())  # a state in the box predicts at most 2x its size
+
+
+def test_amq_clip_states_still_sees_a_fall_predicted_outside_the_data() -> None:
+    """The termination rule reads the model's unclipped prediction: member 1's first step lands at
+    1.2, outside both the fall limit and the data (all zeros), and its rollouts end there, as without
+    the clip; clipping first would have put it back at 0 and hidden the fall."""
+    policies = ensemble_of(2)
+    with torch.no_grad():
+        policies.params["mean_head.0.weight"].zero_()
+        policies.params["mean_head.0.bias"][0] = 0.0
+        policies.params["mean_head.0.bias"][1] = math.atanh(0.6)
+    world = RunawayWorld(2.0, ends=True)
+    for clip in (False, True):
+        amq = AMQ(torch.zeros(64, 2), world, world, OPEConfig(horizon=5, states=16, terminal="zero", clip_states=clip))  # type: ignore[arg-type]
+        assert amq(policies).tolist() == pytest.approx([1.0, 0.2], abs=1e-5), clip
+
+
 def test_per_member_gradient_clipping_leaves_small_members_alone() -> None:
     p = torch.zeros(2, 3, requires_grad=True)
     p.grad = torch.tensor([[3.0, 4.0, 0.0], [0.3, 0.0, 0.4]])

@@ -16,6 +16,12 @@ termination rule ends it (or the model diverges to non-finite states); what it t
 
 All members of an ensemble are scored in one batched rollout.
 
+``clip_states`` bounds the model's states to the box of the data's states (per dimension, after the
+termination rule has looked at the unclipped prediction, so falls are still seen). Without it a
+model may feed itself states it never saw and run away: on HalfCheetah, where no rule ends a
+rollout, 200-step rollouts reached elite disagreements of 1e19 (docs/benchmarks.md), so the drift
+diagnostic and the Q values at those states meant nothing.
+
 Every call uses the same start states and the same model-noise seed (common random numbers), so
 two policies' scores differ because the policies differ, not because the rollouts did: this is
 what makes the improvement step's "accept if better" test meaningful.
@@ -41,6 +47,7 @@ class OPEConfig:
     states: int = bounded(512, ge=1)
     seed: int = bounded(12345, ge=0)  # start states and model noise, fixed for every evaluation
     terminal: str = "zero"  # what an ended rollout contributes: zero (absorbing state) or drop (the paper's)
+    clip_states: bool = False  # keep the model's states inside the data's per-dimension [min, max]
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or self.states < 1:
@@ -63,6 +70,7 @@ class AMQ:
         self.policy_dims = policy_dims or observations.shape[-1]
         gen = torch.Generator().manual_seed(cfg.seed)
         self.start = observations[torch.randint(len(observations), (cfg.states,), generator=gen).to(observations.device)]
+        self.low, self.high = observations.min(0).values, observations.max(0).values
         # (members,) mean elite disagreement along the latest call's rollouts (live steps): how far
         # from the data the scored policies went (diagnostics; the score does not use it)
         self.last_disagreement = torch.zeros(0)
@@ -88,6 +96,8 @@ class AMQ:
             alive &= ~done.reshape(n, b)
             if not bool(alive.any()):
                 break
+            if self.cfg.clip_states:
+                next_obs = next_obs.clamp(self.low, self.high)
             obs = torch.where(alive.unsqueeze(-1), next_obs.reshape(n, b, d), obs)
         self.last_disagreement = (spread / count.clamp_min(1)).float()
         if self.cfg.terminal == "zero":  # every start state counts for the whole horizon, ended or not
