@@ -43,6 +43,10 @@ def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path, capsys: pyt
     assert max(lengths) <= 1000 and bool(data.terminals.any())
     # actions are sampled, not the deterministic mean: the same state never maps to one action
     assert float(data.actions.std(0).min()) > 0.05
+    # the same file again, now from the cached policy (no SAC training before collection in this call)
+    torch.manual_seed(1234)  # whatever state torch's generator is in, collection seeds its own
+    assert main(["data", "generate", *common, "--level", "medium", "-o", str(tmp_path / "m2.h5")]) == 0
+    assert torch.equal(load_dataset(tmp_path / "m2.h5").actions, data.actions)
 
     # medium-replay reuses the cached SAC run: its replay buffer up to the medium snapshot
     assert main(["data", "generate", *common, "--level", "medium-replay", "-o", str(tmp_path / "mr.h5")]) == 0

@@ -143,7 +143,18 @@ def train_behaviour_policies(env_id: str, cfg: GenerateConfig, workdir: Path, ne
 
 
 def collect_transitions(env_id: str, actor: TanhGaussianActor | None, n: int, envs: int, seed: int, show_progress: bool) -> Dataset:
-    """``n`` episode-contiguous transitions with sampled actions (``actor=None``: uniform random)."""
+    """``n`` episode-contiguous transitions with sampled actions (``actor=None``: uniform random).
+
+    The actor's action noise comes from torch's generator seeded with ``seed`` (the caller's own
+    generator state is restored afterwards), so a file is the same whether its policy was just
+    trained in this process or loaded from the cache.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return _collect(env_id, actor, n, envs, seed, show_progress)
+
+
+def _collect(env_id: str, actor: TanhGaussianActor | None, n: int, envs: int, seed: int, show_progress: bool) -> Dataset:
     vec = [make_gym_env(env_id) for _ in range(envs)]
     obs_np = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(vec)]).astype(np.float32)
     for i, env in enumerate(vec):
