@@ -41,7 +41,7 @@ def data_path(run: Path) -> Path:
     return Path(argv[argv.index("--data") + 1])
 
 
-def score(run: Path, dataset: Dataset, ckpt: dict[str, Any], cfg: OfflineConfig) -> dict[str, Any]:
+def score(dataset: Dataset, ckpt: dict[str, Any], cfg: OfflineConfig) -> dict[str, Any]:
     """Every candidate's AM-Q under ``cfg.ope`` and each group's mean model disagreement."""
     state = dataset.on_critic_observations() if cfg.q_observations == "critic" and dataset.has_critic_observations() else dataset
     critics = CriticTrainer(state, cfg.critics, cfg.bc.network, seed=cfg.seed).critics
@@ -76,7 +76,7 @@ def main() -> None:
         base = from_dict(OfflineConfig, ckpt["offline"], f"{run}: offline.pt")
         new = from_dict(OfflineConfig, apply_overrides(to_dict(base), args.set), "--set")
         for label, cfg in (("run's", base), ("new", new)):
-            out = score(run, dataset, ckpt, cfg)
+            out = score(dataset, ckpt, cfg)
             rho = rank_correlation(out["estimates"], diag["ope"]["returns"])
             rhos[label].append(rho)
             same = all(abs(a - b) <= 1e-3 * max(1.0, abs(b)) for a, b in zip(out["estimates"], diag["ope"]["estimates"]))
