@@ -24,11 +24,11 @@ import torch
 from configs.loader import apply_overrides, from_dict, read_yaml, to_dict
 from learning.checkpoint import load_checkpoint
 from learning.data.dataset import Dataset, dataset_action_bound, load_dataset
-from learning.offline.bc import ActorEnsemble, BCTrainer
-from learning.offline.critics import CriticTrainer
+from learning.offline.bc import ActorEnsemble, make_actor
+from learning.offline.critics import Critics
 from learning.offline.diagnostics import rank_correlation
 from learning.offline.dynamics import DynamicsEnsemble, resolve_termination
-from learning.offline.ope import AMQ
+from learning.offline.ope import AMQ, OPEConfig
 from learning.offline.pipeline import OfflineConfig
 
 GROUPS = ("bc", "behaviour", "learner")
@@ -41,21 +41,34 @@ def data_path(run: Path) -> Path:
     return Path(argv[argv.index("--data") + 1])
 
 
-def score(dataset: Dataset, ckpt: dict[str, Any], cfg: OfflineConfig) -> dict[str, Any]:
-    """Every candidate's AM-Q under ``cfg.ope`` and each group's mean model disagreement."""
+def load_models(
+    dataset: Dataset, ckpt: dict[str, Any], cfg: OfflineConfig
+) -> tuple[Dataset, Critics, DynamicsEnsemble, dict[str, ActorEnsemble]]:
+    """The run's state data (what Q and the model read), critics, dynamics model and policy ensembles."""
     state = dataset.on_critic_observations() if cfg.q_observations == "critic" and dataset.has_critic_observations() else dataset
-    critics = CriticTrainer(state, cfg.critics, cfg.bc.network, seed=cfg.seed).critics
-    critics.load_state_dict(ckpt["critics"])
     obs_dim, act_dim = state.observations.shape[1], dataset.actions.shape[1]
+    critics = Critics(obs_dim, act_dim, cfg.critics, cfg.bc.network, state.value_observations()[0].shape[1])
+    critics.load_state_dict(ckpt["critics"])
     dynamics = DynamicsEnsemble(obs_dim, act_dim, cfg.dynamics, resolve_termination(cfg.dynamics, state))
     dynamics.load_state_dict(ckpt["dynamics"])
-    ope = AMQ(state.observations, dynamics.requires_grad_(False), critics.requires_grad_(False), cfg.ope, dataset.observations.shape[1])
+    template = make_actor(dataset.observations.shape[1], act_dim, dataset_action_bound(dataset), cfg.bc.network, dataset)
+    ensembles = {}
+    for group in GROUPS:
+        ensembles[group] = ActorEnsemble([template] * cfg.bc.members)
+        ensembles[group].load_state_dict(ckpt[ENSEMBLE_KEYS[group]])
+    return state, critics.requires_grad_(False), dynamics.requires_grad_(False), ensembles
+
+
+def score(
+    models: tuple[Dataset, Critics, DynamicsEnsemble, dict[str, ActorEnsemble]], ope_cfg: OPEConfig, policy_dims: int
+) -> dict[str, Any]:
+    """Every candidate's AM-Q under ``ope_cfg`` and each group's mean model disagreement."""
+    state, critics, dynamics, ensembles = models
+    ope = AMQ(state.observations, dynamics, critics, ope_cfg, policy_dims)
     estimates: list[float] = []
     disagreement: dict[str, float] = {}
     for group in GROUPS:
-        ensemble: ActorEnsemble = BCTrainer(dataset, cfg.bc, dataset_action_bound(dataset)).ensemble
-        ensemble.load_state_dict(ckpt[ENSEMBLE_KEYS[group]])
-        estimates += [float(x) for x in ope(ensemble)]
+        estimates += [float(x) for x in ope(ensembles[group])]
         disagreement[group] = float(ope.last_disagreement.mean())
     return {"estimates": estimates, "disagreement": disagreement}
 
@@ -65,6 +78,8 @@ def main() -> None:
     p.add_argument("runs", type=Path, nargs="+", help="offline run folders trained with --env (their diagnostics hold true returns)")
     p.add_argument("--set", action="append", default=[], help="an OPE override, e.g. ope.clip_states=true")
     args = p.parse_args()
+    if any(not item.startswith("ope.") for item in args.set):
+        p.error("--set: only OPE settings (ope.KEY=VALUE) can change; the models are the run's")
     torch.set_num_threads(1)
     rhos: dict[str, list[float]] = {"run's": [], "new": []}
     print("| run | OPE | Spearman | AM-Q BC / accepted / learners | disagreement BC / accepted / learners | stored estimates reproduced |")
@@ -75,8 +90,9 @@ def main() -> None:
         dataset = load_dataset(data_path(run))
         base = from_dict(OfflineConfig, ckpt["offline"], f"{run}: offline.pt")
         new = from_dict(OfflineConfig, apply_overrides(to_dict(base), args.set), "--set")
+        models = load_models(dataset, ckpt, base)  # only the OPE settings differ between the two scorings
         for label, cfg in (("run's", base), ("new", new)):
-            out = score(dataset, ckpt, cfg)
+            out = score(models, cfg.ope, dataset.observations.shape[1])
             rho = rank_correlation(out["estimates"], diag["ope"]["returns"])
             rhos[label].append(rho)
             same = all(abs(a - b) <= 1e-3 * max(1.0, abs(b)) for a, b in zip(out["estimates"], diag["ope"]["estimates"]))
