@@ -131,9 +131,13 @@ def linear_system(n: int = 3000, seed: int = 0) -> Dataset:
     return Dataset(obs, actions, rewards, terminals, timeouts, nxt)
 
 
-def test_dynamics_ensemble_learns_elites_and_termination() -> None:
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_dynamics_ensemble_learns_elites_and_termination(precision: Literal["fp32", "bf16"]) -> None:
+    """The model, its elites and the learned termination are right when trained in either precision."""
     data = linear_system()
-    cfg = DynamicsConfig(members=4, elites=2, hidden=(64, 64), weight_decay=(2.5e-5, 5e-5, 1e-4), max_epochs=40, max_holdout=500)
+    cfg = DynamicsConfig(
+        members=4, elites=2, hidden=(64, 64), weight_decay=(2.5e-5, 5e-5, 1e-4), max_epochs=40, max_holdout=500, precision=precision
+    )
     trainer = DynamicsTrainer(data, cfg, seed=0)
     assert trainer.model.termination == "learned"  # the data has terminals and no known task
     before = trainer.holdout_mse()

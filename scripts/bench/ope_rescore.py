@@ -8,7 +8,13 @@ the check that the rebuild is faithful) and then with ``--set ope.KEY=VALUE`` ov
 for each: the rank correlation with the true returns and each group's model disagreement along its
 rollouts. It measures an OPE change on the same candidates, without retraining anything.
 
+``--set dynamics.KEY=VALUE`` retrains only the dynamics model, as the run's dynamics stage did (same
+seed, so the same hold-out split) but with the override, prints its wall clock and elite hold-out
+error beside the run's, and scores the same candidates with it: a change to how the model is trained
+measured by what it is for.
+
     .venv/bin/python scripts/bench/ope_rescore.py runs/hcmr/off_s0 runs/hcmr/off_s1 --set ope.clip_states=true
+    .venv/bin/python scripts/bench/ope_rescore.py runs/hcmr/off_s0 --set dynamics.precision=bf16
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +34,7 @@ from learning.data.dataset import Dataset, dataset_action_bound, load_dataset
 from learning.offline.bc import ActorEnsemble, make_actor
 from learning.offline.critics import Critics
 from learning.offline.diagnostics import rank_correlation
-from learning.offline.dynamics import DynamicsEnsemble, resolve_termination
+from learning.offline.dynamics import DynamicsEnsemble, DynamicsTrainer, resolve_termination
 from learning.offline.ope import AMQ, OPEConfig
 from learning.offline.pipeline import OfflineConfig
 
@@ -73,13 +80,36 @@ def score(
     return {"estimates": estimates, "disagreement": disagreement}
 
 
+def retrain_dynamics(state: Dataset, run_model: DynamicsEnsemble, cfg: OfflineConfig, run_seconds: float) -> DynamicsEnsemble:
+    """The run's dynamics stage again with ``cfg.dynamics``; prints its time and hold-out error beside the run's."""
+    trainer = DynamicsTrainer(state, cfg.dynamics, seed=cfg.seed + 2)  # the pipeline's seed: the run's hold-out split
+    start = time.perf_counter()
+    while not trainer.done:
+        stats = trainer.step()
+        print(f"  dynamics epoch {trainer.epoch}: hold-out MSE {stats['holdout_mse']:.4g}, {time.perf_counter() - start:.0f} s", flush=True)
+    seconds = time.perf_counter() - start
+    model = trainer.finish().requires_grad_(False)
+
+    def elite_mse(m: DynamicsEnsemble) -> float:
+        with torch.no_grad():
+            mean, _ = m.predict(trainer.obs[trainer.hold], trainer.actions[trainer.hold])
+        return float((mean[m.elite_index] - trainer.targets[trainer.hold]).square().mean())
+
+    print(
+        f"  dynamics: run's {run_seconds:.0f} s, hold-out MSE of the elites {elite_mse(run_model):.4g}; "
+        f"retrained {seconds:.0f} s ({trainer.epoch} epochs), {elite_mse(model):.4g}",
+        flush=True,
+    )
+    return model
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", type=Path, nargs="+", help="offline run folders trained with --env (their diagnostics hold true returns)")
-    p.add_argument("--set", action="append", default=[], help="an OPE override, e.g. ope.clip_states=true")
+    p.add_argument("--set", action="append", default=[], help="an OPE or dynamics override, e.g. ope.clip_states=true")
     args = p.parse_args()
-    if any(not item.startswith("ope.") for item in args.set):
-        p.error("--set: only OPE settings (ope.KEY=VALUE) can change; the models are the run's")
+    if any(not item.startswith(("ope.", "dynamics.")) for item in args.set):
+        p.error("--set: only OPE settings (ope.KEY=VALUE) and the dynamics model's (dynamics.KEY=VALUE) can change")
     torch.set_num_threads(1)
     rhos: dict[str, list[float]] = {"run's": [], "new": []}
     print("| run | OPE | Spearman | AM-Q BC / accepted / learners | disagreement BC / accepted / learners | stored estimates reproduced |")
@@ -90,9 +120,13 @@ def main() -> None:
         dataset = load_dataset(data_path(run))
         base = from_dict(OfflineConfig, ckpt["offline"], f"{run}: offline.pt")
         new = from_dict(OfflineConfig, apply_overrides(to_dict(base), args.set), "--set")
-        models = load_models(dataset, ckpt, base)  # only the OPE settings differ between the two scorings
-        for label, cfg in (("run's", base), ("new", new)):
-            out = score(models, cfg.ope, dataset.observations.shape[1])
+        models = load_models(dataset, ckpt, base)
+        new_models = models
+        if new.dynamics != base.dynamics:  # only the model is retrained; critics and policies stay the run's
+            state, critics, dynamics, ensembles = models
+            new_models = (state, critics, retrain_dynamics(state, dynamics, new, diag["seconds"]["dynamics"]), ensembles)
+        for label, cfg, pair in (("run's", base, models), ("new", new, new_models)):
+            out = score(pair, cfg.ope, dataset.observations.shape[1])
             rho = rank_correlation(out["estimates"], diag["ope"]["returns"])
             rhos[label].append(rho)
             same = all(abs(a - b) <= 1e-3 * max(1.0, abs(b)) for a, b in zip(out["estimates"], diag["ope"]["estimates"]))

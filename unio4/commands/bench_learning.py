@@ -52,5 +52,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_row(f"policy improvement ({cfg.bc.members} members)", f"{r.improvement_steps_per_s:,.1f}")
     console().print(table)
     print(f"batched ensemble speed-up over sequential members: {r.ensemble_speedup:.2f}x")
-    print(f"dynamics ensemble: {r.dynamics_epoch_s:.2f} s per epoch; one AM-Q evaluation (horizon {cfg.ope.horizon}): {r.ope_eval_s:.2f} s")
+    print(
+        f"dynamics ensemble ({cfg.dynamics.precision}): {r.dynamics_epoch_s:.2f} s per epoch; "
+        f"one AM-Q evaluation (horizon {cfg.ope.horizon}): {r.ope_eval_s:.2f} s"
+    )
     return 0
