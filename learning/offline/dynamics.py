@@ -191,10 +191,12 @@ class DynamicsTrainer:
         """Whether training has stopped (no member improved for ``patience`` epochs, or the epoch budget is spent)."""
         return self.epochs_since_improvement >= self.cfg.patience or self.epoch >= self.cfg.max_epochs
 
-    def holdout_mse(self) -> torch.Tensor:
-        """Per-member mean squared error of the mean prediction on the hold-out set (normalised units)."""
+    def holdout_mse(self, model: DynamicsEnsemble | None = None) -> torch.Tensor:
+        """Per-member mean squared error of the mean prediction on the hold-out set (normalised units),
+        of the model in training or of another one fitted to the same data (to compare the two).
+        """
         with torch.no_grad():
-            mean, _ = self.model.predict(self.obs[self.hold], self.actions[self.hold])
+            mean, _ = (self.model if model is None else model).predict(self.obs[self.hold], self.actions[self.hold])
             return (mean - self.targets[self.hold]).square().mean((1, 2))
 
     def step(self) -> dict[str, float]:

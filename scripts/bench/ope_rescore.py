@@ -24,7 +24,7 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -48,10 +48,17 @@ def data_path(run: Path) -> Path:
     return Path(argv[argv.index("--data") + 1])
 
 
-def load_models(
-    dataset: Dataset, ckpt: dict[str, Any], cfg: OfflineConfig
-) -> tuple[Dataset, Critics, DynamicsEnsemble, dict[str, ActorEnsemble]]:
-    """The run's state data (what Q and the model read), critics, dynamics model and policy ensembles."""
+class RunModels(NamedTuple):
+    """A finished run's state data (what Q and the model read), critics, dynamics model and policy ensembles."""
+
+    state: Dataset
+    critics: Critics
+    dynamics: DynamicsEnsemble
+    ensembles: dict[str, ActorEnsemble]
+
+
+def load_models(dataset: Dataset, ckpt: dict[str, Any], cfg: OfflineConfig) -> RunModels:
+    """The run's models, rebuilt from its checkpoint."""
     state = dataset.on_critic_observations() if cfg.q_observations == "critic" and dataset.has_critic_observations() else dataset
     obs_dim, act_dim = state.observations.shape[1], dataset.actions.shape[1]
     critics = Critics(obs_dim, act_dim, cfg.critics, cfg.bc.network, state.value_observations()[0].shape[1])
@@ -63,19 +70,16 @@ def load_models(
     for group in GROUPS:
         ensembles[group] = ActorEnsemble([template] * cfg.bc.members)
         ensembles[group].load_state_dict(ckpt[ENSEMBLE_KEYS[group]])
-    return state, critics.requires_grad_(False), dynamics.requires_grad_(False), ensembles
+    return RunModels(state, critics.requires_grad_(False), dynamics.requires_grad_(False), ensembles)
 
 
-def score(
-    models: tuple[Dataset, Critics, DynamicsEnsemble, dict[str, ActorEnsemble]], ope_cfg: OPEConfig, policy_dims: int
-) -> dict[str, Any]:
+def score(models: RunModels, ope_cfg: OPEConfig, policy_dims: int) -> dict[str, Any]:
     """Every candidate's AM-Q under ``ope_cfg`` and each group's mean model disagreement."""
-    state, critics, dynamics, ensembles = models
-    ope = AMQ(state.observations, dynamics, critics, ope_cfg, policy_dims)
+    ope = AMQ(models.state.observations, models.dynamics, models.critics, ope_cfg, policy_dims)
     estimates: list[float] = []
     disagreement: dict[str, float] = {}
     for group in GROUPS:
-        estimates += [float(x) for x in ope(ensembles[group])]
+        estimates += [float(x) for x in ope(models.ensembles[group])]
         disagreement[group] = float(ope.last_disagreement.mean())
     return {"estimates": estimates, "disagreement": disagreement}
 
@@ -91,9 +95,7 @@ def retrain_dynamics(state: Dataset, run_model: DynamicsEnsemble, cfg: OfflineCo
     model = trainer.finish().requires_grad_(False)
 
     def elite_mse(m: DynamicsEnsemble) -> float:
-        with torch.no_grad():
-            mean, _ = m.predict(trainer.obs[trainer.hold], trainer.actions[trainer.hold])
-        return float((mean[m.elite_index] - trainer.targets[trainer.hold]).square().mean())
+        return float(trainer.holdout_mse(m)[m.elite_index].mean())
 
     print(
         f"  dynamics: run's {run_seconds:.0f} s, hold-out MSE of the elites {elite_mse(run_model):.4g}; "
@@ -123,8 +125,7 @@ def main() -> None:
         models = load_models(dataset, ckpt, base)
         new_models = models
         if new.dynamics != base.dynamics:  # only the model is retrained; critics and policies stay the run's
-            state, critics, dynamics, ensembles = models
-            new_models = (state, critics, retrain_dynamics(state, dynamics, new, diag["seconds"]["dynamics"]), ensembles)
+            new_models = models._replace(dynamics=retrain_dynamics(models.state, models.dynamics, new, diag["seconds"]["dynamics"]))
         for label, cfg, pair in (("run's", base, models), ("new", new, new_models)):
             out = score(pair, cfg.ope, dataset.observations.shape[1])
             rho = rank_correlation(out["estimates"], diag["ope"]["returns"])
