@@ -3,7 +3,9 @@
 For each seed it runs (skipping what a previous call already finished, so an interrupted row resumes):
 
 1. ``unio4 train offline --env ENV --set train.seed=S`` (one torch thread), timed;
-2. ``unio4 train online --init`` from that run (``--online-iterations 0`` skips it);
+2. ``unio4 train online --init`` from that run (``--online-iterations 0`` skips it), evaluated on the
+   offline evaluation's episodes, so that its first evaluation is the offline policy's own score and
+   its last one is comparable with it;
 3. d3rlpy's IQL (``d3rlpy_baselines.py`` in its own virtual environment) for as many seconds of
    training as step 1 took, scored at ``--iql-steps`` steps too.
 
@@ -58,7 +60,7 @@ def record_time(out: Path, key: str, seconds: float) -> None:
 
 def seed_runs(args: argparse.Namespace, seed: int) -> None:
     out: Path = args.out
-    off, on, iql = out / f"off_s{seed}", out / f"on_s{seed}", out / f"iql_s{seed}.jsonl"
+    off, on, iql = out / f"off_s{seed}", out / f"{args.online_name}_s{seed}", out / f"iql_s{seed}.jsonl"
     if not (off / "evaluation.json").is_file():
         cmd = [str(ROOT / ".venv/bin/unio4"), "train", "offline", "--data", str(args.data), "--config", args.config]
         cmd += ["--env", args.env, "--threads", "1", "--set", f"train.seed={seed}", "--out", str(off)]
@@ -68,8 +70,8 @@ def seed_runs(args: argparse.Namespace, seed: int) -> None:
     if args.online_iterations and not (on / "checkpoints" / "final.pt").is_file():
         cmd = [str(ROOT / ".venv/bin/unio4"), "train", "online", "--env", args.env, "--config", args.online_config]
         cmd += ["--init", str(off / "checkpoints" / "offline.pt"), "--iterations", str(args.online_iterations)]
-        cmd += ["--seed", str(seed), "--out", str(on)]
-        record_time(out, f"on_s{seed}", run(cmd, out / f"on_s{seed}.log"))
+        cmd += ["--seed", str(seed), "--eval-episodes", str(args.eval_episodes), "--out", str(on)]
+        record_time(out, on.name, run(cmd, out / f"{on.name}.log"))
     if args.d3rlpy_python and not iql.is_file():
         times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]
         budget = times.get(f"off_s{seed}")
@@ -109,7 +111,7 @@ def summarise(args: argparse.Namespace) -> None:
         scores = [normalized_score(args.env, r) for r in returns]
         cells = [cell("bc", statistics.mean(scores[:size])), cell("acc", statistics.mean(scores[size : 2 * size]))]
         cells.append(cell("sel", json.loads((off / "evaluation.json").read_text())["d4rl_score"]))
-        rows: list[dict[str, float]] = read_json(out / f"on_s{seed}" / "metrics.jsonl", [])  # type: ignore[assignment]
+        rows: list[dict[str, float]] = read_json(out / f"{args.online_name}_s{seed}" / "metrics.jsonl", [])  # type: ignore[assignment]
         evals = [r["eval/d4rl_score"] for r in rows if "eval/d4rl_score" in r]
         cells.append(cell("on", evals[-1], f"{evals[0]:.1f} / {{:.1f}}") if evals else "-")
         iql: list[dict[str, float]] = read_json(out / f"iql_s{seed}.jsonl", [])  # type: ignore[assignment]
@@ -140,6 +142,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="an override for every offline run, e.g. train.critics.precision=bf16")
     p.add_argument("--online-config", default="uni_o4_online")
     p.add_argument("--online-iterations", type=int, default=25, help="0: no online phase")
+    p.add_argument("--online-name", default="on", help="online runs go to OUT/NAME_sSEED (another name: another budget beside)")
+    p.add_argument("--eval-episodes", type=int, default=10, help="online evaluations: the offline evaluation's episode count")
     p.add_argument("--d3rlpy-python", default="/tmp/d3/bin/python", help="python of the d3rlpy environment ('' : no IQL)")
     p.add_argument("--iql-steps", type=int, default=50_000, help="IQL is also scored at this step count")
     p.add_argument("--iql-seconds", type=float, default=0.0, help="IQL's training budget (default: the seed's Uni-O4 offline wall clock)")
