@@ -39,6 +39,7 @@ def test_round_trip_and_episodes(tmp_path: Path) -> None:
     assert torch.equal(back.infos["critic_observations"], data.infos["critic_observations"])
     assert back.metadata == {"robot": "go1", "policy_dt": 0.02}
     assert back.episode_ends().tolist() == [19, 34, 49]
+    assert back.episode_starts().tolist() == [0, 20, 35]
     with h5py.File(tmp_path / "d.h5") as f:  # D4RL key names at the root
         assert {"observations", "actions", "rewards", "terminals", "timeouts", "next_observations"} <= set(f.keys())
 

@@ -241,6 +241,38 @@ def test_amq_terminal_modes(terminal: str, expected: list[float]) -> None:
     assert amq.last_disagreement.tolist() == pytest.approx([0.0, 0.6], abs=1e-5)
 
 
+class EagerLineWorld(LineWorld):
+    """LineWorld whose Q rewards moving right: a policy that moves looks better at every state it survives."""
+
+    def q_min(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return 1.0 + actions[..., 0]
+
+
+@pytest.mark.parametrize(("fraction", "expected"), [(0.0, [1.0, 1.5]), (0.5, [1.0, 1.125]), (1.0, [1.0, 0.75])])
+def test_amq_initial_fraction_sees_a_fall_from_the_reset_states(fraction: float, expected: list[float]) -> None:
+    """The data's states sit at x = 0 except its episodes' first states (reset states, 1 row in 64) at
+    x = 0.9. Member 1 moves 0.5 per step and Q favours that: from x = 0 it survives the 2-step horizon
+    and scores 1.5; from a reset it falls after one step and scores 1.5 / 2. Drawn from all rows
+    (fraction 0) the 16 start states miss the resets and rank member 1 above member 0 (Q 1 everywhere);
+    drawn from the episode starts it ranks below, as its true return would."""
+    policies = ensemble_of(2)
+    with torch.no_grad():
+        policies.params["mean_head.0.weight"].zero_()
+        policies.params["mean_head.0.bias"][0] = 0.0
+        policies.params["mean_head.0.bias"][1] = math.atanh(0.5)
+    data, starts = torch.zeros(512, 2), torch.arange(0, 512, 64)
+    data[starts] = 0.9
+    world = EagerLineWorld()
+    cfg = OPEConfig(horizon=2, states=16, terminal="zero", initial_fraction=fraction, seed=2)
+    amq = AMQ(data, world, world, cfg, episode_starts=starts)  # type: ignore[arg-type]
+    initial = round(fraction * 16)
+    assert bool((amq.start[:initial] == 0.9).all()) and not bool((amq.start[initial:] == 0.9).any())
+    assert amq(policies).tolist() == pytest.approx(expected, abs=1e-5)
+    if fraction:
+        with pytest.raises(ValueError, match="episode starts"):
+            AMQ(data, world, world, cfg)  # type: ignore[arg-type]
+
+
 class RunawayWorld:
     """A model that feeds on its own errors: the state doubles every step (plus ``gain`` x the action);
     the rollout ends where ``|x| > 1`` unless ``ends`` is off. Its "disagreement" is the size of the

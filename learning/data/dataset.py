@@ -74,6 +74,11 @@ class Dataset:
         """Indices of the last transition of every episode."""
         return torch.nonzero(self.terminals | self.timeouts).squeeze(1)
 
+    def episode_starts(self) -> torch.Tensor:
+        """Indices of the first transition of every episode (its observation is a reset state)."""
+        after_ends = self.episode_ends() + 1
+        return torch.cat([after_ends.new_zeros(1), after_ends[after_ends < len(self)]])
+
     def value_observations(self) -> tuple[torch.Tensor, torch.Tensor]:
         """What V(s) sees and its next-step counterpart: the privileged critic observations when the
         data has them (simulator logs, for an asymmetric critic that loads into the online PPO critic),

@@ -22,6 +22,13 @@ model may feed itself states it never saw and run away: on HalfCheetah, where no
 rollout, 200-step rollouts reached elite disagreements of 1e19 (docs/benchmarks.md), so the drift
 diagnostic and the Q values at those states meant nothing.
 
+``initial_fraction`` of the start states are drawn from the data's episode starts (reset states)
+instead of from all its states. The true return a policy is judged by starts there, and a reset
+state is rare in the data (one row per episode: 0.3 % of a 200 k-transition walker2d-medium file),
+so AM-Q over dataset states alone never sees what a policy does from a reset. On walker2d-medium the
+improvement step then accepted policies that fall within a few steps of a reset (return 7 against
+the BC members' 1000-2000) while AM-Q rated them above their BC start (docs/benchmarks.md).
+
 Every call uses the same start states and the same model-noise seed (common random numbers), so
 two policies' scores differ because the policies differ, not because the rollouts did: this is
 what makes the improvement step's "accept if better" test meaningful.
@@ -48,6 +55,7 @@ class OPEConfig:
     seed: int = bounded(12345, ge=0)  # start states and model noise, fixed for every evaluation
     terminal: str = "zero"  # what an ended rollout contributes: zero (absorbing state) or drop (the paper's)
     clip_states: bool = False  # keep the model's states inside the data's per-dimension [min, max]
+    initial_fraction: float = bounded(0.0, ge=0.0, le=1.0)  # share of start states drawn from episode starts
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or self.states < 1:
@@ -60,16 +68,30 @@ class AMQ:
     """Scores every member of an :class:`ActorEnsemble` with the same rollouts."""
 
     def __init__(
-        self, observations: torch.Tensor, dynamics: DynamicsEnsemble, critics: Critics, cfg: OPEConfig, policy_dims: int | None = None
+        self,
+        observations: torch.Tensor,
+        dynamics: DynamicsEnsemble,
+        critics: Critics,
+        cfg: OPEConfig,
+        policy_dims: int | None = None,
+        episode_starts: torch.Tensor | None = None,
     ) -> None:
         """``observations``: the states the model and Q work in (start states are drawn from them);
         ``policy_dims``: a policy reads the first that many of them (the privileged critic state starts
-        with the policy's observation), all of them when None.
+        with the policy's observation), all of them when None; ``episode_starts``: row indices of the
+        episodes' first states, drawn from for ``cfg.initial_fraction`` of the start states.
         """
         self.dynamics, self.critics, self.cfg = dynamics, critics, cfg
         self.policy_dims = policy_dims or observations.shape[-1]
         gen = torch.Generator().manual_seed(cfg.seed)
-        self.start = observations[torch.randint(len(observations), (cfg.states,), generator=gen).to(observations.device)]
+        rows = torch.randint(len(observations), (cfg.states,), generator=gen)
+        initial = round(cfg.initial_fraction * cfg.states)
+        if initial:
+            if episode_starts is None or len(episode_starts) == 0:
+                raise ValueError("ope.initial_fraction > 0 needs the data's episode starts")
+            picks = torch.randint(len(episode_starts), (initial,), generator=torch.Generator().manual_seed(cfg.seed + 2))
+            rows[:initial] = episode_starts.cpu()[picks]
+        self.start = observations[rows.to(observations.device)]
         self.low, self.high = observations.min(0).values, observations.max(0).values
         # (members,) mean elite disagreement along the latest call's rollouts (live steps): how far
         # from the data the scored policies went (diagnostics; the score does not use it)

@@ -211,7 +211,7 @@ def train_offline(
     coverage = action_coverage(lambda obs: bc_trainer.ensemble(obs)[0], dataset.observations, dataset.actions)
     diagnostics["coverage"] = dataclasses.asdict(coverage)
     print(coverage.line(), flush=True)
-    ope = AMQ(state_data.observations, dynamics, critics, cfg.ope, policy_dims=dataset.observations.shape[1])
+    ope = AMQ(state_data.observations, dynamics, critics, cfg.ope, dataset.observations.shape[1], dataset.episode_starts())
     improver = ImprovementTrainer(
         dataset,
         bc_trainer.ensemble,

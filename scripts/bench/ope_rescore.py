@@ -75,7 +75,7 @@ def load_models(dataset: Dataset, ckpt: dict[str, Any], cfg: OfflineConfig) -> R
 
 def score(models: RunModels, ope_cfg: OPEConfig, policy_dims: int) -> dict[str, Any]:
     """Every candidate's AM-Q under ``ope_cfg`` and each group's mean model disagreement."""
-    ope = AMQ(models.state.observations, models.dynamics, models.critics, ope_cfg, policy_dims)
+    ope = AMQ(models.state.observations, models.dynamics, models.critics, ope_cfg, policy_dims, models.state.episode_starts())
     estimates: list[float] = []
     disagreement: dict[str, float] = {}
     for group in GROUPS:
