@@ -439,7 +439,12 @@ def test_cli_offline_then_online_on_a_gymnasium_task(tmp_path: Path, capsys: pyt
     assert set(seconds) == {"critics", "bc", "dynamics", "improvement"} and all(t > 0 for t in seconds.values())
     online = ["train", "online", "--env", "Hopper-v4", "--init", str(tmp_path / "off" / "checkpoints" / "offline.pt")]
     online += ["--out", str(tmp_path / "on"), "--iterations", "1", "--eval-episodes", "2", "--set", "train.ppo.num_steps=256"]
-    assert main([*online, "--set", "train.ppo.epochs=2", "--set", "train.eval_interval=1"]) == 0
+    threads = torch.get_num_threads()
+    try:  # --threads: one torch thread, as for runs sharing a machine (two torch pools on two cores ran PPO 30x slower)
+        assert main([*online, "--set", "train.ppo.epochs=2", "--set", "train.eval_interval=1", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     out = capsys.readouterr().out
     first_online = float(out.split("evaluation return: first ")[1].split(",")[0])
     assert first_online == pytest.approx(offline_return, abs=0.1)  # printed with one decimal

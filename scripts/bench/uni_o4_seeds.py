@@ -3,9 +3,9 @@
 For each seed it runs (skipping what a previous call already finished, so an interrupted row resumes):
 
 1. ``unio4 train offline --env ENV --set train.seed=S`` (one torch thread), timed;
-2. ``unio4 train online --init`` from that run (``--online-iterations 0`` skips it), evaluated on the
-   offline evaluation's episodes, so that its first evaluation is the offline policy's own score and
-   its last one is comparable with it;
+2. ``unio4 train online --init`` from that run (one torch thread; ``--online-iterations 0`` skips
+   it), evaluated on the offline evaluation's episodes, so that its first evaluation is the offline
+   policy's own score and its last one is comparable with it;
 3. d3rlpy's IQL (``d3rlpy_baselines.py`` in its own virtual environment) for as many seconds of
    training as step 1 took, scored at ``--iql-steps`` steps too.
 
@@ -70,7 +70,7 @@ def seed_runs(args: argparse.Namespace, seed: int) -> None:
     if args.online_iterations and not (on / "checkpoints" / "final.pt").is_file():
         cmd = [str(ROOT / ".venv/bin/unio4"), "train", "online", "--env", args.env, "--config", args.online_config]
         cmd += ["--init", str(off / "checkpoints" / "offline.pt"), "--iterations", str(args.online_iterations)]
-        cmd += ["--seed", str(seed), "--eval-episodes", str(args.eval_episodes), "--out", str(on)]
+        cmd += ["--seed", str(seed), "--eval-episodes", str(args.eval_episodes), "--threads", "1", "--out", str(on)]
         record_time(out, on.name, run(cmd, out / f"{on.name}.log"))
     if args.d3rlpy_python and not iql.is_file():
         times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]

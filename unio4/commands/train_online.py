@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out(p, "run directory: checkpoints, TensorBoard, curves (default: a new runs/online/DATE_NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/latest.pt")
     p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline or online")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: every core; 1 per process when runs share cores)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from learning.online import OnlineConfig, VectorEnv, load_init, train_online
     from learning.run_dir import prepare_run_dir
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
 
     train_sets = [*overrides(args, "train"), *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
