@@ -27,7 +27,9 @@ instead of from all its states. The true return a policy is judged by starts the
 state is rare in the data (one row per episode: 0.3 % of a 200 k-transition walker2d-medium file),
 so AM-Q over dataset states alone never sees what a policy does from a reset. On walker2d-medium the
 improvement step then accepted policies that fall within a few steps of a reset (return 7 against
-the BC members' 1000-2000) while AM-Q rated them above their BC start (docs/benchmarks.md).
+the BC members' 1000-2000) while AM-Q rated them above their BC start. From reset states AM-Q sees
+those falls, yet the step still did not beat BC there (docs/benchmarks.md), so the default stays 0,
+the paper's.
 
 Every call uses the same start states and the same model-noise seed (common random numbers), so
 two policies' scores differ because the policies differ, not because the rollouts did: this is
