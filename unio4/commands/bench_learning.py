@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from unio4.commands.options import add_set, console, overrides
+from unio4.commands.options import add_set, add_threads, apply_threads, console, overrides
 
 WORDS = ("bench", "learning")
 HELP = "offline-phase throughput per stage; batched vs sequential BC ensemble"
@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shape", default="17,6", metavar="OBS,ACT", help="synthetic dataset dimensions (default: Walker2d's)")
     p.add_argument("--transitions", type=int, default=100_000)
     p.add_argument("--steps", type=int, default=50, help="timed gradient steps per stage")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_threads(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from learning.data.dataset import load_dataset
     from learning.offline.pipeline import OfflineConfig
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), overrides(args, "train"))
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():  # the authors' sizes, timed on this CPU
         cfg = dataclasses.replace(cfg, device="cpu")

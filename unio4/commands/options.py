@@ -75,6 +75,28 @@ def add_out(p: argparse.ArgumentParser, help_text: str, default: str | None = No
     p.add_argument("-o", "--out", default=default, required=required, help=help_text)
 
 
+def add_threads(p: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's intra-op threads (runs sharing cores want 1 each: two default pools on
+    two cores ran PPO 30x slower)."""
+    p.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0: torch's default, every core)")
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's thread count from ``--threads`` (0 leaves torch's default)."""
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def add_task_args(p: argparse.ArgumentParser, *more_targets: str) -> None:
     """``--task``, ``--set`` (the task, and ``more_targets``), ``--backend``, ``--num-envs``, ``--seed``."""
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path (default: go1_flat)")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unio4.commands.options import add_out, add_set, overrides
+from unio4.commands.options import add_out, add_set, add_threads, apply_threads, overrides
 
 if TYPE_CHECKING:
     from learning.offline.pipeline import OnlineScorer
@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="an earlier offline run dir: take its finished stages whose settings, seed and dataset match (ablations)",
     )
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, every core)")
+    add_threads(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from learning.offline.pipeline import OfflineConfig, train_offline
     from learning.run_dir import prepare_run_dir
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     preset = args.config or ("uni_o4_offline" if torch.cuda.is_available() else "uni_o4_offline_cpu")
     if args.config is None:
         print(f"train offline: preset {preset} ({'a GPU is available' if torch.cuda.is_available() else 'no GPU: the CPU-sized preset'})")

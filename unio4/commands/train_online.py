@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_task_args, overrides
+from unio4.commands.options import add_out, add_task_args, add_threads, apply_threads, overrides
 
 WORDS = ("train", "online")
 HELP = "PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task or a Gymnasium task"
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out(p, "run directory: checkpoints, TensorBoard, curves (default: a new runs/online/DATE_NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/latest.pt")
     p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline or online")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: every core; 1 per process when runs share cores)")
+    add_threads(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from learning.online import OnlineConfig, VectorEnv, load_init, train_online
     from learning.run_dir import prepare_run_dir
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
 
     train_sets = [*overrides(args, "train"), *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
