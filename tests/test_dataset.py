@@ -209,3 +209,22 @@ def test_data_stats_reads_episodes_returns_and_scores(tmp_path: Path, capsys: py
     assert main(["data", "stats", str(tmp_path / "d.h5"), "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["episodes"] == 3 and row["return_max"] == pytest.approx(10.0)
+
+
+def test_data_stats_reads_the_forward_speed_beside_d4rls_file_of_that_level() -> None:
+    """Walker2d's forward velocity is observation 8: its mean and spread, and D4RL's medium file's beside them."""
+    from learning.data.statistics import dataset_statistics
+    from learning.scores import D4RL_FORWARD_VELOCITY
+
+    obs = torch.zeros(4, 17)
+    obs[:, 8] = torch.tensor([1.0, 2.0, 3.0, 6.0])  # mean 3, population std sqrt(3.5)
+    obs[:, 7] = 100.0  # a neighbour that must not be read
+    ends = torch.tensor([False, False, False, True])
+    data = Dataset(obs, torch.zeros(4, 6), torch.ones(4), ends, ~ends & False, obs, metadata={"env": "Walker2d-v4", "level": "medium"})
+    stats = dataset_statistics(data)
+    assert stats.speed_mean == pytest.approx(3.0) and stats.speed_std == pytest.approx(3.5**0.5)
+    assert (stats.d4rl_speed_mean, stats.d4rl_speed_std) == D4RL_FORWARD_VELOCITY[("walker2d", "medium")]
+    # a level D4RL has no file of, and a task without a known velocity entry: nothing is made up
+    data.metadata = {"env": "Walker2d-v4", "level": "random"}
+    assert dataset_statistics(data).d4rl_speed_mean is None and dataset_statistics(data).speed_mean == pytest.approx(3.0)
+    assert dataset_statistics(data, "Pendulum-v1").speed_mean is None

@@ -2,7 +2,9 @@
 
 An offline method is only as good as what its data covers, so a regenerated D4RL-style file is
 read the way D4RL's are described: transitions, episodes, and the spread of episode returns (as
-D4RL-normalised scores when the task has reference returns).
+D4RL-normalised scores when the task has reference returns). For Gymnasium's locomotion tasks it
+also reads the forward speed over all transitions, beside the same statistic of D4RL's file of that
+task and level: the one per-file statistic of D4RL's that is on record.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from learning.data.dataset import Dataset
-from learning.scores import normalized_score, reference_returns
+from learning.scores import D4RL_FORWARD_VELOCITY, FORWARD_VELOCITY_INDEX, normalized_score, reference_returns, task_family
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class DatasetStatistics:
     score_min: float | None = None
     score_mean: float | None = None
     score_max: float | None = None
+    speed_mean: float | None = None  # the torso's forward velocity over all transitions (locomotion tasks)
+    speed_std: float | None = None
+    d4rl_speed_mean: float | None = None  # the same over D4RL's file of this task and level
+    d4rl_speed_std: float | None = None
 
 
 def episode_returns(dataset: Dataset) -> torch.Tensor:
@@ -39,7 +45,9 @@ def episode_returns(dataset: Dataset) -> torch.Tensor:
 
 
 def dataset_statistics(dataset: Dataset, env_id: str | None = None) -> DatasetStatistics:
-    """Statistics of ``dataset``; ``env_id`` (default: the file's ``env`` metadata) selects the score references."""
+    """Statistics of ``dataset``; ``env_id`` (default: the file's ``env`` metadata) selects the score references
+    and the forward-velocity entry, the file's ``level`` metadata D4RL's file to set beside it.
+    """
     if len(dataset) == 0:
         raise ValueError("the dataset holds no transitions")
     returns = episode_returns(dataset)
@@ -47,6 +55,13 @@ def dataset_statistics(dataset: Dataset, env_id: str | None = None) -> DatasetSt
     scores = None
     if env_id is not None and reference_returns(env_id) is not None:
         scores = [normalized_score(env_id, float(r)) for r in (returns.min(), returns.mean(), returns.max())]
+    speed: list[float | None] = [None, None]
+    d4rl: tuple[float, float] | tuple[None, None] = (None, None)
+    index = FORWARD_VELOCITY_INDEX.get(task_family(env_id)) if env_id is not None else None
+    if env_id is not None and index is not None and dataset.observations.shape[1] > index:
+        velocity = dataset.observations[:, index].double()
+        speed = [float(velocity.mean()), float(velocity.std(correction=0))]
+        d4rl = D4RL_FORWARD_VELOCITY.get((task_family(env_id), str(dataset.metadata.get("level"))), (None, None))
     return DatasetStatistics(
         transitions=len(dataset),
         episodes=len(returns),
@@ -58,4 +73,8 @@ def dataset_statistics(dataset: Dataset, env_id: str | None = None) -> DatasetSt
         score_min=scores[0] if scores else None,
         score_mean=scores[1] if scores else None,
         score_max=scores[2] if scores else None,
+        speed_mean=speed[0],
+        speed_std=speed[1],
+        d4rl_speed_mean=d4rl[0],
+        d4rl_speed_std=d4rl[1],
     )
