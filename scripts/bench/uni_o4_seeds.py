@@ -75,7 +75,7 @@ def seed_runs(args: argparse.Namespace, seed: int) -> None:
     if args.d3rlpy_python and not iql.is_file():
         times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]
         budget = times.get(f"off_s{seed}")
-        if budget is None:
+        if budget is None and not args.iql_seconds:
             raise SystemExit(f"{off}: finished by an earlier call whose wall clock is not in {out / 'times.json'}; give --iql-seconds")
         cmd = [args.d3rlpy_python, str(ROOT / "scripts/bench/d3rlpy_baselines.py"), str(args.data), "--env", args.env]
         cmd += ["--algo", "iql", "--steps", str(args.iql_steps), "--seconds", str(args.iql_seconds or budget), "--marks", "1"]
