@@ -220,7 +220,8 @@ def test_data_stats_reads_the_forward_speed_beside_d4rls_file_of_that_level() ->
     obs[:, 8] = torch.tensor([1.0, 2.0, 3.0, 6.0])  # mean 3, population std sqrt(3.5)
     obs[:, 7] = 100.0  # a neighbour that must not be read
     ends = torch.tensor([False, False, False, True])
-    data = Dataset(obs, torch.zeros(4, 6), torch.ones(4), ends, ~ends & False, obs, metadata={"env": "Walker2d-v4", "level": "medium"})
+    meta = {"env": "Walker2d-v4", "level": "medium"}
+    data = Dataset(obs, torch.zeros(4, 6), torch.ones(4), ends, torch.zeros_like(ends), obs, metadata=meta)
     stats = dataset_statistics(data)
     assert stats.speed_mean == pytest.approx(3.0) and stats.speed_std == pytest.approx(3.5**0.5)
     assert (stats.d4rl_speed_mean, stats.d4rl_speed_std) == D4RL_FORWARD_VELOCITY[("walker2d", "medium")]

@@ -55,13 +55,14 @@ def dataset_statistics(dataset: Dataset, env_id: str | None = None) -> DatasetSt
     scores = None
     if env_id is not None and reference_returns(env_id) is not None:
         scores = [normalized_score(env_id, float(r)) for r in (returns.min(), returns.mean(), returns.max())]
-    speed: list[float | None] = [None, None]
-    d4rl: tuple[float, float] | tuple[None, None] = (None, None)
-    index = FORWARD_VELOCITY_INDEX.get(task_family(env_id)) if env_id is not None else None
-    if env_id is not None and index is not None and dataset.observations.shape[1] > index:
+    speed: tuple[float | None, float | None] = (None, None)
+    d4rl: tuple[float | None, float | None] = (None, None)
+    family = task_family(env_id) if env_id is not None else ""
+    index = FORWARD_VELOCITY_INDEX.get(family)
+    if index is not None and dataset.observations.shape[1] > index:
         velocity = dataset.observations[:, index].double()
-        speed = [float(velocity.mean()), float(velocity.std(correction=0))]
-        d4rl = D4RL_FORWARD_VELOCITY.get((task_family(env_id), str(dataset.metadata.get("level"))), (None, None))
+        speed = (float(velocity.mean()), float(velocity.std(correction=0)))
+        d4rl = D4RL_FORWARD_VELOCITY.get((family, str(dataset.metadata.get("level"))), d4rl)
     return DatasetStatistics(
         transitions=len(dataset),
         episodes=len(returns),
