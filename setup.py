@@ -27,14 +27,15 @@ TRAIN_REQUIRES = [
     "gymnasium==1.0.0",
     "pybullet==3.2.7",
     "imageio==2.38.1",  # gymnasium[mujoco] tasks import it; videos and GIFs
-    "imageio-ffmpeg==0.8.1",  # an ffmpeg binary for `unio4 play --video out.mp4`
+    "imageio-ffmpeg==0.8.1",  # an ffmpeg binary for `unio4 play ... --out walk.mp4`
     "h5py==3.16.0",  # datasets
     "onnx==1.23.2",  # policy export
     "onnxscript==0.7.2",  # torch.onnx's exporter
 ]
 
-# The layers, bottom to top: presets and robot descriptions, the robot side, simulation, learning, the CLI.
-PACKAGES = ("configs", "robots", "deploy", "sim", "learning", "unio4")
+# One top-level name, ``unio4``: the layers (bottom to top: presets and robot descriptions, the robot side,
+# simulation, learning) are its subpackages beside the CLI, so no generic name (``sim``, ``deploy``, ...) lands in
+# site-packages. The folders stay at the repository's top level; unio4/<layer> are links to them.
 
 EXTRAS = {
     "train": TRAIN_REQUIRES,
@@ -64,8 +65,8 @@ setup(
     description="Uni-O4 offline and online RL for the Unitree Go1: logged data -> policy -> parallel sim -> robot",
     python_requires=">=3.10",
     license="BSD-3-Clause",
-    packages=find_packages(include=[f"{top}{sub}" for top in PACKAGES for sub in ("", ".*")]),
-    package_data={"robots": ["*/*.yaml"], "configs": ["*/*.yaml"]},
+    packages=find_packages(include=["unio4", "unio4.*"]),
+    package_data={"unio4.robots": ["*/*.yaml"], "unio4.configs": ["*/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["unio4=unio4.cli:main"]},

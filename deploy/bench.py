@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from deploy.bundle import load_bundle
-from deploy.runtime import RuntimeConfig, run_bundle
+from unio4.deploy.bundle import load_bundle
+from unio4.deploy.runtime import RuntimeConfig, run_bundle
 
 
 def bench_deploy(

@@ -7,7 +7,7 @@ what is wrong, when
 - ``SHA256SUMS`` is missing, malformed, misses a file of the directory or lists one that is not there;
 - any file's sha256 differs from its line;
 - the manifest is not valid YAML, lacks a field, has a wrong type, a non-finite or out-of-range
-  value, or per-joint lists of the wrong length (:mod:`deploy.manifest`);
+  value, or per-joint lists of the wrong length (:mod:`unio4.deploy.manifest`);
 - its gains, limits, default pose, action scales or rates disagree with the robot description;
 - the ONNX graph's input and outputs do not match the manifest's observation and action sizes.
 
@@ -28,9 +28,9 @@ import numpy as np
 import onnxruntime as ort
 import yaml
 
-from configs.loader import ConfigError, parse_yaml
-from deploy.manifest import SUPPORTED_FORMAT, Manifest, check_against_robot, parse_manifest
-from robots.description import load_robot
+from unio4.configs.loader import ConfigError, parse_yaml
+from unio4.deploy.manifest import SUPPORTED_FORMAT, Manifest, check_against_robot, parse_manifest
+from unio4.robots.description import load_robot
 
 MANIFEST_FILE = "manifest.yaml"
 SUMS_FILE = "SHA256SUMS"

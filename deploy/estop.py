@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import serial
 
-from configs.loader import bounded
+from unio4.configs.loader import bounded
 
 HEARTBEAT = b"H"
 STOP = b"S"

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.bundle import SUMS_FILE, load_bundle
+from unio4.deploy.bundle import SUMS_FILE, load_bundle
 
 
 class FlashError(OSError):

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from configs.loader import ConfigError, bounded, bounds, finite, from_dict
-from deploy.observations import ObservationConfig
-from robots.description import RobotDescription
+from unio4.configs.loader import ConfigError, bounded, bounds, finite, from_dict
+from unio4.deploy.observations import ObservationConfig
+from unio4.robots.description import RobotDescription
 
 SUPPORTED_FORMAT = 2  # 2: SHA256SUMS covers every file of the bundle, the manifest included
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from configs.loader import bounded
+from unio4.configs.loader import bounded
 
 FRAME_TERMS = ("gyro", "projected_gravity", "commands", "joint_pos", "joint_vel", "last_action")
 

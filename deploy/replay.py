@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from configs.loader import read_yaml, to_dict
-from deploy.manifest import check_against_robot, parse_manifest
-from deploy.robot_io import SdkLink
-from deploy.rollout_log import RolloutLog, read_log
-from deploy.runtime import ReplaySource, RunResult, Runtime, RuntimeConfig
-from deploy.safety import RobotLimits
-from robots.description import load_robot
+from unio4.configs.loader import read_yaml, to_dict
+from unio4.deploy.manifest import check_against_robot, parse_manifest
+from unio4.deploy.robot_io import SdkLink
+from unio4.deploy.rollout_log import RolloutLog, read_log
+from unio4.deploy.runtime import ReplaySource, RunResult, Runtime, RuntimeConfig
+from unio4.deploy.safety import RobotLimits
+from unio4.robots.description import load_robot
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """Robot I/O through the official ``unitree_legged_sdk`` 3.8 (low level, 500 Hz).
 
 :class:`SdkLink` wraps ``robot_interface.UDP``: ``receive`` copies the latest LowState into a
-numpy :class:`deploy.protocol.LowState`, ``send`` fills and sends a LowCmd for the 12 motors. Everything above it
+numpy :class:`unio4.deploy.protocol.LowState`, ``send`` fills and sends a LowCmd for the 12 motors. Everything above it
 (observations, safety, logging) sees only numpy arrays, so the same code runs on the robot's
 Jetson, on a laptop on the robot's network and against ``unio4 emulate``.
 
 The link is the last line of defence: every servo command is checked against the robot
-description's limits (:func:`deploy.safety.command_fault`) immediately before it is packed, and a
+description's limits (:func:`unio4.deploy.safety.command_fault`) immediately before it is packed, and a
 failing one is never sent: damping goes out instead and :class:`UnsafeCommand` is raised. Damping
 itself goes out with the description's ``damping_kd`` if the asked one is not a sane gain. There is
 no other way to the wire: the SDK objects are private to this class.
@@ -18,9 +18,9 @@ import contextlib
 
 import numpy as np
 
-from deploy import protocol
-from deploy.banners import stdout_to_stderr
-from deploy.safety import RobotLimits, command_fault
+from unio4.deploy import protocol
+from unio4.deploy.banners import stdout_to_stderr
+from unio4.deploy.safety import RobotLimits, command_fault
 
 NUM_JOINTS = 12
 

@@ -32,17 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from configs.loader import bounded
-from deploy.bundle import Bundle
-from deploy.estop import EStopConfig, SerialEStop
-from deploy.manifest import Manifest
-from deploy.observations import observation_frame, push_history, start_history
-from deploy.protocol import LowState
-from deploy.robot_io import SdkLink, UnsafeCommand
-from deploy.rollout_log import RolloutLog
-from deploy.safety import RobotLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
-from deploy.timing import DeadlineClock, LatencyStats
-from robots.description import load_robot
+from unio4.configs.loader import bounded
+from unio4.deploy.bundle import Bundle
+from unio4.deploy.estop import EStopConfig, SerialEStop
+from unio4.deploy.manifest import Manifest
+from unio4.deploy.observations import observation_frame, push_history, start_history
+from unio4.deploy.protocol import LowState
+from unio4.deploy.robot_io import SdkLink, UnsafeCommand
+from unio4.deploy.rollout_log import RolloutLog
+from unio4.deploy.safety import RobotLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
+from unio4.deploy.timing import DeadlineClock, LatencyStats
+from unio4.robots.description import load_robot
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -99,7 +99,7 @@ class PolicySpec:
     """A checked manifest as the runtime needs it: observation, action mapping, gains, rates, limits.
 
     The joint and torque limits the targets are clipped to are the robot description's (a manifest
-    may only be tighter, and :func:`deploy.manifest.check_against_robot` has made sure of it).
+    may only be tighter, and :func:`unio4.deploy.manifest.check_against_robot` has made sure of it).
     """
 
     def __init__(self, m: Manifest) -> None:

@@ -20,7 +20,7 @@ Pure numpy. Three jobs:
   sent; damping is.
 
 Any trigger latches damping mode (Kp 0, ``damping_kd``, tau 0): the motors resist motion and the
-robot sinks slowly instead of collapsing or kicking. The serial e-stop lives in :mod:`deploy.estop`.
+robot sinks slowly instead of collapsing or kicking. The serial e-stop lives in :mod:`unio4.deploy.estop`.
 All limits come from the robot description (``robots/<robot>/<robot>.yaml``), never from a bundle.
 """
 
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from configs.loader import bounded
-from deploy.protocol import LowState
-from robots.description import RobotDescription
+from unio4.configs.loader import bounded
+from unio4.deploy.protocol import LowState
+from unio4.robots.description import RobotDescription
 
 TICK_WRAP = 1 << 32  # LowState.tick is a uint32
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from learning.data.dataset import Dataset, dataset_action_bound
-from learning.offline.bc import BCTrainer
-from learning.offline.critics import CriticTrainer
-from learning.offline.dynamics import DynamicsTrainer
-from learning.offline.improvement import ImprovementTrainer
-from learning.offline.ope import AMQ
-from learning.offline.pipeline import OfflineConfig
+from unio4.learning.data.dataset import Dataset, dataset_action_bound
+from unio4.learning.offline.bc import BCTrainer
+from unio4.learning.offline.critics import CriticTrainer
+from unio4.learning.offline.dynamics import DynamicsTrainer
+from unio4.learning.offline.improvement import ImprovementTrainer
+from unio4.learning.offline.ope import AMQ
+from unio4.learning.offline.pipeline import OfflineConfig
 
 
 @dataclass

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from configs.loader import from_dict
-from learning.policy import NetworkConfig
+from unio4.configs.loader import from_dict
+from unio4.learning.policy import NetworkConfig
 
 PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size)
 

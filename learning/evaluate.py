@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from learning.gym_env import make_gym_env
-from learning.online import VectorEnv
-from learning.policy import GaussianActor
-from learning.scores import normalized_score, reference_returns
+from unio4.learning.gym_env import make_gym_env
+from unio4.learning.online import VectorEnv
+from unio4.learning.policy import GaussianActor
+from unio4.learning.scores import normalized_score, reference_returns
 
 
 @torch.no_grad()

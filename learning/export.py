@@ -19,13 +19,13 @@ from typing import Any
 import torch
 import yaml
 
-from configs.loader import from_dict, to_dict
-from deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file, write_sums
-from deploy.observations import FRAME_TERMS
-from learning.checkpoint import checkpoint_network, load_checkpoint
-from learning.policy import GaussianActor
-from robots.description import load_robot
-from sim.config import TaskConfig
+from unio4.configs.loader import from_dict, to_dict
+from unio4.deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file, write_sums
+from unio4.deploy.observations import FRAME_TERMS
+from unio4.learning.checkpoint import checkpoint_network, load_checkpoint
+from unio4.learning.policy import GaussianActor
+from unio4.robots.description import load_robot
+from unio4.sim.config import TaskConfig
 
 POLICY_FILE = "policy.onnx"
 

@@ -2,7 +2,7 @@
 
 Wraps ``gymnasium.vector.SyncVectorEnv`` with next-step autoreset handled here: when an episode
 ends, the final observation goes to ``info['final_obs']`` (and ``final_critic_obs``) and the
-returned observation is the first of the next episode, as in :class:`sim.task.Go1VelocityTask`.
+returned observation is the first of the next episode, as in :class:`unio4.sim.task.Go1VelocityTask`.
 """
 
 from __future__ import annotations

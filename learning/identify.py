@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from configs.loader import bounded
-from deploy.observations import rotate_inverse
-from learning.data.pack import pack_runs
-from robots.description import load_robot
-from sim.backends.interface import Dynamics
-from sim.config import TaskConfig
-from sim.policies import bundle_policy
-from sim.task import Go1VelocityTask
+from unio4.configs.loader import bounded
+from unio4.deploy.observations import rotate_inverse
+from unio4.learning.data.pack import pack_runs
+from unio4.robots.description import load_robot
+from unio4.sim.backends.interface import Dynamics
+from unio4.sim.config import TaskConfig
+from unio4.sim.policies import bundle_policy
+from unio4.sim.task import Go1VelocityTask
 
 FEATURES = ("forward_speed", "thigh_lag", "calf_lag")
 

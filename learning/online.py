@@ -17,17 +17,17 @@ from typing import Any, Protocol
 
 import torch
 
-from configs.loader import bounded, to_dict
-from learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
-from learning.curves import CurveLogger
-from learning.distributed import SINGLE, DistContext, broadcast_module
-from learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_std_range
-from learning.ppo import PPO, PPOConfig
-from learning.progress import ProgressReporter
+from unio4.configs.loader import bounded, to_dict
+from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
+from unio4.learning.curves import CurveLogger
+from unio4.learning.distributed import SINGLE, DistContext, broadcast_module
+from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_std_range
+from unio4.learning.ppo import PPO, PPOConfig
+from unio4.learning.progress import ProgressReporter
 
 
 class VectorEnv(Protocol):
-    """What the online learner needs from an environment (see :class:`sim.task.Go1VelocityTask`)."""
+    """What the online learner needs from an environment (see :class:`unio4.sim.task.Go1VelocityTask`)."""
 
     num_envs: int
     num_obs: int

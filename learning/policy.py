@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from configs.loader import bounded
-from learning.normalizer import ObsNormalizer
+from unio4.configs.loader import bounded
+from unio4.learning.normalizer import ObsNormalizer
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
 

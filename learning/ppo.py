@@ -22,9 +22,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from configs.loader import bounded
-from learning.distributed import SINGLE, DistContext, average_gradients, gather_rows, global_moments, mean_over_ranks
-from learning.policy import GaussianActor, ValueCritic
+from unio4.configs.loader import bounded
+from unio4.learning.distributed import SINGLE, DistContext, average_gradients, gather_rows, global_moments, mean_over_ranks
+from unio4.learning.policy import GaussianActor, ValueCritic
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The field's reference PPO (rsl_rl, ``pip install unio4[peers]``) on unio4's Go1 task, as a yardstick.
 
-:class:`RslRlGo1Env` is the thin adapter: rsl_rl's ``VecEnv`` over :class:`sim.task.Go1VelocityTask`
+:class:`RslRlGo1Env` is the thin adapter: rsl_rl's ``VecEnv`` over :class:`unio4.sim.task.Go1VelocityTask`
 (the policy observation is the ``policy`` group, the privileged critic observation the ``critic``
 group; time-outs go to ``extras["time_outs"]`` so rsl_rl bootstraps them). :func:`rsl_rl_config`
 maps a unio4 training preset onto rsl_rl's runner configuration, so both learners run the same
@@ -9,7 +9,7 @@ differs is the implementation (rsl_rl: one optimiser for actor and critic, an un
 state-independent scalar std; unio4: separate optimisers, a ``bound * tanh`` mean, a clamped std).
 
 :func:`rsl_rl_time_to_walk` trains with rsl_rl's own ``PPO`` built by its ``OnPolicyRunner`` and
-steps it with the runner's rollout loop, so that the same :class:`~learning.time_to_walk.WalkChecker`
+steps it with the runner's rollout loop, so that the same :class:`~unio4.learning.time_to_walk.WalkChecker`
 can judge it between updates.
 """
 
@@ -21,11 +21,11 @@ from typing import Any
 
 import torch
 
-from learning.curves import CurveLogger
-from learning.online import OnlineConfig
-from learning.progress import ProgressReporter
-from learning.time_to_walk import WalkResult, WalkRun
-from sim.task import Go1VelocityTask
+from unio4.learning.curves import CurveLogger
+from unio4.learning.online import OnlineConfig
+from unio4.learning.progress import ProgressReporter
+from unio4.learning.time_to_walk import WalkResult, WalkRun
+from unio4.sim.task import Go1VelocityTask
 
 try:  # an optional dependency: unio4[peers]
     from rsl_rl.env import VecEnv
@@ -109,7 +109,7 @@ def rsl_rl_config(cfg: OnlineConfig) -> dict[str, Any]:
 
 
 def rsl_rl_time_to_walk(run: WalkRun) -> WalkResult:
-    """:func:`learning.time_to_walk.time_to_walk` with rsl_rl's PPO as the learner (same task, robots, checks)."""
+    """:func:`unio4.learning.time_to_walk.time_to_walk` with rsl_rl's PPO as the learner (same task, robots, checks)."""
     torch.manual_seed(run.seed)
     cfg = rsl_rl_config(run.train_cfg)
     per_iteration = cfg["num_steps_per_env"] * run.num_envs

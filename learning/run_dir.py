@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from configs.loader import to_dict
+from unio4.configs.loader import to_dict
 
 RUN_FILE = "run.yaml"
 SOURCE_ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ Each iteration runs the phases
     (or, without a robot host, the local bundle becomes current)
 
 With ``update: identify`` the rollouts are mean-action walks at ``identify_commands`` and the update
-fits the simulator's motor strength and trunk mass to them (:mod:`learning.identify`), then
+fits the simulator's motor strength and trunk mass to them (:mod:`unio4.learning.identify`), then
 fine-tunes in simulation around the estimate; the gate evaluates on the robot as identified. The
 robot's minutes go into measuring the gap rather than into gradient steps (docs/benchmarks.md,
 "Closing a reality gap"); every iteration's row carries the robot's speed error of those walks,
@@ -44,17 +44,17 @@ import numpy as np
 import torch
 import yaml
 
-from configs.loader import bounded, to_dict
-from deploy.rollout_log import write_atomic
-from learning.checkpoint import load_checkpoint, save_checkpoint
-from learning.data.dataset import Dataset
-from learning.data.pack import pack_runs
-from learning.export import actor_from_checkpoint, export_bundle
-from learning.offline.critics import monte_carlo_returns
-from learning.policy import ValueCritic, with_std_range
-from learning.ppo import PPO, PPOConfig, RolloutBuffer
-from robots.description import load_robot
-from sim.config import TaskConfig
+from unio4.configs.loader import bounded, to_dict
+from unio4.deploy.rollout_log import write_atomic
+from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.data.pack import pack_runs
+from unio4.learning.export import actor_from_checkpoint, export_bundle
+from unio4.learning.offline.critics import monte_carlo_returns
+from unio4.learning.policy import ValueCritic, with_std_range
+from unio4.learning.ppo import PPO, PPOConfig, RolloutBuffer
+from unio4.robots.description import load_robot
+from unio4.sim.config import TaskConfig
 
 PHASES = ("deploy", "pack", "update", "export", "gate", "flash")
 CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start
@@ -182,8 +182,8 @@ class Session:
         self.state = SessionState.load(self.state_path) if self.state_path.is_file() else SessionState()
         self.task_with(cfg.sim.task_overrides, where="session.sim.task_overrides")  # fail now, not after the robot's walks
         if cfg.update == "identify":
-            from configs.loader import load, resolve_config_path
-            from learning.online import OnlineConfig
+            from unio4.configs.loader import load, resolve_config_path
+            from unio4.learning.online import OnlineConfig
 
             load(OnlineConfig, resolve_config_path(cfg.sim.config, "train"), cfg.sim.train_overrides)
 
@@ -292,7 +292,7 @@ class Session:
         if self.cfg.update == "identify":
             self._update_in_simulation(d)
             return
-        from learning.data.dataset import load_dataset
+        from unio4.learning.data.dataset import load_dataset
 
         data = load_dataset(d / "data.h5")
         state = load_checkpoint(self.state.checkpoint)
@@ -312,7 +312,7 @@ class Session:
 
     def _update_in_simulation(self, d: Path) -> None:
         """Identify the robot's motor strength and trunk mass from this iteration's rollouts, then PPO in simulation around them."""
-        from learning.identify import IdentifyConfig, identify
+        from unio4.learning.identify import IdentifyConfig, identify
 
         cfg = self.cfg
         seconds = cfg.steps * load_robot(self.task.robot).control.policy_dt
@@ -343,7 +343,7 @@ class Session:
 
     def task_with(self, overrides: list[str] | tuple[str, ...], where: str) -> TaskConfig:
         """The session's task with ``overrides`` applied and validated (a bad one names ``where``)."""
-        from configs.loader import apply_overrides, from_dict
+        from unio4.configs.loader import apply_overrides, from_dict
 
         return from_dict(TaskConfig, apply_overrides(to_dict(self.task), list(overrides)), where=where)
 
@@ -351,7 +351,7 @@ class Session:
         export_bundle(d / "checkpoint.pt", d / "bundle")
 
     def _gate(self, d: Path) -> None:
-        from sim.evaluate import evaluate_bundle
+        from unio4.sim.evaluate import evaluate_bundle
 
         g = self.cfg.gate
 
@@ -367,7 +367,7 @@ class Session:
             self.state.gate_start = old if Path(self.state.bundle) == start_bundle else evaluate(start_bundle)
         refusals = gate_refusals(g, new, old, self.state.gate_start)
         accepted = not refusals
-        from learning.data.dataset import load_dataset
+        from unio4.learning.data.dataset import load_dataset
 
         data = load_dataset(d / "data.h5")
         episodes = max(1, int((data.terminals | data.timeouts).sum()))
@@ -403,7 +403,7 @@ class Session:
         fit = d / "identify.yaml"
         if self.cfg.update != "identify" or not fit.is_file():
             return {}
-        from learning.identify import IdentifyConfig, simulate_features
+        from unio4.learning.identify import IdentifyConfig, simulate_features
 
         estimate = yaml.safe_load(fit.read_text())
         robot = (float(estimate["motor_strength"]), float(estimate["added_mass"]))
@@ -418,7 +418,7 @@ class Session:
         identify mode the rollouts are mean-action walks, so iteration k measures the bundle the
         session had after k - 1 updates: the session's before/after, in robot time.
         """
-        from learning.identify import IdentifyConfig, log_features
+        from unio4.learning.identify import IdentifyConfig, log_features
 
         errors = []
         for run in self._runs(d):
@@ -430,7 +430,7 @@ class Session:
     def _flash(self, d: Path) -> None:
         if self.cfg.flash_host is None or not self.state.rows[-1]["accepted"]:
             return
-        from deploy.flash import SshTarget, flash
+        from unio4.deploy.flash import SshTarget, flash
 
         flash(self.state.bundle, SshTarget(self.cfg.flash_host))
 
@@ -488,7 +488,7 @@ def gate_refusals(g: GateConfig, new: dict[str, float], current: dict[str, float
 
 def actor_network(state: dict[str, Any]) -> Any:
     """The network config of a checkpoint's actor."""
-    from learning.checkpoint import checkpoint_network
+    from unio4.learning.checkpoint import checkpoint_network
 
     network = checkpoint_network(state, "session checkpoint")
     assert network is not None

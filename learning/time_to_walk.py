@@ -3,7 +3,7 @@
 "Walks" is :class:`WalkCriterion`: over the task's command range, the mean action of the policy
 tracks the commanded planar velocity within ``max_lin_vel_error`` and the yaw rate within
 ``max_yaw_rate_error``, with at most ``max_falls_per_minute`` falls per robot-minute, on
-``num_envs`` randomised robots for ``seconds`` (:func:`sim.evaluate.tracking_metrics`, the metrics
+``num_envs`` randomised robots for ``seconds`` (:func:`unio4.sim.evaluate.tracking_metrics`, the metrics
 of ``unio4 eval``). The evaluation robots and their commands are the same at every check.
 
 The benchmark reports samples and training wall clock (collection + updates; the checks
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from learning.online import OnlineConfig, train_online
-from learning.policy import GaussianActor
-from sim.config import TaskConfig
-from sim.evaluate import tracking_metrics
-from sim.task import Go1VelocityTask
+from unio4.learning.online import OnlineConfig, train_online
+from unio4.learning.policy import GaussianActor
+from unio4.sim.config import TaskConfig
+from unio4.sim.evaluate import tracking_metrics
+from unio4.sim.task import Go1VelocityTask
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class WalkCriterion:
     seed: int = 10_000
 
     def walks(self, metrics: dict[str, float]) -> bool:
-        """Whether ``metrics`` (from :func:`sim.evaluate.tracking_metrics`) meet the criterion."""
+        """Whether ``metrics`` (from :func:`unio4.sim.evaluate.tracking_metrics`) meet the criterion."""
         return (
             metrics["lin_vel_error"] <= self.max_lin_vel_error
             and metrics["yaw_rate_error"] <= self.max_yaw_rate_error

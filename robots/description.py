@@ -1,7 +1,7 @@
 """Robot description: physical parameters, joint constants and per-backend joint maps.
 
 One YAML file per robot (``robots/<name>/<name>.yaml``) is the single source of truth. The MJCF
-and the URDF are generated from it (:mod:`robots.mjcf`, :mod:`robots.urdf`), and both the
+and the URDF are generated from it (:mod:`unio4.robots.mjcf`, :mod:`unio4.robots.urdf`), and both the
 simulator and the deploy runtime read joint order, default pose, gains and rates from it. This
 module imports numpy only, so the robot runtime can use it.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from configs.loader import ConfigError, bounds, from_dict, read_yaml
+from unio4.configs.loader import ConfigError, bounds, from_dict, read_yaml
 
 ROBOTS_DIR = Path(__file__).resolve().parent
 JOINT_PARTS = ("hip", "thigh", "calf")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from robots.description import RobotDescription
+from unio4.robots.description import RobotDescription
 
 # Foot force (in the robot's foot-force units) above which a foot counts as stance and carries the
 # odometry: light touches slip. Measured against the emulator's ground truth: mean forward velocity

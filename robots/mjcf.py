@@ -1,4 +1,4 @@
-"""Generate the MJCF of a robot from its :class:`~robots.description.RobotDescription`.
+"""Generate the MJCF of a robot from its :class:`~unio4.robots.description.RobotDescription`.
 
 Actuators implement the explicit PD law ``tau = clip(Kp (q* - q) - Kd dq, -tau_max, tau_max)``
 on every physics substep as MuJoCo ``general`` actuators (gain Kp on the target, affine bias
@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from robots.description import JOINT_PARTS, Capsule, Inertial, RobotDescription, format_numbers
+from unio4.robots.description import JOINT_PARTS, Capsule, Inertial, RobotDescription, format_numbers
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from robots.description import JOINT_PARTS, Capsule, Inertial, RobotDescription, format_numbers
+from unio4.robots.description import JOINT_PARTS, Capsule, Inertial, RobotDescription, format_numbers
 
 
 def _inertial(link: ET.Element, inertial: Inertial) -> None:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from sim.config import TaskConfig
-from sim.gait import TrotController
-from sim.task import Go1VelocityTask
+from unio4.sim.config import TaskConfig
+from unio4.sim.gait import TrotController
+from unio4.sim.task import Go1VelocityTask
 
 
 @dataclass(frozen=True)

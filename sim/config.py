@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from configs.loader import bounded, load, resolve_config_path
-from deploy.observations import ObservationConfig
-from sim.randomization import RandomizationConfig
-from sim.rewards import RewardConfig, validate_weights
-from sim.terrain import TerrainConfig
+from unio4.configs.loader import bounded, load, resolve_config_path
+from unio4.deploy.observations import ObservationConfig
+from unio4.sim.randomization import RandomizationConfig
+from unio4.sim.rewards import RewardConfig, validate_weights
+from unio4.sim.terrain import TerrainConfig
 
 Range = tuple[float, float]
 

@@ -42,14 +42,14 @@ from types import FrameType
 import mujoco
 import numpy as np
 
-from configs.loader import bounded, finite
-from deploy import protocol
-from deploy.observations import rotate_inverse
-from deploy.rollout_log import npz_bytes, write_atomic
-from deploy.timing import DeadlineClock
-from robots.description import RobotDescription, load_robot
-from sim.backends.mujoco_model import ModelIndex, compile_model
-from sim.reality import MotorDrive, RealityConfig, tilt_quat
+from unio4.configs.loader import bounded, finite
+from unio4.deploy import protocol
+from unio4.deploy.observations import rotate_inverse
+from unio4.deploy.rollout_log import npz_bytes, write_atomic
+from unio4.deploy.timing import DeadlineClock
+from unio4.robots.description import RobotDescription, load_robot
+from unio4.sim.backends.mujoco_model import ModelIndex, compile_model
+from unio4.sim.reality import MotorDrive, RealityConfig, tilt_quat
 
 GRAVITY = 9.81
 
@@ -175,12 +175,12 @@ class PybulletGo1:
     def __init__(self, robot: RobotDescription, dt: float) -> None:
         import tempfile
 
-        from deploy.banners import stdout_to_stderr
+        from unio4.deploy.banners import stdout_to_stderr
 
         with stdout_to_stderr():  # its build-time banner
             import pybullet as pb
 
-        from robots.urdf import build_urdf
+        from unio4.robots.urdf import build_urdf
 
         self.pb, self.robot, self.dt = pb, robot, dt
         self.client = pb.connect(pb.DIRECT)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from deploy.observations import rotate_inverse
-from sim.config import TaskConfig
-from sim.policies import Policy, bundle_policy
-from sim.task import Go1VelocityTask
+from unio4.deploy.observations import rotate_inverse
+from unio4.sim.config import TaskConfig
+from unio4.sim.policies import Policy, bundle_policy
+from unio4.sim.task import Go1VelocityTask
 
 
 @torch.no_grad()
@@ -55,7 +55,7 @@ def tracking_metrics(task: Go1VelocityTask, policy: Policy, steps: int, seed: in
 
 def trained_range_config(cfg: TaskConfig, bundle: str | Path) -> TaskConfig:
     """``cfg`` with the command ranges the bundle was trained on (its manifest's ``commands``)."""
-    from deploy.bundle import read_manifest
+    from unio4.deploy.bundle import read_manifest
 
     trained = read_manifest(bundle, robot=cfg.robot)[1].commands
     ranges = {name: getattr(trained, name) for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw")}

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from configs.loader import bounded, finite
-from deploy.observations import projected_gravity, rotate_inverse
-from robots.description import RobotDescription
+from unio4.configs.loader import bounded, finite
+from unio4.deploy.observations import projected_gravity, rotate_inverse
+from unio4.robots.description import RobotDescription
 
 if TYPE_CHECKING:
-    from sim.task import Go1VelocityTask
+    from unio4.sim.task import Go1VelocityTask
 
 
 @dataclass(frozen=True)

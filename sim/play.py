@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deploy.observations import rotate_inverse
-from sim.config import TaskConfig
-from sim.policies import Policy, bundle_policy
-from sim.render import write_animation
-from sim.task import Go1VelocityTask
+from unio4.deploy.observations import rotate_inverse
+from unio4.sim.config import TaskConfig
+from unio4.sim.policies import Policy, bundle_policy
+from unio4.sim.render import write_animation
+from unio4.sim.task import Go1VelocityTask
 
 
 @dataclass
@@ -83,7 +83,7 @@ def play(
     frames: list[np.ndarray] = []
     every = max(1, round(1.0 / (fps * task.dt)))
     if video is not None:
-        from sim.render import PoseRenderer
+        from unio4.sim.render import PoseRenderer
 
         renderer = PoseRenderer(task.robot.name, width=size[0], height=size[1], distance=1.6)
     obs, _ = task.reset(seed=seed)
@@ -139,7 +139,7 @@ def launch_viewer(make_policy: PolicyFactory, cfg: TaskConfig, command: tuple[fl
     import mujoco
     import mujoco.viewer
 
-    from sim.render import PoseRenderer
+    from unio4.sim.render import PoseRenderer
 
     task = Go1VelocityTask(play_config(cfg, command, False), 1, num_threads=1)
     act = make_policy(task)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sim.gait import TrotController
-from sim.task import Go1VelocityTask
+from unio4.sim.gait import TrotController
+from unio4.sim.task import Go1VelocityTask
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
 
@@ -54,7 +54,7 @@ def bundle_policy(path: str | Path, task: Go1VelocityTask, explore: bool = False
     The bundle must describe this task's observation and action: a mismatch is a one-line error
     naming the bundle and the field, since it would silently give a different policy.
     """
-    from deploy.bundle import load_bundle
+    from unio4.deploy.bundle import load_bundle
 
     bundle = load_bundle(path, robot=task.robot.name)
     where = f"{path}/manifest.yaml"

@@ -1,7 +1,7 @@
 """Domain randomisation of the Go1 task: what is drawn per episode, per step, and how.
 
 Per episode (at every reset): ground friction, payload added to the trunk, motor strength, Kp and
-Kd scales (:class:`sim.backends.interface.Dynamics`, applied by the backend), action latency in
+Kd scales (:class:`unio4.sim.backends.interface.Dynamics`, applied by the backend), action latency in
 physics substeps, and the initial joint pose as a scale of the default pose. Per step: uniform
 observation noise in the units of the raw quantities and, every ``push_interval_s``, a horizontal
 velocity kick. Every draw uses the task's seeded generator, so a seed fixes the whole sequence.
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from configs.loader import bounded
-from robots.description import RobotDescription
-from sim.backends.interface import Dynamics
+from unio4.configs.loader import bounded
+from unio4.robots.description import RobotDescription
+from unio4.sim.backends.interface import Dynamics
 
 Range = tuple[float, float]
 

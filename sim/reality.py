@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from configs.loader import bounded, finite
-from robots.description import Inertial, RobotDescription
+from unio4.configs.loader import bounded, finite
+from unio4.robots.description import Inertial, RobotDescription
 
 Vec3 = tuple[float, float, float]
 

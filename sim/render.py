@@ -26,8 +26,8 @@ class PoseRenderer:
     def __init__(self, robot_name: str = "go1", width: int = 256, height: int = 192, distance: float = 1.2) -> None:
         import mujoco
 
-        from robots.description import load_robot
-        from sim.backends.mujoco_model import ModelIndex, compile_model
+        from unio4.robots.description import load_robot
+        from unio4.sim.backends.mujoco_model import ModelIndex, compile_model
 
         robot = load_robot(robot_name)
         self._mj = mujoco

@@ -8,7 +8,7 @@
   number, the whole log shows how fast the drift grows.
 - ``plot``: the log alone: joint positions and targets, command, orientation, foot forces.
 
-Robot-side replay (logged targets through the safety layer at reduced gains) is :mod:`deploy.replay`.
+Robot-side replay (logged targets through the safety layer at reduced gains) is :mod:`unio4.deploy.replay`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from deploy.observations import rotate_inverse
-from deploy.rollout_log import read_log
-from robots.description import RobotDescription, load_robot
-from robots.kinematics import STANCE_FORCE, leg_odometry
-from sim.backends import make_backend
-from sim.terrain import TerrainConfig, make_terrain
+from unio4.deploy.observations import rotate_inverse
+from unio4.deploy.rollout_log import read_log
+from unio4.robots.description import RobotDescription, load_robot
+from unio4.robots.kinematics import STANCE_FORCE, leg_odometry
+from unio4.sim.backends import make_backend
+from unio4.sim.terrain import TerrainConfig, make_terrain
 
 
 @dataclass
@@ -96,7 +96,7 @@ def replay_in_sim(
     plot = plot_joints(np.arange(steps) * policy_dt, {"log": log_q, f"sim ({backend})": sim_q}, robot, out_dir / "replay_sim.png")
     result = ReplayResult(sim_q, log_q, _rms(err[:first], robot), _rms(err, robot), float(np.sqrt(np.mean(rp_err**2))), plot)
     if render:
-        from sim.render import PoseRenderer, write_animation, write_strip
+        from unio4.sim.render import PoseRenderer, write_animation, write_strip
 
         renderer = PoseRenderer(robot_name)
         every = max(1, int(round(0.08 / policy_dt)))  # 12.5 frames per second of log

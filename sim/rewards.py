@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from configs.loader import ConfigError, bounded, finite
+from unio4.configs.loader import ConfigError, bounded, finite
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The Go1 velocity-tracking task: a vectorised, gymnasium-style environment in torch.
 
-Written once above :class:`sim.backends.interface.PhysicsBackend`. ``step`` returns
+Written once above :class:`unio4.sim.backends.interface.PhysicsBackend`. ``step`` returns
 ``(obs, reward, terminated, truncated, info)`` as torch tensors with automatic reset of finished
 envs; ``terminated`` (a fall) and ``truncated`` (the episode time-out) are kept apart so learners
 bootstrap through time-outs. ``info["final_obs"]``/``info["final_critic_obs"]`` hold the last
@@ -17,14 +17,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse, start_history
-from deploy.safety import limit_step, within_joint_range
-from robots.description import load_robot
-from robots.kinematics import foot_positions
-from sim.backends import make_backend
-from sim.backends.interface import Dynamics, PhysicsBackend, RobotState
-from sim.config import TaskConfig
-from sim.randomization import (
+from unio4.deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse, start_history
+from unio4.deploy.safety import limit_step, within_joint_range
+from unio4.robots.description import load_robot
+from unio4.robots.kinematics import foot_positions
+from unio4.sim.backends import make_backend
+from unio4.sim.backends.interface import Dynamics, PhysicsBackend, RobotState
+from unio4.sim.config import TaskConfig
+from unio4.sim.randomization import (
     initial_joint_scale,
     noise_enabled,
     observation_noise,
@@ -34,8 +34,8 @@ from sim.randomization import (
     sample_latency_substeps,
     uniform,
 )
-from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
-from sim.terrain import make_terrain
+from unio4.sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
+from unio4.sim.terrain import make_terrain
 
 PRIVILEGED_EXTRA = 3 + 1 + 5 + 4  # base lin vel, height, dynamics params, foot contacts
 

@@ -15,8 +15,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from configs.loader import bounded
-from robots.mjcf import HeightfieldSpec
+from unio4.configs.loader import bounded
+from unio4.robots.mjcf import HeightfieldSpec
 
 TerrainType = Literal["slope", "rough", "stairs", "discrete"]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.render import use_offscreen_gl
+from unio4.sim.render import use_offscreen_gl
 
 use_offscreen_gl()  # before mujoco is imported: replay pictures render headless through EGL
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from robots.description import RobotDescription, load_robot  # noqa: E402
+from unio4.robots.description import RobotDescription, load_robot  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -1,7 +1,7 @@
 """A bridge worker that serves the MuJoCo backend: the bridge's test engine, a real engine in a real process.
 
-Isaac Gym is not on PyPI and needs a GPU, so ``tests/test_bridge.py`` drives :mod:`sim.backends.bridge` and
-:class:`sim.backends.remote_backend.RemoteBackend` against this worker and compares it with MuJoCo in-process.
+Isaac Gym is not on PyPI and needs a GPU, so ``tests/test_bridge.py`` drives :mod:`unio4.sim.backends.bridge` and
+:class:`unio4.sim.backends.remote_backend.RemoteBackend` against this worker and compares it with MuJoCo in-process.
 Spec: ``{"num_envs": N}``; the Go1 description on flat ground, as the ``go1_flat`` task builds it.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from robots.description import load_robot
-from sim.backends.bridge import Arrays, serve
-from sim.backends.interface import Dynamics
-from sim.backends.mujoco_backend import MujocoBackend
-from sim.terrain import TerrainConfig, make_terrain
+from unio4.robots.description import load_robot
+from unio4.sim.backends.bridge import Arrays, serve
+from unio4.sim.backends.interface import Dynamics
+from unio4.sim.backends.mujoco_backend import MujocoBackend
+from unio4.sim.terrain import TerrainConfig, make_terrain
 
 
 class MujocoEngine:

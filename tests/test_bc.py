@@ -9,10 +9,10 @@ import gymnasium as gym
 import pytest
 import torch
 
-from learning.data.dataset import Dataset
-from learning.offline.bc import ActorEnsemble, BCConfig, ensemble_loss, gaussian_kl, make_actor, save_bc_checkpoint, train_bc
-from learning.online import OnlineConfig, build_agent, load_init
-from learning.policy import NetworkConfig
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.offline.bc import ActorEnsemble, BCConfig, ensemble_loss, gaussian_kl, make_actor, save_bc_checkpoint, train_bc
+from unio4.learning.online import OnlineConfig, build_agent, load_init
+from unio4.learning.policy import NetworkConfig
 
 NET = NetworkConfig(actor_hidden=(32, 32), init_std=0.5)
 

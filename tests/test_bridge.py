@@ -21,11 +21,11 @@ import pytest
 import torch
 from test_cross_backend import randomised_rollout
 
-import sim.task
-from sim.backends.bridge import BridgeError, read_message, write_message
-from sim.backends.isaacgym_backend import PYTHON_VARIABLE, IsaacGymBackend
-from sim.backends.remote_backend import RemoteBackend
-from sim.terrain import TerrainConfig, make_terrain
+import unio4.sim.task
+from unio4.sim.backends.bridge import BridgeError, read_message, write_message
+from unio4.sim.backends.isaacgym_backend import PYTHON_VARIABLE, IsaacGymBackend
+from unio4.sim.backends.remote_backend import RemoteBackend
+from unio4.sim.terrain import TerrainConfig, make_terrain
 
 ROOT = Path(__file__).resolve().parent.parent
 MUJOCO_WORKER = [sys.executable, str(ROOT / "tests" / "mujoco_worker.py")]
@@ -46,7 +46,7 @@ def test_an_engine_in_a_worker_gives_the_same_numbers(monkeypatch: pytest.Monkey
         made.append(remote_mujoco(num_envs))
         return made[-1]
 
-    monkeypatch.setattr(sim.task, "make_backend", make_remote)
+    monkeypatch.setattr(unio4.sim.task, "make_backend", make_remote)
     pos_remote, rew_remote = randomised_rollout("mujoco", "go1_flat", 3, 25)
     assert len(made) == 1 and made[0].worker.process.returncode == 0  # the task ran on it and closed it
     assert float(pos_local[:, :, :2].abs().max()) > 0.01  # the robots really moved

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.bundle import load_bundle
-from learning.data.dataset import load_dataset
 from unio4.cli import main
+from unio4.deploy.bundle import load_bundle
+from unio4.learning.data.dataset import load_dataset
 
 
 def test_collect_with_a_bundle_uses_its_mean_action(walking_bundle: Path, tmp_path: Path) -> None:

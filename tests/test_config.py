@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from configs.loader import ConfigError
-from robots.description import load_robot
-from sim.config import load_task_config
-from sim.task import Go1VelocityTask
 from unio4.cli import main
+from unio4.configs.loader import ConfigError
+from unio4.robots.description import load_robot
+from unio4.sim.config import load_task_config
+from unio4.sim.task import Go1VelocityTask
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -83,18 +83,18 @@ def test_exponent_floats_parse_as_numbers(tmp_path: Path) -> None:
 
 # ---- numbers are finite and in range; YAML is bounded -------------------------------------------
 ROOT_CONFIGS = [
-    "sim.config.TaskConfig",
-    "learning.online.OnlineConfig",
-    "learning.offline.pipeline.OfflineConfig",
-    "learning.offline.bc.BCConfig",
-    "learning.data.generate.GenerateConfig",
-    "learning.session.SessionConfig",
-    "deploy.runtime.RuntimeConfig",
-    "sim.emulator.EmulatorConfig",
-    "sim.gait.GaitConfig",
-    "robots.description.RobotDescription",
-    "learning.data.wtw_import.WtwLogFormat",
-    "learning.identify.IdentifyConfig",
+    "unio4.sim.config.TaskConfig",
+    "unio4.learning.online.OnlineConfig",
+    "unio4.learning.offline.pipeline.OfflineConfig",
+    "unio4.learning.offline.bc.BCConfig",
+    "unio4.learning.data.generate.GenerateConfig",
+    "unio4.learning.session.SessionConfig",
+    "unio4.deploy.runtime.RuntimeConfig",
+    "unio4.sim.emulator.EmulatorConfig",
+    "unio4.sim.gait.GaitConfig",
+    "unio4.robots.description.RobotDescription",
+    "unio4.learning.data.wtw_import.WtwLogFormat",
+    "unio4.learning.identify.IdentifyConfig",
 ]
 
 
@@ -153,16 +153,16 @@ def test_every_numeric_config_field_declares_its_range() -> None:
     ],
 )
 def test_deploy_config_rejects_non_finite_and_out_of_range(override: str, message: str) -> None:
-    from configs.loader import load, resolve_config_path
-    from deploy.runtime import RuntimeConfig
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.deploy.runtime import RuntimeConfig
 
     with pytest.raises(ConfigError, match=message):
         load(RuntimeConfig, resolve_config_path("go1", "deploy"), [override])
 
 
 def test_task_and_training_configs_reject_non_finite_values() -> None:
-    from configs.loader import load, resolve_config_path
-    from learning.online import OnlineConfig
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.online import OnlineConfig
 
     with pytest.raises(ConfigError, match=r"rewards.weights.tracking_lin_vel: expected a finite number"):
         load_task_config("go1_flat", ["rewards.weights.tracking_lin_vel=.nan"])
@@ -191,8 +191,8 @@ def test_yaml_alias_bomb_and_huge_file_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_preset_states_only_what_it_changes_over_its_base(tmp_path: Path) -> None:
-    from configs.loader import CONFIG_DIR, load
-    from learning.offline.pipeline import OfflineConfig
+    from unio4.configs.loader import CONFIG_DIR, load
+    from unio4.learning.offline.pipeline import OfflineConfig
 
     base = load(OfflineConfig, CONFIG_DIR / "train" / "uni_o4_offline.yaml")
     (tmp_path / "paper.yaml").write_text((CONFIG_DIR / "train" / "uni_o4_offline.yaml").read_text())
@@ -216,9 +216,9 @@ def test_a_preset_states_only_what_it_changes_over_its_base(tmp_path: Path) -> N
 
 def test_every_training_preset_loads() -> None:
     """The per-dataset presets (``base:`` over the paper's) resolve and validate, with what they change."""
-    from configs.loader import CONFIG_DIR, load
-    from learning.offline.pipeline import OfflineConfig
-    from learning.online import OnlineConfig
+    from unio4.configs.loader import CONFIG_DIR, load
+    from unio4.learning.offline.pipeline import OfflineConfig
+    from unio4.learning.online import OnlineConfig
 
     offline = {p.stem: load(OfflineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_offline*.yaml")}
     online = {p.stem: load(OnlineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_online*.yaml")}
@@ -241,7 +241,7 @@ def test_every_training_preset_loads() -> None:
     ]
     from torch import nn
 
-    from learning.policy import GaussianActor, ValueCritic
+    from unio4.learning.policy import GaussianActor, ValueCritic
 
     # tanh in the policy, ReLU in V, as the authors ran halfcheetah
     assert any(isinstance(m, nn.Tanh) for m in GaussianActor(17, 6, 1.0, cheetah).modules())

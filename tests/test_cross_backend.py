@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from sim.config import load_task_config
-from sim.gait import walk
-from sim.task import Go1VelocityTask
+from unio4.sim.config import load_task_config
+from unio4.sim.gait import walk
+from unio4.sim.task import Go1VelocityTask
 
 STILL = ["commands.lin_vel_x=[0,0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from learning.data.dataset import Dataset, DatasetError, load_dataset
+from unio4.learning.data.dataset import Dataset, DatasetError, load_dataset
 
 
 def small_dataset(n: int = 50, obs_dim: int = 5, act_dim: int = 2) -> Dataset:
@@ -191,9 +191,9 @@ def test_data_stats_reads_episodes_returns_and_scores(tmp_path: Path, capsys: py
     """Three episodes with known returns (one ends in a fall), scored with Hopper's D4RL references."""
     import json
 
-    from learning.data.statistics import dataset_statistics
-    from learning.scores import normalized_score
     from unio4.cli import main
+    from unio4.learning.data.statistics import dataset_statistics
+    from unio4.learning.scores import normalized_score
 
     rewards = torch.tensor([1.0, 2.0, 3.0, 10.0, 0.5, 0.5, 0.5, 0.5])  # episodes: 6, 10, 2
     terminals = torch.zeros(8, dtype=torch.bool)
@@ -213,8 +213,8 @@ def test_data_stats_reads_episodes_returns_and_scores(tmp_path: Path, capsys: py
 
 def test_data_stats_reads_the_forward_speed_beside_d4rls_file_of_that_level() -> None:
     """Walker2d's forward velocity is observation 8: its mean and spread, and D4RL's medium file's beside them."""
-    from learning.data.statistics import dataset_statistics
-    from learning.scores import D4RL_FORWARD_VELOCITY
+    from unio4.learning.data.statistics import dataset_statistics
+    from unio4.learning.scores import D4RL_FORWARD_VELOCITY
 
     obs = torch.zeros(4, 17)
     obs[:, 8] = torch.tensor([1.0, 2.0, 3.0, 6.0])  # mean 3, population std sqrt(3.5)

@@ -25,12 +25,12 @@ import numpy as np
 import pytest
 import yaml
 
-from deploy.bundle import write_sums
-from deploy.observations import rotate_inverse
-from deploy.rollout_log import read_events, read_log
-from learning.data.dataset import load_dataset
-from sim.emulator import spawn
-from sim.replay import plot_log, replay_in_sim
+from unio4.deploy.bundle import write_sums
+from unio4.deploy.observations import rotate_inverse
+from unio4.deploy.rollout_log import read_events, read_log
+from unio4.learning.data.dataset import load_dataset
+from unio4.sim.emulator import spawn
+from unio4.sim.replay import plot_log, replay_in_sim
 
 REPO = Path(__file__).resolve().parent.parent
 UNIO4 = [sys.executable, "-m", "unio4.cli"]
@@ -220,7 +220,7 @@ def test_corrupt_state_packets_are_dropped_not_obeyed(walking_bundle: Path, tmp_
 
 
 def _servo(kd: float = 2.0) -> bytes:
-    from deploy import protocol as P
+    from unio4.deploy import protocol as P
 
     zeros = np.zeros(12)
     return P.encode_low_cmd(P.LowCmd(np.full(12, P.MODE_SERVO, np.uint8), zeros, zeros, zeros, zeros, np.full(12, kd)))
@@ -228,8 +228,8 @@ def _servo(kd: float = 2.0) -> bytes:
 
 def test_emulator_fault_injection_in_process() -> None:
     """Delay, loss, noise and pushes, on the emulator object driven through its socket (lockstep)."""
-    from deploy import protocol as P
-    from sim.emulator import Emulator, EmulatorConfig, FaultConfig
+    from unio4.deploy import protocol as P
+    from unio4.sim.emulator import Emulator, EmulatorConfig, FaultConfig
 
     faults = FaultConfig(delay_ticks=3, state_loss=0.5, noise_std=0.05, push_interval_s=0.02, push_speed=1.0)
     emu = Emulator(EmulatorConfig(port=0, lockstep=True, seed=1, faults=faults))
@@ -255,7 +255,7 @@ def test_emulator_fault_injection_in_process() -> None:
 
 
 def test_emulator_ignores_malformed_commands(tmp_path: Path) -> None:
-    from deploy import protocol as P
+    from unio4.deploy import protocol as P
 
     with emulator(tmp_path / "trace.npz") as (port, emu):
         client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

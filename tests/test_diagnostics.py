@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from learning.offline.diagnostics import FLAT_RATIO, NARROW_COVERAGE, Drift, action_coverage, action_sensitivity, rank_correlation
+from unio4.learning.offline.diagnostics import FLAT_RATIO, NARROW_COVERAGE, Drift, action_coverage, action_sensitivity, rank_correlation
 
 OBS = torch.randn(4000, 6, generator=torch.Generator().manual_seed(0))
 ACTIONS = torch.rand(4000, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1

@@ -72,7 +72,7 @@ def test_there_are_dockerfiles() -> None:
 def test_isaacgym_image_wires_the_worker_interpreter() -> None:
     """The image's worker venv is where the worker lock and Isaac Gym go, and the backend is told to use it;
     the worker lock is a full freeze that keeps numpy below 1.24 (Isaac Gym still uses ``np.float``)."""
-    from sim.backends.isaacgym_backend import PYTHON_VARIABLE
+    from unio4.sim.backends.isaacgym_backend import PYTHON_VARIABLE
 
     text = (ROOT / "docker" / "isaacgym" / "Dockerfile").read_text()
     python = re.search(rf"{PYTHON_VARIABLE}=(\S+)/bin/python\b", text)

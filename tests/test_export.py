@@ -16,16 +16,16 @@ import pytest
 import torch
 import yaml
 
-from configs.loader import from_dict, to_dict
-from deploy.bundle import BundleError, load_bundle, write_sums
-from learning.checkpoint import load_checkpoint, save_checkpoint
-from learning.data.collect import collect
-from learning.export import actor_from_checkpoint, export_bundle
-from learning.online import OnlineConfig, train_online
-from robots.description import RobotDescription
-from sim.config import load_task_config
-from sim.policies import gait_policy
-from sim.task import Go1VelocityTask
+from unio4.configs.loader import from_dict, to_dict
+from unio4.deploy.bundle import BundleError, load_bundle, write_sums
+from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
+from unio4.learning.data.collect import collect
+from unio4.learning.export import actor_from_checkpoint, export_bundle
+from unio4.learning.online import OnlineConfig, train_online
+from unio4.robots.description import RobotDescription
+from unio4.sim.config import load_task_config
+from unio4.sim.policies import gait_policy
+from unio4.sim.task import Go1VelocityTask
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def test_bundle_loader_does_not_import_torch() -> None:
 
 def test_shipped_pretrained_bundle_loads_and_walks() -> None:
     """pretrained/go1_flat (PPO from scratch, see its manifest's lineage) still loads and walks here."""
-    from sim.evaluate import evaluate_bundle
+    from unio4.sim.evaluate import evaluate_bundle
 
     bundle = Path(__file__).resolve().parents[1] / "pretrained" / "go1_flat"
     assert load_bundle(bundle).spec.lineage["samples"] > 0

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import torch
 
-from configs.loader import load, resolve_config_path
-from learning.data.collect import collect
-from learning.evaluate import evaluate_policy
-from learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
-from learning.online import OnlineConfig, build_agent, load_init, train_online
-from sim.config import FORWARD_COMMANDS, load_task_config
-from sim.policies import gait_policy
-from sim.task import Go1VelocityTask
+from unio4.configs.loader import load, resolve_config_path
+from unio4.learning.data.collect import collect
+from unio4.learning.evaluate import evaluate_policy
+from unio4.learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
+from unio4.learning.online import OnlineConfig, build_agent, load_init, train_online
+from unio4.sim.config import FORWARD_COMMANDS, load_task_config
+from unio4.sim.policies import gait_policy
+from unio4.sim.task import Go1VelocityTask
 
 
 def test_ppo_fine_tuning_improves_go1_velocity_tracking(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.bundle import sha256_file, write_sums
-from deploy.flash import FlashError, SshTarget, current_version, flash, rollback, versions
 from unio4.cli import main
+from unio4.deploy.bundle import sha256_file, write_sums
+from unio4.deploy.flash import FlashError, SshTarget, current_version, flash, rollback, versions
 
 SSHD = "/usr/sbin/sshd"
 

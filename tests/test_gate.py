@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.bundle import write_sums
-from learning.session import GateConfig, gate_refusals
-from sim.config import load_task_config
-from sim.evaluate import trained_range_config
 from unio4.cli import main
+from unio4.deploy.bundle import write_sums
+from unio4.learning.session import GateConfig, gate_refusals
+from unio4.sim.config import load_task_config
+from unio4.sim.evaluate import trained_range_config
 
 
 def metrics(error: float, falls: float) -> dict[str, float]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from learning.data.dataset import load_dataset
-from learning.scores import normalized_score
 from unio4.cli import main
+from unio4.learning.data.dataset import load_dataset
+from unio4.learning.scores import normalized_score
 
 
 def test_d4rl_normalised_scores() -> None:

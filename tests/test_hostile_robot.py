@@ -25,13 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deploy import protocol
-from deploy.bundle import load_bundle
-from deploy.robot_io import SdkLink
-from deploy.runtime import Runtime, RuntimeConfig
-from deploy.safety import RobotLimits, SafetyConfig
-from robots.description import RobotDescription, load_robot
-from sim.emulator import Emulator, EmulatorConfig
+from unio4.deploy import protocol
+from unio4.deploy.bundle import load_bundle
+from unio4.deploy.robot_io import SdkLink
+from unio4.deploy.runtime import Runtime, RuntimeConfig
+from unio4.deploy.safety import RobotLimits, SafetyConfig
+from unio4.robots.description import RobotDescription, load_robot
+from unio4.sim.emulator import Emulator, EmulatorConfig
 
 GO1 = load_robot("go1")
 LIMITS = RobotLimits.of(GO1)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.emulator import spawn
+from unio4.sim.emulator import spawn
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = Path(sysconfig.get_paths()["purelib"])
@@ -45,7 +45,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = out / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in ("configs", "robots", "deploy", "sim", "learning", "unio4"):
-        shutil.copytree(REPO / name, src / name, ignore=ignore)
+        shutil.copytree(REPO / name, src / name, ignore=ignore, symlinks=True)  # unio4/<layer> stay links, as in the checkout
     for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)]
@@ -76,9 +76,12 @@ def run(bin_dir: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str
 
 def test_wheel_holds_presets_and_declares_a_slim_base(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    for preset in ("configs/task/go1_flat.yaml", "configs/train/ppo_go1.yaml", "configs/deploy/go1.yaml", "configs/session/go1.yaml"):
-        assert preset in names
-    assert "robots/go1/go1.yaml" in names
+    for preset in ("task/go1_flat.yaml", "train/ppo_go1.yaml", "deploy/go1.yaml", "session/go1.yaml"):
+        assert f"unio4/configs/{preset}" in names
+    assert "unio4/robots/go1/go1.yaml" in names
+    # one top-level name: nothing called sim, deploy, configs, ... lands in site-packages
+    assert {name.split("/")[0] for name in names} == {"unio4", next(n for n in names if ".dist-info/" in n).split("/")[0]}
+    assert {"unio4/sim/task.py", "unio4/deploy/runtime.py", "unio4/learning/online.py"} <= set(names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     base = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert sorted(r.split("==")[0] for r in base) == ["PyYAML", "numpy", "onnxruntime", "pyserial", "unitree-legged-sdk"]
@@ -87,7 +90,7 @@ def test_wheel_holds_presets_and_declares_a_slim_base(wheel: Path) -> None:
 
 def test_workstation_install_finds_its_presets(wheel: Path, walking_bundle: Path, tmp_path: Path) -> None:
     bin_dir = make_venv(tmp_path / "venv", wheel, [SITE])
-    code = "import configs.loader as c; print(c.CONFIG_DIR)"
+    code = "import unio4.configs.loader as c; print(c.CONFIG_DIR)"
     where = subprocess.run([str(bin_dir / "python"), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=clean_env())
     assert where.stdout.strip().startswith(str(tmp_path / "venv")), where
     gait = run(bin_dir, "sim", "gait", "--num-envs", "2", "--seconds", "1", cwd=tmp_path)

@@ -1,27 +1,44 @@
 """The house keeps its layers: every import points down, and no two modules import each other.
 
-Bottom to top: ``configs`` and ``robots`` (presets, their loader, robot descriptions), ``deploy``
-(the robot side, torch-free), ``sim``, ``learning``, ``unio4`` (the command line). A module may
-import its own package and any package below it. Late imports inside functions count: they are
-imports all the same. Imports under ``if TYPE_CHECKING:`` count for the layers (a type from above
-is a dependency on above) but not for cycles (they never run).
+Bottom to top: ``unio4.configs`` and ``unio4.robots`` (presets, their loader, robot descriptions),
+``unio4.deploy`` (the robot side, torch-free), ``unio4.sim``, ``unio4.learning``, and the command line
+(``unio4.cli``, ``unio4.commands``, ``unio4.demo``). The layers live in the repository's top-level folders
+and install as subpackages of ``unio4`` (unio4/<layer> links to them). A module may import its own layer
+and any layer below it. Late imports inside functions count: they are imports all the same. Imports under
+``if TYPE_CHECKING:`` count for the layers (a type from above is a dependency on above) but not for cycles
+(they never run). No module imports a layer by its bare folder name (``import sim``): that would load a
+second copy of the module beside ``unio4.sim``'s.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = {"configs": 0, "robots": 0, "deploy": 1, "sim": 2, "learning": 3, "unio4": 4}
+LAYERS = {"configs": 0, "robots": 0, "deploy": 1, "sim": 2, "learning": 3}
+CLI = 4  # unio4.cli, unio4.commands, unio4.demo: everything of unio4 that is not a layer
+
+
+def layer(module: str) -> int:
+    """The layer of a project module; the bare ``unio4`` package (a version string) sits at the bottom."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return 0
+    return LAYERS.get(parts[1], CLI)
 
 
 def project_modules(root: Path = ROOT) -> dict[str, Path]:
+    """Every project module by its installed name (``unio4.sim.task``), read from the real folders."""
     modules = {}
-    for package in LAYERS:
-        for path in (root / package).rglob("*.py"):
-            parts = path.relative_to(root).with_suffix("").parts
-            modules[".".join(parts).removesuffix(".__init__")] = path
+    for path in root.glob("*/**/*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[0] in LAYERS:
+            parts = ("unio4", *parts)
+        elif parts[0] != "unio4" or (len(parts) > 2 and parts[1] in LAYERS):  # not a package, or a link's copy
+            continue
+        modules[".".join(parts).removesuffix(".__init__")] = path
     return modules
 
 
@@ -63,7 +80,7 @@ def imports(modules: dict[str, Path]) -> list[tuple[str, str, bool]]:
 
 
 def test_every_import_points_down_the_layers() -> None:
-    up = [f"{a} imports {b}" for a, b, _ in imports(project_modules()) if LAYERS[b.split(".")[0]] > LAYERS[a.split(".")[0]]]
+    up = [f"{a} imports {b}" for a, b, _ in imports(project_modules()) if layer(b) > layer(a)]
     assert not up, "imports that run up the layers:\n" + "\n".join(sorted(set(up)))
 
 
@@ -113,11 +130,25 @@ def test_the_checker_sees_late_imports_and_type_only_ones(tmp_path: Path) -> Non
     (tmp_path / "learning").mkdir()
     (tmp_path / "learning" / "ppo.py").write_text("X = 1\n")
     (tmp_path / "deploy" / "a.py").write_text(
-        "from typing import TYPE_CHECKING\nfrom . import b\nif TYPE_CHECKING:\n    from learning import ppo\n"
-        "def f():\n    from learning.ppo import X\n    return X\n"
+        "from typing import TYPE_CHECKING\nfrom . import b\nif TYPE_CHECKING:\n    from unio4.learning import ppo\n"
+        "def f():\n    from unio4.learning.ppo import X\n    return X\n"
     )
     (tmp_path / "deploy" / "b.py").write_text("")
     edges = set(imports(project_modules(tmp_path)))
-    assert ("deploy.a", "learning.ppo", True) in edges  # the late import
-    assert ("deploy.a", "learning.ppo", False) in edges  # the typing-only one
-    assert ("deploy.a", "deploy.b", True) in edges
+    assert ("unio4.deploy.a", "unio4.learning.ppo", True) in edges  # the late import
+    assert ("unio4.deploy.a", "unio4.learning.ppo", False) in edges  # the typing-only one
+    assert ("unio4.deploy.a", "unio4.deploy.b", True) in edges
+    assert layer("unio4.learning.ppo") > layer("unio4.deploy.a") and layer("unio4.cli") > layer("unio4.learning")
+
+
+BARE = re.compile(rf"^\s*(?:from|import)\s+(?:{'|'.join(LAYERS)})(?:\.|\s|$)", re.M)
+
+
+def test_no_module_imports_a_layer_by_its_folder_name() -> None:
+    """``from sim.task import X`` would run sim/task.py a second time as another module than ``unio4.sim.task``."""
+    files = [*project_modules().values(), *(ROOT / "tests").rglob("*.py"), *(ROOT / "scripts").rglob("*.py")]
+    bare = []
+    for path in files:
+        text = path.read_text()
+        bare += [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}" for m in BARE.finditer(text)]
+    assert not bare, "imports of a layer by its folder name (use unio4.<layer>):\n" + "\n".join(bare)

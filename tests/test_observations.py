@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from deploy.observations import (
+from unio4.deploy.observations import (
     ObservationConfig,
     gait_clock,
     observation_frame,
@@ -17,7 +17,7 @@ from deploy.observations import (
     rotate_inverse,
     start_history,
 )
-from robots.description import RobotDescription
+from unio4.robots.description import RobotDescription
 
 
 def random_state(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:

@@ -13,18 +13,18 @@ from typing import Any, Literal
 import pytest
 import torch
 
-from configs.loader import from_dict
-from learning.checkpoint import load_checkpoint
-from learning.data.dataset import Dataset
-from learning.export import actor_from_checkpoint
-from learning.offline.bc import ActorEnsemble, make_actor
-from learning.offline.critics import CriticConfig, CriticTrainer, expectile_loss, monte_carlo_returns
-from learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
-from learning.offline.improvement import ImprovementConfig, ImprovementTrainer, clip_per_member
-from learning.offline.ope import AMQ, OPEConfig
-from learning.offline.pipeline import OfflineConfig, train_offline
-from learning.online import OnlineConfig, build_agent, load_init
-from learning.policy import GaussianActor, NetworkConfig
+from unio4.configs.loader import from_dict
+from unio4.learning.checkpoint import load_checkpoint
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.export import actor_from_checkpoint
+from unio4.learning.offline.bc import ActorEnsemble, make_actor
+from unio4.learning.offline.critics import CriticConfig, CriticTrainer, expectile_loss, monte_carlo_returns
+from unio4.learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
+from unio4.learning.offline.improvement import ImprovementConfig, ImprovementTrainer, clip_per_member
+from unio4.learning.offline.ope import AMQ, OPEConfig
+from unio4.learning.offline.pipeline import OfflineConfig, train_offline
+from unio4.learning.online import OnlineConfig, build_agent, load_init
+from unio4.learning.policy import GaussianActor, NetworkConfig
 
 NET = NetworkConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), activation="relu", init_std=0.5)
 

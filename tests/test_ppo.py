@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from learning.online import OnlineConfig, train_online
-from learning.policy import GaussianActor, NetworkConfig, ValueCritic
-from learning.ppo import PPO, PPOConfig, RolloutBuffer, surrogate_loss
+from unio4.learning.online import OnlineConfig, train_online
+from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic
+from unio4.learning.ppo import PPO, PPOConfig, RolloutBuffer, surrogate_loss
 
 
 def test_gae_matches_hand_computation() -> None:
@@ -101,7 +101,7 @@ def test_min_std_keeps_the_mean_and_widens_exploration() -> None:
 
 def test_max_std_keeps_the_mean_and_narrows_exploration() -> None:
     """``OnlineConfig.max_std``: the same remapping from above; the mean stays, every std <= max_std."""
-    from learning.policy import with_std_range
+    from unio4.learning.policy import with_std_range
 
     net = NetworkConfig(actor_hidden=(16,), init_std=0.5)
     wide = GaussianActor(4, 2, 1.0, net)
@@ -123,7 +123,7 @@ def test_max_std_keeps_the_mean_and_narrows_exploration() -> None:
 
 def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
     """The same PPO solves a standard gymnasium task (MuJoCo InvertedPendulum-v4, max return 1000)."""
-    from learning.gym_env import GymVectorEnv
+    from unio4.learning.gym_env import GymVectorEnv
 
     env = GymVectorEnv("InvertedPendulum-v4", 8, seed=0)
     online = OnlineConfig(
@@ -163,7 +163,7 @@ def _value_after_updates(ppo_cfg: PPOConfig, updates: int, reward: float) -> tup
 
 def test_online_value_function_tracks_returns_of_a_known_scale() -> None:
     """Uni-O4's online preset: V follows returns in the hundreds; the absolute clip of 0.05 froze it."""
-    from configs.loader import load, resolve_config_path
+    from unio4.configs.loader import load, resolve_config_path
 
     preset = replace(load(OnlineConfig, resolve_config_path("uni_o4_online", "train"), []).ppo, num_steps=512)
     assert preset.value_clip is None

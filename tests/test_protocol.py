@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from unitree_legged_sdk import robot_interface as sdk
 
-from deploy import protocol as P
+from unio4.deploy import protocol as P
 
 
 @pytest.fixture

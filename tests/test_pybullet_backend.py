@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sim.backends.interface import Dynamics
-from sim.config import load_task_config
-from sim.task import Go1VelocityTask
+from unio4.sim.backends.interface import Dynamics
+from unio4.sim.config import load_task_config
+from unio4.sim.task import Go1VelocityTask
 
 STILL = ["commands.lin_vel_x=[0,0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from configs.loader import load, resolve_config_path
-from deploy import protocol
-from deploy.rollout_log import read_log
-from sim.emulator import Emulator, EmulatorConfig, quat_to_rpy, spawn
-from sim.reality import MotorModel, RealityConfig, SensorModel, add_point_mass, matrix_to_quat
+from unio4.configs.loader import load, resolve_config_path
+from unio4.deploy import protocol
+from unio4.deploy.rollout_log import read_log
+from unio4.sim.emulator import Emulator, EmulatorConfig, quat_to_rpy, spawn
+from unio4.sim.reality import MotorModel, RealityConfig, SensorModel, add_point_mass, matrix_to_quat
 
 N = 12
 ROOT = Path(__file__).resolve().parents[1]

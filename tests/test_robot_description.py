@@ -9,9 +9,9 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from robots.description import RobotDescription
-from robots.mjcf import build_mjcf
-from robots.urdf import build_urdf
+from unio4.robots.description import RobotDescription
+from unio4.robots.mjcf import build_mjcf
+from unio4.robots.urdf import build_urdf
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.rollout_log import RolloutLog, read_events, read_log
+from unio4.deploy.rollout_log import RolloutLog, read_events, read_log
 
 WRITER = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from deploy.rollout_log import RolloutLog
+    from unio4.deploy.rollout_log import RolloutLog
     log = RolloutLog(sys.argv[1], {"source": "test"}, chunk_steps=5)
     k = 0
     while True:

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from deploy.estop import EStopConfig, SerialEStop
-from deploy.protocol import LowState, Remote, encode_remote
-from deploy.safety import RobotLimits, SafetyConfig, SafetyMonitor, clip_targets, command_fault, rate_limit, tilt
-from robots.description import RobotDescription
+from unio4.deploy.estop import EStopConfig, SerialEStop
+from unio4.deploy.protocol import LowState, Remote, encode_remote
+from unio4.deploy.safety import RobotLimits, SafetyConfig, SafetyMonitor, clip_targets, command_fault, rate_limit, tilt
+from unio4.robots.description import RobotDescription
 
 GO1_POSE = np.array([-0.1, 0.8, -1.5, 0.1, 0.8, -1.5, -0.1, 1.0, -1.5, 0.1, 1.0, -1.5])
 

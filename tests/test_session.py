@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from configs.loader import from_dict, load, resolve_config_path
-from learning.session import PHASES, Session, SessionConfig, SimFinetuneConfig, actor_network, run_bounded
-from sim.config import FORWARD_COMMANDS, load_task_config
-from sim.emulator import spawn
+from unio4.configs.loader import from_dict, load, resolve_config_path
+from unio4.learning.session import PHASES, Session, SessionConfig, SimFinetuneConfig, actor_network, run_bounded
+from unio4.sim.config import FORWARD_COMMANDS, load_task_config
+from unio4.sim.emulator import spawn
 
 
 @pytest.fixture
@@ -103,9 +103,9 @@ def test_min_std_widens_exploration_on_the_robot_and_keeps_the_mean(walking_bund
 
     import torch
 
-    from deploy.bundle import load_bundle
-    from learning.checkpoint import load_checkpoint
-    from learning.export import actor_from_checkpoint
+    from unio4.deploy.bundle import load_bundle
+    from unio4.learning.checkpoint import load_checkpoint
+    from unio4.learning.export import actor_from_checkpoint
 
     original = actor_from_checkpoint(load_checkpoint(walking_bundle.parent / "bc.pt"), "bc.pt")
     obs = torch.randn(32, original.obs_dim)

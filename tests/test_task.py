@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import torch
 
-from sim.config import load_task_config
-from sim.gait import LegKinematics, walk
-from sim.task import Go1VelocityTask
+from unio4.sim.config import load_task_config
+from unio4.sim.gait import LegKinematics, walk
+from unio4.sim.task import Go1VelocityTask
 
 STILL = ["commands.lin_vel_x=[0,0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
 
@@ -145,7 +145,7 @@ def test_gait_walks_2m_in_10s_over_10_randomised_seeds() -> None:
 
 def test_gait_terms_follow_the_clock() -> None:
     """gait_contact scores loaded stance feet and unloaded swing feet; gait_clearance prices a swing foot left on the ground."""
-    from sim.rewards import RewardConfig, RewardInputs, gait_clearance, gait_contact, gait_stance
+    from unio4.sim.rewards import RewardConfig, RewardInputs, gait_clearance, gait_contact, gait_stance
 
     cfg = RewardConfig(gait_smoothing=0.01)
     n = 2
@@ -188,8 +188,8 @@ def test_a_resumed_run_goes_on_where_the_curricula_stood(tmp_path: Path) -> None
     """Checkpoints hold the command fraction and terrain levels; --resume restores them (not the start)."""
     from dataclasses import replace
 
-    from configs.loader import load, resolve_config_path
-    from learning.online import OnlineConfig, train_online
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.online import OnlineConfig, train_online
 
     cfg = load_task_config("go1_rough", ["randomization.enabled=false"])
     train = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), ["ppo.num_steps=4", "save_interval=1"])
@@ -221,8 +221,8 @@ def test_the_engine_gets_targets_shaped_as_the_robot_runtime_shapes_them() -> No
     """Actions that ask for targets far past the joint limits and far from the last target: the engine
     gets the runtime's targets (deploy.safety: inside the limits by the margin, a bounded step per
     policy step); with the shaping off it gets the raw ones, past the limits."""
-    from configs.loader import load, resolve_config_path
-    from deploy.runtime import RuntimeConfig
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.deploy.runtime import RuntimeConfig
 
     deploy = load(RuntimeConfig, resolve_config_path("go1", "deploy")).safety
     for preset in ("go1_flat", "go1_rough"):  # trained as the shipped runtime shapes (no looser)

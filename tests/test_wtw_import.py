@@ -13,15 +13,15 @@ import h5py
 import numpy as np
 import pytest
 
-from configs.loader import load, resolve_config_path
-from deploy.observations import observation_frame
-from learning.data.dataset import load_dataset
-from learning.data.pack import recompute_rewards
-from learning.data.wtw_import import LogFormatError, WtwLogFormat, gait_phase, import_logs
-from robots.description import load_robot
-from robots.kinematics import leg_odometry, lowest_feet_stance
-from sim.config import load_task_config
 from unio4.cli import main
+from unio4.configs.loader import load, resolve_config_path
+from unio4.deploy.observations import observation_frame
+from unio4.learning.data.dataset import load_dataset
+from unio4.learning.data.pack import recompute_rewards
+from unio4.learning.data.wtw_import import LogFormatError, WtwLogFormat, gait_phase, import_logs
+from unio4.robots.description import load_robot
+from unio4.robots.kinematics import leg_odometry, lowest_feet_stance
+from unio4.sim.config import load_task_config
 
 ROBOT = load_robot("go1")
 TASK = load_task_config("go1_flat")
@@ -199,8 +199,8 @@ def test_cli_imports_a_directory_and_refuses_a_bad_file(tmp_path: Path, capsys: 
 
 def test_two_lowest_feet_height_matches_the_simulator() -> None:
     """The base-height estimate the importer uses (no foot forces) against MuJoCo's truth, on the built-in trot."""
-    from sim.gait import TrotController
-    from sim.task import Go1VelocityTask
+    from unio4.sim.gait import TrotController
+    from unio4.sim.task import Go1VelocityTask
 
     cfg = load_task_config("go1_flat", ["randomization.enabled=false", "commands.lin_vel_x=[0.6,0.6]", "commands.curriculum=false"])
     task = Go1VelocityTask(cfg, 4, seed=0)

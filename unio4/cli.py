@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
-from configs.loader import ConfigError
-from learning.run_dir import installed_version
 from unio4.commands import (
     bench_deploy,
     bench_learning,
@@ -44,6 +42,8 @@ from unio4.commands import (
     train_online,
 )
 from unio4.commands.options import suggest
+from unio4.configs.loader import ConfigError
+from unio4.learning.run_dir import installed_version
 
 # Command modules in the order ``unio4 --help`` lists them; two-word commands live in a group.
 COMMANDS: tuple[ModuleType, ...] = (
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from sim.render import use_offscreen_gl
+    from unio4.sim.render import use_offscreen_gl
 
     use_offscreen_gl()  # before anything imports mujoco: headless rendering (replay --render, demo)
     args = build_parser().parse_args(argv)

@@ -21,9 +21,9 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from sim.config import FORWARD_COMMANDS
 from unio4.commands import collect, data_pack, deploy, evaluate, export, replay, session, train_offline, train_online
 from unio4.commands.options import console
+from unio4.sim.config import FORWARD_COMMANDS
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def run_command(command: ModuleType, argv: list[str]) -> int:
 
 
 def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
-    from sim.emulator import spawn
+    from unio4.sim.emulator import spawn
 
     out = console()
     out.rule("[bold]unio4 demo (CPU): logged data -> Uni-O4 -> simulation -> emulated robot -> more data")
@@ -180,11 +180,11 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
 
 def _policy_table(offline_ckpt: Path, final_ckpt: Path, scale: DemoScale) -> dict[str, dict[str, float]]:
     """Deterministic evaluation of the offline and fine-tuned policies (the offline -> online transition)."""
-    from learning.checkpoint import load_checkpoint
-    from learning.evaluate import evaluate_policy
-    from learning.export import actor_from_checkpoint
-    from sim.config import load_task_config
-    from sim.task import Go1VelocityTask
+    from unio4.learning.checkpoint import load_checkpoint
+    from unio4.learning.evaluate import evaluate_policy
+    from unio4.learning.export import actor_from_checkpoint
+    from unio4.sim.config import load_task_config
+    from unio4.sim.task import Go1VelocityTask
 
     env = Go1VelocityTask(load_task_config("go1_flat", FORWARD_COMMANDS), scale.eval_envs, seed=1)
     steps = int(scale.eval_seconds / env.dt)
@@ -202,7 +202,7 @@ def _timing_histogram(log_dir: Path, out: Path) -> tuple[Path, dict[str, float]]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deploy.rollout_log import read_log
+    from unio4.deploy.rollout_log import read_log
 
     log = read_log(log_dir).arrays
     period_ms = np.diff(log["time"]) * 1000.0
@@ -225,7 +225,7 @@ def _velocity_plot(data_path: Path, out: Path, dt: float) -> tuple[Path, float, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from learning.data.dataset import load_dataset
+    from unio4.learning.data.dataset import load_dataset
 
     data = load_dataset(data_path)
     command = data.infos["command"][:, 0].numpy()
@@ -255,8 +255,8 @@ def _embed(path: Path) -> str:
 
 def _pretrained_clip(out: Path) -> Path | None:
     """A few frames of the shipped pretrained policy walking (None when the checkout has no pretrained bundle)."""
-    from sim.config import load_task_config
-    from sim.play import bundle_factory, play
+    from unio4.sim.config import load_task_config
+    from unio4.sim.play import bundle_factory, play
 
     bundle = Path(__file__).resolve().parents[1] / "pretrained" / "go1_flat"
     if not (bundle / "manifest.yaml").is_file():
@@ -291,7 +291,7 @@ def write_report(
     run_dir: Path, d: dict[str, Path], steps: list[dict[str, object]], offline_ckpt: Path, final_ckpt: Path, scale: DemoScale
 ) -> Path:
     """``report.html``, self-contained (pictures embedded): summary first, then every stage."""
-    from learning.curves import read_history
+    from unio4.learning.curves import read_history
 
     policies = _policy_table(offline_ckpt, final_ckpt, scale)
     evals = json.loads(d["eval.json"].read_text())

@@ -1,6 +1,6 @@
 """Logged quadruped data from the simulator: run a controller on the Go1 task, keep D4RL transitions.
 
-The controller is any :data:`sim.policies.Policy` (the built-in trot, a bundle, a network).
+The controller is any :data:`unio4.sim.policies.Policy` (the built-in trot, a bundle, a network).
 ``next_observations`` of a finished episode is the observation it ended in (``info['final_obs']``),
 not the first of the next episode.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import torch
 
-from configs.loader import to_dict
-from learning.data.dataset import Dataset
-from learning.progress import ProgressReporter
-from sim.policies import Policy
-from sim.task import Go1VelocityTask
+from unio4.configs.loader import to_dict
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.progress import ProgressReporter
+from unio4.sim.policies import Policy
+from unio4.sim.task import Go1VelocityTask
 
 
 @torch.no_grad()

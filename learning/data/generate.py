@@ -23,15 +23,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from configs.loader import bounded, to_dict
-from learning.checkpoint import load_checkpoint, save_checkpoint
-from learning.curves import CurveLogger
-from learning.data.dataset import Dataset, load_dataset
-from learning.data.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
-from learning.evaluate import episode_returns
-from learning.gym_env import make_gym_env
-from learning.progress import ProgressReporter
-from learning.scores import D4RL_REFERENCE, reference_returns, task_family
+from unio4.configs.loader import bounded, to_dict
+from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
+from unio4.learning.curves import CurveLogger
+from unio4.learning.data.dataset import Dataset, load_dataset
+from unio4.learning.data.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
+from unio4.learning.evaluate import episode_returns
+from unio4.learning.gym_env import make_gym_env
+from unio4.learning.progress import ProgressReporter
+from unio4.learning.scores import D4RL_REFERENCE, reference_returns, task_family
 
 Level = Literal["random", "medium", "medium-replay", "expert", "medium-expert"]
 LEVELS: tuple[str, ...] = ("random", "medium", "medium-replay", "expert", "medium-expert")

@@ -4,7 +4,7 @@
 wrote (one run = one episode), and recomputes every reward from the logged raw state with the
 task's reward config, so the same logs can be re-scored with another config later. What the robot
 does not measure is estimated or left out, and the metadata says which:
-- base linear velocity and height: leg odometry (:mod:`robots.kinematics`) over the stance feet,
+- base linear velocity and height: leg odometry (:mod:`unio4.robots.kinematics`) over the stance feet,
   a foot counting as stance above ``stance_force`` (20 N: light touches slip; measured against the
   emulator's ground truth, mean forward velocity within 0.02 m/s in MuJoCo and PyBullet);
 - collision forces: no sensor on the trunk or thighs, so 0 (the ``collision`` term never fires);
@@ -24,15 +24,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from configs.loader import from_dict, read_yaml, to_dict
-from deploy.manifest import ControlSpec
-from deploy.observations import projected_gravity
-from deploy.rollout_log import read_events, read_log
-from learning.data.dataset import Dataset, concatenate_episodes, episode_columns
-from robots.description import load_robot
-from robots.kinematics import STANCE_FORCE, foot_positions, leg_odometry
-from sim.config import TaskConfig
-from sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
+from unio4.configs.loader import from_dict, read_yaml, to_dict
+from unio4.deploy.manifest import ControlSpec
+from unio4.deploy.observations import projected_gravity
+from unio4.deploy.rollout_log import read_events, read_log
+from unio4.learning.data.dataset import Dataset, concatenate_episodes, episode_columns
+from unio4.robots.description import load_robot
+from unio4.robots.kinematics import STANCE_FORCE, foot_positions, leg_odometry
+from unio4.sim.config import TaskConfig
+from unio4.sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
 
 # What reward recomputation reads from a log, besides the observation and the action.
 LOGGED_STATE = ("joint_pos", "joint_vel", "joint_torque", "base_quat", "gyro", "foot_force", "command")

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from configs.loader import bounded
-from learning.policy import mlp
+from unio4.configs.loader import bounded
+from unio4.learning.policy import mlp
 
 
 @dataclass(frozen=True)

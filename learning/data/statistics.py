@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from learning.data.dataset import Dataset
-from learning.scores import D4RL_FORWARD_VELOCITY, FORWARD_VELOCITY_INDEX, normalized_score, reference_returns, task_family
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.scores import D4RL_FORWARD_VELOCITY, FORWARD_VELOCITY_INDEX, normalized_score, reference_returns, task_family
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ module turns such files into the dataset ``unio4 train offline`` reads:
 2. **Actions in unio4's convention**: the joint target ``default + clip(a) * scale`` (hips a further
    x ``hip_scale_reduction``) of the log, re-expressed with the robot description's default pose and
    scales; for the Go1 the two conventions agree and this is a reordering.
-3. **unio4's observation** rebuilt through :func:`deploy.observations.observation_frame`, the
+3. **unio4's observation** rebuilt through :func:`unio4.deploy.observations.observation_frame`, the
    function the robot runtime uses, with the gait clock set to the log's own gait phase.
-4. **Rewards** recomputed with any task's reward config through :func:`learning.data.pack.recompute_rewards`.
+4. **Rewards** recomputed with any task's reward config through :func:`unio4.learning.data.pack.recompute_rewards`.
    The log has no foot forces: the terms that read them are found by experiment and set aside; the
    torques are the PD law's (the log holds no motor torques) and the base height is estimated by
    leg kinematics over the two lowest feet. All of this is written into the dataset's metadata.
@@ -35,13 +35,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from configs.loader import bounded, finite, to_dict
-from deploy.observations import observation_frame, push_history, rotate_inverse, start_history
-from learning.data.dataset import Dataset, concatenate_episodes, episode_columns
-from learning.data.pack import recompute_rewards, terms_reading
-from robots.description import RobotDescription, load_robot
-from robots.kinematics import leg_odometry, lowest_feet_stance
-from sim.config import TaskConfig
+from unio4.configs.loader import bounded, finite, to_dict
+from unio4.deploy.observations import observation_frame, push_history, rotate_inverse, start_history
+from unio4.learning.data.dataset import Dataset, concatenate_episodes, episode_columns
+from unio4.learning.data.pack import recompute_rewards, terms_reading
+from unio4.robots.description import RobotDescription, load_robot
+from unio4.robots.kinematics import leg_odometry, lowest_feet_stance
+from unio4.sim.config import TaskConfig
 
 SDK_LEGS = ("FR", "FL", "RR", "RL")
 

@@ -26,11 +26,11 @@ from typing import Any, Literal
 import torch
 from torch.func import functional_call, stack_module_state
 
-from configs.loader import bounded, to_dict
-from learning.checkpoint import save_checkpoint
-from learning.data.dataset import Dataset
-from learning.policy import GaussianActor, NetworkConfig
-from learning.progress import ProgressReporter
+from unio4.configs.loader import bounded, to_dict
+from unio4.learning.checkpoint import save_checkpoint
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.policy import GaussianActor, NetworkConfig
+from unio4.learning.progress import ProgressReporter
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from configs.loader import bounded
-from learning.data.dataset import Dataset
-from learning.normalizer import ObsNormalizer
-from learning.offline.ensemble import EnsembleMLP
-from learning.policy import NetworkConfig, ValueCritic
+from unio4.configs.loader import bounded
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.normalizer import ObsNormalizer
+from unio4.learning.offline.ensemble import EnsembleMLP
+from unio4.learning.policy import NetworkConfig, ValueCritic
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from configs.loader import bounded
-from learning.data.dataset import Dataset
-from learning.offline.ensemble import EnsembleMLP
-from learning.policy import mlp
-from learning.scores import task_family
+from unio4.configs.loader import bounded
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.offline.ensemble import EnsembleMLP
+from unio4.learning.policy import mlp
+from unio4.learning.scores import task_family
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from learning.policy import ACTIVATIONS
+from unio4.learning.policy import ACTIVATIONS
 
 
 class EnsembleLinear(nn.Module):

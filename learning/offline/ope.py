@@ -42,10 +42,10 @@ from dataclasses import dataclass
 
 import torch
 
-from configs.loader import bounded
-from learning.offline.bc import ActorEnsemble
-from learning.offline.critics import Critics
-from learning.offline.dynamics import DynamicsEnsemble
+from unio4.configs.loader import bounded
+from unio4.learning.offline.bc import ActorEnsemble
+from unio4.learning.offline.critics import Critics
+from unio4.learning.offline.dynamics import DynamicsEnsemble
 
 
 @dataclass(frozen=True)

@@ -27,19 +27,19 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from configs.loader import bounded, to_dict
-from deploy.rollout_log import write_atomic
-from learning.checkpoint import load_checkpoint, save_checkpoint
-from learning.curves import CurveLogger
-from learning.data.dataset import Dataset, dataset_action_bound
-from learning.offline.bc import ActorEnsemble, BCConfig, BCTrainer
-from learning.offline.critics import CriticConfig, CriticTrainer
-from learning.offline.diagnostics import Drift, action_coverage, action_sensitivity, rank_correlation
-from learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
-from learning.offline.improvement import ImprovementConfig, ImprovementTrainer
-from learning.offline.ope import AMQ, OPEConfig
-from learning.policy import GaussianActor
-from learning.progress import ProgressReporter
+from unio4.configs.loader import bounded, to_dict
+from unio4.deploy.rollout_log import write_atomic
+from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
+from unio4.learning.curves import CurveLogger
+from unio4.learning.data.dataset import Dataset, dataset_action_bound
+from unio4.learning.offline.bc import ActorEnsemble, BCConfig, BCTrainer
+from unio4.learning.offline.critics import CriticConfig, CriticTrainer
+from unio4.learning.offline.diagnostics import Drift, action_coverage, action_sensitivity, rank_correlation
+from unio4.learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
+from unio4.learning.offline.improvement import ImprovementConfig, ImprovementTrainer
+from unio4.learning.offline.ope import AMQ, OPEConfig
+from unio4.learning.policy import GaussianActor
+from unio4.learning.progress import ProgressReporter
 
 STAGES = ("critics", "bc", "dynamics", "improvement")
 # the config sections each stage's result depends on (besides the dataset and the seed): a stage of

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from robots.description import load_robot
-from sim.backends.mujoco_backend import MujocoBackend
-from sim.backends.remote_backend import RemoteBackend
-from sim.terrain import TerrainConfig, make_terrain
+from unio4.robots.description import load_robot
+from unio4.sim.backends.mujoco_backend import MujocoBackend
+from unio4.sim.backends.remote_backend import RemoteBackend
+from unio4.sim.terrain import TerrainConfig, make_terrain
 
 WORKER = Path(__file__).resolve().parents[2] / "tests" / "mujoco_worker.py"
 

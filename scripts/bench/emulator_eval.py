@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deploy.observations import projected_gravity, rotate_inverse
-from sim.emulator import spawn
+from unio4.deploy.observations import projected_gravity, rotate_inverse
+from unio4.sim.emulator import spawn
 
 
 def run_one(bundle: Path, vx: float, seconds: float, out: Path, reality: str) -> dict[str, float]:

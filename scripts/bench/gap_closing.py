@@ -44,7 +44,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_eval import run_one
 
-from sim.emulator import spawn
+from unio4.sim.emulator import spawn
 
 # --forward: both arms fine-tune on walking forward over the evaluated speeds, as the robot is used
 FORWARD = ("commands.lin_vel_x=[0.2,1.0]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]")

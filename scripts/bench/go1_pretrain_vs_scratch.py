@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.config import FORWARD_COMMANDS
+from unio4.sim.config import FORWARD_COMMANDS
 
 OFFLINE = ["critics.steps=4000", "bc.steps=3000", "bc.lr=0.001", "dynamics.max_epochs=5", "improvement.steps=300", "ope.horizon=50"]
 

@@ -24,12 +24,12 @@ from typing import Any
 import torch
 import yaml
 
-from learning.checkpoint import checkpoint_network, load_checkpoint
-from learning.curves import read_history
-from learning.evaluate import evaluate_policy
-from learning.online import OnlineConfig, build_agent
-from sim.config import load_task_config
-from sim.task import Go1VelocityTask
+from unio4.learning.checkpoint import checkpoint_network, load_checkpoint
+from unio4.learning.curves import read_history
+from unio4.learning.evaluate import evaluate_policy
+from unio4.learning.online import OnlineConfig, build_agent
+from unio4.sim.config import load_task_config
+from unio4.sim.task import Go1VelocityTask
 
 EVAL_SEED, EVAL_ENVS, EVAL_SECONDS = 10_000, 16, 10.0
 

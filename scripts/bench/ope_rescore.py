@@ -28,15 +28,15 @@ from typing import Any, NamedTuple
 
 import torch
 
-from configs.loader import apply_overrides, from_dict, read_yaml, to_dict
-from learning.checkpoint import load_checkpoint
-from learning.data.dataset import Dataset, dataset_action_bound, load_dataset
-from learning.offline.bc import ActorEnsemble, make_actor
-from learning.offline.critics import Critics
-from learning.offline.diagnostics import rank_correlation
-from learning.offline.dynamics import DynamicsEnsemble, DynamicsTrainer, resolve_termination
-from learning.offline.ope import AMQ, OPEConfig
-from learning.offline.pipeline import OfflineConfig
+from unio4.configs.loader import apply_overrides, from_dict, read_yaml, to_dict
+from unio4.learning.checkpoint import load_checkpoint
+from unio4.learning.data.dataset import Dataset, dataset_action_bound, load_dataset
+from unio4.learning.offline.bc import ActorEnsemble, make_actor
+from unio4.learning.offline.critics import Critics
+from unio4.learning.offline.diagnostics import rank_correlation
+from unio4.learning.offline.dynamics import DynamicsEnsemble, DynamicsTrainer, resolve_termination
+from unio4.learning.offline.ope import AMQ, OPEConfig
+from unio4.learning.offline.pipeline import OfflineConfig
 
 GROUPS = ("bc", "behaviour", "learner")
 ENSEMBLE_KEYS = {"bc": "bc_ensemble", "behaviour": "policy_ensemble", "learner": "learner_ensemble"}

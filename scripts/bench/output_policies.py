@@ -21,14 +21,14 @@ from pathlib import Path
 import torch
 from ope_rescore import GROUPS, data_path, load_models  # the sibling script: the run's ensembles, rebuilt
 
-from configs.loader import from_dict
-from learning.checkpoint import load_checkpoint
-from learning.data.dataset import load_dataset
-from learning.evaluate import episode_returns, evaluate_gym
-from learning.export import actor_from_checkpoint
-from learning.offline.bc import ActorEnsemble
-from learning.offline.pipeline import OfflineConfig
-from learning.scores import normalized_score
+from unio4.configs.loader import from_dict
+from unio4.learning.checkpoint import load_checkpoint
+from unio4.learning.data.dataset import load_dataset
+from unio4.learning.evaluate import episode_returns, evaluate_gym
+from unio4.learning.export import actor_from_checkpoint
+from unio4.learning.offline.bc import ActorEnsemble
+from unio4.learning.offline.pipeline import OfflineConfig
+from unio4.learning.scores import normalized_score
 
 
 def mean_action_score(ensemble: ActorEnsemble, env: str, episodes: int) -> float:

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from learning.data.dataset import Dataset, load_dataset
-from learning.data.pack import pack_runs
-from sim.config import FORWARD_COMMANDS, load_task_config
-from sim.emulator import spawn
+from unio4.learning.data.dataset import Dataset, load_dataset
+from unio4.learning.data.pack import pack_runs
+from unio4.sim.config import FORWARD_COMMANDS, load_task_config
+from unio4.sim.emulator import spawn
 
 
 def unio4(*argv: str) -> None:

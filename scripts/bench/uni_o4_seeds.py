@@ -29,7 +29,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from learning.scores import normalized_score
+from unio4.learning.scores import normalized_score
 
 ROOT = Path(__file__).resolve().parents[2]
 

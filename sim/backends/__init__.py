@@ -1,4 +1,4 @@
-"""Backend registry: a name on the command line -> a :class:`sim.backends.interface.PhysicsBackend`.
+"""Backend registry: a name on the command line -> a :class:`unio4.sim.backends.interface.PhysicsBackend`.
 
 Engines are imported only when selected, so an optional engine that is not installed costs
 nothing until someone asks for it, and then fails with a clear message.
@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the CLI imports BACKENDS on the robot, where there is no torch
     import torch
 
-    from robots.description import RobotDescription
-    from sim.backends.interface import PhysicsBackend
-    from sim.config import WarpConfig
-    from sim.terrain import Terrain
+    from unio4.robots.description import RobotDescription
+    from unio4.sim.backends.interface import PhysicsBackend
+    from unio4.sim.config import WarpConfig
+    from unio4.sim.terrain import Terrain
 
 BACKENDS = ("mujoco", "mujoco_warp", "pybullet", "isaacgym")
 
@@ -34,20 +34,20 @@ def make_backend(
     MuJoCo Warp backend also hands its state back there (a GPU task reads GPU simulation memory).
     """
     if name == "mujoco":
-        from sim.backends.mujoco_backend import MujocoBackend
+        from unio4.sim.backends.mujoco_backend import MujocoBackend
 
         return MujocoBackend(robot, num_envs, terrain, num_threads=num_threads)
     if name == "mujoco_warp":
-        from sim.backends.mujoco_warp_backend import MujocoWarpBackend
-        from sim.config import WarpConfig
+        from unio4.sim.backends.mujoco_warp_backend import MujocoWarpBackend
+        from unio4.sim.config import WarpConfig
 
         return MujocoWarpBackend(robot, num_envs, terrain, warp or WarpConfig(), output_device=str(device or "cpu"))
     if name == "pybullet":
-        from sim.backends.pybullet_backend import PybulletBackend
+        from unio4.sim.backends.pybullet_backend import PybulletBackend
 
         return PybulletBackend(robot, num_envs, terrain)
     if name == "isaacgym":
-        from sim.backends.isaacgym_backend import IsaacGymBackend
+        from unio4.sim.backends.isaacgym_backend import IsaacGymBackend
 
         return IsaacGymBackend(robot, num_envs, terrain)
     raise ValueError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")

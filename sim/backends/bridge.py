@@ -3,7 +3,7 @@
 Some engines cannot live in unio4's interpreter: Isaac Gym Preview 4 supports Python <= 3.8 and
 the torch of its time, while unio4 needs Python >= 3.10 and torch 2.13. Such an engine runs as a
 worker process under its own interpreter and answers the calls of
-:class:`sim.backends.interface.PhysicsBackend` (``reset``, ``step``, ``state``, ``set_dynamics``, ``push``,
+:class:`unio4.sim.backends.interface.PhysicsBackend` (``reset``, ``step``, ``state``, ``set_dynamics``, ``push``,
 ``close``) over its stdin/stdout, with numpy arrays as the only currency.
 
 Wire format, one frame per message: a 4-byte little-endian header length, a UTF-8 JSON header

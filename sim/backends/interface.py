@@ -5,7 +5,7 @@ observations: it resets robots to given states, holds PD joint targets over ``de
 physics substeps (targets may change per substep, which is how action latency is modelled),
 reports raw state, and applies per-env dynamics randomisation and pushes. All joint-indexed
 tensors are in SDK motor order (FR, FL, RR, RL x hip, thigh, calf); each backend maps to its own
-joint order internally through :meth:`robots.description.RobotDescription.sdk_to_backend`.
+joint order internally through :meth:`unio4.robots.description.RobotDescription.sdk_to_backend`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Isaac Gym Preview 4 ships bindings for Python <= 3.8 only, and unio4 needs Python >= 3.10 and torch
 2.13, so the two cannot share an interpreter. This backend starts ``sim/backends/isaacgym_worker.py`` under
 the interpreter named by ``UNIO4_ISAACGYM_PYTHON`` (default ``python3.8``; the ``docker/isaacgym``
-image sets it) and talks to it through :mod:`sim.backends.bridge`: the task calls an ordinary
-:class:`sim.backends.interface.PhysicsBackend`, every call is one exchange of numpy arrays over a pipe. The
+image sets it) and talks to it through :mod:`unio4.sim.backends.bridge`: the task calls an ordinary
+:class:`unio4.sim.backends.interface.PhysicsBackend`, every call is one exchange of numpy arrays over a pipe. The
 robot description is turned into the worker's spec here (the generated Go1 URDF, names, PD
 constants), so the worker needs nothing from unio4.
 
@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from robots.description import RobotDescription
-from robots.urdf import build_urdf
-from sim.backends.bridge import WorkerUnavailable
-from sim.backends.isaacgym_worker import MISSING
-from sim.backends.remote_backend import RemoteBackend
-from sim.terrain import Terrain
+from unio4.robots.description import RobotDescription
+from unio4.robots.urdf import build_urdf
+from unio4.sim.backends.bridge import WorkerUnavailable
+from unio4.sim.backends.isaacgym_worker import MISSING
+from unio4.sim.backends.remote_backend import RemoteBackend
+from unio4.sim.terrain import Terrain
 
 WORKER = Path(__file__).resolve().with_name("isaacgym_worker.py")
 PYTHON_VARIABLE = "UNIO4_ISAACGYM_PYTHON"

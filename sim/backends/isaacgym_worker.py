@@ -1,7 +1,7 @@
-"""The Go1 in Isaac Gym Preview 4, served to unio4 over :mod:`sim.backends.bridge` from the Isaac Gym interpreter.
+"""The Go1 in Isaac Gym Preview 4, served to unio4 over :mod:`unio4.sim.backends.bridge` from the Isaac Gym interpreter.
 
 Isaac Gym Preview 4 supports Python <= 3.8 and the torch builds of its time; unio4 needs Python >= 3.10
-and torch 2.13. :class:`sim.backends.isaacgym_backend.IsaacGymBackend` therefore starts this file as a worker
+and torch 2.13. :class:`unio4.sim.backends.isaacgym_backend.IsaacGymBackend` therefore starts this file as a worker
 under the Isaac Gym interpreter (``UNIO4_ISAACGYM_PYTHON``, e.g. the ``python3.8`` of the
 ``docker/isaacgym`` image) and sends it a spec made from the robot description: the generated Go1
 URDF, joint and body names and the PD constants. This file must run there: Python 3.8 syntax, and
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 
 if TYPE_CHECKING or __package__:
-    from deploy import observations
-    from sim.backends import bridge
+    from unio4.deploy import observations
+    from unio4.sim.backends import bridge
 else:  # run as a file by the Isaac Gym interpreter, which has no unio4: Python put this folder on the path
     import importlib.util
 

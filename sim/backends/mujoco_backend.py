@@ -1,7 +1,7 @@
 """MuJoCo (CPU) backend: one MjModel per env, batched over threads with ``mujoco.rollout``.
 
 Each policy step is one ``Rollout.rollout`` call over all envs for ``decimation`` substeps; the
-PD law runs inside MuJoCo on every substep (see :mod:`robots.mjcf`). Per-env models carry the
+PD law runs inside MuJoCo on every substep (see :mod:`unio4.robots.mjcf`). Per-env models carry the
 per-env randomisation (friction, trunk mass, gains). The solver warm start is reset to zero at
 every policy step so a rollout depends only on its initial state and controls, whichever thread
 runs it: same seed, same rollout.
@@ -17,10 +17,10 @@ import mujoco.rollout
 import numpy as np
 import torch
 
-from robots.description import RobotDescription
-from sim.backends.interface import Dynamics, RobotState
-from sim.backends.mujoco_model import ModelIndex, compile_model
-from sim.terrain import Terrain
+from unio4.robots.description import RobotDescription
+from unio4.sim.backends.interface import Dynamics, RobotState
+from unio4.sim.backends.mujoco_model import ModelIndex, compile_model
+from unio4.sim.terrain import Terrain
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 
-from robots.description import RobotDescription
-from robots.mjcf import build_mjcf
+from unio4.robots.description import RobotDescription
+from unio4.robots.mjcf import build_mjcf
 
 if TYPE_CHECKING:  # only the type: the emulator uses this module and must stay torch-free
-    from sim.terrain import Terrain
+    from unio4.sim.terrain import Terrain
 
 
 def compile_model(robot: RobotDescription, terrain: Terrain | None = None) -> mujoco.MjModel:

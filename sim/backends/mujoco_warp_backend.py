@@ -1,6 +1,6 @@
 """MuJoCo Warp backend: every robot is one world of a single batched MJWarp simulation.
 
-The MJCF, the PD law (MuJoCo ``general`` actuators, see :mod:`robots.mjcf`), the substep and the
+The MJCF, the PD law (MuJoCo ``general`` actuators, see :mod:`unio4.robots.mjcf`), the substep and the
 sensors are the CPU backend's, so the two engines differ only in the solver implementation. The
 simulation lives in Warp arrays on ``device`` (a CUDA GPU, or Warp's CPU device for tests) and
 torch reads and writes them through zero-copy views (:func:`warp.to_torch`): a reset, a dynamics
@@ -18,11 +18,11 @@ from __future__ import annotations
 import mujoco
 import torch
 
-from robots.description import RobotDescription
-from sim.backends.interface import Dynamics, RobotState
-from sim.backends.mujoco_model import ModelIndex, compile_model
-from sim.config import WarpConfig
-from sim.terrain import Terrain
+from unio4.robots.description import RobotDescription
+from unio4.sim.backends.interface import Dynamics, RobotState
+from unio4.sim.backends.mujoco_model import ModelIndex, compile_model
+from unio4.sim.config import WarpConfig
+from unio4.sim.terrain import Terrain
 
 try:
     import mujoco_warp as mjw

@@ -20,11 +20,11 @@ import tempfile
 import numpy as np
 import torch
 
-from deploy.observations import rotate_inverse
-from robots.description import RobotDescription
-from robots.urdf import build_urdf
-from sim.backends.interface import Dynamics, RobotState
-from sim.terrain import Terrain
+from unio4.deploy.observations import rotate_inverse
+from unio4.robots.description import RobotDescription
+from unio4.robots.urdf import build_urdf
+from unio4.sim.backends.interface import Dynamics, RobotState
+from unio4.sim.terrain import Terrain
 
 GRAVITY = 9.81
 PD_SUBSTEPS = 3  # PyBullet steps per task substep (5 ms / 3 = 1.7 ms)
@@ -39,7 +39,7 @@ class PybulletBackend:
     """``num_envs`` Go1s, one PyBullet world each, stepped at the robot's ``sim_dt``."""
 
     def __init__(self, robot: RobotDescription, num_envs: int, terrain: Terrain) -> None:
-        from deploy.banners import stdout_to_stderr
+        from unio4.deploy.banners import stdout_to_stderr
 
         with stdout_to_stderr():  # its build-time banner
             import pybullet as pb

@@ -1,4 +1,4 @@
-"""A :class:`sim.backends.interface.PhysicsBackend` whose engine is a worker process (:mod:`sim.backends.bridge`).
+"""A :class:`unio4.sim.backends.interface.PhysicsBackend` whose engine is a worker process (:mod:`unio4.sim.backends.bridge`).
 
 The task sees an ordinary backend; every call becomes one request/answer exchange of numpy arrays
 with the worker. Inputs may live on any device (they are copied to host memory for the trip);
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sim.backends.bridge import Arrays, BridgeError, EngineProcess
-from sim.backends.interface import Dynamics, RobotState
+from unio4.sim.backends.bridge import Arrays, BridgeError, EngineProcess
+from unio4.sim.backends.interface import Dynamics, RobotState
 
 STATE_FIELDS = tuple(f.name for f in fields(RobotState))
 

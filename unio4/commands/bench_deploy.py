@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from deploy.bench import bench_deploy
-    from sim import emulator
+    from unio4.deploy.bench import bench_deploy
+    from unio4.sim import emulator
 
     vel = velocity(args.command_vel)
     print(f"bench deploy: {args.bundle} against the real-time emulator for {args.duration:.0f} s of policy control ...", flush=True)

@@ -25,10 +25,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from rich.table import Table
 
-    from configs.loader import load, resolve_config_path
-    from learning.bench import bench_learning, synthetic_dataset
-    from learning.data.dataset import load_dataset
-    from learning.offline.pipeline import OfflineConfig
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.bench import bench_learning, synthetic_dataset
+    from unio4.learning.data.dataset import load_dataset
+    from unio4.learning.offline.pipeline import OfflineConfig
 
     apply_threads(args)
     cfg = load(OfflineConfig, resolve_config_path(args.config, "train"), overrides(args, "train"))

@@ -37,15 +37,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from rich.table import Table
 
-    from configs.loader import load, resolve_config_path
-    from learning.online import OnlineConfig
-    from learning.time_to_walk import WalkCriterion, WalkRun, plot_walk_curves, time_to_walk
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.online import OnlineConfig
+    from unio4.learning.time_to_walk import WalkCriterion, WalkRun, plot_walk_curves, time_to_walk
 
     if args.learner == "rsl_rl":
-        from learning.rsl_rl_peer import rsl_rl_time_to_walk as learn
+        from unio4.learning.rsl_rl_peer import rsl_rl_time_to_walk as learn
     else:
         learn = time_to_walk
-    from sim.config import load_task_config
+    from unio4.sim.config import load_task_config
 
     if args.threads:
         torch.set_num_threads(args.threads)

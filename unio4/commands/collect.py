@@ -21,10 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from learning.data.collect import collect
-    from sim.config import load_task_config
-    from sim.policies import bundle_policy, check_action_noise, gait_policy, with_action_noise
-    from sim.task import Go1VelocityTask
+    from unio4.learning.data.collect import collect
+    from unio4.sim.config import load_task_config
+    from unio4.sim.policies import bundle_policy, check_action_noise, gait_policy, with_action_noise
+    from unio4.sim.task import Go1VelocityTask
 
     check_action_noise(args.action_noise)  # before the task is built: bad input costs nothing
     task = Go1VelocityTask(load_task_config(args.task, overrides(args, "task")), args.num_envs, backend=args.backend, seed=args.seed)

@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from configs.loader import load, resolve_config_path
-    from learning.data.generate import GenerateConfig, generate
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.data.generate import GenerateConfig, generate
 
     cfg = load(GenerateConfig, resolve_config_path(args.config, "data"), overrides(args, "data"))
     workdir = Path(args.cache_dir or f"runs/generate/{args.env}-seed{cfg.seed}")

@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from configs.loader import load, resolve_config_path
-    from learning.data.wtw_import import WtwLogFormat, import_logs
-    from sim.config import load_task_config
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.data.wtw_import import WtwLogFormat, import_logs
+    from unio4.sim.config import load_task_config
 
     fmt = load(WtwLogFormat, resolve_config_path(args.format, "import"), overrides(args, "import"))
     task = load_task_config(args.task, overrides(args, "task"))

@@ -20,8 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from learning.data.pack import pack_runs
-    from sim.config import load_task_config
+    from unio4.learning.data.pack import pack_runs
+    from unio4.sim.config import load_task_config
 
     dataset = pack_runs([Path(r) for r in args.runs], load_task_config(args.task, overrides(args, "task")), args.stance_force)
     out = Path(args.out)

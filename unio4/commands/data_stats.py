@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from learning.data.dataset import load_dataset
-    from learning.data.statistics import dataset_statistics
+    from unio4.learning.data.dataset import load_dataset
+    from unio4.learning.data.statistics import dataset_statistics
 
     rows = [(path, dataset_statistics(load_dataset(path), args.env)) for path in args.files]
     if args.json:

@@ -26,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from configs.loader import load, resolve_config_path
-    from deploy.bundle import load_bundle
-    from deploy.runtime import RuntimeConfig, run_bundle
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.deploy.bundle import load_bundle
+    from unio4.deploy.runtime import RuntimeConfig, run_bundle
 
     runtime_sets = overrides(args, "runtime")
     if args.command_vel is not None:

@@ -38,9 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from configs.loader import load, resolve_config_path
-    from sim.emulator import Emulator, EmulatorConfig, FaultConfig
-    from sim.reality import RealityConfig
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.sim.emulator import Emulator, EmulatorConfig, FaultConfig
+    from unio4.sim.reality import RealityConfig
 
     faults = FaultConfig(
         state_loss=args.state_loss,

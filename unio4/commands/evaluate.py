@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sim.backends import BACKENDS
 from unio4.commands.options import add_out, add_set, console, overrides
+from unio4.sim.backends import BACKENDS
 
 WORDS = ("eval",)
 HELP = "a bundle on the Go1 task under randomisation: tracking error, falls, power (sim-to-sim gate)"
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from sim.config import load_task_config
-    from sim.evaluate import evaluate_bundle, trained_range_config
+    from unio4.sim.config import load_task_config
+    from unio4.sim.evaluate import evaluate_bundle, trained_range_config
 
     cfg = load_task_config(args.task, overrides(args, "task"))
     full = args.full_range or any(o.startswith("commands.") for o in overrides(args, "task"))

@@ -16,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.bundle import load_bundle
-    from learning.export import export_bundle
+    from unio4.deploy.bundle import load_bundle
+    from unio4.learning.export import export_bundle
 
     out = export_bundle(args.checkpoint, args.out)
     bundle = load_bundle(out, robot=None)  # verify what was written, as the robot will

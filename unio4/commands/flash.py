@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deploy.flash import SshTarget, current_version, flash, rollback
+    from unio4.deploy.flash import SshTarget, current_version, flash, rollback
 
     target = SshTarget(
         host=args.host,

@@ -23,9 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from configs.loader import apply_overrides, from_dict
-    from learning.identify import FEATURES, IdentifyConfig, identify
-    from sim.config import load_task_config
+    from unio4.configs.loader import apply_overrides, from_dict
+    from unio4.learning.identify import FEATURES, IdentifyConfig, identify
+    from unio4.sim.config import load_task_config
 
     cfg = from_dict(IdentifyConfig, apply_overrides({}, overrides(args, "identify")), where="--set identify.*")
     task = load_task_config(args.task, overrides(args, "task"))

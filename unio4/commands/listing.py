@@ -23,9 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from configs.loader import CONFIG_DIR, read_yaml
-    from robots.description import ROBOTS_DIR
-    from sim.backends import BACKENDS
+    from unio4.configs.loader import CONFIG_DIR, read_yaml
+    from unio4.robots.description import ROBOTS_DIR
+    from unio4.sim.backends import BACKENDS
 
     kinds = sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
     known = [*kinds, "backends", "robots"]

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sim.backends import BACKENDS
+from unio4.sim.backends import BACKENDS
 
 WIDE = 200  # columns for tables when not on a terminal: a log file or pipe must not cut a number
 

@@ -24,14 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.config import load_task_config
-    from sim.play import bundle_factory, launch_viewer, play
+    from unio4.sim.config import load_task_config
+    from unio4.sim.play import bundle_factory, launch_viewer, play
 
     vel = velocity(args.command_vel)
     if Path(args.policy).is_dir():  # a bundle: its observation spec is checked against the task's
         make_policy, cfg = bundle_factory(args.policy), load_task_config(args.task or "go1_flat", overrides(args, "task"))
     else:  # a checkpoint: its own task unless --task says otherwise
-        from learning.export import checkpoint_policy
+        from unio4.learning.export import checkpoint_policy
 
         actor, cfg = checkpoint_policy(args.policy)
         if args.task or overrides(args, "task"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sim.backends import BACKENDS
 from unio4.commands.options import add_out, add_set, host_port, overrides
+from unio4.sim.backends import BACKENDS
 
 WORDS = ("replay",)
 HELP = "a robot log: open-loop replay in the simulator (sim vs log), or plots of the log"
@@ -33,9 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path(args.run) / "replay")
     if args.mode == "robot":  # the deploy path: no torch
-        from configs.loader import load, resolve_config_path
-        from deploy.replay import replay_on_robot
-        from deploy.runtime import RuntimeConfig
+        from unio4.configs.loader import load, resolve_config_path
+        from unio4.deploy.replay import replay_on_robot
+        from unio4.deploy.runtime import RuntimeConfig
 
         if not args.robot:
             raise ValueError("--mode robot needs --robot IP[:PORT] (the robot, or unio4 emulate)")
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  joint angle RMS error vs the log: first second {first:.3f} rad, all {whole:.3f} rad")
         print(f"  replay log: {robot.log_dir}")
         return 1 if robot.result.safety_stop else 0
-    from sim.replay import plot_log, replay_in_sim
+    from unio4.sim.replay import plot_log, replay_in_sim
 
     if args.mode == "plot":
         for path in plot_log(args.run, out):

@@ -17,9 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robots.description import load_robot
-    from robots.mjcf import build_mjcf
-    from robots.urdf import build_urdf
+    from unio4.robots.description import load_robot
+    from unio4.robots.mjcf import build_mjcf
+    from unio4.robots.urdf import build_urdf
 
     robot = load_robot(args.robot)
     out = Path(args.out)

@@ -26,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from configs.loader import load, resolve_config_path
-    from learning.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig
-    from sim.config import load_task_config
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig
+    from unio4.sim.config import load_task_config
 
     root = Path(args.out)
     resuming = (root / "state.json").is_file()

@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from sim.bench import bench_task
-    from sim.config import load_task_config
+    from unio4.sim.bench import bench_task
+    from unio4.sim.config import load_task_config
 
     cfg = load_task_config(args.task, overrides(args, "task"))
     table = Table(title=f"unio4 sim bench ({args.task})")

@@ -18,9 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.config import load_task_config
-    from sim.gait import walk
-    from sim.task import Go1VelocityTask
+    from unio4.sim.config import load_task_config
+    from unio4.sim.gait import walk
+    from unio4.sim.task import Go1VelocityTask
 
     straight = [f"commands.lin_vel_x=[{args.vx},{args.vx}]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
     cfg = load_task_config(args.task, [*straight, *overrides(args, "task")])

@@ -19,9 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from configs.loader import load, resolve_config_path
-    from learning.data.dataset import dataset_action_bound, load_dataset
-    from learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.data.dataset import dataset_action_bound, load_dataset
+    from unio4.learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
 
     cfg = load(BCConfig, resolve_config_path(args.config, "train"), overrides(args, "train"))
     data = load_dataset(args.data)

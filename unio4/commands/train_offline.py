@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from unio4.commands.options import add_out, add_set, add_threads, apply_threads, overrides
 
 if TYPE_CHECKING:
-    from learning.offline.pipeline import OnlineScorer
-    from learning.policy import GaussianActor
+    from unio4.learning.offline.pipeline import OnlineScorer
+    from unio4.learning.policy import GaussianActor
 
 WORDS = ("train", "offline")
 HELP = "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement"
@@ -48,10 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from configs.loader import load, resolve_config_path
-    from learning.data.dataset import load_dataset
-    from learning.offline.pipeline import OfflineConfig, train_offline
-    from learning.run_dir import prepare_run_dir
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.data.dataset import load_dataset
+    from unio4.learning.offline.pipeline import OfflineConfig, train_offline
+    from unio4.learning.run_dir import prepare_run_dir
 
     apply_threads(args)
     preset = args.config or ("uni_o4_offline" if torch.cuda.is_available() else "uni_o4_offline_cpu")
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.env and args.sim_eval:
         raise ValueError("--env (a Gymnasium task) and --sim-eval (the Go1 task of the logs) exclude each other")
     if args.env:  # scores candidates for the online selection, and OPE's rank correlation with the truth (diagnostics.json)
-        from learning.evaluate import evaluate_gym
+        from unio4.learning.evaluate import evaluate_gym
 
         def gym_scores(actors: list[GaussianActor]) -> list[float]:
             return [evaluate_gym(a, args.env, cfg.online_episodes, seed=20_000)["return"] for a in actors]
@@ -89,13 +89,13 @@ def run(args: argparse.Namespace) -> int:
     for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
         print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")
     if args.env or args.sim_eval:
-        from deploy.rollout_log import write_atomic
-        from learning.checkpoint import load_checkpoint
-        from learning.export import actor_from_checkpoint
+        from unio4.deploy.rollout_log import write_atomic
+        from unio4.learning.checkpoint import load_checkpoint
+        from unio4.learning.export import actor_from_checkpoint
 
         actor = actor_from_checkpoint(load_checkpoint(result.checkpoint), str(result.checkpoint))
         if args.env:
-            from learning.evaluate import evaluate_gym
+            from unio4.learning.evaluate import evaluate_gym
 
             scores = evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000)
             print("  evaluation of the selected policy: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
@@ -113,10 +113,10 @@ def go1_scorer(task_config: dict[str, Any] | None, data: str, envs: int, seconds
     """Reward per step of each actor's mean action in the Go1 task the logs were made with, from one seeded reset."""
     if task_config is None:
         raise ValueError(f"--sim-eval: {data} records no task_config (Go1 logs from unio4 collect / data pack / data import have one)")
-    from configs.loader import from_dict
-    from learning.evaluate import evaluate_policy
-    from sim.config import TaskConfig
-    from sim.task import Go1VelocityTask
+    from unio4.configs.loader import from_dict
+    from unio4.learning.evaluate import evaluate_policy
+    from unio4.sim.config import TaskConfig
+    from unio4.sim.task import Go1VelocityTask
 
     task_cfg = from_dict(TaskConfig, task_config, where=f"{data}: task_config")
 

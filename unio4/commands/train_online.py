@@ -27,10 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from configs.loader import load, resolve_config_path, to_dict
-    from learning.distributed import init_from_env, shutdown
-    from learning.online import OnlineConfig, VectorEnv, load_init, train_online
-    from learning.run_dir import prepare_run_dir
+    from unio4.configs.loader import load, resolve_config_path, to_dict
+    from unio4.learning.distributed import init_from_env, shutdown
+    from unio4.learning.online import OnlineConfig, VectorEnv, load_init, train_online
+    from unio4.learning.run_dir import prepare_run_dir
 
     apply_threads(args)
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.env or args.task
     configs: dict[str, object] = {"train": cfg}
     if not args.env:
-        from sim.config import load_task_config
+        from unio4.sim.config import load_task_config
 
         configs["task"] = load_task_config(args.task, overrides(args, "task"))
     if ctx.is_main:  # rank 0 creates, checks and records the run
@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir = Path(args.out)
     env: VectorEnv
     if args.env:  # a Gymnasium task
-        from learning.evaluate import evaluate_gym
-        from learning.gym_env import GymVectorEnv
+        from unio4.learning.evaluate import evaluate_gym
+        from unio4.learning.gym_env import GymVectorEnv
 
         num_envs = args.num_envs or 1
         env = GymVectorEnv(args.env, num_envs, seed=args.seed + ctx.rank * num_envs)
@@ -67,12 +67,12 @@ def run(args: argparse.Namespace) -> int:
             evaluator=lambda actor: evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000),
         )  # fmt: skip
     else:  # the Go1 task
-        from sim.config import load_task_config
-        from sim.task import Go1VelocityTask
+        from unio4.sim.config import load_task_config
+        from unio4.sim.task import Go1VelocityTask
 
         task_cfg = load_task_config(args.task, overrides(args, "task"))
         num_envs = args.num_envs or 64
-        from learning.online import rank_device
+        from unio4.learning.online import rank_device
 
         device = rank_device(cfg.device, ctx)  # the task lives where the networks do
         seed = args.seed + ctx.rank * num_envs
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
         evaluator = eval_task = None
         if cfg.eval_interval and ctx.is_main:  # the mean action on its own robots: same commands, pushes and dynamics every time
-            from learning.evaluate import evaluate_policy
+            from unio4.learning.evaluate import evaluate_policy
 
             eval_task = Go1VelocityTask(task_cfg, args.eval_envs, backend=args.backend, seed=10_000, device=device)
             eval_steps = int(round(args.eval_seconds / eval_task.dt))
