@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_WORKERS ?= 2  # pytest processes: the suite is sized for 2 cores
 
 .PHONY: install demo test check lint typecheck pytest bench clean
 
@@ -27,7 +28,7 @@ typecheck: install
 
 pytest: install
 	sh scripts/ensure-system-deps.sh
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)  # pytest-xdist: the longest tests start first (tests/conftest.py)
 
 check: lint typecheck  # the quick gate before a commit: lint, format, types (no tests)
 

@@ -53,6 +53,7 @@ EXTRAS = {
         "isaacgym-stubs==1.1rc4",  # types for the Isaac Gym adapter (make typecheck)
         "pytest==9.2.0",
         "pytest-timeout==2.4.0",
+        "pytest-xdist==3.8.0",  # make test runs the suite on both cores
         "ruff==0.17.6",
         "mypy==2.4.1",
         "types-PyYAML==6.0.12.20261113",
