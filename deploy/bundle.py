@@ -1,7 +1,9 @@
 """Load and verify a policy bundle on the robot: numpy + onnxruntime + PyYAML, never torch.
 
 A bundle directory holds ``policy.onnx``, ``manifest.yaml`` and ``SHA256SUMS`` (``sha256sum``'s
-format) listing every other file, the manifest included. A bundle is refused, with one line naming
+format) listing every other file, the manifest included; bundles exported since they carry one also
+hold ``checkpoint.pt`` (for ``--init``, read by the training side only: its sha256 is checked here,
+its content never). A bundle is refused, with one line naming
 what is wrong, when
 
 - ``SHA256SUMS`` is missing, malformed, misses a file of the directory or lists one that is not there;
@@ -154,8 +156,9 @@ def read_manifest(path: str | Path, robot: str | None = "go1") -> tuple[dict[str
         check_against_robot(spec, description, str(manifest_path))
     except ConfigError as exc:
         raise BundleError(str(exc)) from None
-    if spec.files.get(spec.policy.file) != listed.get(spec.policy.file):
-        raise BundleError(f"{manifest_path}: files.{spec.policy.file} does not match the file's sha256")
+    for name, digest in spec.files.items():  # policy.onnx, and checkpoint.pt (torch's; never read here)
+        if digest != listed.get(name):
+            raise BundleError(f"{manifest_path}: files.{name} does not match the file's sha256")
     return raw, spec, identity
 
 

@@ -5,11 +5,17 @@ The ONNX graph is the actor with its observation normaliser baked in: raw observ
 carries everything a runtime needs to use it without guessing (observation and action spec, SDK
 joint order, default pose, action scales, PD gains, rates, limits) plus lineage; ``SHA256SUMS``
 covers every file, the manifest included. ``deploy.bundle`` checks all of it before a robot moves.
+
+A bundle also carries ``checkpoint.pt``: the weights-only checkpoint it was exported from (actor and
+critic with their observation normalisers, network and task config; no optimiser state), so that
+``--init BUNDLE`` can start fine-tuning or a session from it. The robot's runtime ignores it (it
+never imports torch); ``SHA256SUMS`` and the manifest's ``files`` list it like the other files.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import warnings
 from collections.abc import Callable
@@ -20,14 +26,39 @@ import torch
 import yaml
 
 from unio4.configs.loader import from_dict, to_dict
-from unio4.deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file, write_sums
+from unio4.deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file, verify_sums, write_sums
 from unio4.deploy.observations import FRAME_TERMS
-from unio4.learning.checkpoint import checkpoint_network, load_checkpoint
+from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.policy import GaussianActor
 from unio4.robots.description import load_robot
 from unio4.sim.config import TaskConfig
 
 POLICY_FILE = "policy.onnx"
+CHECKPOINT_FILE = "checkpoint.pt"  # the bundle's weights-only checkpoint (--init BUNDLE)
+# What a bundle's checkpoint keeps of a training checkpoint: weights, dimensions, the configs that
+# --init and export read, and lineage. Optimiser and RNG state, ensembles, dynamics models and
+# curricula stay in the training checkpoint (a bundle's checkpoint.pt starts a run, never resumes one).
+BUNDLE_CHECKPOINT_KEYS = (
+    "kind",
+    "actor",
+    "critic",
+    "session_critic",
+    "member",
+    "obs_dim",
+    "critic_obs_dim",
+    "act_dim",
+    "action_bound",
+    "task_config",
+    "config",
+    "bc",
+    "offline",
+    "iteration",
+    "global_step",
+    "init",
+    "dataset",
+    "env",
+    "backend",
+)
 
 
 def actor_from_checkpoint(state: dict[str, Any], where: str) -> GaussianActor:
@@ -114,23 +145,110 @@ def build_manifest(state: dict[str, Any], task: TaskConfig, checkpoint: Path) ->
     }
 
 
-def export_bundle(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write ``out/policy.onnx`` and ``out/manifest.yaml`` from a unio4 checkpoint; returns ``out``."""
-    checkpoint, out = Path(checkpoint), Path(out)
+def bundle_checkpoint(state: dict[str, Any], where: str) -> dict[str, Any]:
+    """The weights-only checkpoint a bundle carries: :data:`BUNDLE_CHECKPOINT_KEYS` of ``state``, network config explicit."""
+    slim = {key: state[key] for key in BUNDLE_CHECKPOINT_KEYS if key in state}
+    network = checkpoint_network(state, where)
+    if network is not None:
+        slim["network"] = to_dict(network)
+    return slim
+
+
+def is_bundle(path: Path) -> bool:
+    """Whether ``path`` is a policy bundle directory (it holds a manifest)."""
+    return path.is_dir() and (path / MANIFEST_FILE).is_file()
+
+
+def init_checkpoint(path: str | Path) -> Path:
+    """The checkpoint ``path`` names: itself, or the ``checkpoint.pt`` of a policy bundle directory.
+
+    A bundle's files are checked against its ``SHA256SUMS`` first; a bundle without a checkpoint
+    (exported before bundles carried one), or a directory that is not a bundle, is a one-line error.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    if not is_bundle(path):
+        run = path / "checkpoints" / "final.pt"
+        hint = f" (a training run: pass {run})" if run.is_file() else ""
+        raise ValueError(f"{path}: a directory that is neither a checkpoint nor a policy bundle (no {MANIFEST_FILE}){hint}")
+    if not (path / CHECKPOINT_FILE).is_file():
+        try:
+            source = (yaml.safe_load((path / MANIFEST_FILE).read_text()) or {}).get("lineage", {}).get("checkpoint")
+        except (yaml.YAMLError, AttributeError):
+            source = None
+        names = f" (its manifest's lineage names {source})" if source else ""
+        raise ValueError(
+            f"{path} is a policy bundle without a checkpoint (exported before bundles carried one); "
+            f"pass the checkpoint it was exported from, or re-export it{names}"
+        )
+    verify_sums(path)  # a bundle's checkpoint is read only when its sha256 is the one the bundle lists
+    return path / CHECKPOINT_FILE
+
+
+def check_out(out: Path, checkpoint: Path, force: bool) -> None:
+    """Refuse to write a bundle over ``out`` unless it is new, empty, or ``force`` says replace it.
+
+    Even with ``force``, a bundle never replaces a file, nor a directory that holds ``checkpoint``
+    (except a bundle re-exported in place from its own ``checkpoint.pt``: that is read first).
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory; pass a new directory to -o")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not force:
+        raise ValueError(f"{out} exists; pass --force to replace it")
+    source = checkpoint.resolve()
+    in_place = is_bundle(out) and source == (out / CHECKPOINT_FILE).resolve()
+    if out.resolve() in source.parents and not in_place:
+        raise ValueError(f"{checkpoint} lies inside {out}: replacing {out} would delete it; write the bundle to another directory")
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Put directory ``new`` at ``out``: two renames in the same directory, the old ``out`` deleted after."""
+    if not out.exists():
+        new.rename(out)
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    out.rename(old)
+    try:
+        new.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_bundle(checkpoint: str | Path, out: str | Path, force: bool = True) -> Path:
+    """Write the bundle ``out`` (policy.onnx, checkpoint.pt, manifest.yaml, SHA256SUMS) from a unio4 checkpoint.
+
+    ``checkpoint`` may be a bundle directory: it is re-exported from its ``checkpoint.pt``. The bundle is
+    written beside ``out`` and then swapped in, so ``out`` is never half-written. An ``out`` that exists
+    and is not empty is replaced only with ``force`` (``unio4 export --force``; see :func:`check_out`).
+    Returns ``out``.
+    """
+    checkpoint, out = init_checkpoint(checkpoint), Path(out)
+    check_out(out, checkpoint, force)
     state = load_checkpoint(checkpoint)
     if state.get("task_config") is None:
         raise ValueError(f"{checkpoint}: checkpoint has no task_config; export needs the observation/action spec")
     task = from_dict(TaskConfig, state["task_config"], where=f"{checkpoint}: task_config")
     actor = actor_from_checkpoint(state, str(checkpoint))
-    tmp = out.with_name(out.name + ".tmp")
+    manifest = build_manifest(state, task, checkpoint)  # before a re-export in place replaces its checkpoint
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    export_onnx(actor, tmp / POLICY_FILE)
-    manifest = build_manifest(state, task, checkpoint)
-    manifest["files"] = {POLICY_FILE: sha256_file(tmp / POLICY_FILE)}
-    (tmp / MANIFEST_FILE).write_text(yaml.safe_dump(manifest, sort_keys=False))
-    write_sums(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    tmp.mkdir()
+    try:
+        export_onnx(actor, tmp / POLICY_FILE)
+        save_checkpoint(tmp / CHECKPOINT_FILE, bundle_checkpoint(state, str(checkpoint)))
+        manifest["files"] = {name: sha256_file(tmp / name) for name in (POLICY_FILE, CHECKPOINT_FILE)}
+        (tmp / MANIFEST_FILE).write_text(yaml.safe_dump(manifest, sort_keys=False))
+        write_sums(tmp)
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

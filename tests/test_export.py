@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -138,6 +140,7 @@ MANIFEST_CASES = [
     (lambda m: m["observation"].__setitem__("size", 45), None, "observation.size is 45, observation.config gives 47"),
     (lambda m: m.__setitem__("robot", "a1"), None, "robot is 'a1', this runtime drives 'go1'"),
     (lambda m: m.__setitem__("format", 1), None, "format is 1, this runtime reads format 2; re-export it"),
+    (lambda m: m["files"].__setitem__("checkpoint.pt", "0" * 64), None, "files.checkpoint.pt does not match the file's sha256"),
     (
         None,
         "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
@@ -198,3 +201,140 @@ def test_shipped_pretrained_bundle_loads_and_walks() -> None:
     assert load_bundle(bundle).spec.lineage["samples"] > 0
     result = evaluate_bundle(bundle, load_task_config("go1_flat"), "mujoco", num_envs=8, seconds=5.0, seed=1)
     assert result["falls_per_robot_minute"] == 0.0 and result["lin_vel_error"] < 0.3, result
+
+
+def test_export_replaces_an_existing_directory_only_with_force(
+    walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unio4.cli import main
+
+    bc = str(walking_bundle.parent / "bc.pt")
+    existing = copy_bundle(walking_bundle, tmp_path / "bundle")
+    sums = (existing / "SHA256SUMS").read_bytes()
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("mine")
+    for out in (existing, notes):  # a bundle, or any directory that is not empty
+        capsys.readouterr()
+        assert main(["export", bc, "-o", str(out)]) == 2
+        assert capsys.readouterr().err == f"unio4: error: {out} exists; pass --force to replace it\n"
+    assert (existing / "SHA256SUMS").read_bytes() == sums and (notes / "keep.txt").read_text() == "mine"
+    (tmp_path / "file").write_text("x")
+    assert main(["export", bc, "-o", str(tmp_path / "file"), "--force"]) == 2  # never a file, even with --force
+    assert "exists and is not a directory" in capsys.readouterr().err
+    run = tmp_path / "run"  # --force never deletes the checkpoint it exports
+    run.mkdir()
+    shutil.copy(bc, run / "final.pt")
+    assert main(["export", str(run / "final.pt"), "-o", str(run), "--force"]) == 2
+    assert "lies inside" in capsys.readouterr().err and (run / "final.pt").is_file()
+
+    assert main(["export", bc, "-o", str(notes), "--force"]) == 0
+    assert sorted(p.name for p in notes.iterdir()) == ["SHA256SUMS", "checkpoint.pt", "manifest.yaml", "policy.onnx"]
+    assert load_bundle(notes).sha256 == load_bundle(walking_bundle).sha256  # the same checkpoint: the same bundle, byte for byte
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "file", "notes", "run"]  # no temporary directory left beside
+
+
+def test_a_bundle_carries_a_weights_only_checkpoint_that_starts_fine_tuning(
+    walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from unio4.cli import main
+    from unio4.learning.export import BUNDLE_CHECKPOINT_KEYS, init_checkpoint
+    from unio4.learning.online import load_init
+
+    bc = walking_bundle.parent / "bc.pt"
+    bundle = load_bundle(walking_bundle)  # the robot's loader: checkpoint.pt listed, checked, never read
+    listed = (walking_bundle / "SHA256SUMS").read_text()
+    assert "  checkpoint.pt\n" in listed and set(bundle.manifest["files"]) == {"policy.onnx", "checkpoint.pt"}
+    full, slim = load_checkpoint(bc), load_checkpoint(walking_bundle / "checkpoint.pt")
+    assert set(slim) <= {*BUNDLE_CHECKPOINT_KEYS, "network"} and "ensemble" not in slim  # weights, no training state
+    assert (walking_bundle / "checkpoint.pt").stat().st_size < bc.stat().st_size
+    for key, tensor in full["actor"].items():  # the actor and its observation normaliser, exactly
+        torch.testing.assert_close(slim["actor"][key], tensor, rtol=0, atol=0)
+    (init_a, cfg_a), (init_b, cfg_b) = load_init(bc, OnlineConfig()), load_init(walking_bundle, OnlineConfig())
+    assert cfg_a == cfg_b and init_a.keys() == init_b.keys()
+
+    args = ["train", "online", "--num-envs", "4", "--iterations", "1", "--out", str(tmp_path / "ppo"), "--init", str(walking_bundle)]
+    assert main([*args, "--config", "finetune_go1", "--set", "train.ppo.num_steps=8"]) == 0
+    assert (tmp_path / "ppo" / "checkpoints" / "final.pt").is_file()
+
+    # A bundle given to export is re-exported from its checkpoint.pt (here in place, with --force).
+    again = copy_bundle(walking_bundle, tmp_path / "again")
+    capsys.readouterr()
+    assert main(["export", str(again), "-o", str(again), "--force"]) == 0
+    assert f"{again} is a policy bundle: re-exporting it from {again / 'checkpoint.pt'}" in capsys.readouterr().out
+    obs = np.random.default_rng(0).normal(size=(16, bundle.obs_size)).astype(np.float32)
+    np.testing.assert_allclose(load_bundle(again).infer_batch(obs)[0], bundle.infer_batch(obs)[0], atol=1e-6)
+
+    tampered = copy_bundle(walking_bundle, tmp_path / "tampered")  # --init reads a bundle's checkpoint only as listed
+    with (tampered / "checkpoint.pt").open("ab") as f:
+        f.write(b"x")
+    with pytest.raises(BundleError, match=r"checkpoint\.pt: sha256 .* does not match SHA256SUMS"):
+        init_checkpoint(tampered)
+
+
+def test_a_bundle_without_a_checkpoint_says_so_wherever_a_checkpoint_is_taken(
+    walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bundles exported before they carried checkpoint.pt: one line, exit 2, for --init and for export."""
+    from unio4.cli import main
+
+    old = copy_bundle(walking_bundle, tmp_path / "old")
+    (old / "checkpoint.pt").unlink()
+    rewrite_manifest(old, lambda m: m["files"].pop("checkpoint.pt"))
+    load_bundle(old)  # still a good bundle for the robot
+    message = (
+        f"unio4: error: {old} is a policy bundle without a checkpoint (exported before bundles carried one); "
+        "pass the checkpoint it was exported from, or re-export it"
+    )
+    for argv in (
+        ["train", "online", "--init", str(old), "--num-envs", "4", "--iterations", "1", "--out", str(tmp_path / "ppo")],
+        ["session", "--init", str(old), "--out", str(tmp_path / "session"), "--no-prompt"],
+        ["export", str(old), "-o", str(tmp_path / "new")],
+    ):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(message) and err.count("\n") == 1, err
+        assert str(walking_bundle.parent / "bc.pt") in err  # the manifest's lineage names the checkpoint
+    assert not (tmp_path / "ppo").exists() and not (tmp_path / "session").exists() and not (tmp_path / "new").exists()
+
+
+def test_the_robot_loads_a_bundle_with_a_checkpoint_without_torch(walking_bundle: Path) -> None:
+    code = f"import sys; from unio4.deploy.bundle import load_bundle; load_bundle({str(walking_bundle)!r})"
+    code += "; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def lineage_commands(value: object) -> list[str]:
+    """Every ``unio4 ...`` string of a manifest's lineage (nested mappings and lists included)."""
+    if isinstance(value, str):
+        return [value] if value.startswith("unio4 ") else []
+    if isinstance(value, dict):
+        return [c for item in value.values() for c in lineage_commands(item)]
+    if isinstance(value, list):
+        return [c for item in value for c in lineage_commands(item)]
+    return []
+
+
+def test_lineage_commands_in_manifests_are_runnable_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each command a shipped bundle's lineage records parses with today's CLI (a trailing "(note)" aside)."""
+    from unio4.cli import build_parser
+
+    root = Path(__file__).resolve().parents[1]
+    manifests = sorted(root.glob("pretrained/*/manifest.yaml"))
+    assert manifests
+    recorded = [(str(m.relative_to(root)), c) for m in manifests for c in lineage_commands(yaml.safe_load(m.read_text()).get("lineage"))]
+    planned = [  # how pretrained/go1_flat is (re)made
+        ("plan", "unio4 train online --seed 0 --out RUN"),
+        ("plan", "unio4 export RUN/checkpoints/final.pt -o pretrained/go1_flat --force"),
+    ]
+    refused = []
+    for where, command in [*planned, *recorded]:
+        words = shlex.split(re.sub(r"\s*\([^()]*\)\s*$", "", command))
+        assert words[0] == "unio4"
+        try:
+            build_parser().parse_args(words[1:])
+        except SystemExit:
+            error = capsys.readouterr().err.strip().splitlines()
+            refused.append(f"{where}: {command!r}: {error[-1] if error else 'refused'}")
+    assert not refused, "\n".join(refused)

@@ -77,7 +77,7 @@ def test_flash_verifies_remotely_switches_and_rolls_back(sshd: SshTarget, two_bu
     robot = Path(sshd.remote_dir)
     report = flash(first, sshd)
     a = report.version
-    assert report.copied and set(report.verified) == {"manifest.yaml", "policy.onnx"}
+    assert report.copied and set(report.verified) == {"checkpoint.pt", "manifest.yaml", "policy.onnx"}  # every file the bundle lists
     assert current_version(sshd) == a and (robot / "current").is_symlink()
     assert sha256_file(robot / "current" / "policy.onnx") == sha256_file(first / "policy.onnx")
     assert (robot / "current" / "SHA256SUMS").is_file() and not list(robot.glob(".incoming-*"))
@@ -144,7 +144,7 @@ def test_flash_cli_prints_no_secret(sshd: SshTarget, two_bundles: tuple[Path, Pa
     assert main(["flash", str(two_bundles[1]), *common]) == 0
     assert main(["flash", "--rollback", *common]) == 0
     out = capsys.readouterr()
-    assert "verified on the robot: sha256 of manifest.yaml, policy.onnx (sha256sum -c SHA256SUMS)" in out.out
+    assert "verified on the robot: sha256 of checkpoint.pt, manifest.yaml, policy.onnx (sha256sum -c SHA256SUMS)" in out.out
     assert "rolled back" in out.out
     private = sshd.identity.read_text().splitlines()[1]
     assert private not in out.out + out.err and "PRIVATE KEY" not in out.out + out.err
