@@ -267,7 +267,27 @@ def resolve_config_path(name_or_path: str | Path, kind: str) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
         return path
-    return CONFIG_DIR / kind / f"{name_or_path}.yaml"
+    if "/" in str(name_or_path) or path.suffix:  # a path (preset names have neither), but not to a YAML file
+        what = "a directory" if path.is_dir() else "not a YAML file" if path.exists() else "not found"
+        raise ConfigError(f"{path}: {what}; give a {kind} preset name ({', '.join(presets(kind))}) or a .yaml file")
+    preset = CONFIG_DIR / kind / f"{name_or_path}.yaml"
+    if not preset.is_file():
+        names = presets(kind)
+        hint = did_you_mean(str(name_or_path), names)
+        known = hint or f"; presets: {', '.join(names)} (or a YAML path)"
+        raise ConfigError(f"{preset}: config file not found: no {kind} preset {str(name_or_path)!r}{known}")
+    return preset
+
+
+def presets(kind: str) -> list[str]:
+    """The preset names of ``configs/<kind>/``."""
+    return sorted(p.stem for p in (CONFIG_DIR / kind).glob("*.yaml"))
+
+
+def did_you_mean(word: str, choices: typing.Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def merge(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:

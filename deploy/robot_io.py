@@ -15,6 +15,7 @@ no other way to the wire: the SDK objects are private to this class.
 from __future__ import annotations
 
 import contextlib
+import socket
 
 import numpy as np
 
@@ -29,6 +30,19 @@ class UnsafeCommand(RuntimeError):
     """A command that failed the last check; damping was sent in its place."""
 
 
+def resolve_host(host: str, port: int) -> str:
+    """The IPv4 address of ``host`` (an address or a name), or a one-line ``ValueError``."""
+    if not 0 < port < 65536:
+        raise ValueError(f"robot address {host}:{port}: the port must be 1-65535")
+    try:
+        return str(socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4][0])
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ValueError(
+            f"cannot resolve robot address {host!r} ({reason}): give the robot's IP (the Go1's is 192.168.123.10) or a known host name"
+        ) from None
+
+
 class SdkLink:
     """Low-level UDP link to a Go1 (or the emulator) through the SDK binary, guarded by ``limits``."""
 
@@ -38,8 +52,9 @@ class SdkLink:
         except ImportError as exc:  # the wheel exists for x86_64 and aarch64, Python 3.8-3.12
             raise ImportError(f"unitree_legged_sdk is not importable here ({exc}); pip install unitree-legged-sdk==3.8.20231105") from None
         self.limits = limits
+        address = resolve_host(host, port)  # the SDK takes an IPv4 address; a name it cannot read fails later, obscurely
         with stdout_to_stderr():
-            self._udp = sdk.UDP(protocol.LOW_LEVEL, local_port, host, port)
+            self._udp = sdk.UDP(protocol.LOW_LEVEL, local_port, address, port)
         self._cmd = sdk.LowCmd()
         self._state = sdk.LowState()
         self._udp.InitCmdData(self._cmd)

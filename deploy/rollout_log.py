@@ -162,6 +162,13 @@ def read_log(run_dir: str | Path) -> RolloutData:
     length or non-numeric arrays is not used (a foreign or forged file), and says so.
     """
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        what = "not found" if not run_dir.exists() else "a file, not a rollout log directory"
+        raise ValueError(f"{run_dir}: {what}; give a deploy log directory (unio4 deploy --out)")
+    if not (run_dir / "meta.yaml").is_file() and not any(run_dir.glob(CHUNK_GLOB)):
+        raise ValueError(
+            f"{run_dir}: not a rollout log: no readable rollout chunks ({CHUNK_GLOB}), no meta.yaml; give a deploy log directory"
+        )
     notes: list[str] = []
     loaded: list[tuple[int, str, dict[str, np.ndarray] | str]] = []  # (index, name, arrays or the problem)
     for path in run_dir.glob(CHUNK_GLOB):

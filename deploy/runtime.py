@@ -301,7 +301,8 @@ class Runtime:
             if state.tick != 0:  # the SDK's state before any packet arrived is all zeros
                 return state
         raise ConnectionError(
-            f"no LowState within {self.cfg.connect_timeout_s:.1f} s: is the robot on and in low-level mode (L2+A, L2+B, L1+L2+START)?"
+            f"no LowState within {self.cfg.connect_timeout_s:.1f} s: is the robot on and in low-level mode (L2+A, L2+B, L1+L2+START), "
+            "or `unio4 emulate` running there?"
         )
 
     def _hold_damping(self, clock: DeadlineClock) -> None:
@@ -389,6 +390,8 @@ def run_bundle(
     link = SdkLink(host, port, RobotLimits.of(load_robot(bundle.spec.robot)), local_port)
     try:
         result = Runtime(bundle, link, cfg, log=log, explore=explore, seed=seed).run(duration_s)
+    except ConnectionError as exc:  # nothing ran: no state came back
+        raise ConnectionError(f"robot unreachable at {address}: {exc}") from None
     finally:
         link.close()
     if log is not None:

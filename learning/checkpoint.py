@@ -53,13 +53,25 @@ def load_checkpoint(path: str | Path, require_actor: bool = True) -> dict[str, A
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt or unsafe file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ValueError(f"{path}: not a readable unio4 checkpoint (tensors and plain data only): {type(exc).__name__}: {first}") from None
+        raise ValueError(
+            f"{path}: not a readable unio4 checkpoint (torch.load: {load_failure(exc)}); give a .pt from unio4 train"
+        ) from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a unio4 checkpoint (expected a mapping)")
     if require_actor and "actor" not in state:
         raise ValueError(f"{path}: not a unio4 checkpoint (no 'actor' entry)")
     return state
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, without torch's advice to retry with
+    ``weights_only=False`` (which would run whatever code the file holds).
+    """
+    text = str(exc).strip()
+    if "WeightsUnpickler error:" in text:  # the reason follows the advice: "Unsupported operand 35", "Unsupported global: ..."
+        text = text.split("WeightsUnpickler error:", 1)[1].strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "weights_only" not in line]
+    return lines[0] if lines else type(exc).__name__
 
 
 def checkpoint_network(state: dict[str, Any], where: str) -> NetworkConfig | None:

@@ -19,7 +19,18 @@ def make_gym_env(env_id: str) -> gym.Env:
     """``gym.make`` without the "v4 is out of date" notice: v4 is chosen on purpose (closest to D4RL)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is out of date.*")
-        return gym.make(env_id)
+        try:
+            return gym.make(env_id)
+        except gym.error.Error as exc:  # not registered, or its dependencies missing
+            raise ValueError(f"--env {env_id}: {exc}") from None
+
+
+def check_env_id(env_id: str) -> None:
+    """A one-line error, before any work, for a Gymnasium id that is not registered (with gymnasium's "did you mean")."""
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise ValueError(f"--env {env_id}: {exc}") from None
 
 
 class GymVectorEnv:

@@ -109,11 +109,15 @@ CURVE_KEYS = (
 
 
 def load_init(path: str | Path, cfg: OnlineConfig) -> tuple[dict[str, Any], OnlineConfig]:
-    """Weights to start from (an offline or online checkpoint) and ``cfg`` with its network config.
+    """Weights to start from (an offline or online checkpoint, or a bundle's) and ``cfg`` with its network config.
 
     The network architecture comes from the checkpoint, so the learner starts from exactly the
-    saved policy (same action distribution before the first update).
+    saved policy (same action distribution before the first update). A policy bundle directory
+    starts from the weights-only ``checkpoint.pt`` it carries.
     """
+    from unio4.learning.export import init_checkpoint
+
+    path = init_checkpoint(path)
     state = load_checkpoint(path)
     network = checkpoint_network(state, str(path))
     if network is not None:

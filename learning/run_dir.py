@@ -56,6 +56,8 @@ def prepare_run_dir(run_dir: str | Path | None, kind: str, name: str, resume: bo
         path = Path("runs") / kind / f"{time.strftime('%Y%m%d-%H%M%S')}_{name}"
     else:
         path = Path(run_dir)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path}: a file; --out names a run directory (a new one, or a run's to --resume)")
     if resume:
         if not (path / checkpoint).is_file():
             raise FileNotFoundError(f"{path}: --resume, but there is no {checkpoint} to continue from")

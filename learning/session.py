@@ -49,7 +49,7 @@ from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.data.pack import pack_runs
-from unio4.learning.export import actor_from_checkpoint, export_bundle
+from unio4.learning.export import actor_from_checkpoint, export_bundle, init_checkpoint
 from unio4.learning.offline.critics import monte_carlo_returns
 from unio4.learning.policy import ValueCritic, with_std_range
 from unio4.learning.ppo import PPO, PPOConfig, RolloutBuffer
@@ -57,6 +57,12 @@ from unio4.robots.description import load_robot
 from unio4.sim.config import TaskConfig
 
 PHASES = ("deploy", "pack", "update", "export", "gate", "flash")
+
+
+class SessionError(RuntimeError):
+    """A phase that could not run (the robot unreachable, a failed deploy); one line, the session resumable."""
+
+
 CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start
 
 
@@ -156,6 +162,10 @@ class SessionState:
     bundle: str = ""  # the accepted (current) bundle
     rows: list[dict[str, Any]] = field(default_factory=list)
     gate_start: dict[str, float] = field(default_factory=dict)  # the gate's measures of the session's first bundle
+    # The gate's verdict on the start bundle (iter_000, from --init), taken before the first rollout: a
+    # session exists only once it passed, so a resume never gates it again. Empty: a session started
+    # before the start bundle was gated.
+    start_gate: dict[str, Any] = field(default_factory=dict)
     robot_seconds: float = 0.0  # deploy time on the robot so far: every rollout from connect to damping, all iterations
     budget_spent: bool = False  # the robot-time budget ended the session
 
@@ -188,9 +198,12 @@ class Session:
             load(OnlineConfig, resolve_config_path(cfg.sim.config, "train"), cfg.sim.train_overrides)
 
     def start(self, checkpoint: Path) -> None:
-        """A new session from ``checkpoint`` (its bundle is exported as iteration 0)."""
+        """A new session from ``checkpoint`` (or a bundle's checkpoint.pt): its bundle is exported as iteration 0
+        and gated in simulation (:meth:`gate_start_bundle`); a refused one leaves no session to resume.
+        """
         if self.state_path.is_file():
             raise ValueError(f"{self.root}: a session already exists here; resume it (--out without --init) or pick a new directory")
+        checkpoint = init_checkpoint(checkpoint)  # a bundle: the checkpoint.pt it carries
         self.root.mkdir(parents=True, exist_ok=True)
         start = self.root / "iter_000"
         start.mkdir(exist_ok=True)
@@ -206,8 +219,27 @@ class Session:
         # The resolved settings (file + overrides), so a resume runs with exactly what the session started with.
         write_atomic(self.root / CONFIG_FILE, yaml.safe_dump(to_dict(self.cfg), sort_keys=False).encode())
         write_atomic(self.root / TASK_FILE, yaml.safe_dump(to_dict(self.task), sort_keys=False).encode())
-        self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle))
+        verdict = self.gate_start_bundle(bundle)  # before the state exists: the robot never runs a refused bundle
+        self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle), start_gate=verdict)
         self.state.save(self.state_path)
+
+    def gate_start_bundle(self, bundle: Path) -> dict[str, Any]:
+        """The gate on the session's start bundle, before the robot moves: its absolute floors (falls, lin-vel
+        error) in simulation on the session's task, there being no other bundle to compare with. Returns the
+        measures; a refusal is a one-line error naming the bundle and what failed.
+        """
+        from unio4.sim.evaluate import evaluate_bundle
+
+        g = self.cfg.gate
+        measures = evaluate_bundle(bundle, self.task, g.backend, g.num_envs, g.seconds, seed=self.cfg.seed)
+        refusals = gate_refusals(g, measures, measures, measures)
+        if refusals:
+            raise ValueError(
+                f"{bundle}: the session's start bundle fails the gate in simulation ({g.backend}, {g.num_envs} robots x {g.seconds:g} s): "
+                f"{'; '.join(refusals)}; the robot has not moved. Start from a checkpoint that passes, or relax the gate "
+                "(--set session.gate.max_lin_vel_error=... / session.gate.max_falls_per_minute=...)"
+            )
+        return {**measures, "backend": g.backend, "num_envs": g.num_envs, "seconds": g.seconds, "passed": True}
 
     def iter_dir(self, k: int | None = None) -> Path:
         """The directory of iteration ``k`` (default: the current one)."""
@@ -252,8 +284,12 @@ class Session:
             run = d / f"run_{r}"
             if (run / "summary.yaml").is_file():
                 continue  # finished before an interruption
-            if run.exists():
-                run.rename(run.with_name(f"{run.name}.interrupted"))
+            if run.exists():  # kept aside, never overwritten: .interrupted, then .interrupted1, ...
+                aside, k = run.with_name(f"{run.name}.interrupted"), 0
+                while aside.exists():
+                    k += 1
+                    aside = run.with_name(f"{run.name}.interrupted{k}")
+                run.rename(aside)
             if cfg.max_robot_minutes is not None and self.state.robot_seconds + seconds > 60 * cfg.max_robot_minutes:
                 self.state.budget_spent = True
                 print(f"session: robot-time budget {cfg.max_robot_minutes:g} min reached ({self.state.robot_seconds / 60:.2f} min used)")
@@ -271,10 +307,21 @@ class Session:
                 cmd += ["--command", ",".join(str(x) for x in command)]
             started = time.monotonic()
             returncode, stderr = run_bounded(cmd, seconds + cfg.rollout_grace_s)
-            self.state.robot_seconds += time.monotonic() - started
-            self.state.save(self.state_path)
+            connected = rollout_connected(run)
+            if connected:  # robot time is time the robot ran: a rollout that never connected costs none
+                self.state.robot_seconds += time.monotonic() - started
+                self.state.save(self.state_path)
             if returncode not in (0, 3):  # 3: a safety stop, whose log is still data
-                raise RuntimeError(f"deploy failed (exit {returncode}): {(stderr.strip().splitlines() or [''])[-1]}")
+                reason = (stderr.strip().splitlines() or [""])[-1].removeprefix("unio4: error: ")
+                where = f"iteration {self.state.iteration}, {run.name}"
+                if not connected:
+                    if not any(run.glob("chunk_*")):
+                        shutil.rmtree(run, ignore_errors=True)  # meta.yaml and no events: nothing to keep
+                    raise SessionError(
+                        f"{where}: {reason} (the robot did not move; no robot time charged; "
+                        f"fix session.robot or the robot, then resume: unio4 session --out {self.root})"
+                    )
+                raise SessionError(f"{where}: deploy failed (exit {returncode}): {reason}; resume: unio4 session --out {self.root}")
             summary = run_summary(run)
             if summary.get("policy_steps", 0) == 0:  # stopped before the policy ran (e.g. no fresh state at connect): no data
                 empty = run.with_name(f"{run.name}.empty{len(list(d.glob(f'{run.name}.empty*')))}")
@@ -282,7 +329,7 @@ class Session:
                 reason = summary.get("reason", "no summary")
                 print(f"session: {empty.name}: the rollout ended before its first policy step ({reason}); set aside")
                 if len(list(d.glob(f"{run.name}.empty*"))) >= 2:
-                    raise RuntimeError(f"{run}: two rollouts in a row ended before the policy ran ({reason})")
+                    raise SessionError(f"{run}: two rollouts in a row ended before the policy ran ({reason})")
                 return self._deploy(d)  # again, from this rollout on
 
     def _pack(self, d: Path) -> None:
@@ -331,7 +378,7 @@ class Session:
         done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or [""])[-1]
-            raise RuntimeError(f"fine-tuning in simulation failed (exit {done.returncode}): {last}")
+            raise SessionError(f"fine-tuning in simulation failed (exit {done.returncode}): {last}")
         shutil.copy(run / "checkpoints" / "final.pt", d / "checkpoint.pt")
 
     def gate_task(self, d: Path) -> TaskConfig:
@@ -433,6 +480,13 @@ class Session:
         from unio4.deploy.flash import SshTarget, flash
 
         flash(self.state.bundle, SshTarget(self.cfg.flash_host))
+
+
+def rollout_connected(run: Path) -> bool:
+    """Whether a deploy reached the robot: it closed its log (``summary.yaml``) or logged ``connected``."""
+    from unio4.deploy.rollout_log import read_events
+
+    return (run / "summary.yaml").is_file() or any(e.get("event") == "connected" for e in read_events(run))
 
 
 def run_summary(run: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unio4.configs.loader import ConfigError, bounds, from_dict, read_yaml
+from unio4.configs.loader import ConfigError, bounds, did_you_mean, from_dict, read_yaml
 
 ROBOTS_DIR = Path(__file__).resolve().parent
 JOINT_PARTS = ("hip", "thigh", "calf")
@@ -244,9 +244,11 @@ def robot_file(name: str) -> Path:
 def load_robot(name_or_path: str | Path = "go1") -> RobotDescription:
     """Load a robot by name (``go1``) or from a YAML path."""
     path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml") and ("/" in str(name_or_path) or path.suffix):
+        raise ConfigError(f"{path}: not a robot description; give a robot name (go1) or a .yaml file")
     if path.suffix not in (".yaml", ".yml"):
         path = robot_file(str(name_or_path))
         if not path.is_file():
             known = sorted(p.name for p in ROBOTS_DIR.iterdir() if (p / f"{p.name}.yaml").is_file())
-            raise ConfigError(f"{path}: robot file not found (known robots: {known})")
+            raise ConfigError(f"{path}: robot file not found (known robots: {known}){did_you_mean(str(name_or_path), known)}")
     return from_dict(RobotDescription, read_yaml(path), where=str(path))

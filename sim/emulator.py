@@ -321,7 +321,15 @@ class Emulator:
         self.sim.reset_lying()
         self.rng = np.random.default_rng(cfg.seed)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((cfg.host, cfg.port))
+        try:
+            self.sock.bind((cfg.host, cfg.port))
+        except (OSError, OverflowError) as exc:  # a name that does not resolve, an address not on this machine, a port in use
+            self.sock.close()
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise OSError(
+                f"emulator: cannot listen on udp://{cfg.host}:{cfg.port} ({reason}): --host must be an address of this machine "
+                "(127.0.0.1), --port a free UDP port"
+            ) from None
         self.port = self.sock.getsockname()[1]
         self.client: tuple[str, int] | None = None
         self.command = self._passive_command()

@@ -116,7 +116,7 @@ def test_collect_bc_and_fine_tune_from_the_cli(tmp_path: Path, capsys: pytest.Ca
     # A dataset that is not one is refused in one line, naming the file.
     (tmp_path / "junk.h5").write_text("junk")
     assert main(["train", "bc", "--data", str(tmp_path / "junk.h5"), "-o", bc]) == 2
-    assert "junk.h5: not a readable HDF5 file" in capsys.readouterr().err
+    assert "junk.h5: not a readable HDF5 dataset" in capsys.readouterr().err
 
 
 def test_play_writes_a_video_of_a_bundle(walking_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -78,7 +78,7 @@ def test_bad_dataset_names_the_field(tmp_path: Path, corrupt: object, message: s
 
 def test_not_hdf5_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
-    with pytest.raises(DatasetError, match=r"junk\.h5: not a readable HDF5 file"):
+    with pytest.raises(DatasetError, match=r"junk\.h5: not a readable HDF5 dataset"):
         load_dataset(tmp_path / "junk.h5")
     with pytest.raises(FileNotFoundError, match=r"nope\.h5"):
         load_dataset(tmp_path / "nope.h5")

@@ -42,15 +42,18 @@ def small_config(port: int, iterations: int) -> SessionConfig:
             "prompt": False,
             "critic_warmup_epochs": 20,
             "ppo": {"num_steps": 150, "epochs": 4, "num_minibatches": 2, "clip": 0.05, "actor_lr": 2e-5, "lr_schedule": "fixed"},
-            "gate": {"num_envs": 2, "seconds": 2.0},
+            # the floor is for real robots (test_gate.py); the walking_bundle fixture's BC trot tracks at ~0.5 m/s error
+            "gate": {"num_envs": 2, "seconds": 2.0, "max_lin_vel_error": 1.0},
         },
     )
 
 
-def test_session_resumes_at_every_phase(walking_bundle: Path, tmp_path: Path, emulator_port: int) -> None:
+def test_session_resumes_at_every_phase(walking_bundle: Path, tmp_path: Path, emulator_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     task = load_task_config("go1_flat")
     cfg = small_config(emulator_port, iterations=1)
     Session(tmp_path, cfg, task).start(walking_bundle.parent / "bc.pt")
+    assert json.loads((tmp_path / "state.json").read_text())["start_gate"]["passed"] is True  # gated before any rollout
+    monkeypatch.setattr(Session, "gate_start_bundle", lambda *args: pytest.fail("a resumed session gated its start bundle again"))
     for phase in PHASES:  # a fresh Session object per phase: nothing survives but the files
         session = Session(tmp_path, cfg, task)
         assert session.state.phase == phase
@@ -72,7 +75,7 @@ def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, em
     cmd = [sys.executable, "-m", "unio4.cli", "session", "--out", str(tmp_path), "--init", str(walking_bundle.parent / "bc.pt")]
     cmd += ["--no-prompt", "--set", f"session.robot=127.0.0.1:{emulator_port}", "--set", "session.local_port=0"]
     cmd += ["--set", "session.iterations=1"]
-    for setting in ("rollouts=1", "steps=150", "critic_warmup_epochs=20", "gate.num_envs=2", "gate.seconds=2"):
+    for setting in ("rollouts=1", "steps=150", "critic_warmup_epochs=20", "gate.num_envs=2", "gate.seconds=2", "gate.max_lin_vel_error=1"):
         cmd += ["--set", f"session.{setting}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     chunk = tmp_path / "iter_001" / "run_0"
@@ -122,6 +125,21 @@ def test_min_std_widens_exploration_on_the_robot_and_keeps_the_mean(walking_bund
     own_floor = math.exp(actor_network(load_checkpoint(bc)).log_std_min)
     Session(tmp_path / "own", dataclasses.replace(cfg, min_std=own_floor), load_task_config("go1_flat")).start(bc)
     assert (tmp_path / "own" / "iter_000" / "checkpoint.pt").read_bytes() == bc.read_bytes()
+
+
+def test_a_start_bundle_that_fails_the_gate_is_refused_before_the_robot_moves(walking_bundle: Path, tmp_path: Path) -> None:
+    """``--init BUNDLE`` (its checkpoint.pt) with an impossible gate floor: one line, exit 2, no deploy and no
+    session left behind (no robot at that address: the gate refuses before anything would connect)."""
+    cmd = [sys.executable, "-m", "unio4.cli", "session", "--out", str(tmp_path), "--init", str(walking_bundle), "--no-prompt"]
+    cmd += ["--set", "session.robot=127.0.0.1:9", "--set", "session.gate.num_envs=2", "--set", "session.gate.seconds=1"]
+    cmd += ["--set", "session.gate.max_lin_vel_error=0.001"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("pybullet build time")]  # pybullet's own banner
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("unio4: error: ") and "start bundle fails the gate" in lines[0]
+    assert str(tmp_path / "iter_000" / "bundle") in lines[0] and "lin-vel error" in lines[0] and "session.gate" in lines[0]
+    assert not (tmp_path / "state.json").exists() and not (tmp_path / "iter_001").exists()  # nothing to resume, nothing deployed
 
 
 def test_session_preset_is_the_code_default() -> None:

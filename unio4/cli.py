@@ -8,8 +8,10 @@ file, a missing optional package) into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+import traceback
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NoReturn
@@ -104,7 +106,8 @@ class _Parser(argparse.ArgumentParser):
         bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if bad:
             message += suggest(bad.group(1), re.findall(r"'([^']*)'", bad.group(2)))
-        super().error(message)
+        command = self.prog.removeprefix("unio4").strip()  # one line, naming the command; its usage is in --help
+        self.exit(2, f"unio4: error: {command + ': ' if command else ''}{message} (see {self.prog} --help)\n")
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
         parsed, extras = self.parse_known_args(args, namespace)
@@ -146,11 +149,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (ConfigError, OSError, ValueError, ImportError) as exc:
-        print(f"unio4: error: {exc}", file=sys.stderr)
+        text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())  # one line, always
+        print(f"unio4: error: {text or type(exc).__name__}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("unio4: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug, not a user error: still one line, the traceback on request
+        if os.environ.get("UNIO4_DEBUG") == "1":
+            traceback.print_exc()
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(f"unio4: error: {type(exc).__name__}: {first} (unexpected; rerun with UNIO4_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

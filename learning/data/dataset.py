@@ -167,28 +167,39 @@ def dataset_action_bound(dataset: Dataset) -> float:
 def load_dataset(path: str | Path) -> Dataset:
     """Read a dataset written by :meth:`Dataset.save` or a D4RL/Minari-style HDF5 file."""
     path = Path(path)
+    if path.is_dir():
+        what = "a policy bundle (a directory with manifest.yaml)" if (path / "manifest.yaml").is_file() else "a directory"
+        raise DatasetError(f"{path}: {what}, not a dataset; give an HDF5 file (unio4 collect, data pack, data generate)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: dataset file not found")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise DatasetError(f"{path}: not a readable HDF5 file ({_first_line(exc)})") from None
-    with f:
-        if any(k.startswith("episode_") for k in f.keys()):
-            return _load_minari(f, path)
-        arrays: dict[str, np.ndarray] = {}
-        for key in ROOT_KEYS:
-            if key not in f:
-                if key == "next_observations":
-                    continue
-                raise DatasetError(f"{path}: missing required key '{key}'")
-            arrays[key] = _read_array(f, key, path)
-        infos: dict[str, torch.Tensor] = {}
-        if "infos" in f:
-            if not isinstance(f["infos"], h5py.Group):
-                raise DatasetError(f"{path}: infos is a dataset; expected a group of arrays (infos/<name>)")
-            infos = {k: torch.from_numpy(_read_array(f, f"infos/{k}", path)) for k in f["infos"]}
-        metadata = {k: _attr(v) for k, v in f["metadata"].attrs.items()} if isinstance(f.get("metadata"), h5py.Group) else {}
+        raise DatasetError(f"{path}: not a readable HDF5 dataset ({_first_line(exc)})") from None
+    try:
+        with f:
+            return _load_open(f, path)
+    except (OSError, RuntimeError, KeyError) as exc:  # h5py's errors on a damaged file: a broken heap, link or header
+        raise DatasetError(f"{path}: not a readable HDF5 dataset ({_first_line(exc)})") from None
+
+
+def _load_open(f: h5py.File, path: Path) -> Dataset:
+    """:func:`load_dataset` of an open file."""
+    if any(k.startswith("episode_") for k in f.keys()):
+        return _load_minari(f, path)
+    arrays: dict[str, np.ndarray] = {}
+    for key in ROOT_KEYS:
+        if key not in f:
+            if key == "next_observations":
+                continue
+            raise DatasetError(f"{path}: missing required key '{key}'")
+        arrays[key] = _read_array(f, key, path)
+    infos: dict[str, torch.Tensor] = {}
+    if "infos" in f:
+        if not isinstance(f["infos"], h5py.Group):
+            raise DatasetError(f"{path}: infos is a dataset; expected a group of arrays (infos/<name>)")
+        infos = {k: torch.from_numpy(_read_array(f, f"infos/{k}", path)) for k in f["infos"]}
+    metadata = {k: _attr(v) for k, v in f["metadata"].attrs.items()} if isinstance(f.get("metadata"), h5py.Group) else {}
     if "next_observations" not in arrays:  # old D4RL files: the next row, except across episode ends
         arrays["next_observations"] = np.concatenate([arrays["observations"][1:], arrays["observations"][-1:]])
     data = Dataset(

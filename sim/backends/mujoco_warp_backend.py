@@ -61,6 +61,20 @@ def default_device() -> str:
     return "cuda:0" if wp.is_cuda_available() else "cpu"
 
 
+def warp_device(name: str | None) -> wp.Device:
+    """Warp's device for ``task.warp.device`` (None: :func:`default_device`), or a one-line error for one this machine lacks."""
+    wp.init()
+    name = name or default_device()
+    if name.startswith("cuda") and not wp.is_cuda_available():
+        raise ValueError(
+            f"task.warp.device={name}: Warp sees no CUDA device on this machine (--backend mujoco_warp); use cpu, or leave it unset"
+        )
+    try:
+        return wp.get_device(name)
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"task.warp.device={name}: {exc}; use cpu or cuda:N") from None
+
+
 class MujocoWarpBackend:
     """``num_envs`` Go1s as the worlds of one MJWarp simulation on ``cfg.device``.
 
@@ -82,7 +96,7 @@ class MujocoWarpBackend:
         self.robot = robot
         self.num_envs = num_envs
         self.decimation = robot.control.decimation
-        self.device = wp.get_device(cfg.device or default_device())
+        self.device = warp_device(cfg.device)
         self.torch_device = torch.device(wp.device_to_torch(self.device))
         self.output_device = torch.device(output_device)
         m = compile_model(robot, terrain)

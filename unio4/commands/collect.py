@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_task_args, overrides
+from unio4.commands.options import add_out, add_task_args, check_out_file, overrides, suggest
 
 WORDS = ("collect",)
 HELP = "log quadruped data from a controller in the simulator (HDF5, D4RL keys)"
@@ -26,7 +26,11 @@ def run(args: argparse.Namespace) -> int:
     from unio4.sim.policies import bundle_policy, check_action_noise, gait_policy, with_action_noise
     from unio4.sim.task import Go1VelocityTask
 
+    check_out_file(args.out)  # before any work
     check_action_noise(args.action_noise)  # before the task is built: bad input costs nothing
+    if args.policy != "gait" and not Path(args.policy).is_dir():
+        hint = suggest(args.policy, ["gait"]) or " (a bundle directory from unio4 export)"
+        raise ValueError(f"--policy {args.policy!r}: neither 'gait' nor a policy bundle directory{hint}")
     task = Go1VelocityTask(load_task_config(args.task, overrides(args, "task")), args.num_envs, backend=args.backend, seed=args.seed)
     if args.policy == "gait":
         policy, source = gait_policy(task), "gait"

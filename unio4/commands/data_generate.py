@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, overrides
+from unio4.commands.options import add_out, add_set, check_out_file, overrides
 
 WORDS = ("data", "generate")
 HELP = "regenerate a D4RL-style MuJoCo dataset (SAC behaviour policies, Gymnasium tasks)"
@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from unio4.configs.loader import load, resolve_config_path
     from unio4.learning.data.generate import GenerateConfig, generate
 
+    check_out_file(args.out)  # before any work
     cfg = load(GenerateConfig, resolve_config_path(args.config, "data"), overrides(args, "data"))
     workdir = Path(args.cache_dir or f"runs/generate/{args.env}-seed{cfg.seed}")
     data = generate(args.env, args.level, cfg, workdir)

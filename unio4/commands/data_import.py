@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, overrides
+from unio4.commands.options import add_out, add_set, check_out_file, overrides
 
 WORDS = ("data", "import")
 HELP = "walk-these-ways deploy logs (e.g. the Uni-O4 authors' real Go1 data) -> HDF5 dataset, unio4 observations and rewards"
@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from unio4.learning.data.wtw_import import WtwLogFormat, import_logs
     from unio4.sim.config import load_task_config
 
+    check_out_file(args.out)  # before any work
     fmt = load(WtwLogFormat, resolve_config_path(args.format, "import"), overrides(args, "import"))
     task = load_task_config(args.task, overrides(args, "task"))
     count = [0]

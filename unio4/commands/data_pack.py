@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, overrides
+from unio4.commands.options import add_out, add_set, check_out_file, overrides
 
 WORDS = ("data", "pack")
 HELP = "rollout logs (unio4 deploy --out) -> HDF5 dataset, rewards recomputed from raw state"
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from unio4.learning.data.pack import pack_runs
     from unio4.sim.config import load_task_config
 
+    check_out_file(args.out)  # before any work
     dataset = pack_runs([Path(r) for r in args.runs], load_task_config(args.task, overrides(args, "task")), args.stance_force)
     out = Path(args.out)
     dataset.save(out)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shutil
 import sys
+import time
+from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, host_port, overrides
+from unio4.commands.options import add_out, add_set, check_out_dir, host_port, overrides, port_number, velocity
 
 WORDS = ("deploy",)
 HELP = "run a policy bundle on a Go1 (or the emulator) at 50 Hz through the SDK, with safety"
@@ -14,9 +18,9 @@ HELP = "run a policy bundle on a Go1 (or the emulator) at 50 Hz through the SDK,
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="policy bundle directory (unio4 export)")
     p.add_argument("--robot", default="192.168.123.10:8007", help="IP[:PORT] of the robot's low-level controller")
-    p.add_argument("--local-port", type=int, default=8080, help="local UDP port of the SDK (0: any)")
+    p.add_argument("--local-port", type=port_number, default=8080, help="local UDP port of the SDK (0: any)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of policy control after the stand-up")
-    add_out(p, "write a crash-safe rollout log to this directory")
+    add_out(p, "directory of the crash-safe rollout log (default: a new runs/deploy/YYYYmmdd-HHMMSS)")
     p.add_argument("--explore", action="store_true", help="sample actions (seeded) and log log-probs, for on-robot fine-tuning")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--command", dest="command_vel", default=None, metavar="VX,VY,YAW", help="fixed velocity command (default: remote)")
@@ -26,27 +30,62 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unio4.configs.loader import load, resolve_config_path
+    from unio4.configs.loader import check_bounds, load, resolve_config_path
     from unio4.deploy.bundle import load_bundle
+    from unio4.deploy.robot_io import resolve_host
     from unio4.deploy.runtime import RuntimeConfig, run_bundle
 
+    check_out_dir(args.out)  # before any work
     runtime_sets = overrides(args, "runtime")
-    if args.command_vel is not None:
-        runtime_sets.append(f"command=[{args.command_vel}]")
+    if args.command_vel is not None:  # checked here, so that a bad one names --command, not the runtime config
+        vel = velocity(args.command_vel)
+        limits = next(f for f in dataclasses.fields(RuntimeConfig) if f.name == "command").metadata["bounds"]
+        check_bounds(vel, limits, f"--command {args.command_vel!r} (VX,VY,YAW)")
+        runtime_sets.append(f"command=[{','.join(repr(v) for v in vel)}]")
     if args.estop is not None:
         runtime_sets.append(f"estop.url={args.estop}")
     cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), runtime_sets)
-    bundle = load_bundle(args.bundle)
     host, port = host_port(args.robot, 8007)
+    resolve_host(host, port)  # a bad address fails here, before a log directory is made
+    bundle = load_bundle(args.bundle)
     mode = "explore" if args.explore else "deterministic"
     print(f"deploy: {args.bundle} -> udp://{host}:{port}, {mode}, {args.duration:.1f} s", flush=True)
-    result = run_bundle(bundle, host, port, cfg, args.duration, args.local_port, args.out, args.explore, args.seed)
+    log_dir = Path(args.out) if args.out is not None else new_log_dir(Path("runs") / "deploy")
+    print(f"deploy: rollout log {log_dir}", flush=True)
+    try:
+        result = run_bundle(bundle, host, port, cfg, args.duration, args.local_port, log_dir, args.explore, args.seed)
+    except BaseException:
+        if args.out is None:
+            drop_if_empty(log_dir)  # nothing ran (no robot, no SDK): no empty log left behind
+        raise
     t = result.timing
     print(f"deploy: {result.policy_steps} policy steps; ended by {result.reason}; damping held {cfg.damping_hold_s:.1f} s")
     print(f"  inference     p50 {t['inference']['p50_ms']:.3f} ms  p99 {t['inference']['p99_ms']:.3f} ms")
     print(f"  policy period error p99 {t['policy_period_error']['p99_ms']:.3f} ms, missed deadlines {t['policy_missed_deadlines']}")
     print(f"  I/O wake error p99 {t['io_wake_error']['p99_ms']:.3f} ms, late ticks {t['io_late_ticks']}, missed {t['io_missed_ticks']}")
+    print(f"deploy: log in {log_dir}")
     if result.safety_stop:
         print(f"deploy: SAFETY STOP: {result.reason}", file=sys.stderr)
         return 3
     return 0
+
+
+def new_log_dir(root: Path) -> Path:
+    """A new ``root/YYYYmmdd-HHMMSS`` (``-1``, ``-2``, ... when that second is taken): never an existing log."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
+    for k in range(1000):
+        path = root / (stamp if k == 0 else f"{stamp}-{k}")
+        try:
+            path.mkdir()  # atomic: two deploys starting in the same second get different directories
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{root}: 1000 logs already started at {stamp}; pass --out")
+
+
+def drop_if_empty(log_dir: Path) -> None:
+    """Remove a default log directory that holds no record of a run (only its meta.yaml and no events)."""
+    events = log_dir / "events.jsonl"
+    if {p.name for p in log_dir.iterdir()} <= {"meta.yaml", "events.jsonl"} and not (events.is_file() and events.stat().st_size):
+        shutil.rmtree(log_dir, ignore_errors=True)

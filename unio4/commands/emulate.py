@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, overrides
+from unio4.commands.options import add_out, add_set, overrides, port_number
 
 WORDS = ("emulate",)
 HELP = "a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)"
@@ -13,7 +13,7 @@ HELP = "a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, s
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8007, help="UDP port (the real Go1 listens on 8007)")
+    p.add_argument("--port", type=port_number, default=8007, help="UDP port (the real Go1 listens on 8007)")
     p.add_argument("--lockstep", action="store_true", help="advance physics one tick per LowCmd (deterministic)")
     p.add_argument("--physics", default="mujoco", choices=["mujoco", "pybullet"], help="physics engine of the emulated robot")
     p.add_argument("--duration", type=float, default=None, help="stop after this much emulated time, s")

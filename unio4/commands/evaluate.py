@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, console, overrides
+from unio4.commands.options import add_out, add_set, check_out_file, console, overrides
 from unio4.sim.backends import BACKENDS
 
 WORDS = ("eval",)
@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from unio4.sim.config import load_task_config
     from unio4.sim.evaluate import evaluate_bundle, trained_range_config
 
+    check_out_file(args.out)  # before any work
     cfg = load_task_config(args.task, overrides(args, "task"))
     full = args.full_range or any(o.startswith("commands.") for o in overrides(args, "task"))
     shown = cfg if full else trained_range_config(cfg, args.bundle)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, overrides
+from unio4.commands.options import add_out, add_set, check_out_file, overrides
 
 WORDS = ("identify",)
 HELP = "fit the simulator's motor strength and trunk mass to robot logs of a bundle walking (then fine-tune in simulation)"
@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from unio4.learning.identify import FEATURES, IdentifyConfig, identify
     from unio4.sim.config import load_task_config
 
+    check_out_file(args.out)  # before any work
     cfg = from_dict(IdentifyConfig, apply_overrides({}, overrides(args, "identify")), where="--set identify.*")
     task = load_task_config(args.task, overrides(args, "task"))
     result = identify([Path(r) for r in args.runs], Path(args.bundle), task, cfg, args.seconds)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from unio4.sim.backends import BACKENDS
@@ -75,6 +77,18 @@ def add_out(p: argparse.ArgumentParser, help_text: str, default: str | None = No
     p.add_argument("-o", "--out", default=default, required=required, help=help_text)
 
 
+def check_out_file(path: str | None) -> None:
+    """Refuse, before any work, an ``-o/--out`` file that is an existing directory."""
+    if path is not None and Path(path).is_dir():
+        raise IsADirectoryError(f"-o {path}: a directory; -o names the file to write (a new one, or one to replace)")
+
+
+def check_out_dir(path: str | None) -> None:
+    """Refuse, before any work, an ``-o/--out`` directory that is an existing file."""
+    if path is not None and Path(path).exists() and not Path(path).is_dir():
+        raise FileExistsError(f"--out {path}: a file; --out names a directory (a new one)")
+
+
 def add_threads(p: argparse.ArgumentParser) -> None:
     """``--threads N``: torch's intra-op threads (runs sharing cores want 1 each: two default pools on
     two cores ran PPO 30x slower)."""
@@ -89,6 +103,14 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a UDP port, 0-65535 (0: any free one)."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a UDP port 0-65535, got {value}")
+    return value
+
+
 def apply_threads(args: argparse.Namespace) -> None:
     """Set torch's thread count from ``--threads`` (0 leaves torch's default)."""
     if args.threads:
@@ -97,12 +119,35 @@ def apply_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def add_task_args(p: argparse.ArgumentParser, *more_targets: str) -> None:
-    """``--task``, ``--set`` (the task, and ``more_targets``), ``--backend``, ``--num-envs``, ``--seed``."""
+def check_device(device: str | None, where: str) -> None:
+    """Refuse, before any work, a torch device this machine lacks: one line naming the field (``where``)."""
+    if device is None or str(device) == "cpu":
+        return
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"{where}={device}: not a torch device; use cpu, cuda or cuda:N") from None
+    if parsed.type != "cuda":
+        return
+    if torch.version.cuda is None:
+        raise ValueError(f"{where}={device}: this torch build has no CUDA; use cpu")
+    if not torch.cuda.is_available():
+        raise ValueError(f"{where}={device}: torch sees no CUDA device on this machine; use cpu")
+    if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(f"{where}={device}: this machine has {torch.cuda.device_count()} CUDA device(s); use cuda:0 or cpu")
+
+
+def add_task_args(p: argparse.ArgumentParser, *more_targets: str, num_envs: int | None = 64, num_envs_help: str = "") -> None:
+    """``--task``, ``--set`` (the task, and ``more_targets``), ``--backend``, ``--num-envs``, ``--seed``.
+
+    ``num_envs=None`` leaves the robot count to the command, which then says its default in ``num_envs_help``.
+    """
     p.add_argument("--task", default="go1_flat", help="task preset in configs/task/ or a YAML path (default: go1_flat)")
     add_set(p, "task.commands.lin_vel_x=[0,1]", "task", *more_targets)
     p.add_argument("--backend", default="mujoco", choices=BACKENDS, help="physics backend (default: mujoco)")
-    p.add_argument("--num-envs", type=int, default=64, help="number of parallel robots (train online --env: default 1)")
+    p.add_argument("--num-envs", type=int, default=num_envs, help=num_envs_help or "number of parallel robots")
     p.add_argument("--seed", type=int, default=0, help="random seed")
 
 
@@ -111,13 +156,18 @@ def velocity(text: str) -> tuple[float, float, float]:
     try:
         vx, vy, yaw = (float(x) for x in text.split(","))
     except ValueError:
-        raise ValueError(f"--command {text!r}: expected VX,VY,YAW") from None
+        raise ValueError(f"--command {text!r}: expected VX,VY,YAW, three numbers (m/s, m/s, rad/s), e.g. 0.5,0,0") from None
+    if not all(math.isfinite(v) for v in (vx, vy, yaw)):
+        raise ValueError(f"--command {text!r}: VX,VY,YAW must be finite numbers, e.g. 0.5,0,0")
     return vx, vy, yaw
 
 
 def host_port(text: str, default_port: int) -> tuple[str, int]:
     host, _, port = text.partition(":")
     try:
-        return host, int(port) if port else default_port
+        number = int(port) if port else default_port
     except ValueError:
         raise ValueError(f"--robot {text!r}: expected IP[:PORT]") from None
+    if not host or not 0 < number < 65536:
+        raise ValueError(f"--robot {text!r}: expected IP[:PORT], e.g. 192.168.123.10:8007 (PORT 1-65535)")
+    return host, number

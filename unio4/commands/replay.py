@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, host_port, overrides
+from unio4.commands.options import add_out, add_set, check_out_dir, host_port, overrides, port_number
 from unio4.sim.backends import BACKENDS
 
 WORDS = ("replay",)
@@ -24,13 +24,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out(p, "where PNGs (and the robot replay's log) go (default: RUN/replay)")
     p.add_argument("--render", action="store_true", help="--mode sim: also log | sim pictures (PNG strip + GIF; MuJoCo renderer)")
     p.add_argument("--robot", default=None, help="--mode robot: IP[:PORT] of the robot or the emulator")
-    p.add_argument("--local-port", type=int, default=8080, help="--mode robot: local UDP port (0: any free one)")
+    p.add_argument("--local-port", type=port_number, default=8080, help="--mode robot: local UDP port (0: any free one)")
     p.add_argument("--gain-scale", type=float, default=0.6, help="--mode robot: Kp and Kd multiplier (default 0.6)")
     p.add_argument("--config", default="go1", help="--mode robot: runtime preset in configs/deploy/ (safety limits)")
     add_set(p, "runtime.safety.max_tilt_rad=0.6", "runtime")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_out_dir(args.out)  # before any work
     out = Path(args.out or Path(args.run) / "replay")
     if args.mode == "robot":  # the deploy path: no torch
         from unio4.configs.loader import load, resolve_config_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out
+from unio4.commands.options import add_out, check_out_dir
 
 WORDS = ("robot", "export")
 HELP = "write the generated MJCF and URDF of a robot"
@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from unio4.robots.mjcf import build_mjcf
     from unio4.robots.urdf import build_urdf
 
+    check_out_dir(args.out)  # before any work
     robot = load_robot(args.robot)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

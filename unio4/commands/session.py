@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, console, overrides
+from unio4.commands.options import add_out, add_set, check_out_dir, console, overrides
 
 WORDS = ("session",)
 HELP = "on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable"
@@ -14,7 +14,7 @@ HELP = "on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out(p, "session directory (state, logs, checkpoints, bundles)", required=True)
-    p.add_argument("--init", default=None, help="checkpoint to start from (a new session)")
+    p.add_argument("--init", default=None, help="checkpoint, or bundle with a checkpoint.pt, to start from (a new session)")
     p.add_argument("--config", default=None, help="session preset in configs/session/ or a YAML path (default: go1, or the stored one)")
     task_help = "task preset whose rewards score the logs and whose gate evaluates bundles (default: go1_flat, or the stored one)"
     p.add_argument("--task", default=None, help=task_help)
@@ -27,9 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig
+    from unio4.learning.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig, SessionError
     from unio4.sim.config import load_task_config
 
+    check_out_dir(args.out)  # before any work
     root = Path(args.out)
     resuming = (root / "state.json").is_file()
     stored, stored_task = root / CONFIG_FILE, root / TASK_FILE
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"resuming {root}: iteration {session.state.iteration}, phase {session.state.phase}")
     if args.no_prompt:  # for this run only: the stored settings keep the operator prompts
         session.cfg = dataclasses.replace(session.cfg, prompt=False)
-    rows = session.run(stop_after_phase=args.stop_after)
+    try:
+        rows = session.run(stop_after_phase=args.stop_after)
+    except SessionError as exc:  # one line for the operator; the state on disk is resumable
+        raise ValueError(str(exc)) from None
     table = Table(title=f"unio4 session {root}")
     columns: tuple[str, ...] = ("iteration", "steps", "logged return", "tracking / step", "robot speed error")
     columns += ("gate error (first / current -> new)",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, overrides
+from unio4.commands.options import add_out, add_set, check_out_file, overrides
 
 WORDS = ("train", "bc")
 HELP = "behaviour-cloning ensemble on a dataset (Uni-O4's offline BC stage)"
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from unio4.learning.data.dataset import dataset_action_bound, load_dataset
     from unio4.learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
 
+    check_out_file(args.out)  # before any work
     cfg = load(BCConfig, resolve_config_path(args.config, "train"), overrides(args, "train"))
     data = load_dataset(args.data)
     ensemble, template, history = train_bc(data, cfg, dataset_action_bound(data), show_progress=True)

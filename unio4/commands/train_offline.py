@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unio4.commands.options import add_out, add_set, add_threads, apply_threads, overrides
+from unio4.commands.options import add_out, add_set, add_threads, apply_threads, check_device, overrides
 
 if TYPE_CHECKING:
     from unio4.learning.offline.pipeline import OnlineScorer
@@ -58,10 +58,16 @@ def run(args: argparse.Namespace) -> int:
     if args.config is None:
         print(f"train offline: preset {preset} ({'a GPU is available' if torch.cuda.is_available() else 'no GPU: the CPU-sized preset'})")
     cfg = load(OfflineConfig, resolve_config_path(preset, "train"), overrides(args, "train"))
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+    asked = any(s.split("=", 1)[0].strip() == "device" for s in overrides(args, "train"))  # --set train.device=...: named below
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available() and not asked:
         raise ValueError(
             f"preset {preset} runs on {cfg.device} and there is no GPU here; use --config uni_o4_offline_cpu (or --set train.device=cpu)"
         )
+    check_device(cfg.device, "train.device")
+    if args.env:
+        from unio4.learning.gym_env import check_env_id
+
+        check_env_id(args.env)
     data = load_dataset(args.data)
     run_dir = prepare_run_dir(args.out, "offline", Path(args.data).stem, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
     scorer: OnlineScorer | None = None

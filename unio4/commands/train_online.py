@@ -5,24 +5,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_task_args, add_threads, apply_threads, overrides
+from unio4.commands.options import add_out, add_task_args, add_threads, apply_threads, check_device, overrides
 
 WORDS = ("train", "online")
+GO1_ENVS = 256  # robots of a Go1 run: with ppo_go1's iterations, the budget in which PPO from scratch walks
 HELP = "PPO (from scratch, or Uni-O4 fine-tuning) on the Go1 task or a Gymnasium task"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_task_args(p, "train")
+    add_task_args(p, "train", num_envs=None, num_envs_help=f"parallel robots (default: {GO1_ENVS} on the Go1 task, 1 with --env)")
     p.add_argument("--env", default=None, help="a Gymnasium id (e.g. Hopper-v4) instead of the Go1 task")
     p.add_argument("--eval-episodes", type=int, default=5, help="with --env: episodes per evaluation")
     p.add_argument("--eval-envs", type=int, default=16, help="Go1 task: robots per evaluation (with eval_interval > 0)")
     p.add_argument("--eval-seconds", type=float, default=10.0, help="Go1 task: seconds per evaluation")
-    p.set_defaults(num_envs=None)
     p.add_argument("--config", default=None, help="preset in configs/train/ or a YAML path (default: ppo_go1, or uni_o4_online with --env)")
     p.add_argument("--iterations", type=int, default=None, help="PPO updates (overrides the config)")
     add_out(p, "run directory: checkpoints, TensorBoard, curves (default: a new runs/online/DATE_NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/latest.pt")
-    p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline or online")
+    p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline, online, or a bundle's")
     add_threads(p)
 
 
@@ -39,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if not any(s.split("=", 1)[0].strip() == "seed" for s in train_sets):  # --seed seeds the learner too, not only the robots
         train_sets.insert(0, f"seed={args.seed}")
     cfg = load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), train_sets)
+    check_device(cfg.device, "train.device")  # before a run directory or a simulator exists
+    if args.env:
+        from unio4.learning.gym_env import check_env_id
+
+        check_env_id(args.env)
     init = None
     if args.init:
         init, cfg = load_init(args.init, cfg)
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         from unio4.sim.task import Go1VelocityTask
 
         task_cfg = load_task_config(args.task, overrides(args, "task"))
-        num_envs = args.num_envs or 64
+        num_envs = args.num_envs or GO1_ENVS
         from unio4.learning.online import rank_device
 
         device = rank_device(cfg.device, ctx)  # the task lives where the networks do
