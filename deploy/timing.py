@@ -9,10 +9,26 @@ instead of bursting to catch up (a burst of PD targets is worse for a robot than
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def set_realtime_priority(priority: int) -> str | None:
+    """SCHED_FIFO at ``priority`` (1-99) for the calling thread; 0 leaves the scheduler alone.
+
+    Returns why it could not (no root or CAP_SYS_NICE, no such scheduler), or None. A periodic loop at
+    real-time priority is not stalled by other work on the same computer.
+    """
+    if priority <= 0:
+        return None
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (PermissionError, OSError, AttributeError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 @dataclass

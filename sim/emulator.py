@@ -46,7 +46,7 @@ from unio4.configs.loader import bounded, finite
 from unio4.deploy import protocol
 from unio4.deploy.observations import rotate_inverse
 from unio4.deploy.rollout_log import npz_bytes, write_atomic
-from unio4.deploy.timing import DeadlineClock
+from unio4.deploy.timing import DeadlineClock, set_realtime_priority
 from unio4.robots.description import RobotDescription, load_robot
 from unio4.sim.backends.mujoco_model import ModelIndex, compile_model
 from unio4.sim.reality import MotorDrive, RealityConfig, tilt_quat
@@ -82,6 +82,9 @@ class EmulatorConfig:
     # Every new client (a new SDK socket: each `unio4 deploy --local-port 0`) finds the robot as at start:
     # lying, motors passive, noise and pushes reseeded, so two evaluations of one bundle are identical.
     reset_per_run: bool = False
+    # SCHED_FIFO priority of the serving loop (0: the default scheduler). The emulator stands in for the
+    # robot, whose controller has a computer of its own: host load must not show up as robot faults.
+    realtime_priority: int = bounded(50, ge=0, le=99)
 
 
 class MujocoGo1:
@@ -491,7 +494,10 @@ class Emulator:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
         mode = "lockstep" if self.cfg.lockstep else "real time"
-        print(f"emulator: Go1 on udp://{self.cfg.host}:{self.port} ({mode}, {self.physics}, {1 / self.dt:.0f} Hz)", flush=True)
+        failure = set_realtime_priority(self.cfg.realtime_priority)
+        priority = f"SCHED_FIFO {self.cfg.realtime_priority}" if self.cfg.realtime_priority and not failure else "default scheduler"
+        priority += f" (no real-time priority: {failure})" if failure else ""
+        print(f"emulator: Go1 on udp://{self.cfg.host}:{self.port} ({mode}, {self.physics}, {1 / self.dt:.0f} Hz, {priority})", flush=True)
         try:
             if self.cfg.lockstep:
                 self._serve_lockstep(duration_s)

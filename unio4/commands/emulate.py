@@ -19,6 +19,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="stop after this much emulated time, s")
     add_out(p, "write the true base trajectory here (.npz) on exit")
     p.add_argument("--seed", type=int, default=0, help="random seed of noise, pushes and faults")
+    p.add_argument(
+        "--realtime-priority",
+        type=int,
+        choices=range(100),
+        metavar="0-99",
+        default=50,
+        help="SCHED_FIFO priority of the emulated robot's loop where permitted (0: the default scheduler)",
+    )
     p.add_argument("--reality", default="nominal", help="reality-gap profile in configs/reality/ or a YAML path (see unio4 list)")
     add_set(p, "reality.payload_kg=2.0", "reality")
     p.add_argument(
@@ -64,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         faults=faults,
         reality=reality,
         reset_per_run=args.reset_per_run,
+        realtime_priority=args.realtime_priority,
     )
     Emulator(cfg).serve(duration_s=args.duration, trace=Path(args.out) if args.out else None)
     return 0
