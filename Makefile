@@ -28,7 +28,7 @@ typecheck: install
 
 pytest: install
 	sh scripts/ensure-system-deps.sh
-	$(BIN)/pytest -q -n $(TEST_WORKERS)  # pytest-xdist: the longest tests start first (tests/conftest.py)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=15  # longest tests first (docs/testing.md)
 
 check: lint typecheck  # the quick gate before a commit: lint, format, types (no tests)
 

@@ -45,6 +45,13 @@ EXTRAS = {
     # The field's reference PPO as a yardstick (`unio4 bench walk --learner rsl_rl`), installed against
     # the torch pin above. requirements.lock (the test environment) includes it.
     "peers": [*TRAIN_REQUIRES, "rsl-rl-lib==5.5.1", "tensordict==0.15.3", "GitPython==3.2.1"],
+    # The field's tools, each optional (the robot install stays slim): W&B for `--logger wandb`, Rerun for
+    # `replay --mode rerun` / `play --rerun` / `deploy --rerun`, MCAP for `replay --mode mcap` (Foxglove),
+    # Minari for `data export --minari` and `--data minari:NAME`. requirements.lock (the test environment) has all four.
+    "wandb": ["wandb==0.31.0"],
+    "rerun": ["rerun-sdk==0.41.0"],
+    "mcap": ["mcap==1.6.0"],
+    "minari": ["minari==0.5.4"],
     # Isaac Gym is not on PyPI and runs in a Python 3.8 worker (sim/backends/isaacgym_worker.py): see docker/isaacgym.
     "isaacgym": [],
     "dev": [

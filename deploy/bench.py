@@ -15,14 +15,30 @@ from typing import Any
 
 from unio4.deploy.bundle import load_bundle
 from unio4.deploy.runtime import RuntimeConfig, run_bundle
+from unio4.robots.description import load_robot
 
 
 def bench_deploy(
-    bundle_path: Path, host: str, port: int, duration_s: float, command: tuple[float, float, float], realtime_priority: int = 0
+    bundle_path: Path,
+    host: str,
+    port: int,
+    duration_s: float,
+    command: tuple[float, float, float],
+    realtime_priority: int = 0,
+    rerun_addr: str | None = None,
+    rerun_save: Path | None = None,
 ) -> dict[str, Any]:
-    """Timing statistics of one run, how it ended and its policy steps."""
+    """Timing statistics of one run, how it ended and its policy steps (and, streaming to Rerun, the frames sent and dropped)."""
     bundle = load_bundle(bundle_path)
     cfg = RuntimeConfig(command=command, realtime_priority=realtime_priority)
+    stream = None
+    if rerun_addr is not None or rerun_save is not None:
+        from unio4.deploy.rerun_stream import open_stream
+
+        stream = open_stream(load_robot(bundle.spec.robot), rerun_addr, rerun_save)
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_bundle(bundle, host, port, cfg, duration_s, log_dir=Path(tmp) / "log")
-    return {**result.timing, "reason": result.reason, "policy_steps": result.policy_steps}
+        result = run_bundle(bundle, host, port, cfg, duration_s, log_dir=Path(tmp) / "log", stream=stream)
+    out = {**result.timing, "reason": result.reason, "policy_steps": result.policy_steps}
+    if stream is not None:
+        out["rerun"] = dict(stream.stats.__dict__)
+    return out

@@ -20,7 +20,6 @@ onnxruntime + the SDK only: this module never imports torch.
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
 import threading
@@ -28,7 +27,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,8 +40,11 @@ from unio4.deploy.protocol import LowState
 from unio4.deploy.robot_io import SdkLink, UnsafeCommand
 from unio4.deploy.rollout_log import RolloutLog
 from unio4.deploy.safety import RobotLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
-from unio4.deploy.timing import DeadlineClock, LatencyStats
+from unio4.deploy.timing import DeadlineClock, LatencyStats, set_realtime_priority
 from unio4.robots.description import load_robot
+
+if TYPE_CHECKING:  # the streamer (and rerun behind it) is imported only when --rerun asks for it
+    from unio4.deploy.rerun_stream import RerunStreamer
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -149,8 +151,10 @@ class Runtime:
         explore: bool = False,
         seed: int = 0,
         replay: ReplaySource | None = None,
+        stream: RerunStreamer | None = None,
     ) -> None:
         self.bundle, self.link, self.cfg, self.log, self.replay = bundle, link, cfg, log, replay
+        self.stream = stream  # a copy of each step and event for a Rerun viewer; put() never blocks
         if bundle is not None and replay is None:
             self.spec = PolicySpec(bundle.spec)
         elif replay is not None and bundle is None:
@@ -249,8 +253,12 @@ class Runtime:
                 raw_target = rate_limit(cfg.safety, spec.targets(action), raw_target, spec.sdk_dt * spec.decimation)
                 last_action = np.clip(action, -spec.action_clip, spec.action_clip)
                 steps += 1
-                if self.log is not None:
-                    self.log.append(self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target))
+                if self.log is not None or self.stream is not None:
+                    record = self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target)
+                    if self.log is not None:
+                        self.log.append(record)
+                    if self.stream is not None:
+                        self.stream.put(record)  # a full queue drops the frame; never waits
             target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, self.kp, self.kd)
             try:
                 self.link.send(target, self.kp, self.kd)
@@ -284,13 +292,10 @@ class Runtime:
 
     def _set_priority(self) -> None:
         """Real-time scheduling for this thread only (the log writer stays below it)."""
-        if self.cfg.realtime_priority <= 0:
-            return
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.cfg.realtime_priority))
-        except (PermissionError, OSError, AttributeError) as exc:
-            print(f"deploy: warning: no real-time priority ({exc}); timing jitter will be higher", file=sys.stderr)
-            self._event("warning", message=f"no real-time priority: {exc}")
+        failure = set_realtime_priority(self.cfg.realtime_priority)
+        if failure is not None:
+            print(f"deploy: warning: no real-time priority ({failure}); timing jitter will be higher", file=sys.stderr)
+            self._event("warning", message=f"no real-time priority: {failure}")
 
     def _connect(self, clock: DeadlineClock) -> LowState:
         """Damping commands until a LowState arrives (the robot answers once it hears commands)."""
@@ -353,6 +358,8 @@ class Runtime:
     def _event(self, kind: str, **fields: Any) -> None:
         if self.log is not None:
             self.log.event(kind, time=time.time(), **fields)
+        if self.stream is not None:
+            self.stream.event(kind, **fields)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._signal = signal.Signals(signum).name
@@ -383,19 +390,25 @@ def run_bundle(
     log_dir: str | Path | None = None,
     explore: bool = False,
     seed: int = 0,
+    stream: RerunStreamer | None = None,
 ) -> RunResult:
-    """Connect to ``host:port`` through the SDK, run, and close the rollout log (when one is asked for)."""
+    """Connect to ``host:port`` through the SDK, run, and close the rollout log (when one is asked for)
+    and the Rerun stream (when given; its frame counts go into ``summary.yaml``).
+    """
     address = f"{host}:{port}"
     log = RolloutLog(log_dir, run_meta(bundle, cfg, address, explore, seed), cfg.chunk_steps) if log_dir is not None else None
     link = SdkLink(host, port, RobotLimits.of(load_robot(bundle.spec.robot)), local_port)
     try:
-        result = Runtime(bundle, link, cfg, log=log, explore=explore, seed=seed).run(duration_s)
+        result = Runtime(bundle, link, cfg, log=log, explore=explore, seed=seed, stream=stream).run(duration_s)
     except ConnectionError as exc:  # nothing ran: no state came back
         raise ConnectionError(f"robot unreachable at {address}: {exc}") from None
     finally:
         link.close()
+        if stream is not None:
+            stream.close()
     if log is not None:
-        log.close(
-            {"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing}
-        )
+        summary = {"reason": result.reason, "safety_stop": result.safety_stop, "policy_steps": result.policy_steps, "timing": result.timing}
+        if stream is not None:
+            summary["rerun"] = dict(stream.stats.__dict__)
+        log.close(summary)
     return result

@@ -1,4 +1,4 @@
-"""Training curves: TensorBoard scalars, a JSON-lines history and PNG plots from it."""
+"""Training curves: a JSON-lines history, PNG plots from it, and the same scalars to TensorBoard, W&B or nowhere."""
 
 from __future__ import annotations
 
@@ -10,22 +10,29 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from torch.utils.tensorboard import SummaryWriter
+
+from unio4.learning.loggers import Logger, LoggerSpec, TensorBoardLogger
 
 
 class CurveLogger:
-    """Writes every scalar to TensorBoard and ``metrics.jsonl`` in ``run_dir``."""
+    """Writes every scalar to ``metrics.jsonl`` in ``run_dir`` and to ``sink`` (default: TensorBoard in ``run_dir/tb``).
 
-    def __init__(self, run_dir: Path) -> None:
+    ``sink`` is a :mod:`unio4.learning.loggers` logger, or a :class:`~unio4.learning.loggers.LoggerSpec` to open here.
+    """
+
+    def __init__(self, run_dir: Path, sink: Logger | LoggerSpec | None = None) -> None:
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.writer = SummaryWriter(str(run_dir / "tb"))
+        if isinstance(sink, LoggerSpec):
+            sink = sink.open(run_dir)
+        self.sink: Logger = sink if sink is not None else TensorBoardLogger(run_dir)
         self.history_path = run_dir / "metrics.jsonl"
+        self.plots: dict[str, Path] = {}  # every PNG plotted, by name: handed to the sink at close
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
         """Record ``scalars`` at environment step (or gradient step) ``step``."""
         for key, value in scalars.items():
-            self.writer.add_scalar(key, value, step)
+            self.sink.scalar(key, value, step)
         with self.history_path.open("a") as f:
             f.write(json.dumps({"step": step, **scalars}) + "\n")
 
@@ -35,11 +42,14 @@ class CurveLogger:
 
     def plot(self, keys: Sequence[str], name: str = "curves.png", x_axis: XAxis | None = None) -> Path:
         """Plot ``keys`` to ``run_dir/name``."""
-        return plot_history(self.history(), keys, self.run_dir / name, x_axis)
+        self.plots[name] = plot_history(self.history(), keys, self.run_dir / name, x_axis)
+        return self.plots[name]
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer."""
-        self.writer.close()
+        """Hand the sink the last of each plot, then flush and close it."""
+        for name, path in self.plots.items():
+            self.sink.image(Path(name).stem, path)
+        self.sink.close()
 
 
 def read_history(path: Path) -> list[dict[str, float]]:

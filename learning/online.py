@@ -1,7 +1,7 @@
 """Online training: PPO on a vectorised environment (cleanrl-style, one linear loop).
 
 Used for PPO from scratch and, initialised from an offline checkpoint, for Uni-O4's online phase.
-Writes TensorBoard scalars, ``metrics.jsonl``, PNG curves and full-state checkpoints
+Writes scalars (TensorBoard, W&B or none: :mod:`unio4.learning.loggers`), ``metrics.jsonl``, PNG curves and full-state checkpoints
 (``checkpoints/latest.pt`` every ``save_interval`` iterations, ``final.pt`` at the end);
 ``resume=True`` continues from ``latest.pt`` (networks, optimisers, normalisers, RNG, counters).
 """
@@ -21,6 +21,7 @@ from unio4.configs.loader import bounded, to_dict
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.curves import CurveLogger
 from unio4.learning.distributed import SINGLE, DistContext, broadcast_module
+from unio4.learning.loggers import LoggerSpec
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_std_range
 from unio4.learning.ppo import PPO, PPOConfig
 from unio4.learning.progress import ProgressReporter
@@ -156,12 +157,14 @@ def train_online(
     show_progress: bool = True,
     evaluator: Callable[[GaussianActor], dict[str, float]] | None = None,
     ctx: DistContext = SINGLE,
+    tracker: LoggerSpec | None = None,
 ) -> TrainResult:
     """Run PPO for ``cfg.iterations`` updates of ``cfg.ppo.num_steps`` x ``env.num_envs`` (x ranks) steps.
 
     Under ``torchrun`` (``ctx``), ``env`` is this rank's batch; rank 0 logs and writes checkpoints.
     ``on_iteration(iteration, scalars, actor)`` runs after every update; returning True ends training there
-    (the final checkpoint is written as usual).
+    (the final checkpoint is written as usual). ``tracker``: where the scalars go besides ``metrics.jsonl``
+    (``--logger``; None: TensorBoard).
     """
     torch.manual_seed(cfg.seed)
     if init is not None and (cfg.min_std is not None or cfg.max_std is not None):
@@ -180,7 +183,7 @@ def train_online(
     critic.to(dev)
     ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed, ctx=ctx)
     main = ctx.is_main
-    logger = CurveLogger(run_dir) if main else None
+    logger = CurveLogger(run_dir, tracker) if main else None
     ckpt_dir = run_dir / "checkpoints"
     start_iteration, global_step = 0, 0
     curriculum: dict[str, Any] | None = None

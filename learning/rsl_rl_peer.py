@@ -123,7 +123,7 @@ def rsl_rl_time_to_walk(run: WalkRun) -> WalkResult:
     def policy(obs: torch.Tensor) -> torch.Tensor:
         return actor(TensorDict({"policy": obs}, batch_size=[obs.shape[0]]))
 
-    logger = CurveLogger(run.run_dir)
+    logger = CurveLogger(run.run_dir, run.logger)
     obs = env.get_observations()
     alg.train_mode()
     with ProgressReporter("rsl_rl PPO", iterations, 0, enabled=run.show_progress, interval_s=0.0) as progress:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from unio4.learning.loggers import LoggerSpec
 from unio4.learning.online import OnlineConfig, train_online
 from unio4.learning.policy import GaussianActor
 from unio4.sim.config import TaskConfig
@@ -137,6 +138,7 @@ class WalkRun:
     stop_when_walking: bool = True
     show_progress: bool = True
     num_threads: int | None = None
+    logger: LoggerSpec = field(default_factory=LoggerSpec)  # where the scalars go besides metrics.jsonl (--logger)
 
     def iterations(self, steps_per_env: int) -> int:
         """Learner iterations of ``steps_per_env`` steps per robot that cover ``max_samples``."""
@@ -171,7 +173,7 @@ def time_to_walk(run: WalkRun) -> WalkResult:
         )
         return walked and run.stop_when_walking
 
-    train_online(env, cfg, run.run_dir, on_iteration=on_iteration, show_progress=run.show_progress)
+    train_online(env, cfg, run.run_dir, on_iteration=on_iteration, show_progress=run.show_progress, tracker=run.logger)
     env.close()
     return checker.close()
 

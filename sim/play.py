@@ -75,8 +75,12 @@ def play(
     seed: int = 0,
     size: tuple[int, int] = (640, 480),
     fps: int = 25,
+    on_step: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> PlayResult:
-    """Roll out ``make_policy(task)`` for ``seconds``; write ``video`` (MP4, or GIF when the name says so or ffmpeg is missing)."""
+    """Roll out ``make_policy(task)`` for ``seconds``; write ``video`` (MP4, or GIF when the name says so or ffmpeg is missing).
+
+    ``on_step`` (``play --rerun``) gets every step's time, base pose, joint positions, targets and
+    torques, command, measured velocity and foot forces, as numpy arrays."""
     task = Go1VelocityTask(play_config(cfg, command, randomize), 1, seed=seed, num_threads=1)
     policy = make_policy(task)
     renderer = None
@@ -96,6 +100,20 @@ def play(
         v = rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[0]
         measured = np.array([float(v[0]), float(v[1]), float(s.base_ang_vel_body[0, 2])])
         velocities.append(measured)
+        if on_step is not None:
+            on_step(
+                {
+                    "time": np.asarray(k * task.dt),
+                    "base_pos": s.base_pos[0].numpy(),
+                    "base_quat": s.base_quat[0].numpy(),
+                    "joint_pos": s.joint_pos[0].numpy(),
+                    "joint_target": task.last_targets[0].cpu().numpy(),
+                    "joint_torque": s.joint_torque[0].numpy(),
+                    "command": np.asarray(command, dtype=np.float64),
+                    "velocity": measured,
+                    "foot_force": s.foot_force[0].numpy(),
+                }
+            )
         if renderer is not None and k % every == 0:
             frame = renderer.render(s.base_pos[0].numpy(), s.base_quat[0].numpy(), s.joint_pos[0].numpy())
             text = [

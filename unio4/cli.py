@@ -21,6 +21,7 @@ from unio4.commands import (
     bench_learning,
     bench_walk,
     collect,
+    data_export,
     data_generate,
     data_import,
     data_pack,
@@ -68,6 +69,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     data_pack,
     data_import,
     data_generate,
+    data_export,
     data_stats,
     bench_deploy,
     bench_learning,
@@ -79,7 +81,7 @@ GROUPS = {
     "sim": "simulate the Go1 task: benchmarks, the built-in gait",
     "train": "train policies",
     "robot": "robot descriptions",
-    "data": "datasets: pack robot logs, import walk-these-ways logs, generate D4RL-style sets, statistics",
+    "data": "datasets: pack robot logs, import walk-these-ways logs, generate D4RL-style sets, export to Minari, statistics",
     "bench": "benchmarks that print numbers",
 }
 

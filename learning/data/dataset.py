@@ -165,7 +165,12 @@ def dataset_action_bound(dataset: Dataset) -> float:
 
 
 def load_dataset(path: str | Path) -> Dataset:
-    """Read a dataset written by :meth:`Dataset.save` or a D4RL/Minari-style HDF5 file."""
+    """Read a dataset written by :meth:`Dataset.save` or a D4RL/Minari-style HDF5 file.
+
+    ``minari:NAME`` reads dataset NAME of the local Minari root (``MINARI_DATASETS_PATH``) through minari.
+    """
+    if isinstance(path, str) and path.startswith(MINARI_PREFIX):
+        return load_minari_dataset(path.removeprefix(MINARI_PREFIX))
     path = Path(path)
     if path.is_dir():
         what = "a policy bundle (a directory with manifest.yaml)" if (path / "manifest.yaml").is_file() else "a directory"
@@ -279,6 +284,111 @@ def _load_minari(f: h5py.File, path: Path) -> Dataset:
         metadata={"source": "minari", "episodes": len(names)},
     )
     data.validate(str(path))
+    return data
+
+
+MINARI_PREFIX = "minari:"
+MINARI_HINT = "pip install 'unio4[minari]'"
+MINARI_METADATA = "unio4_metadata"  # the Minari metadata key that holds the dataset's own metadata (unio4 data export)
+MINARI_NEXT = "next_observations"  # an info of unio4's exports whose next observations are not the following rows
+
+
+def import_minari(what: str) -> Any:
+    """The minari module, or an ImportError naming ``what`` needs it and how to install it."""
+    try:
+        import minari
+    except ImportError:
+        raise ImportError(f"{what} needs the minari package: {MINARI_HINT}") from None
+    return minari
+
+
+def minari_local_ids(minari: Any) -> list[str]:
+    """The ids of the datasets in the local Minari root."""
+    import warnings
+
+    with warnings.catch_warnings():  # a misconfigured dataset folder: minari warns and skips it
+        warnings.simplefilter("ignore")
+        return sorted(minari.list_local_datasets())
+
+
+def minari_root() -> Path:
+    """The local Minari root: ``MINARI_DATASETS_PATH``, else ~/.minari/datasets (as minari reads it)."""
+    import os
+
+    return Path(os.environ.get("MINARI_DATASETS_PATH") or Path.home() / ".minari" / "datasets")
+
+
+def _minari_version(dataset_id: str) -> tuple[str, int] | None:
+    name, sep, version = dataset_id.rpartition("-v")
+    return (name, int(version)) if sep and version.isdigit() else None
+
+
+def load_minari_dataset(name: str) -> Dataset:
+    """Dataset ``name`` of the local Minari root (without ``-vN``: its latest version) as a :class:`Dataset`.
+
+    Observations have T + 1 rows per episode in Minari: ``observations``/``next_observations`` are
+    rows 0..T-1 and 1..T (or the ``next_observations`` info of a unio4 export); ``terminals`` and
+    ``timeouts`` are Minari's terminations and truncations. The infos of a unio4 export (one row per
+    observation, the last repeated) come back under ``infos`` and its metadata as the metadata.
+    """
+    where = f"{MINARI_PREFIX}{name}"
+    minari = import_minari(where)
+    local = minari_local_ids(minari)
+    dataset_id = name if name in local else None
+    if dataset_id is None and _minari_version(name) is None:
+        versions = [(v[1], i) for i in local if (v := _minari_version(i)) is not None and v[0] == name]
+        dataset_id = max(versions)[1] if versions else None
+    if dataset_id is None:
+        raise DatasetError(
+            f"{where}: no such dataset in the local Minari root {minari_root()}; "
+            f"local datasets: {', '.join(local) or 'none'} (unio4 data export DATA.h5 --minari NAME writes one)"
+        )
+    from gymnasium.spaces import Box
+
+    source = minari.load_dataset(dataset_id)
+    if not isinstance(source.observation_space, Box) or not isinstance(source.action_space, Box):
+        raise DatasetError(f"{where}: observation and action spaces must be Box (dict/tuple spaces are not supported)")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ROOT_KEYS}
+    infos: dict[str, list[np.ndarray]] = {}
+    episodes = 0
+    for episode in source.iterate_episodes():
+        steps = len(episode.rewards)
+        obs = np.asarray(episode.observations).reshape(steps + 1, -1)
+        extra = dict(episode.infos or {})
+        next_obs = np.asarray(extra.pop(MINARI_NEXT)).reshape(steps + 1, -1)[:-1] if MINARI_NEXT in extra else obs[1:]
+        terminals = np.asarray(episode.terminations, dtype=bool).reshape(-1).copy()
+        timeouts = np.asarray(episode.truncations, dtype=bool).reshape(-1).copy()
+        if steps and not (terminals[-1] or timeouts[-1]):
+            timeouts[-1] = True  # a recorded episode ends at its last step
+        for key, value in (
+            ("observations", obs[:-1]),
+            ("next_observations", next_obs),
+            ("actions", np.asarray(episode.actions).reshape(steps, -1)),
+            ("rewards", np.asarray(episode.rewards).reshape(-1)),
+            ("terminals", terminals),
+            ("timeouts", timeouts),
+        ):
+            parts[key].append(value)
+        for key, value in extra.items():
+            if isinstance(value, np.ndarray) and len(value) == steps + 1:  # per-observation infos; others are dropped
+                infos.setdefault(key, []).append(value[:-1])
+        episodes += 1
+    if not episodes:
+        raise DatasetError(f"{where}: holds no episodes")
+    arrays = {k: np.concatenate(v) for k, v in parts.items()}
+    meta = source.storage.metadata
+    metadata = dict(meta.get(MINARI_METADATA) or {"source": "minari", "episodes": episodes})
+    data = Dataset(
+        observations=torch.as_tensor(arrays["observations"], dtype=torch.float32),
+        actions=torch.as_tensor(arrays["actions"], dtype=torch.float32),
+        rewards=torch.as_tensor(arrays["rewards"], dtype=torch.float32),
+        terminals=torch.as_tensor(arrays["terminals"]),
+        timeouts=torch.as_tensor(arrays["timeouts"]),
+        next_observations=torch.as_tensor(arrays["next_observations"], dtype=torch.float32),
+        infos={k: torch.from_numpy(np.concatenate(v)) for k, v in infos.items() if len(v) == episodes},
+        metadata={**metadata, "minari_dataset": dataset_id},
+    )
+    data.validate(where)
     return data
 
 

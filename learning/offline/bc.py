@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -203,9 +204,16 @@ class BCTrainer:
 
 
 def train_bc(
-    dataset: Dataset, cfg: BCConfig, action_bound: float, show_progress: bool = False
+    dataset: Dataset,
+    cfg: BCConfig,
+    action_bound: float,
+    show_progress: bool = False,
+    on_log: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[ActorEnsemble, GaussianActor, list[dict[str, float]]]:
-    """Fit the ensemble to ``dataset``; returns it, a template actor (for :meth:`ActorEnsemble.member`) and the loss history."""
+    """Fit the ensemble to ``dataset``; returns it, a template actor (for :meth:`ActorEnsemble.member`) and the loss history.
+
+    ``on_log(step, stats)`` sees every row of the history as it is recorded (``--logger``).
+    """
     trainer = BCTrainer(dataset, cfg, action_bound)
     history: list[dict[str, float]] = []
     log_every = max(1, cfg.steps // 100)
@@ -214,6 +222,8 @@ def train_bc(
             stats = trainer.step()
             if step % log_every == 0 or step == cfg.steps - 1:
                 history.append({"step": float(step), **stats})
+                if on_log is not None:
+                    on_log(step, stats)
             progress.advance()
     return trainer.ensemble, trainer.template, history
 

@@ -32,6 +32,7 @@ from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.curves import CurveLogger
 from unio4.learning.data.dataset import Dataset, dataset_action_bound
+from unio4.learning.loggers import LoggerSpec
 from unio4.learning.offline.bc import ActorEnsemble, BCConfig, BCTrainer
 from unio4.learning.offline.critics import CriticConfig, CriticTrainer
 from unio4.learning.offline.diagnostics import Drift, action_coverage, action_sensitivity, rank_correlation
@@ -119,12 +120,14 @@ def train_offline(
     show_progress: bool = True,
     stop_after: int | None = None,
     reuse: Path | None = None,
+    tracker: LoggerSpec | None = None,
 ) -> OfflineResult:
     """Run (or resume) every stage; ``stop_after`` ends the call after that many steps in total (tests).
 
     ``reuse``: an earlier run's ``offline_state.pt``; its finished stages whose inputs (dataset, seed,
     :data:`STAGE_INPUTS`) match this config are taken as they are, the others are trained. An
     ablation of the BC regulariser then retrains BC and the improvement, not the critics.
+    ``tracker``: where the scalars go besides ``metrics.jsonl`` (``--logger``; None: TensorBoard).
     """
     if cfg.selection == "online" and online_scorer is None:
         raise ValueError("selection 'online' needs an environment to evaluate candidates (--env)")
@@ -137,7 +140,7 @@ def train_offline(
     if reuse is not None and not resume:
         saved = {"done": reusable_stages(load_checkpoint(reuse, require_actor=False), cfg, digest, str(reuse))}
         print(f"reusing from {reuse}: {', '.join(saved['done']) or 'no stage (none matches this config and dataset)'}", flush=True)
-    logger = CurveLogger(run_dir)
+    logger = CurveLogger(run_dir, tracker)
     bound = dataset_action_bound(dataset)
     steps_this_call = 0
     # every finished stage's final state, plus the current stage's state under "current"

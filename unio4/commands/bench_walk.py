@@ -7,7 +7,7 @@ import json
 import statistics
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, console, overrides
+from unio4.commands.options import add_logger, add_out, add_set, console, overrides
 
 WORDS = ("bench", "walk")
 HELP = "time to walk: PPO from scratch until the mean action tracks commands without falling (seeds, table, curve)"
@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="physics threads and torch threads (default: all cores)")
     p.add_argument("--keep-training", action="store_true", help="train to --max-samples even after walking (for curves)")
     add_out(p, "one run dir per seed, summary.json and walk.png here", default="runs/bench_walk")
+    add_logger(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,9 +39,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.loggers import LoggerSpec, check_logger
     from unio4.learning.online import OnlineConfig
     from unio4.learning.time_to_walk import WalkCriterion, WalkRun, plot_walk_curves, time_to_walk
 
+    check_logger(args.logger)  # a missing package: one line, before any work
     if args.learner == "rsl_rl":
         from unio4.learning.rsl_rl_peer import rsl_rl_time_to_walk as learn
     else:
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         run = WalkRun(
             task_cfg, train_cfg, root / f"seed{seed}", args.num_envs, int(args.max_samples), int(args.check_every), criterion,
             seed=seed, stop_when_walking=not args.keep_training, num_threads=args.threads,
+            logger=LoggerSpec(args.logger, {"task": task_cfg, "train": train_cfg}, f"{root.name}_seed{seed}", f"bench walk {args.learner}"),
         )  # fmt: skip
         results[seed] = learn(run)
     table = Table(title=f"unio4 bench walk ({args.learner} PPO, {args.task}, {args.config}, {args.num_envs} robots)")

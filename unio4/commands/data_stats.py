@@ -14,7 +14,7 @@ HELP = "what dataset files hold: transitions, episodes, min/mean/max episode ret
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", help="HDF5 datasets")
+    p.add_argument("files", nargs="+", help="HDF5 datasets, or minari:NAME (local Minari root)")
     p.add_argument("--env", default=None, help="Gymnasium id for the score references (default: each file's recorded env)")
     p.add_argument("--json", action="store_true", help="one JSON line per file instead of the table")
 

@@ -26,6 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--command", dest="command_vel", default=None, metavar="VX,VY,YAW", help="fixed velocity command (default: remote)")
     p.add_argument("--estop", default=None, metavar="URL", help="serial e-stop port or pyserial URL")
     p.add_argument("--config", default="go1", help="runtime preset in configs/deploy/ or a YAML path")
+    p.add_argument(
+        "--rerun", default=None, metavar="ADDR", help="stream the run to a Rerun viewer at HOST[:PORT] (port 9876), off the control loop"
+    )
+    p.add_argument(
+        "--rerun-save", default=None, metavar="FILE.rrd", help="write the Rerun stream to this file instead of (or besides) a viewer"
+    )
     add_set(p, "runtime.safety.max_tilt_rad=0.6", "runtime")
 
 
@@ -36,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from unio4.deploy.runtime import RuntimeConfig, run_bundle
 
     check_out_dir(args.out)  # before any work
+    if args.rerun is not None or args.rerun_save is not None:
+        from unio4.deploy.rerun_stream import require_rerun
+
+        require_rerun()  # a missing rerun-sdk fails here, in one line, before any work
     runtime_sets = overrides(args, "runtime")
     if args.command_vel is not None:  # checked here, so that a bad one names --command, not the runtime config
         vel = velocity(args.command_vel)
@@ -52,8 +62,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"deploy: {args.bundle} -> udp://{host}:{port}, {mode}, {args.duration:.1f} s", flush=True)
     log_dir = Path(args.out) if args.out is not None else new_log_dir(Path("runs") / "deploy")
     print(f"deploy: rollout log {log_dir}", flush=True)
+    stream = None
     try:
-        result = run_bundle(bundle, host, port, cfg, args.duration, args.local_port, log_dir, args.explore, args.seed)
+        if args.rerun is not None or args.rerun_save is not None:
+            from unio4.deploy.rerun_stream import open_stream
+            from unio4.robots.description import load_robot
+
+            stream = open_stream(load_robot(bundle.spec.robot), args.rerun, args.rerun_save)
+        result = run_bundle(bundle, host, port, cfg, args.duration, args.local_port, log_dir, args.explore, args.seed, stream)
     except BaseException:
         if args.out is None:
             drop_if_empty(log_dir)  # nothing ran (no robot, no SDK): no empty log left behind
@@ -63,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  inference     p50 {t['inference']['p50_ms']:.3f} ms  p99 {t['inference']['p99_ms']:.3f} ms")
     print(f"  policy period error p99 {t['policy_period_error']['p99_ms']:.3f} ms, missed deadlines {t['policy_missed_deadlines']}")
     print(f"  I/O wake error p99 {t['io_wake_error']['p99_ms']:.3f} ms, late ticks {t['io_late_ticks']}, missed {t['io_missed_ticks']}")
+    if stream is not None:
+        s = stream.stats
+        where = " and ".join(x for x in (args.rerun and f"viewer {args.rerun}", args.rerun_save) if x)
+        print(f"  rerun: {s.sent} of {s.steps} steps sent to {where}, {s.dropped} dropped" + (f"; stopped: {s.error}" if s.error else ""))
     print(f"deploy: log in {log_dir}")
     if result.safety_stop:
         print(f"deploy: SAFETY STOP: {result.reason}", file=sys.stderr)

@@ -95,6 +95,24 @@ def add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0: torch's default, every core)")
 
 
+def add_logger(p: argparse.ArgumentParser) -> None:
+    """``--logger tensorboard|wandb|none``: where a training run's scalars go besides ``metrics.jsonl``."""
+    from unio4.learning.loggers import KINDS
+
+    p.add_argument(
+        "--logger",
+        choices=KINDS,
+        default="tensorboard",
+        help="where the scalars go: TensorBoard (RUN/tb, the default), Weights & Biases (RUN/wandb; pip install 'unio4[wandb]'; "
+        "offline without an API key, upload with wandb sync), or none",
+    )
+
+
+def logger_line(kind: str, run_dir: Path) -> str:
+    """Where ``--logger`` put the scalars, for a command's last line ('' for none)."""
+    return {"tensorboard": f", TensorBoard {run_dir / 'tb'}", "wandb": f", W&B {run_dir / 'wandb'}"}.get(kind, "")
+
+
 def non_negative_int(text: str) -> int:
     """An argparse type: an integer >= 0."""
     value = int(text)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unio4.commands.options import add_out, add_set, add_threads, apply_threads, check_device, overrides
+from unio4.commands.options import add_logger, add_out, add_set, add_threads, apply_threads, check_device, overrides
 
 if TYPE_CHECKING:
     from unio4.learning.offline.pipeline import OnlineScorer
@@ -18,7 +18,11 @@ HELP = "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improve
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="HDF5 dataset (D4RL/Minari-style, unio4 collect/data generate/data pack)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="HDF5 dataset (D4RL/Minari-style, unio4 collect/data generate/data pack), or minari:NAME (local Minari root)",
+    )
     p.add_argument(
         "--config",
         default=None,
@@ -43,6 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="an earlier offline run dir: take its finished stages whose settings, seed and dataset match (ablations)",
     )
     add_threads(p)
+    add_logger(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,9 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
     from unio4.configs.loader import load, resolve_config_path
     from unio4.learning.data.dataset import load_dataset
+    from unio4.learning.loggers import LoggerSpec, check_logger
     from unio4.learning.offline.pipeline import OfflineConfig, train_offline
     from unio4.learning.run_dir import prepare_run_dir
 
+    check_logger(args.logger)  # a missing package: one line, before any work
     apply_threads(args)
     preset = args.config or ("uni_o4_offline" if torch.cuda.is_available() else "uni_o4_offline_cpu")
     if args.config is None:
@@ -69,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
 
         check_env_id(args.env)
     data = load_dataset(args.data)
-    run_dir = prepare_run_dir(args.out, "offline", Path(args.data).stem, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
+    name = Path(args.data.removeprefix("minari:")).stem
+    run_dir = prepare_run_dir(args.out, "offline", name, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
     scorer: OnlineScorer | None = None
     if cfg.selection == "online" and not (args.env or args.sim_eval):
         raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env (or --sim-eval for Go1 logs)")
@@ -90,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         reuse = Path(args.reuse) / "checkpoints" / "offline_state.pt"
         if not reuse.is_file():
             raise FileNotFoundError(f"--reuse {args.reuse}: no checkpoints/offline_state.pt there")
-    result = train_offline(data, cfg, run_dir, resume=args.resume, online_scorer=scorer, reuse=reuse)
+    tracker = LoggerSpec(args.logger, {"train": cfg}, run_dir.name, "train offline")
+    result = train_offline(data, cfg, run_dir, resume=args.resume, online_scorer=scorer, reuse=reuse, tracker=tracker)
     print(f"selected member {result.member} by {'OPE' if cfg.selection == 'ope' else 'OPE top-k + online returns'}")
     for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
         print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")

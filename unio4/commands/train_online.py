@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_task_args, add_threads, apply_threads, check_device, overrides
+from unio4.commands.options import (
+    add_logger,
+    add_out,
+    add_task_args,
+    add_threads,
+    apply_threads,
+    check_device,
+    logger_line,
+    overrides,
+)
 
 WORDS = ("train", "online")
 GO1_ENVS = 256  # robots of a Go1 run: with ppo_go1's iterations, the budget in which PPO from scratch walks
@@ -24,14 +33,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/latest.pt")
     p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline, online, or a bundle's")
     add_threads(p)
+    add_logger(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from unio4.configs.loader import load, resolve_config_path, to_dict
     from unio4.learning.distributed import init_from_env, shutdown
+    from unio4.learning.loggers import LoggerSpec, check_logger
     from unio4.learning.online import OnlineConfig, VectorEnv, load_init, train_online
     from unio4.learning.run_dir import prepare_run_dir
 
+    check_logger(args.logger)  # a missing package: one line, before any work
     apply_threads(args)
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
 
@@ -59,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("under torchrun, pass --out (every rank must agree on it)")
     else:
         run_dir = Path(args.out)
+    tracker = LoggerSpec(args.logger, configs, run_dir.name, "train online")
     env: VectorEnv
     if args.env:  # a Gymnasium task
         from unio4.learning.evaluate import evaluate_gym
@@ -68,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         env = GymVectorEnv(args.env, num_envs, seed=args.seed + ctx.rank * num_envs)
         extra = {"env": args.env, "init": str(args.init) if args.init else None}
         result = train_online(
-            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx,
+            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx, tracker=tracker,
             evaluator=lambda actor: evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000),
         )  # fmt: skip
     else:  # the Go1 task
@@ -94,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
             def evaluator(actor):  # type: ignore[no-untyped-def]
                 return evaluate_policy(actor, eval_task, eval_steps, seed=10_000)
 
-        result = train_online(env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx, evaluator=evaluator)
+        result = train_online(
+            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx, evaluator=evaluator, tracker=tracker
+        )
         if eval_task is not None:
             eval_task.close()
     env.close()  # type: ignore[attr-defined]
@@ -110,6 +125,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluation reward/step: first {evals[0]['eval/reward/step']:+.4f}, last {evals[-1]['eval/reward/step']:+.4f}")
     print(
         f"done: final reward/step {last.get('reward/step', float('nan')):+.4f}, "
-        f"checkpoint {result.checkpoint}, curves {run_dir / 'curves.png'}, TensorBoard {run_dir / 'tb'}"
+        f"checkpoint {result.checkpoint}, curves {run_dir / 'curves.png'}{logger_line(args.logger, run_dir)}"
     )
     return 0
