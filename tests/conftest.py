@@ -60,6 +60,12 @@ def shared_artifact(factory: pytest.TempPathFactory, name: str, build: Callable[
 
 
 @pytest.fixture(scope="session")
+def build_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[Path], Path]], Path]:
+    """``build_once(name, build)``: a test module's expensive artefact built once for all workers."""
+    return lambda name, build: shared_artifact(tmp_path_factory, name, build)
+
+
+@pytest.fixture(scope="session")
 def go1() -> RobotDescription:
     return load_robot("go1")
 

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,18 @@ from unio4.demo import _transition_table
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One ``unio4 demo --quick`` for the module: its run directory and what it printed."""
-    run_dir = tmp_path_factory.mktemp("demo")
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["demo", "--quick", "--out", str(run_dir)]) == 0
-    return run_dir, printed.getvalue()
+def quick(build_once: Callable[[str, Callable[[Path], Path]], Path]) -> tuple[Path, str]:
+    """One ``unio4 demo --quick`` for the whole run (whichever worker asks first): its run directory and what it printed."""
+
+    def demo(root: Path) -> Path:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(["demo", "--quick", "--out", str(root / "demo")]) == 0
+        (root / "printed.txt").write_text(printed.getvalue())
+        return root / "demo"
+
+    run_dir = build_once("demo", demo)
+    return run_dir, (run_dir.parent / "printed.txt").read_text()
 
 
 def test_quick_demo_writes_a_report_with_numbers(quick: tuple[Path, str]) -> None:

@@ -202,13 +202,13 @@ def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> 
     """CPU scale, against a gap profile: a policy trained in simulation (``tests/data/go1_walker.pt``:
     PPO from scratch on go1_flat, then 80 iterations with the targets shaped as on the robot) on a
     robot with ``weak_motors`` at 60 % strength; two iterations of the ``go1_identify`` preset, scaled
-    down (5 s walks at 0.4 and 0.8 m/s, 40 PPO iterations on 128 simulated robots). Iteration 1's walks
+    down (5 s walks at 0.4 and 0.8 m/s, 25 PPO iterations on 128 simulated robots). Iteration 1's walks
     measure the start policy on the robot, iteration 2's the policy fine-tuned around the fit: the
     session's own robot-measured speed error falls by at least a fifth."""
     proc, port = spawn(["--lockstep", "--reset-per-run", "--reality", "weak_motors", "--set", "reality.motor.strength=0.6"])
     try:
         overrides = [f"robot=127.0.0.1:{port}", "local_port=0", "prompt=false", "iterations=2", "steps=250"]
-        overrides += ["identify_commands=[0.4,0.8]", "sim.iterations=40", "sim.num_envs=128", "gate.num_envs=4", "gate.seconds=3"]
+        overrides += ["identify_commands=[0.4,0.8]", "sim.iterations=25", "sim.num_envs=128", "gate.num_envs=4", "gate.seconds=3"]
         overrides += ["gate.max_lin_vel_error=1.0"]  # the floor is for real robots (test_gate.py); 60 % motors track worse
         cfg = load(SessionConfig, resolve_config_path("go1_identify", "session"), overrides)
         session = Session(tmp_path, cfg, load_task_config("go1_flat", FORWARD_COMMANDS))
