@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mujoco
@@ -32,22 +33,33 @@ FAST = ["--local-port", "0", "--command", "0.3,0,0", "--set", "runtime.startup_s
 
 
 @pytest.fixture(scope="module")
-def deploys(walking_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two 1.5 s deploys against one lockstep emulator: without Rerun, then streaming to an .rrd."""
-    root = tmp_path_factory.mktemp("rerun")
-    proc, port = spawn(["--lockstep"])
-    logs = {}
-    try:
-        for name, extra in (("plain", []), ("rerun", ["--rerun-save", str(root / "deploy.rrd")])):
-            argv = [*UNIO4, "deploy", str(walking_bundle), "--robot", f"127.0.0.1:{port}", "--duration", "1.5", "--out", str(root / name)]
-            result = subprocess.run([*argv, *FAST, *extra], capture_output=True, text=True, cwd=REPO, timeout=120)
-            assert result.returncode == 0, result.stdout + result.stderr
-            logs[name] = root / name
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
-    logs["rrd"] = root / "deploy.rrd"
-    return logs
+def deploys(walking_bundle: Path, build_once: Callable[[str, Callable[[Path], Path]], Path]) -> dict[str, Path]:
+    """Two 1.5 s deploys against one lockstep emulator: without Rerun, then streaming to an .rrd (once for all workers)."""
+
+    def run_both(root: Path) -> Path:
+        proc, port = spawn(["--lockstep"])
+        try:
+            for name, extra in (("plain", []), ("rerun", ["--rerun-save", str(root / "deploy.rrd")])):
+                argv = [
+                    *UNIO4,
+                    "deploy",
+                    str(walking_bundle),
+                    "--robot",
+                    f"127.0.0.1:{port}",
+                    "--duration",
+                    "1.5",
+                    "--out",
+                    str(root / name),
+                ]
+                result = subprocess.run([*argv, *FAST, *extra], capture_output=True, text=True, cwd=REPO, timeout=120)
+                assert result.returncode == 0, result.stdout + result.stderr
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+        return root
+
+    root = build_once("rerun-deploys", run_both)
+    return {"plain": root / "plain", "rerun": root / "rerun", "rrd": root / "deploy.rrd"}
 
 
 def test_replay_mode_rerun_writes_what_the_log_holds(deploys: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
