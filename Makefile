@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-TEST_WORKERS ?= 3  # pytest processes on 2 cores: the robot tests wait on real time, a third worker fills it
+TEST_WORKERS ?= 2  # pytest processes: the suite is sized for 2 cores
 
 .PHONY: install demo test check lint typecheck pytest bench clean
 
@@ -11,7 +11,7 @@ install: $(STAMP)
 
 $(STAMP): setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --no-compile --no-deps -r requirements.lock  # a full freeze; bytecode compiled on first import only
+	$(BIN)/pip install -q --no-deps -r requirements.lock  # a full freeze: every package pinned
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
