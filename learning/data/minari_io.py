@@ -20,7 +20,6 @@ read it. What maps to what:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import warnings
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from unio4.deploy.bundle import sha256_file
 from unio4.learning.data.dataset import (
     MINARI_METADATA,
     MINARI_NEXT,
@@ -72,15 +72,6 @@ def minari_id(name: str) -> str:
     """``name`` as a Minari dataset id: ``(namespace/)name-vN``, ``-v0`` added when it has no version."""
     base, sep, version = name.rpartition("-v")
     return name if sep and base and version.isdigit() else f"{name}-v0"
-
-
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _json_safe(value: Any) -> Any:
@@ -152,7 +143,7 @@ def export_minari(data: Dataset, name: str, source: Path | None = None, root: st
         "task": meta.get("task") or meta.get("env"),
         "reward_config": task_config.get("rewards"),
         "source_file": str(source.resolve()) if source else None,
-        "source_sha256": sha256_of(source) if source else None,
+        "source_sha256": sha256_file(source) if source else None,
         MINARI_METADATA: meta,
     }
     extra = _json_safe({k: v for k, v in extra.items() if v is not None})
