@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from unio4.deploy.rollout_log import read_events, read_log
+from unio4.deploy.rollout_log import RolloutData, read_events, read_log
 
 MCAP_HINT = "pip install 'unio4[mcap]'"
 
@@ -188,6 +188,34 @@ def _time_origin(events: list[dict[str, Any]]) -> float:
     return float(timed[0]["time"]) if timed else 0.0
 
 
+def _event_messages(events: list[dict[str, Any]], origin_ns: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """events.jsonl as foxglove.Log messages at their own wall time (the log's origin when they have none)."""
+    messages = []
+    for line, event in enumerate(events, start=1):
+        t = event.get("time")
+        ns = max(0, round(float(t) * 1e9)) if isinstance(t, (int, float)) else origin_ns
+        message = {
+            "timestamp": _stamp(ns),
+            "level": _event_level(event),
+            "message": event_message(event),
+            "name": "unio4.events",
+            "file": "events.jsonl",
+            "line": line,
+        }
+        messages.append((ns, "/events", message))
+    return messages
+
+
+def _gap_messages(log: RolloutData, log_ns: list[int]) -> list[tuple[int, str, dict[str, Any]]]:
+    """A warning for each lost chunk, at the first step after it (a gap lies before segment k + 1)."""
+    messages = []
+    for k, gap in enumerate(log.gaps):
+        ns = log_ns[sum(log.segments[: k + 1])]
+        gap_message = {"timestamp": _stamp(ns), "level": LOG_LEVELS["WARNING"], "message": f"gap in the log: {gap}", "name": "unio4.log"}
+        messages.append((ns, "/events", gap_message | {"file": "", "line": 0}))
+    return messages
+
+
 def step_messages(run_dir: str | Path) -> tuple[list[tuple[int, str, dict[str, Any]]], dict[str, Any], int]:
     """Every message of the MCAP file as (log_time ns, topic, message), in time order, and the log's meta."""
     run_dir = Path(run_dir)
@@ -252,22 +280,7 @@ def step_messages(run_dir: str | Path) -> tuple[list[tuple[int, str, dict[str, A
         policy = {"timestamp": stamp, "time": float(times[k])}
         policy |= {key: get(key, k) for key in arrays if key not in _CHANNEL_KEYS and key != "time"}
         messages.append((ns, "/policy", policy))
-    for line, event in enumerate(events, start=1):
-        t = event.get("time")
-        ns = max(0, round(float(t) * 1e9)) if isinstance(t, (int, float)) else origin_ns
-        message = {
-            "timestamp": _stamp(ns),
-            "level": _event_level(event),
-            "message": event_message(event),
-            "name": "unio4.events",
-            "file": "events.jsonl",
-            "line": line,
-        }
-        messages.append((ns, "/events", message))
-    for k, gap in enumerate(log.gaps):  # a gap lies before the first step of segment k + 1
-        ns = log_ns[sum(log.segments[: k + 1])]
-        gap_message = {"timestamp": _stamp(ns), "level": LOG_LEVELS["WARNING"], "message": f"gap in the log: {gap}", "name": "unio4.log"}
-        messages.append((ns, "/events", gap_message | {"file": "", "line": 0}))
+    messages += _event_messages(events, origin_ns) + _gap_messages(log, log_ns)
     messages.sort(key=lambda m: m[0])  # stable: per-step order kept
     return messages, meta, steps
 
