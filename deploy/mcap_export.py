@@ -216,13 +216,15 @@ def _gap_messages(log: RolloutData, log_ns: list[int]) -> list[tuple[int, str, d
     return messages
 
 
-def step_messages(run_dir: str | Path) -> tuple[list[tuple[int, str, dict[str, Any]]], dict[str, Any], int]:
+_Message = tuple[int, str, dict[str, Any]]  # (log_time ns, topic, message)
+
+
+def step_messages(run_dir: str | Path) -> tuple[list[_Message], dict[str, Any], int]:
     """Every message of the MCAP file as (log_time ns, topic, message), in time order, and the log's meta."""
     run_dir = Path(run_dir)
     log = read_log(run_dir)
     events = read_events(run_dir)
-    meta_path = run_dir / "meta.yaml"
-    meta = (yaml.safe_load(meta_path.read_text()) or {}) if meta_path.is_file() else {}
+    meta = _read_meta(run_dir)
     arrays = log.arrays
     steps = len(log)
     origin_ns = round(_time_origin(events) * 1e9)
@@ -231,58 +233,88 @@ def step_messages(run_dir: str | Path) -> tuple[list[tuple[int, str, dict[str, A
     joints = arrays["joint_pos"].shape[1] if "joint_pos" in arrays else 0
     feet = arrays["foot_force"].shape[1] if "foot_force" in arrays else 0
     joint_names, legs = _names(meta, joints, feet)
-    messages: list[tuple[int, str, dict[str, Any]]] = []
-
-    def get(key: str, k: int) -> Any:
-        return json_value(arrays[key][k]) if key in arrays else []
-
-    def xyz(values: list[Any]) -> dict[str, Any]:
-        return dict(zip("xyz", values))
-
+    messages: list[_Message] = []
     for k in range(steps):
-        ns = log_ns[k]
-        stamp = _stamp(ns)
-        header = {"stamp": stamp, "frame_id": "base"}
-        if joints:
-            joint_state = {
-                "header": header,
-                "name": joint_names,
-                "position": get("joint_pos", k),
-                "velocity": get("joint_vel", k),
-                "effort": get("joint_torque", k),
-                "target": get("joint_target", k),
-            }
-            messages.append((ns, "/joint_states", joint_state))
-        quat = get("base_quat", k)
-        orientation = dict(zip("wxyz", quat))
-        if quat or "gyro" in arrays or "accelerometer" in arrays:
-            imu: dict[str, Any] = {"header": header}
-            if quat:
-                imu["orientation"] = orientation
-            if "gyro" in arrays:
-                imu["angular_velocity"] = xyz(get("gyro", k))
-            if "accelerometer" in arrays:
-                imu["linear_acceleration"] = xyz(get("accelerometer", k))
-            messages.append((ns, "/imu", imu))
-        if quat:
-            position = xyz(get("base_pos", k)) if "base_pos" in arrays else {"x": 0.0, "y": 0.0, "z": 0.0}
-            pose = {"timestamp": stamp, "frame_id": "world", "pose": {"position": position, "orientation": orientation}}
-            messages.append((ns, "/base_pose", pose))
-        if "command" in arrays:
-            values = get("command", k)
-            command: dict[str, Any] = {"timestamp": stamp, "values": values}
-            if len(values) == 3:
-                command["linear"] = {"x": values[0], "y": values[1], "z": 0.0}
-                command["angular"] = {"x": 0.0, "y": 0.0, "z": values[2]}
-            messages.append((ns, "/command", command))
-        if feet:
-            messages.append((ns, "/foot_force", {"timestamp": stamp, "name": legs, "force": get("foot_force", k)}))
-        policy = {"timestamp": stamp, "time": float(times[k])}
-        policy |= {key: get(key, k) for key in arrays if key not in _CHANNEL_KEYS and key != "time"}
-        messages.append((ns, "/policy", policy))
+        messages += _messages_of_step(arrays, k, log_ns[k], float(times[k]), joint_names, legs)
     messages += _event_messages(events, origin_ns) + _gap_messages(log, log_ns)
     messages.sort(key=lambda m: m[0])  # stable: per-step order kept
     return messages, meta, steps
+
+
+def _read_meta(run_dir: Path) -> dict[str, Any]:
+    """The run's ``meta.yaml`` (empty when it is missing or empty): joint names and the file's metadata come from it."""
+    meta_path = run_dir / "meta.yaml"
+    return (yaml.safe_load(meta_path.read_text()) or {}) if meta_path.is_file() else {}
+
+
+def _value(arrays: dict[str, np.ndarray], key: str, k: int) -> Any:
+    """Step ``k`` of ``key`` as JSON; an empty list when the log has no such key."""
+    return json_value(arrays[key][k]) if key in arrays else []
+
+
+def _xyz(values: list[Any]) -> dict[str, Any]:
+    """A logged 3-vector as the ``{x, y, z}`` object the ROS layouts use."""
+    return dict(zip("xyz", values))
+
+
+def _messages_of_step(
+    arrays: dict[str, np.ndarray], k: int, ns: int, time: float, joint_names: list[str], legs: list[str]
+) -> list[_Message]:
+    """Step ``k`` on every channel whose data the log holds, in topic order; /policy carries the other keys."""
+    stamp = _stamp(ns)
+    header = {"stamp": stamp, "frame_id": "base"}
+    messages: list[_Message] = []
+    if joint_names:
+        messages.append((ns, "/joint_states", _joint_state(arrays, k, header, joint_names)))
+    quat = _value(arrays, "base_quat", k)
+    orientation = dict(zip("wxyz", quat))
+    if quat or "gyro" in arrays or "accelerometer" in arrays:
+        messages.append((ns, "/imu", _imu(arrays, k, header, orientation)))
+    if quat:
+        position = _xyz(_value(arrays, "base_pos", k)) if "base_pos" in arrays else {"x": 0.0, "y": 0.0, "z": 0.0}
+        pose = {"timestamp": stamp, "frame_id": "world", "pose": {"position": position, "orientation": orientation}}
+        messages.append((ns, "/base_pose", pose))
+    if "command" in arrays:
+        messages.append((ns, "/command", _command(_value(arrays, "command", k), stamp)))
+    if legs:
+        messages.append((ns, "/foot_force", {"timestamp": stamp, "name": legs, "force": _value(arrays, "foot_force", k)}))
+    policy = {"timestamp": stamp, "time": time}
+    policy |= {key: _value(arrays, key, k) for key in arrays if key not in _CHANNEL_KEYS and key != "time"}
+    messages.append((ns, "/policy", policy))
+    return messages
+
+
+def _joint_state(arrays: dict[str, np.ndarray], k: int, header: dict[str, Any], joint_names: list[str]) -> dict[str, Any]:
+    """A ``unio4.JointState``: ROS ``sensor_msgs/JointState`` with the PD target beside the measurements."""
+    return {
+        "header": header,
+        "name": joint_names,
+        "position": _value(arrays, "joint_pos", k),
+        "velocity": _value(arrays, "joint_vel", k),
+        "effort": _value(arrays, "joint_torque", k),
+        "target": _value(arrays, "joint_target", k),
+    }
+
+
+def _imu(arrays: dict[str, np.ndarray], k: int, header: dict[str, Any], orientation: dict[str, Any]) -> dict[str, Any]:
+    """A ``unio4.Imu`` (ROS ``sensor_msgs/Imu`` layout) holding only the IMU fields the log has."""
+    imu: dict[str, Any] = {"header": header}
+    if orientation:
+        imu["orientation"] = orientation
+    if "gyro" in arrays:
+        imu["angular_velocity"] = _xyz(_value(arrays, "gyro", k))
+    if "accelerometer" in arrays:
+        imu["linear_acceleration"] = _xyz(_value(arrays, "accelerometer", k))
+    return imu
+
+
+def _command(values: list[Any], stamp: dict[str, int]) -> dict[str, Any]:
+    """A ``unio4.VelocityCommand``: the logged values, and as a Twist (vx, vy, yaw rate) when there are 3."""
+    command: dict[str, Any] = {"timestamp": stamp, "values": values}
+    if len(values) == 3:
+        command["linear"] = {"x": values[0], "y": values[1], "z": 0.0}
+        command["angular"] = {"x": 0.0, "y": 0.0, "z": values[2]}
+    return command
 
 
 def export_mcap(run_dir: str | Path, out: str | Path) -> McapExport:

@@ -155,6 +155,10 @@ def _chunk_index(path: Path) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
+# A chunk as read: (index, file name, its arrays or what is wrong with it)
+_Chunk = tuple[int, str, dict[str, np.ndarray] | str]
+
+
 def read_log(run_dir: str | Path) -> RolloutData:
     """All complete chunks of a run, in order, with every gap named (see :class:`RolloutData`).
 
@@ -162,6 +166,18 @@ def read_log(run_dir: str | Path) -> RolloutData:
     length or non-numeric arrays is not used (a foreign or forged file), and says so.
     """
     run_dir = Path(run_dir)
+    _check_log_dir(run_dir)
+    notes: list[str] = []
+    chunks = _load_chunks(run_dir, notes)
+    parts, segments, gaps = _join_chunks(chunks, _run_keys(chunks), notes)
+    if not parts:
+        raise ValueError(f"{run_dir}: no readable rollout chunks ({CHUNK_GLOB})" + (f"; {'; '.join(notes)}" if notes else ""))
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return RolloutData(arrays, segments, notes, gaps)
+
+
+def _check_log_dir(run_dir: Path) -> None:
+    """Refuse a path that is no rollout log directory, with a message saying what to give instead."""
     if not run_dir.is_dir():
         what = "not found" if not run_dir.exists() else "a file, not a rollout log directory"
         raise ValueError(f"{run_dir}: {what}; give a deploy log directory (unio4 deploy --out)")
@@ -169,8 +185,11 @@ def read_log(run_dir: str | Path) -> RolloutData:
         raise ValueError(
             f"{run_dir}: not a rollout log: no readable rollout chunks ({CHUNK_GLOB}), no meta.yaml; give a deploy log directory"
         )
-    notes: list[str] = []
-    loaded: list[tuple[int, str, dict[str, np.ndarray] | str]] = []  # (index, name, arrays or the problem)
+
+
+def _load_chunks(run_dir: Path, notes: list[str]) -> list[_Chunk]:
+    """Every chunk file, by index, with its arrays or why it is unreadable; other names go to ``notes``."""
+    chunks: list[_Chunk] = []
     for path in run_dir.glob(CHUNK_GLOB):
         index = _chunk_index(path)
         if index is None:
@@ -178,30 +197,45 @@ def read_log(run_dir: str | Path) -> RolloutData:
             continue
         try:
             with np.load(path, allow_pickle=False) as data:
-                loaded.append((index, path.name, {k: data[k] for k in data.files}))
+                chunks.append((index, path.name, {k: data[k] for k in data.files}))
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            loaded.append((index, path.name, f"unreadable ({type(exc).__name__})"))
-    loaded.sort(key=lambda item: item[0])
-    key_sets = collections.Counter(frozenset(p) for _, _, p in loaded if isinstance(p, dict))
-    keys = key_sets.most_common(1)[0][0] if key_sets else frozenset()
+            chunks.append((index, path.name, f"unreadable ({type(exc).__name__})"))
+    chunks.sort(key=lambda item: item[0])
+    return chunks
+
+
+def _run_keys(chunks: list[_Chunk]) -> frozenset[str]:
+    """The keys most readable chunks hold: a chunk with others is foreign to the run."""
+    key_sets = collections.Counter(frozenset(p) for _, _, p in chunks if isinstance(p, dict))
+    return key_sets.most_common(1)[0][0] if key_sets else frozenset()
+
+
+def _chunk_problem(part: dict[str, np.ndarray], keys: frozenset[str]) -> str | None:
+    """Why a readable chunk cannot join the run (other keys, unequal lengths, non-numeric arrays), or None."""
+    lengths = {len(v) if v.ndim else -1 for v in part.values()}
+    if set(part) != keys:
+        return f"holds keys {sorted(part)}, the run's chunks hold {sorted(keys)}; not used"
+    if len(lengths) != 1 or -1 in lengths:
+        return "its arrays differ in length; not used"
+    if any(v.dtype.kind not in "biuf" for v in part.values()):
+        return "holds non-numeric arrays; not used"
+    return None
+
+
+def _join_chunks(chunks: list[_Chunk], keys: frozenset[str], notes: list[str]) -> tuple[list[dict[str, np.ndarray]], list[int], list[str]]:
+    """The usable chunks in order, the segment lengths and the gaps between them; every problem goes to ``notes``."""
     parts: list[dict[str, np.ndarray]] = []
     segments: list[int] = []
     gaps: list[str] = []
     pending: list[str] = []  # problems since the last usable chunk: a gap if data follows
     expected = 0
-    for index, name, part in loaded:
+    for index, name, part in chunks:
         if index > expected:
             last = f" to chunk_{index - 1:06d}.npz" if index - 1 > expected else ""
             pending.append(f"chunk_{expected:06d}.npz{last}: missing")
         expected = index + 1
         if isinstance(part, dict):
-            lengths = {len(v) if v.ndim else -1 for v in part.values()}
-            if set(part) != keys:
-                part = f"holds keys {sorted(part)}, the run's chunks hold {sorted(keys)}; not used"
-            elif len(lengths) != 1 or -1 in lengths:
-                part = "its arrays differ in length; not used"
-            elif any(v.dtype.kind not in "biuf" for v in part.values()):
-                part = "holds non-numeric arrays; not used"
+            part = _chunk_problem(part, keys) or part  # a problem replaces the arrays: the chunk is not used
         if isinstance(part, str):
             pending.append(f"{name}: {part}")
             continue
@@ -217,10 +251,7 @@ def read_log(run_dir: str | Path) -> RolloutData:
         pending = []
         parts.append(part)
     notes += pending
-    if not parts:
-        raise ValueError(f"{run_dir}: no readable rollout chunks ({CHUNK_GLOB})" + (f"; {'; '.join(notes)}" if notes else ""))
-    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return RolloutData(arrays, segments, notes, gaps)
+    return parts, segments, gaps
 
 
 def read_events(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -139,6 +139,25 @@ def command_from_remote(state: LowState, command_max: np.ndarray) -> np.ndarray 
     return sticks.clip(-1.0, 1.0) * command_max
 
 
+@dataclass(slots=True)
+class _PolicyState:
+    """What the policy phase carries from one policy step to the next, and its timing samples."""
+
+    last_action: np.ndarray  # clipped, as the next observation sees it
+    history: np.ndarray | None = None  # observation frames; None until the first policy step
+    steps: int = 0
+    inference: list[float] = field(default_factory=list)  # s per network call
+    policy_times: list[float] = field(default_factory=list)  # clock time of each policy step
+
+
+class _EndRun(Exception):
+    """A policy step ends the run (replay over, non-finite action); the loop goes to damping with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Runtime:
     """Runs one bundle on one robot; see the module docstring."""
 
@@ -173,111 +192,146 @@ class Runtime:
     # ---- the loop ----
     def run(self, duration_s: float) -> RunResult:
         """Stand up, run the policy ``duration_s`` seconds, end in damping; never raises on a fault."""
+        self._catch_signals()
+        self._set_priority()
+        clock = DeadlineClock(self.spec.sdk_dt)
+        state = self._connect(clock)
+        connect_fault = self.safety.accept(state, time.perf_counter())
+        estop = SerialEStop(self.cfg.estop, time.perf_counter()) if self.cfg.estop.url else None
+        self._event("connected", tick=state.tick)
+        policy = _PolicyState(last_action=np.zeros_like(self.spec.default_pos))
+        reason, state = self._control_loop(clock, state, connect_fault, estop, policy, duration_s)
+        safety_stop = reason not in ("duration", "replay finished", "SIGINT", "SIGTERM")
+        self._end_in_damping(clock, estop, reason, safety_stop, state)
+        return RunResult(reason, safety_stop, policy.steps, self._timing(clock, policy))
+
+    def _catch_signals(self) -> None:
+        """SIGINT/SIGTERM end the run in damping (only the main thread may install handlers)."""
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
+
+    def _control_loop(
+        self,
+        clock: DeadlineClock,
+        state: LowState,
+        connect_fault: str | None,
+        estop: SerialEStop | None,
+        policy: _PolicyState,
+        duration_s: float,
+    ) -> tuple[str, LowState]:
+        """Stand-up and policy ticks at the SDK rate until the duration or a fault: why it ended, and the last fresh state."""
         spec, cfg = self.spec, self.cfg
-        self._set_priority()
-        clock = DeadlineClock(spec.sdk_dt)
-        state = self._connect(clock)
-        connect_fault = self.safety.accept(state, time.perf_counter())
-        estop = SerialEStop(cfg.estop, time.perf_counter()) if cfg.estop.url else None
-        self._event("connected", tick=state.tick)
         q_start = state.q.copy()
         raw_target = q_start.copy()  # the policy's (rate-limited) target; what is sent is clipped per tick
         startup_ticks = max(1, round(cfg.startup_s / spec.sdk_dt))
         policy_ticks = round(duration_s / spec.sdk_dt)
-        last_action = np.zeros_like(spec.default_pos)
-        history: np.ndarray | None = None
-        inference: list[float] = []
-        policy_times: list[float] = []
-        reason, steps, tick = "duration", 0, 0
         fixed_command = None if cfg.command is None else np.asarray(cfg.command, dtype=np.float64)
         remote_command = command_from_remote(state, spec.command_max) if fixed_command is None else fixed_command
         if connect_fault is None and remote_command is None:
             connect_fault = f"remote sticks out of range: {state.remote}"
         if connect_fault is not None:  # the stand-up would start from this state: never use it
-            reason, tick = f"connect state: {connect_fault}", startup_ticks + policy_ticks
-        while tick < startup_ticks + policy_ticks:
+            return f"connect state: {connect_fault}", state
+        warm = self.bundle if cfg.warm_cache else None  # decided once: the warm-up check runs every tick
+        tick = 0
+        while tick < startup_ticks + policy_ticks:  # the tick body stays inline: it runs every sdk_dt
             now = clock.wait()
             received = self.link.receive()
             fault = self._signal or self.safety.check(received, now) or (estop.poll(now) if estop else None)
             if fault is not None:
-                reason = fault
-                break
+                return fault, state
             if self.safety.fresh:  # else: a repeated or replayed packet; keep acting on the last fresh state
                 state = received
                 remote_command = command_from_remote(state, spec.command_max) if cfg.command is None else fixed_command
                 if remote_command is None:  # checked every tick, stand-up included: a broken remote stops the run
-                    reason = f"remote sticks out of range: {state.remote}"
-                    break
+                    return f"remote sticks out of range: {state.remote}", state
             if tick < startup_ticks:
                 alpha = (tick + 1) / startup_ticks
                 raw_target = rate_limit(cfg.safety, (1 - alpha) * q_start + alpha * spec.default_pos, raw_target, spec.sdk_dt)
                 if tick + 1 == startup_ticks:
                     self._event("policy_start", tick=state.tick)
             elif (tick - startup_ticks) % spec.decimation == 0:
-                t_policy = (tick - startup_ticks) * spec.sdk_dt
-                command = remote_command
-                assert command is not None  # checked on every fresh state
-                frame = observation_frame(
-                    np,
-                    spec.obs_cfg,
-                    state.quaternion,
-                    state.gyroscope,
-                    state.q,
-                    state.dq,
-                    command,
-                    last_action,
-                    spec.default_pos,
-                    np.float64(t_policy),
-                )
-                history = start_history(np, frame, spec.obs_cfg.history_length) if history is None else push_history(np, history, frame)
-                obs = history.astype(np.float32)
-                policy_times.append(now)
-                if self.replay is not None:
-                    if steps == len(self.replay.targets):
-                        reason = "replay finished"
-                        break
-                    mean = (self.replay.targets[steps] - spec.default_pos) / spec.action_scale  # the logged action
-                    action, log_std, log_prob = mean, np.full_like(mean, -np.inf), 0.0
-                else:
-                    assert self.bundle is not None
-                    t0 = time.perf_counter()
-                    mean, log_std = self.bundle.infer(obs)
-                    inference.append(time.perf_counter() - t0)
-                    action, log_prob = self._act(mean.astype(np.float64), log_std.astype(np.float64))
-                if not np.all(np.isfinite(action)):
-                    reason = "non-finite policy output"
-                    break
-                raw_target = rate_limit(cfg.safety, spec.targets(action), raw_target, spec.sdk_dt * spec.decimation)
-                last_action = np.clip(action, -spec.action_clip, spec.action_clip)
-                steps += 1
-                if self.log is not None or self.stream is not None:
-                    record = self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target)
-                    if self.log is not None:
-                        self.log.append(record)
-                    if self.stream is not None:
-                        self.stream.put(record)  # a full queue drops the frame; never waits
+                try:
+                    raw_target = self._policy_step(policy, state, remote_command, now, (tick - startup_ticks) * spec.sdk_dt, raw_target)
+                except _EndRun as end:
+                    return end.reason, state
             target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, self.kp, self.kd)
             try:
                 self.link.send(target, self.kp, self.kd)
             except UnsafeCommand as exc:  # not sent; the link sent damping instead
-                reason = f"unsafe command refused: {exc}"
-                break
+                return f"unsafe command refused: {exc}", state
             last_io_tick = (tick - startup_ticks) % spec.decimation == spec.decimation - 1
-            if cfg.warm_cache and self.bundle is not None and history is not None and last_io_tick:
-                self.bundle.infer(history.astype(np.float32))  # after the send: off the critical path
+            if warm is not None and policy.history is not None and last_io_tick:
+                warm.infer(policy.history.astype(np.float32))  # after the send: off the critical path
             tick += 1
-        safety_stop = reason not in ("duration", "replay finished", "SIGINT", "SIGTERM")
+        return "duration", state
+
+    def _policy_step(
+        self, policy: _PolicyState, state: LowState, command: np.ndarray | None, now: float, t_policy: float, raw_target: np.ndarray
+    ) -> np.ndarray:
+        """Observe, act (policy or replay), rate-limit and log: the new raw target; :class:`_EndRun` ends the run."""
+        spec = self.spec
+        assert command is not None  # checked on every fresh state
+        obs = self._observe(policy, state, command, t_policy)
+        policy.policy_times.append(now)
+        if self.replay is not None:
+            if policy.steps == len(self.replay.targets):
+                raise _EndRun("replay finished")
+            mean = (self.replay.targets[policy.steps] - spec.default_pos) / spec.action_scale  # the logged action
+            action, log_std, log_prob = mean, np.full_like(mean, -np.inf), 0.0
+        else:
+            assert self.bundle is not None
+            t0 = time.perf_counter()
+            mean, log_std = self.bundle.infer(obs)
+            policy.inference.append(time.perf_counter() - t0)
+            action, log_prob = self._act(mean.astype(np.float64), log_std.astype(np.float64))
+        if not np.all(np.isfinite(action)):
+            raise _EndRun("non-finite policy output")
+        raw_target = rate_limit(self.cfg.safety, spec.targets(action), raw_target, spec.sdk_dt * spec.decimation)
+        policy.last_action = np.clip(action, -spec.action_clip, spec.action_clip)
+        policy.steps += 1
+        if self.log is not None or self.stream is not None:
+            record = self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target)
+            if self.log is not None:
+                self.log.append(record)
+            if self.stream is not None:
+                self.stream.put(record)  # a full queue drops the frame; never waits
+        return raw_target
+
+    def _observe(self, policy: _PolicyState, state: LowState, command: np.ndarray, t_policy: float) -> np.ndarray:
+        """The policy's float32 input: this state's observation frame pushed onto the history (the simulator's code)."""
+        spec = self.spec
+        frame = observation_frame(
+            np,
+            spec.obs_cfg,
+            state.quaternion,
+            state.gyroscope,
+            state.q,
+            state.dq,
+            command,
+            policy.last_action,
+            spec.default_pos,
+            np.float64(t_policy),
+        )
+        history = policy.history
+        policy.history = start_history(np, frame, spec.obs_cfg.history_length) if history is None else push_history(np, history, frame)
+        return policy.history.astype(np.float32)
+
+    def _end_in_damping(self, clock: DeadlineClock, estop: SerialEStop | None, reason: str, safety_stop: bool, state: LowState) -> None:
+        """Log why the run ended, hold damping for ``damping_hold_s``, release the e-stop."""
         if self.log is not None and safety_stop:
             self._event("fault", reason=reason)
         self._event("damping", reason=reason, safety_stop=safety_stop, tick=int(state.tick))
         self._hold_damping(clock)
         if estop is not None:
             estop.close()
+
+    def _timing(self, clock: DeadlineClock, policy: _PolicyState) -> dict[str, Any]:
+        """The run's I/O, policy-period and inference timing statistics, as ``summary.yaml`` records them."""
+        spec = self.spec
+        policy_times, inference = policy.policy_times, policy.inference
         io_periods = np.diff(np.asarray(clock.errors)) if len(clock.errors) > 1 else np.zeros(0)
-        timing = {
+        return {
             "io_period_error": LatencyStats.of(io_periods).__dict__,
             "io_wake_error": LatencyStats.of(clock.errors).__dict__,
             "policy_period_error": LatencyStats.of(np.diff(policy_times) - spec.sdk_dt * spec.decimation).__dict__,
@@ -288,7 +342,6 @@ class Runtime:
             if len(policy_times) > 1
             else 0,
         }
-        return RunResult(reason, safety_stop, steps, timing)
 
     def _set_priority(self) -> None:
         """Real-time scheduling for this thread only (the log writer stays below it)."""

@@ -44,14 +44,32 @@ def _capsule(parent: ET.Element, name: str, cap: Capsule) -> None:
 
 def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = None) -> str:
     """The robot on a plane (or heightfield) floor, with PD actuators and contact sensors."""
-    b, j, c = robot.body, robot.joints, robot.control
     root = ET.Element("mujoco", model=robot.name)
+    _add_options(root, robot)
+    world = _add_scene(root, heightfield)
+    trunk = _add_trunk(world, robot)
+    for leg in robot.legs:
+        _add_leg(trunk, robot, leg)
+    _add_actuators(root, robot)
+    _add_sensors(root, robot)
+    _add_home_keyframe(root, robot)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _add_options(root: ET.Element, robot: RobotDescription) -> None:
+    """Compiler and solver options and the joint and geom defaults every body inherits."""
+    b, j, c = robot.body, robot.joints, robot.control
     ET.SubElement(root, "compiler", angle="radian", autolimits="true")
     ET.SubElement(root, "option", timestep=format_numbers(c.sim_dt), integrator="implicitfast", cone="elliptic", impratio="100")
     default = ET.SubElement(root, "default")
     ET.SubElement(default, "joint", armature=format_numbers(j.armature), frictionloss=format_numbers(j.frictionloss))
     # Robot geoms collide with the floor only (contype 1 vs conaffinity 1 of the floor).
     ET.SubElement(default, "geom", contype="1", conaffinity="0", friction=format_numbers(b.geom_friction), condim="3")
+
+
+def _add_scene(root: ET.Element, heightfield: HeightfieldSpec | None) -> ET.Element:
+    """The assets, light and floor (a plane, or the heightfield); the worldbody the robot goes into."""
     asset = ET.SubElement(root, "asset")
     ET.SubElement(asset, "texture", name="grid", type="2d", builtin="checker", rgb1=".2 .3 .4", rgb2=".1 .2 .3", width="256", height="256")
     ET.SubElement(asset, "material", name="grid", texture="grid", texrepeat="8 8", reflectance="0.1")
@@ -72,8 +90,13 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
         ET.SubElement(
             world, "geom", name="floor", type="hfield", hfield="terrain", material="grid", contype="1", conaffinity="1", condim="3"
         )
+    return world
 
-    trunk = ET.SubElement(world, "body", name="trunk", pos=format_numbers((0.0, 0.0, c.spawn_height)))
+
+def _add_trunk(world: ET.Element, robot: RobotDescription) -> ET.Element:
+    """The free-floating trunk with its box and side cylinders, the IMU site and the trunk contact site."""
+    b = robot.body
+    trunk = ET.SubElement(world, "body", name="trunk", pos=format_numbers((0.0, 0.0, robot.control.spawn_height)))
     ET.SubElement(trunk, "freejoint", name="root")
     _inertial(trunk, b.trunk)
     ET.SubElement(trunk, "geom", name="trunk_box", type="box", size=format_numbers(b.trunk_box_half_size))
@@ -98,51 +121,78 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
         size=format_numbers((hx + 0.01, hy + cyl.radius, max(hz, cyl.radius) + 0.01)),
         rgba="0 0 0 0",
     )
+    return trunk
 
-    for leg in robot.legs:
-        sign = robot.leg_sign(leg)
-        hip = ET.SubElement(trunk, "body", name=f"{leg}_hip", pos=format_numbers(b.hip_offsets[leg]))
-        _inertial(hip, b.hip[leg])
-        _joint(hip, robot, leg, "hip", axis="1 0 0")
-        hc = b.hip_cylinder
-        ET.SubElement(hip, "geom", name=f"{leg}_hip_geom", type="cylinder", size=format_numbers((hc.radius, hc.half_length)), zaxis="0 1 0")
-        thigh = ET.SubElement(hip, "body", name=f"{leg}_thigh", pos=format_numbers((0.0, sign * b.thigh_offset_y, 0.0)))
-        _inertial(thigh, b.thigh_left if sign > 0 else b.thigh_right)
-        _joint(thigh, robot, leg, "thigh", axis="0 1 0")
-        _capsule(thigh, f"{leg}_thigh_geom", b.thigh_capsule)
-        tc = b.thigh_capsule
-        ET.SubElement(
-            thigh,
-            "site",
-            name=f"{leg}_thigh_touch",
-            type="capsule",
-            size=format_numbers(tc.radius + 0.01),
-            fromto=format_numbers(tc.start + tc.end),
-            rgba="0 0 0 0",
-        )
-        calf = ET.SubElement(thigh, "body", name=f"{leg}_calf", pos=format_numbers((0.0, 0.0, -b.thigh_length)))
-        _inertial(calf, b.calf)
-        _joint(calf, robot, leg, "calf", axis="0 1 0")
-        _capsule(calf, f"{leg}_calf_geom", b.calf_capsule)
-        foot_pos = format_numbers((0.0, 0.0, -b.calf_length))
-        ET.SubElement(
-            calf,
-            "geom",
-            name=f"{leg}_foot",
-            type="sphere",
-            size=format_numbers(b.foot_radius),
-            pos=foot_pos,
-            friction=format_numbers((b.foot_friction, 0.02, 0.01)),
-            condim="6",
-            priority="1",
-            solimp="0.015 1 0.031",
-            solref="0.02 1",
-        )
-        ET.SubElement(calf, "site", name=f"{leg}_foot_site", type="sphere", size=format_numbers(b.foot_radius + 0.005), pos=foot_pos)
 
+def _add_leg(trunk: ET.Element, robot: RobotDescription, leg: str) -> None:
+    """One leg as a chain of bodies under the trunk: hip, thigh, then the calf with the foot at its end."""
+    hip = _add_hip(trunk, robot, leg)
+    thigh = _add_thigh(hip, robot, leg)
+    _add_calf(thigh, robot, leg)
+
+
+def _add_hip(trunk: ET.Element, robot: RobotDescription, leg: str) -> ET.Element:
+    """The hip body at its offset on the trunk, with its abduction joint (about x) and cylinder."""
+    b = robot.body
+    hip = ET.SubElement(trunk, "body", name=f"{leg}_hip", pos=format_numbers(b.hip_offsets[leg]))
+    _inertial(hip, b.hip[leg])
+    _joint(hip, robot, leg, "hip", axis="1 0 0")
+    hc = b.hip_cylinder
+    ET.SubElement(hip, "geom", name=f"{leg}_hip_geom", type="cylinder", size=format_numbers((hc.radius, hc.half_length)), zaxis="0 1 0")
+    return hip
+
+
+def _add_thigh(hip: ET.Element, robot: RobotDescription, leg: str) -> ET.Element:
+    """The thigh body (mirrored inertia per side), its joint (about y), capsule and contact site."""
+    b = robot.body
+    sign = robot.leg_sign(leg)
+    thigh = ET.SubElement(hip, "body", name=f"{leg}_thigh", pos=format_numbers((0.0, sign * b.thigh_offset_y, 0.0)))
+    _inertial(thigh, b.thigh_left if sign > 0 else b.thigh_right)
+    _joint(thigh, robot, leg, "thigh", axis="0 1 0")
+    _capsule(thigh, f"{leg}_thigh_geom", b.thigh_capsule)
+    tc = b.thigh_capsule
+    ET.SubElement(
+        thigh,
+        "site",
+        name=f"{leg}_thigh_touch",
+        type="capsule",
+        size=format_numbers(tc.radius + 0.01),
+        fromto=format_numbers(tc.start + tc.end),
+        rgba="0 0 0 0",
+    )
+    return thigh
+
+
+def _add_calf(thigh: ET.Element, robot: RobotDescription, leg: str) -> None:
+    """The calf body, its joint (about y) and capsule, and the foot sphere with its force-sensor site."""
+    b = robot.body
+    calf = ET.SubElement(thigh, "body", name=f"{leg}_calf", pos=format_numbers((0.0, 0.0, -b.thigh_length)))
+    _inertial(calf, b.calf)
+    _joint(calf, robot, leg, "calf", axis="0 1 0")
+    _capsule(calf, f"{leg}_calf_geom", b.calf_capsule)
+    foot_pos = format_numbers((0.0, 0.0, -b.calf_length))
+    ET.SubElement(
+        calf,
+        "geom",
+        name=f"{leg}_foot",
+        type="sphere",
+        size=format_numbers(b.foot_radius),
+        pos=foot_pos,
+        friction=format_numbers((b.foot_friction, 0.02, 0.01)),
+        condim="6",
+        priority="1",
+        solimp="0.015 1 0.031",
+        solref="0.02 1",
+    )
+    ET.SubElement(calf, "site", name=f"{leg}_foot_site", type="sphere", size=format_numbers(b.foot_radius + 0.005), pos=foot_pos)
+
+
+def _add_actuators(root: ET.Element, robot: RobotDescription) -> None:
+    """One PD ``general`` actuator per joint (see the module docstring), force-limited to the joint's torque limit."""
+    c = robot.control
     actuator = ET.SubElement(root, "actuator")
     for name, part in zip(robot.joint_names, [robot.joint_part(i) for i in range(robot.num_joints)]):
-        limit = j.torque_limit[part]
+        limit = robot.joints.torque_limit[part]
         ET.SubElement(
             actuator,
             "general",
@@ -153,6 +203,10 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
             biasprm=format_numbers((0.0, -c.kp, -c.kd)),
             forcerange=format_numbers((-limit, limit)),
         )
+
+
+def _add_sensors(root: ET.Element, robot: RobotDescription) -> None:
+    """Touch sensors on the feet, trunk and thighs and each actuator's torque: the contacts and torques the backends read by name."""
     sensor = ET.SubElement(root, "sensor")
     for leg in robot.legs:
         ET.SubElement(sensor, "touch", name=f"{leg}_foot_force", site=f"{leg}_foot_site")
@@ -162,11 +216,13 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
     for name in robot.joint_names:
         ET.SubElement(sensor, "actuatorfrc", name=f"{name.removesuffix('_joint')}_torque", actuator=name.removesuffix("_joint"))
 
+
+def _add_home_keyframe(root: ET.Element, robot: RobotDescription) -> None:
+    """The ``home`` keyframe: the trunk at spawn height, upright, joints and PD targets at the default pose."""
+    c = robot.control
     keyframe = ET.SubElement(root, "keyframe")
     qpos = (0.0, 0.0, c.spawn_height, 1.0, 0.0, 0.0, 0.0, *robot.default_joint_pos)
     ET.SubElement(keyframe, "key", name="home", qpos=format_numbers(qpos), ctrl=format_numbers(robot.default_joint_pos))
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode")
 
 
 def _joint(body: ET.Element, robot: RobotDescription, leg: str, part: str, axis: str) -> None:

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from unio4.deploy.observations import rotate_inverse
+from unio4.sim.backends.interface import RobotState
 from unio4.sim.config import TaskConfig
 from unio4.sim.policies import Policy, bundle_policy
-from unio4.sim.render import write_animation
+from unio4.sim.render import PoseRenderer, write_animation
 from unio4.sim.task import Go1VelocityTask
 
 
@@ -83,45 +84,21 @@ def play(
     torques, command, measured velocity and foot forces, as numpy arrays."""
     task = Go1VelocityTask(play_config(cfg, command, randomize), 1, seed=seed, num_threads=1)
     policy = make_policy(task)
-    renderer = None
     frames: list[np.ndarray] = []
     every = max(1, round(1.0 / (fps * task.dt)))
-    if video is not None:
-        from unio4.sim.render import PoseRenderer
-
-        renderer = PoseRenderer(task.robot.name, width=size[0], height=size[1], distance=1.6)
+    renderer = _renderer(task, size) if video is not None else None
     obs, _ = task.reset(seed=seed)
     steps = int(round(seconds / task.dt))
     velocities, falls = [], 0
     for k in range(steps):
         obs, _, terminated, _, _ = task.step(policy(obs))
         falls += int(terminated.sum())
-        s = task.state
-        v = rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[0]
-        measured = np.array([float(v[0]), float(v[1]), float(s.base_ang_vel_body[0, 2])])
+        measured = _measured_velocity(task.state)
         velocities.append(measured)
         if on_step is not None:
-            on_step(
-                {
-                    "time": np.asarray(k * task.dt),
-                    "base_pos": s.base_pos[0].numpy(),
-                    "base_quat": s.base_quat[0].numpy(),
-                    "joint_pos": s.joint_pos[0].numpy(),
-                    "joint_target": task.last_targets[0].cpu().numpy(),
-                    "joint_torque": s.joint_torque[0].numpy(),
-                    "command": np.asarray(command, dtype=np.float64),
-                    "velocity": measured,
-                    "foot_force": s.foot_force[0].numpy(),
-                }
-            )
+            on_step(_step_arrays(task, k, command, measured))
         if renderer is not None and k % every == 0:
-            frame = renderer.render(s.base_pos[0].numpy(), s.base_quat[0].numpy(), s.joint_pos[0].numpy())
-            text = [
-                f"t {k * task.dt:5.2f} s   falls {falls}",
-                f"command   vx {command[0]:+.2f}  vy {command[1]:+.2f}  yaw {command[2]:+.2f}",
-                f"measured  vx {measured[0]:+.2f}  vy {measured[1]:+.2f}  yaw {measured[2]:+.2f}",
-            ]
-            frames.append(_annotate(frame, text))
+            frames.append(_frame(renderer, task.state, _overlay(k * task.dt, falls, command, measured)))
     task.close()
     written = None
     if renderer is not None and video is not None:
@@ -129,6 +106,47 @@ def play(
         written = write_video(frames, video, fps=1.0 / (every * task.dt))
     settled = np.array(velocities[len(velocities) // 4 :]) if velocities else np.zeros((1, 3))
     return PlayResult(settled.mean(0), np.array(command), falls, written, len(frames))
+
+
+def _renderer(task: Go1VelocityTask, size: tuple[int, int]) -> PoseRenderer:
+    """An offscreen renderer of the task's robot, ``size`` pixels, its camera following the base from 1.6 m."""
+    return PoseRenderer(task.robot.name, width=size[0], height=size[1], distance=1.6)
+
+
+def _measured_velocity(s: RobotState) -> np.ndarray:
+    """Robot 0's (vx, vy) in its base frame and yaw rate: what the command asks of it."""
+    v = rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[0]
+    return np.array([float(v[0]), float(v[1]), float(s.base_ang_vel_body[0, 2])])
+
+
+def _step_arrays(task: Go1VelocityTask, k: int, command: tuple[float, float, float], measured: np.ndarray) -> dict[str, np.ndarray]:
+    """Step ``k`` of robot 0 as the numpy arrays ``on_step`` gets."""
+    s = task.state
+    return {
+        "time": np.asarray(k * task.dt),
+        "base_pos": s.base_pos[0].numpy(),
+        "base_quat": s.base_quat[0].numpy(),
+        "joint_pos": s.joint_pos[0].numpy(),
+        "joint_target": task.last_targets[0].cpu().numpy(),
+        "joint_torque": s.joint_torque[0].numpy(),
+        "command": np.asarray(command, dtype=np.float64),
+        "velocity": measured,
+        "foot_force": s.foot_force[0].numpy(),
+    }
+
+
+def _overlay(t: float, falls: int, command: tuple[float, float, float], measured: np.ndarray) -> list[str]:
+    """The lines written on a frame: time, falls, and the commanded against the measured velocity."""
+    return [
+        f"t {t:5.2f} s   falls {falls}",
+        f"command   vx {command[0]:+.2f}  vy {command[1]:+.2f}  yaw {command[2]:+.2f}",
+        f"measured  vx {measured[0]:+.2f}  vy {measured[1]:+.2f}  yaw {measured[2]:+.2f}",
+    ]
+
+
+def _frame(renderer: PoseRenderer, s: RobotState, text: list[str]) -> np.ndarray:
+    """Robot 0's pose rendered, with ``text`` written on the picture."""
+    return _annotate(renderer.render(s.base_pos[0].numpy(), s.base_quat[0].numpy(), s.joint_pos[0].numpy()), text)
 
 
 def write_video(frames: list[np.ndarray], path: Path, fps: float) -> Path:

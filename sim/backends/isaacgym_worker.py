@@ -79,8 +79,33 @@ class IsaacGymEngine:
         self.device = torch.device(spec["device"])
         self.decimation = int(spec["decimation"])
         self.gym = ga.acquire_gym()
+        params = self._sim_params(float(spec["sim_dt"]))
+        self.sim = self.gym.create_sim(self.device.index or 0, -1, ga.SIM_PHYSX, params)
+        self._add_ground()
+        asset = self._load_asset(spec["urdf"], float(spec["armature"]))
+        dof_names = list(self.gym.get_asset_dof_names(asset))
+        self.sdk_to_gym = torch.tensor([dof_names.index(n) for n in spec["joint_names"]], device=self.device)
+        self.gym_to_sdk = torch.argsort(self.sdk_to_gym)
+        bodies = self.gym.get_asset_rigid_body_dict(asset)
+        self.feet = torch.tensor([bodies[leg + "_foot"] for leg in spec["legs"]], device=self.device)
+        self.thighs = torch.tensor([bodies[leg + "_thigh"] for leg in spec["legs"]], device=self.device)
+        self.trunk = bodies["trunk"]
+        self.num_bodies = len(bodies)
+        self.envs, self.actors = self._create_envs(asset, float(spec["nominal_base_height"]))
+        self.env_origins = self._env_origins()
+        self.gym.prepare_sim(self.sim)
+
+        self.root = self.gymtorch.wrap_tensor(self.gym.acquire_actor_root_state_tensor(self.sim))  # (N, 13)
+        self.dof = self.gymtorch.wrap_tensor(self.gym.acquire_dof_state_tensor(self.sim)).view(num_envs, -1, 2)
+        self.contacts = self.gymtorch.wrap_tensor(self.gym.acquire_net_contact_force_tensor(self.sim)).view(num_envs, self.num_bodies, 3)
+        self._init_pd_state(len(spec["joint_names"]), float(spec["kp"]), float(spec["kd"]), spec["torque_limits"])
+
+    def _sim_params(self, sim_dt: float) -> gymapi.SimParams:
+        """PhysX with z up, one substep per ``sim_dt`` (the PD law runs in torch), on the GPU pipeline for a CUDA device."""
+        from isaacgym import gymapi as ga  # loaded by __init__, after isaacgym itself
+
         params = ga.SimParams()
-        params.dt = float(spec["sim_dt"])
+        params.dt = sim_dt
         params.substeps = 1
         params.up_axis = ga.UP_AXIS_Z
         params.gravity = ga.Vec3(0.0, 0.0, -9.81)
@@ -91,66 +116,74 @@ class IsaacGymEngine:
         params.physx.contact_offset = 0.01
         params.physx.rest_offset = 0.0
         params.physx.max_depenetration_velocity = 1.0
-        self.sim = self.gym.create_sim(self.device.index or 0, -1, ga.SIM_PHYSX, params)
+        return params
+
+    def _add_ground(self) -> None:
+        """A flat ground plane, friction 1: the worker serves flat terrain only."""
+        from isaacgym import gymapi as ga  # loaded by __init__, after isaacgym itself
+
         plane = ga.PlaneParams()
         plane.normal = ga.Vec3(0.0, 0.0, 1.0)
         plane.static_friction = plane.dynamic_friction = 1.0
         self.gym.add_ground(self.sim, plane)
 
+    def _load_asset(self, urdf: str, armature: float) -> gymapi.Asset:
+        """The generated URDF as an asset with effort-driven DOFs and its foot links kept."""
+        from isaacgym import gymapi as ga  # loaded by __init__, after isaacgym itself
+
         with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "go1.urdf").write_text(spec["urdf"])
+            (Path(tmp) / "go1.urdf").write_text(urdf)
             options = ga.AssetOptions()
             options.default_dof_drive_mode = int(ga.DOF_MODE_EFFORT)
             options.collapse_fixed_joints = False  # keep the foot links: their contact forces are the foot sensors
             options.fix_base_link = False
-            options.armature = float(spec["armature"])
+            options.armature = armature
             options.disable_gravity = False
-            asset = self.gym.load_asset(self.sim, tmp, "go1.urdf", options)
-        dof_names = list(self.gym.get_asset_dof_names(asset))
-        self.sdk_to_gym = torch.tensor([dof_names.index(n) for n in spec["joint_names"]], device=self.device)
-        self.gym_to_sdk = torch.argsort(self.sdk_to_gym)
-        bodies = self.gym.get_asset_rigid_body_dict(asset)
-        self.feet = torch.tensor([bodies[leg + "_foot"] for leg in spec["legs"]], device=self.device)
-        self.thighs = torch.tensor([bodies[leg + "_thigh"] for leg in spec["legs"]], device=self.device)
-        self.trunk = bodies["trunk"]
-        self.num_bodies = len(bodies)
+            return self.gym.load_asset(self.sim, tmp, "go1.urdf", options)
+
+    def _create_envs(self, asset: gymapi.Asset, base_height: float) -> tuple[list[Any], list[int]]:
+        """One env per robot on a square grid, each actor's DOFs in effort mode with no built-in PD: the envs and actors."""
+        from isaacgym import gymapi as ga  # loaded by __init__, after isaacgym itself
 
         dof_props = self.gym.get_asset_dof_properties(asset)
         dof_props["driveMode"][:] = int(ga.DOF_MODE_EFFORT)
         dof_props["stiffness"][:] = 0.0
         dof_props["damping"][:] = 0.0
         spacing = 2.0
-        per_row = int(math.ceil(math.sqrt(num_envs)))
+        per_row = int(math.ceil(math.sqrt(self.num_envs)))
         lower, upper = ga.Vec3(-spacing, -spacing, 0.0), ga.Vec3(spacing, spacing, spacing)
         start = ga.Transform()
-        start.p = ga.Vec3(0.0, 0.0, float(spec["nominal_base_height"]))
-        self.envs: list[Any] = []
-        self.actors: list[int] = []
-        for i in range(num_envs):
+        start.p = ga.Vec3(0.0, 0.0, base_height)
+        envs: list[Any] = []
+        actors: list[int] = []
+        for i in range(self.num_envs):
             env = self.gym.create_env(self.sim, lower, upper, per_row)
             actor = self.gym.create_actor(env, asset, start, "go1", i, 1, 0)  # collision group i, no self-collision
             self.gym.set_actor_dof_properties(env, actor, dof_props)
-            self.envs.append(env)
-            self.actors.append(actor)
-        self.env_origins = torch.zeros(num_envs, 3, device=self.device)
+            envs.append(env)
+            actors.append(actor)
+        return envs, actors
+
+    def _env_origins(self) -> torch.Tensor:
+        """Each env's origin in the world: positions in and out are relative to it."""
+        origins = self.torch.zeros(self.num_envs, 3, device=self.device)
         for i, env in enumerate(self.envs):
             origin = self.gym.get_env_origin(env)
-            self.env_origins[i] = torch.tensor([origin.x, origin.y, origin.z])
-        self.gym.prepare_sim(self.sim)
+            origins[i] = self.torch.tensor([origin.x, origin.y, origin.z])
+        return origins
 
-        self.root = self.gymtorch.wrap_tensor(self.gym.acquire_actor_root_state_tensor(self.sim))  # (N, 13)
-        self.dof = self.gymtorch.wrap_tensor(self.gym.acquire_dof_state_tensor(self.sim)).view(num_envs, -1, 2)
-        self.contacts = self.gymtorch.wrap_tensor(self.gym.acquire_net_contact_force_tensor(self.sim)).view(num_envs, self.num_bodies, 3)
-        nj = len(spec["joint_names"])
-        self.nominal_kp, self.nominal_kd = float(spec["kp"]), float(spec["kd"])
-        self.kp = torch.full((num_envs, nj), self.nominal_kp, device=self.device)
-        self.kd = torch.full((num_envs, nj), self.nominal_kd, device=self.device)
-        self.strength = torch.ones(num_envs, 1, device=self.device)
-        self.tau_max = torch.tensor(spec["torque_limits"], dtype=torch.float32, device=self.device)
-        self.tau = torch.zeros(num_envs, nj, device=self.device)
-        self.foot_force = torch.zeros(num_envs, 4, device=self.device)
-        self.thigh_force = torch.zeros(num_envs, 4, device=self.device)
-        self.trunk_force = torch.zeros(num_envs, device=self.device)
+    def _init_pd_state(self, num_joints: int, kp: float, kd: float, torque_limits: list[float]) -> None:
+        """Per-env PD gains and motor strength (randomised at resets), torque limits and the contact-force maxima."""
+        torch, n = self.torch, self.num_envs
+        self.nominal_kp, self.nominal_kd = kp, kd
+        self.kp = torch.full((n, num_joints), self.nominal_kp, device=self.device)
+        self.kd = torch.full((n, num_joints), self.nominal_kd, device=self.device)
+        self.strength = torch.ones(n, 1, device=self.device)
+        self.tau_max = torch.tensor(torque_limits, dtype=torch.float32, device=self.device)
+        self.tau = torch.zeros(n, num_joints, device=self.device)
+        self.foot_force = torch.zeros(n, 4, device=self.device)
+        self.thigh_force = torch.zeros(n, 4, device=self.device)
+        self.trunk_force = torch.zeros(n, device=self.device)
         self.nominal_mass: float | None = None
 
     def _t(self, array: np.ndarray) -> torch.Tensor:
