@@ -2,7 +2,8 @@
 
 The YAML config holds ``rewards.weights: {term: weight}``; an unknown term name is a config
 error. Terms are pure functions of raw quantities, so rewards can be recomputed from logged raw
-state with another reward config (robot logs, ``unio4 data pack``).
+state with another reward config (robot logs, ``unio4 data pack``); :func:`reward_inputs` builds the
+inputs from raw state for the task's step and for those logs alike.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from unio4.configs.loader import ConfigError, bounded, finite
+from unio4.robots.description import RobotDescription
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,88 @@ def air_time_step(air: torch.Tensor, contact: torch.Tensor, dt: float) -> tuple[
     first_contact = (air > 0.0) & contact
     at_touchdown = air + dt
     return first_contact, at_touchdown, torch.where(contact, torch.zeros_like(at_touchdown), at_touchdown)
+
+
+@dataclass(frozen=True)
+class RewardConstants:
+    """The fields of :class:`RewardInputs` that one robot and task fix, computed once."""
+
+    soft_lower: torch.Tensor  # (12,)
+    soft_upper: torch.Tensor  # (12,)
+    default_joint_pos: torch.Tensor  # (12,)
+    clock_frequency: float  # Hz: gait-clock cycles per second of policy time
+    dt: float  # s per policy step
+
+    @classmethod
+    def for_robot(
+        cls, robot: RobotDescription, cfg: RewardConfig, clock_frequency: float, dt: float, device: torch.device | str | None = None
+    ) -> RewardConstants:
+        """The constants of ``robot`` (float32) under reward config ``cfg``."""
+        f32 = torch.float32
+        lower = torch.tensor(robot.joint_lower, dtype=f32, device=device)
+        upper = torch.tensor(robot.joint_upper, dtype=f32, device=device)
+        soft_lower, soft_upper = soft_joint_limits(lower, upper, cfg.soft_joint_limit)
+        default = torch.tensor(robot.default_joint_pos, dtype=f32, device=device)
+        return cls(soft_lower, soft_upper, default, clock_frequency, dt)
+
+
+def reward_inputs(
+    constants: RewardConstants,
+    *,
+    commands: torch.Tensor,
+    base_lin_vel: torch.Tensor,
+    base_ang_vel: torch.Tensor,
+    projected_gravity: torch.Tensor,
+    base_height: torch.Tensor,
+    joint_pos: torch.Tensor,
+    joint_vel: torch.Tensor,
+    joint_torque: torch.Tensor,
+    foot_force: torch.Tensor,
+    foot_lift: torch.Tensor,
+    actions: torch.Tensor,
+    last_actions: torch.Tensor,
+    last_joint_vel: torch.Tensor,
+    first_contact: torch.Tensor,
+    air_time: torch.Tensor,
+    body_contact: tuple[torch.Tensor, torch.Tensor] | None,
+    terminated: torch.Tensor,
+    time: torch.Tensor,
+) -> RewardInputs:
+    """:class:`RewardInputs` of N envs (the task's step) or N logged steps (``unio4 data pack``) from raw state.
+
+    The callers supply what they obtain differently: base velocity and height (truth or a log's estimate),
+    ``foot_lift`` (float32 or float64 kinematics), the previous step (the env's or the log's row before),
+    the touchdowns (:func:`air_time_step`, per step or replayed over a log), ``body_contact`` (trunk (N,),
+    thighs (N, 4); None where unmeasured: zero) and ``time`` (s of policy time, for the gait clock).
+    """
+    if body_contact is None:
+        collision_force = base_height.new_zeros(base_height.shape[0], 5)
+    else:
+        collision_force = torch.cat([body_contact[0].unsqueeze(1), body_contact[1]], 1)
+    return RewardInputs(
+        commands=commands,
+        base_lin_vel=base_lin_vel,
+        base_ang_vel=base_ang_vel,
+        projected_gravity=projected_gravity,
+        base_height=base_height,
+        joint_pos=joint_pos,
+        joint_vel=joint_vel,
+        last_joint_vel=last_joint_vel,
+        joint_torque=joint_torque,
+        actions=actions,
+        last_actions=last_actions,
+        foot_force=foot_force,
+        foot_lift=foot_lift,
+        first_contact=first_contact,
+        air_time=air_time,
+        collision_force=collision_force,
+        terminated=terminated,
+        soft_lower=constants.soft_lower,
+        soft_upper=constants.soft_upper,
+        default_joint_pos=constants.default_joint_pos,
+        clock_cycles=time * constants.clock_frequency,
+        dt=constants.dt,
+    )
 
 
 def tracking_lin_vel(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:

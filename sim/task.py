@@ -34,7 +34,7 @@ from unio4.sim.randomization import (
     sample_latency_substeps,
     uniform,
 )
-from unio4.sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
+from unio4.sim.rewards import RewardConstants, air_time_step, compute_rewards, reward_inputs
 from unio4.sim.terrain import make_terrain
 
 PRIVILEGED_EXTRA = 3 + 1 + 5 + 4  # base lin vel, height, dynamics params, foot contacts
@@ -68,7 +68,22 @@ class Go1VelocityTask:
         self.dt = rc.policy_dt
         self.decimation = rc.decimation
         self.max_episode_length = int(math.ceil(cfg.episode_length_s / self.dt))
-        nj = self.robot.num_joints
+        self._init_spaces()
+        self._init_robot_constants()
+        self._init_buffers()
+        self._substep = torch.arange(self.decimation, device=dev).view(1, -1, 1)
+        self._push_every = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
+        self._resample_every = max(1, int(round(cfg.commands.resample_time_s / self.dt)))
+        self.noise_scale = self._noise_scale()
+        self.curriculum = training and cfg.commands.curriculum
+        self.command_fraction = cfg.commands.curriculum_start if self.curriculum else 1.0
+        self._curriculum_scores: list[torch.Tensor] = []
+        self.state: RobotState = self.backend.state().to(dev)
+        self.terrain.assign(num_envs, self.gen)
+
+    def _init_spaces(self) -> None:
+        """Action and observation sizes, and the gymnasium spaces of one env."""
+        cfg, nj = self.cfg, self.robot.num_joints
         self.num_actions = nj
         self.num_obs = cfg.observations.size(nj)
         self.frame_size = cfg.observations.frame_size(nj)
@@ -77,15 +92,20 @@ class Go1VelocityTask:
         self.single_action_space = gym.spaces.Box(-high, high, dtype=np.float32)
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (self.num_obs,), dtype=np.float32)
 
-        f32 = torch.float32
-        self.default_joint_pos = torch.tensor(self.robot.default_joint_pos, dtype=f32, device=dev)
+    def _init_robot_constants(self) -> None:
+        """The robot's default pose, action scales and joint limits, and the constants of its reward inputs."""
+        f32, dev = torch.float32, self.device
+        self.reward_constants = RewardConstants.for_robot(self.robot, self.cfg.rewards, self.cfg.observations.clock_frequency, self.dt, dev)
+        self.default_joint_pos = self.reward_constants.default_joint_pos
         self.action_scales = torch.tensor(self.robot.action_scales, dtype=f32, device=dev)
-        lower = torch.tensor(self.robot.joint_lower, dtype=f32, device=dev)
-        upper = torch.tensor(self.robot.joint_upper, dtype=f32, device=dev)
-        self.soft_lower, self.soft_upper = soft_joint_limits(lower, upper, cfg.rewards.soft_joint_limit)
-        self.joint_lower, self.joint_upper = lower, upper
+        self.soft_lower, self.soft_upper = self.reward_constants.soft_lower, self.reward_constants.soft_upper
+        self.joint_lower = torch.tensor(self.robot.joint_lower, dtype=f32, device=dev)
+        self.joint_upper = torch.tensor(self.robot.joint_upper, dtype=f32, device=dev)
         self.default_foot_z = foot_positions(self.robot, self.default_joint_pos, xp=torch)[..., 2]  # (4,) base frame
-        n = num_envs
+
+    def _init_buffers(self) -> None:
+        """Per-env state carried between steps: commands, actions, targets, air time, history, episode sums."""
+        n, nj, dev = self.num_envs, self.num_actions, self.device
         self.commands = torch.zeros(n, 3, device=dev)
         self.actions = torch.zeros(n, nj, device=dev)
         self.last_actions = torch.zeros(n, nj, device=dev)
@@ -98,13 +118,13 @@ class Go1VelocityTask:
         self.spawn_xy = torch.zeros(n, 2, device=dev)
         ones, zeros = torch.ones(n, device=dev), torch.zeros(n, device=dev)
         self.dynamics = Dynamics(ones, zeros, ones.clone(), ones.clone(), ones.clone())
-        self.episode_sums: dict[str, torch.Tensor] = {name: torch.zeros(n, device=dev) for name in cfg.rewards.weights}
+        self.episode_sums: dict[str, torch.Tensor] = {name: torch.zeros(n, device=dev) for name in self.cfg.rewards.weights}
         self.episode_return = torch.zeros(n, device=dev)
-        self._substep = torch.arange(self.decimation, device=dev).view(1, -1, 1)
-        self._push_every = max(1, int(round(cfg.randomization.push_interval_s / self.dt)))
-        self._resample_every = max(1, int(round(cfg.commands.resample_time_s / self.dt)))
-        o, nz = cfg.observations, cfg.randomization.noise
-        self.noise_scale = torch.cat(
+
+    def _noise_scale(self) -> torch.Tensor:
+        """Per-element scale of the observation noise of one frame (noise-free elements 0)."""
+        o, nz, nj = self.cfg.observations, self.cfg.randomization.noise, self.num_actions
+        return torch.cat(
             [
                 torch.full((3,), nz.gyro * o.ang_vel_scale),
                 torch.full((3,), nz.gravity),
@@ -114,12 +134,7 @@ class Go1VelocityTask:
                 torch.zeros(nj),
                 torch.zeros(o.frame_size(nj) - 9 - 3 * nj),  # gait clock: exact
             ]
-        ).to(dev)
-        self.curriculum = training and cfg.commands.curriculum
-        self.command_fraction = cfg.commands.curriculum_start if self.curriculum else 1.0
-        self._curriculum_scores: list[torch.Tensor] = []
-        self.state: RobotState = self.backend.state().to(dev)
-        self.terrain.assign(n, self.gen)
+        ).to(self.device)
 
     # ---- gymnasium-style API ------------------------------------------------------------------
     @property
@@ -139,84 +154,17 @@ class Go1VelocityTask:
         return obs, {"critic_obs": critic}
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
-        cfg = self.cfg
-        self.actions = actions.detach().to(torch.float32).clamp(-cfg.action_clip, cfg.action_clip)
-        targets = self.default_joint_pos + self.action_scales * self.actions
-        if cfg.targets.enabled:  # as the robot's safety layer shapes them (deploy.safety)
-            targets = limit_step(torch, targets, self.last_targets, cfg.targets.max_rate * self.dt)
-            targets = within_joint_range(torch, targets, self.joint_lower, self.joint_upper, cfg.targets.joint_margin_rad)
-        delayed = self._substep < self.latency_substeps.view(-1, 1, 1)
-        seq = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
-        self.last_targets = targets
-        state = self.backend.step(seq).to(self.device)  # CPU engines hand back CPU tensors
-        self.state = state
-        self.episode_length += 1
-
+        """One policy step of every env: ``(obs, reward, terminated, truncated, info)``, finished envs reset."""
+        state = self._actuate(actions)
         base_lin_vel, gravity, height = self._kinematics(state)
-        contact = state.foot_force > cfg.rewards.contact_threshold
-        first_contact, air_time_at_touchdown, self.air_time = air_time_step(self.air_time, contact, self.dt)
-
-        term = cfg.termination
-        terminated = gravity[:, 2] > -math.cos(term.max_tilt)
-        terminated |= height < term.min_base_height
-        if term.trunk_contact:
-            terminated |= state.trunk_contact > cfg.rewards.contact_threshold
-        truncated = (self.episode_length >= self.max_episode_length) & ~terminated
-
-        inputs = RewardInputs(
-            commands=self.commands,
-            base_lin_vel=base_lin_vel,
-            base_ang_vel=state.base_ang_vel_body,
-            projected_gravity=gravity,
-            base_height=height,
-            joint_pos=state.joint_pos,
-            joint_vel=state.joint_vel,
-            last_joint_vel=self.last_joint_vel,
-            joint_torque=state.joint_torque,
-            actions=self.actions,
-            last_actions=self.last_actions,
-            foot_force=state.foot_force,
-            foot_lift=foot_positions(self.robot, state.joint_pos, xp=torch)[..., 2] - self.default_foot_z,
-            first_contact=first_contact,
-            air_time=air_time_at_touchdown,
-            collision_force=torch.cat([state.trunk_contact.unsqueeze(1), state.thigh_contact], 1),
-            terminated=terminated,
-            soft_lower=self.soft_lower,
-            soft_upper=self.soft_upper,
-            default_joint_pos=self.default_joint_pos,
-            clock_cycles=self.episode_time * cfg.observations.clock_frequency,
-            dt=self.dt,
-        )
-        reward, parts = compute_rewards(inputs, cfg.rewards)
-        for name, value in parts.items():
-            self.episode_sums[name] += value
-        self.episode_return += reward
-
+        terminated, truncated = self._episode_ends(state, gravity, height)
+        reward, parts = self._reward(state, base_lin_vel, gravity, height, terminated)
         self.last_actions = self.actions
         self.last_joint_vel = state.joint_vel
-
-        step_ids = self.episode_length
-        resample = torch.nonzero(step_ids % self._resample_every == 0).flatten()
-        if resample.numel():
-            self._sample_commands(resample)
-        if pushes_enabled(cfg.randomization):
-            push = torch.nonzero(step_ids % self._push_every == 0).flatten()
-            if push.numel():
-                self.backend.push(push, push_velocities(cfg.randomization, push.numel(), self.gen))
-
-        done = terminated | truncated
+        self._resample_and_push()
         obs, critic = self._observe(state, base_lin_vel, height)
         info: dict[str, Any] = {"critic_obs": critic, "reward_terms": parts}
-        done_ids = torch.nonzero(done).flatten()
-        if done_ids.numel():
-            info["final_obs"] = obs.clone()
-            info["final_critic_obs"] = critic.clone()
-            info["episode"] = self._episode_stats(done_ids)
-            self._reset_envs(done_ids, curriculum=True)
-            self.state = self.backend.state().to(self.device)
-            fresh = self.state.select(done_ids)
-            lin_vel, _, fresh_height = self._kinematics(fresh)
-            obs[done_ids], critic[done_ids] = self._observe(fresh, lin_vel, fresh_height, ids=done_ids)
+        self._reset_finished(terminated | truncated, obs, critic, info)
         return obs, reward, terminated, truncated, info
 
     def curriculum_state(self) -> dict[str, Any]:
@@ -242,6 +190,92 @@ class Go1VelocityTask:
         self.backend.set_dynamics(ids, dynamics)
         for field_name in ("friction", "added_mass", "kp_scale", "kd_scale", "motor_strength"):
             getattr(self.dynamics, field_name)[ids] = getattr(dynamics, field_name).to(self.device)
+
+    def _actuate(self, actions: torch.Tensor) -> RobotState:
+        """Clip the actions, shape them into PD targets and run the engine's substeps (latency included)."""
+        cfg = self.cfg
+        self.actions = actions.detach().to(torch.float32).clamp(-cfg.action_clip, cfg.action_clip)
+        targets = self.default_joint_pos + self.action_scales * self.actions
+        if cfg.targets.enabled:  # as the robot's safety layer shapes them (deploy.safety)
+            targets = limit_step(torch, targets, self.last_targets, cfg.targets.max_rate * self.dt)
+            targets = within_joint_range(torch, targets, self.joint_lower, self.joint_upper, cfg.targets.joint_margin_rad)
+        delayed = self._substep < self.latency_substeps.view(-1, 1, 1)
+        seq = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
+        self.last_targets = targets
+        state = self.backend.step(seq).to(self.device)  # CPU engines hand back CPU tensors
+        self.state = state
+        self.episode_length += 1
+        return state
+
+    def _episode_ends(self, state: RobotState, gravity: torch.Tensor, height: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(terminated, truncated): a fall (tilt, low base, trunk contact), and the time-out of the others."""
+        cfg = self.cfg
+        term = cfg.termination
+        terminated = gravity[:, 2] > -math.cos(term.max_tilt)
+        terminated |= height < term.min_base_height
+        if term.trunk_contact:
+            terminated |= state.trunk_contact > cfg.rewards.contact_threshold
+        truncated = (self.episode_length >= self.max_episode_length) & ~terminated
+        return terminated, truncated
+
+    def _reward(
+        self, state: RobotState, base_lin_vel: torch.Tensor, gravity: torch.Tensor, height: torch.Tensor, terminated: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """This step's reward and weighted terms, added to the episode sums; the feet's air time moves on."""
+        contact = state.foot_force > self.cfg.rewards.contact_threshold
+        first_contact, air_time_at_touchdown, self.air_time = air_time_step(self.air_time, contact, self.dt)
+        inputs = reward_inputs(
+            self.reward_constants,
+            commands=self.commands,
+            base_lin_vel=base_lin_vel,
+            base_ang_vel=state.base_ang_vel_body,
+            projected_gravity=gravity,
+            base_height=height,
+            joint_pos=state.joint_pos,
+            joint_vel=state.joint_vel,
+            joint_torque=state.joint_torque,
+            foot_force=state.foot_force,
+            foot_lift=foot_positions(self.robot, state.joint_pos, xp=torch)[..., 2] - self.default_foot_z,
+            actions=self.actions,
+            last_actions=self.last_actions,
+            last_joint_vel=self.last_joint_vel,
+            first_contact=first_contact,
+            air_time=air_time_at_touchdown,
+            body_contact=(state.trunk_contact, state.thigh_contact),
+            terminated=terminated,
+            time=self.episode_time,
+        )
+        reward, parts = compute_rewards(inputs, self.cfg.rewards)
+        for name, value in parts.items():
+            self.episode_sums[name] += value
+        self.episode_return += reward
+        return reward, parts
+
+    def _resample_and_push(self) -> None:
+        """New commands for envs at their resampling step; a push for envs at their push step."""
+        cfg = self.cfg
+        step_ids = self.episode_length
+        resample = torch.nonzero(step_ids % self._resample_every == 0).flatten()
+        if resample.numel():
+            self._sample_commands(resample)
+        if pushes_enabled(cfg.randomization):
+            push = torch.nonzero(step_ids % self._push_every == 0).flatten()
+            if push.numel():
+                self.backend.push(push, push_velocities(cfg.randomization, push.numel(), self.gen))
+
+    def _reset_finished(self, done: torch.Tensor, obs: torch.Tensor, critic: torch.Tensor, info: dict[str, Any]) -> None:
+        """Reset the envs that just finished: their last observations go to ``info``, their first into ``obs``/``critic``."""
+        done_ids = torch.nonzero(done).flatten()
+        if not done_ids.numel():
+            return
+        info["final_obs"] = obs.clone()
+        info["final_critic_obs"] = critic.clone()
+        info["episode"] = self._episode_stats(done_ids)
+        self._reset_envs(done_ids, curriculum=True)
+        self.state = self.backend.state().to(self.device)
+        fresh = self.state.select(done_ids)
+        lin_vel, _, fresh_height = self._kinematics(fresh)
+        obs[done_ids], critic[done_ids] = self._observe(fresh, lin_vel, fresh_height, ids=done_ids)
 
     def _kinematics(self, state: RobotState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Base linear velocity (base frame), projected gravity and height above the terrain."""

@@ -333,16 +333,7 @@ def load_minari_dataset(name: str) -> Dataset:
     """
     where = f"{MINARI_PREFIX}{name}"
     minari = import_minari(where)
-    local = minari_local_ids(minari)
-    dataset_id = name if name in local else None
-    if dataset_id is None and _minari_version(name) is None:
-        versions = [(v[1], i) for i in local if (v := _minari_version(i)) is not None and v[0] == name]
-        dataset_id = max(versions)[1] if versions else None
-    if dataset_id is None:
-        raise DatasetError(
-            f"{where}: no such dataset in the local Minari root {minari_root()}; "
-            f"local datasets: {', '.join(local) or 'none'} (unio4 data export DATA.h5 --minari NAME writes one)"
-        )
+    dataset_id = _minari_dataset_id(minari, name, where)
     from gymnasium.spaces import Box
 
     source = minari.load_dataset(dataset_id)
@@ -352,26 +343,7 @@ def load_minari_dataset(name: str) -> Dataset:
     infos: dict[str, list[np.ndarray]] = {}
     episodes = 0
     for episode in source.iterate_episodes():
-        steps = len(episode.rewards)
-        obs = np.asarray(episode.observations).reshape(steps + 1, -1)
-        extra = dict(episode.infos or {})
-        next_obs = np.asarray(extra.pop(MINARI_NEXT)).reshape(steps + 1, -1)[:-1] if MINARI_NEXT in extra else obs[1:]
-        terminals = np.asarray(episode.terminations, dtype=bool).reshape(-1).copy()
-        timeouts = np.asarray(episode.truncations, dtype=bool).reshape(-1).copy()
-        if steps and not (terminals[-1] or timeouts[-1]):
-            timeouts[-1] = True  # a recorded episode ends at its last step
-        for key, value in (
-            ("observations", obs[:-1]),
-            ("next_observations", next_obs),
-            ("actions", np.asarray(episode.actions).reshape(steps, -1)),
-            ("rewards", np.asarray(episode.rewards).reshape(-1)),
-            ("terminals", terminals),
-            ("timeouts", timeouts),
-        ):
-            parts[key].append(value)
-        for key, value in extra.items():
-            if isinstance(value, np.ndarray) and len(value) == steps + 1:  # per-observation infos; others are dropped
-                infos.setdefault(key, []).append(value[:-1])
+        _add_minari_episode(episode, parts, infos)
         episodes += 1
     if not episodes:
         raise DatasetError(f"{where}: holds no episodes")
@@ -390,6 +362,45 @@ def load_minari_dataset(name: str) -> Dataset:
     )
     data.validate(where)
     return data
+
+
+def _minari_dataset_id(minari: Any, name: str, where: str) -> str:
+    """The local dataset id ``name`` names: itself, or without a version the latest ``name-vN``."""
+    local = minari_local_ids(minari)
+    dataset_id = name if name in local else None
+    if dataset_id is None and _minari_version(name) is None:
+        versions = [(v[1], i) for i in local if (v := _minari_version(i)) is not None and v[0] == name]
+        dataset_id = max(versions)[1] if versions else None
+    if dataset_id is None:
+        raise DatasetError(
+            f"{where}: no such dataset in the local Minari root {minari_root()}; "
+            f"local datasets: {', '.join(local) or 'none'} (unio4 data export DATA.h5 --minari NAME writes one)"
+        )
+    return dataset_id
+
+
+def _add_minari_episode(episode: Any, parts: dict[str, list[np.ndarray]], infos: dict[str, list[np.ndarray]]) -> None:
+    """Append one Minari episode's transitions to ``parts`` and its per-observation infos to ``infos``."""
+    steps = len(episode.rewards)
+    obs = np.asarray(episode.observations).reshape(steps + 1, -1)
+    extra = dict(episode.infos or {})
+    next_obs = np.asarray(extra.pop(MINARI_NEXT)).reshape(steps + 1, -1)[:-1] if MINARI_NEXT in extra else obs[1:]
+    terminals = np.asarray(episode.terminations, dtype=bool).reshape(-1).copy()
+    timeouts = np.asarray(episode.truncations, dtype=bool).reshape(-1).copy()
+    if steps and not (terminals[-1] or timeouts[-1]):
+        timeouts[-1] = True  # a recorded episode ends at its last step
+    for key, value in (
+        ("observations", obs[:-1]),
+        ("next_observations", next_obs),
+        ("actions", np.asarray(episode.actions).reshape(steps, -1)),
+        ("rewards", np.asarray(episode.rewards).reshape(-1)),
+        ("terminals", terminals),
+        ("timeouts", timeouts),
+    ):
+        parts[key].append(value)
+    for key, value in extra.items():
+        if isinstance(value, np.ndarray) and len(value) == steps + 1:  # per-observation infos; others are dropped
+            infos.setdefault(key, []).append(value[:-1])
 
 
 def _attr(value: Any) -> Any:

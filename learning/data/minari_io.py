@@ -96,35 +96,72 @@ def episode_slices(data: Dataset) -> list[slice]:
 def export_minari(data: Dataset, name: str, source: Path | None = None, root: str | Path | None = None) -> MinariExport:
     """Write ``data`` as Minari dataset ``name`` (``-v0`` added without a version) into the local Minari root."""
     minari = import_minari("data export --minari")
-    from gymnasium.spaces import Box
-    from minari.data_collector import EpisodeBuffer
-
     data.validate(str(source or "dataset"))
     dataset_id = minari_id(name)
-    obs = data.observations.numpy()
-    next_obs = data.next_observations.numpy()
-    actions = data.actions.numpy()
-    rewards = data.rewards.numpy()
-    terminals, timeouts = data.terminals.numpy().astype(bool), data.timeouts.numpy().astype(bool)
-    infos = {k: v.numpy() for k, v in data.infos.items()}
     slices = episode_slices(data)
-    carry_next = any(not np.array_equal(next_obs[s][:-1], obs[s][1:]) for s in slices)
+    spaces = _spaces(data)
+    buffers = _episode_buffers(data, slices)
+    meta = data.metadata
+    extra = _export_metadata(meta, source)
+    description = (
+        f"unio4 dataset{f' {source.name}' if source else ''}: {len(data)} transitions, "
+        f"{len(slices)} episodes, robot {meta.get('robot', '?')}, source {meta.get('source', '?')}"
+    )
+    with minari_datasets_path(root) as where:
+        if (minari_root() / dataset_id).exists():
+            raise FileExistsError(f"minari:{dataset_id}: already in the local Minari root {where}; choose another NAME (or NAME-v1)")
+        try:
+            with warnings.catch_warnings():  # author, code_permalink, eval_env, env_spec: none for a logged dataset
+                warnings.simplefilter("ignore", UserWarning)
+                dataset = minari.create_dataset_from_buffers(
+                    dataset_id,
+                    buffers,
+                    observation_space=spaces[0],
+                    action_space=spaces[1],
+                    algorithm_name=str(meta.get("source") or "unio4"),
+                    description=description,
+                    jpeg_encoding=False,
+                )
+                dataset.storage.update_metadata(extra)
+        except BaseException:
+            shutil.rmtree(minari_root() / dataset_id, ignore_errors=True)  # never half a dataset
+            raise
+        return MinariExport(dataset_id, minari_root(), len(slices), len(data))
+
+
+def _spaces(data: Dataset) -> tuple[Any, Any]:
+    """Observation and action spaces: unbounded observations; actions within the task's bound, unbounded if one lies outside."""
+    from gymnasium.spaces import Box
+
+    obs, actions = data.observations.numpy(), data.actions.numpy()
     bound = dataset_action_bound(data)
     in_bounds = bool(np.all(np.abs(actions) <= bound))
     obs_dtype: Any = obs.dtype  # gymnasium types dtype as a scalar type; a numpy dtype is what it takes too
     act_dtype: Any = actions.dtype
     observation_space = Box(-np.inf, np.inf, obs.shape[1:], obs_dtype)
     high = bound if in_bounds else np.inf
-    action_space = Box(-high, high, actions.shape[1:], act_dtype)
+    return observation_space, Box(-high, high, actions.shape[1:], act_dtype)
 
-    def rows_per_observation(values: np.ndarray) -> np.ndarray:
-        return np.concatenate([values, values[-1:]])
 
+def _rows_per_observation(values: np.ndarray) -> np.ndarray:
+    """Per-transition rows as Minari's per-observation infos: the last row repeated."""
+    return np.concatenate([values, values[-1:]])
+
+
+def _episode_buffers(data: Dataset, slices: list[slice]) -> list[Any]:
+    """One minari ``EpisodeBuffer`` per episode; the next observations go along as an info where they are not the following rows."""
+    from minari.data_collector import EpisodeBuffer
+
+    obs, next_obs = data.observations.numpy(), data.next_observations.numpy()
+    actions, rewards = data.actions.numpy(), data.rewards.numpy()
+    terminals, timeouts = data.terminals.numpy().astype(bool), data.timeouts.numpy().astype(bool)
+    infos = {k: v.numpy() for k, v in data.infos.items()}
+    carry_next = any(not np.array_equal(next_obs[s][:-1], obs[s][1:]) for s in slices)
     buffers = []
     for i, s in enumerate(slices):
-        episode_infos = {k: rows_per_observation(v[s]) for k, v in infos.items()}
+        episode_infos = {k: _rows_per_observation(v[s]) for k, v in infos.items()}
         if carry_next:
-            episode_infos[MINARI_NEXT] = rows_per_observation(next_obs[s])
+            episode_infos[MINARI_NEXT] = _rows_per_observation(next_obs[s])
         buffers.append(
             EpisodeBuffer(
                 id=i,
@@ -136,7 +173,11 @@ def export_minari(data: Dataset, name: str, source: Path | None = None, root: st
                 infos=episode_infos or None,
             )
         )
-    meta = data.metadata
+    return buffers
+
+
+def _export_metadata(meta: dict[str, Any], source: Path | None) -> dict[str, Any]:
+    """The Minari metadata of an export: robot, task, reward config, source file and hash, the dataset's own metadata."""
     task_config: dict[str, Any] = meta["task_config"] if isinstance(meta.get("task_config"), dict) else {}
     extra: dict[str, Any] = {
         "robot": meta.get("robot"),
@@ -146,25 +187,4 @@ def export_minari(data: Dataset, name: str, source: Path | None = None, root: st
         "source_sha256": sha256_file(source) if source else None,
         MINARI_METADATA: meta,
     }
-    extra = _json_safe({k: v for k, v in extra.items() if v is not None})
-    with minari_datasets_path(root) as where:
-        if (minari_root() / dataset_id).exists():
-            raise FileExistsError(f"minari:{dataset_id}: already in the local Minari root {where}; choose another NAME (or NAME-v1)")
-        try:
-            with warnings.catch_warnings():  # author, code_permalink, eval_env, env_spec: none for a logged dataset
-                warnings.simplefilter("ignore", UserWarning)
-                dataset = minari.create_dataset_from_buffers(
-                    dataset_id,
-                    buffers,
-                    observation_space=observation_space,
-                    action_space=action_space,
-                    algorithm_name=str(meta.get("source") or "unio4"),
-                    description=f"unio4 dataset{f' {source.name}' if source else ''}: {len(data)} transitions, "
-                    f"{len(slices)} episodes, robot {meta.get('robot', '?')}, source {meta.get('source', '?')}",
-                    jpeg_encoding=False,
-                )
-                dataset.storage.update_metadata(extra)
-        except BaseException:
-            shutil.rmtree(minari_root() / dataset_id, ignore_errors=True)  # never half a dataset
-            raise
-        return MinariExport(dataset_id, minari_root(), len(slices), len(data))
+    return _json_safe({k: v for k, v in extra.items() if v is not None})

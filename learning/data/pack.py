@@ -29,10 +29,10 @@ from unio4.deploy.manifest import ControlSpec
 from unio4.deploy.observations import projected_gravity
 from unio4.deploy.rollout_log import read_events, read_log
 from unio4.learning.data.dataset import Dataset, concatenate_episodes, episode_columns
-from unio4.robots.description import load_robot
+from unio4.robots.description import RobotDescription, load_robot
 from unio4.robots.kinematics import STANCE_FORCE, foot_positions, leg_odometry
 from unio4.sim.config import TaskConfig
-from unio4.sim.rewards import RewardInputs, air_time_step, compute_rewards, soft_joint_limits
+from unio4.sim.rewards import RewardConfig, RewardConstants, RewardInputs, air_time_step, compute_rewards, reward_inputs
 
 # What reward recomputation reads from a log, besides the observation and the action.
 LOGGED_STATE = ("joint_pos", "joint_vel", "joint_torque", "base_quat", "gyro", "foot_force", "command")
@@ -60,50 +60,70 @@ def recompute_rewards(
     """
     robot = load_robot(task.robot)
     rc = dataclasses.replace(task.rewards, weights={k: w for k, w in task.rewards.weights.items() if k not in set_aside})
-    t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
     q, dq = log["joint_pos"].astype(np.float64), log["joint_vel"].astype(np.float64)
     quat, gyro, foot = log["base_quat"].astype(np.float64), log["gyro"].astype(np.float64), log["foot_force"].astype(np.float64)
     lin_vel, height = leg_odometry(robot, q, dq, gyro, quat, foot, stance_force) if base_motion is None else base_motion
-    n = len(q)
-    air = torch.zeros(4)
-    touchdowns = []
-    for contact in t(foot) > rc.contact_threshold:  # the task's air-time bookkeeping, at the policy rate
-        first, at_touchdown, air = air_time_step(air, contact, policy_dt)
-        touchdowns.append((first, at_touchdown))
-    clipped = np.clip(log["action"], -task.action_clip, task.action_clip)
-    last_actions = np.concatenate([np.zeros_like(clipped[:1]), clipped[:-1]])
-    last_dq = np.concatenate([dq[:1], dq[:-1]])
-    soft_lower, soft_upper = soft_joint_limits(t(robot.joint_lower), t(robot.joint_upper), rc.soft_joint_limit)
-    terminated = np.zeros(n, dtype=bool)
-    terminated[-1] = terminal
-    inputs = RewardInputs(
-        commands=t(log["command"]),
-        base_lin_vel=t(lin_vel),
-        base_ang_vel=t(gyro),
-        projected_gravity=projected_gravity(torch, t(quat)),
-        base_height=t(height),
-        joint_pos=t(q),
-        joint_vel=t(dq),
-        last_joint_vel=t(last_dq),
-        joint_torque=t(log["joint_torque"]),
-        actions=t(clipped),
-        last_actions=t(last_actions),
-        foot_force=t(foot),
-        foot_lift=t(foot_positions(robot, q)[..., 2] - foot_positions(robot, np.asarray(robot.default_joint_pos))[..., 2]),
-        first_contact=torch.stack([f for f, _ in touchdowns]),
-        air_time=torch.stack([a for _, a in touchdowns]),
-        collision_force=torch.zeros(n, 5),
-        terminated=torch.as_tensor(terminated),
-        soft_lower=soft_lower,
-        soft_upper=soft_upper,
-        default_joint_pos=t(robot.default_joint_pos),
-        clock_cycles=t(log["time"] if "time" in log else np.arange(n) * policy_dt) * task.observations.clock_frequency,
-        dt=policy_dt,
-    )
+    inputs = _log_reward_inputs(log, task, robot, rc, policy_dt, terminal, (lin_vel, height))
     reward, parts = compute_rewards(inputs, rc)
     estimates = {"base_lin_vel_estimate": np.asarray(lin_vel, np.float32), "base_height_estimate": np.asarray(height, np.float32)}
     estimates.update({f"reward_{k}": v.numpy() for k, v in parts.items()})
     return reward.numpy(), estimates
+
+
+def _f32(a: typing.Any) -> torch.Tensor:
+    """``a`` as a float32 tensor."""
+    return torch.as_tensor(np.asarray(a), dtype=torch.float32)
+
+
+def _log_reward_inputs(
+    log: dict[str, np.ndarray],
+    task: TaskConfig,
+    robot: RobotDescription,
+    rc: RewardConfig,
+    policy_dt: float,
+    terminal: bool,
+    base_motion: tuple[np.ndarray, np.ndarray],
+) -> RewardInputs:
+    """The reward inputs of a logged run: the row before as the previous step, no trunk or thigh sensing."""
+    constants = RewardConstants.for_robot(robot, rc, task.observations.clock_frequency, policy_dt)
+    q, dq, foot = log["joint_pos"], log["joint_vel"], _f32(log["foot_force"])  # as logged: foot_positions works in float64
+    n = len(q)
+    clipped = np.clip(log["action"], -task.action_clip, task.action_clip)
+    terminated = np.zeros(n, dtype=bool)
+    terminated[-1] = terminal
+    first_contact, air_time = _touchdowns(foot, rc.contact_threshold, policy_dt)
+    default_foot_z = foot_positions(robot, np.asarray(robot.default_joint_pos))[..., 2]
+    return reward_inputs(
+        constants,
+        commands=_f32(log["command"]),
+        base_lin_vel=_f32(base_motion[0]),
+        base_ang_vel=_f32(log["gyro"]),
+        projected_gravity=projected_gravity(torch, _f32(log["base_quat"])),
+        base_height=_f32(base_motion[1]),
+        joint_pos=_f32(q),
+        joint_vel=_f32(dq),
+        joint_torque=_f32(log["joint_torque"]),
+        foot_force=foot,
+        foot_lift=_f32(foot_positions(robot, q)[..., 2] - default_foot_z),  # float64 kinematics, as the odometry's
+        actions=_f32(clipped),
+        last_actions=_f32(np.concatenate([np.zeros_like(clipped[:1]), clipped[:-1]])),
+        last_joint_vel=_f32(np.concatenate([dq[:1], dq[:-1]])),
+        first_contact=first_contact,
+        air_time=air_time,
+        body_contact=None,
+        terminated=torch.as_tensor(terminated),
+        time=_f32(log["time"] if "time" in log else np.arange(n) * policy_dt),
+    )
+
+
+def _touchdowns(foot_force: torch.Tensor, contact_threshold: float, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(first contact, air time at touchdown) of every row (T, 4): the task's air-time bookkeeping, replayed row by row."""
+    air = torch.zeros(4)
+    touchdowns = []
+    for contact in foot_force > contact_threshold:
+        first, at_touchdown, air = air_time_step(air, contact, dt)
+        touchdowns.append((first, at_touchdown))
+    return torch.stack([f for f, _ in touchdowns]), torch.stack([a for _, a in touchdowns])
 
 
 def terms_reading(log: dict[str, np.ndarray], key: str, task: TaskConfig, policy_dt: float, **kwargs: Any) -> list[str]:

@@ -175,25 +175,8 @@ def convert(
     dq = (obs[:, fmt.joint_vel : fmt.joint_vel + 12] / fmt.dof_vel_scale)[:, perm]
     commands = obs[:, fmt.commands : fmt.commands + 3] / np.asarray(fmt.command_scale)
     frequency = obs[:, fmt.commands + fmt.frequency_command]
-    gravity = obs[:, fmt.gravity : fmt.gravity + 3]
-    gravity = gravity / np.linalg.norm(gravity, axis=1, keepdims=True)
-    roll, pitch = np.arctan2(-gravity[:, 1], -gravity[:, 2]), np.arctan2(gravity[:, 0], np.hypot(gravity[:, 1], gravity[:, 2]))
-    camera = states[:, fmt.t265.start : fmt.t265.start + fmt.t265.width] if fmt.t265 else None
-    yaw = camera[:, fmt.t265.rpy + 2] if camera is not None and fmt.t265 else np.zeros(n)
-    quat = euler_to_quat(roll, pitch, yaw)
-    if camera is not None and fmt.t265:
-        gyro = rotate_inverse(np, quat, camera[:, fmt.t265.angular_velocity : fmt.t265.angular_velocity + 3])
-        lin_vel = rotate_inverse(np, quat, camera[:, fmt.t265.velocity : fmt.t265.velocity + 3])
-    else:  # no camera: no yaw rate, and leg odometry below for the velocity
-        gyro, lin_vel = np.zeros((n, 3)), None
-    # Actions: the log's joint targets, in the robot description's convention.
-    hips = np.zeros(12, dtype=bool)
-    hips[::3] = True
-    clipped = np.clip(actions.astype(np.float64), -fmt.clip_actions, fmt.clip_actions)
-    log_scale = np.where(hips, fmt.action_scale * fmt.hip_scale_reduction, fmt.action_scale)
-    targets = (default_log + clipped * log_scale)[:, perm]
-    action = (targets - robot.default_joint_pos) / robot.action_scales
-    torque = np.clip(fmt.kp * (targets - q) - fmt.kd * dq, -robot.torque_limits, robot.torque_limits)
+    gravity, quat, gyro, lin_vel = _base_motion(states, fmt)
+    action, torque = _unio4_actions(actions, q, dq, fmt, robot)
     # Base height from leg kinematics, standing on the two lowest feet (the log has no foot forces).
     odometry_vel, height = leg_odometry(robot, q, dq, gyro, quat, lowest_feet_stance(robot, q, quat), 0.5)
     phase = gait_phase(obs[:, fmt.clock + fmt.clock_reference_leg], frequency, fmt.policy_dt)
@@ -210,11 +193,49 @@ def convert(
         # unio4's clock runs at the task's frequency from time 0; this time puts it at the log's gait phase
         "time": phase / clock_hz if clock_hz > 0 else np.arange(n) * fmt.policy_dt,
     }
-    # Episodes of the task: stretches of upright rows, each ending at the row where the robot is first tilted
-    # past max_tilt (a fall, terminal) or at the end of the file (a time-out). Rows lying on the side are left out.
     upright = np.arccos(np.clip(-gravity[:, 2], -1.0, 1.0)) <= task.termination.max_tilt
     velocity = odometry_vel if lin_vel is None else lin_vel
-    full = {**log, "base_lin_vel": velocity, "base_height": height, "gait_frequency": frequency}
+    return _upright_episodes({**log, "base_lin_vel": velocity, "base_height": height, "gait_frequency": frequency}, upright)
+
+
+def _base_motion(states: np.ndarray, fmt: WtwLogFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Unit projected gravity, orientation quaternion, base-frame angular and linear velocity (None without a camera)."""
+    n = len(states)
+    gravity = states[:, : fmt.obs_width][:, fmt.gravity : fmt.gravity + 3]
+    gravity = gravity / np.linalg.norm(gravity, axis=1, keepdims=True)
+    roll, pitch = np.arctan2(-gravity[:, 1], -gravity[:, 2]), np.arctan2(gravity[:, 0], np.hypot(gravity[:, 1], gravity[:, 2]))
+    camera = states[:, fmt.t265.start : fmt.t265.start + fmt.t265.width] if fmt.t265 else None
+    yaw = camera[:, fmt.t265.rpy + 2] if camera is not None and fmt.t265 else np.zeros(n)
+    quat = euler_to_quat(roll, pitch, yaw)
+    if camera is not None and fmt.t265:
+        gyro = rotate_inverse(np, quat, camera[:, fmt.t265.angular_velocity : fmt.t265.angular_velocity + 3])
+        lin_vel = rotate_inverse(np, quat, camera[:, fmt.t265.velocity : fmt.t265.velocity + 3])
+        return gravity, quat, gyro, lin_vel
+    return gravity, quat, np.zeros((n, 3)), None  # no camera: no yaw rate, and leg odometry for the velocity
+
+
+def _unio4_actions(
+    actions: np.ndarray, q: np.ndarray, dq: np.ndarray, fmt: WtwLogFormat, robot: RobotDescription
+) -> tuple[np.ndarray, np.ndarray]:
+    """The log's joint targets as actions in the robot description's convention, and the PD torques toward them."""
+    perm = fmt.to_sdk()
+    default_log = np.asarray(fmt.default_joint_pos, dtype=np.float64)
+    hips = np.zeros(12, dtype=bool)
+    hips[::3] = True
+    clipped = np.clip(actions.astype(np.float64), -fmt.clip_actions, fmt.clip_actions)
+    log_scale = np.where(hips, fmt.action_scale * fmt.hip_scale_reduction, fmt.action_scale)
+    targets = (default_log + clipped * log_scale)[:, perm]
+    action = (targets - robot.default_joint_pos) / robot.action_scales
+    torque = np.clip(fmt.kp * (targets - q) - fmt.kd * dq, -robot.torque_limits, robot.torque_limits)
+    return action, torque
+
+
+def _upright_episodes(full: dict[str, np.ndarray], upright: np.ndarray) -> list[ImportedEpisode]:
+    """Episodes of the task: stretches of upright rows; rows lying on the side are left out.
+
+    Each ends at the row where the robot is first tilted past max_tilt (a fall, terminal) or at the end of the file (a time-out).
+    """
+    n = len(upright)
     episodes, start = [], None
     for t in range(n + 1):
         if t < n and upright[t]:
