@@ -15,35 +15,35 @@ Flat ground only: heightfield terrain is a MuJoCo feature here.
 
 from __future__ import annotations
 
-import tempfile
-
 import numpy as np
 import torch
 
 from unio4.deploy.observations import rotate_inverse
 from unio4.robots.description import RobotDescription
-from unio4.robots.urdf import build_urdf
 from unio4.sim.backends.interface import Dynamics, RobotState
+from unio4.sim.backends.pybullet_world import (
+    contact_force,
+    create_world,
+    import_pybullet,
+    joint_state,
+    link_index,
+    load_body,
+    release_motors,
+    rotate,
+    set_friction,
+    torque_step,
+    urdf_file,
+)
 from unio4.sim.terrain import Terrain
 
-GRAVITY = 9.81
 PD_SUBSTEPS = 3  # PyBullet steps per task substep (5 ms / 3 = 1.7 ms)
-
-
-def _rotate(quat_wxyz: np.ndarray, vec: np.ndarray) -> np.ndarray:
-    """Body-frame vector to world frame."""
-    return rotate_inverse(np, quat_wxyz * np.array([1.0, -1.0, -1.0, -1.0]), vec)
 
 
 class PybulletBackend:
     """``num_envs`` Go1s, one PyBullet world each, stepped at the robot's ``sim_dt``."""
 
     def __init__(self, robot: RobotDescription, num_envs: int, terrain: Terrain) -> None:
-        from unio4.deploy.banners import stdout_to_stderr
-
-        with stdout_to_stderr():  # its build-time banner
-            import pybullet as pb
-
+        pb = import_pybullet()
         if terrain.spec is not None:
             raise ValueError("backend 'pybullet': only flat terrain is supported (set terrain.kind: flat)")
         self.pb, self.robot, self.num_envs = pb, robot, num_envs
@@ -58,30 +58,22 @@ class PybulletBackend:
         self.clients: list[int] = []
         self.bodies: list[int] = []
         self.grounds: list[int] = []
-        with tempfile.NamedTemporaryFile("w", suffix=".urdf") as fh:
-            fh.write(build_urdf(robot))
-            fh.flush()
+        with urdf_file(robot) as urdf:
             for _ in range(num_envs):
-                c = pb.connect(pb.DIRECT)
-                pb.setTimeStep(self.dt, physicsClientId=c)
-                pb.setGravity(0, 0, -GRAVITY, physicsClientId=c)
-                plane = pb.createCollisionShape(pb.GEOM_PLANE, physicsClientId=c)
-                ground = pb.createMultiBody(0, plane, physicsClientId=c)
-                pb.changeDynamics(ground, -1, lateralFriction=1.0, physicsClientId=c)
-                body = pb.loadURDF(fh.name, [0, 0, 0.4], flags=pb.URDF_USE_INERTIA_FROM_FILE, physicsClientId=c)
+                c, ground = create_world(pb, self.dt)
+                body = load_body(pb, c, urdf, 0.4)
                 self.clients.append(c)
                 self.bodies.append(body)
                 self.grounds.append(ground)
         c, body = self.clients[0], self.bodies[0]
-        index = {pb.getJointInfo(body, i, physicsClientId=c)[12].decode(): i for i in range(pb.getNumJoints(body, physicsClientId=c))}
-        self.joints = [index[n] for n in robot.joint_short_names]  # each link is named after its joint
+        index = link_index(pb, c, body)
+        self.joints = [index[n] for n in robot.joint_short_names]
         self.feet = [index[f"{leg}_foot"] for leg in robot.legs]
         self.thighs = [index[f"{leg}_thigh"] for leg in robot.legs]
         self.com_offset = np.array(pb.getDynamicsInfo(body, -1, physicsClientId=c)[3])  # base COM in the trunk frame
         self.nominal_mass = pb.getDynamicsInfo(body, -1, physicsClientId=c)[0]
         for c, body in zip(self.clients, self.bodies):
-            zeros = [0.0] * len(self.joints)
-            pb.setJointMotorControlArray(body, self.joints, pb.VELOCITY_CONTROL, forces=zeros, physicsClientId=c)
+            release_motors(pb, c, body, self.joints)
         n, nj = num_envs, robot.num_joints
         self.kp_scale, self.kd_scale, self.strength = np.ones(n), np.ones(n), np.ones(n)
         self._tau = np.zeros((n, nj))
@@ -89,8 +81,7 @@ class PybulletBackend:
         self._trunk = np.zeros(n)
         self._thigh = np.zeros((n, 4))
         for c, body in zip(self.clients, self.bodies):
-            for foot in self.feet:
-                pb.changeDynamics(body, foot, lateralFriction=robot.body.foot_friction, physicsClientId=c)
+            set_friction(pb, c, body, self.feet, robot.body.foot_friction)
 
     # ---- interface -------------------------------------------------------------------------
     def reset(
@@ -110,9 +101,9 @@ class PybulletBackend:
         for k, i in enumerate(env_ids.tolist()):
             c, body = self.clients[i], self.bodies[i]
             w, x, y, z = quat[k]
-            com = pos[k] + _rotate(quat[k], self.com_offset)
+            com = pos[k] + rotate(quat[k], self.com_offset)
             pb.resetBasePositionAndOrientation(body, com.tolist(), [x, y, z, w], physicsClientId=c)
-            pb.resetBaseVelocity(body, lin[k].tolist(), _rotate(quat[k], ang[k]).tolist(), physicsClientId=c)
+            pb.resetBaseVelocity(body, lin[k].tolist(), rotate(quat[k], ang[k]).tolist(), physicsClientId=c)
             for j, joint in enumerate(self.joints):
                 pb.resetJointState(body, joint, float(q[k, j]), float(dq[k, j]), physicsClientId=c)
             self._foot[i], self._trunk[i], self._thigh[i] = 0.0, 0.0, 0.0
@@ -123,26 +114,18 @@ class PybulletBackend:
         self._foot[:], self._trunk[:], self._thigh[:] = 0.0, 0.0, 0.0
         for i, (c, body) in enumerate(zip(self.clients, self.bodies)):
             for s in range(self.decimation * self.pd_substeps):
-                states = pb.getJointStates(body, self.joints, physicsClientId=c)
-                q = np.array([st[0] for st in states])
-                dq = np.array([st[1] for st in states])
+                q, dq = joint_state(pb, c, body, self.joints)
                 target = targets[i, s // self.pd_substeps]
                 tau = self.strength[i] * (self.kp_scale[i] * self.kp * (target - q) - self.kd_scale[i] * self.kd * dq)
-                self._tau[i] = np.clip(tau, -self.tau_max, self.tau_max)
-                pb.setJointMotorControlArray(body, self.joints, pb.TORQUE_CONTROL, forces=self._tau[i].tolist(), physicsClientId=c)
-                pb.stepSimulation(physicsClientId=c)
+                self._tau[i] = torque_step(pb, c, body, self.joints, tau, self.tau_max)
                 self._read_contacts(i)
         return self.state()
 
     def _read_contacts(self, i: int) -> None:
         pb, c, body, ground = self.pb, self.clients[i], self.bodies[i], self.grounds[i]
-
-        def normal(link: int) -> float:
-            return float(sum(p[9] for p in pb.getContactPoints(body, ground, link, -1, physicsClientId=c)))
-
-        self._foot[i] = np.maximum(self._foot[i], [normal(f) for f in self.feet])
-        self._thigh[i] = np.maximum(self._thigh[i], [normal(t) for t in self.thighs])
-        self._trunk[i] = max(self._trunk[i], normal(-1))
+        self._foot[i] = np.maximum(self._foot[i], [contact_force(pb, c, body, ground, f) for f in self.feet])
+        self._thigh[i] = np.maximum(self._thigh[i], [contact_force(pb, c, body, ground, t) for t in self.thighs])
+        self._trunk[i] = max(self._trunk[i], contact_force(pb, c, body, ground, -1))
 
     def state(self) -> RobotState:
         pb, n = self.pb, self.num_envs
@@ -151,7 +134,7 @@ class PybulletBackend:
         for i, (c, body) in enumerate(zip(self.clients, self.bodies)):
             com, (x, y, z, w) = pb.getBasePositionAndOrientation(body, physicsClientId=c)
             quat[i] = [w, x, y, z]
-            pos[i] = np.array(com) - _rotate(quat[i], self.com_offset)
+            pos[i] = np.array(com) - rotate(quat[i], self.com_offset)
             v, omega = pb.getBaseVelocity(body, physicsClientId=c)
             lin[i], ang[i] = v, rotate_inverse(np, quat[i], np.array(omega))
             states = pb.getJointStates(body, self.joints, physicsClientId=c)
@@ -177,8 +160,7 @@ class PybulletBackend:
         pb = self.pb
         for k, i in enumerate(env_ids.tolist()):
             c, body = self.clients[i], self.bodies[i]
-            for foot in self.feet:
-                pb.changeDynamics(body, foot, lateralFriction=float(dynamics.friction[k]), physicsClientId=c)
+            set_friction(pb, c, body, self.feet, float(dynamics.friction[k]))
             pb.changeDynamics(body, -1, mass=self.nominal_mass + float(dynamics.added_mass[k]), physicsClientId=c)
             self.kp_scale[i], self.kd_scale[i] = float(dynamics.kp_scale[k]), float(dynamics.kd_scale[k])
             self.strength[i] = float(dynamics.motor_strength[k])

@@ -1,78 +1,13 @@
-"""``unio4 emulate``: a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)."""
+"""``unio4 emulate``: a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests).
+
+The flags and the handler live in the sim layer (:mod:`unio4.sim.emulator.entry`), which ``python -m
+unio4.sim.emulator`` runs too: one parser for both.
+"""
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+from unio4.sim.emulator.entry import HELP, add_arguments, run
 
-from unio4.commands.options import add_out, add_set, overrides, port_number
+__all__ = ["HELP", "WORDS", "add_arguments", "run"]
 
 WORDS = ("emulate",)
-HELP = "a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)"
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=port_number, default=8007, help="UDP port (the real Go1 listens on 8007)")
-    p.add_argument("--lockstep", action="store_true", help="advance physics one tick per LowCmd (deterministic)")
-    p.add_argument("--physics", default="mujoco", choices=["mujoco", "pybullet"], help="physics engine of the emulated robot")
-    p.add_argument("--duration", type=float, default=None, help="stop after this much emulated time, s")
-    add_out(p, "write the true base trajectory here (.npz) on exit")
-    p.add_argument("--seed", type=int, default=0, help="random seed of noise, pushes and faults")
-    p.add_argument(
-        "--realtime-priority",
-        type=int,
-        choices=range(100),
-        metavar="0-99",
-        default=50,
-        help="SCHED_FIFO priority of the emulated robot's loop where permitted (0: the default scheduler)",
-    )
-    p.add_argument("--reality", default="nominal", help="reality-gap profile in configs/reality/ or a YAML path (see unio4 list)")
-    add_set(p, "reality.payload_kg=2.0", "reality")
-    p.add_argument(
-        "--reset-per-run", action="store_true", help="each new client (a new SDK socket) finds the robot as at start: exact evaluations"
-    )
-    faults = p.add_argument_group("fault injection")
-    faults.add_argument("--state-loss", type=float, default=0.0, help="probability of dropping a LowState")
-    faults.add_argument("--delay-ticks", type=int, default=0, help="LowStates leave this many 2 ms ticks late")
-    faults.add_argument("--bad-crc", type=float, default=0.0, help="probability of a LowState with a corrupt CRC")
-    faults.add_argument("--noise", type=float, default=0.0, help="sensor noise std (q rad, gyro rad/s; dq x10)")
-    faults.add_argument("--push-every", type=float, default=-1.0, help="push the base every S seconds")
-    faults.add_argument("--push-speed", type=float, default=0.5, help="push size, m/s")
-    faults.add_argument("--fall-at", type=float, default=-1.0, help="topple the robot at T s")
-    faults.add_argument("--stop-combo-at", type=float, default=-1.0, help="the remote's L2+B held from T s")
-    faults.add_argument("--freeze-at", type=float, default=-1.0, help="stop sending LowStates at T s (dead link)")
-    faults.add_argument("--nan-at", type=float, default=-1.0, help="the IMU reports NaN from T s")
-
-
-def run(args: argparse.Namespace) -> int:
-    from unio4.configs.loader import load, resolve_config_path
-    from unio4.sim.emulator import Emulator, EmulatorConfig, FaultConfig
-    from unio4.sim.reality import RealityConfig
-
-    faults = FaultConfig(
-        state_loss=args.state_loss,
-        delay_ticks=args.delay_ticks,
-        bad_crc=args.bad_crc,
-        noise_std=args.noise,
-        push_interval_s=args.push_every,
-        push_speed=args.push_speed,
-        fall_at_s=args.fall_at,
-        stop_combo_at_s=args.stop_combo_at,
-        freeze_at_s=args.freeze_at,
-        nan_at_s=args.nan_at,
-    )
-    reality = load(RealityConfig, resolve_config_path(args.reality, "reality"), overrides(args, "reality"))
-    cfg = EmulatorConfig(
-        host=args.host,
-        port=args.port,
-        lockstep=args.lockstep,
-        physics=args.physics,
-        seed=args.seed,
-        faults=faults,
-        reality=reality,
-        reset_per_run=args.reset_per_run,
-        realtime_priority=args.realtime_priority,
-    )
-    Emulator(cfg).serve(duration_s=args.duration, trace=Path(args.out) if args.out else None)
-    return 0

@@ -1,0 +1,115 @@
+"""The emulated Go1 in PyBullet, the second engine, in the PyBullet backend's world."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unio4.deploy.observations import rotate_inverse
+from unio4.robots.description import RobotDescription
+from unio4.sim.backends.pybullet_world import (
+    contact_force,
+    create_world,
+    import_pybullet,
+    joint_state,
+    link_index,
+    load_body,
+    release_motors,
+    rotate,
+    set_friction,
+    torque_step,
+    urdf_file,
+)
+from unio4.sim.emulator.imu import specific_force
+from unio4.sim.emulator.motors import pd_torque
+
+
+class PybulletGo1:
+    """The same Go1 (URDF generated from the same description) in PyBullet: the second engine.
+
+    PyBullet has no built-in PD with feed-forward per motor, so the motors' law is evaluated here
+    each tick and applied as joint torques (default velocity motors off); joint damping and
+    friction come from the URDF as in MuJoCo.
+    """
+
+    def __init__(self, robot: RobotDescription, dt: float) -> None:
+        pb = import_pybullet()
+        self.pb, self.robot, self.dt = pb, robot, dt
+        self.client, self.ground = create_world(pb, dt)
+        with urdf_file(robot) as urdf:
+            self.body = load_body(pb, self.client, urdf, 0.3)
+        index = link_index(pb, self.client, self.body)
+        self._joints = [index[n] for n in robot.joint_short_names]
+        self._feet = [index[f"{leg}_foot"] for leg in robot.legs]
+        set_friction(pb, self.client, self.body, self._feet, robot.body.foot_friction)
+        release_motors(pb, self.client, self.body, self._joints)
+        self._tau = np.zeros(robot.num_joints)
+        self._read()
+        self._prev_vel = self._lin_vel
+
+    def reset_lying(self) -> None:
+        pb, c = self.pb, self.client
+        pb.resetBasePositionAndOrientation(self.body, [0, 0, self.robot.control.lying_height], [0, 0, 0, 1], physicsClientId=c)
+        pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+        for j, q in zip(self._joints, self.robot.lying_joint_pos, strict=True):
+            pb.resetJointState(self.body, j, float(q), 0.0, physicsClientId=c)
+        self._read()
+        passive = np.zeros(self.robot.num_joints)
+        for _ in range(int(1.0 / self.dt)):
+            self.step(passive, passive, passive, passive, passive)
+
+    def step(self, q: np.ndarray, dq: np.ndarray, tau: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None:
+        torque = pd_torque(q, dq, tau, kp, kd, self._q, self._dq)
+        self._prev_vel = self._lin_vel
+        self._tau = torque_step(self.pb, self.client, self.body, self._joints, torque, self.robot.torque_limits)
+        self._read()
+
+    def _read(self) -> None:
+        """Query the engine once per tick; every property below reads this snapshot."""
+        pb, c = self.pb, self.client
+        pos, (x, y, z, w) = pb.getBasePositionAndOrientation(self.body, physicsClientId=c)
+        lin, ang = pb.getBaseVelocity(self.body, physicsClientId=c)
+        self._pos, self._quat = np.array(pos), np.array([w, x, y, z])
+        self._lin_vel, self._gyro = np.array(lin), rotate_inverse(np, self._quat, np.array(ang))
+        self._q, self._dq = joint_state(pb, c, self.body, self._joints)
+
+    @property
+    def base_pos(self) -> np.ndarray:
+        return self._pos.copy()
+
+    @property
+    def base_quat(self) -> np.ndarray:
+        return self._quat.copy()
+
+    @property
+    def base_lin_vel_world(self) -> np.ndarray:
+        return self._lin_vel.copy()
+
+    @property
+    def gyro(self) -> np.ndarray:
+        return self._gyro.copy()
+
+    @property
+    def accelerometer(self) -> np.ndarray:
+        return specific_force(self._quat, self._lin_vel, self._prev_vel, self.dt)
+
+    @property
+    def joint_pos(self) -> np.ndarray:
+        return self._q.copy()
+
+    @property
+    def joint_vel(self) -> np.ndarray:
+        return self._dq.copy()
+
+    @property
+    def joint_torque(self) -> np.ndarray:
+        return self._tau.copy()
+
+    @property
+    def foot_force(self) -> np.ndarray:
+        return np.array([contact_force(self.pb, self.client, self.body, self.ground, foot) for foot in self._feet])
+
+    def push(self, delta_vel_world: np.ndarray, delta_ang_vel_body: np.ndarray | None = None) -> None:
+        ang_body = self._gyro + (delta_ang_vel_body if delta_ang_vel_body is not None else 0.0)
+        ang_world = rotate(self._quat, ang_body)
+        self.pb.resetBaseVelocity(self.body, (self._lin_vel + delta_vel_world).tolist(), ang_world.tolist(), physicsClientId=self.client)
+        self._read()
