@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unio4.commands.options import add_logger, add_out, add_set, console, overrides
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from unio4.learning.time_to_walk import WalkResult
 
 WORDS = ("bench", "walk")
 HELP = "time to walk: PPO from scratch until the mean action tracks commands without falling (seeds, table, curve)"
@@ -36,35 +40,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from rich.table import Table
 
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.loggers import LoggerSpec, check_logger
+    from unio4.learning.loggers import check_logger
     from unio4.learning.online import OnlineConfig
-    from unio4.learning.time_to_walk import WalkCriterion, WalkRun, plot_walk_curves, time_to_walk
+    from unio4.learning.walk_bench import WalkBench, walk_learner
 
     check_logger(args.logger)  # a missing package: one line, before any work
-    if args.learner == "rsl_rl":
-        from unio4.learning.rsl_rl_peer import rsl_rl_time_to_walk as learn
-    else:
-        learn = time_to_walk
+    learn = walk_learner(args.learner)
     from unio4.sim.config import load_task_config
 
     if args.threads:
         torch.set_num_threads(args.threads)
     task_cfg = load_task_config(args.task, overrides(args, "task"))
     train_cfg = load(OnlineConfig, resolve_config_path(args.config, "train"), overrides(args, "train"))
-    criterion = WalkCriterion()
-    root = Path(args.out)
+    bench = WalkBench(
+        task_cfg, train_cfg, Path(args.out), args.num_envs, int(args.max_samples), int(args.check_every),
+        learner=args.learner, stop_when_walking=not args.keep_training, num_threads=args.threads, logger=args.logger,
+    )  # fmt: skip
     results = {}
     for seed in args.seeds:
         print(f"bench walk: {args.learner} PPO, seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)
-        run = WalkRun(
-            task_cfg, train_cfg, root / f"seed{seed}", args.num_envs, int(args.max_samples), int(args.check_every), criterion,
-            seed=seed, stop_when_walking=not args.keep_training, num_threads=args.threads,
-            logger=LoggerSpec(args.logger, {"task": task_cfg, "train": train_cfg}, f"{root.name}_seed{seed}", f"bench walk {args.learner}"),
-        )  # fmt: skip
-        results[seed] = learn(run)
+        results[seed] = learn(bench.run(seed))
+    console().print(walk_table(results, args))
+    png = bench.write(results)
+    walked = sum(r.walked for r in results.values())
+    print(f"walked in {walked} of {len(results)} seeds; summary {bench.root / 'summary.json'}, curves {png}")
+    return 0 if walked == len(results) else 1
+
+
+def walk_table(results: dict[int, WalkResult], args: argparse.Namespace) -> Table:
+    """One row per seed: whether and when it walked, and the tracking of the check that walked (or the last)."""
+    from rich.table import Table
+
     table = Table(title=f"unio4 bench walk ({args.learner} PPO, {args.task}, {args.config}, {args.num_envs} robots)")
     for col in ("seed", "walks", "samples", "train wall clock", "samples/s", "lin vel error", "yaw rate error", "falls/min"):
         table.add_column(col, justify="right")
@@ -80,19 +88,4 @@ def run(args: argparse.Namespace) -> int:
             f"{last.get('yaw_rate_error', float('nan')):.3f}",
             f"{last.get('falls_per_robot_minute', float('nan')):.2f}",
         )
-    console().print(table)
-    walked = [r for r in results.values() if r.walked]
-    summary = {
-        "learner": args.learner,
-        "criterion": criterion.__dict__,
-        "seeds": {
-            str(s): {"walked": r.walked, "samples": r.samples, "train_seconds": r.train_seconds, "checks": r.checks}
-            for s, r in results.items()
-        },
-        "median_train_minutes": statistics.median(r.train_seconds / 60 for r in walked) if len(walked) == len(results) else None,
-    }
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "summary.json").write_text(json.dumps(summary, indent=1))
-    png = plot_walk_curves(results, criterion, root / "walk.png")
-    print(f"walked in {len(walked)} of {len(results)} seeds; summary {root / 'summary.json'}, curves {png}")
-    return 0 if len(walked) == len(results) else 1
+    return table

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unio4.commands.options import add_logger, add_out, add_set, add_threads, apply_threads, check_device, overrides
 
 if TYPE_CHECKING:
-    from unio4.learning.offline.pipeline import OnlineScorer
-    from unio4.learning.policy import GaussianActor
+    from unio4.learning.offline.env_scores import Go1Scores, GymScores
+    from unio4.learning.offline.pipeline import OfflineConfig
 
 WORDS = ("train", "offline")
 HELP = "Uni-O4 offline: critics, BC ensemble, dynamics + OPE, multi-step improvement"
@@ -51,16 +50,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from unio4.configs.loader import load, resolve_config_path
     from unio4.learning.data.dataset import load_dataset
     from unio4.learning.loggers import LoggerSpec, check_logger
-    from unio4.learning.offline.pipeline import OfflineConfig, train_offline
+    from unio4.learning.offline.env_scores import evaluate_result
+    from unio4.learning.offline.pipeline import train_offline
     from unio4.learning.run_dir import prepare_run_dir
 
     check_logger(args.logger)  # a missing package: one line, before any work
     apply_threads(args)
+    cfg = train_config(args)
+    if args.env:
+        from unio4.learning.gym_env import check_env_id
+
+        check_env_id(args.env)
+    data = load_dataset(args.data)
+    name = Path(args.data.removeprefix("minari:")).stem
+    run_dir = prepare_run_dir(args.out, "offline", name, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
+    scores = env_scores(args, cfg, data.metadata.get("task_config"))
+    reuse = reused_state(args.reuse)
+    tracker = LoggerSpec(args.logger, {"train": cfg}, run_dir.name, "train offline")
+    result = train_offline(data, cfg, run_dir, resume=args.resume, online_scorer=scores, reuse=reuse, tracker=tracker)
+    print(f"selected member {result.member} by {'OPE' if cfg.selection == 'ope' else 'OPE top-k + online returns'}")
+    for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
+        print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")
+    if scores is not None:
+        evaluate_result(scores, result, run_dir)
+    print(f"wrote {result.checkpoint} (init for: unio4 train online --init {result.checkpoint})")
+    return 0
+
+
+def train_config(args: argparse.Namespace) -> OfflineConfig:
+    """The preset (the GPU-sized one when torch sees a GPU) with ``--set train.*``; refuses a device this machine lacks."""
+    import torch
+
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.offline.pipeline import OfflineConfig
+
     preset = args.config or ("uni_o4_offline" if torch.cuda.is_available() else "uni_o4_offline_cpu")
     if args.config is None:
         print(f"train offline: preset {preset} ({'a GPU is available' if torch.cuda.is_available() else 'no GPU: the CPU-sized preset'})")
@@ -71,76 +96,30 @@ def run(args: argparse.Namespace) -> int:
             f"preset {preset} runs on {cfg.device} and there is no GPU here; use --config uni_o4_offline_cpu (or --set train.device=cpu)"
         )
     check_device(cfg.device, "train.device")
-    if args.env:
-        from unio4.learning.gym_env import check_env_id
+    return cfg
 
-        check_env_id(args.env)
-    data = load_dataset(args.data)
-    name = Path(args.data.removeprefix("minari:")).stem
-    run_dir = prepare_run_dir(args.out, "offline", name, args.resume, "checkpoints/offline_state.pt", {"train": cfg})
-    scorer: OnlineScorer | None = None
+
+def env_scores(args: argparse.Namespace, cfg: OfflineConfig, task_config: dict[str, Any] | None) -> GymScores | Go1Scores | None:
+    """Where candidates and the result are scored: the Gymnasium task of ``--env``, the Go1 task of the logs
+    (``--sim-eval``), or nowhere."""
+    from unio4.learning.offline.env_scores import GymScores, go1_scores
+
     if cfg.selection == "online" and not (args.env or args.sim_eval):
         raise ValueError("selection 'online' evaluates candidates in a real environment: pass --env (or --sim-eval for Go1 logs)")
     if args.env and args.sim_eval:
         raise ValueError("--env (a Gymnasium task) and --sim-eval (the Go1 task of the logs) exclude each other")
     if args.env:  # scores candidates for the online selection, and OPE's rank correlation with the truth (diagnostics.json)
-        from unio4.learning.evaluate import evaluate_gym
-
-        def gym_scores(actors: list[GaussianActor]) -> list[float]:
-            return [evaluate_gym(a, args.env, cfg.online_episodes, seed=20_000)["return"] for a in actors]
-
-        scorer = gym_scores
+        return GymScores(args.env, cfg.online_episodes, args.eval_episodes)
     if args.sim_eval:
-        scorer = go1_scorer(data.metadata.get("task_config"), args.data, args.eval_envs, args.eval_seconds)
-
-    reuse = None
-    if args.reuse:
-        reuse = Path(args.reuse) / "checkpoints" / "offline_state.pt"
-        if not reuse.is_file():
-            raise FileNotFoundError(f"--reuse {args.reuse}: no checkpoints/offline_state.pt there")
-    tracker = LoggerSpec(args.logger, {"train": cfg}, run_dir.name, "train offline")
-    result = train_offline(data, cfg, run_dir, resume=args.resume, online_scorer=scorer, reuse=reuse, tracker=tracker)
-    print(f"selected member {result.member} by {'OPE' if cfg.selection == 'ope' else 'OPE top-k + online returns'}")
-    for i, (start, best, acc) in enumerate(zip(result.ope_initial, result.ope_best, result.accepted)):
-        print(f"  member {i}: OPE {start:.3f} (BC) -> {best:.3f}, {acc} accepted improvement(s)")
-    if args.env or args.sim_eval:
-        from unio4.deploy.rollout_log import write_atomic
-        from unio4.learning.checkpoint import load_checkpoint
-        from unio4.learning.export import actor_from_checkpoint
-
-        actor = actor_from_checkpoint(load_checkpoint(result.checkpoint), str(result.checkpoint))
-        if args.env:
-            from unio4.learning.evaluate import evaluate_gym
-
-            scores = evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000)
-            print("  evaluation of the selected policy: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
-            record: dict[str, Any] = {"env": args.env, "episodes": args.eval_episodes, "first_seed": 10_000, **scores}
-        else:
-            assert scorer is not None
-            record = {"sim_eval": True, "envs": args.eval_envs, "seconds": args.eval_seconds, "reward/step": scorer([actor])[0]}
-            print(f"  evaluation of the selected policy in simulation: reward per step {record['reward/step']:.4f}")
-        write_atomic(run_dir / "evaluation.json", json.dumps({"member": result.member, **record}, indent=1).encode())
-    print(f"wrote {result.checkpoint} (init for: unio4 train online --init {result.checkpoint})")
-    return 0
+        return go1_scores(task_config, args.data, args.eval_envs, args.eval_seconds)
+    return None
 
 
-def go1_scorer(task_config: dict[str, Any] | None, data: str, envs: int, seconds: float) -> OnlineScorer:
-    """Reward per step of each actor's mean action in the Go1 task the logs were made with, from one seeded reset."""
-    if task_config is None:
-        raise ValueError(f"--sim-eval: {data} records no task_config (Go1 logs from unio4 collect / data pack / data import have one)")
-    from unio4.configs.loader import from_dict
-    from unio4.learning.evaluate import evaluate_policy
-    from unio4.sim.config import TaskConfig
-    from unio4.sim.task import Go1VelocityTask
-
-    task_cfg = from_dict(TaskConfig, task_config, where=f"{data}: task_config")
-
-    def score(actors: list[GaussianActor]) -> list[float]:
-        task = Go1VelocityTask(task_cfg, envs, seed=10_000)
-        try:
-            steps = int(round(seconds / task.dt))
-            return [evaluate_policy(a, task, steps, seed=10_000)["reward/step"] for a in actors]
-        finally:
-            task.close()
-
-    return score
+def reused_state(reuse: str | None) -> Path | None:
+    """``--reuse``'s ``checkpoints/offline_state.pt``, refused before any training when it is not there."""
+    if not reuse:
+        return None
+    path = Path(reuse) / "checkpoints" / "offline_state.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"--reuse {reuse}: no checkpoints/offline_state.pt there")
+    return path

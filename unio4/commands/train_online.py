@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unio4.commands.options import (
     add_logger,
@@ -15,6 +16,12 @@ from unio4.commands.options import (
     logger_line,
     overrides,
 )
+
+if TYPE_CHECKING:
+    from unio4.learning.distributed import DistContext
+    from unio4.learning.online import OnlineConfig, TrainResult
+    from unio4.learning.online_envs import OnlineEnvs
+    from unio4.sim.config import TaskConfig
 
 WORDS = ("train", "online")
 GO1_ENVS = 256  # robots of a Go1 run: with ppo_go1's iterations, the budget in which PPO from scratch walks
@@ -37,20 +44,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unio4.configs.loader import load, resolve_config_path, to_dict
     from unio4.learning.distributed import init_from_env, shutdown
     from unio4.learning.loggers import LoggerSpec, check_logger
-    from unio4.learning.online import OnlineConfig, VectorEnv, load_init, train_online
-    from unio4.learning.run_dir import prepare_run_dir
+    from unio4.learning.online import load_init, train_online
 
     check_logger(args.logger)  # a missing package: one line, before any work
     apply_threads(args)
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
-
-    train_sets = [*overrides(args, "train"), *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
-    if not any(s.split("=", 1)[0].strip() == "seed" for s in train_sets):  # --seed seeds the learner too, not only the robots
-        train_sets.insert(0, f"seed={args.seed}")
-    cfg = load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), train_sets)
+    cfg = train_config(args)
     check_device(cfg.device, "train.device")  # before a run directory or a simulator exists
     if args.env:
         from unio4.learning.gym_env import check_env_id
@@ -59,63 +60,73 @@ def run(args: argparse.Namespace) -> int:
     init = None
     if args.init:
         init, cfg = load_init(args.init, cfg)
-    name = args.env or args.task
-    configs: dict[str, object] = {"train": cfg}
-    if not args.env:
-        from unio4.sim.config import load_task_config
-
-        configs["task"] = load_task_config(args.task, overrides(args, "task"))
-    if ctx.is_main:  # rank 0 creates, checks and records the run
-        run_dir = prepare_run_dir(args.out, "online", Path(str(name)).stem, args.resume, "checkpoints/latest.pt", configs)
-    elif args.out is None:
-        raise ValueError("under torchrun, pass --out (every rank must agree on it)")
-    else:
-        run_dir = Path(args.out)
+    task_cfg = None if args.env else task_config(args)
+    configs: dict[str, object] = {"train": cfg} | ({"task": task_cfg} if task_cfg is not None else {})
+    run_dir = online_run_dir(args, ctx.is_main, configs)
     tracker = LoggerSpec(args.logger, configs, run_dir.name, "train online")
-    env: VectorEnv
-    if args.env:  # a Gymnasium task
-        from unio4.learning.evaluate import evaluate_gym
-        from unio4.learning.gym_env import GymVectorEnv
-
-        num_envs = args.num_envs or 1
-        env = GymVectorEnv(args.env, num_envs, seed=args.seed + ctx.rank * num_envs)
-        extra = {"env": args.env, "init": str(args.init) if args.init else None}
-        result = train_online(
-            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx, tracker=tracker,
-            evaluator=lambda actor: evaluate_gym(actor, args.env, args.eval_episodes, seed=10_000),
-        )  # fmt: skip
-    else:  # the Go1 task
-        from unio4.sim.config import load_task_config
-        from unio4.sim.task import Go1VelocityTask
-
-        task_cfg = load_task_config(args.task, overrides(args, "task"))
-        num_envs = args.num_envs or GO1_ENVS
-        from unio4.learning.online import rank_device
-
-        device = rank_device(cfg.device, ctx)  # the task lives where the networks do
-        seed = args.seed + ctx.rank * num_envs
-        # from scratch, the command curriculum (when the task configures one) applies; a pretrained policy gets the full ranges
-        env = Go1VelocityTask(task_cfg, num_envs, backend=args.backend, seed=seed, device=device, training=args.init is None)
-        extra = {"task_config": to_dict(task_cfg), "backend": args.backend, "init": str(args.init) if args.init else None}
-        evaluator = eval_task = None
-        if cfg.eval_interval and ctx.is_main:  # the mean action on its own robots: same commands, pushes and dynamics every time
-            from unio4.learning.evaluate import evaluate_policy
-
-            eval_task = Go1VelocityTask(task_cfg, args.eval_envs, backend=args.backend, seed=10_000, device=device)
-            eval_steps = int(round(args.eval_seconds / eval_task.dt))
-
-            def evaluator(actor):  # type: ignore[no-untyped-def]
-                return evaluate_policy(actor, eval_task, eval_steps, seed=10_000)
-
-        result = train_online(
-            env, cfg, run_dir, resume=args.resume, init=init, extra_state=extra, ctx=ctx, evaluator=evaluator, tracker=tracker
-        )
-        if eval_task is not None:
-            eval_task.close()
-    env.close()  # type: ignore[attr-defined]
+    envs = online_envs(args, cfg, ctx, task_cfg)
+    result = train_online(
+        envs.env,
+        cfg,
+        run_dir,
+        resume=args.resume,
+        init=init,
+        extra_state=envs.extra_state,
+        ctx=ctx,
+        evaluator=envs.evaluator,
+        tracker=tracker,
+    )
+    envs.close()
     shutdown(ctx)
-    if not ctx.is_main:
-        return 0
+    if ctx.is_main:
+        print_summary(result, run_dir, args.logger)
+    return 0
+
+
+def train_config(args: argparse.Namespace) -> OnlineConfig:
+    """The training preset with ``--set train.*`` and ``--iterations``; ``--seed`` seeds the learner too, not only the robots."""
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.online import OnlineConfig
+
+    train_sets = [*overrides(args, "train"), *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
+    if not any(s.split("=", 1)[0].strip() == "seed" for s in train_sets):
+        train_sets.insert(0, f"seed={args.seed}")
+    return load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), train_sets)
+
+
+def task_config(args: argparse.Namespace) -> TaskConfig:
+    """The Go1 task: the preset of ``--task`` with ``--set task.*``."""
+    from unio4.sim.config import load_task_config
+
+    return load_task_config(args.task, overrides(args, "task"))
+
+
+def online_envs(args: argparse.Namespace, cfg: OnlineConfig, ctx: DistContext, task_cfg: TaskConfig | None) -> OnlineEnvs:
+    """This rank's environments and the evaluator: the Gymnasium task of ``--env``, else the Go1 task of ``task_cfg``."""
+    from unio4.learning.online_envs import go1_envs, gym_envs
+
+    if task_cfg is None:  # --env: a Gymnasium task
+        return gym_envs(args.env, args.num_envs or 1, args.seed, ctx, args.eval_episodes, args.init)
+    return go1_envs(
+        task_cfg, cfg, ctx, args.num_envs or GO1_ENVS,
+        backend=args.backend, seed=args.seed, init=args.init, eval_envs=args.eval_envs, eval_seconds=args.eval_seconds,
+    )  # fmt: skip
+
+
+def online_run_dir(args: argparse.Namespace, is_main: bool, configs: dict[str, object]) -> Path:
+    """Rank 0 creates, checks and records the run directory; under torchrun the other ranks take ``--out`` as it is."""
+    from unio4.learning.run_dir import prepare_run_dir
+
+    if is_main:
+        name = Path(str(args.env or args.task)).stem
+        return prepare_run_dir(args.out, "online", name, args.resume, "checkpoints/latest.pt", configs)
+    if args.out is None:
+        raise ValueError("under torchrun, pass --out (every rank must agree on it)")
+    return Path(args.out)
+
+
+def print_summary(result: TrainResult, run_dir: Path, logger: str) -> None:
+    """The first and last evaluation, the final reward per step and where the run went."""
     last = next((row for row in reversed(result.history) if "reward/step" in row), {})
     evals = [row for row in result.history if "eval/return" in row]
     if evals:
@@ -125,6 +136,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluation reward/step: first {evals[0]['eval/reward/step']:+.4f}, last {evals[-1]['eval/reward/step']:+.4f}")
     print(
         f"done: final reward/step {last.get('reward/step', float('nan')):+.4f}, "
-        f"checkpoint {result.checkpoint}, curves {run_dir / 'curves.png'}{logger_line(args.logger, run_dir)}"
+        f"checkpoint {result.checkpoint}, curves {run_dir / 'curves.png'}{logger_line(logger, run_dir)}"
     )
-    return 0
