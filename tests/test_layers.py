@@ -8,11 +8,19 @@ and any layer below it. Late imports inside functions count: they are imports al
 ``if TYPE_CHECKING:`` count for the layers (a type from above is a dependency on above) but not for cycles
 (they never run). No module imports a layer by its bare folder name (``import sim``): that would load a
 second copy of the module beside ``unio4.sim``'s.
+
+A process a module starts on a project module (``[sys.executable, "-m", "unio4.deploy.rollout", ...]``, the
+module's name also through a module-level constant, or ``python -m unio4...`` in one string; docstrings aside)
+is a run-time import of that module for both rules, except that a module starting its own package's
+``__main__`` (the package as a program) is no cycle. Library code (everything but ``unio4.cli`` and
+``unio4.commands``) never starts the command line: a library function is called, or started by its own
+module, never reached through ``unio4 <command>``.
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from pathlib import Path
 
@@ -79,15 +87,88 @@ def imports(modules: dict[str, Path]) -> list[tuple[str, str, bool]]:
     return edges
 
 
+LAUNCH = re.compile(r"(?:^|\s)-m\s+(unio4(?:\.\w+)*)")  # "-m unio4.x" inside one string (a shell line)
+COMMAND_LINE = ("unio4.cli", "unio4.commands", "unio4.__main__")
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    """The ids of the docstring nodes of a module and its classes and functions (text for readers, not launches)."""
+    owners = [n for n in ast.walk(tree) if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))]
+    return {id(n.body[0].value) for n in owners if n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+
+
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """The module-level ``NAME = "text"`` constants (a ``-m`` target may be spelled through one)."""
+    return {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
+def _text(node: ast.AST, constants: dict[str, str]) -> str | None:
+    """The string a node spells: a literal, or a module-level constant's name."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return constants.get(node.id) if isinstance(node, ast.Name) else None
+
+
+def _launched(node: ast.AST, docstrings: set[int], constants: dict[str, str]) -> list[str]:
+    """The ``unio4...`` modules one node starts with ``-m``: adjacent items ``"-m", "unio4.x"`` of a list, tuple or
+    call, or ``-m unio4.x`` inside a string (an f-string's text parts included)."""
+    items = node.elts if isinstance(node, (ast.List, ast.Tuple)) else node.args if isinstance(node, ast.Call) else []
+    texts = [_text(x, constants) for x in items]
+    found = [b for a, b in itertools.pairwise(texts) if a == "-m" and b is not None and b.split(".")[0] == "unio4"]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+        found += LAUNCH.findall(node.value)
+    return found
+
+
+def launches(modules: dict[str, Path]) -> list[tuple[str, str]]:
+    """(module, project module it starts as a process) for every ``-m unio4...`` target a module's code spells."""
+    edges = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        docstrings, constants = _docstrings(tree), _constants(tree)
+        for node in ast.walk(tree):
+            for target in _launched(node, docstrings, constants):
+                if f"{target}.__main__" in modules:  # -m on a package runs its __main__
+                    target = f"{target}.__main__"
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges.append((name, target))
+    return edges
+
+
+def dependencies(modules: dict[str, Path]) -> list[tuple[str, str, bool]]:
+    """Every import edge, and every process start as a run-time one."""
+    return [*imports(modules), *((a, b, True) for a, b in launches(modules))]
+
+
 def test_every_import_points_down_the_layers() -> None:
-    up = [f"{a} imports {b}" for a, b, _ in imports(project_modules()) if layer(b) > layer(a)]
-    assert not up, "imports that run up the layers:\n" + "\n".join(sorted(set(up)))
+    up = [f"{a} imports {b}" for a, b, _ in dependencies(project_modules()) if layer(b) > layer(a)]
+    assert not up, "imports (or processes started with -m) that run up the layers:\n" + "\n".join(sorted(set(up)))
+
+
+def test_library_code_never_starts_the_command_line() -> None:
+    """A library module that ran ``python -m unio4.cli ...`` would depend on the CLI's flags and its error
+    lines; it calls the library function (or starts that function's own module) instead."""
+
+    def command_line(module: str) -> bool:
+        return any(module == m or module.startswith(f"{m}.") for m in COMMAND_LINE)
+
+    bad = [f"{a} starts {b}" for a, b in launches(project_modules()) if command_line(b) and not command_line(a)]
+    assert not bad, "library modules that start the command line as a process:\n" + "\n".join(sorted(set(bad)))
 
 
 def test_no_import_cycles() -> None:
     graph: dict[str, set[str]] = {}
-    for a, b, runtime in imports(project_modules()):
-        if runtime and not b.startswith(f"{a}."):  # a package importing its own submodule is not a cycle
+    for a, b, runtime in dependencies(project_modules()):
+        own_program = b.endswith(".__main__") and a.rpartition(".")[0] == b.removesuffix(".__main__")  # its package as a program
+        if runtime and not b.startswith(f"{a}.") and not own_program:  # nor is a package importing its own submodule
             graph.setdefault(a, set()).add(b)
     # Tarjan's strongly connected components: any component of two or more modules is a cycle.
     index: dict[str, int] = {}
@@ -139,6 +220,28 @@ def test_the_checker_sees_late_imports_and_type_only_ones(tmp_path: Path) -> Non
     assert ("unio4.deploy.a", "unio4.learning.ppo", False) in edges  # the typing-only one
     assert ("unio4.deploy.a", "unio4.deploy.b", True) in edges
     assert layer("unio4.learning.ppo") > layer("unio4.deploy.a") and layer("unio4.cli") > layer("unio4.learning")
+
+
+def test_the_checker_sees_processes_started_on_project_modules(tmp_path: Path) -> None:
+    """A ``-m`` target is an edge whether it is a list item after ``"-m"`` or part of one command string;
+    ``-m`` on a package means its ``__main__``; a docstring that shows a command line is not a launch."""
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "learning").mkdir()
+    (tmp_path / "unio4").mkdir()
+    for module in ("learning/ppo.py", "unio4/cli.py", "unio4/__init__.py", "unio4/__main__.py"):
+        (tmp_path / module).write_text("")
+    (tmp_path / "deploy" / "a.py").write_text(
+        '"""Run ``python -m unio4.learning.ppo`` by hand."""\nimport sys\n'
+        'def f():\n    return [sys.executable, "-m", "unio4.cli", "deploy"], f"{sys.executable} -m unio4.learning.ppo -x"\n'
+        'def g():\n    """python -m unio4.cli"""\n    return ("-m", "unio4")\n'
+    )
+    (tmp_path / "deploy" / "b.py").write_text('import sys\nMODULE = "unio4.cli"\nCMD = [sys.executable, "-m", MODULE]\n')
+    assert sorted(launches(project_modules(tmp_path))) == [
+        ("unio4.deploy.a", "unio4.__main__"),
+        ("unio4.deploy.a", "unio4.cli"),
+        ("unio4.deploy.a", "unio4.learning.ppo"),
+        ("unio4.deploy.b", "unio4.cli"),
+    ]
 
 
 BARE = re.compile(rf"^\s*(?:from|import)\s+(?:{'|'.join(LAYERS)})(?:\.|\s|$)", re.M)

@@ -1,0 +1,260 @@
+"""How an on-robot session turns its robot's rollouts into a new checkpoint: the :class:`Update` interface and
+its two modes (``SessionConfig.update``).
+
+The session loop (:mod:`unio4.learning.session`) asks its update which rollouts to run
+(:meth:`Update.rollouts`), runs and packs them, then calls :meth:`Update.update`, which writes the
+iteration's ``checkpoint.pt``; the gate evaluates bundles in :meth:`Update.gate_task` and compares
+:meth:`Update.gate_measures` besides tracking and falls.
+
+- :class:`PpoUpdate` (``update: ppo``): explore-mode rollouts at the session's command and one PPO update
+  of the checkpoint's actor, with the clipped surrogate against the log-probabilities logged on the robot.
+  The robot logs only the policy's observations (no privileged simulator state), so the critic is the
+  session's own V(s) on them: fitted to the Monte-Carlo returns of the first batch, then by PPO's value loss.
+- :class:`IdentifyUpdate` (``update: identify``): mean-action walks, one per identification command; the
+  simulator's motor strength and trunk mass fitted to them (:mod:`unio4.learning.identify`), then PPO in
+  simulation around the fit; the gate evaluates on the robot as identified and walks each bundle there
+  as the robot walked. The robot's minutes go into measuring the gap rather than into gradient steps
+  (docs/benchmarks.md, "Closing a reality gap").
+"""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from unio4.configs.loader import apply_overrides, from_dict, load, resolve_config_path, to_dict
+from unio4.deploy.rollout_log import write_atomic
+from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
+from unio4.learning.data.dataset import Dataset, load_dataset
+from unio4.learning.distributed import SINGLE
+from unio4.learning.export import actor_from_checkpoint
+from unio4.learning.identify import IdentifyConfig, identify, simulate_features
+from unio4.learning.offline.critics import monte_carlo_returns
+from unio4.learning.online import OnlineConfig, load_init, torch_threads, train_online
+from unio4.learning.online_envs import go1_envs
+from unio4.learning.policy import NetworkConfig, ValueCritic
+from unio4.learning.ppo import PPO, PPOConfig, RolloutBuffer
+from unio4.learning.run_dir import prepare_run_dir
+from unio4.learning.session_config import SessionConfig, SessionError
+from unio4.sim.config import TaskConfig, load_task_config
+
+IDENTIFY_FILE, FINETUNE_DIR = "identify.yaml", "sim_finetune"  # in the iteration directory, identify mode
+EVAL_ENVS, EVAL_SECONDS = 16, 10.0  # the fine-tune's evaluation, when its config asks for one: unio4 train online's defaults
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """One robot rollout an update asks for: a fixed command (None: the operator's remote), explore or mean action."""
+
+    command: tuple[float, float, float] | None
+    explore: bool
+    seed: int = 0  # of the exploration noise
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """What an update works from: iteration ``number``'s directory and rollout logs, the accepted checkpoint and bundle."""
+
+    number: int
+    dir: Path
+    runs: tuple[Path, ...]
+    checkpoint: Path
+    bundle: Path
+
+
+class Update(ABC):
+    """What differs between the session's modes: the rollouts, the update itself and the gate's extras."""
+
+    def __init__(self, cfg: SessionConfig, task: TaskConfig) -> None:
+        self.cfg, self.task = cfg, task
+
+    @abstractmethod
+    def rollouts(self, iteration: int) -> list[RolloutPlan]:
+        """The robot rollouts of iteration ``iteration``, in the order they run (``run_0``, ``run_1``, ...)."""
+
+    @abstractmethod
+    def update(self, it: Iteration) -> None:
+        """Write ``it.dir / "checkpoint.pt"`` from the iteration's rollouts (packed in ``it.dir / "data.h5"``)."""
+
+    def gate_task(self, d: Path) -> TaskConfig:
+        """The task the gate evaluates bundles in after iteration directory ``d``'s update: the session's."""
+        return self.task
+
+    def gate_measures(self, d: Path, bundle: Path) -> dict[str, float]:
+        """Measures of ``bundle`` the gate compares besides tracking and falls: none."""
+        return {}
+
+
+def make_update(cfg: SessionConfig, task: TaskConfig, task_file: Path, rollout_s: float) -> Update:
+    """The update ``cfg.update`` names; ``task_file`` is the session's stored task, ``rollout_s`` one rollout's policy time."""
+    if cfg.update == "identify":
+        return IdentifyUpdate(cfg, task, task_file, rollout_s)
+    return PpoUpdate(cfg, task)
+
+
+class PpoUpdate(Update):
+    """``update: ppo``: explore-mode rollouts, then the session's critic and one PPO update on them."""
+
+    def rollouts(self, iteration: int) -> list[RolloutPlan]:
+        """``cfg.rollouts`` explore-mode rollouts at the session's command, each with its own seed."""
+        return [RolloutPlan(self.cfg.command, explore=True, seed=self.cfg.seed + 1000 * iteration + r) for r in range(self.cfg.rollouts)]
+
+    def update(self, it: Iteration) -> None:
+        """The critic (warmed up on the first batch, then carried in the checkpoint), then one PPO update of the actor."""
+        cfg = self.cfg
+        data = load_dataset(it.dir / "data.h5")
+        state = load_checkpoint(it.checkpoint)
+        actor = actor_from_checkpoint(state, str(it.checkpoint)).train()
+        critic = ValueCritic(actor.obs_dim, actor_network(state))
+        if "session_critic" in state:
+            critic.load_state_dict(state["session_critic"])
+        else:
+            critic.normalizer.set_statistics(*data.observation_statistics(), freeze=True)
+            fit_value(critic, data, cfg.ppo.gamma, cfg.critic_warmup_epochs, cfg.critic_lr, cfg.seed)
+        torch.manual_seed(cfg.seed + it.number)
+        ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed + it.number)
+        stats = ppo.update(rollout_buffer(data, critic, cfg.ppo))
+        new = {**state, "actor": actor.state_dict(), "session_critic": critic.state_dict(), "session_update": stats}
+        new["session_iteration"] = it.number
+        save_checkpoint(it.dir / "checkpoint.pt", new)
+
+
+class IdentifyUpdate(Update):
+    """``update: identify``: mean-action walks, the robot's motor strength and trunk mass fitted to them, PPO in
+    simulation around the fit; the gate on the robot as identified, with its walks.
+    """
+
+    def __init__(self, cfg: SessionConfig, task: TaskConfig, task_file: Path, rollout_s: float) -> None:
+        super().__init__(cfg, task)
+        self.task_file, self.rollout_s = task_file, rollout_s
+        self.train_config(seed=cfg.seed)  # a bad preset or override fails now, not after the robot's walks
+
+    def rollouts(self, iteration: int) -> list[RolloutPlan]:
+        """One mean-action walk per identification command."""
+        return [RolloutPlan((vx, 0.0, 0.0), explore=False) for vx in self.cfg.identify_commands]
+
+    def update(self, it: Iteration) -> None:
+        """Fit the robot (``identify.yaml``), fine-tune in simulation around it (``sim_finetune/``), keep the result."""
+        result = identify(list(it.runs), it.bundle, self.task, IdentifyConfig(), seconds=self.rollout_s)
+        record = {"motor_strength": result.motor_strength, "added_mass": result.added_mass, "task_overrides": result.task_overrides()}
+        write_atomic(it.dir / IDENTIFY_FILE, yaml.safe_dump(record, sort_keys=False).encode())
+        run = it.dir / FINETUNE_DIR
+        shutil.rmtree(run, ignore_errors=True)  # a fine-tune cut short starts over
+        sim, seed = self.cfg.sim, self.cfg.seed + it.number
+        try:
+            task = load_task_config(self.task_file, [*sim.task_overrides, *result.task_overrides()])
+            final = finetune_in_simulation(it.checkpoint, task, self.train_config(seed), run, sim.num_envs, seed, sim.threads)
+        except (OSError, ValueError, ImportError) as exc:  # what the training command reports in one line
+            raise SessionError(f"fine-tuning in simulation failed: {one_line(exc)}") from exc
+        shutil.copy(final, it.dir / "checkpoint.pt")
+
+    def train_config(self, seed: int) -> OnlineConfig:
+        """The fine-tune's training config: the preset, ``seed``, the session's overrides, its iterations."""
+        sim = self.cfg.sim
+        overrides = [f"seed={seed}", *sim.train_overrides, f"iterations={sim.iterations}"]  # as unio4 train online applies them
+        return load(OnlineConfig, resolve_config_path(sim.config, "train"), overrides)
+
+    def gate_task(self, d: Path) -> TaskConfig:
+        """The session's task on the robot as identified in ``d`` (the session's own before the fit)."""
+        fit = self._fit(d)
+        return self.task if fit is None else task_with(self.task, fit["task_overrides"], where=str(d / IDENTIFY_FILE))
+
+    def gate_measures(self, d: Path, bundle: Path) -> dict[str, float]:
+        """``walk_speed_error`` of ``bundle``: mean |forward speed - command| over the identification commands,
+        walked (as on the robot, after its first ``skip_s``) in simulation on the robot as identified in ``d``.
+        """
+        fit = self._fit(d)
+        if fit is None:
+            return {}
+        robot = (float(fit["motor_strength"]), float(fit["added_mass"]))
+        commands = list(self.cfg.identify_commands)
+        walks = simulate_features(bundle, self.task, commands, [robot], self.rollout_s, IdentifyConfig().skip_s)[robot]
+        return {"walk_speed_error": float(np.mean([abs(walks[vx]["forward_speed"] - vx) for vx in commands]))}
+
+    @staticmethod
+    def _fit(d: Path) -> dict[str, Any] | None:
+        """The fit recorded in ``d`` (None before the update phase wrote it)."""
+        fit = d / IDENTIFY_FILE
+        return yaml.safe_load(fit.read_text()) if fit.is_file() else None
+
+
+def finetune_in_simulation(
+    init: Path, task: TaskConfig, cfg: OnlineConfig, run_dir: Path, num_envs: int, seed: int, threads: int | None = None
+) -> Path:
+    """``unio4 train online --init INIT`` on the Go1 task (MuJoCo), in this process: PPO on ``num_envs`` simulated robots
+    from ``init``'s weights into the new run ``run_dir`` (``run.yaml`` with its configs, ``checkpoints/final.pt``, the
+    curves). ``threads``: torch's thread count while it runs, restored after (None: left as it is). Returns ``final.pt``.
+    """
+    weights, cfg = load_init(init, cfg)  # the checkpoint's own network
+    run = prepare_run_dir(run_dir, "online", run_dir.name, False, "checkpoints/latest.pt", {"train": cfg, "task": task})
+    with torch_threads(threads):
+        envs = go1_envs(
+            task, cfg, SINGLE, num_envs, backend="mujoco", seed=seed, init=str(init), eval_envs=EVAL_ENVS, eval_seconds=EVAL_SECONDS
+        )
+        try:
+            extra, evaluator = envs.extra_state, envs.evaluator
+            result = train_online(envs.env, cfg, run, init=weights, extra_state=extra, show_progress=False, evaluator=evaluator)
+        finally:
+            envs.close()
+    return result.checkpoint
+
+
+def task_with(task: TaskConfig, overrides: Sequence[str], where: str) -> TaskConfig:
+    """``task`` with ``overrides`` applied and validated (a bad one names ``where``)."""
+    return from_dict(TaskConfig, apply_overrides(to_dict(task), list(overrides)), where=where)
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line."""
+    return "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip()) or type(exc).__name__
+
+
+def actor_network(state: dict[str, Any]) -> NetworkConfig:
+    """The network config of a checkpoint's actor."""
+    network = checkpoint_network(state, "session checkpoint")
+    assert network is not None
+    return network
+
+
+def fit_value(critic: ValueCritic, data: Dataset, gamma: float, epochs: int, lr: float, seed: int) -> float:
+    """Regress V to the discounted Monte-Carlo returns of ``data``; returns the final loss."""
+    returns = monte_carlo_returns(data.rewards, data.terminals | data.timeouts, gamma)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    loss = torch.zeros(())
+    for _ in range(epochs):
+        for idx in torch.randperm(len(data), generator=gen).split(256):
+            loss = (critic(data.observations[idx]) - returns[idx]).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return loss.item()
+
+
+@torch.no_grad()
+def rollout_buffer(data: Dataset, critic: ValueCritic, cfg: PPOConfig) -> RolloutBuffer:
+    """The logged rollouts as one on-policy batch (one column), GAE with time-outs bootstrapped."""
+    n = len(data)
+    buffer = RolloutBuffer(n, 1, data.observations.shape[1], data.observations.shape[1], data.actions.shape[1])
+    values = critic(data.observations)
+    rewards = data.rewards + cfg.gamma * critic(data.next_observations) * data.timeouts.float()  # bootstrap through time-outs
+    for t in range(n):
+        buffer.add(
+            data.observations[t : t + 1],
+            data.observations[t : t + 1],
+            data.actions[t : t + 1],
+            data.infos["log_prob"][t : t + 1].float(),
+            values[t : t + 1],
+            rewards[t : t + 1],
+            (data.terminals | data.timeouts)[t : t + 1],
+        )
+    buffer.compute_returns(torch.zeros(1), cfg.gamma, cfg.gae_lambda)
+    return buffer
