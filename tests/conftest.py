@@ -7,8 +7,13 @@ workers (:func:`shared_artifact`). docs/testing.md lists what each slow test cos
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
+
+# One thread in every process a test starts too (CLI commands, emulators): two workers already fill two cores,
+# and idle OpenMP threads spinning beside them only take time from the other worker.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 from unio4.sim.render import use_offscreen_gl
 
