@@ -6,6 +6,8 @@ ONNX graph), so a deployed policy sees exactly what it saw in training.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -28,7 +30,8 @@ class ObsNormalizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) / std`` with the running statistics, clipped."""
-        return ((x - self.mean) / torch.sqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
+        y = (x - self.mean) / torch.sqrt(self.var + self.eps)
+        return y if math.isinf(self.clip) else y.clamp(-self.clip, self.clip)
 
     def denormalize(self, y: torch.Tensor) -> torch.Tensor:
         """The inverse of :meth:`forward` (unclipped)."""

@@ -1,4 +1,4 @@
-"""Online training: PPO on a vectorised environment (cleanrl-style, one linear loop).
+"""Online training: PPO on a vectorised environment (the loop reads in :func:`train_online`, its steps are :class:`OnlineRunner`'s).
 
 Used for PPO from scratch and, initialised from an offline checkpoint, for Uni-O4's online phase.
 Writes scalars (TensorBoard, W&B or none: :mod:`unio4.learning.loggers`), ``metrics.jsonl``, PNG curves and full-state checkpoints
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -25,6 +25,7 @@ from unio4.learning.loggers import LoggerSpec
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_std_range
 from unio4.learning.ppo import PPO, PPOConfig
 from unio4.learning.progress import ProgressReporter
+from unio4.learning.reward_scaling import RewardScaler
 
 
 class VectorEnv(Protocol):
@@ -52,6 +53,13 @@ class OnlineConfig:
     save_interval: int = bounded(50, ge=1)
     keep_checkpoints: bool = True  # also keep checkpoints/iter_NNNNNN.pt at every save_interval (latest.pt always)
     linear_lr_decay: bool = False
+    # Environment samples over which the linear decay reaches 0 (the Uni-O4 code: 3 M, whatever the
+    # run's length); None: at the run's last iteration.
+    lr_decay_samples: int | None = bounded(None, ge=1)
+    # What the learner is paid: reward_scale * r, divided by the running std of the discounted return
+    # with reward_normalization: running (learning/reward_scaling.py). Evaluations score the raw reward.
+    reward_scale: float = bounded(1.0, gt=0)
+    reward_normalization: Literal["none", "running"] = "none"
     # PPO updates that fit only the critic before the actor moves: a pretrained actor with a fresh
     # critic otherwise takes its first steps on noise.
     critic_warmup_iterations: int = bounded(0, ge=0)
@@ -146,6 +154,16 @@ def _same_shapes(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> boo
     return own.keys() == state.keys() and all(own[k].shape == state[k].shape for k in own)
 
 
+def load_init_weights(actor: GaussianActor, critic: ValueCritic, init: dict[str, Any], warn: bool) -> None:
+    """Start from ``init``'s actor, and from its critic when that fits this task's critic input."""
+    actor.load_state_dict(init["actor"])
+    if "critic" in init and _same_shapes(critic, init["critic"]):
+        critic.load_state_dict(init["critic"])
+    elif "critic" in init and warn:
+        # e.g. an offline critic trained on robot logs (policy observation) for a task whose critic is privileged
+        print("train online: the init checkpoint's critic does not fit this task's critic input; the critic starts fresh")
+
+
 def train_online(
     env: VectorEnv,
     cfg: OnlineConfig,
@@ -169,118 +187,211 @@ def train_online(
     torch.manual_seed(cfg.seed)
     if init is not None and (cfg.min_std is not None or cfg.max_std is not None):
         cfg = replace(cfg, network=with_std_range(cfg.network, cfg.min_std, cfg.max_std))
-    dev = rank_device(cfg.device, ctx)
-    env_device = torch.device(getattr(env, "device", "cpu"))
-    actor, critic = build_agent(env, cfg)
-    if init is not None:
-        actor.load_state_dict(init["actor"])
-        if "critic" in init and _same_shapes(critic, init["critic"]):
-            critic.load_state_dict(init["critic"])
-        elif "critic" in init and show_progress and ctx.is_main:
-            # e.g. an offline critic trained on robot logs (policy observation) for a task whose critic is privileged
-            print("train online: the init checkpoint's critic does not fit this task's critic input; the critic starts fresh")
-    actor.to(dev)
-    critic.to(dev)
-    ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed, ctx=ctx)
-    main = ctx.is_main
-    logger = CurveLogger(run_dir, tracker) if main else None
-    ckpt_dir = run_dir / "checkpoints"
-    start_iteration, global_step = 0, 0
-    curriculum: dict[str, Any] | None = None
-    if resume and (ckpt_dir / "latest.pt").is_file():
-        state = load_checkpoint(ckpt_dir / "latest.pt")
-        curriculum = state.get("curriculum")
-        actor.load_state_dict(state["actor"])
-        critic.load_state_dict(state["critic"])
-        ppo.load_state_dict(state["ppo"])
-        torch.set_rng_state(state["torch_rng"])
-        start_iteration, global_step = state["iteration"], state["global_step"]
-    broadcast_module(actor, ctx)
-    broadcast_module(critic, ctx)
-    if ctx.enabled:  # identical networks everywhere, but each rank explores with its own noise
-        torch.manual_seed(cfg.seed + 1000 * ctx.rank + start_iteration)
+    runner = OnlineRunner.create(env, cfg, run_dir, init, show_progress, ctx, tracker, extra_state)
+    curriculum = runner.load_latest() if resume else None
+    runner.share_networks()
+    runner.reset(curriculum)
+    with ProgressReporter("PPO", cfg.iterations, runner.iteration, enabled=show_progress and ctx.is_main, interval_s=0.0) as progress:
+        for iteration in range(runner.iteration, cfg.iterations):
+            runner.evaluate_if_due(evaluator, iteration)
+            scalars = runner.learn(iteration)
+            progress.advance(status=progress_status(scalars))
+            stop = bool(on_iteration(iteration, scalars, runner.actor)) if on_iteration is not None else False
+            runner.iteration = iteration + 1
+            runner.save_if_due(stop)
+            if stop:
+                break
+    return runner.finish(evaluator)
 
-    def checkpoint_state(iteration: int) -> dict[str, Any]:
+
+@dataclass
+class OnlineRunner:
+    """The state of one online run: environment, networks, PPO learner, rank 0's logger and the counters."""
+
+    env: VectorEnv
+    cfg: OnlineConfig
+    run_dir: Path
+    actor: GaussianActor
+    critic: ValueCritic
+    ppo: PPO
+    ctx: DistContext
+    logger: CurveLogger | None  # rank 0 only: the other ranks neither log nor write checkpoints
+    device: torch.device  # where the networks, the rollout buffer and the updates live
+    env_device: torch.device  # where the environment takes its actions
+    extra_state: dict[str, Any] | None = None  # recorded in every checkpoint as given
+    rewards: RewardScaler | None = None  # the learner's rewards (None: the env's, unchanged)
+    iteration: int = 0  # PPO updates done (the next iteration's index)
+    global_step: int = 0  # environment steps over every rank
+    obs: torch.Tensor = field(init=False)  # the latest observations, on ``device``
+    critic_obs: torch.Tensor = field(init=False)
+
+    @classmethod
+    def create(
+        cls,
+        env: VectorEnv,
+        cfg: OnlineConfig,
+        run_dir: Path,
+        init: dict[str, Any] | None,
+        show_progress: bool,
+        ctx: DistContext,
+        tracker: LoggerSpec | None,
+        extra_state: dict[str, Any] | None,
+    ) -> OnlineRunner:
+        """Networks sized for ``env`` (from ``init`` if given) on this rank's device, their learner and rank 0's logger."""
+        device = rank_device(cfg.device, ctx)
+        env_device = torch.device(getattr(env, "device", "cpu"))
+        actor, critic = build_agent(env, cfg)
+        if init is not None:
+            load_init_weights(actor, critic, init, warn=show_progress and ctx.is_main)
+        actor.to(device)
+        critic.to(device)
+        ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed, ctx=ctx)
+        logger = CurveLogger(run_dir, tracker) if ctx.is_main else None
+        rewards = RewardScaler(env.num_envs, cfg.ppo.gamma, cfg.reward_scale, cfg.reward_normalization, device)
+        return cls(env, cfg, run_dir, actor, critic, ppo, ctx, logger, device, env_device, extra_state, rewards if rewards.active else None)
+
+    @property
+    def ckpt_dir(self) -> Path:
+        """Where ``latest.pt``, ``iter_NNNNNN.pt`` and ``final.pt`` go."""
+        return self.run_dir / "checkpoints"
+
+    def load_latest(self) -> dict[str, Any] | None:
+        """Continue from ``checkpoints/latest.pt`` if there is one (networks, learner, RNG, counters); returns its curricula."""
+        path = self.ckpt_dir / "latest.pt"
+        if not path.is_file():
+            return None
+        state = load_checkpoint(path)
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.ppo.load_state_dict(state["ppo"])
+        torch.set_rng_state(state["torch_rng"])
+        self.iteration, self.global_step = state["iteration"], state["global_step"]
+        if self.rewards is not None and "reward_scaler" in state:
+            self.rewards.load_state_dict(state["reward_scaler"])
+        curriculum: dict[str, Any] | None = state.get("curriculum")
+        return curriculum
+
+    def share_networks(self) -> None:
+        """Rank 0's networks on every rank (a no-op in a single process)."""
+        broadcast_module(self.actor, self.ctx)
+        broadcast_module(self.critic, self.ctx)
+        if self.ctx.enabled:  # identical networks everywhere, but each rank explores with its own noise
+            torch.manual_seed(self.cfg.seed + 1000 * self.ctx.rank + self.iteration)
+
+    def reset(self, curriculum: dict[str, Any] | None) -> None:
+        """Room for a rollout, and the first observations (with the curricula where they stood, on resume)."""
+        env = self.env
+        self.ppo.init_storage(env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions, self.device)
+        obs, info = env.reset(seed=self.cfg.seed + self.iteration)
+        if curriculum is not None and hasattr(env, "load_curriculum_state"):  # go on where the curricula stood
+            env.load_curriculum_state(curriculum)
+            obs, info = env.reset()
+        self.obs, self.critic_obs = obs.to(self.device), info["critic_obs"].to(self.device)
+
+    def evaluate_if_due(self, evaluator: Callable[[GaussianActor], dict[str, float]] | None, iteration: int) -> None:
+        """Rank 0 logs the evaluator's scores every ``eval_interval`` iterations, the first before any update."""
+        if self.logger is not None and evaluator is not None and self.cfg.eval_interval and iteration % self.cfg.eval_interval == 0:
+            self.logger.log(self.global_step, {f"eval/{k}": v for k, v in evaluator(self.actor).items()})
+
+    def lr_fraction(self, iteration: int) -> float:
+        """The linear decay's share of the initial learning rates before ``iteration``'s update."""
+        if self.cfg.lr_decay_samples is None:
+            return 1.0 - iteration / self.cfg.iterations
+        return max(0.0, 1.0 - self.global_step / self.cfg.lr_decay_samples)
+
+    def learn(self, iteration: int) -> dict[str, float]:
+        """One PPO iteration: collect a rollout, update on it; returns (and rank 0 logs) the iteration's scalars."""
+        p = self.cfg.ppo
+        if self.cfg.linear_lr_decay:
+            self.ppo.set_lr_fraction(self.lr_fraction(iteration))
+        t0 = time.perf_counter()
+        rollout = self.collect()
+        collect_time = time.perf_counter() - t0
+        reward_per_step = self.ppo.stored_reward_mean()
+        stats = self.ppo.update(update_actor=iteration >= self.cfg.critic_warmup_iterations)
+        self.global_step += p.num_steps * self.env.num_envs * self.ctx.world_size
+        elapsed = time.perf_counter() - t0
+        scalars = {
+            "reward/step": reward_per_step,
+            "perf/steps_per_s": p.num_steps * self.env.num_envs / elapsed,
+            "perf/collect_s": collect_time,
+            "perf/update_s": elapsed - collect_time,
+            **update_scalars(stats),
+            "policy/mean_std": float(self.actor(self.obs)[1].detach().exp().mean()),
+            **rollout.scalars(p.num_steps),
+        }
+        if self.logger is not None:
+            self.logger.log(self.global_step, scalars)
+        return scalars
+
+    def collect(self) -> RolloutStats:
+        """Act for ``num_steps`` steps in every env into the learner's buffer, then compute the rollout's returns."""
+        dev = self.device
+        rollout = RolloutStats()
+        with torch.no_grad(), torch_threads(self.cfg.collect_threads):
+            for _ in range(self.cfg.ppo.num_steps):
+                actions = self.ppo.act(self.obs, self.critic_obs)
+                obs, rewards, terminated, truncated, info = self.env.step(actions.to(self.env_device))
+                self.obs, self.critic_obs = obs.to(dev), info["critic_obs"].to(dev)
+                rewards, terminated, truncated = rewards.to(dev), terminated.to(dev), truncated.to(dev)
+                if self.rewards is not None:
+                    rewards = self.rewards(rewards, terminated | truncated)
+                self.ppo.process_env_step(rewards, terminated, truncated, info)
+                rollout.add(info)
+            self.ppo.compute_returns(self.critic_obs)
+        return rollout
+
+    def save_if_due(self, stop: bool) -> None:
+        """Rank 0 writes ``latest.pt`` every ``save_interval`` iterations, at the last one and when stopped, and redraws the curves."""
+        n, cfg = self.iteration, self.cfg
+        if self.logger is None or not (n % cfg.save_interval == 0 or n == cfg.iterations or stop):
+            return
+        state = self.checkpoint_state()
+        save_checkpoint(self.ckpt_dir / "latest.pt", state)
+        if cfg.keep_checkpoints and n % cfg.save_interval == 0:  # a history to go back to
+            save_checkpoint(self.ckpt_dir / f"iter_{n:06d}.pt", state)
+        self.logger.plot(CURVE_KEYS)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything a resumed run needs (networks, learner, RNG, counters, curricula) and what the run was."""
+        env = self.env
         return {
-            "actor": actor.state_dict(),
-            "critic": critic.state_dict(),
-            "ppo": ppo.state_dict(),
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "ppo": self.ppo.state_dict(),
             "torch_rng": torch.get_rng_state(),
-            "iteration": iteration,
-            "global_step": global_step,
-            "config": to_dict(cfg),
+            **({"reward_scaler": self.rewards.state_dict()} if self.rewards is not None else {}),
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "config": to_dict(self.cfg),
             "obs_dim": env.num_obs,
             "critic_obs_dim": env.num_critic_obs,
             "act_dim": env.num_actions,
-            "action_bound": actor.action_bound,
+            "action_bound": self.actor.action_bound,
             **({"curriculum": env.curriculum_state()} if hasattr(env, "curriculum_state") else {}),
-            **(extra_state or {}),
+            **(self.extra_state or {}),
         }
 
-    p = cfg.ppo
-    last_iteration = start_iteration
-    ppo.init_storage(env.num_envs, env.num_obs, env.num_critic_obs, env.num_actions, dev)
-    obs, info = env.reset(seed=cfg.seed + start_iteration)
-    if curriculum is not None and hasattr(env, "load_curriculum_state"):  # go on where the curricula stood
-        env.load_curriculum_state(curriculum)
-        obs, info = env.reset()
-    obs, critic_obs = obs.to(dev), info["critic_obs"].to(dev)
-    with ProgressReporter("PPO", cfg.iterations, start_iteration, enabled=show_progress and main, interval_s=0.0) as progress:
-        for iteration in range(start_iteration, cfg.iterations):
-            if logger is not None and evaluator is not None and cfg.eval_interval and iteration % cfg.eval_interval == 0:
-                logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
-            if cfg.linear_lr_decay:
-                ppo.set_lr_fraction(1.0 - iteration / cfg.iterations)
-            t0 = time.perf_counter()
-            rollout = RolloutStats()
-            with torch.no_grad(), torch_threads(cfg.collect_threads):
-                for _ in range(p.num_steps):
-                    actions = ppo.act(obs, critic_obs)
-                    obs, rewards, terminated, truncated, info = env.step(actions.to(env_device))
-                    obs, critic_obs = obs.to(dev), info["critic_obs"].to(dev)
-                    ppo.process_env_step(rewards.to(dev), terminated.to(dev), truncated.to(dev), info)
-                    rollout.add(info)
-                ppo.compute_returns(critic_obs)
-            collect_time = time.perf_counter() - t0
-            reward_per_step = ppo.stored_reward_mean()
-            stats = ppo.update(update_actor=iteration >= cfg.critic_warmup_iterations)
-            global_step += p.num_steps * env.num_envs * ctx.world_size
-            elapsed = time.perf_counter() - t0
-            scalars = {
-                "reward/step": reward_per_step,
-                "perf/steps_per_s": p.num_steps * env.num_envs / elapsed,
-                "perf/collect_s": collect_time,
-                "perf/update_s": elapsed - collect_time,
-                **update_scalars(stats),
-                "policy/mean_std": float(actor(obs)[1].detach().exp().mean()),
-                **rollout.scalars(p.num_steps),
-            }
-            if logger is not None:
-                logger.log(global_step, scalars)
-            progress.advance(
-                status=f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} samples/s  "
-                f"value loss {scalars['loss/value']:.3g} (V off by {scalars['value/relative_error']:.0%})  "
-                f"kl {scalars['policy/approx_kl']:.3f}"
-            )
-            stop = bool(on_iteration(iteration, scalars, actor)) if on_iteration is not None else False
-            last_iteration = iteration + 1
-            if logger is not None and (last_iteration % cfg.save_interval == 0 or last_iteration == cfg.iterations or stop):
-                state = checkpoint_state(last_iteration)
-                save_checkpoint(ckpt_dir / "latest.pt", state)
-                if cfg.keep_checkpoints and last_iteration % cfg.save_interval == 0:  # a history to go back to
-                    save_checkpoint(ckpt_dir / f"iter_{last_iteration:06d}.pt", state)
-                logger.plot(CURVE_KEYS)
-            if stop:
-                break
-    final = ckpt_dir / "final.pt"
-    if logger is None:
-        return TrainResult(run_dir=run_dir, history=[], checkpoint=final)
-    if evaluator is not None and cfg.eval_interval:
-        logger.log(global_step, {f"eval/{k}": v for k, v in evaluator(actor).items()})
-    save_checkpoint(final, checkpoint_state(last_iteration))
-    logger.plot(CURVE_KEYS)
-    logger.close()
-    return TrainResult(run_dir=run_dir, history=logger.history(), checkpoint=final)
+    def finish(self, evaluator: Callable[[GaussianActor], dict[str, float]] | None) -> TrainResult:
+        """Rank 0: a last evaluation (if evaluating), ``final.pt`` and the curves; every rank: where the run went."""
+        final = self.ckpt_dir / "final.pt"
+        if self.logger is None:
+            return TrainResult(run_dir=self.run_dir, history=[], checkpoint=final)
+        if evaluator is not None and self.cfg.eval_interval:
+            self.logger.log(self.global_step, {f"eval/{k}": v for k, v in evaluator(self.actor).items()})
+        save_checkpoint(final, self.checkpoint_state())
+        self.logger.plot(CURVE_KEYS)
+        self.logger.close()
+        return TrainResult(run_dir=self.run_dir, history=self.logger.history(), checkpoint=final)
+
+
+def progress_status(scalars: dict[str, float]) -> str:
+    """The progress line of an iteration: reward, throughput, the value fit and the policy's KL step."""
+    return (
+        f"reward/step {scalars['reward/step']:+.4f}  {scalars['perf/steps_per_s']:.0f} samples/s  "
+        f"value loss {scalars['loss/value']:.3g} (V off by {scalars['value/relative_error']:.0%})  "
+        f"kl {scalars['policy/approx_kl']:.3f}"
+    )
 
 
 @contextmanager

@@ -36,6 +36,8 @@ class NetworkConfig:
     log_std_max: float = bounded(0.0, ge=-20, le=5)
     init_std: float = bounded(0.5, gt=0)
     normalize_observations: bool = True
+    # Normalised observations are clipped to +-obs_clip (rsl_rl's 10); None: unclipped (the Uni-O4 code).
+    obs_clip: float | None = bounded(10.0, gt=0)
     # "state": Uni-O4's state-dependent log-std head; "parameter": one learned log-std per action
     # (rsl_rl's choice), which keeps the KL per step small for PPO from scratch.
     log_std_mode: Literal["state", "parameter"] = "state"
@@ -66,7 +68,7 @@ class GaussianActor(nn.Module):
         super().__init__()
         self.obs_dim, self.act_dim, self.action_bound = obs_dim, act_dim, action_bound
         self.log_std_min, self.log_std_max = cfg.log_std_min, cfg.log_std_max
-        self.normalizer = ObsNormalizer(obs_dim)
+        self.normalizer = ObsNormalizer(obs_dim, clip=math.inf if cfg.obs_clip is None else cfg.obs_clip)
         self.normalize = cfg.normalize_observations
         self.trunk = mlp([obs_dim, *cfg.actor_hidden], cfg.activation, out_gain=math.sqrt(2))
         self.trunk.append(ACTIVATIONS[cfg.activation]())
@@ -105,7 +107,7 @@ class ValueCritic(nn.Module):
 
     def __init__(self, obs_dim: int, cfg: NetworkConfig) -> None:
         super().__init__()
-        self.normalizer = ObsNormalizer(obs_dim)
+        self.normalizer = ObsNormalizer(obs_dim, clip=math.inf if cfg.obs_clip is None else cfg.obs_clip)
         self.normalize = cfg.normalize_observations
         self.net = mlp([obs_dim, *cfg.critic_hidden, 1], cfg.critic_activation or cfg.activation, out_gain=1.0)
 

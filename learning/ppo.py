@@ -16,7 +16,7 @@ on-robot session builds one from logged rollouts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -51,6 +51,9 @@ class PPOConfig:
     adam_eps: float = bounded(1e-5, gt=0)
     max_grad_norm: float = bounded(1.0, gt=0)
     normalize_advantage: bool = True
+    # Where advantages are standardised: per minibatch (rsl_rl) or once over the whole rollout before
+    # the epochs (the Uni-O4 code, docs/uni-o4-fidelity.md).
+    advantage_normalization: Literal["minibatch", "batch"] = "minibatch"
     lr_schedule: Literal["fixed", "linear", "adaptive"] = "adaptive"
     desired_kl: float = bounded(0.01, gt=0)  # adaptive schedule target
     # Stop the actor's steps for the rest of an update once a minibatch's KL to the rollout policy
@@ -133,6 +136,35 @@ def surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advan
     return -torch.min(ratio * advantages, ratio.clamp(1.0 - clip, 1.0 + clip) * advantages).mean()
 
 
+UPDATE_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")  # per minibatch, averaged per update
+
+
+@dataclass(frozen=True)
+class FlatRollout:
+    """A rollout buffer's stored steps with steps and envs flattened into one axis: what minibatches index."""
+
+    obs: torch.Tensor
+    critic_obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    @classmethod
+    def of(cls, buffer: RolloutBuffer) -> FlatRollout:
+        """The stored steps of ``buffer``, flattened (views, no copies)."""
+        return cls(
+            obs=buffer.flat("obs"),
+            critic_obs=buffer.flat("critic_obs"),
+            actions=buffer.flat("actions"),
+            log_probs=buffer.flat("log_probs"),
+            values=buffer.flat("values"),
+            advantages=buffer.flat("advantages"),
+            returns=buffer.flat("returns"),
+        )
+
+
 class PPO:
     """Clipped-surrogate actor-critic learner; see the module docstring for the call sequence."""
 
@@ -199,68 +231,103 @@ class PPO:
             assert self.storage is not None, "init_storage first"
             buffer = self.storage
         cfg = self.cfg
-        obs, critic_obs, actions = buffer.flat("obs"), buffer.flat("critic_obs"), buffer.flat("actions")
-        old_log_probs, old_values = buffer.flat("log_probs"), buffer.flat("values")
-        advantages, returns = buffer.flat("advantages"), buffer.flat("returns")
-        stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clip_fraction": 0.0}
-        value_clip = self._value_clip(returns)
-        fit = self._value_fit(returns, old_values)
+        rollout = FlatRollout.of(buffer)
+        if cfg.normalize_advantage and cfg.advantage_normalization == "batch":
+            rollout = replace(rollout, advantages=self._standardized(rollout.advantages))
+        value_clip = self._value_clip(rollout.returns)
+        fit = self._value_fit(rollout.returns, rollout.values)
+        sums = dict.fromkeys(UPDATE_STATS, 0.0)
         count, actor_steps, actor_active = 0, 0, update_actor
         for _ in range(cfg.epochs):
             for idx in buffer.minibatches(cfg.num_minibatches, self.generator, cfg.minibatch_size):
-                adv = advantages[idx]
-                if cfg.normalize_advantage:
-                    adv_mean, adv_std = global_moments(adv, self.ctx)
-                    adv = (adv - adv_mean) / (adv_std + 1e-8)
-                dist = self.actor.distribution(obs[idx])
-                new_log_prob = dist.log_prob(actions[idx]).sum(-1)
-                entropy = dist.entropy().sum(-1).mean()
-                policy_loss = surrogate_loss(new_log_prob, old_log_probs[idx], adv, cfg.clip)
-                actor_loss = policy_loss - cfg.entropy_coef * entropy
-                with torch.no_grad():
-                    log_ratio = new_log_prob - old_log_probs[idx]
-                    kl = ((log_ratio.exp() - 1) - log_ratio).mean().item()
-                if cfg.target_kl is not None and actor_active:
-                    # the ranks' mean: every rank must stop at the same step (gradients are all-reduced)
-                    if mean_over_ranks({"kl": kl}, self.ctx)["kl"] > cfg.target_kl:
-                        actor_active = False
-                if actor_active:
-                    actor_steps += 1
-                    self.actor_optim.zero_grad()
-                    actor_loss.backward()
-                    average_gradients(self.actor.parameters(), self.ctx)
-                    nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.max_grad_norm)
-                    self.actor_optim.step()
-
-                values = self.critic(critic_obs[idx])
-                value_loss = (values - returns[idx]).square()
-                if value_clip is not None:
-                    clipped = old_values[idx] + (values - old_values[idx]).clamp(-value_clip, value_clip)
-                    value_loss = torch.max(value_loss, (clipped - returns[idx]).square())
-                value_loss = value_loss.mean()
-                self.critic_optim.zero_grad()
-                (cfg.value_coef * value_loss).backward()
-                average_gradients(self.critic.parameters(), self.ctx)
-                nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
-                self.critic_optim.step()
-
-                with torch.no_grad():
-                    stats["approx_kl"] += kl
-                    stats["clip_fraction"] += ((log_ratio.exp() - 1).abs() > cfg.clip).float().mean().item()
-                stats["policy_loss"] += policy_loss.item()
-                stats["value_loss"] += value_loss.item()
-                stats["entropy"] += entropy.item()
+                row, actor_active = self._minibatch_update(rollout, idx, value_clip, actor_active)
+                actor_steps += int(actor_active)
+                for key, value in row.items():
+                    sums[key] += value
                 count += 1
-        stats = mean_over_ranks({**{k: v / count for k, v in stats.items()}, "actor_steps": float(actor_steps)}, self.ctx)
-        if cfg.lr_schedule == "adaptive" and update_actor:
-            self._adapt_lr(stats["approx_kl"])
-        stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]
+        stats = self._update_stats(sums, count, actor_steps, update_actor)
         stats.update(fit)
         if own:
-            self.actor.normalizer.update(gather_rows(buffer.flat("obs"), self.ctx))
-            self.critic.normalizer.update(gather_rows(buffer.flat("critic_obs"), self.ctx))
+            self._refresh_normalizers(buffer)
             buffer.clear()
         return stats
+
+    def _minibatch_update(
+        self, rollout: FlatRollout, idx: torch.Tensor, value_clip: float | None, actor_active: bool
+    ) -> tuple[dict[str, float], bool]:
+        """One actor step (while active) and one critic step on the minibatch ``idx``.
+
+        Returns the minibatch's statistics and whether the actor is still active (``target_kl``).
+        """
+        cfg = self.cfg
+        old_log_probs = rollout.log_probs[idx]
+        dist = self.actor.distribution(rollout.obs[idx])
+        new_log_prob = dist.log_prob(rollout.actions[idx]).sum(-1)
+        entropy = dist.entropy().sum(-1).mean()
+        policy_loss = surrogate_loss(new_log_prob, old_log_probs, self._normalized_advantages(rollout.advantages[idx]), cfg.clip)
+        with torch.no_grad():
+            log_ratio = new_log_prob - old_log_probs
+            kl = ((log_ratio.exp() - 1) - log_ratio).mean().item()
+        if cfg.target_kl is not None and actor_active:
+            # the ranks' mean: every rank must stop at the same step (gradients are all-reduced)
+            if mean_over_ranks({"kl": kl}, self.ctx)["kl"] > cfg.target_kl:
+                actor_active = False
+        if actor_active:
+            self._gradient_step(self.actor_optim, self.actor, policy_loss - cfg.entropy_coef * entropy)
+        value_loss = self._value_loss(rollout, idx, value_clip)
+        self._gradient_step(self.critic_optim, self.critic, cfg.value_coef * value_loss)
+        with torch.no_grad():
+            clip_fraction = ((log_ratio.exp() - 1).abs() > cfg.clip).float().mean().item()
+        row = {
+            "policy_loss": policy_loss.item(),
+            "value_loss": value_loss.item(),
+            "entropy": entropy.item(),
+            "approx_kl": kl,
+            "clip_fraction": clip_fraction,
+        }
+        return row, actor_active
+
+    def _normalized_advantages(self, adv: torch.Tensor) -> torch.Tensor:
+        """The minibatch's advantages, standardised over every rank's minibatch in ``minibatch`` mode."""
+        if not self.cfg.normalize_advantage or self.cfg.advantage_normalization == "batch":
+            return adv
+        return self._standardized(adv)
+
+    def _standardized(self, adv: torch.Tensor) -> torch.Tensor:
+        """``(adv - mean) / (std + 1e-8)`` with the moments over every rank's ``adv``."""
+        adv_mean, adv_std = global_moments(adv, self.ctx)
+        return (adv - adv_mean) / (adv_std + 1e-8)
+
+    def _value_loss(self, rollout: FlatRollout, idx: torch.Tensor, value_clip: float | None) -> torch.Tensor:
+        """Mean squared error of V to the returns; with ``value_clip``, PPO's pessimistic clipped variant."""
+        values = self.critic(rollout.critic_obs[idx])
+        returns, old_values = rollout.returns[idx], rollout.values[idx]
+        value_loss = (values - returns).square()
+        if value_clip is not None:
+            clipped = old_values + (values - old_values).clamp(-value_clip, value_clip)
+            value_loss = torch.max(value_loss, (clipped - returns).square())
+        return value_loss.mean()
+
+    def _gradient_step(self, optim: torch.optim.Optimizer, module: nn.Module, loss: torch.Tensor) -> None:
+        """Backpropagate ``loss``, average the gradients over ranks, clip their norm and step ``optim``."""
+        optim.zero_grad()
+        loss.backward()
+        average_gradients(module.parameters(), self.ctx)
+        nn.utils.clip_grad_norm_(module.parameters(), self.cfg.max_grad_norm)
+        optim.step()
+
+    def _update_stats(self, sums: dict[str, float], count: int, actor_steps: int, update_actor: bool) -> dict[str, float]:
+        """The update's mean minibatch statistics over ranks; adapts the actor's rate from their KL."""
+        stats = mean_over_ranks({**{k: v / count for k, v in sums.items()}, "actor_steps": float(actor_steps)}, self.ctx)
+        if self.cfg.lr_schedule == "adaptive" and update_actor:
+            self._adapt_lr(stats["approx_kl"])
+        stats["actor_lr"] = self.actor_optim.param_groups[0]["lr"]
+        return stats
+
+    def _refresh_normalizers(self, buffer: RolloutBuffer) -> None:
+        """Fold the rollout's observations (every rank's) into the actor's and the critic's normalisers."""
+        self.actor.normalizer.update(gather_rows(buffer.flat("obs"), self.ctx))
+        self.critic.normalizer.update(gather_rows(buffer.flat("critic_obs"), self.ctx))
 
     def _value_fit(self, returns: torch.Tensor, values: torch.Tensor) -> dict[str, float]:
         """How well V, as it was during the rollout, predicted the returns it is now fit to.
