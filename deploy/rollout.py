@@ -1,7 +1,7 @@
 """One rollout on a robot: a typed request, run in this process or in a child process of its own.
 
 ``unio4 deploy`` turns its flags into a :class:`RolloutRequest` and calls :func:`run_rollout`. The on-robot
-session (:mod:`unio4.learning.session`) runs each of its rollouts with :func:`run_rollout_process`, which
+session (:mod:`unio4.learning.robot.session`) runs each of its rollouts with :func:`run_rollout_process`, which
 starts ``python -m unio4.deploy.rollout`` on the same request: the real-time loop then runs away from the
 learner's threads and memory, and a crash or a hang there is an exit code, not the end of the session.
 
@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import time
-import traceback
 import types
 import typing
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from unio4.configs.command_line import run_reporting_errors
 from unio4.configs.loader import bounded, from_dict, load, resolve_config_path, to_dict
 from unio4.deploy import runtime
 from unio4.deploy.bundle import load_bundle
@@ -225,21 +225,7 @@ def _is_text(tp: Any) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m unio4.deploy.rollout --FIELD VALUE ...``: one rollout, its failures reported as ``unio4 deploy`` reports them."""
-    try:
-        return run_rollout(parse_request(sys.argv[1:] if argv is None else argv))
-    except (OSError, ValueError, ImportError) as exc:
-        text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())  # one line, always
-        print(f"unio4: error: {text or type(exc).__name__}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("unio4: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - a bug, not a user error: still one line, the traceback on request
-        if os.environ.get("UNIO4_DEBUG") == "1":
-            traceback.print_exc()
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(f"unio4: error: {type(exc).__name__}: {first} (unexpected; rerun with UNIO4_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
+    return run_reporting_errors(lambda: run_rollout(parse_request(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from unio4.learning.gym_env import make_gym_env
-from unio4.learning.online import VectorEnv
+from unio4.learning.online.gym_env import make_gym_env
+from unio4.learning.online.runner import VectorEnv
 from unio4.learning.policy import GaussianActor
 from unio4.learning.scores import normalized_score, reference_returns
 

@@ -11,7 +11,7 @@ import torch
 
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.offline.bc import ActorEnsemble, BCConfig, ensemble_loss, gaussian_kl, make_actor, save_bc_checkpoint, train_bc
-from unio4.learning.online import OnlineConfig, build_agent, load_init
+from unio4.learning.online.runner import OnlineConfig, build_agent, load_init
 from unio4.learning.policy import NetworkConfig
 
 NET = NetworkConfig(actor_hidden=(32, 32), init_std=0.5)

@@ -84,17 +84,17 @@ def test_exponent_floats_parse_as_numbers(tmp_path: Path) -> None:
 # ---- numbers are finite and in range; YAML is bounded -------------------------------------------
 ROOT_CONFIGS = [
     "unio4.sim.config.TaskConfig",
-    "unio4.learning.online.OnlineConfig",
+    "unio4.learning.online.runner.OnlineConfig",
     "unio4.learning.offline.pipeline.OfflineConfig",
     "unio4.learning.offline.bc.BCConfig",
     "unio4.learning.data.generate.GenerateConfig",
-    "unio4.learning.session.SessionConfig",
+    "unio4.learning.robot.session.SessionConfig",
     "unio4.deploy.runtime.RuntimeConfig",
     "unio4.sim.emulator.EmulatorConfig",
     "unio4.sim.gait.GaitConfig",
     "unio4.robots.description.RobotDescription",
     "unio4.learning.data.wtw_import.WtwLogFormat",
-    "unio4.learning.identify.IdentifyConfig",
+    "unio4.learning.robot.identify.IdentifyConfig",
 ]
 
 
@@ -162,7 +162,7 @@ def test_deploy_config_rejects_non_finite_and_out_of_range(override: str, messag
 
 def test_task_and_training_configs_reject_non_finite_values() -> None:
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.online import OnlineConfig
+    from unio4.learning.online.runner import OnlineConfig
 
     with pytest.raises(ConfigError, match=r"rewards.weights.tracking_lin_vel: expected a finite number"):
         load_task_config("go1_flat", ["rewards.weights.tracking_lin_vel=.nan"])
@@ -218,7 +218,7 @@ def test_every_training_preset_loads() -> None:
     """The per-dataset presets (``base:`` over the paper's) resolve and validate, with what they change."""
     from unio4.configs.loader import CONFIG_DIR, load
     from unio4.learning.offline.pipeline import OfflineConfig
-    from unio4.learning.online import OnlineConfig
+    from unio4.learning.online.runner import OnlineConfig
 
     offline = {p.stem: load(OfflineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_offline*.yaml")}
     online = {p.stem: load(OnlineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_online*.yaml")}

@@ -15,9 +15,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from unio4.learning.distributed import DistContext
+from unio4.learning.online.distributed import DistContext
+from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic
-from unio4.learning.ppo import PPO, PPOConfig, RolloutBuffer
 
 NET = NetworkConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), init_std=0.5)
 CFG = PPOConfig(num_steps=16, epochs=3, num_minibatches=1, lr_schedule="adaptive", desired_kl=0.001, actor_lr=1e-3)

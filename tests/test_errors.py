@@ -80,7 +80,7 @@ def test_session_with_an_unreachable_robot_is_one_line_and_costs_no_robot_time(
     bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from unio4.configs.loader import to_dict
-    from unio4.learning.session import CONFIG_FILE, TASK_FILE, SessionConfig, SessionState
+    from unio4.learning.robot.session import CONFIG_FILE, TASK_FILE, SessionConfig, SessionState
     from unio4.sim.config import load_task_config
 
     root = tmp_path / "session"  # a session past its start (the start gate is not what this tests)

@@ -23,7 +23,7 @@ from unio4.deploy.bundle import BundleError, load_bundle, write_sums
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.data.collect import collect
 from unio4.learning.export import actor_from_checkpoint, export_bundle
-from unio4.learning.online import OnlineConfig, train_online
+from unio4.learning.online.runner import OnlineConfig, train_online
 from unio4.robots.description import RobotDescription
 from unio4.sim.config import load_task_config
 from unio4.sim.policies import gait_policy
@@ -239,7 +239,7 @@ def test_a_bundle_carries_a_weights_only_checkpoint_that_starts_fine_tuning(
 ) -> None:
     from unio4.cli import main
     from unio4.learning.export import BUNDLE_CHECKPOINT_KEYS, init_checkpoint
-    from unio4.learning.online import load_init
+    from unio4.learning.online.runner import load_init
 
     bc = walking_bundle.parent / "bc.pt"
     bundle = load_bundle(walking_bundle)  # the robot's loader: checkpoint.pt listed, checked, never read

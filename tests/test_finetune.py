@@ -10,7 +10,7 @@ from unio4.configs.loader import load, resolve_config_path
 from unio4.learning.data.collect import collect
 from unio4.learning.evaluate import evaluate_policy
 from unio4.learning.offline.bc import BCConfig, save_bc_checkpoint, train_bc
-from unio4.learning.online import OnlineConfig, build_agent, load_init, train_online
+from unio4.learning.online.runner import OnlineConfig, build_agent, load_init, train_online
 from unio4.sim.config import FORWARD_COMMANDS, load_task_config
 from unio4.sim.policies import gait_policy
 from unio4.sim.task import Go1VelocityTask

@@ -10,7 +10,7 @@ import yaml
 
 from unio4.cli import main
 from unio4.deploy.bundle import write_sums
-from unio4.learning.session import GateConfig, gate_refusals
+from unio4.learning.robot.session import GateConfig, gate_refusals
 from unio4.sim.config import load_task_config
 from unio4.sim.evaluate import trained_range_config
 

@@ -23,7 +23,7 @@ from unio4.learning.offline.dynamics import DynamicsConfig, DynamicsTrainer
 from unio4.learning.offline.improvement import ImprovementConfig, ImprovementTrainer, clip_per_member
 from unio4.learning.offline.ope import AMQ, OPEConfig
 from unio4.learning.offline.pipeline import OfflineConfig, train_offline
-from unio4.learning.online import OnlineConfig, build_agent, load_init
+from unio4.learning.online.runner import OnlineConfig, build_agent, load_init
 from unio4.learning.policy import GaussianActor, NetworkConfig
 
 NET = NetworkConfig(actor_hidden=(32, 32), critic_hidden=(32, 32), activation="relu", init_std=0.5)

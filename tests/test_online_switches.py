@@ -11,10 +11,10 @@ import torch
 
 from unio4.configs.loader import load, resolve_config_path
 from unio4.learning.checkpoint import load_checkpoint
-from unio4.learning.online import OnlineConfig, train_online
+from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer
+from unio4.learning.online.reward_scaling import RewardScaler
+from unio4.learning.online.runner import OnlineConfig, train_online
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic
-from unio4.learning.ppo import PPO, PPOConfig, RolloutBuffer
-from unio4.learning.reward_scaling import RewardScaler
 
 NET = NetworkConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.3)
 
@@ -81,7 +81,7 @@ def test_unclipped_observations_when_obs_clip_is_null() -> None:
 @pytest.mark.parametrize(("decay_samples", "expected"), [(None, 0.5), (1000, 1 - 64 / 1000)])
 def test_the_linear_decay_spans_the_run_or_a_fixed_number_of_samples(tmp_path: Path, decay_samples: int | None, expected: float) -> None:
     """Two updates of 2 envs x 32 steps: before the second, the run is half over, and 64 samples are done."""
-    from unio4.learning.gym_env import GymVectorEnv
+    from unio4.learning.online.gym_env import GymVectorEnv
 
     env = GymVectorEnv("InvertedPendulum-v4", 2, seed=0)
     ppo = PPOConfig(num_steps=32, epochs=1, num_minibatches=1, lr_schedule="fixed", actor_lr=1e-3, critic_lr=1e-3)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from unio4.learning.online import OnlineConfig, train_online
+from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer, surrogate_loss
+from unio4.learning.online.runner import OnlineConfig, train_online
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic
-from unio4.learning.ppo import PPO, PPOConfig, RolloutBuffer, surrogate_loss
 
 
 def test_gae_matches_hand_computation() -> None:
@@ -123,7 +123,7 @@ def test_max_std_keeps_the_mean_and_narrows_exploration() -> None:
 
 def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
     """The same PPO solves a standard gymnasium task (MuJoCo InvertedPendulum-v4, max return 1000)."""
-    from unio4.learning.gym_env import GymVectorEnv
+    from unio4.learning.online.gym_env import GymVectorEnv
 
     env = GymVectorEnv("InvertedPendulum-v4", 8, seed=0)
     online = OnlineConfig(

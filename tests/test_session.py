@@ -18,7 +18,7 @@ import yaml
 
 from unio4.configs.loader import from_dict, load, resolve_config_path
 from unio4.deploy.rollout import run_bounded
-from unio4.learning.session import PHASES, Session, SessionConfig, SimFinetuneConfig, actor_network
+from unio4.learning.robot.session import PHASES, Session, SessionConfig, SimFinetuneConfig, actor_network
 from unio4.sim.config import FORWARD_COMMANDS, load_task_config
 from unio4.sim.emulator import spawn
 

@@ -189,7 +189,7 @@ def test_a_resumed_run_goes_on_where_the_curricula_stood(tmp_path: Path) -> None
     from dataclasses import replace
 
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.online import OnlineConfig, train_online
+    from unio4.learning.online.runner import OnlineConfig, train_online
 
     cfg = load_task_config("go1_rough", ["randomization.enabled=false"])
     train = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), ["ppo.num_steps=4", "save_interval=1"])

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from unio4.configs.loader import load, resolve_config_path
-from unio4.learning.online import OnlineConfig
-from unio4.learning.time_to_walk import WalkChecker, WalkCriterion, WalkRun
+from unio4.learning.bench.time_to_walk import WalkChecker, WalkCriterion, WalkRun
+from unio4.learning.online.runner import OnlineConfig
 from unio4.sim.config import load_task_config
 from unio4.sim.policies import gait_policy
 
@@ -40,7 +40,7 @@ def test_walk_checker_checks_when_due_and_keeps_the_first_walk(tmp_path: Path) -
 
 def test_rsl_rl_config_carries_the_preset() -> None:
     """rsl_rl runs with the unio4 preset's networks and PPO settings, or refuses what it cannot match."""
-    from unio4.learning.rsl_rl_peer import rsl_rl_config
+    from unio4.learning.bench.rsl_rl_peer import rsl_rl_config
 
     preset = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), [])
     cfg = rsl_rl_config(preset)
@@ -59,7 +59,7 @@ def test_rsl_rl_config_carries_the_preset() -> None:
 
 def test_rsl_rl_ppo_trains_on_the_go1_task_and_is_judged(tmp_path: Path) -> None:
     """The adapter feeds rsl_rl's own PPO; its policy moves and the same checker judges it."""
-    from unio4.learning.rsl_rl_peer import rsl_rl_time_to_walk
+    from unio4.learning.bench.rsl_rl_peer import rsl_rl_time_to_walk
 
     task_cfg = load_task_config("go1_flat", FORWARD)
     preset = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), [])
@@ -87,7 +87,7 @@ def test_ppo_from_scratch_beats_standing_on_a_reduced_go1_task(tmp_path: Path) -
     run: 0.589 vs 0.736 m/s, 0.27 vs 0.44 rad/s. With the targets shaped as on the robot, learning is
     slower: 0.686 m/s at 0.8 M samples, 0.693 at 1.0 M; a check of the learner, this test leaves the
     shaping, tested on its own in tests/test_task.py, out.)"""
-    from unio4.learning.online import train_online
+    from unio4.learning.online.runner import train_online
     from unio4.learning.policy import GaussianActor
     from unio4.sim.evaluate import tracking_metrics
     from unio4.sim.task import Go1VelocityTask

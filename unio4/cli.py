@@ -8,10 +8,8 @@ file, a missing optional package) into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import traceback
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any, NoReturn
@@ -45,7 +43,7 @@ from unio4.commands import (
     train_online,
 )
 from unio4.commands.options import suggest
-from unio4.configs.loader import ConfigError
+from unio4.configs.command_line import run_reporting_errors
 from unio4.learning.run_dir import installed_version
 
 # Command modules in the order ``unio4 --help`` lists them; two-word commands live in a group.
@@ -148,21 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     use_offscreen_gl()  # before anything imports mujoco: headless rendering (replay --render, demo)
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except (ConfigError, OSError, ValueError, ImportError) as exc:
-        text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())  # one line, always
-        print(f"unio4: error: {text or type(exc).__name__}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("unio4: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - a bug, not a user error: still one line, the traceback on request
-        if os.environ.get("UNIO4_DEBUG") == "1":
-            traceback.print_exc()
-        first = (str(exc).strip().splitlines() or [""])[0]
-        print(f"unio4: error: {type(exc).__name__}: {first} (unexpected; rerun with UNIO4_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 1
+    return run_reporting_errors(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from unio4.learning.curves import CurveLogger
 from unio4.learning.data.dataset import Dataset, load_dataset
 from unio4.learning.data.sac import SAC, ReplayBuffer, SACConfig, TanhGaussianActor
 from unio4.learning.evaluate import episode_returns
-from unio4.learning.gym_env import make_gym_env
+from unio4.learning.online.gym_env import make_gym_env
 from unio4.learning.progress import ProgressReporter
 from unio4.learning.scores import D4RL_REFERENCE, reference_returns, task_family
 

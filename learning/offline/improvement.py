@@ -24,7 +24,7 @@ from unio4.configs.loader import bounded
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.offline.bc import ActorEnsemble, gaussian_log_prob
 from unio4.learning.offline.critics import Critics
-from unio4.learning.ppo import surrogate_loss
+from unio4.learning.online.ppo import surrogate_loss
 
 # Off-policy evaluation of every member of an ensemble, (members,) scores: AM-Q in training.
 Scorer = Callable[[ActorEnsemble], torch.Tensor]

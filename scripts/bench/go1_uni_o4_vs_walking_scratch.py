@@ -27,7 +27,7 @@ import yaml
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint
 from unio4.learning.curves import read_history
 from unio4.learning.evaluate import evaluate_policy
-from unio4.learning.online import OnlineConfig, build_agent
+from unio4.learning.online.runner import OnlineConfig, build_agent
 from unio4.sim.config import load_task_config
 from unio4.sim.task import Go1VelocityTask
 

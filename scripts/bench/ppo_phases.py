@@ -2,7 +2,7 @@
 
     python scripts/bench/ppo_phases.py --num-envs 256 --iterations 12 --threads 2 --physics-threads 2
 
-Runs ``unio4 train online``'s loop (:func:`unio4.learning.online.train_online`, preset ``ppo_go1``) from
+Runs ``unio4 train online``'s loop (:func:`unio4.learning.online.runner.train_online`, preset ``ppo_go1``) from
 scratch and times, per iteration: physics (the backend's step), the task's own work around it
 (actions, rewards, observations, resets), the policy's sampling, storage and GAE, and the update.
 The first ``--warmup`` iterations are not counted. Prints one JSON line.
@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from unio4.configs.loader import load, resolve_config_path
-from unio4.learning.online import OnlineConfig, train_online
-from unio4.learning.ppo import PPO
+from unio4.learning.online.ppo import PPO
+from unio4.learning.online.runner import OnlineConfig, train_online
 from unio4.sim.config import load_task_config
 from unio4.sim.task import Go1VelocityTask
 

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from unio4.learning.time_to_walk import WalkCriterion
+from unio4.learning.bench.time_to_walk import WalkCriterion
 
 
 def main() -> None:

@@ -8,42 +8,14 @@ The sim layer cannot use the CLI's shared option helpers (``unio4.commands.optio
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from unio4.configs.loader import did_you_mean
+from unio4.configs.command_line import SetAction, port_number, run_reporting_errors
 from unio4.sim.emulator.engines import ENGINES
 
 HELP = "a simulated Go1 speaking the SDK's low-level UDP protocol (for deploy, sessions, tests)"
 PROG = "python -m unio4.sim.emulator"
-
-
-def port_number(text: str) -> int:
-    """An argparse type: a UDP port, 0-65535 (0: any free one)."""
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a UDP port 0-65535, got {value}")
-    return value
-
-
-class _Overrides(argparse.Action):
-    """Collects ``--set TARGET.KEY=VALUE`` into ``{target: ["KEY=VALUE", ...]}``, refusing unknown targets."""
-
-    targets = ("reality",)
-
-    def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any, option: str | None = None) -> None:
-        target, dot, rest = str(value).partition(".")
-        names = ", ".join(self.targets)
-        if not dot or "=" not in rest or rest.startswith("="):
-            parser.error(f"--set {value!r}: expected TARGET.KEY=VALUE, TARGET one of {names}")
-        if target not in self.targets:
-            hint = did_you_mean(target, self.targets)
-            parser.error(f"--set {value!r}: {target!r} is not a config of this command{hint}; TARGET is one of {names}")
-        sets = dict(getattr(ns, self.dest) or {})
-        sets[target] = [*sets.get(target, []), rest]
-        setattr(ns, self.dest, sets)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reality", default="nominal", help="reality-gap profile in configs/reality/ or a YAML path (see unio4 list)")
     set_help = "override a config field, e.g. --set reality.payload_kg=2.0 (repeatable; "
     set_help += "reality: the emulated robot's reality gap (configs/reality/))"
-    p.add_argument("--set", dest="sets", action=_Overrides, default=None, metavar="TARGET.KEY=VALUE", help=set_help)
+    p.add_argument("--set", dest="sets", action=SetAction, targets=("reality",), default=None, metavar="TARGET.KEY=VALUE", help=set_help)
     p.add_argument(
         "--reset-per-run", action="store_true", help="each new client (a new SDK socket) finds the robot as at start: exact evaluations"
     )
@@ -123,12 +95,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=HELP, allow_abbrev=False)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (OSError, ValueError, ImportError) as exc:  # a bad profile (ConfigError is a ValueError), host or port
-        text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
-        print(f"{PROG}: error: {text or type(exc).__name__}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    return run_reporting_errors(lambda: run(args), prog=PROG)

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.bench import bench_learning, synthetic_dataset
+    from unio4.learning.bench.stage_speed import bench_learning, synthetic_dataset
     from unio4.learning.data.dataset import load_dataset
     from unio4.learning.offline.pipeline import OfflineConfig
 

@@ -11,7 +11,7 @@ from unio4.commands.options import add_logger, add_out, add_set, console, overri
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from unio4.learning.time_to_walk import WalkResult
+    from unio4.learning.bench.time_to_walk import WalkResult
 
 WORDS = ("bench", "walk")
 HELP = "time to walk: PPO from scratch until the mean action tracks commands without falling (seeds, table, curve)"
@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.bench.walk_bench import WalkBench, walk_learner
     from unio4.learning.loggers import check_logger
-    from unio4.learning.online import OnlineConfig
-    from unio4.learning.walk_bench import WalkBench, walk_learner
+    from unio4.learning.online.runner import OnlineConfig
 
     check_logger(args.logger)  # a missing package: one line, before any work
     learn = walk_learner(args.learner)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from unio4.commands.options import add_out, add_set, check_out_dir, overrides, port_number, velocity
+from unio4.commands.options import add_out, add_set, check_out_dir, overrides, velocity
+from unio4.configs.command_line import port_number
 
 WORDS = ("deploy",)
 HELP = "run a policy bundle on a Go1 (or the emulator) at 50 Hz through the SDK, with safety"

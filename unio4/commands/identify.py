@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from unio4.configs.loader import apply_overrides, from_dict
-    from unio4.learning.identify import FEATURES, IdentifyConfig, identify
+    from unio4.learning.robot.identify import FEATURES, IdentifyConfig, identify
     from unio4.sim.config import load_task_config
 
     check_out_file(args.out)  # before any work

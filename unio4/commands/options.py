@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from unio4.configs.command_line import SetAction
 from unio4.sim.backends import BACKENDS
 
 WIDE = 200  # columns for tables when not on a terminal: a log file or pipe must not cut a number
@@ -41,30 +42,11 @@ def suggest(word: str, choices: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class _SetAction(argparse.Action):
-    """Collects ``--set TARGET.KEY=VALUE`` into ``{target: ["KEY=VALUE", ...]}``, refusing unknown targets."""
-
-    def __init__(self, *args: Any, targets: Sequence[str] = (), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.targets = tuple(targets)
-
-    def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any, option: str | None = None) -> None:
-        target, dot, rest = str(value).partition(".")
-        if not dot or "=" not in rest or rest.startswith("="):
-            parser.error(f"--set {value!r}: expected TARGET.KEY=VALUE, TARGET one of {', '.join(self.targets)}")
-        if target not in self.targets:
-            hint = suggest(target, self.targets)
-            parser.error(f"--set {value!r}: {target!r} is not a config of this command{hint}; TARGET is one of {', '.join(self.targets)}")
-        sets = dict(getattr(ns, self.dest) or {})
-        sets[target] = [*sets.get(target, []), rest]
-        setattr(ns, self.dest, sets)
-
-
 def add_set(p: argparse.ArgumentParser, example: str, *targets: str) -> None:
     """The one override flag: ``--set TARGET.KEY=VALUE`` (repeatable), ``TARGET`` naming the config it changes."""
     names = "; ".join(f"{t}: {TARGETS[t]}" for t in targets)
     help_text = f"override a config field, e.g. --set {example} (repeatable; {names})"
-    p.add_argument("--set", dest="sets", action=_SetAction, targets=targets, default=None, metavar="TARGET.KEY=VALUE", help=help_text)
+    p.add_argument("--set", dest="sets", action=SetAction, targets=targets, default=None, metavar="TARGET.KEY=VALUE", help=help_text)
 
 
 def overrides(args: argparse.Namespace, target: str) -> list[str]:
@@ -121,14 +103,6 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def port_number(text: str) -> int:
-    """An argparse type: a UDP port, 0-65535 (0: any free one)."""
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a UDP port 0-65535, got {value}")
-    return value
-
-
 def apply_threads(args: argparse.Namespace) -> None:
     """Set torch's thread count from ``--threads`` (0 leaves torch's default)."""
     if args.threads:
@@ -178,14 +152,3 @@ def velocity(text: str) -> tuple[float, float, float]:
     if not all(math.isfinite(v) for v in (vx, vy, yaw)):
         raise ValueError(f"--command {text!r}: VX,VY,YAW must be finite numbers, e.g. 0.5,0,0")
     return vx, vy, yaw
-
-
-def host_port(text: str, default_port: int) -> tuple[str, int]:
-    host, _, port = text.partition(":")
-    try:
-        number = int(port) if port else default_port
-    except ValueError:
-        raise ValueError(f"--robot {text!r}: expected IP[:PORT]") from None
-    if not host or not 0 < number < 65536:
-        raise ValueError(f"--robot {text!r}: expected IP[:PORT], e.g. 192.168.123.10:8007 (PORT 1-65535)")
-    return host, number

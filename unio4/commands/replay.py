@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unio4.commands.options import add_out, add_set, check_out_dir, check_out_file, host_port, overrides, port_number
+from unio4.commands.options import add_out, add_set, check_out_dir, check_out_file, overrides
+from unio4.configs.command_line import port_number
+from unio4.deploy.rollout import robot_address
 from unio4.sim.backends import BACKENDS
 
 WORDS = ("replay",)
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.robot:
             raise ValueError("--mode robot needs --robot IP[:PORT] (the robot, or unio4 emulate)")
         cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), overrides(args, "runtime"))
-        host, port = host_port(args.robot, 8007)
+        host, port = robot_address(args.robot, 8007)
         robot = replay_on_robot(args.run, host, port, cfg, args.gain_scale, out / "robot", args.local_port)
         print(f"replayed {robot.steps} logged targets at {args.gain_scale:.2f} x gains; ended by {robot.result.reason}")
         first, whole = robot.rms_first_second, robot.rms_joint_error

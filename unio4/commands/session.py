@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig, SessionError
+    from unio4.learning.robot.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig, SessionError
     from unio4.sim.config import load_task_config
 
     check_out_dir(args.out)  # before any work

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     cfg = train_config(args)
     if args.env:
-        from unio4.learning.gym_env import check_env_id
+        from unio4.learning.online.gym_env import check_env_id
 
         check_env_id(args.env)
     data = load_dataset(args.data)

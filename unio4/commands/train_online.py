@@ -18,9 +18,9 @@ from unio4.commands.options import (
 )
 
 if TYPE_CHECKING:
-    from unio4.learning.distributed import DistContext
-    from unio4.learning.online import OnlineConfig, TrainResult
-    from unio4.learning.online_envs import OnlineEnvs
+    from unio4.learning.online.distributed import DistContext
+    from unio4.learning.online.envs import OnlineEnvs
+    from unio4.learning.online.runner import OnlineConfig, TrainResult
     from unio4.sim.config import TaskConfig
 
 WORDS = ("train", "online")
@@ -44,9 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from unio4.learning.distributed import init_from_env, shutdown
     from unio4.learning.loggers import LoggerSpec, check_logger
-    from unio4.learning.online import load_init, train_online
+    from unio4.learning.online.distributed import init_from_env, shutdown
+    from unio4.learning.online.runner import load_init, train_online
 
     check_logger(args.logger)  # a missing package: one line, before any work
     apply_threads(args)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = train_config(args)
     check_device(cfg.device, "train.device")  # before a run directory or a simulator exists
     if args.env:
-        from unio4.learning.gym_env import check_env_id
+        from unio4.learning.online.gym_env import check_env_id
 
         check_env_id(args.env)
     init = None
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 def train_config(args: argparse.Namespace) -> OnlineConfig:
     """The training preset with ``--set train.*`` and ``--iterations``; ``--seed`` seeds the learner too, not only the robots."""
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.online import OnlineConfig
+    from unio4.learning.online.runner import OnlineConfig
 
     train_sets = [*overrides(args, "train"), *([f"iterations={args.iterations}"] if args.iterations is not None else [])]
     if not any(s.split("=", 1)[0].strip() == "seed" for s in train_sets):
@@ -103,7 +103,7 @@ def task_config(args: argparse.Namespace) -> TaskConfig:
 
 def online_envs(args: argparse.Namespace, cfg: OnlineConfig, ctx: DistContext, task_cfg: TaskConfig | None) -> OnlineEnvs:
     """This rank's environments and the evaluator: the Gymnasium task of ``--env``, else the Go1 task of ``task_cfg``."""
-    from unio4.learning.online_envs import go1_envs, gym_envs
+    from unio4.learning.online.envs import go1_envs, gym_envs
 
     if task_cfg is None:  # --env: a Gymnasium task
         return gym_envs(args.env, args.num_envs or 1, args.seed, ctx, args.eval_episodes, args.init)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from unio4.learning.loggers import LoggerSpec
-from unio4.learning.online import OnlineConfig, train_online
+from unio4.learning.online.runner import OnlineConfig, train_online
 from unio4.learning.policy import GaussianActor
 from unio4.sim.config import TaskConfig
 from unio4.sim.evaluate import tracking_metrics

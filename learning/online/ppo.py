@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from unio4.configs.loader import bounded
-from unio4.learning.distributed import SINGLE, DistContext, average_gradients, gather_rows, global_moments, mean_over_ranks
+from unio4.learning.online.distributed import SINGLE, DistContext, average_gradients, gather_rows, global_moments, mean_over_ranks
 from unio4.learning.policy import GaussianActor, ValueCritic
 
 

@@ -7,8 +7,8 @@ Each iteration runs the phases
     against the current one and the session's first one) -> flash (or, without a robot host, the local
     bundle becomes current)
 
-What the rollouts are and how they become a checkpoint is the session's :class:`~unio4.learning.session_update.Update`
-(``update:`` in the config, :mod:`unio4.learning.session_update`): ``ppo`` explores on the robot and runs PPO on
+What the rollouts are and how they become a checkpoint is the session's :class:`~unio4.learning.robot.session_update.Update`
+(``update:`` in the config, :mod:`unio4.learning.robot.session_update`): ``ppo`` explores on the robot and runs PPO on
 the rollouts; ``identify`` walks the mean action at ``identify_commands``, fits the simulator's motor strength
 and trunk mass to the walks and fine-tunes in simulation around the fit, the gate then evaluating on the
 robot as identified. The update also names the gate's task and its extra measures; the loop is the same.
@@ -46,10 +46,10 @@ from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.data.dataset import load_dataset
 from unio4.learning.data.pack import pack_runs
 from unio4.learning.export import export_bundle, init_checkpoint
-from unio4.learning.identify import IdentifyConfig, log_features
 from unio4.learning.policy import with_std_range
-from unio4.learning.session_config import CONFIG_FILE, TASK_FILE, GateConfig, SessionConfig, SessionError, SimFinetuneConfig
-from unio4.learning.session_update import Iteration, RolloutPlan, Update, actor_network, make_update, task_with
+from unio4.learning.robot.identify import IdentifyConfig, log_features
+from unio4.learning.robot.session_config import CONFIG_FILE, TASK_FILE, GateConfig, SessionConfig, SessionError, SimFinetuneConfig
+from unio4.learning.robot.session_update import Iteration, RolloutPlan, Update, actor_network, make_update, task_with
 from unio4.robots.description import load_robot
 from unio4.sim.config import TaskConfig
 from unio4.sim.evaluate import evaluate_bundle

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from unio4.configs.loader import to_dict
-from unio4.learning.distributed import DistContext
-from unio4.learning.online import OnlineConfig, VectorEnv, rank_device
+from unio4.learning.online.distributed import DistContext
+from unio4.learning.online.runner import OnlineConfig, VectorEnv, rank_device
 from unio4.learning.policy import GaussianActor
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class OnlineEnvs:
 def gym_envs(env_id: str, num_envs: int, seed: int, ctx: DistContext, eval_episodes: int, init: str | None) -> OnlineEnvs:
     """This rank's ``num_envs`` copies of a Gymnasium task; the evaluator averages ``eval_episodes`` episodes."""
     from unio4.learning.evaluate import evaluate_gym
-    from unio4.learning.gym_env import GymVectorEnv
+    from unio4.learning.online.gym_env import GymVectorEnv
 
     env = GymVectorEnv(env_id, num_envs, seed=seed + ctx.rank * num_envs)
     extra = {"env": env_id, "init": init or None}

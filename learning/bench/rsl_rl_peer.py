@@ -9,7 +9,7 @@ differs is the implementation (rsl_rl: one optimiser for actor and critic, an un
 state-independent scalar std; unio4: separate optimisers, a ``bound * tanh`` mean, a clamped std).
 
 :func:`rsl_rl_time_to_walk` trains with rsl_rl's own ``PPO`` built by its ``OnPolicyRunner`` and
-steps it with the runner's rollout loop, so that the same :class:`~unio4.learning.time_to_walk.WalkChecker`
+steps it with the runner's rollout loop, so that the same :class:`~unio4.learning.bench.time_to_walk.WalkChecker`
 can judge it between updates.
 """
 
@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
+from unio4.learning.bench.time_to_walk import WalkResult, WalkRun
 from unio4.learning.curves import CurveLogger
-from unio4.learning.online import OnlineConfig
+from unio4.learning.online.runner import OnlineConfig
 from unio4.learning.progress import ProgressReporter
-from unio4.learning.time_to_walk import WalkResult, WalkRun
 from unio4.sim.task import Go1VelocityTask
 
 try:  # an optional dependency: unio4[peers]
@@ -109,7 +109,7 @@ def rsl_rl_config(cfg: OnlineConfig) -> dict[str, Any]:
 
 
 def rsl_rl_time_to_walk(run: WalkRun) -> WalkResult:
-    """:func:`unio4.learning.time_to_walk.time_to_walk` with rsl_rl's PPO as the learner (same task, robots, checks)."""
+    """:func:`unio4.learning.bench.time_to_walk.time_to_walk` with rsl_rl's PPO as the learner (same task, robots, checks)."""
     torch.manual_seed(run.seed)
     cfg = rsl_rl_config(run.train_cfg)
     per_iteration = cfg["num_steps_per_env"] * run.num_envs

@@ -1,6 +1,6 @@
 """Time to walk over seeds (``unio4 bench walk``): one run per seed, then ``summary.json`` and ``walk.png``.
 
-Each seed is one :class:`~unio4.learning.time_to_walk.WalkRun` in ``root/seed<N>``, trained by unio4's
+Each seed is one :class:`~unio4.learning.bench.time_to_walk.WalkRun` in ``root/seed<N>``, trained by unio4's
 PPO or rsl_rl's with the same preset (:func:`walk_learner`) and judged by the same criterion.
 """
 
@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unio4.learning.bench.time_to_walk import WalkCriterion, WalkResult, WalkRun, plot_walk_curves, time_to_walk
 from unio4.learning.loggers import LoggerSpec
-from unio4.learning.online import OnlineConfig
-from unio4.learning.time_to_walk import WalkCriterion, WalkResult, WalkRun, plot_walk_curves, time_to_walk
+from unio4.learning.online.runner import OnlineConfig
 from unio4.sim.config import TaskConfig
 
 
 def walk_learner(name: str) -> Callable[[WalkRun], WalkResult]:
     """Whose PPO learns: unio4's, or rsl_rl's (``pip install 'unio4[peers]'``; imported only when chosen)."""
     if name == "rsl_rl":
-        from unio4.learning.rsl_rl_peer import rsl_rl_time_to_walk
+        from unio4.learning.bench.rsl_rl_peer import rsl_rl_time_to_walk
 
         return rsl_rl_time_to_walk
     return time_to_walk

@@ -20,12 +20,12 @@ import torch
 from unio4.configs.loader import bounded, to_dict
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.curves import CurveLogger
-from unio4.learning.distributed import SINGLE, DistContext, broadcast_module
 from unio4.learning.loggers import LoggerSpec
+from unio4.learning.online.distributed import SINGLE, DistContext, broadcast_module
+from unio4.learning.online.ppo import PPO, PPOConfig
+from unio4.learning.online.reward_scaling import RewardScaler
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_std_range
-from unio4.learning.ppo import PPO, PPOConfig
 from unio4.learning.progress import ProgressReporter
-from unio4.learning.reward_scaling import RewardScaler
 
 
 class VectorEnv(Protocol):
@@ -57,7 +57,7 @@ class OnlineConfig:
     # run's length); None: at the run's last iteration.
     lr_decay_samples: int | None = bounded(None, ge=1)
     # What the learner is paid: reward_scale * r, divided by the running std of the discounted return
-    # with reward_normalization: running (learning/reward_scaling.py). Evaluations score the raw reward.
+    # with reward_normalization: running (learning/online/reward_scaling.py). Evaluations score the raw reward.
     reward_scale: float = bounded(1.0, gt=0)
     reward_normalization: Literal["none", "running"] = "none"
     # PPO updates that fit only the critic before the actor moves: a pretrained actor with a fresh

@@ -1,7 +1,7 @@
 """How an on-robot session turns its robot's rollouts into a new checkpoint: the :class:`Update` interface and
 its two modes (``SessionConfig.update``).
 
-The session loop (:mod:`unio4.learning.session`) asks its update which rollouts to run
+The session loop (:mod:`unio4.learning.robot.session`) asks its update which rollouts to run
 (:meth:`Update.rollouts`), runs and packs them, then calls :meth:`Update.update`, which writes the
 iteration's ``checkpoint.pt``; the gate evaluates bundles in :meth:`Update.gate_task` and compares
 :meth:`Update.gate_measures` besides tracking and falls.
@@ -11,7 +11,7 @@ iteration's ``checkpoint.pt``; the gate evaluates bundles in :meth:`Update.gate_
   The robot logs only the policy's observations (no privileged simulator state), so the critic is the
   session's own V(s) on them: fitted to the Monte-Carlo returns of the first batch, then by PPO's value loss.
 - :class:`IdentifyUpdate` (``update: identify``): mean-action walks, one per identification command; the
-  simulator's motor strength and trunk mass fitted to them (:mod:`unio4.learning.identify`), then PPO in
+  simulator's motor strength and trunk mass fitted to them (:mod:`unio4.learning.robot.identify`), then PPO in
   simulation around the fit; the gate evaluates on the robot as identified and walks each bundle there
   as the robot walked. The robot's minutes go into measuring the gap rather than into gradient steps
   (docs/benchmarks.md, "Closing a reality gap").
@@ -34,16 +34,16 @@ from unio4.configs.loader import apply_overrides, from_dict, load, resolve_confi
 from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.data.dataset import Dataset, load_dataset
-from unio4.learning.distributed import SINGLE
 from unio4.learning.export import actor_from_checkpoint
-from unio4.learning.identify import IdentifyConfig, identify, simulate_features
 from unio4.learning.offline.critics import monte_carlo_returns
-from unio4.learning.online import OnlineConfig, load_init, torch_threads, train_online
-from unio4.learning.online_envs import go1_envs
+from unio4.learning.online.distributed import SINGLE
+from unio4.learning.online.envs import go1_envs
+from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer
+from unio4.learning.online.runner import OnlineConfig, load_init, torch_threads, train_online
 from unio4.learning.policy import NetworkConfig, ValueCritic
-from unio4.learning.ppo import PPO, PPOConfig, RolloutBuffer
+from unio4.learning.robot.identify import IdentifyConfig, identify, simulate_features
+from unio4.learning.robot.session_config import SessionConfig, SessionError
 from unio4.learning.run_dir import prepare_run_dir
-from unio4.learning.session_config import SessionConfig, SessionError
 from unio4.sim.config import TaskConfig, load_task_config
 
 IDENTIFY_FILE, FINETUNE_DIR = "identify.yaml", "sim_finetune"  # in the iteration directory, identify mode

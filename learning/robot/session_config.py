@@ -1,5 +1,5 @@
 """The on-robot session's settings (``configs/session/``) and its one error, shared by the session loop
-(:mod:`unio4.learning.session`) and its update modes (:mod:`unio4.learning.session_update`).
+(:mod:`unio4.learning.robot.session`) and its update modes (:mod:`unio4.learning.robot.session_update`).
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from unio4.configs.loader import bounded
-from unio4.learning.ppo import PPOConfig
+from unio4.learning.online.ppo import PPOConfig
 
 CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start
 
@@ -91,7 +91,7 @@ class SessionConfig:
     gate: GateConfig = field(default_factory=GateConfig)
     # How the robot's rollouts improve the policy. "ppo": PPO on them (explore-mode rollouts).
     # "identify": fit the simulator's motor strength and trunk mass to mean-action rollouts at
-    # identify_commands, then fine-tune in simulation around the estimate (learning/identify.py): the
+    # identify_commands, then fine-tune in simulation around the estimate (learning/robot/identify.py): the
     # robot time goes into measuring the gap, the learning into the simulator.
     update: str = "ppo"
     identify_commands: tuple[float, ...] = bounded((0.3, 0.6, 0.9), ge=-2, le=2)  # m/s forward, one rollout each
