@@ -59,10 +59,12 @@ class RuntimeConfig:
     chunk_steps: int = bounded(50, ge=1, le=100_000)  # policy steps per log chunk (1 s at 50 Hz)
     command: tuple[float, float, float] | None = bounded(None, ge=-5, le=5)  # fixed (vx, vy, yaw rate); None: the remote's sticks
     # Run the network once in the tick before each policy tick, after that tick's send: weights idle
-    # for 20 ms fall out of the CPU caches and the real inference takes ~10x longer (measured).
+    # for 20 ms fall out of the CPU caches, and a cold inference is several times slower
+    # (docs/benchmarks/deploy.md, "Deploy runtime timing").
     warm_cache: bool = True
     # SCHED_FIFO priority of the control thread (1-99; 0 keeps the default scheduler). Needs root or
-    # CAP_SYS_NICE; without them the run goes on with a warning. Cuts I/O jitter ~20x (measured).
+    # CAP_SYS_NICE; without them the run goes on with a warning. It cuts the I/O loop's wake-up jitter
+    # (docs/benchmarks/deploy.md, "Deploy runtime timing").
     realtime_priority: int = bounded(0, ge=0, le=99)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     estop: EStopConfig = field(default_factory=EStopConfig)

@@ -8,8 +8,8 @@ Pure numpy. Three jobs:
   speed; gyro and accelerometer within what an IMU can report; a unit quaternion (a zero or
   scaled one would read as upright); and fresh: the tick must advance (a repeated, replayed or
   reordered packet does not count as new) and the sensor values must differ from the last fresh
-  packet. No fresh state for ``stale_ms`` is a fault too. Tilt and the remote's stop combo end a
-  run as before.
+  packet. No fresh state for ``stale_ms`` is a fault too. Tilt and the remote's stop combo also end
+  a run.
 - **Shape every PD target before it is sent**: limit how far a new policy target may move from
   the last one (a rate, applied per policy step as the simulator applies actions), then, every
   tick, clip it to the joint limits (minus a margin) and so that the PD torque it asks for,

@@ -16,8 +16,8 @@ import numpy as np
 from unio4.robots.description import RobotDescription
 
 # Foot force (in the robot's foot-force units) above which a foot counts as stance and carries the
-# odometry: light touches slip. Measured against the emulator's ground truth: mean forward velocity
-# within 0.02 m/s in MuJoCo and PyBullet.
+# odometry: light touches slip. Checked against the emulator's ground truth in MuJoCo and PyBullet
+# (docs/benchmarks/deploy.md, "Deploy end to end").
 STANCE_FORCE = 20.0
 
 

@@ -172,7 +172,8 @@ def test_a_rollout_past_its_time_is_stopped() -> None:
 
 def test_identify_mode_fits_the_robot_then_fine_tunes_in_simulation(walking_bundle: Path, tmp_path: Path) -> None:
     """Against a robot with 60 % motor strength: mean-action rollouts, a strength estimate below nominal, PPO in
-    simulation around it (a few updates: the mechanics, not the gain; the gain is measured in docs/benchmarks.md)."""
+    simulation around it (a few updates: the mechanics, not the gain; the gain is measured in
+    docs/benchmarks/go1-sessions.md, "Closing a reality gap")."""
     proc, port = spawn(["--lockstep", "--set", "reality.motor.strength=0.6"])
     try:
         cfg = dataclasses.replace(
@@ -191,7 +192,9 @@ def test_identify_mode_fits_the_robot_then_fine_tunes_in_simulation(walking_bund
     commands = [yaml.safe_load((run / "meta.yaml").read_text())["runtime"]["command"] for run in sorted(d.glob("run_*"))]
     assert commands == [[0.4, 0.0, 0.0], [0.8, 0.0, 0.0]]  # one mean-action walk per identification command
     fit = yaml.safe_load((d / "identify.yaml").read_text())
-    assert fit["motor_strength"] <= 0.7  # the nominal robot reads 0.9 on the same grid (docs/benchmarks.md)
+    # the nominal robot reads 0.9 on the same grid (identification on the emulator: docs/benchmarks/go1-sessions.md,
+    # "Closing a reality gap")
+    assert fit["motor_strength"] <= 0.7
     trained = yaml.safe_load((d / "sim_finetune" / "run.yaml").read_text())
     assert trained["configs"]["task"]["randomization"]["motor_strength"] == pytest.approx(
         [fit["motor_strength"] - 0.05, fit["motor_strength"] + 0.05]

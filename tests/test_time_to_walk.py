@@ -83,7 +83,7 @@ def test_ppo_from_scratch_beats_standing_on_a_reduced_go1_task(tmp_path: Path) -
     randomisation, sensor noise or pushes) and with unshaped PD targets, 256 robots, 0.8 M samples
     (~3-4 minutes on 2 CPU cores). The mean action must track both the planar velocity and the yaw
     rate at least 10 % better than standing still, on the same 16 robots and commands. (With
-    randomisation the same samples are not enough: docs/benchmarks.md, time to walk. Development
+    randomisation the same samples are not enough: docs/benchmarks/time-to-walk.md, "Time to walk". Development
     run: 0.589 vs 0.736 m/s, 0.27 vs 0.44 rad/s. With the targets shaped as on the robot, learning is
     slower: 0.686 m/s at 0.8 M samples, 0.693 at 1.0 M; a check of the learner, this test leaves the
     shaping, tested on its own in tests/test_task.py, out.)"""

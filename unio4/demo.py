@@ -263,8 +263,9 @@ def _pretrained_clip(out: Path) -> Path | None:
     return result.video
 
 
-# Curves measured at full scale and kept in docs/img (docs/benchmarks.md has the commands): shown
-# in the report beside the demo's own small-scale curves.
+# Curves measured at full scale and kept in docs/img, shown in the report beside the demo's own small-scale
+# curves. Their commands: docs/benchmarks/time-to-walk.md, "Time to walk", and docs/benchmarks/go1-uni-o4.md,
+# "Go1: Uni-O4 against PPO from scratch that walks".
 MEASURED_CURVES = (
     ("Time to walk: PPO from scratch, 3 seeds, 256 robots, 2 CPU cores", "time_to_walk.png"),
     ("Uni-O4 (offline on trot logs, then online) against PPO from scratch that walks", "go1_uni_o4_vs_scratch.png"),
@@ -276,7 +277,10 @@ def _measured_curves() -> list[str]:
     found = [(title, docs / name) for title, name in MEASURED_CURVES if (docs / name).is_file()]
     if not found:
         return []
-    return ["<h2>Measured benchmarks (docs/benchmarks.md)</h2>", *(f"<p>{title}</p>{_embed(path)}" for title, path in found)]
+    return [
+        "<h2>Measured benchmarks (docs/benchmarks/time-to-walk.md, docs/benchmarks/go1-uni-o4.md)</h2>",
+        *(f"<p>{title}</p>{_embed(path)}" for title, path in found),
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

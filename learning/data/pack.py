@@ -5,8 +5,8 @@ wrote (one run = one episode), and recomputes every reward from the logged raw s
 task's reward config, so the same logs can be re-scored with another config later. What the robot
 does not measure is estimated or left out, and the metadata says which:
 - base linear velocity and height: leg odometry (:mod:`unio4.robots.kinematics`) over the stance feet,
-  a foot counting as stance above ``stance_force`` (20 N: light touches slip; measured against the
-  emulator's ground truth, mean forward velocity within 0.02 m/s in MuJoCo and PyBullet);
+  a foot counting as stance above ``stance_force`` (20 N: light touches slip; checked against the
+  emulator's ground truth in docs/benchmarks/deploy.md, "Deploy end to end");
 - collision forces: no sensor on the trunk or thighs, so 0 (the ``collision`` term never fires);
 - contacts: ``foot_force > rewards.contact_threshold`` in the units the robot reports.
 A run that ended in a tilt stop ends with a terminal; every other run ends with a time-out. A run

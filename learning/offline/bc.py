@@ -42,11 +42,12 @@ class BCConfig:
     steps: int = bounded(400_000, ge=0)
     batch_size: int = bounded(512, ge=1)
     lr: float = bounded(1e-4, gt=0, le=1)
-    regularizer: Literal["none", "paper", "kl"] = "none"  # the three measured alike (docs/benchmarks.md)
+    # the three measured alike (docs/benchmarks/uni-o4-parts.md, "Uni-O4's parts on hopper-medium")
+    regularizer: Literal["none", "paper", "kl"] = "none"
     alpha: float = bounded(0.1, ge=0)
     # kl: the repulsion stops once the closest other member is this far (nats per state). Unbounded,
-    # it wins over BC: on Go1 gait logs one member was pushed to the action bounds (KL 7e4, NLL
-    # 12 -> 146) and that policy fell at once; OPE then ranked it first.
+    # it wins over BC and can push a member to the action bounds, a policy that falls and that OPE may
+    # still rank first (docs/benchmarks/go1-uni-o4.md, "Go1: PPO from scratch vs Uni-O4 (offline on gait logs + online)").
     kl_cap: float = bounded(1.0, gt=0)
     seed: int = bounded(0, ge=0)
     network: NetworkConfig = field(default_factory=NetworkConfig)

@@ -45,7 +45,8 @@ class CriticConfig:
     q_activation: Literal["elu", "relu", "tanh", "silu"] = "relu"
     bootstrap_timeouts: bool = True
     # bf16: the matrix products of training in bfloat16 (weights, optimiser, targets and losses stay
-    # float32); about 1.5x the steps/s on a CPU with AVX-512 BF16. Evaluation is always float32.
+    # float32); faster on a CPU with AVX-512 BF16 (docs/benchmarks/offline-throughput.md, "Critic
+    # throughput against d3rlpy's IQL"). Evaluation is always float32.
     precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:

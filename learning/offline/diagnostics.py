@@ -1,4 +1,4 @@
-"""Can the offline critics be trusted? Two numbers a user should see before trusting the improvement step.
+"""Can the offline critics be trusted? Four numbers a user should see before trusting the improvement step.
 
 - **Action sensitivity** (:func:`action_sensitivity`): at fixed states, how much Q moves when the
   action changes, against how much it moves across states. The improvement step follows
@@ -9,13 +9,13 @@
   their true returns. Near 1: OPE orders policies as reality does; near 0 or negative: it does not.
 - **Action coverage** (:func:`action_coverage`): how much of the logged actions' variance the state
   does not explain (the BC mean's residual). Near 0, the data holds about one action per state (a
-  deterministic controller such as the built-in trot: 1.8 %); Q then has never seen what another
+  deterministic controller such as the built-in trot); Q then has never seen what another
   action does there, and its action gradient, which the improvement step follows, is extrapolation.
 - **Drift from the data** (:class:`Drift`): the dynamics elites' disagreement along each policy's
   OPE rollouts, improved against BC. It needs no simulator: where the improved policies' rollouts
   show much more of it than the BC members', both the model and Q are extrapolating, and a rising
-  AM-Q there may be their error rather than a better policy (on Go1 trot logs: +38 % disagreement,
-  AM-Q +25 %, true reward -15 %; docs/benchmarks.md).
+  AM-Q there may be their error rather than a better policy (as on Go1 trot logs:
+  docs/benchmarks/go1-uni-o4.md, "Go1 trot logs: does Uni-O4's improvement step beat its BC members?").
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ import torch
 
 # Below this ratio of within-state to across-state spread, Q is reported flat in the action. The ratio
 # tells a Q that ignores the action from one that does not; it does not say whether Q ranks actions
-# right (OPE's rank correlation and the drift line do). On hopper-medium, critics at ratios of
-# 0.038-0.041 drove improvements of +13 % to +32 % over BC (three runs, docs/benchmarks.md) while
-# critics at 0.067 drove none: 0.05 flagged useful critics, so the flag is kept for near-zero ratios.
+# right (OPE's rank correlation and the drift line do), so the flag is kept for near-zero ratios:
+# critics at ratios between 0.02 and 0.05 have driven real improvements over BC
+# (docs/benchmarks/uni-o4-vs-iql.md, "Uni-O4 against IQL on hopper-medium").
 FLAT_RATIO = 0.02
 # Below this fraction of the action variance left unexplained by the state, the data is reported as about
-# one action per state. Measured (docs/benchmarks.md): the built-in trot's logs 0.018 (0.073 with
-# ``collect --action-noise 0.5``); a PPO walker's sampled actions 0.18, hopper-medium 0.15,
-# hopper-medium-replay 0.66.
+# one action per state: the noise-free built-in trot's logs fall below it; logs with exploration noise, of a
+# sampling policy or of many policies lie above (docs/benchmarks/go1-uni-o4.md, "Go1 trot logs with exploration").
 NARROW_COVERAGE = 0.05
 # Above this ratio of the improved policies' model disagreement to the BC members', they are reported
 # as scored by extrapolation.

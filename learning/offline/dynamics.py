@@ -45,7 +45,8 @@ class DynamicsConfig:
     # auto: the task's rule from the dataset's "env" metadata, else learned if the data has terminals, else none
     termination: str = "auto"
     # bf16: the matrix products of training in bfloat16 (weights, optimiser, losses and the hold-out
-    # check stay float32, rollouts run in float32); about 1.5x faster epochs on a CPU with AVX-512 BF16
+    # check stay float32, rollouts run in float32); faster epochs on a CPU with AVX-512 BF16
+    # (docs/benchmarks/offline-throughput.md, "Dynamics training in bfloat16")
     precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:

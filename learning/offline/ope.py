@@ -10,26 +10,25 @@ termination rule ends it (or the model diverges to non-finite states); what it t
 - ``drop`` (the paper's text and the authors' code): nothing; the score is the mean Q over the
   steps still alive. A policy that falls early is scored on its few pre-fall states only, so
   falling costs it nothing, and the improvement step exploits that: on the CPU-scaled hopper-medium
-  and walker2d-medium runs every accepted "improvement" made the policy fall (93.3 -> 24.0 and
-  29.5 -> 0.0 D4RL score; docs/benchmarks.md). Tasks without a termination rule score the same
-  either way.
+  and walker2d-medium runs every accepted "improvement" made the policy fall
+  (docs/benchmarks/uni-o4-parts.md, "Uni-O4 on regenerated D4RL-style data (CPU-scaled)", the OPE
+  blind spot). Tasks without a termination rule score the same either way.
 
 All members of an ensemble are scored in one batched rollout.
 
 ``clip_states`` bounds the model's states to the box of the data's states (per dimension, after the
 termination rule has looked at the unclipped prediction, so falls are still seen). Without it a
-model may feed itself states it never saw and run away: on HalfCheetah, where no rule ends a
-rollout, 200-step rollouts reached elite disagreements of 1e19 (docs/benchmarks.md), so the drift
-diagnostic and the Q values at those states meant nothing.
+model may feed itself states it never saw and run away (on HalfCheetah, where no rule ends a
+rollout: docs/benchmarks/uni-o4-vs-iql.md, "Bounded model rollouts (`ope.clip_states`)"), and the
+drift diagnostic and the Q values at those states then mean nothing.
 
 ``initial_fraction`` of the start states are drawn from the data's episode starts (reset states)
 instead of from all its states. The true return a policy is judged by starts there, and a reset
-state is rare in the data (one row per episode: 0.3 % of a 200 k-transition walker2d-medium file),
-so AM-Q over dataset states alone never sees what a policy does from a reset. On walker2d-medium the
-improvement step then accepted policies that fall within a few steps of a reset (return 7 against
-the BC members' 1000-2000) while AM-Q rated them above their BC start. From reset states AM-Q sees
-those falls, yet the step still did not beat BC there (docs/benchmarks.md), so the default stays 0,
-the paper's.
+state is rare in the data (one row per episode), so AM-Q over dataset states alone never sees what
+a policy does from a reset and may rate a policy that falls soon after one above its BC start. From
+reset states AM-Q sees those falls, but the improvement step did not beat BC with them either
+(docs/benchmarks/uni-o4-vs-iql.md, "AM-Q from reset states (`ope.initial_fraction`)"), so the
+default stays 0, the paper's.
 
 Every call uses the same start states and the same model-noise seed (common random numbers), so
 two policies' scores differ because the policies differ, not because the rollouts did: this is

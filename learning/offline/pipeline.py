@@ -72,8 +72,9 @@ class OfflineConfig:
     # critic observation that V already sees, when the data logged one (simulator logs: noise-free joint
     # state, base velocity, contacts, dynamics parameters). On Go1 logs the policy's observation is noisy
     # and partial, the logged action tells Q about the true state, and Q's action gradient follows that
-    # instead of what the action does: the improvement lost 5-30 % against BC; on the privileged state it
-    # gained 11 % (docs/benchmarks.md). Policies still act on their own observation.
+    # instead of what the action does: the improvement loses against BC there and gains on the privileged
+    # state (docs/benchmarks/go1-uni-o4.md, "Go1 trot logs with exploration"). Policies still act on their
+    # own observation.
     q_observations: Literal["policy", "critic"] = "policy"
     critics: CriticConfig = field(default_factory=CriticConfig)
     bc: BCConfig = field(default_factory=BCConfig)

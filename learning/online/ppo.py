@@ -58,7 +58,8 @@ class PPOConfig:
     desired_kl: float = bounded(0.01, gt=0)  # adaptive schedule target
     # Stop the actor's steps for the rest of an update once a minibatch's KL to the rollout policy
     # exceeds this (the critic keeps fitting). None: never. A pretrained policy with a narrow
-    # Gaussian otherwise takes a first update of KL ~30 and walks worse for ~10 updates.
+    # Gaussian otherwise takes a very large first update and walks worse after it
+    # (docs/benchmarks/go1-uni-o4.md, "Go1: PPO from scratch vs Uni-O4 (offline on gait logs + online)").
     target_kl: float | None = bounded(None, gt=0)
 
     def __post_init__(self) -> None:

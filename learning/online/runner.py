@@ -70,19 +70,18 @@ class OnlineConfig:
     # Exploration floor for a pretrained actor (--init): its log-std range starts at log(min_std)
     # instead of the checkpoint's. The mean, so the deterministic policy, is exactly the offline one;
     # the sampled distribution is wider. None: the exact offline distribution (the default). BC of
-    # a near-deterministic controller leaves std ~0.03, and PPO's first update from there moved
-    # the policy by KL ~30.
+    # a near-deterministic controller leaves a tiny std, and PPO's first update from there moves the
+    # policy far (docs/benchmarks/go1-uni-o4.md, "Go1: PPO from scratch vs Uni-O4 (offline on gait logs + online)").
     min_std: float | None = bounded(None, gt=0, le=10)
     # Exploration ceiling for a pretrained actor: its log-std range ends at log(max_std), remapped the
     # same way (mean kept, order of stds kept, every std scaled down). PPO improves the sampled
-    # policy: a BC actor whose samples score far below its mean action (hopper-medium: returns
-    # 1500-1700 sampled against 1760-3070 for the mean) first loses some of its mean's quality; with
-    # max_std 0.2 the evaluation after 51 k steps was higher on 3 of 3 seeds (docs/benchmarks.md).
+    # policy: a BC actor whose samples score far below its mean action first loses some of its mean's
+    # quality (docs/benchmarks/uni-o4-vs-iql.md, "Uni-O4 against IQL on hopper-medium").
     max_std: float | None = bounded(None, gt=0, le=10)
     # torch threads while collecting (None: unchanged). On a CPU the physics engine's own threads
-    # step the robots then; torch's idle threads spinning beside them cost the engine ~6 % at 256
-    # robots on 2 cores, while the policy's small forward passes gain nothing from a second thread.
-    # The update runs with torch's usual threads (docs/benchmarks.md, throughput of the loop).
+    # step the robots then; torch's idle threads spinning beside them slow the engine, while the
+    # policy's small forward passes gain nothing from a second thread. The update runs with torch's
+    # usual threads (docs/benchmarks/time-to-walk.md, "Time to walk", throughput of the loop).
     collect_threads: int | None = bounded(None, ge=1)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)

@@ -45,8 +45,8 @@ class GateConfig:
     max_falls_increase: float = bounded(0.0, ge=0)  # falls per robot-minute
     # Identify mode only: the bundle walks the identification commands on the identified robot (MuJoCo,
     # randomisation off), the walks the robot makes; its speed error there may not exceed the current's
-    # or the first's by more than this (the lin-vel error above averages the whole command range and let
-    # through a bundle that walked 0.25 m/s slower at 0.9 m/s on the robot).
+    # or the first's by more than this (the lin-vel error above averages the whole command range and can
+    # let through a bundle that is slower at one command: docs/benchmarks/go1-sessions.md, "Closing a reality gap").
     max_walk_error_increase: float = bounded(0.02, ge=0)  # m/s
 
 
@@ -70,7 +70,8 @@ class SessionConfig:
     critic_warmup_epochs: int = bounded(200, ge=0)  # Monte-Carlo V fit on the first batch
     # Exploration floor on the robot (see OnlineConfig.min_std): the start checkpoint's log-std
     # range is remapped so explore-mode rollouts sample at std >= min_std; the mean is unchanged.
-    # None: explore with the checkpoint's own std (BC of a controller: ~0.03, too little to learn from).
+    # None: explore with the checkpoint's own std (BC of a controller: too little to learn from;
+    # docs/benchmarks/go1-sessions.md, "On-robot fine-tuning session").
     min_std: float | None = bounded(0.15, gt=0, le=10)
     critic_lr: float = bounded(1e-3, gt=0, le=1)
     ppo: PPOConfig = field(

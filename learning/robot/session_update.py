@@ -14,7 +14,7 @@ iteration's ``checkpoint.pt``; the gate evaluates bundles in :meth:`Update.gate_
   simulator's motor strength and trunk mass fitted to them (:mod:`unio4.learning.robot.identify`), then PPO in
   simulation around the fit; the gate evaluates on the robot as identified and walks each bundle there
   as the robot walked. The robot's minutes go into measuring the gap rather than into gradient steps
-  (docs/benchmarks.md, "Closing a reality gap").
+  (docs/benchmarks/go1-sessions.md, "Closing a reality gap").
 """
 
 from __future__ import annotations

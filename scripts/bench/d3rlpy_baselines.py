@@ -1,4 +1,8 @@
-"""Peer baselines for ``docs/benchmarks.md``: d3rlpy's IQL and TD3+BC on the SAME dataset file.
+"""Peer baselines for the D4RL-style benchmarks: d3rlpy's IQL and TD3+BC on the SAME dataset file.
+
+Their numbers are the IQL columns of ``docs/benchmarks/uni-o4-vs-iql.md`` (every 3-seed row), the IQL and TD3+BC
+columns of ``docs/benchmarks/uni-o4-parts.md``, "Uni-O4 on regenerated D4RL-style data (CPU-scaled)", and the d3rlpy
+row of ``docs/benchmarks/offline-throughput.md``, "Critic throughput against d3rlpy's IQL" (``--time-only``).
 
 d3rlpy is a comparison tool, not a dependency of unio4: run this in its own virtual environment
 (see ``scripts/bench/README.md``). It reads unio4's HDF5 (D4RL keys) with h5py only, trains with

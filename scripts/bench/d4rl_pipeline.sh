@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One row of the D4RL-style table in docs/benchmarks.md, on CPU:
+# One row of the D4RL-style table in docs/benchmarks/uni-o4-parts.md, "Uni-O4 on regenerated D4RL-style
+# data (CPU-scaled)", on CPU:
 #   Uni-O4 offline (uni_o4_offline_cpu) -> online fine-tuning (uni_o4_online), and d3rlpy's IQL and
 #   TD3+BC on the same file with the same evaluation episodes.
 # Usage: scripts/bench/d4rl_pipeline.sh DATA.h5 ENV_ID OUT_DIR [BASELINE_STEPS] [ONLINE_ITERATIONS]

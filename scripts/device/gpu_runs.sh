@@ -1,6 +1,6 @@
 #!/bin/sh
-# The GPU measurements of docs/benchmarks.md, in one go on a GPU machine (after
-# scripts/device/install.sh). Writes everything under $OUT.
+# The GPU measurements still open in docs/benchmarks/simulation.md, "MuJoCo Warp backend", in one go
+# on a GPU machine (after scripts/device/install.sh). Writes everything under $OUT.
 #   MuJoCo Warp throughput at 1024 / 4096 / 8192 robots, then a 4096-robot PPO run on the GPU
 #   (task, networks and buffer on CUDA) with the command that made it.
 set -eu

@@ -72,8 +72,8 @@ def check_out_dir(path: str | None) -> None:
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:
-    """``--threads N``: torch's intra-op threads (runs sharing cores want 1 each: two default pools on
-    two cores ran PPO 30x slower)."""
+    """``--threads N``: torch's intra-op threads (runs sharing cores want 1 each: docs/benchmarks/time-to-walk.md,
+    "Threads when runs share the cores")."""
     p.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0: torch's default, every core)")
 
 
