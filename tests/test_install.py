@@ -81,7 +81,7 @@ def test_wheel_holds_presets_and_declares_a_slim_base(wheel: Path) -> None:
     assert "unio4/robots/go1/go1.yaml" in names
     # one top-level name: nothing called sim, deploy, configs, ... lands in site-packages
     assert {name.split("/")[0] for name in names} == {"unio4", next(n for n in names if ".dist-info/" in n).split("/")[0]}
-    assert {"unio4/sim/task.py", "unio4/deploy/runtime.py", "unio4/learning/online.py"} <= set(names)
+    assert {"unio4/sim/task.py", "unio4/deploy/runtime.py", "unio4/learning/online/runner.py"} <= set(names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     base = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert sorted(r.split("==")[0] for r in base) == ["PyYAML", "numpy", "onnxruntime", "pyserial", "unitree-legged-sdk"]

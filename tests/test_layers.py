@@ -212,14 +212,14 @@ def test_the_checker_sees_late_imports_and_type_only_ones(tmp_path: Path) -> Non
     (tmp_path / "learning" / "ppo.py").write_text("X = 1\n")
     (tmp_path / "deploy" / "a.py").write_text(
         "from typing import TYPE_CHECKING\nfrom . import b\nif TYPE_CHECKING:\n    from unio4.learning import ppo\n"
-        "def f():\n    from unio4.learning.online.ppo import X\n    return X\n"
+        "def f():\n    from unio4.learning.ppo import X\n    return X\n"
     )
     (tmp_path / "deploy" / "b.py").write_text("")
     edges = set(imports(project_modules(tmp_path)))
-    assert ("unio4.deploy.a", "unio4.learning.online.ppo", True) in edges  # the late import
-    assert ("unio4.deploy.a", "unio4.learning.online.ppo", False) in edges  # the typing-only one
+    assert ("unio4.deploy.a", "unio4.learning.ppo", True) in edges  # the late import
+    assert ("unio4.deploy.a", "unio4.learning.ppo", False) in edges  # the typing-only one
     assert ("unio4.deploy.a", "unio4.deploy.b", True) in edges
-    assert layer("unio4.learning.online.ppo") > layer("unio4.deploy.a") and layer("unio4.cli") > layer("unio4.learning")
+    assert layer("unio4.learning.ppo") > layer("unio4.deploy.a") and layer("unio4.cli") > layer("unio4.learning")
 
 
 def test_the_checker_sees_processes_started_on_project_modules(tmp_path: Path) -> None:
@@ -228,18 +228,18 @@ def test_the_checker_sees_processes_started_on_project_modules(tmp_path: Path) -
     (tmp_path / "deploy").mkdir()
     (tmp_path / "learning").mkdir()
     (tmp_path / "unio4").mkdir()
-    for module in ("learning/online/ppo.py", "unio4/cli.py", "unio4/__init__.py", "unio4/__main__.py"):
+    for module in ("learning/ppo.py", "unio4/cli.py", "unio4/__init__.py", "unio4/__main__.py"):
         (tmp_path / module).write_text("")
     (tmp_path / "deploy" / "a.py").write_text(
-        '"""Run ``python -m unio4.learning.online.ppo`` by hand."""\nimport sys\n'
-        'def f():\n    return [sys.executable, "-m", "unio4.cli", "deploy"], f"{sys.executable} -m unio4.learning.online.ppo -x"\n'
+        '"""Run ``python -m unio4.learning.ppo`` by hand."""\nimport sys\n'
+        'def f():\n    return [sys.executable, "-m", "unio4.cli", "deploy"], f"{sys.executable} -m unio4.learning.ppo -x"\n'
         'def g():\n    """python -m unio4.cli"""\n    return ("-m", "unio4")\n'
     )
     (tmp_path / "deploy" / "b.py").write_text('import sys\nMODULE = "unio4.cli"\nCMD = [sys.executable, "-m", MODULE]\n')
     assert sorted(launches(project_modules(tmp_path))) == [
         ("unio4.deploy.a", "unio4.__main__"),
         ("unio4.deploy.a", "unio4.cli"),
-        ("unio4.deploy.a", "unio4.learning.online.ppo"),
+        ("unio4.deploy.a", "unio4.learning.ppo"),
         ("unio4.deploy.b", "unio4.cli"),
     ]
 
