@@ -7,9 +7,10 @@ silently falls back to a default.
 
 Numbers are checked twice: every float must be finite (NaN and infinities never reach a config),
 and every numeric field declares its range with :func:`bounded` (or :func:`finite` where any value
-is meaningful), which :func:`from_dict` checks. YAML input is bounded: files over
-:data:`MAX_YAML_BYTES` and documents whose aliases would expand past :data:`MAX_YAML_NODES` nodes
-(a "billion laughs") are refused before they are built.
+is meaningful), which :func:`from_dict` checks; a config whose ``__post_init__`` calls
+:func:`check_fields` is held to its ranges and ``Literal`` choices when built in Python too. YAML
+input is bounded: files over :data:`MAX_YAML_BYTES` and documents whose aliases would expand past
+:data:`MAX_YAML_NODES` nodes (a "billion laughs") are refused before they are built.
 """
 
 from __future__ import annotations
@@ -133,6 +134,48 @@ def check_bounds(value: Any, limits: dict[str, float | None], where: str) -> Non
                 raise ConfigError(f"{where}: expected a value {wanted}, got {value!r}")
 
 
+def _choices(tp: Any) -> tuple[Any, ...] | None:
+    """The values a ``Literal[...]`` (or ``Literal[...] | None``) annotation allows; None for other types."""
+    if get_origin(tp) is Literal:
+        return get_args(tp)
+    if get_origin(tp) in (Union, types.UnionType):
+        args = get_args(tp)
+        if all(get_origin(a) is Literal or a is type(None) for a in args):
+            return tuple(v for a in args for v in (get_args(a) if a is not type(None) else (None,)))
+    return None
+
+
+_FIELD_RULES: dict[type, list[tuple[str, Any, tuple[Any, ...] | None]]] = {}  # per class: type hints are slow to resolve
+
+
+def _field_rules(cls: type) -> list[tuple[str, Any, tuple[Any, ...] | None]]:
+    """(name, bounds, Literal choices) of each field of dataclass ``cls``."""
+    if cls not in _FIELD_RULES:
+        hints = get_type_hints(cls)
+        _FIELD_RULES[cls] = [(f.name, f.metadata.get("bounds"), _choices(hints[f.name])) for f in dataclasses.fields(cls)]
+    return _FIELD_RULES[cls]
+
+
+def _one_of(choices: tuple[Any, ...]) -> str:
+    """``'a', 'b' or 'c'``: the values of a ``Literal`` (None, where allowed, goes unsaid)."""
+    shown = [repr(c) for c in choices if c is not None]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
+def check_fields(config: Any) -> None:
+    """Hold a dataclass instance to its fields' declared ranges (:func:`bounded`) and ``Literal`` choices.
+
+    Called from ``__post_init__``, so a config built in Python is checked as one loaded by :func:`from_dict`
+    (which has checked the keys of a file already, naming the file); the error names the field.
+    """
+    for name, limits, choices in _field_rules(type(config)):
+        value = getattr(config, name)
+        if limits is not None:
+            check_bounds(value, limits, name)
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{name}: expected {_one_of(choices)}, got {value!r}")
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -143,18 +186,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is Any:
         return value
     if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return _convert_union(value, tp, where)
     if origin is Literal:
         if value not in get_args(tp):
             raise ConfigError(f"{where}: expected one of {list(get_args(tp))}, got {value!r}")
@@ -196,6 +228,24 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected str, got {value!r}")
         return value
     raise ConfigError(f"{where}: unsupported field type {_type_name(tp)}")
+
+
+def _convert_union(value: Any, tp: Any, where: str) -> Any:
+    """``value`` as the first member of the union ``tp`` it fits."""
+    args = get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    choices = _choices(tp)
+    if choices is not None and value not in choices:  # Literal[...] | None: name the values, not the union
+        raise ConfigError(f"{where}: expected {_one_of(choices)}, got {value!r}")
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _convert(value, arg, where)
+        except ConfigError:
+            continue  # the next member of the union may fit
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
 
 
 def _child(where: str, key: object) -> str:

@@ -5,7 +5,9 @@ simulator) and use only operations both provide with the same semantics, so the 
 (numpy + onnxruntime, no torch) and the vectorised task produce identical vectors from the same
 raw state. This module must never import torch.
 
-Layout of one frame (SDK joint order):
+The layout of the observation is defined here once, as named segments (:data:`FRAME_SEGMENTS`,
+:meth:`ObservationConfig.layout`, :func:`privileged_layout`); everything that builds, perturbs or
+slices an observation asks a :class:`Layout` where a segment sits. One frame (SDK joint order):
     gyro * ang_vel_scale (3) | projected gravity (3) | commands * command_scale (3) |
     (q - q_default) * dof_pos_scale (12) | dq * dof_vel_scale (12) | last action (12) |
     gait clock (2, only when ``clock_frequency`` > 0)
@@ -20,9 +22,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 
-FRAME_TERMS = ("gyro", "projected_gravity", "commands", "joint_pos", "joint_vel", "last_action")
+# The segments of one frame, in order: (name, size), None for one value per joint. The clock is there only
+# when ``clock_frequency`` > 0. A bundle's manifest lists the names as ``observation.terms``.
+FRAME_SEGMENTS: tuple[tuple[str, int | None], ...] = (
+    ("gyro", 3),
+    ("projected_gravity", 3),
+    ("commands", 3),
+    ("joint_pos", None),
+    ("joint_vel", None),
+    ("last_action", None),
+    ("clock", 2),
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Named segments laid end to end: where each term sits in an observation vector."""
+
+    segments: tuple[tuple[str, int], ...]  # (name, size), in order
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The segments' names, in order."""
+        return tuple(name for name, _ in self.segments)
+
+    @property
+    def size(self) -> int:
+        """Values in all segments together."""
+        return sum(size for _, size in self.segments)
+
+    def span(self, name: str) -> slice:
+        """Where segment ``name`` sits (``obs[..., layout.span("commands")]``)."""
+        start = 0
+        for segment, size in self.segments:
+            if segment == name:
+                return slice(start, start + size)
+            start += size
+        raise KeyError(f"no observation segment {name!r}; the layout has {list(self.names)}")
+
+
+def privileged_layout(num_feet: int) -> Layout:
+    """What a privileged critic sees after the policy observation: simulator state no robot sensor gives."""
+    dynamics = (("friction", 1), ("added_mass", 1), ("motor_strength", 1), ("kp_scale", 1), ("kd_scale", 1))
+    return Layout((("base_lin_vel", 3), ("base_height", 1), *dynamics, ("foot_contact", num_feet)))
 
 
 @dataclass(frozen=True)
@@ -38,14 +82,20 @@ class ObservationConfig:
     clock_frequency: float = bounded(0.0, ge=0, le=20)  # Hz of the gait clock input; 0 leaves it out
 
     def __post_init__(self) -> None:
-        if self.history_length < 1:
-            raise ValueError("history_length must be >= 1")
-        if self.clock_frequency < 0:
-            raise ValueError("clock_frequency must be >= 0")
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
+
+    def terms(self) -> tuple[str, ...]:
+        """The names of a frame's segments, in order."""
+        return tuple(name for name, _ in FRAME_SEGMENTS if name != "clock" or self.clock_frequency > 0)
+
+    def layout(self, num_joints: int) -> Layout:
+        """The segments of one frame for a robot with ``num_joints`` joints."""
+        sizes = {name: num_joints if size is None else size for name, size in FRAME_SEGMENTS}
+        return Layout(tuple((name, sizes[name]) for name in self.terms()))
 
     def frame_size(self, num_joints: int) -> int:
         """Values in one frame for a robot with ``num_joints`` joints."""
-        return 9 + 3 * num_joints + (2 if self.clock_frequency > 0 else 0)
+        return self.layout(num_joints).size
 
     def size(self, num_joints: int) -> int:
         """Values in the whole observation (``history_length`` frames)."""
@@ -98,19 +148,19 @@ def observation_frame(
     needed only when the config has a gait clock.
     """
     cmd_scale = xp.asarray(cfg.command_scale, dtype=commands.dtype) if xp.__name__ == "numpy" else commands.new_tensor(cfg.command_scale)
-    terms = [
-        gyro * cfg.ang_vel_scale,
-        projected_gravity(xp, quat),
-        commands * cmd_scale,
-        (joint_pos - default_joint_pos) * cfg.dof_pos_scale,
-        joint_vel * cfg.dof_vel_scale,
-        last_action,
-    ]
+    terms = {
+        "gyro": gyro * cfg.ang_vel_scale,
+        "projected_gravity": projected_gravity(xp, quat),
+        "commands": commands * cmd_scale,
+        "joint_pos": (joint_pos - default_joint_pos) * cfg.dof_pos_scale,
+        "joint_vel": joint_vel * cfg.dof_vel_scale,
+        "last_action": last_action,
+    }
     if cfg.clock_frequency > 0:
         if time_s is None:
             raise ValueError("observation_frame: this config has a gait clock, so time_s is required")
-        terms.append(gait_clock(xp, time_s * cfg.clock_frequency))
-    return xp.clip(xp.concatenate(terms, -1), -cfg.clip, cfg.clip)
+        terms["clock"] = gait_clock(xp, time_s * cfg.clock_frequency)
+    return xp.clip(xp.concatenate([terms[name] for name in cfg.terms()], -1), -cfg.clip, cfg.clip)
 
 
 def gait_clock(xp: Any, cycles: Any) -> Any:

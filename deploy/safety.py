@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.deploy.protocol import LowState
 from unio4.robots.description import RobotDescription
 
@@ -42,7 +42,7 @@ TICK_WRAP = 1 << 32  # LowState.tick is a uint32
 class SafetyConfig:
     """Thresholds of the safety layer (``safety:`` in a deploy config)."""
 
-    max_tilt_rad: float = bounded(0.8, gt=0, lt=3.1416)  # angle between the base z axis and the vertical
+    max_tilt_rad: float = bounded(0.8, gt=0, lt=np.pi)  # angle between the base z axis and the vertical
     stale_ms: float = bounded(50.0, gt=0, le=1000)  # no fresh LowState for this long -> damping
     joint_margin_rad: float = bounded(0.02, ge=0, le=0.5)  # targets stay this far inside the joint limits
     max_target_rate: float = bounded(50.0, gt=0, le=100)  # rad/s a PD target may move (motors top out at 20-30 rad/s)
@@ -58,10 +58,7 @@ class SafetyConfig:
     quat_norm_tolerance: float = bounded(0.05, gt=0, le=0.5)  # | |q| - 1 | above this: not an orientation
 
     def __post_init__(self) -> None:
-        if not 0 < self.max_tilt_rad < np.pi:
-            raise ValueError("max_tilt_rad must be in (0, pi)")
-        if self.stale_ms <= 0 or self.max_target_rate <= 0 or not 0 < self.torque_fraction <= 1:
-            raise ValueError("stale_ms and max_target_rate must be > 0; torque_fraction in (0, 1]")
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
 
 
 @dataclass(frozen=True)

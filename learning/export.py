@@ -27,7 +27,6 @@ import yaml
 
 from unio4.configs.loader import from_dict, to_dict
 from unio4.deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file, verify_sums, write_sums
-from unio4.deploy.observations import FRAME_TERMS
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.policy import GaussianActor
 from unio4.robots.description import load_robot
@@ -107,7 +106,7 @@ def build_manifest(state: dict[str, Any], task: TaskConfig, checkpoint: Path) ->
         "observation": {
             "size": obs.size(nj),
             "frame_size": obs.frame_size(nj),
-            "terms": [*FRAME_TERMS, *(["clock"] if obs.clock_frequency > 0 else [])],
+            "terms": list(obs.terms()),
             "config": to_dict(obs),
         },
         "action": {

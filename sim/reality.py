@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from unio4.configs.loader import bounded, finite
+from unio4.configs.loader import bounded, check_fields, finite
 from unio4.robots.description import Inertial, RobotDescription
 
 Vec3 = tuple[float, float, float]
@@ -66,7 +67,7 @@ class SensorModel:
 class RealityConfig:
     """A reality-gap profile (``configs/reality/``); every field's default is "as trained"."""
 
-    physics: str | None = None  # the engine ("mujoco" or "pybullet"); None: the emulator's --physics
+    physics: Literal["mujoco", "pybullet"] | None = None  # the engine; None: the emulator's --physics
     payload_kg: float = bounded(0.0, ge=0, le=10)
     payload_position: Vec3 = bounded((0.0, 0.0, 0.0), ge=-0.5, le=0.5)  # m, base frame, where the payload's mass sits
     friction_scale: float = bounded(1.0, gt=0, le=3)  # x the feet's and the ground's friction
@@ -74,8 +75,7 @@ class RealityConfig:
     sensors: SensorModel = field(default_factory=SensorModel)
 
     def __post_init__(self) -> None:
-        if self.physics not in (None, "mujoco", "pybullet"):
-            raise ValueError(f"physics: expected 'mujoco' or 'pybullet', got {self.physics!r}")
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
 
     def apply(self, robot: RobotDescription) -> RobotDescription:
         """The description the emulated robot is built from: payload, friction, joint friction and damping."""

@@ -17,7 +17,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from unio4.deploy.observations import observation_frame, projected_gravity, push_history, rotate_inverse, start_history
+from unio4.deploy.observations import (
+    observation_frame,
+    privileged_layout,
+    projected_gravity,
+    push_history,
+    rotate_inverse,
+    start_history,
+)
 from unio4.deploy.safety import limit_step, within_joint_range
 from unio4.robots.description import load_robot
 from unio4.robots.kinematics import foot_positions
@@ -36,8 +43,6 @@ from unio4.sim.randomization import (
 )
 from unio4.sim.rewards import RewardConstants, air_time_step, compute_rewards, reward_inputs
 from unio4.sim.terrain import make_terrain
-
-PRIVILEGED_EXTRA = 3 + 1 + 5 + 4  # base lin vel, height, dynamics params, foot contacts
 
 
 class Go1VelocityTask:
@@ -86,8 +91,10 @@ class Go1VelocityTask:
         cfg, nj = self.cfg, self.robot.num_joints
         self.num_actions = nj
         self.num_obs = cfg.observations.size(nj)
-        self.frame_size = cfg.observations.frame_size(nj)
-        self.num_critic_obs = self.num_obs + (PRIVILEGED_EXTRA if cfg.privileged_critic else 0)
+        self.frame_layout = cfg.observations.layout(nj)
+        self.frame_size = self.frame_layout.size
+        self.privileged_layout = privileged_layout(len(self.robot.legs))  # one contact flag per foot
+        self.num_critic_obs = self.num_obs + (self.privileged_layout.size if cfg.privileged_critic else 0)
         high = np.full(nj, cfg.action_clip, dtype=np.float32)
         self.single_action_space = gym.spaces.Box(-high, high, dtype=np.float32)
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (self.num_obs,), dtype=np.float32)
@@ -122,19 +129,17 @@ class Go1VelocityTask:
         self.episode_return = torch.zeros(n, device=dev)
 
     def _noise_scale(self) -> torch.Tensor:
-        """Per-element scale of the observation noise of one frame (noise-free elements 0)."""
-        o, nz, nj = self.cfg.observations, self.cfg.randomization.noise, self.num_actions
-        return torch.cat(
-            [
-                torch.full((3,), nz.gyro * o.ang_vel_scale),
-                torch.full((3,), nz.gravity),
-                torch.zeros(3),
-                torch.full((nj,), nz.joint_pos * o.dof_pos_scale),
-                torch.full((nj,), nz.joint_vel * o.dof_vel_scale),
-                torch.zeros(nj),
-                torch.zeros(o.frame_size(nj) - 9 - 3 * nj),  # gait clock: exact
-            ]
-        ).to(self.device)
+        """Per-element scale of the observation noise of one frame, segment by segment of its layout."""
+        o, nz = self.cfg.observations, self.cfg.randomization.noise
+        # The config gives noise in raw units: times the segment's observation scale. Commands, last
+        # actions and the gait clock are exact.
+        noise = {
+            "gyro": nz.gyro * o.ang_vel_scale,
+            "projected_gravity": nz.gravity,
+            "joint_pos": nz.joint_pos * o.dof_pos_scale,
+            "joint_vel": nz.joint_vel * o.dof_vel_scale,
+        }
+        return torch.cat([torch.full((size,), noise.get(name, 0.0)) for name, size in self.frame_layout.segments]).to(self.device)
 
     # ---- gymnasium-style API ------------------------------------------------------------------
     @property
@@ -317,18 +322,22 @@ class Go1VelocityTask:
             self.obs_history[ids] = obs
         if not cfg.privileged_critic:
             return obs, obs
-        d = self.dynamics
-        extra = torch.cat(
-            [
-                lin_vel * 2.0,
-                height.unsqueeze(1),
-                torch.stack([d.friction[rows], d.added_mass[rows], d.motor_strength[rows], d.kp_scale[rows], d.kd_scale[rows]], 1),
-                (state.foot_force > self.cfg.rewards.contact_threshold).float(),
-            ],
-            1,
-        )
         critic_frame = clean_frame if cfg.observations.history_length == 1 else obs
-        return obs, torch.cat([critic_frame, extra], 1)
+        return obs, torch.cat([critic_frame, self._privileged(state, lin_vel, height, rows)], 1)
+
+    def _privileged(self, state: RobotState, lin_vel: torch.Tensor, height: torch.Tensor, rows: slice | torch.Tensor) -> torch.Tensor:
+        """The privileged critic's extra values of envs ``rows``, in the order of :attr:`privileged_layout`."""
+        state_values = {
+            "base_lin_vel": lin_vel * 2.0,
+            "base_height": height.unsqueeze(1),
+            "foot_contact": (state.foot_force > self.cfg.rewards.contact_threshold).float(),
+        }
+        # the other segments are dynamics parameters, named as the fields of Dynamics
+        d = self.dynamics
+        parts = [
+            state_values[name] if name in state_values else getattr(d, name)[rows].unsqueeze(1) for name in self.privileged_layout.names
+        ]
+        return torch.cat(parts, 1)
 
     def _sample_commands(self, ids: torch.Tensor) -> None:
         c, k = self.cfg.commands, ids.numel()

@@ -219,7 +219,7 @@ def test_reset_per_run_starts_every_evaluation_from_the_same_state(walking_bundl
 
 def test_an_unknown_engine_is_refused() -> None:
     with pytest.raises(ValueError, match="physics: expected 'mujoco' or 'pybullet'"):
-        RealityConfig(physics="gazebo")
+        RealityConfig(physics="gazebo")  # type: ignore[arg-type]
 
 
 def test_native_banners_stay_off_stdout() -> None:

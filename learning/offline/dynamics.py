@@ -20,11 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.offline.ensemble import EnsembleMLP
 from unio4.learning.policy import mlp
 from unio4.learning.scores import task_family
+
+TerminationRule = Literal["hopper", "walker2d", "halfcheetah", "none"]  # the keys of TERMINATION_RULES
 
 
 @dataclass(frozen=True)
@@ -43,19 +45,18 @@ class DynamicsConfig:
     improvement_threshold: float = bounded(0.01, ge=0)
     max_epochs: int = bounded(200, ge=1)
     # auto: the task's rule from the dataset's "env" metadata, else learned if the data has terminals, else none
-    termination: str = "auto"
+    termination: Literal["auto", "learned", TerminationRule] = "auto"
     # bf16: the matrix products of training in bfloat16 (weights, optimiser, losses and the hold-out
     # check stay float32, rollouts run in float32); faster epochs on a CPU with AVX-512 BF16
     # (docs/benchmarks/offline-throughput.md, "Dynamics training in bfloat16")
     precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
         if not 1 <= self.elites <= self.members:
             raise ValueError("elites must be in [1, members]")
         if len(self.weight_decay) != len(self.hidden) + 1:
             raise ValueError(f"weight_decay needs one value per layer ({len(self.hidden) + 1}), got {len(self.weight_decay)}")
-        if self.termination not in (*TERMINATION_RULES, "auto", "learned"):
-            raise ValueError(f"termination: expected auto, learned or one of {sorted(TERMINATION_RULES)}, got '{self.termination}'")
 
 
 def _hopper_done(next_obs: torch.Tensor) -> torch.Tensor:

@@ -38,10 +38,11 @@ what makes the improvement step's "accept if better" test meaningful.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.learning.offline.bc import ActorEnsemble
 from unio4.learning.offline.critics import Critics
 from unio4.learning.offline.dynamics import DynamicsEnsemble
@@ -54,15 +55,12 @@ class OPEConfig:
     horizon: int = bounded(1000, ge=1)
     states: int = bounded(512, ge=1)
     seed: int = bounded(12345, ge=0)  # start states and model noise, fixed for every evaluation
-    terminal: str = "zero"  # what an ended rollout contributes: zero (absorbing state) or drop (the paper's)
+    terminal: Literal["zero", "drop"] = "zero"  # what an ended rollout contributes: zero (absorbing state) or drop (the paper's)
     clip_states: bool = False  # keep the model's states inside the data's per-dimension [min, max]
     initial_fraction: float = bounded(0.0, ge=0.0, le=1.0)  # share of start states drawn from episode starts
 
     def __post_init__(self) -> None:
-        if self.horizon < 1 or self.states < 1:
-            raise ValueError("horizon and states must be >= 1")
-        if self.terminal not in ("drop", "zero"):
-            raise ValueError(f"terminal: expected drop or zero, got '{self.terminal}'")
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
 
 
 class AMQ:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.learning.online.distributed import SINGLE, DistContext, average_gradients, gather_rows, global_moments, mean_over_ranks
 from unio4.learning.policy import GaussianActor, ValueCritic
 
@@ -63,10 +63,7 @@ class PPOConfig:
     target_kl: float | None = bounded(None, gt=0)
 
     def __post_init__(self) -> None:
-        if self.num_steps < 1 or self.epochs < 1 or self.num_minibatches < 1:
-            raise ValueError("num_steps, epochs and num_minibatches must be >= 1")
-        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1 or self.clip <= 0:
-            raise ValueError("gamma in (0, 1], gae_lambda in [0, 1] and clip > 0 are required")
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
 
 
 class RolloutBuffer:

@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.learning.online.ppo import PPOConfig
 
 CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start
@@ -94,10 +95,9 @@ class SessionConfig:
     # "identify": fit the simulator's motor strength and trunk mass to mean-action rollouts at
     # identify_commands, then fine-tune in simulation around the estimate (learning/robot/identify.py): the
     # robot time goes into measuring the gap, the learning into the simulator.
-    update: str = "ppo"
+    update: Literal["ppo", "identify"] = "ppo"
     identify_commands: tuple[float, ...] = bounded((0.3, 0.6, 0.9), ge=-2, le=2)  # m/s forward, one rollout each
     sim: SimFinetuneConfig = field(default_factory=SimFinetuneConfig)
 
     def __post_init__(self) -> None:
-        if self.update not in ("ppo", "identify"):
-            raise ValueError(f"update: expected 'ppo' or 'identify', got {self.update!r}")
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
