@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -78,3 +78,25 @@ def checkpoint_network(state: dict[str, Any], where: str) -> NetworkConfig | Non
     """The network config a checkpoint was trained with (offline: ``network``; online: ``config.network``)."""
     network = state.get("network") or state.get("config", {}).get("network")
     return None if network is None else from_dict(NetworkConfig, network, where=f"{where}: network")
+
+
+class Resumable(Protocol):
+    """What a trainer's parts expose for resuming: a module, an optimiser."""
+
+    def state_dict(self) -> Any:
+        """Everything needed to continue."""
+
+    def load_state_dict(self, state: Any) -> Any:
+        """Continue from :meth:`state_dict`."""
+
+
+def training_state(parts: dict[str, Resumable], generator: torch.Generator) -> dict[str, Any]:
+    """A trainer's resumable state: each part's state dict under its name, then its sampling generator's."""
+    return {**{name: part.state_dict() for name, part in parts.items()}, "generator": generator.get_state()}
+
+
+def load_training_state(state: dict[str, Any], parts: dict[str, Resumable], generator: torch.Generator) -> None:
+    """Restore :func:`training_state` into ``parts`` and ``generator``."""
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+    generator.set_state(state["generator"])

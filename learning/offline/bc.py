@@ -28,7 +28,7 @@ import torch
 from torch.func import functional_call, stack_module_state
 
 from unio4.configs.loader import bounded, to_dict
-from unio4.learning.checkpoint import save_checkpoint
+from unio4.learning.checkpoint import Resumable, load_training_state, save_checkpoint, training_state
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.policy import GaussianActor, NetworkConfig
 from unio4.learning.progress import ProgressReporter
@@ -189,19 +189,15 @@ class BCTrainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Networks, optimiser and counters, for resuming."""
-        return {
-            "ensemble": self.ensemble.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "step": self.step_count,
-        }
+        return {**training_state(self._parts(), self.generator), "step": self.step_count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
-        self.ensemble.load_state_dict(state["ensemble"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
+        load_training_state(state, self._parts(), self.generator)
         self.step_count = state["step"]
+
+    def _parts(self) -> dict[str, Resumable]:
+        return {"ensemble": self.ensemble, "optimizer": self.optimizer}
 
 
 def train_bc(

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from unio4.configs.loader import bounded
+from unio4.learning.checkpoint import Resumable, load_training_state, training_state
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.normalizer import ObsNormalizer
 from unio4.learning.offline.ensemble import EnsembleMLP
@@ -175,16 +176,12 @@ class CriticTrainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Networks, targets, optimisers and step, for resuming."""
-        return {
-            "critics": self.critics.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "step": self.step_count,
-        }
+        return {**training_state(self._parts(), self.generator), "step": self.step_count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
-        self.critics.load_state_dict(state["critics"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
+        load_training_state(state, self._parts(), self.generator)
         self.step_count = state["step"]
+
+    def _parts(self) -> dict[str, Resumable]:
+        return {"critics": self.critics, "optimizer": self.optimizer}

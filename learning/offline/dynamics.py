@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unio4.configs.loader import bounded, check_fields
+from unio4.learning.checkpoint import Resumable, load_training_state, training_state
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.offline.ensemble import EnsembleMLP
 from unio4.learning.policy import mlp
@@ -241,9 +242,7 @@ class DynamicsTrainer:
     def state_dict(self) -> dict[str, Any]:
         """Networks, normalisers, elites and training counters, for resuming."""
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
+            **training_state(self._parts(), self.generator),
             "best": self.best,
             "best_state": self.best_state,
             "epoch": self.epoch,
@@ -252,8 +251,9 @@ class DynamicsTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
+        load_training_state(state, self._parts(), self.generator)
         self.best, self.best_state = state["best"], state["best_state"]
         self.epoch, self.epochs_since_improvement = state["epoch"], state["epochs_since_improvement"]
+
+    def _parts(self) -> dict[str, Resumable]:
+        return {"model": self.model, "optimizer": self.optimizer}

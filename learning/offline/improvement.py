@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from unio4.configs.loader import bounded
+from unio4.learning.checkpoint import Resumable, load_training_state, training_state
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.offline.bc import ActorEnsemble, gaussian_log_prob
 from unio4.learning.offline.critics import Critics
@@ -155,10 +156,7 @@ class ImprovementTrainer:
     def state_dict(self) -> dict[str, Any]:
         """Learners, behaviour policies, optimisers and counters, for resuming."""
         return {
-            "learner": self.learner.state_dict(),
-            "behaviour": self.behaviour.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
+            **training_state(self._parts(), self.generator),
             "best": self.best,
             "initial": self.initial,
             "last": self.last,
@@ -168,10 +166,10 @@ class ImprovementTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
-        self.learner.load_state_dict(state["learner"])
-        self.behaviour.load_state_dict(state["behaviour"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
+        load_training_state(state, self._parts(), self.generator)
         self.best, self.initial, self.accepted = state["best"], state["initial"], state["accepted"]
         self.last = state.get("last", self.best)  # states written before the learners' scores were kept
         self.step_count = state["step"]
+
+    def _parts(self) -> dict[str, Resumable]:
+        return {"learner": self.learner, "behaviour": self.behaviour, "optimizer": self.optimizer}
