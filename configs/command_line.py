@@ -43,14 +43,18 @@ def port_number(text: str) -> int:
     return value
 
 
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (its lines joined by "; "), or its type's name when it has none."""
+    return "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip()) or type(exc).__name__
+
+
 def run_reporting_errors(run: Callable[[], int], prog: str = "unio4") -> int:
     """``run()``'s exit code; a user error (bad file, value, host; a missing package) is one line and 2,
     Ctrl-C is 130, a bug is one line and 1 (its traceback with ``UNIO4_DEBUG=1``)."""
     try:
         return int(run())
     except (OSError, ValueError, ImportError) as exc:  # a ConfigError is a ValueError
-        text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())  # one line, always
-        print(f"{prog}: error: {text or type(exc).__name__}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

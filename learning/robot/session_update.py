@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import yaml
 
+from unio4.configs.command_line import one_line
 from unio4.configs.loader import apply_overrides, from_dict, load, resolve_config_path, to_dict
 from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
@@ -210,11 +211,6 @@ def finetune_in_simulation(
 def task_with(task: TaskConfig, overrides: Sequence[str], where: str) -> TaskConfig:
     """``task`` with ``overrides`` applied and validated (a bad one names ``where``)."""
     return from_dict(TaskConfig, apply_overrides(to_dict(task), list(overrides)), where=where)
-
-
-def one_line(exc: BaseException) -> str:
-    """An error's message on one line."""
-    return "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip()) or type(exc).__name__
 
 
 def actor_network(state: dict[str, Any]) -> NetworkConfig:

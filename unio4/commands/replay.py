@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.robot:
             raise ValueError("--mode robot needs --robot IP[:PORT] (the robot, or unio4 emulate)")
         cfg = load(RuntimeConfig, resolve_config_path(args.config, "deploy"), overrides(args, "runtime"))
-        host, port = robot_address(args.robot, 8007)
+        host, port = robot_address(args.robot)
         robot = replay_on_robot(args.run, host, port, cfg, args.gain_scale, out / "robot", args.local_port)
         print(f"replayed {robot.steps} logged targets at {args.gain_scale:.2f} x gains; ended by {robot.result.reason}")
         first, whole = robot.rms_first_second, robot.rms_joint_error
