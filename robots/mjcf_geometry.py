@@ -5,7 +5,7 @@ model, not a second drawing of it): every body below the world with its offset a
 every geom as a box, capsule, cylinder or sphere with its centre and orientation in the body frame
 (``fromto`` and ``zaxis`` resolved to a centre and an axis). :meth:`RobotGeometry.body_poses` poses
 the bodies from a base pose and joint angles (SDK order): the same numbers as MuJoCo's
-``mj_kinematics`` (tests/test_rerun.py checks it), without MuJoCo, so the robot side can pose the
+``mj_kinematics`` (tests/robots/test_mjcf_geometry.py checks it), without MuJoCo, so the robot side can pose the
 legs too. Quaternions are (w, x, y, z). numpy only.
 """
 

@@ -94,7 +94,8 @@ def test_session_with_an_unreachable_robot_is_one_line_and_costs_no_robot_time(
     assert time.monotonic() - started < 60
     assert "unio4 emulate" in line and "no robot time charged" in line
     state = json.loads((root / "state.json").read_text())
-    assert state["robot_seconds"] == 0.0 and state["phase"] == "deploy"  # resumable, nothing spent
+    # resumable, nothing spent: it stopped at the first phase, the start bundle's reference walk on the robot
+    assert state["robot_seconds"] == 0.0 and state["phase"] == "check"
     argv = ["deploy", str(bundle), "--robot", "notahost.invalid", "--local-port", "0"]
     fails(argv, capsys, "cannot resolve robot address 'notahost.invalid'")
 

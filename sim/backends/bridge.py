@@ -11,7 +11,7 @@ Wire format, one frame per message: a 4-byte little-endian header length, a UTF-
 C-order bytes, concatenated. It is plain data on purpose: no pickle (which would run code and ties
 both ends to one numpy version) and nothing newer than Python 3.8 and numpy 1.17, because the
 worker side of this module runs under the engine's own interpreter. Keep this file free of
-unio4 imports and of syntax newer than 3.8 (``tests/test_bridge.py`` checks the latter).
+unio4 imports and of syntax newer than 3.8 (``tests/sim/backends/test_bridge.py`` checks the latter).
 """
 
 from __future__ import annotations

@@ -1,0 +1,60 @@
+"""Identify-mode sessions (learning/robot/identify.py, session_update.py) against ``unio4 emulate``:
+fit the robot from its walks, then fine-tune in simulation around the fit, and measure the result on the robot."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from unio4.configs.loader import load, resolve_config_path
+from unio4.learning.robot.session import Session, SessionConfig
+from unio4.sim.config import FORWARD_COMMANDS, load_task_config
+from unio4.sim.emulator import spawn
+
+# PPO iterations of the identify-session test's fine-tune: at 25, 2 of 8 session seeds missed the bar (docs/testing.md).
+SIM_ITERATIONS = 40
+
+
+def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> None:
+    """CPU scale, against a gap profile: a policy trained in simulation (``tests/data/go1_walker.pt``:
+    PPO from scratch on go1_flat, then 80 iterations with the targets shaped as on the robot) on a
+    robot with ``weak_motors`` at 60 % strength; one iteration of the ``go1_identify`` preset, scaled
+    down (5 s walks at 0.4 and 0.8 m/s, SIM_ITERATIONS PPO iterations on 128 simulated robots), then the
+    next iteration's walks only. Iteration 1's walks measure the start policy on the robot, iteration 2's
+    the policy fine-tuned around the fit: the robot-measured speed error falls by at least a fifth."""
+    proc, port = spawn(["--lockstep", "--reset-per-run", "--reality", "weak_motors", "--set", "reality.motor.strength=0.6"])
+    try:
+        overrides = [f"robot=127.0.0.1:{port}", "local_port=0", "prompt=false", "iterations=2", "steps=250"]
+        overrides += ["identify_commands=[0.4,0.8]", f"sim.iterations={SIM_ITERATIONS}", "sim.num_envs=128", "sim.threads=1"]
+        # The gate is tested in test_session.py; here it lets the fine-tune through so that the robot measures it
+        # (4 simulated robots for 3 s judge too noisily at this scale).
+        overrides += ["gate.num_envs=4", "gate.seconds=3", "gate.max_lin_vel_error=1.0", "gate.max_tracking_increase=1.0"]
+        cfg = load(SessionConfig, resolve_config_path("go1_identify", "session"), overrides)
+        session = Session(tmp_path, cfg, load_task_config("go1_flat", FORWARD_COMMANDS))
+        session.start(Path(__file__).parents[2] / "data" / "go1_walker.pt")
+        session.run(stop_after_phase="deploy")  # iteration 1's walks
+        rows = session.run(stop_after_phase="deploy")  # its fit, fine-tune, gate; then iteration 2's walks
+        after = session.robot_speed_error(session.iter_dir(2))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    d = tmp_path / "iter_001"
+    commands = [yaml.safe_load((run / "meta.yaml").read_text())["runtime"]["command"] for run in sorted(d.glob("run_*"))]
+    assert commands == [[0.4, 0.0, 0.0], [0.8, 0.0, 0.0]]  # one mean-action walk per identification command
+    # the nominal robot reads 0.9 on the same grid (docs/benchmarks/go1-sessions.md, "Closing a reality gap")
+    fit = yaml.safe_load((d / "identify.yaml").read_text())
+    trained = yaml.safe_load((d / "sim_finetune" / "run.yaml").read_text())["configs"]["task"]
+    assert fit["motor_strength"] <= 0.7 and trained["rewards"]["tracking_sigma"] == pytest.approx(0.05)  # the fine-tune's own overrides
+    assert trained["randomization"]["motor_strength"] == pytest.approx([fit["motor_strength"] - 0.05, fit["motor_strength"] + 0.05])
+    assert [r["iteration"] for r in rows] == [1] and rows[0]["accepted"] and rows[0]["robot_minutes"] > 0, rows
+    assert 0.0 < rows[0]["gate_walk_error_old"] < 0.8 and 0.0 < rows[0]["gate_walk_error_new"] < 0.8  # the walks, simulated
+    before = rows[0]["robot_speed_error"]
+    print(f"robot speed error: start policy {before:.3f} m/s, after one identify iteration {after:.3f} m/s")
+    assert after < 0.8 * before, (before, after, rows)
+    # iteration 2's walks were the fine-tuned bundle's on-robot check (no extra robot time): it walked better, so it stays
+    checks = session.state.checks
+    assert [(c["iteration"], c["verdict"]) for c in checks] == [(1, "start"), (2, "kept")], checks
+    assert checks[1]["error"] == pytest.approx(after, abs=1e-9) and session.state.bundle == str(tmp_path / "iter_001" / "bundle")
