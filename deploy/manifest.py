@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from unio4.configs.loader import ConfigError, bounded, bounds, finite, from_dict
+from unio4.configs.loader import ConfigError, bounded, bounds, check_fields, finite, from_dict
 from unio4.deploy.observations import ObservationConfig
 from unio4.robots.description import RobotDescription
 
@@ -47,6 +47,9 @@ class ObservationSpec:
     config: ObservationConfig
     terms: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a manifest built in Python as for one parsed from YAML
+
 
 @dataclass(frozen=True)
 class ActionSpec:
@@ -56,6 +59,9 @@ class ActionSpec:
     clip: float = field(metadata=bounds(gt=0))
     scales: tuple[float, ...] = field(metadata=bounds(gt=0))
     target: str = "q_default + scale * clip(action)"
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a manifest built in Python as for one parsed from YAML
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,9 @@ class JointSpec:
     lower: tuple[float, ...] = field(metadata=bounds(ge=-6.3, le=6.3))
     upper: tuple[float, ...] = field(metadata=bounds(ge=-6.3, le=6.3))
     torque_limit: tuple[float, ...] = field(metadata=bounds(gt=0))
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a manifest built in Python as for one parsed from YAML
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,8 @@ class ControlSpec:
     damping_kd: float = field(metadata=bounds(gt=0))
 
     def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a manifest built in Python as for one parsed from YAML
+        # across fields: the policy period is a whole number of SDK periods
         ratio = self.policy_dt / self.sdk_dt
         if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
             raise ValueError(f"policy_dt {self.policy_dt} is not a whole multiple of sdk_dt {self.sdk_dt}")
@@ -101,7 +112,8 @@ class CommandSpec:
     zero_below: float = bounded(0.0, ge=0)
 
     def __post_init__(self) -> None:
-        for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw"):
+        check_fields(self)  # the declared ranges, for a manifest built in Python as for one parsed from YAML
+        for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw"):  # across the two bounds of a range
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"{name}: lower bound {lo} > upper bound {hi}")
@@ -128,10 +140,12 @@ class Manifest:
     lineage: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_fields(self)  # nothing declared here yet; the sections check themselves
+        # one supported value, refused with advice (re-export) that a range's message would not give
         if self.format != SUPPORTED_FORMAT:
             hint = "; re-export it with unio4 export" if self.format < SUPPORTED_FORMAT else ""
             raise ValueError(f"format is {self.format}, this runtime reads format {SUPPORTED_FORMAT}{hint}")
-        n = self.action.size
+        n = self.action.size  # across sections: every per-joint list has one value per action
         for name, values in (
             ("action.scales", self.action.scales),
             ("joints.order", self.joints.order),

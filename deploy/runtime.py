@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.deploy.bundle import Bundle
 from unio4.deploy.estop import EStopConfig, SerialEStop
 from unio4.deploy.manifest import Manifest
@@ -70,8 +70,7 @@ class RuntimeConfig:
     estop: EStopConfig = field(default_factory=EStopConfig)
 
     def __post_init__(self) -> None:
-        if self.startup_s <= 0 or self.connect_timeout_s <= 0 or self.damping_hold_s < 0 or self.chunk_steps < 1:
-            raise ValueError("startup_s, connect_timeout_s must be > 0, damping_hold_s >= 0, chunk_steps >= 1")
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
 
 
 @dataclass
@@ -90,11 +89,11 @@ class ReplaySource:
 
     targets: np.ndarray  # (T, num_joints), SDK order
     manifest: Manifest  # the logged run's bundle manifest (checked): gains, rates, joint limits
-    gain_scale: float = 0.6  # Kp and Kd multiplier: softer than the logged run
+    gain_scale: float = bounded(0.6, gt=0, le=1)  # Kp and Kd multiplier: softer than the logged run
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.gain_scale <= 1.0:
-            raise ValueError(f"replay gain_scale: expected (0, 1], got {self.gain_scale}")
+        check_fields(self)  # the declared ranges
+        # an array's shape and values: no per-field range expresses them (targets is no config number)
         if self.targets.ndim != 2 or len(self.targets) == 0 or not np.all(np.isfinite(self.targets)):
             raise ValueError(f"replay targets: expected a finite (T > 0, joints) array, got shape {self.targets.shape}")
 

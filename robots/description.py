@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unio4.configs.loader import ConfigError, bounds, did_you_mean, from_dict, read_yaml
+from unio4.configs.loader import ConfigError, bounds, check_fields, did_you_mean, from_dict, read_yaml
 
 ROBOTS_DIR = Path(__file__).resolve().parent
 JOINT_PARTS = ("hip", "thigh", "calf")
@@ -31,8 +31,7 @@ class Inertial:
     quat: tuple[float, float, float, float] = field(metadata=bounds())
 
     def __post_init__(self) -> None:
-        if self.mass <= 0 or min(self.inertia) <= 0:
-            raise ValueError("mass and principal inertia must be positive")
+        check_fields(self)  # the declared ranges, for a description built in Python as for one loaded from YAML
 
     def inertia_matrix(self) -> np.ndarray:
         """Full 3x3 inertia about the COM in the body frame."""
@@ -46,12 +45,18 @@ class Cylinder:
     half_length: float = field(metadata=bounds(gt=0))
     y: float = field(default=0.0, metadata=bounds())
 
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a description built in Python as for one loaded from YAML
+
 
 @dataclass(frozen=True)
 class Capsule:
     radius: float = field(metadata=bounds(gt=0))
     start: Vec3 = field(metadata=bounds())
     end: Vec3 = field(metadata=bounds())
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a description built in Python as for one loaded from YAML
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,9 @@ class BodyParams:
     foot_friction: float = field(metadata=bounds(gt=0))
     geom_friction: float = field(metadata=bounds(gt=0))
 
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a description built in Python as for one loaded from YAML
+
 
 @dataclass(frozen=True)
 class JointParams:
@@ -85,10 +93,11 @@ class JointParams:
     frictionloss: float = field(metadata=bounds(ge=0))
 
     def __post_init__(self) -> None:
-        for table in (self.range, self.torque_limit, self.velocity_limit, self.damping):
+        check_fields(self)  # the declared ranges, for a description built in Python as for one loaded from YAML
+        for table in (self.range, self.torque_limit, self.velocity_limit, self.damping):  # dict keys: no range expresses them
             if set(table) != set(JOINT_PARTS):
                 raise ValueError(f"joint tables need exactly the keys {list(JOINT_PARTS)}, got {sorted(table)}")
-        for part, (lo, hi) in self.range.items():
+        for part, (lo, hi) in self.range.items():  # across the two bounds of a range
             if lo >= hi:
                 raise ValueError(f"range.{part}: lower bound {lo} >= upper bound {hi}")
 
@@ -116,8 +125,7 @@ class ControlParams:
     lying_height: float = field(metadata=bounds(gt=0))  # m, base height of the lying robot
 
     def __post_init__(self) -> None:
-        if self.sim_dt <= 0 or self.decimation < 1 or self.sdk_dt <= 0:
-            raise ValueError("sim_dt, sdk_dt must be > 0 and decimation >= 1")
+        check_fields(self)  # the declared ranges, for a description built in Python as for one loaded from YAML
 
     @property
     def policy_dt(self) -> float:
@@ -136,6 +144,8 @@ class RobotDescription:
     backend_joint_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_fields(self)  # nothing declared here yet; the parts check themselves
+        # across fields: the default pose and the backend joint orders must name this robot's legs and joints
         if set(self.control.default_pose) != set(self.legs):
             raise ValueError(f"control.default_pose must name the legs {list(self.legs)}")
         for backend, order in self.backend_joint_order.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from unio4.configs.loader import bounded, load, resolve_config_path
+from unio4.configs.loader import bounded, check_fields, load, resolve_config_path
 from unio4.deploy.observations import ObservationConfig
 from unio4.sim.randomization import RandomizationConfig
 from unio4.sim.rewards import RewardConfig, validate_weights
@@ -33,7 +33,8 @@ class CommandConfig:
     curriculum_threshold: float = bounded(0.7, gt=0, lt=1)
 
     def __post_init__(self) -> None:
-        for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw"):
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
+        for name in ("lin_vel_x", "lin_vel_y", "ang_vel_yaw"):  # across the two bounds of a range
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"{name}: lower bound {lo} > upper bound {hi}")
@@ -44,6 +45,9 @@ class TerminationConfig:
     trunk_contact: bool = True
     max_tilt: float = bounded(1.0, gt=0, le=3.1416)  # rad between base z and world z
     min_base_height: float = bounded(0.12, ge=0)  # m above the terrain
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ class TargetLimitsConfig:
     enabled: bool = True
     joint_margin_rad: float = bounded(0.02, ge=0, le=0.5)  # targets stay this far inside the joint limits
     max_rate: float = bounded(20.0, gt=0, le=100)  # rad/s a target may move between policy steps
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,7 @@ class WarpConfig:
     cuda_graph: bool = True  # capture the substep loop once and replay it (CUDA only)
 
     def __post_init__(self) -> None:
-        if self.nconmax < 1 or self.njmax < 1:
-            raise ValueError("warp.nconmax and warp.njmax must be >= 1 (per-world buffer sizes)")
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,8 @@ class TaskConfig:
     targets: TargetLimitsConfig = field(default_factory=TargetLimitsConfig)
 
     def __post_init__(self) -> None:
-        if self.episode_length_s <= 0:
-            raise ValueError("episode_length_s must be > 0")
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
+        # across sections: the gait-contact reward needs the clock it follows
         if self.rewards.weights.get("gait_contact", 0.0) != 0.0 and self.observations.clock_frequency <= 0:
             raise ValueError("rewards.weights.gait_contact follows the gait clock: observations.clock_frequency must be > 0")
 

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.robots.mjcf import HeightfieldSpec
 
 TerrainType = Literal["slope", "rough", "stairs", "discrete"]
@@ -39,9 +39,10 @@ class TerrainConfig:
     seed: int = bounded(0, ge=0)
 
     def __post_init__(self) -> None:
-        if self.tile_size <= 0 or self.resolution <= 0 or self.num_levels < 1 or not self.types:
-            raise ValueError("tile_size, resolution > 0, num_levels >= 1 and at least one type are required")
-        if not 0 <= self.max_init_level < self.num_levels:
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
+        if not self.types:  # a length, which no range expresses
+            raise ValueError("types: at least one terrain type is required")
+        if not self.max_init_level < self.num_levels:  # across fields: a level the curriculum has
             raise ValueError(f"max_init_level must be in [0, {self.num_levels - 1}]")
 
 

@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from unio4.configs.loader import bounded, to_dict
+from unio4.configs.loader import bounded, check_fields, to_dict
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.curves import CurveLogger
 from unio4.learning.data.dataset import Dataset, load_dataset
@@ -56,11 +56,8 @@ class GenerateConfig:
     sac: SACConfig = field(default_factory=SACConfig)
 
     def __post_init__(self) -> None:
-        if self.transitions < 1 or self.collect_envs < 1 or self.eval_episodes < 1 or self.eval_interval < 1:
-            raise ValueError("transitions, collect_envs, eval_episodes and eval_interval must be >= 1")
-        if not 0 < self.medium_fraction <= 1:
-            raise ValueError("medium_fraction must be in (0, 1]")
-        for task in self.replay_transitions:
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
+        for task in self.replay_transitions:  # dict keys, checked against the D4RL table: no Literal names them
             if task not in D4RL_REFERENCE:
                 raise ValueError(f"replay_transitions: unknown task {task!r} (expected one of {sorted(D4RL_REFERENCE)})")
 

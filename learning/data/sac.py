@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.learning.policy import mlp
 
 
@@ -33,8 +33,9 @@ class SACConfig:
     buffer_size: int = bounded(1_000_000, ge=1)
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.start_steps < 0 or self.buffer_size < self.batch_size:
-            raise ValueError("batch_size >= 1, start_steps >= 0 and buffer_size >= batch_size are required")
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
+        if self.buffer_size < self.batch_size:  # across fields: a batch fits in the buffer
+            raise ValueError(f"buffer_size ({self.buffer_size}) must be >= batch_size ({self.batch_size})")
 
 
 class TanhGaussianActor(nn.Module):

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 from torch.func import functional_call, stack_module_state
 
-from unio4.configs.loader import bounded, to_dict
+from unio4.configs.loader import bounded, check_fields, to_dict
 from unio4.learning.checkpoint import Resumable, load_training_state, save_checkpoint, training_state
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.policy import GaussianActor, NetworkConfig
@@ -53,11 +53,8 @@ class BCConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
-        if self.kl_cap <= 0:
-            raise ValueError("kl_cap must be > 0 (nats)")
-        if self.members < 1:
-            raise ValueError("members must be >= 1")
-        if self.regularizer != "none" and self.members < 2:
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
+        if self.regularizer != "none" and self.members < 2:  # across fields: the regularisers compare members
             raise ValueError(f"regularizer '{self.regularizer}' needs members >= 2")
 
 

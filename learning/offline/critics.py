@@ -22,7 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.learning.checkpoint import Resumable, load_training_state, training_state
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.normalizer import ObsNormalizer
@@ -51,10 +51,7 @@ class CriticConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
-        if not 0 < self.expectile < 1:
-            raise ValueError("expectile must be in (0, 1)")
-        if self.steps < 0 or self.batch_size < 1 or self.target_update_every < 1:
-            raise ValueError("steps >= 0, batch_size >= 1 and target_update_every >= 1 are required")
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
 
 
 def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:

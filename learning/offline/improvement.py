@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.learning.checkpoint import Resumable, load_training_state, training_state
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.offline.bc import ActorEnsemble, gaussian_log_prob
@@ -49,10 +49,9 @@ class ImprovementConfig:
     max_drift: float | None = bounded(None, gt=0)
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.batch_size < 1 or self.ope_interval < 1:
-            raise ValueError("steps >= 0, batch_size >= 1 and ope_interval >= 1 are required")
-        if not 0 < self.clip_final <= self.clip:
-            raise ValueError("0 < clip_final <= clip is required")
+        check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
+        if not self.clip_final <= self.clip:  # across fields: the clip decays, never grows
+            raise ValueError(f"clip_final ({self.clip_final}) must be <= clip ({self.clip})")
 
 
 def clip_per_member(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:

@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from unio4.configs.loader import bounded, to_dict
+from unio4.configs.loader import bounded, check_fields, to_dict
 from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.curves import CurveLogger
@@ -81,6 +81,9 @@ class OfflineConfig:
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     ope: OPEConfig = field(default_factory=OPEConfig)
     improvement: ImprovementConfig = field(default_factory=ImprovementConfig)
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
 
 
 class Trainer(Protocol):
