@@ -42,8 +42,12 @@ def _capsule(parent: ET.Element, name: str, cap: Capsule) -> None:
     ET.SubElement(parent, "geom", name=name, type="capsule", size=format_numbers(cap.radius), fromto=format_numbers(cap.start + cap.end))
 
 
-def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = None) -> str:
-    """The robot on a plane (or heightfield) floor, with PD actuators and contact sensors."""
+def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = None, link_contacts: bool = False) -> str:
+    """The robot on a plane (or heightfield) floor, with PD actuators and contact sensors.
+
+    ``link_contacts`` adds contact sensors on the hips and calves too (:func:`_add_link_contacts`):
+    sensors only, so the dynamics are the same with or without them.
+    """
     root = ET.Element("mujoco", model=robot.name)
     _add_options(root, robot)
     world = _add_scene(root, heightfield)
@@ -52,6 +56,8 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
         _add_leg(trunk, robot, leg)
     _add_actuators(root, robot)
     _add_sensors(root, robot)
+    if link_contacts:
+        _add_link_contacts(root, robot)
     _add_home_keyframe(root, robot)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode")
@@ -215,6 +221,22 @@ def _add_sensors(root: ET.Element, robot: RobotDescription) -> None:
         ET.SubElement(sensor, "touch", name=f"{leg}_thigh_contact", site=f"{leg}_thigh_touch")
     for name in robot.joint_names:
         ET.SubElement(sensor, "actuatorfrc", name=f"{name.removesuffix('_joint')}_torque", actuator=name.removesuffix("_joint"))
+
+
+def _add_link_contacts(root: ET.Element, robot: RobotDescription) -> None:
+    """Contact sensors ``{leg}_hip_contact`` and ``{leg}_calf_contact``: the normal force of the hip cylinder's
+    and the calf capsule's strongest contact with the floor (the sensor's first value).
+
+    Geom-matched contact sensors rather than touch sites: the foot sphere belongs to the calf body, and a
+    touch site on the calf would also count the foot's ground contacts whenever their normal ray crosses
+    the site (a steep calf in stance). Appended after the other sensors.
+    """
+    sensor = root.find("sensor")
+    assert sensor is not None, "_add_sensors runs first"
+    for part in ("hip", "calf"):
+        for leg in robot.legs:
+            name, geom = f"{leg}_{part}_contact", f"{leg}_{part}_geom"
+            ET.SubElement(sensor, "contact", name=name, geom1=geom, geom2="floor", data="force", reduce="maxforce")
 
 
 def _add_home_keyframe(root: ET.Element, robot: RobotDescription) -> None:

@@ -12,6 +12,10 @@ PyBullet, and the numbers are compared. Metrics over ``num_envs`` randomised rob
 A bundle is judged over the command ranges it was trained on (from its manifest) unless asked
 for the task's full ranges. The same metrics judge a policy still in training (:func:`tracking_metrics` takes any callable from
 observations to actions), so "it walks" means one thing everywhere.
+
+:func:`evaluate_bundle_gait` also records the walk and scores the gait itself (foot clearance and
+slip, knees and body on the ground, posture, vibration, torque limits, cost of transport, duty factor,
+stepping frequency: :mod:`unio4.sim.gait_metrics`, docs/gait.md); the gate's :func:`evaluate_bundle` does not pay for it.
 """
 
 from __future__ import annotations
@@ -23,19 +27,31 @@ import torch
 
 from unio4.deploy.observations import rotate_inverse
 from unio4.sim.config import TaskConfig
+from unio4.sim.gait_metrics import GaitMetrics, GaitMetricsConfig
+from unio4.sim.gait_recording import GaitRecorder
 from unio4.sim.policies import Policy, bundle_policy
 from unio4.sim.task import Go1VelocityTask
 
 
 @torch.no_grad()
-def tracking_metrics(task: Go1VelocityTask, policy: Policy, steps: int, seed: int = 0) -> dict[str, float]:
-    """Velocity-tracking metrics of ``policy`` over ``steps`` policy steps of every env of ``task``, from a seeded reset."""
+def tracking_metrics(
+    task: Go1VelocityTask, policy: Policy, steps: int, seed: int = 0, recorder: GaitRecorder | None = None
+) -> dict[str, float]:
+    """Velocity-tracking metrics of ``policy`` over ``steps`` policy steps of every env of ``task``, from a seeded reset.
+
+    ``recorder`` (optional) records every step for the gait metrics.
+    """
     obs, _ = task.reset(seed=seed)
+    if recorder is not None:
+        recorder.start()
     lin_err = yaw_err = power = 0.0
     upright = falls = 0
     for _ in range(steps):
         commands = task.commands.clone()
-        obs, _, terminated, truncated, _ = task.step(policy(obs))
+        actions = policy(obs)
+        obs, _, terminated, truncated, _ = task.step(actions)
+        if recorder is not None:
+            recorder.record(actions, terminated | truncated)
         alive = ~(terminated | truncated)
         s = task.state
         v_body = rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)
@@ -69,9 +85,47 @@ def evaluate_bundle(
 
     Commands come from the bundle's trained ranges (its manifest), or from ``cfg``'s with ``full_range``.
     """
+    return _evaluate(bundle, cfg, backend, num_envs, seconds, seed, full_range, gait=None)[0]
+
+
+def evaluate_bundle_gait(
+    bundle: str | Path,
+    cfg: TaskConfig,
+    backend: str,
+    num_envs: int,
+    seconds: float,
+    seed: int = 0,
+    full_range: bool = False,
+    gait: GaitMetricsConfig | None = None,
+) -> tuple[dict[str, float], GaitMetrics]:
+    """:func:`evaluate_bundle`'s numbers and the gait metrics of the same walk.
+
+    The task also reports hip and calf contacts (``link_contacts``: the same dynamics, a little more
+    work per step) and every step is recorded (:class:`unio4.sim.gait_recording.GaitRecorder`). The
+    feet's contact threshold defaults to the task's (``rewards.contact_threshold``).
+    """
+    gait = gait or GaitMetricsConfig(foot_contact_force=cfg.rewards.contact_threshold)
+    tracking, metrics = _evaluate(bundle, cfg, backend, num_envs, seconds, seed, full_range, gait)
+    assert metrics is not None
+    return tracking, metrics
+
+
+def _evaluate(
+    bundle: str | Path,
+    cfg: TaskConfig,
+    backend: str,
+    num_envs: int,
+    seconds: float,
+    seed: int,
+    full_range: bool,
+    gait: GaitMetricsConfig | None,
+) -> tuple[dict[str, float], GaitMetrics | None]:
+    """The bundle on a fresh task: tracking metrics, and the gait's when ``gait`` is given."""
     cfg = cfg if full_range else trained_range_config(cfg, bundle)
-    task = Go1VelocityTask(cfg, num_envs, backend=backend, seed=seed)
+    task = Go1VelocityTask(cfg, num_envs, backend=backend, seed=seed, link_contacts=gait is not None)
     try:
-        return tracking_metrics(task, bundle_policy(bundle, task), int(round(seconds / task.dt)), seed=seed)
+        recorder = GaitRecorder(task, gait) if gait is not None else None
+        tracking = tracking_metrics(task, bundle_policy(bundle, task), int(round(seconds / task.dt)), seed=seed, recorder=recorder)
+        return tracking, recorder.metrics() if recorder is not None else None
     finally:
         task.close()

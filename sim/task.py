@@ -57,15 +57,17 @@ class Go1VelocityTask:
         num_threads: int | None = None,
         device: str | torch.device = "cpu",
         training: bool = False,
+        link_contacts: bool = False,
     ) -> None:
-        """``training``: the robots of a learner from scratch (the command curriculum applies, when configured)."""
+        """``training``: the robots of a learner from scratch (the command curriculum applies, when configured).
+        ``link_contacts``: the engine also reports hip and calf contacts (evaluation's gait metrics; same dynamics)."""
         self.cfg = cfg
         self.num_envs = num_envs
         self.device = dev = torch.device(device)
         self.robot = load_robot(cfg.robot)
         self.terrain = make_terrain(cfg.terrain)
         self.backend: PhysicsBackend = make_backend(
-            backend, self.robot, num_envs, self.terrain, num_threads=num_threads, warp=cfg.warp, device=dev
+            backend, self.robot, num_envs, self.terrain, num_threads=num_threads, warp=cfg.warp, device=dev, link_contacts=link_contacts
         )
         self.backend_name = backend
         self.gen = torch.Generator(device=dev).manual_seed(seed)  # random streams differ between devices
@@ -84,6 +86,7 @@ class Go1VelocityTask:
         self.command_fraction = cfg.commands.curriculum_start if self.curriculum else 1.0
         self._curriculum_scores: list[torch.Tensor] = []
         self.state: RobotState = self.backend.state().to(dev)
+        self.step_state = self.state  # what the last step produced, before resets replaced finished robots in ``state``
         self.terrain.assign(num_envs, self.gen)
 
     def _init_spaces(self) -> None:
@@ -208,7 +211,7 @@ class Go1VelocityTask:
         seq = torch.where(delayed, self.last_targets.unsqueeze(1), targets.unsqueeze(1))
         self.last_targets = targets
         state = self.backend.step(seq).to(self.device)  # CPU engines hand back CPU tensors
-        self.state = state
+        self.state = self.step_state = state
         self.episode_length += 1
         return state
 

@@ -1,6 +1,6 @@
 """A bridge worker that serves the MuJoCo backend: the bridge's test engine, a real engine in a real process.
 
-Isaac Gym is not on PyPI and needs a GPU, so ``tests/test_bridge.py`` drives :mod:`unio4.sim.backends.bridge` and
+Isaac Gym is not on PyPI and needs a GPU, so ``tests/sim/backends/test_bridge.py`` drives :mod:`unio4.sim.backends.bridge` and
 :class:`unio4.sim.backends.remote_backend.RemoteBackend` against this worker and compares it with MuJoCo in-process.
 Spec: ``{"num_envs": N}``; the Go1 description on flat ground, as the ``go1_flat`` task builds it.
 """

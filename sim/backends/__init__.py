@@ -27,16 +27,19 @@ def make_backend(
     num_threads: int | None = None,
     warp: WarpConfig | None = None,
     device: torch.device | None = None,
+    link_contacts: bool = False,
 ) -> PhysicsBackend:
     """Instantiate backend ``name`` for ``num_envs`` robots on ``terrain``.
 
     ``device`` is where the caller keeps its tensors: backends accept inputs from any device; the
     MuJoCo Warp backend also hands its state back there (a GPU task reads GPU simulation memory).
+    ``link_contacts``: the state also reports hip and calf ground contacts (``RobotState.link_contact``,
+    for evaluation; MuJoCo and PyBullet, the other engines leave it None). It changes no dynamics.
     """
     if name == "mujoco":
         from unio4.sim.backends.mujoco_backend import MujocoBackend
 
-        return MujocoBackend(robot, num_envs, terrain, num_threads=num_threads)
+        return MujocoBackend(robot, num_envs, terrain, num_threads=num_threads, link_contacts=link_contacts)
     if name == "mujoco_warp":
         from unio4.sim.backends.mujoco_warp_backend import MujocoWarpBackend
         from unio4.sim.config import WarpConfig
@@ -45,7 +48,7 @@ def make_backend(
     if name == "pybullet":
         from unio4.sim.backends.pybullet_backend import PybulletBackend
 
-        return PybulletBackend(robot, num_envs, terrain)
+        return PybulletBackend(robot, num_envs, terrain, link_contacts=link_contacts)
     if name == "isaacgym":
         from unio4.sim.backends.isaacgym_backend import IsaacGymBackend
 

@@ -30,6 +30,9 @@ class RobotState:
     foot_force: torch.Tensor  # (N, 4) normal force, max over the substeps
     trunk_contact: torch.Tensor  # (N,) normal force on the trunk, max over the substeps
     thigh_contact: torch.Tensor  # (N, 4) normal force on the thighs, max over the substeps
+    # (N, 8) normal force on the hips then the calves (SDK leg order), max over the substeps, from a backend
+    # built with ``link_contacts`` (evaluation's gait metrics; MuJoCo and PyBullet); (N, 0) from any other
+    link_contact: torch.Tensor
 
     def select(self, ids: torch.Tensor) -> RobotState:
         """The rows ``ids`` of every field."""

@@ -28,11 +28,14 @@ STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 class MujocoBackend:
     """Batched MuJoCo simulation of ``num_envs`` robots on ``terrain``."""
 
-    def __init__(self, robot: RobotDescription, num_envs: int, terrain: Terrain, num_threads: int | None = None) -> None:
+    def __init__(
+        self, robot: RobotDescription, num_envs: int, terrain: Terrain, num_threads: int | None = None, link_contacts: bool = False
+    ) -> None:
+        """``link_contacts``: the model gets hip and calf contact sensors and the state reports them (evaluation)."""
         self.robot = robot
         self.num_envs = num_envs
         self.decimation = robot.control.decimation
-        self.base_model = m = compile_model(robot, terrain)
+        self.base_model = m = compile_model(robot, terrain, link_contacts=link_contacts)
         self.models = [copy.copy(m) for _ in range(num_envs)]
         self.num_threads = num_threads or min(os.cpu_count() or 1, 8)
         self.datas = [mujoco.MjData(m) for _ in range(self.num_threads)]
@@ -45,6 +48,7 @@ class MujocoBackend:
         self._ctrl_idx = idx.ctrl
         self._foot_idx, self._thigh_idx, self._trunk_idx = idx.foot_sensor, idx.thigh_sensor, idx.trunk_sensor
         self._torque_idx = idx.torque_sensor
+        self._link_idx = idx.link_sensor if idx.link_sensor is not None else np.zeros(0, dtype=np.int64)  # none: (N, 0)
         self._trunk_body = idx.trunk_body
         self._friction_geoms = idx.friction_geoms
         self._nominal = (m.body_mass[self._trunk_body], m.actuator_gainprm[:, 0].copy(), m.actuator_biasprm[:, 1:3].copy())
@@ -114,6 +118,7 @@ class MujocoBackend:
             foot_force=sens_max[:, self._foot_idx],
             trunk_contact=sens_max[:, self._trunk_idx],
             thigh_contact=sens_max[:, self._thigh_idx],
+            link_contact=sens_max[:, self._link_idx],
         )
 
     def set_dynamics(self, env_ids: torch.Tensor, dynamics: Dynamics) -> None:

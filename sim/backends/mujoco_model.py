@@ -19,10 +19,11 @@ if TYPE_CHECKING:  # only the type: the emulator uses this module and must stay 
     from unio4.sim.terrain import Terrain
 
 
-def compile_model(robot: RobotDescription, terrain: Terrain | None = None) -> mujoco.MjModel:
-    """``robot`` on ``terrain``'s floor (a plane when None or flat), heights loaded into the heightfield."""
+def compile_model(robot: RobotDescription, terrain: Terrain | None = None, link_contacts: bool = False) -> mujoco.MjModel:
+    """``robot`` on ``terrain``'s floor (a plane when None or flat), heights loaded into the heightfield;
+    ``link_contacts``: with the hip and calf contact sensors (see :func:`unio4.robots.mjcf.build_mjcf`)."""
     spec = terrain.spec if terrain is not None else None
-    model = mujoco.MjModel.from_xml_string(build_mjcf(robot, spec))
+    model = mujoco.MjModel.from_xml_string(build_mjcf(robot, spec, link_contacts=link_contacts))
     if terrain is not None and spec is not None:
         model.hfield_data[:] = (terrain.heights / spec.max_height).ravel()
     return model
@@ -41,6 +42,7 @@ class ModelIndex:
     torque_sensor: np.ndarray  # (12,) actuator-force sensors
     trunk_body: int
     friction_geoms: np.ndarray  # the feet and the floor (geom 0): what friction randomisation changes
+    link_sensor: np.ndarray | None = None  # (8,) the hips' then the calves' contact sensors (normal force), when compiled in
 
     @classmethod
     def of(cls, m: mujoco.MjModel, robot: RobotDescription) -> ModelIndex:
@@ -59,4 +61,11 @@ class ModelIndex:
             torque_sensor=np.array([sensor[f"{n}_torque"] for n in robot.joint_short_names]),
             trunk_body=mujoco.mj_name2id(m, obj.mjOBJ_BODY, "trunk"),
             friction_geoms=np.array([*feet, 0]),
+            link_sensor=_link_sensors(sensor, robot),
         )
+
+
+def _link_sensors(sensor: dict[str, int], robot: RobotDescription) -> np.ndarray | None:
+    """sensordata addresses of the hips' then the calves' contact sensors (SDK leg order), or None without them."""
+    names = [f"{leg}_{part}_contact" for part in ("hip", "calf") for leg in robot.legs]
+    return np.array([sensor[n] for n in names]) if all(n in sensor for n in names) else None

@@ -202,6 +202,7 @@ class MujocoWarpBackend:
             foot_force=take(sens[:, self._foot_idx]),
             trunk_contact=take(sens[:, self._trunk_idx]),
             thigh_contact=take(sens[:, self._thigh_idx]),
+            link_contact=torch.zeros(self.num_envs, 0, device=out),  # hips and calves: the CPU engines' evaluation only
         )
 
     def set_dynamics(self, env_ids: torch.Tensor, dynamics: Dynamics) -> None:

@@ -42,7 +42,8 @@ PD_SUBSTEPS = 3  # PyBullet steps per task substep (5 ms / 3 = 1.7 ms)
 class PybulletBackend:
     """``num_envs`` Go1s, one PyBullet world each, stepped at the robot's ``sim_dt``."""
 
-    def __init__(self, robot: RobotDescription, num_envs: int, terrain: Terrain) -> None:
+    def __init__(self, robot: RobotDescription, num_envs: int, terrain: Terrain, link_contacts: bool = False) -> None:
+        """``link_contacts``: also read the hips' and calves' ground contacts every step (evaluation; costs time)."""
         pb = import_pybullet()
         if terrain.spec is not None:
             raise ValueError("backend 'pybullet': only flat terrain is supported (set terrain.kind: flat)")
@@ -70,6 +71,7 @@ class PybulletBackend:
         self.joints = [index[n] for n in robot.joint_short_names]
         self.feet = [index[f"{leg}_foot"] for leg in robot.legs]
         self.thighs = [index[f"{leg}_thigh"] for leg in robot.legs]
+        self.links = [index[f"{leg}_{part}"] for part in ("hip", "calf") for leg in robot.legs] if link_contacts else []
         self.com_offset = np.array(pb.getDynamicsInfo(body, -1, physicsClientId=c)[3])  # base COM in the trunk frame
         self.nominal_mass = pb.getDynamicsInfo(body, -1, physicsClientId=c)[0]
         for c, body in zip(self.clients, self.bodies):
@@ -80,6 +82,7 @@ class PybulletBackend:
         self._foot = np.zeros((n, 4))
         self._trunk = np.zeros(n)
         self._thigh = np.zeros((n, 4))
+        self._link = np.zeros((n, len(self.links)))
         for c, body in zip(self.clients, self.bodies):
             set_friction(pb, c, body, self.feet, robot.body.foot_friction)
 
@@ -106,12 +109,12 @@ class PybulletBackend:
             pb.resetBaseVelocity(body, lin[k].tolist(), rotate(quat[k], ang[k]).tolist(), physicsClientId=c)
             for j, joint in enumerate(self.joints):
                 pb.resetJointState(body, joint, float(q[k, j]), float(dq[k, j]), physicsClientId=c)
-            self._foot[i], self._trunk[i], self._thigh[i] = 0.0, 0.0, 0.0
+            self._foot[i], self._trunk[i], self._thigh[i], self._link[i] = 0.0, 0.0, 0.0, 0.0
 
     def step(self, joint_targets: torch.Tensor) -> RobotState:
         pb = self.pb
         targets = joint_targets.detach().cpu().double().numpy()
-        self._foot[:], self._trunk[:], self._thigh[:] = 0.0, 0.0, 0.0
+        self._foot[:], self._trunk[:], self._thigh[:], self._link[:] = 0.0, 0.0, 0.0, 0.0
         for i, (c, body) in enumerate(zip(self.clients, self.bodies)):
             for s in range(self.decimation * self.pd_substeps):
                 q, dq = joint_state(pb, c, body, self.joints)
@@ -126,6 +129,8 @@ class PybulletBackend:
         self._foot[i] = np.maximum(self._foot[i], [contact_force(pb, c, body, ground, f) for f in self.feet])
         self._thigh[i] = np.maximum(self._thigh[i], [contact_force(pb, c, body, ground, t) for t in self.thighs])
         self._trunk[i] = max(self._trunk[i], contact_force(pb, c, body, ground, -1))
+        if self.links:
+            self._link[i] = np.maximum(self._link[i], [contact_force(pb, c, body, ground, k) for k in self.links])
 
     def state(self) -> RobotState:
         pb, n = self.pb, self.num_envs
@@ -154,6 +159,7 @@ class PybulletBackend:
             foot_force=t(self._foot),
             trunk_contact=t(self._trunk),
             thigh_contact=t(self._thigh),
+            link_contact=t(self._link),  # (N, 0) without link_contacts
         )
 
     def set_dynamics(self, env_ids: torch.Tensor, dynamics: Dynamics) -> None:

@@ -17,7 +17,8 @@ import torch
 from unio4.sim.backends.bridge import Arrays, BridgeError, EngineProcess
 from unio4.sim.backends.interface import Dynamics, RobotState
 
-STATE_FIELDS = tuple(f.name for f in fields(RobotState))
+OPTIONAL_FIELDS = ("link_contact",)  # served by workers that have them; (N, 0) otherwise
+STATE_FIELDS = tuple(f.name for f in fields(RobotState) if f.name not in OPTIONAL_FIELDS)
 
 
 def _host(tensor: torch.Tensor, dtype: type[np.generic] = np.float32) -> np.ndarray:
@@ -73,8 +74,11 @@ class RemoteBackend:
         missing = [name for name in STATE_FIELDS if name not in arrays]
         if missing:
             raise BridgeError(f"{self.worker.name} worker: state lacks {', '.join(missing)}")
-        for name in STATE_FIELDS:
-            if arrays[name].shape[:1] != (self.num_envs,):
-                shape = arrays[name].shape
-                raise BridgeError(f"{self.worker.name} worker: state field {name!r} has shape {shape}, expected ({self.num_envs}, ...)")
-        return RobotState(**{name: torch.from_numpy(arrays[name].astype(np.float32, copy=False)) for name in STATE_FIELDS})
+        state = {name: arrays[name] for name in STATE_FIELDS}
+        state.update({name: arrays.get(name, np.zeros((self.num_envs, 0), np.float32)) for name in OPTIONAL_FIELDS})
+        for name, array in state.items():
+            if array.shape[:1] != (self.num_envs,):
+                raise BridgeError(
+                    f"{self.worker.name} worker: state field {name!r} has shape {array.shape}, expected ({self.num_envs}, ...)"
+                )
+        return RobotState(**{name: torch.from_numpy(a.astype(np.float32, copy=False)) for name, a in state.items()})
