@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.learning.normalizer import ObsNormalizer
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
@@ -41,8 +41,13 @@ class NetworkConfig:
     # "state": Uni-O4's state-dependent log-std head; "parameter": one learned log-std per action
     # (rsl_rl's choice), which keeps the KL per step small for PPO from scratch.
     log_std_mode: Literal["state", "parameter"] = "state"
+    # V's last layer: "linear", or "relu" (V >= 0: the Uni-O4 code's online V refitted to scaled
+    # returns, ValueReluMLP; see learning/online/value_refit.py). Adds no parameters.
+    critic_output: Literal["linear", "relu"] = "linear"
 
     def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
+        # across fields: the initial std lies inside the log-std range (which therefore is not empty)
         if not self.log_std_min < math.log(self.init_std) < self.log_std_max:
             raise ValueError("init_std must lie strictly inside exp([log_std_min, log_std_max])")
 
@@ -110,6 +115,8 @@ class ValueCritic(nn.Module):
         self.normalizer = ObsNormalizer(obs_dim, clip=math.inf if cfg.obs_clip is None else cfg.obs_clip)
         self.normalize = cfg.normalize_observations
         self.net = mlp([obs_dim, *cfg.critic_hidden, 1], cfg.critic_activation or cfg.activation, out_gain=1.0)
+        if cfg.critic_output == "relu":
+            self.net.append(nn.ReLU())  # after the last Linear: the state dict's keys stay those of a linear output
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """V of each critic observation."""

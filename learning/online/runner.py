@@ -17,13 +17,15 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from unio4.configs.loader import bounded, to_dict
+from unio4.configs.loader import bounded, check_fields, to_dict
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.curves import CurveLogger
+from unio4.learning.data.dataset import Dataset
 from unio4.learning.loggers import LoggerSpec
 from unio4.learning.online.distributed import SINGLE, DistContext, broadcast_module
 from unio4.learning.online.ppo import PPO, PPOConfig
 from unio4.learning.online.reward_scaling import RewardScaler
+from unio4.learning.online.value_refit import ValueRefitConfig, refit_network, refit_value
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic, with_std_range
 from unio4.learning.progress import ProgressReporter
 
@@ -63,6 +65,12 @@ class OnlineConfig:
     # PPO updates that fit only the critic before the actor moves: a pretrained actor with a fresh
     # critic otherwise takes its first steps on noise.
     critic_warmup_iterations: int = bounded(0, ge=0)
+    # The critic PPO starts from: "offline", --init's V; "refit", a fresh V (value_refit: its size and
+    # fit) fitted before the first update to the Monte-Carlo returns of the offline data's rewards as
+    # the learner is paid them (reward_scale, reward_normalization), as the Uni-O4 code does when it
+    # scales rewards (learning/online/value_refit.py). Needs the data: unio4 train online --data.
+    critic_init: Literal["offline", "refit"] = "offline"
+    value_refit: ValueRefitConfig = field(default_factory=ValueRefitConfig)
     eval_interval: int = bounded(0, ge=0)  # iterations between evaluations (0: never); the first is before any update
     # Where the networks, the rollout buffer and the updates live ("cuda" on a GPU). The Go1 task is
     # created on the same device, so with MuJoCo Warp on CUDA nothing leaves the GPU.
@@ -87,6 +95,8 @@ class OnlineConfig:
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
     def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
+        # across fields: the exploration floor lies below the ceiling
         if self.min_std is not None and self.max_std is not None and not self.min_std < self.max_std:
             raise ValueError(f"min_std ({self.min_std}) must lie below max_std ({self.max_std})")
 
@@ -147,7 +157,7 @@ def build_agent(env: VectorEnv, cfg: OnlineConfig) -> tuple[GaussianActor, Value
     return actor, critic
 
 
-def _same_shapes(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+def same_shapes(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
     """Whether ``state`` fits ``module`` tensor for tensor."""
     own = module.state_dict()
     return own.keys() == state.keys() and all(own[k].shape == state[k].shape for k in own)
@@ -156,7 +166,7 @@ def _same_shapes(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> boo
 def load_init_weights(actor: GaussianActor, critic: ValueCritic, init: dict[str, Any], warn: bool) -> None:
     """Start from ``init``'s actor, and from its critic when that fits this task's critic input."""
     actor.load_state_dict(init["actor"])
-    if "critic" in init and _same_shapes(critic, init["critic"]):
+    if "critic" in init and same_shapes(critic, init["critic"]):
         critic.load_state_dict(init["critic"])
     elif "critic" in init and warn:
         # e.g. an offline critic trained on robot logs (policy observation) for a task whose critic is privileged
@@ -175,19 +185,27 @@ def train_online(
     evaluator: Callable[[GaussianActor], dict[str, float]] | None = None,
     ctx: DistContext = SINGLE,
     tracker: LoggerSpec | None = None,
+    refit_data: Dataset | None = None,
 ) -> TrainResult:
     """Run PPO for ``cfg.iterations`` updates of ``cfg.ppo.num_steps`` x ``env.num_envs`` (x ranks) steps.
 
     Under ``torchrun`` (``ctx``), ``env`` is this rank's batch; rank 0 logs and writes checkpoints.
     ``on_iteration(iteration, scalars, actor)`` runs after every update; returning True ends training there
     (the final checkpoint is written as usual). ``tracker``: where the scalars go besides ``metrics.jsonl``
-    (``--logger``; None: TensorBoard).
+    (``--logger``; None: TensorBoard). ``refit_data``: the offline dataset that ``critic_init: refit`` fits V to.
     """
     torch.manual_seed(cfg.seed)
     if init is not None and (cfg.min_std is not None or cfg.max_std is not None):
         cfg = replace(cfg, network=with_std_range(cfg.network, cfg.min_std, cfg.max_std))
+    if cfg.critic_init == "refit":  # the refit's critic, not the checkpoint's
+        if refit_data is None:
+            raise ValueError("critic_init: refit fits V to the offline data: give the dataset (unio4 train online --data FILE.h5)")
+        cfg = replace(cfg, network=refit_network(cfg.network, cfg.value_refit))
+        init = None if init is None else {k: v for k, v in init.items() if k != "critic"}
     runner = OnlineRunner.create(env, cfg, run_dir, init, show_progress, ctx, tracker, extra_state)
     curriculum = runner.load_latest() if resume else None
+    if refit_data is not None and cfg.critic_init == "refit" and runner.iteration == 0:  # not when resumed
+        runner.refit_critic(refit_data, show_progress)
     runner.share_networks()
     runner.reset(curriculum)
     with ProgressReporter("PPO", cfg.iterations, runner.iteration, enabled=show_progress and ctx.is_main, interval_s=0.0) as progress:
@@ -269,6 +287,20 @@ class OnlineRunner:
             self.rewards.load_state_dict(state["reward_scaler"])
         curriculum: dict[str, Any] | None = state.get("curriculum")
         return curriculum
+
+    def refit_critic(self, data: Dataset, show_progress: bool) -> None:
+        """Fit the fresh critic to ``data`` (:mod:`~unio4.learning.online.value_refit`); a running reward
+        scaler continues from the statistics of that pass over the data. Every rank fits; rank 0's is shared.
+        """
+        cfg = self.cfg
+        result = refit_value(
+            self.critic, data, cfg.value_refit, cfg.ppo.gamma, cfg.reward_scale, cfg.reward_normalization, cfg.seed,
+            show_progress and self.ctx.is_main,
+        )  # fmt: skip
+        if self.rewards is not None and result.scaler_state is not None:
+            self.rewards.load_state_dict({"returns": torch.zeros(self.env.num_envs), **result.scaler_state})
+        if self.logger is not None:
+            self.logger.log(self.global_step, result.scalars())
 
     def share_networks(self) -> None:
         """Rank 0's networks on every rank (a no-op in a single process)."""

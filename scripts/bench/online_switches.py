@@ -9,6 +9,11 @@ mean +- std over seeds of the D4RL-normalised return, and how many seeds ended a
 
     .venv/bin/python scripts/bench/online_switches.py runs/hm/uni_o4/checkpoints/offline.pt --env Hopper-v4 \\
         --out runs/switches/hm --iterations 25 --seeds 0 1 2
+
+With ``--data FILE.h5`` (the offline dataset) it also runs ``v_refit``: a fresh V fitted to the data's
+Monte-Carlo returns before the first update (``critic_init=refit``), alone, and with the task's reward
+scaling as the authors pair them (``reward_scaling_v_refit``). The fit's 1e6 steps take about 1.5 h on
+one CPU thread; ``--refit-steps`` shortens it (recorded in the runs' configs, not in the variant's name).
 """
 
 from __future__ import annotations
@@ -32,15 +37,21 @@ SWITCHES: dict[str, list[str]] = {
     "obs_unclipped": ["network.obs_clip=null"],
 }
 REWARD_SWITCH = {"hopper": ["reward_scale=0.1"], "halfcheetah": ["reward_normalization=running"]}
+REFIT = "critic_init=refit"  # needs the offline data: only with --data
 
 
-def variants(env: str, base: str, paper: str) -> dict[str, tuple[str, list[str]]]:
-    """name -> (preset, overrides): the base, each switch alone, and the paper preset with every switch."""
+def variants(env: str, base: str, paper: str, data: Path | None = None) -> dict[str, tuple[str, list[str]]]:
+    """name -> (preset, overrides): the base, each switch alone, and the paper preset with every switch;
+    with ``data``, also the V refit alone and with the task's reward scaling."""
     out = {name: (base, sets) for name, sets in SWITCHES.items()}
     task = env.split("-")[0].lower()
     if task in REWARD_SWITCH:
         out["reward_scaling"] = (base, REWARD_SWITCH[task])
     out["paper"] = (paper, [])
+    if data is not None:
+        out["v_refit"] = (base, [REFIT])
+        if task in REWARD_SWITCH:
+            out["reward_scaling_v_refit"] = (base, [*REWARD_SWITCH[task], REFIT])
     return out
 
 
@@ -52,6 +63,9 @@ def train(args: argparse.Namespace, preset: str, sets: list[str], seed: int, run
     cmd += ["--config", preset, "--iterations", str(args.iterations), "--seed", str(seed), "--threads", "1"]
     cmd += ["--eval-episodes", str(args.episodes), "--out", str(run_dir), "--logger", "none", "--set", f"train.seed={seed}"]
     cmd += [x for s in sets for x in ("--set", f"train.{s}")]
+    if REFIT in sets:
+        cmd += ["--data", str(args.data)]
+        cmd += ["--set", f"train.value_refit.steps={args.refit_steps}"] if args.refit_steps is not None else []
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     print("+", " ".join(cmd), flush=True)
     with (run_dir.parent / f"{run_dir.name}.log").open("w") as log:
@@ -79,8 +93,10 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--summary-only", action="store_true")
+    p.add_argument("--data", type=Path, default=None, help="the offline dataset: adds the v_refit variants")
+    p.add_argument("--refit-steps", type=int, default=None, help="v_refit: the fit's Adam steps (default: the preset's 1e6)")
     args = p.parse_args()
-    table = variants(args.env, args.base, args.paper)
+    table = variants(args.env, args.base, args.paper, args.data)
     if not args.summary_only:
         for seed in args.seeds:
             for name, (preset, sets) in table.items():

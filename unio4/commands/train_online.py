@@ -18,6 +18,7 @@ from unio4.commands.options import (
 )
 
 if TYPE_CHECKING:
+    from unio4.learning.data.dataset import Dataset
     from unio4.learning.online.distributed import DistContext
     from unio4.learning.online.envs import OnlineEnvs
     from unio4.learning.online.runner import OnlineConfig, TrainResult
@@ -39,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out(p, "run directory: checkpoints, TensorBoard, curves (default: a new runs/online/DATE_NAME)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/latest.pt")
     p.add_argument("--init", default=None, help="start from this checkpoint's actor (and critic): BC/offline, online, or a bundle's")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="the offline dataset (HDF5, D4RL/Minari-style, or minari:NAME) that --set train.critic_init=refit fits a fresh V to; "
+        "unused otherwise",
+    )
     add_threads(p)
     add_logger(p)
 
@@ -53,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     ctx = init_from_env()  # under torchrun: this process's rank; each rank steps its own environments
     cfg = train_config(args)
     check_device(cfg.device, "train.device")  # before a run directory or a simulator exists
+    refit_data = refit_dataset(args, cfg.critic_init)
     if args.env:
         from unio4.learning.online.gym_env import check_env_id
 
@@ -75,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         ctx=ctx,
         evaluator=envs.evaluator,
         tracker=tracker,
+        refit_data=refit_data,
     )
     envs.close()
     shutdown(ctx)
@@ -92,6 +101,19 @@ def train_config(args: argparse.Namespace) -> OnlineConfig:
     if not any(s.split("=", 1)[0].strip() == "seed" for s in train_sets):
         train_sets.insert(0, f"seed={args.seed}")
     return load(OnlineConfig, resolve_config_path(args.config or ("uni_o4_online" if args.env else "ppo_go1"), "train"), train_sets)
+
+
+def refit_dataset(args: argparse.Namespace, critic_init: str) -> Dataset | None:
+    """``--data`` when ``critic_init: refit`` fits V to it (an error without it); None otherwise (``--data`` unused)."""
+    if critic_init != "refit":
+        if args.data:
+            print(f"train online: --data {args.data} unused (only train.critic_init=refit reads it)")
+        return None
+    if not args.data:
+        raise ValueError("train.critic_init=refit fits V to the offline dataset's returns: pass it with --data FILE.h5")
+    from unio4.learning.data.dataset import load_dataset
+
+    return load_dataset(args.data)
 
 
 def task_config(args: argparse.Namespace) -> TaskConfig:
