@@ -37,6 +37,7 @@ class MotorModel:
     """How the motors differ from the ideal PD torque source of the training simulator."""
 
     strength: float = bounded(1.0, gt=0, le=2)  # output torque (and its limit) x this
+    leg_strength: tuple[float, float, float, float] = bounded((1.0, 1.0, 1.0, 1.0), gt=0, le=2)  # x strength, per leg (FR, FL, RR, RL)
     lag_s: float = bounded(0.0, ge=0, le=0.1)  # time constant of a first-order lag on the torque
     torque_speed: bool = False  # available torque falls linearly from the limit at rest to 0 at the no-load speed
     no_load_speed_scale: float = bounded(1.5, gt=0, le=10)  # no-load speed = this x the rated velocity limit
@@ -46,7 +47,11 @@ class MotorModel:
     @property
     def explicit(self) -> bool:
         """Whether the torque needs computing per tick (strength, lag or torque-speed differ from ideal)."""
-        return self.strength != 1.0 or self.lag_s > 0 or self.torque_speed
+        return self.strength != 1.0 or self.lag_s > 0 or self.torque_speed or self.leg_strength != (1.0, 1.0, 1.0, 1.0)
+
+    def joint_strength(self) -> np.ndarray:
+        """Each joint's torque factor (SDK order: three joints per leg): ``strength`` x its leg's."""
+        return self.strength * np.repeat(np.asarray(self.leg_strength, dtype=float), 3)
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,8 @@ class MotorDrive:
 
     def __init__(self, model: MotorModel, robot: RobotDescription, dt: float) -> None:
         self.model = model
-        self.limit = robot.torque_limits  # already x strength (RealityConfig.apply)
+        self.strength = model.joint_strength()
+        self.limit = robot.torque_limits * np.asarray(np.repeat(model.leg_strength, 3))  # already x strength (RealityConfig.apply)
         self.no_load = robot.velocity_limits * model.no_load_speed_scale
         self.alpha = 1.0 if model.lag_s <= 0 else dt / (model.lag_s + dt)
         self.torque = np.zeros(robot.num_joints)
@@ -143,7 +149,7 @@ class MotorDrive:
     def __call__(self, command: np.ndarray, joint_vel: np.ndarray) -> np.ndarray:
         """The torque the motors deliver this tick for the commanded PD torque ``command``."""
         m = self.model
-        self.torque += self.alpha * (m.strength * command - self.torque)
+        self.torque += self.alpha * (self.strength * command - self.torque)
         limit = self.limit * np.clip(1.0 - np.abs(joint_vel) / self.no_load, 0.0, 1.0) if m.torque_speed else self.limit
         return np.clip(self.torque, -limit, limit)
 

@@ -30,6 +30,7 @@ import torch
 
 from unio4.configs.loader import bounded
 from unio4.deploy.observations import rotate_inverse
+from unio4.learning.data.dataset import Dataset
 from unio4.learning.data.pack import pack_runs
 from unio4.robots.description import load_robot
 from unio4.sim.backends.interface import Dynamics
@@ -86,13 +87,9 @@ def _features(vx: np.ndarray, lag: np.ndarray) -> dict[str, float]:
 def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dict[str, float]]:
     """The commanded forward speed of one deploy log, and its features over the steady part."""
     data = pack_runs([run], task)
-    command = data.infos["command"].numpy()
-    vx_cmd = float(np.median(command[:, 0]))
-    dt = float(data.metadata["policy_dt"])
-    skip = int(round(skip_s / dt))
-    if len(data.actions) <= skip + 1:  # nothing steady to measure
+    vx_cmd, keep = _steady_part(data, skip_s)
+    if keep is None:  # nothing steady to measure
         return vx_cmd, dict.fromkeys(FEATURES, float("nan"))
-    keep = slice(skip, None)
     robot = load_robot(task.robot)
     q = data.infos["joint_pos"].numpy()[keep]
     actions = np.clip(data.actions.numpy(), -task.action_clip, task.action_clip)
@@ -100,6 +97,23 @@ def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dic
     # the PD target a state is measured against is the one set at the previous policy step
     lag = np.abs(targets[keep][:-1] - q[1:])
     return vx_cmd, _features(data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0], lag)
+
+
+def forward_speeds(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, np.ndarray, float]:
+    """One deploy log's commanded forward speed, the forward speeds it held (leg odometry) over its steady
+    part (empty if it stopped before), and the policy step in seconds.
+    """
+    data = pack_runs([run], task)
+    vx_cmd, keep = _steady_part(data, skip_s)
+    speeds = data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0] if keep is not None else np.zeros(0)
+    return vx_cmd, speeds, float(data.metadata["policy_dt"])
+
+
+def _steady_part(data: Dataset, skip_s: float) -> tuple[float, slice | None]:
+    """The log's commanded forward speed (median) and its steps after the first ``skip_s`` (None: too short)."""
+    vx_cmd = float(np.median(data.infos["command"].numpy()[:, 0]))
+    skip = int(round(skip_s / float(data.metadata["policy_dt"])))
+    return vx_cmd, (slice(skip, None) if len(data.actions) > skip + 1 else None)
 
 
 def simulate_features(

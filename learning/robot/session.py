@@ -2,10 +2,15 @@
 
 Each iteration runs the phases
 
-    deploy (the update's rollouts on the robot, each in its own process) -> pack (rewards from raw state)
-    -> update (a new checkpoint from them) -> export -> gate (sim-to-sim evaluation of the new bundle
-    against the current one and the session's first one) -> flash (or, without a robot host, the local
-    bundle becomes current)
+    check (a bundle not yet verified walks on the robot; one that tracks worse than the last verified
+    bundle is rolled back) -> deploy (the update's rollouts on the robot, each in its own process)
+    -> pack (rewards from raw state) -> update (a new checkpoint from them) -> export -> gate (sim-to-sim
+    evaluation of the new bundle against the current one and the session's first one: a bundle it
+    accepts is the next iteration's candidate) -> flash (the last verified bundle, to a robot host)
+
+A session never leaves the robot worse than it found it (:mod:`unio4.learning.robot.robot_check`): the
+gate in simulation is the cheap first filter, the robot the judge. The last iteration's candidate gets
+a final iteration of check walks only.
 
 What the rollouts are and how they become a checkpoint is the session's :class:`~unio4.learning.robot.session_update.Update`
 (``update:`` in the config, :mod:`unio4.learning.robot.session_update`): ``ppo`` explores on the robot and runs PPO on
@@ -48,6 +53,7 @@ from unio4.learning.data.pack import pack_runs
 from unio4.learning.export import export_bundle, init_checkpoint
 from unio4.learning.policy import with_std_range
 from unio4.learning.robot.identify import IdentifyConfig, log_features
+from unio4.learning.robot.robot_check import WalkMeasure, measure_walks, tolerance, walks_worse
 from unio4.learning.robot.session_config import CONFIG_FILE, TASK_FILE, GateConfig, SessionConfig, SessionError, SimFinetuneConfig
 from unio4.learning.robot.session_update import Iteration, RolloutPlan, Update, actor_network, make_update, task_with
 from unio4.robots.description import load_robot
@@ -71,7 +77,7 @@ __all__ = [
     "run_summary",
 ]
 
-PHASES = ("deploy", "pack", "update", "export", "gate", "flash")
+PHASES = ("check", "deploy", "pack", "update", "export", "gate", "flash")
 
 
 @dataclass
@@ -79,7 +85,7 @@ class SessionState:
     """Where a session is: iteration, phase, current checkpoint and bundle, rows so far."""
 
     iteration: int = 1
-    phase: str = "deploy"  # the next phase to run; "done" when the iteration has finished
+    phase: str = PHASES[0]  # the next phase to run; "done" when the iteration has finished
     checkpoint: str = ""  # the accepted (current) checkpoint
     bundle: str = ""  # the accepted (current) bundle
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -90,6 +96,11 @@ class SessionState:
     start_gate: dict[str, Any] = field(default_factory=dict)
     robot_seconds: float = 0.0  # deploy time on the robot so far: every rollout from connect to damping, all iterations
     budget_spent: bool = False  # the robot-time budget ended the session
+    verified: dict[str, Any] = field(default_factory=dict)  # the last bundle verified on the robot (a WalkMeasure); empty: none yet
+    checks: list[dict[str, Any]] = field(default_factory=list)  # every on-robot check: the bundle's walks and the verdict
+    walked: str = ""  # the bundle that ran this iteration's check walks (identify mode: its identification walks)
+    final_check: bool = False  # the iteration after the last one: the last candidate's verification walks only
+    flashed: str = ""  # the bundle last flashed to the robot (the start bundle: what the robot ran before)
 
     def save(self, path: Path) -> None:
         """Write the state atomically."""
@@ -139,7 +150,7 @@ class Session:
         write_atomic(self.root / CONFIG_FILE, yaml.safe_dump(to_dict(self.cfg), sort_keys=False).encode())
         write_atomic(self.root / TASK_FILE, yaml.safe_dump(to_dict(self.task), sort_keys=False).encode())
         verdict = self.gate_start_bundle(bundle)  # before the state exists: the robot never runs a refused bundle
-        self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle), start_gate=verdict)
+        self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle), start_gate=verdict, flashed=str(bundle))
         self.state.save(self.state_path)
 
     def gate_start_bundle(self, bundle: Path) -> dict[str, Any]:
@@ -166,6 +177,7 @@ class Session:
     def run(self, stop_after_phase: str | None = None) -> list[dict[str, Any]]:
         """Every remaining phase; ``stop_after_phase`` returns right after that phase (tests, dry runs)."""
         phases: dict[str, Callable[[Path], None]] = {
+            "check": self._check,
             "deploy": self._deploy,
             "pack": self._pack,
             "update": self._update,
@@ -183,7 +195,7 @@ class Session:
                     self.state.budget_spent = True
                     self._enter("done")
                     return self.state.rows
-                self._enter(next_phase(phase))
+                self._enter("flash" if phase == "check" and self.state.final_check else next_phase(phase))
                 if phase == stop_after_phase:
                     return self.state.rows
         return self.state.rows
@@ -192,10 +204,16 @@ class Session:
         """Whether there is an iteration to work on: the current one, unfinished, or the next one (entered here)."""
         if self.state.phase != "done":
             return True
-        if self.state.iteration >= self.cfg.iterations or self.state.budget_spent:
+        last = self.state.iteration >= self.cfg.iterations or self.state.budget_spent
+        if last and (self.state.final_check or not self._unverified()):
+            return False
+        if last and self.state.budget_spent:  # no robot time left to walk the last candidate: it never becomes current
+            self._roll_back("the robot-time budget left no time to walk it on the robot")
+            self._enter("done")
             return False
         self.state.iteration += 1
-        self._enter("deploy")
+        self.state.final_check = last
+        self._enter(PHASES[0])
         return True
 
     def _enter(self, phase: str) -> None:
@@ -204,11 +222,53 @@ class Session:
         self.state.save(self.state_path)
 
     # ---- phases ----------------------------------------------------------------------------
+    def _check(self, d: Path) -> None:
+        """A current bundle not yet verified on the robot walks there (mean action, the check commands) and
+        is kept or rolled back to the last verified one; the session's start bundle is measured as the first.
+        """
+        self.state.walked = self.state.bundle
+        c = self.cfg.check
+        if not self._unverified():
+            return
+        plans = [RolloutPlan((vx, 0.0, 0.0), explore=False) for vx in check_commands(self.cfg)]
+        runs = self._walk(d, plans, check_prefix(self.cfg), "check walk")
+        if len(runs) < len(plans):  # the robot-time budget stopped the walks
+            if self.state.verified:
+                self._roll_back("the robot-time budget left no time to walk it on the robot")
+            return
+        error, se = measure_walks(runs, self.task, c.block_s)
+        walks = WalkMeasure(self.state.bundle, self.state.checkpoint, error, se, len(runs), self.state.iteration)
+        record: dict[str, Any] = {"iteration": self.state.iteration, **walks.as_dict(), "verdict": "start"}  # start: the reference
+        if self.state.verified:
+            verified = WalkMeasure(**self.state.verified)
+            worse, allowed = walks_worse(walks, verified, c), tolerance(walks, verified, c)
+            record.update(verdict="rolled back" if worse else "kept", reference_error=verified.error, tolerance=allowed)
+            if worse:
+                self._roll_back(f"speed error on the robot {error:.3f} m/s vs {verified.error:.3f} (tolerance {allowed:.3f})")
+        if record["verdict"] != "rolled back":
+            self.state.verified = walks.as_dict()
+        self.state.checks = [r for r in self.state.checks if r["iteration"] != self.state.iteration] + [record]
+
+    def _unverified(self) -> bool:
+        """Whether the current bundle still has to walk on the robot before it counts as current."""
+        return self.cfg.check.enabled and self.state.bundle != self.state.verified.get("bundle")
+
+    def _roll_back(self, reason: str) -> None:
+        """The last verified bundle becomes current again, the session saying why."""
+        v = self.state.verified
+        print(f"session: iteration {self.state.iteration}: {self.state.bundle} rolled back to {v['bundle']}: {reason}")
+        self.state.bundle, self.state.checkpoint = v["bundle"], v["checkpoint"]
+
     def _deploy(self, d: Path) -> None:
         """The update's rollouts that have no finished log yet, the operator prompted before each."""
-        plans = self.mode.rollouts(self.state.iteration)
+        self._walk(d, self.mode.rollouts(self.state.iteration), "run", "rollout")
+
+    def _walk(self, d: Path, plans: list[RolloutPlan], prefix: str, label: str) -> list[Path]:
+        """Rollouts ``plans`` as ``d/PREFIX_0``, ... that have no finished log yet, the operator prompted
+        before each; the finished logs.
+        """
         for r, plan in enumerate(plans):
-            run = d / f"run_{r}"
+            run = d / f"{prefix}_{r}"
             if (run / "summary.yaml").is_file():
                 continue  # finished before an interruption
             if run.exists():
@@ -216,10 +276,11 @@ class Session:
             if self._budget_reached():
                 break
             if self.cfg.prompt:
-                self.prompt(f"[iteration {self.state.iteration}, rollout {r + 1}/{len(plans)}] reset the robot, then press Enter ")
+                self.prompt(f"[iteration {self.state.iteration}, {label} {r + 1}/{len(plans)}] reset the robot, then press Enter ")
             self._rollout(run, plan)
             if not self._reached_the_policy(run):
-                return self._deploy(d)  # again, from this rollout on
+                return self._walk(d, plans, prefix, label)  # again, from this rollout on
+        return rollout_logs(d, prefix)
 
     def _budget_reached(self) -> bool:
         """Whether one more rollout would pass ``max_robot_minutes`` (the session then ends after this iteration)."""
@@ -281,7 +342,8 @@ class Session:
 
     def _update(self, d: Path) -> None:
         runs = tuple(rollout_logs(d))
-        self.mode.update(Iteration(self.state.iteration, d, runs, Path(self.state.checkpoint), Path(self.state.bundle)))
+        walked = Path(self.state.walked or self.state.bundle)  # a rolled-back candidate's walks are still data
+        self.mode.update(Iteration(self.state.iteration, d, runs, Path(self.state.checkpoint), Path(self.state.bundle), walked))
 
     def _export(self, d: Path) -> None:
         export_bundle(d / "checkpoint.pt", d / "bundle")
@@ -328,6 +390,7 @@ class Session:
             "safety_stops": sum(bool(reason) for reason in data.metadata.get("safety_stops", [])),
             "robot_minutes": self.state.robot_seconds / 60,  # used so far, this iteration's rollouts included
             "accepted": not refusals,
+            "robot_check": next((c["verdict"] for c in self.state.checks if c["iteration"] == self.state.iteration), ""),
         }
 
     def robot_speed_error(self, d: Path) -> float:
@@ -344,9 +407,12 @@ class Session:
         return float(np.mean(errors)) if errors else float("nan")
 
     def _flash(self, d: Path) -> None:
-        if self.cfg.flash_host is None or not self.state.rows[-1]["accepted"]:
+        """The last verified bundle (with the check off: the last accepted one) to the robot host, if it changed."""
+        bundle = self.state.verified.get("bundle", self.state.flashed) if self.cfg.check.enabled else self.state.bundle
+        if self.cfg.flash_host is None or bundle == self.state.flashed:
             return
-        flash(self.state.bundle, SshTarget(self.cfg.flash_host))
+        flash(bundle, SshTarget(self.cfg.flash_host))
+        self.state.flashed = bundle
 
 
 def next_phase(phase: str) -> str:
@@ -355,9 +421,23 @@ def next_phase(phase: str) -> str:
     return PHASES[k] if k < len(PHASES) else "done"
 
 
-def rollout_logs(d: Path) -> list[Path]:
-    """The rollout logs of an iteration (interrupted and empty ones set aside)."""
-    return sorted(p for p in d.glob("run_*") if p.is_dir() and "." not in p.name)
+def check_commands(cfg: SessionConfig) -> tuple[float, ...]:
+    """The forward speeds of the check walks: ``check.commands``, else the identification commands in identify
+    mode (or without a session command), else the session command's forward speed.
+    """
+    if cfg.check.commands is not None:
+        return cfg.check.commands
+    return cfg.identify_commands if cfg.update == "identify" or cfg.command is None else (cfg.command[0],)
+
+
+def check_prefix(cfg: SessionConfig) -> str:
+    """Where check walks are logged: identify mode's are its identification walks (``run_*``), else ``check_*``."""
+    return "run" if cfg.update == "identify" and cfg.check.commands is None else "check"
+
+
+def rollout_logs(d: Path, prefix: str = "run") -> list[Path]:
+    """The rollout logs of an iteration (``check``: its check walks; interrupted and empty ones set aside)."""
+    return sorted(p for p in d.glob(f"{prefix}_*") if p.is_dir() and "." not in p.name)
 
 
 def set_aside_interrupted(run: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from unio4.configs.loader import bounded, check_fields
 from unio4.learning.online.ppo import PPOConfig
+from unio4.learning.robot.robot_check import RobotCheckConfig
 
 CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start
 
@@ -75,6 +76,12 @@ class SessionConfig:
     # docs/benchmarks/go1-sessions.md, "On-robot fine-tuning session").
     min_std: float | None = bounded(0.15, gt=0, le=10)
     critic_lr: float = bounded(1e-3, gt=0, le=1)
+    # ppo mode's critic at the start: "fit": V regressed to the first batch's Monte-Carlo returns; "checkpoint":
+    # the start checkpoint's own V when it reads the policy's observation (an offline Uni-O4 checkpoint's), else fit.
+    critic_init: Literal["fit", "checkpoint"] = "fit"
+    # ppo mode's rewards: "running" divides them by the running std of the discounted return (the Uni-O4 code's
+    # "dynamic" scaling, learning/online/reward_scaling.py), its statistics carried from iteration to iteration.
+    reward_normalization: Literal["none", "running"] = "none"
     ppo: PPOConfig = field(
         default_factory=lambda: PPOConfig(
             num_steps=500,
@@ -91,6 +98,7 @@ class SessionConfig:
         )
     )
     gate: GateConfig = field(default_factory=GateConfig)
+    check: RobotCheckConfig = field(default_factory=RobotCheckConfig)  # candidates walk on the robot before they become current
     # How the robot's rollouts improve the policy. "ppo": PPO on them (explore-mode rollouts).
     # "identify": fit the simulator's motor strength and trunk mass to mean-action rollouts at
     # identify_commands, then fine-tune in simulation around the estimate (learning/robot/identify.py): the

@@ -40,7 +40,8 @@ from unio4.learning.offline.critics import monte_carlo_returns
 from unio4.learning.online.distributed import SINGLE
 from unio4.learning.online.envs import go1_envs
 from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer
-from unio4.learning.online.runner import OnlineConfig, load_init, torch_threads, train_online
+from unio4.learning.online.reward_scaling import RewardScaler
+from unio4.learning.online.runner import OnlineConfig, load_init, same_shapes, torch_threads, train_online
 from unio4.learning.policy import NetworkConfig, ValueCritic
 from unio4.learning.robot.identify import IdentifyConfig, identify, simulate_features
 from unio4.learning.robot.session_config import SessionConfig, SessionError
@@ -69,6 +70,7 @@ class Iteration:
     runs: tuple[Path, ...]
     checkpoint: Path
     bundle: Path
+    walked: Path  # the bundle that ran the rollouts (a candidate rolled back after its check walks, or ``bundle``)
 
 
 class Update(ABC):
@@ -109,23 +111,47 @@ class PpoUpdate(Update):
         return [RolloutPlan(self.cfg.command, explore=True, seed=self.cfg.seed + 1000 * iteration + r) for r in range(self.cfg.rollouts)]
 
     def update(self, it: Iteration) -> None:
-        """The critic (warmed up on the first batch, then carried in the checkpoint), then one PPO update of the actor."""
+        """The critic (carried in the checkpoint after the first update), the rewards as the learner sees them,
+        then one PPO update of the actor.
+        """
         cfg = self.cfg
         data = load_dataset(it.dir / "data.h5")
         state = load_checkpoint(it.checkpoint)
         actor = actor_from_checkpoint(state, str(it.checkpoint)).train()
-        critic = ValueCritic(actor.obs_dim, actor_network(state))
+        critic = self.critic(state, data, actor.obs_dim)
+        scaler = RewardScaler(1, cfg.ppo.gamma, 1.0, cfg.reward_normalization, "cpu")
+        if "session_reward_scaler" in state:
+            scaler.load_state_dict(state["session_reward_scaler"])
+        rewards = scaled_rewards(data, scaler)
+        torch.manual_seed(cfg.seed + it.number)
+        ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed + it.number)
+        stats = ppo.update(rollout_buffer(data, rewards, critic, cfg.ppo))
+        new = {**state, "actor": actor.state_dict(), "session_critic": critic.state_dict(), "session_update": stats}
+        new.update(session_iteration=it.number, session_reward_scaler=scaler.state_dict())
+        save_checkpoint(it.dir / "checkpoint.pt", new)
+
+    def critic(self, state: dict[str, Any], data: Dataset, obs_dim: int) -> ValueCritic:
+        """The session's V: carried from the last update; else the checkpoint's own (``critic_init: checkpoint``,
+        when it reads the policy's observation); else fitted to the first batch's Monte-Carlo returns.
+        """
+        cfg = self.cfg
+        critic = ValueCritic(obs_dim, actor_network(state))
         if "session_critic" in state:
             critic.load_state_dict(state["session_critic"])
+        elif cfg.critic_init == "checkpoint" and "critic" in state and same_shapes(critic, state["critic"]):
+            critic.load_state_dict(state["critic"])
         else:
             critic.normalizer.set_statistics(*data.observation_statistics(), freeze=True)
             fit_value(critic, data, cfg.ppo.gamma, cfg.critic_warmup_epochs, cfg.critic_lr, cfg.seed)
-        torch.manual_seed(cfg.seed + it.number)
-        ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed + it.number)
-        stats = ppo.update(rollout_buffer(data, critic, cfg.ppo))
-        new = {**state, "actor": actor.state_dict(), "session_critic": critic.state_dict(), "session_update": stats}
-        new["session_iteration"] = it.number
-        save_checkpoint(it.dir / "checkpoint.pt", new)
+        return critic
+
+
+def scaled_rewards(data: Dataset, scaler: RewardScaler) -> torch.Tensor:
+    """The logged rewards as the learner sees them, step by step in log order (an episode's end restarts the return)."""
+    if not scaler.active:
+        return data.rewards
+    done = data.terminals | data.timeouts
+    return torch.cat([scaler(data.rewards[t : t + 1], done[t : t + 1]) for t in range(len(data))]).to(data.rewards.dtype)
 
 
 class IdentifyUpdate(Update):
@@ -144,7 +170,7 @@ class IdentifyUpdate(Update):
 
     def update(self, it: Iteration) -> None:
         """Fit the robot (``identify.yaml``), fine-tune in simulation around it (``sim_finetune/``), keep the result."""
-        result = identify(list(it.runs), it.bundle, self.task, IdentifyConfig(), seconds=self.rollout_s)
+        result = identify(list(it.runs), it.walked, self.task, IdentifyConfig(), seconds=self.rollout_s)
         record = {"motor_strength": result.motor_strength, "added_mass": result.added_mass, "task_overrides": result.task_overrides()}
         write_atomic(it.dir / IDENTIFY_FILE, yaml.safe_dump(record, sort_keys=False).encode())
         run = it.dir / FINETUNE_DIR
@@ -236,12 +262,12 @@ def fit_value(critic: ValueCritic, data: Dataset, gamma: float, epochs: int, lr:
 
 
 @torch.no_grad()
-def rollout_buffer(data: Dataset, critic: ValueCritic, cfg: PPOConfig) -> RolloutBuffer:
-    """The logged rollouts as one on-policy batch (one column), GAE with time-outs bootstrapped."""
+def rollout_buffer(data: Dataset, rewards: torch.Tensor, critic: ValueCritic, cfg: PPOConfig) -> RolloutBuffer:
+    """The logged rollouts with the learner's ``rewards`` as one on-policy batch (one column), GAE with time-outs bootstrapped."""
     n = len(data)
     buffer = RolloutBuffer(n, 1, data.observations.shape[1], data.observations.shape[1], data.actions.shape[1])
     values = critic(data.observations)
-    rewards = data.rewards + cfg.gamma * critic(data.next_observations) * data.timeouts.float()  # bootstrap through time-outs
+    rewards = rewards + cfg.gamma * critic(data.next_observations) * data.timeouts.float()  # bootstrap through time-outs
     for t in range(n):
         buffer.add(
             data.observations[t : t + 1],

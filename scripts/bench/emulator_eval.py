@@ -24,33 +24,39 @@ from unio4.deploy.observations import projected_gravity, rotate_inverse
 from unio4.sim.emulator import spawn
 
 
-def run_one(bundle: Path, vx: float, seconds: float, out: Path, reality: str) -> dict[str, float]:
-    """One deploy run against a fresh emulator; numbers from the emulator's ground truth."""
+def run_command(bundle: Path, command: tuple[float, float, float], seconds: float, out: Path, reality: str) -> dict[str, float]:
+    """One deploy run at ``command`` (vx, vy, yaw rate) against a fresh emulator: the base-frame velocity and yaw
+    rate held over the second half of the policy phase, from the emulator's ground truth, and whether it fell.
+    """
     trace = out / "trace.npz"
     returncode = 0
     if not (trace.is_file() and (out / "log" / "summary.yaml").is_file()):  # else: measured before, read again
         proc, port = spawn(["--lockstep", "--reality", reality, "-o", str(trace)])
         try:
             argv = ["deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(seconds)]
-            argv += ["--command", f"{vx},0,0", "-o", str(out / "log")]
+            argv += ["--command", ",".join(f"{c:g}" for c in command), "-o", str(out / "log")]
             print("$ " + shlex.join(["unio4", *argv]), flush=True)
             returncode = subprocess.run([sys.executable, "-m", "unio4.cli", *argv], capture_output=True, text=True).returncode
         finally:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=30)
     with np.load(trace) as t:
-        quat, vel, time_s, kp = t["base_quat"], t["base_lin_vel_world"], t["t"], t["kp"]
+        quat, vel, gyro, time_s, kp = t["base_quat"], t["base_lin_vel_world"], t["gyro"], t["t"], t["kp"]
     body = rotate_inverse(np, quat, vel)
     # the run ends in damping (Kp 0) held for a second: the second half of the *policy* phase is
     # the window, the last tick with position gains its end
     end = time_s[np.flatnonzero(kp > 0)[-1]]
     half = (time_s > end - seconds / 2) & (time_s <= end)
     tilt = np.arccos(np.clip(-projected_gravity(np, quat)[:, 2], -1.0, 1.0))
-    mean_vx = float(body[half, 0].mean())
-    fell = bool((tilt > 1.0).any())
+    held = {"vx": float(body[half, 0].mean()), "vy": float(body[half, 1].mean()), "wz": float(gyro[half, 2].mean())}
     # robot time: the emulated seconds from the first command to the last (stand-up and damping included)
-    robot_s = float(time_s[-1])
-    return {"command": vx, "mean_vx": mean_vx, "error": abs(mean_vx - vx), "fell": fell, "exit": returncode, "robot_s": robot_s}
+    return {**held, "fell": bool((tilt > 1.0).any()), "exit": returncode, "robot_s": float(time_s[-1])}
+
+
+def run_one(bundle: Path, vx: float, seconds: float, out: Path, reality: str) -> dict[str, float]:
+    """One deploy run at ``vx`` forward against a fresh emulator; numbers from the emulator's ground truth."""
+    r = run_command(bundle, (vx, 0.0, 0.0), seconds, out, reality)
+    return {"command": vx, "mean_vx": r["vx"], "error": abs(r["vx"] - vx), "fell": r["fell"], "exit": r["exit"], "robot_s": r["robot_s"]}
 
 
 def main() -> int:

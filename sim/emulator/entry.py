@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=50,
         help="SCHED_FIFO priority of the emulated robot's loop where permitted (0: the default scheduler)",
     )
-    p.add_argument("--reality", default="nominal", help="reality-gap profile in configs/reality/ or a YAML path (see unio4 list)")
+    reality_help = "reality-gap profile in configs/reality/, a YAML path (see unio4 list), or zoo:SEED (the gap zoo's robot SEED)"
+    p.add_argument("--reality", default="nominal", help=reality_help)
     set_help = "override a config field, e.g. --set reality.payload_kg=2.0 (repeatable; "
     set_help += "reality: the emulated robot's reality gap (configs/reality/))"
     p.add_argument("--set", dest="sets", action=SetAction, targets=("reality",), default=None, metavar="TARGET.KEY=VALUE", help=set_help)
@@ -57,10 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the emulated Go1 that ``args`` (parsed by :func:`add_arguments`) describe until stopped."""
-    from unio4.configs.loader import load, resolve_config_path
     from unio4.sim.emulator.faults import FaultConfig
     from unio4.sim.emulator.server import Emulator, EmulatorConfig
-    from unio4.sim.reality import RealityConfig
+    from unio4.sim.reality_zoo import load_reality
 
     faults = FaultConfig(
         state_loss=args.state_loss,
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         freeze_at_s=args.freeze_at,
         nan_at_s=args.nan_at,
     )
-    reality = load(RealityConfig, resolve_config_path(args.reality, "reality"), list((args.sets or {}).get("reality", [])))
+    reality = load_reality(args.reality, list((args.sets or {}).get("reality", [])))
     cfg = EmulatorConfig(
         host=args.host,
         port=args.port,

@@ -15,6 +15,7 @@ FLAGS = {
     "deploy": "deploy --config NAME",
     "session": "session --config NAME",
     "reality": "emulate --reality NAME",
+    "zoo": "emulate --reality zoo:SEED",
 }
 
 

@@ -69,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         if r.get("gate_refused"):
             print(f"iteration {r['iteration']}: bundle refused by the gate: {r['gate_refused']}")
+    for c in session.state.checks:
+        walked = f"{c['error']:.3f} +- {c['se']:.3f} m/s speed error over {c['walks']} walks"
+        if c["verdict"] == "rolled back":
+            worse = f"{walked}, the verified bundle's {c['reference_error']:.3f} + {c['tolerance']:.3f} allowed"
+            print(f"iteration {c['iteration']}: {c['bundle']} walked worse on the robot ({worse}): rolled back")
+        else:
+            print(f"iteration {c['iteration']}: {c['bundle']} walked on the robot ({walked}): {c['verdict']}")
     budget = session.cfg.max_robot_minutes
     limit = f" of a {budget:g} min budget" + (" (spent: the session stopped there)" if session.state.budget_spent else "") if budget else ""
     print(f"robot time used: {session.state.robot_seconds / 60:.2f} min{limit}")

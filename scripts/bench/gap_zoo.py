@@ -1,0 +1,150 @@
+"""Sessions on the gap zoo: how much of each zoo robot's behaviour gap a session closes, in how many robot minutes,
+and whether it ever left the robot worse.
+
+For every zoo robot (``unio4 emulate --reality zoo:SEED``) and session mode (``--modes``, session presets):
+
+1. **behaviour**: the start bundle walks each of ``COMMANDS`` (forward, sideways, turning; 10 s each, mean
+   action) on the zoo robot and on the nominal one; the emulator's ground truth gives the velocity and yaw
+   rate held over the second half of each walk. The *behaviour gap* is the mean over commands of
+   |(dvx, dvy, LEVER * dwz)|, the difference to the nominal robot, the yaw rate counted as the speed it gives
+   at the hips; the *tracking error* the same against the command;
+2. ``unio4 session --config MODE`` against ``unio4 emulate --lockstep --reset-per-run --reality zoo:SEED`` until
+   ``--minutes`` of robot time (or ``--iterations``), with the on-robot check and rollback on;
+3. the session's final bundle walks the commands on the zoo robot again: gap and tracking after, falls.
+
+Share of the gap closed = 1 - gap after / gap before. Everything measured is read again on a second call,
+so an interrupted run resumes and another instance with other ``--robots`` can share ``--out``.
+
+Usage: .venv/bin/python scripts/bench/gap_zoo.py --init CKPT --bundle BUNDLE --out DIR [--robots 0 1 2] [--modes go1_identify]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from emulator_eval import run_command
+
+from unio4.sim.emulator import spawn
+
+COMMANDS = ((0.3, 0.0, 0.0), (0.6, 0.0, 0.0), (0.9, 0.0, 0.0), (0.0, 0.3, 0.0), (0.0, 0.0, 0.6), (0.5, 0.0, 0.4))
+LEVER = 0.25  # m: a yaw rate counts as the speed it gives ~ at the hips
+SECONDS = 10.0
+
+
+def behaviour(bundle: Path, out: Path, reality: str) -> list[dict[str, float]]:
+    """The bundle's held (vx, vy, wz) at every command on ``reality``."""
+    return [run_command(bundle, c, SECONDS, out / ("cmd_" + "_".join(f"{x:g}" for x in c)), reality) for c in COMMANDS]
+
+
+def distance(a: dict[str, float] | tuple[float, float, float], b: dict[str, float]) -> float:
+    """|(dvx, dvy, LEVER * dwz)| between a held behaviour (or a command) and a held behaviour."""
+    va = (a["vx"], a["vy"], a["wz"]) if isinstance(a, dict) else a
+    return float(np.linalg.norm([va[0] - b["vx"], va[1] - b["vy"], LEVER * (va[2] - b["wz"])]))
+
+
+def gap(walks: list[dict[str, float]], nominal: list[dict[str, float]]) -> float:
+    return float(np.mean([distance(n, w) for n, w in zip(nominal, walks, strict=True)]))
+
+
+def tracking(walks: list[dict[str, float]]) -> float:
+    return float(np.mean([distance(c, w) for c, w in zip(COMMANDS, walks, strict=True)]))
+
+
+def session(args: argparse.Namespace, mode: str, seed: int, root: Path) -> dict:
+    """The session of ``mode`` on zoo robot ``seed`` (run unless finished); its state."""
+    state_file = root / "state.json"
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    if state.get("phase") != "done" or state.get("iteration", 0) < 1:
+        proc, port = spawn(["--lockstep", "--reset-per-run", "--reality", f"zoo:{seed}"])
+        try:
+            argv = ["session", "--out", str(root), "--no-prompt", "--config", mode, "--set", f"session.robot=127.0.0.1:{port}"]
+            argv += ["--set", "session.local_port=0", "--set", f"session.max_robot_minutes={args.minutes}"]
+            argv += ["--set", f"session.iterations={args.iterations}", *[x for o in args.session_set for x in ("--set", f"session.{o}")]]
+            argv += [] if state_file.is_file() else ["--init", str(args.init)]
+            print("$ unio4 " + " ".join(argv), flush=True)
+            with (root.parent / f"{root.name}.log").open("a") as log:
+                subprocess.run([sys.executable, "-m", "unio4.cli", *argv], check=True, stdout=log, stderr=subprocess.STDOUT)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+        state = json.loads(state_file.read_text())
+    return state
+
+
+def robot_row(args: argparse.Namespace, seed: int, nominal: list[dict[str, float]]) -> dict:
+    """Zoo robot ``seed``: before, then every mode's session and after."""
+    reality, out = f"zoo:{seed}", args.out / f"robot_{seed}"
+    before = behaviour(args.bundle, out / "before", reality)
+    row: dict = {"robot": seed, "gap_before": gap(before, nominal), "tracking_before": tracking(before), "modes": {}}
+    for mode in args.modes:
+        state = session(args, mode, seed, out / mode)
+        after = behaviour(Path(state["bundle"]), out / f"after_{mode}", reality)
+        g = gap(after, nominal)
+        row["modes"][mode] = {
+            "gap_after": g,
+            "closed": 1.0 - g / row["gap_before"],
+            "tracking_after": tracking(after),
+            "falls": sum(w["fell"] for w in after),
+            "robot_minutes": state["robot_seconds"] / 60,
+            "iterations": len(state["rows"]),
+            "rolled_back": sum(c["verdict"] == "rolled back" for c in state.get("checks", [])),
+            "worse_than_start": tracking(after) > tracking(before) + args.noise,
+        }
+    return row
+
+
+def report(rows: list[dict], modes: list[str]) -> str:
+    """Per robot and median, as markdown."""
+    lines = ["| robot | mode | gap before -> after (m/s) | closed | tracking before -> after | falls | robot min | rollbacks |"]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        for mode, m in r["modes"].items():
+            cells = [f"{r['gap_before']:.3f} -> {m['gap_after']:.3f}", f"{100 * m['closed']:.0f} %"]
+            cells += [f"{r['tracking_before']:.3f} -> {m['tracking_after']:.3f}", str(m["falls"])]
+            cells += [f"{m['robot_minutes']:.2f}", str(m["rolled_back"])]
+            lines.append(f"| zoo:{r['robot']} | {mode} | " + " | ".join(cells) + " |")
+    for mode in modes:
+        ms = [r["modes"][mode] for r in rows if mode in r["modes"]]
+        if ms:
+            median = statistics.median(m["closed"] for m in ms)
+            worse = sum(m["worse_than_start"] for m in ms)
+            minutes = statistics.median(m["robot_minutes"] for m in ms)
+            lines.append(f"\n{mode}: {len(ms)} robots, median gap closed {100 * median:.0f} %, falls {sum(m['falls'] for m in ms)}, "
+                         f"median robot minutes {minutes:.2f}, rollbacks {sum(m['rolled_back'] for m in ms)}, "
+                         f"robots left tracking worse than at the start: {worse}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--init", type=Path, required=True, help="the start checkpoint")
+    p.add_argument("--bundle", type=Path, required=True, help="its exported bundle")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--robots", type=int, nargs="+", default=list(range(10)), help="zoo seeds")
+    p.add_argument("--modes", nargs="+", default=["go1_identify"], help="session presets")
+    p.add_argument("--minutes", type=float, default=3.0, help="robot-time budget per session")
+    p.add_argument("--iterations", type=int, default=2, help="session iterations at most (the budget may end it sooner)")
+    p.add_argument("--session-set", action="append", default=[], metavar="KEY=VALUE", help="a session override (repeatable)")
+    p.add_argument("--noise", type=float, default=0.02, help="m/s: tracking worse by more than this counts as worse")
+    args = p.parse_args()
+    nominal = behaviour(args.bundle, args.out / "nominal", "nominal")
+    rows = []
+    for seed in args.robots:
+        rows.append(robot_row(args, seed, nominal))
+        (args.out / "report.json").write_text(json.dumps(rows, indent=1))
+        print(report(rows, args.modes), flush=True)
+    (args.out / "report.md").write_text(report(rows, args.modes) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The on-robot check (``learning/robot/robot_check.py``): a candidate bundle walks on the robot before it becomes
+current, and one that walks worse than the last verified bundle, beyond the walks' noise, is rolled back."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from unio4.configs.loader import from_dict
+from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
+from unio4.learning.robot.robot_check import RobotCheckConfig, WalkMeasure, block_standard_error, tolerance, walks_worse
+from unio4.learning.robot.session import Session, SessionConfig, check_commands, check_prefix
+from unio4.learning.robot.session_update import Iteration
+from unio4.sim.config import load_task_config
+from unio4.sim.emulator import spawn
+
+
+def walks(error: float, se: float) -> WalkMeasure:
+    return WalkMeasure(bundle="b", checkpoint="c", error=error, se=se, walks=2, iteration=1)
+
+
+def test_block_standard_error_is_the_spread_of_block_means() -> None:
+    x = np.repeat([1.0, 3.0, 1.0, 3.0], 5)  # four 5-step blocks with means 1, 3, 1, 3
+    assert block_standard_error(x, 5) == pytest.approx(np.std([1, 3, 1, 3], ddof=1) / 2)
+    assert block_standard_error(np.full(20, 2.0), 5) == 0.0  # a steady walk: no noise
+    assert block_standard_error(x, 20) == 0.0  # one block: nothing measurable, the floor decides
+
+
+def test_a_candidate_is_worse_only_beyond_the_walks_noise() -> None:
+    cfg = RobotCheckConfig(sigmas=2.0, min_increase=0.02)
+    verified = walks(0.10, 0.03)
+    assert tolerance(walks(0.0, 0.04), verified, cfg) == pytest.approx(0.02 + 2 * 0.05)
+    assert not walks_worse(walks(0.21, 0.04), verified, cfg)  # 0.11 worse, 0.12 allowed
+    assert walks_worse(walks(0.23, 0.04), verified, cfg)
+    assert walks_worse(walks(math.nan, math.nan), verified, cfg)  # no steady walk: nothing verified it
+    with pytest.raises(ValueError, match="sigmas"):
+        RobotCheckConfig(sigmas=-1.0)
+
+
+@pytest.fixture
+def emulator_port() -> Iterator[int]:
+    proc, port = spawn(["--lockstep", "--reset-per-run"])
+    yield port
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=20)
+
+
+def standing_update(it: Iteration) -> None:
+    """An update that makes the policy stand: its mean action is the default pose whatever it sees."""
+    state: dict[str, Any] = load_checkpoint(it.checkpoint)
+    for key in ("mean_head.0.weight", "mean_head.0.bias"):
+        state["actor"][key] = torch.zeros_like(state["actor"][key])
+    save_checkpoint(it.dir / "checkpoint.pt", state)
+
+
+def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
+    walking_bundle: Path, tmp_path: Path, emulator_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One PPO-mode iteration whose update makes the policy stand still (it does not fall, so a gate that
+    ignores tracking lets it through): the start bundle's check walk at 0.5 m/s is the reference, the
+    candidate's final verification walk holds ~0 m/s, and the session rolls back to the start bundle."""
+    cfg = from_dict(
+        SessionConfig,
+        {
+            "iterations": 1,
+            "rollouts": 1,
+            "steps": 150,
+            "robot": f"127.0.0.1:{emulator_port}",
+            "local_port": 0,
+            "prompt": False,
+            "critic_warmup_epochs": 20,
+            "gate": {"num_envs": 2, "seconds": 2.0, "max_lin_vel_error": 10.0, "max_tracking_increase": 10.0},
+        },
+    )
+    session = Session(tmp_path, cfg, load_task_config("go1_flat"))
+    session.start(walking_bundle.parent / "bc.pt")
+    session.mode.update = standing_update  # type: ignore[method-assign]
+    rows = session.run()
+    state = json.loads((tmp_path / "state.json").read_text())
+    start = tmp_path / "iter_000"
+    assert rows[0]["accepted"] and rows[0]["robot_check"] == "start"  # the gate let it through; the robot did not
+    assert [c["verdict"] for c in state["checks"]] == ["start", "rolled back"], state["checks"]
+    reference, candidate = state["checks"]
+    assert candidate["bundle"] == str(tmp_path / "iter_001" / "bundle") and candidate["iteration"] == 2
+    assert candidate["error"] > reference["error"] + candidate["tolerance"]
+    assert state["bundle"] == str(start / "bundle") and state["checkpoint"] == str(start / "checkpoint.pt")
+    assert [p.name for p in (tmp_path / "iter_002").iterdir()] == ["check_0"]  # the final walk only
+    assert "rolled back to" in capsys.readouterr().out
+    assert Session(tmp_path, cfg, load_task_config("go1_flat")).run() == state["rows"]  # nothing left to do
+    assert json.loads((tmp_path / "state.json").read_text())["checks"] == state["checks"]
+
+
+def test_check_walks_follow_the_mode() -> None:
+    """PPO mode walks the session command in ``check_*``; identify mode's identification walks are the check."""
+    ppo, identify = SessionConfig(), dataclasses.replace(SessionConfig(), update="identify")
+    assert check_commands(ppo) == (0.5,) and check_prefix(ppo) == "check"
+    assert check_commands(identify) == (0.3, 0.6, 0.9) and check_prefix(identify) == "run"
+    chosen = dataclasses.replace(identify, check=RobotCheckConfig(commands=(0.2,)))
+    assert check_commands(chosen) == (0.2,) and check_prefix(chosen) == "check"  # its own walks, beside the identification

@@ -1,0 +1,71 @@
+"""The session's PPO update (``learning/robot/session_update.py``): where its critic starts and what rewards it sees
+(``critic_init``, ``reward_normalization``: the Uni-O4 real-world recipe, ``configs/session/go1_uni_o4.yaml``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from unio4.configs.loader import load, resolve_config_path, to_dict
+from unio4.learning.data.dataset import Dataset
+from unio4.learning.online.reward_scaling import RewardScaler
+from unio4.learning.policy import NetworkConfig, ValueCritic
+from unio4.learning.robot.session_config import SessionConfig
+from unio4.learning.robot.session_update import PpoUpdate, scaled_rewards
+from unio4.sim.config import load_task_config
+
+OBS = 6
+
+
+def dataset(n: int = 64) -> Dataset:
+    gen = torch.Generator().manual_seed(0)
+    obs = torch.randn(n, OBS, generator=gen)
+    timeouts = torch.zeros(n, dtype=torch.bool)
+    timeouts[n // 2 - 1] = timeouts[-1] = True
+    rewards = 5.0 + torch.rand(n, generator=gen)
+    return Dataset(obs, torch.zeros(n, 2), rewards, torch.zeros(n, dtype=torch.bool), timeouts, obs.roll(-1, 0))
+
+
+def checkpoint_with_v(network: NetworkConfig) -> tuple[dict, ValueCritic]:
+    v = ValueCritic(OBS, network)
+    with torch.no_grad():
+        for p in v.parameters():
+            p.fill_(0.123)
+    return {"network": to_dict(network), "critic": v.state_dict()}, v
+
+
+def test_the_offline_v_starts_the_critic_when_asked_and_fits_otherwise() -> None:
+    network = NetworkConfig()
+    state, offline_v = checkpoint_with_v(network)
+    paper = dataclasses.replace(SessionConfig(), critic_init="checkpoint", critic_warmup_epochs=1)
+    critic = PpoUpdate(paper, load_task_config("go1_flat")).critic(state, dataset(), OBS)
+    x = torch.randn(4, OBS)
+    torch.testing.assert_close(critic(x), offline_v(x))  # the offline V, untouched
+    fit = PpoUpdate(dataclasses.replace(paper, critic_init="fit"), load_task_config("go1_flat")).critic(state, dataset(), OBS)
+    assert not torch.allclose(fit(x), offline_v(x))
+    wrong = {**state, "critic": ValueCritic(OBS + 1, network).state_dict()}  # a V on another input (privileged): fitted instead
+    fitted = PpoUpdate(paper, load_task_config("go1_flat")).critic(wrong, dataset(), OBS)
+    assert not torch.allclose(fitted(x), offline_v(x))
+
+
+def test_running_reward_normalization_divides_by_the_returns_spread_and_carries_over() -> None:
+    data = dataset()
+    assert scaled_rewards(data, RewardScaler(1, 0.99, 1.0, "none", "cpu")) is data.rewards
+    scaler = RewardScaler(1, 0.99, 1.0, "running", "cpu")
+    scaled = scaled_rewards(data, scaler)
+    assert scaler.count == len(data) and scaled.dtype == data.rewards.dtype
+    assert float(scaled[-1]) == pytest.approx(float(data.rewards[-1]) / scaler.std(), rel=1e-5)
+    again = RewardScaler(1, 0.99, 1.0, "running", "cpu")
+    again.load_state_dict(scaler.state_dict())
+    scaled_rewards(data, again)
+    assert again.count == 2 * len(data)  # the statistics go on across iterations
+
+
+def test_the_paper_recipe_preset_says_what_the_authors_code_does() -> None:
+    cfg = load(SessionConfig, resolve_config_path("go1_uni_o4", "session"))
+    assert cfg.rollouts * cfg.steps == 2048 and 2048 // cfg.ppo.num_minibatches == 128 and cfg.ppo.epochs == 30
+    assert (cfg.ppo.clip, cfg.ppo.value_clip, cfg.ppo.actor_lr, cfg.ppo.critic_lr) == (0.05, 0.05, 2e-5, 2e-4)
+    assert cfg.critic_init == "checkpoint" and cfg.reward_normalization == "running" and cfg.ppo.advantage_normalization == "batch"
+    assert cfg.check.enabled and cfg.update == "ppo"
