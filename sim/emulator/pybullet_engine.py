@@ -6,21 +6,20 @@ import numpy as np
 
 from unio4.deploy.observations import rotate_inverse
 from unio4.robots.description import RobotDescription
-from unio4.sim.backends.pybullet_world import (
-    contact_force,
-    create_world,
-    import_pybullet,
-    joint_state,
-    link_index,
-    load_body,
-    release_motors,
-    rotate,
-    set_friction,
-    torque_step,
-    urdf_file,
-)
+from unio4.sim.backends import pybullet_world as world
 from unio4.sim.emulator.imu import specific_force
 from unio4.sim.emulator.motors import pd_torque
+
+
+class SnapshotCopy:
+    """A read-only attribute: a copy of the engine's per-tick snapshot field ``name``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, engine: object, owner: type | None = None) -> np.ndarray:
+        value: np.ndarray = getattr(engine, self.name)
+        return value.copy()
 
 
 class PybulletGo1:
@@ -32,16 +31,16 @@ class PybulletGo1:
     """
 
     def __init__(self, robot: RobotDescription, dt: float) -> None:
-        pb = import_pybullet()
+        pb = world.import_pybullet()
         self.pb, self.robot, self.dt = pb, robot, dt
-        self.client, self.ground = create_world(pb, dt)
-        with urdf_file(robot) as urdf:
-            self.body = load_body(pb, self.client, urdf, 0.3)
-        index = link_index(pb, self.client, self.body)
+        self.client, self.ground = world.create_world(pb, dt)
+        with world.urdf_file(robot) as urdf:
+            self.body = world.load_body(pb, self.client, urdf, 0.3)
+        index = world.link_index(pb, self.client, self.body)
         self._joints = [index[n] for n in robot.joint_short_names]
         self._feet = [index[f"{leg}_foot"] for leg in robot.legs]
-        set_friction(pb, self.client, self.body, self._feet, robot.body.foot_friction)
-        release_motors(pb, self.client, self.body, self._joints)
+        world.set_friction(pb, self.client, self.body, self._feet, robot.body.foot_friction)
+        world.release_motors(pb, self.client, self.body, self._joints)
         self._tau = np.zeros(robot.num_joints)
         self._read()
         self._prev_vel = self._lin_vel
@@ -60,7 +59,7 @@ class PybulletGo1:
     def step(self, q: np.ndarray, dq: np.ndarray, tau: np.ndarray, kp: np.ndarray, kd: np.ndarray) -> None:
         torque = pd_torque(q, dq, tau, kp, kd, self._q, self._dq)
         self._prev_vel = self._lin_vel
-        self._tau = torque_step(self.pb, self.client, self.body, self._joints, torque, self.robot.torque_limits)
+        self._tau = world.torque_step(self.pb, self.client, self.body, self._joints, torque, self.robot.torque_limits)
         self._read()
 
     def _read(self) -> None:
@@ -70,46 +69,27 @@ class PybulletGo1:
         lin, ang = pb.getBaseVelocity(self.body, physicsClientId=c)
         self._pos, self._quat = np.array(pos), np.array([w, x, y, z])
         self._lin_vel, self._gyro = np.array(lin), rotate_inverse(np, self._quat, np.array(ang))
-        self._q, self._dq = joint_state(pb, c, self.body, self._joints)
+        self._q, self._dq = world.joint_state(pb, c, self.body, self._joints)
 
-    @property
-    def base_pos(self) -> np.ndarray:
-        return self._pos.copy()
-
-    @property
-    def base_quat(self) -> np.ndarray:
-        return self._quat.copy()
-
-    @property
-    def base_lin_vel_world(self) -> np.ndarray:
-        return self._lin_vel.copy()
-
-    @property
-    def gyro(self) -> np.ndarray:
-        return self._gyro.copy()
+    # the snapshot, as copies (callers may keep or change what they get)
+    base_pos = SnapshotCopy("_pos")
+    base_quat = SnapshotCopy("_quat")
+    base_lin_vel_world = SnapshotCopy("_lin_vel")
+    gyro = SnapshotCopy("_gyro")
+    joint_pos = SnapshotCopy("_q")
+    joint_vel = SnapshotCopy("_dq")
+    joint_torque = SnapshotCopy("_tau")
 
     @property
     def accelerometer(self) -> np.ndarray:
         return specific_force(self._quat, self._lin_vel, self._prev_vel, self.dt)
 
     @property
-    def joint_pos(self) -> np.ndarray:
-        return self._q.copy()
-
-    @property
-    def joint_vel(self) -> np.ndarray:
-        return self._dq.copy()
-
-    @property
-    def joint_torque(self) -> np.ndarray:
-        return self._tau.copy()
-
-    @property
     def foot_force(self) -> np.ndarray:
-        return np.array([contact_force(self.pb, self.client, self.body, self.ground, foot) for foot in self._feet])
+        return np.array([world.contact_force(self.pb, self.client, self.body, self.ground, foot) for foot in self._feet])
 
     def push(self, delta_vel_world: np.ndarray, delta_ang_vel_body: np.ndarray | None = None) -> None:
         ang_body = self._gyro + (delta_ang_vel_body if delta_ang_vel_body is not None else 0.0)
-        ang_world = rotate(self._quat, ang_body)
+        ang_world = world.rotate(self._quat, ang_body)
         self.pb.resetBaseVelocity(self.body, (self._lin_vel + delta_vel_world).tolist(), ang_world.tolist(), physicsClientId=self.client)
         self._read()
