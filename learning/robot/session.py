@@ -150,7 +150,9 @@ class Session:
         write_atomic(self.root / CONFIG_FILE, yaml.safe_dump(to_dict(self.cfg), sort_keys=False).encode())
         write_atomic(self.root / TASK_FILE, yaml.safe_dump(to_dict(self.task), sort_keys=False).encode())
         verdict = self.gate_start_bundle(bundle)  # before the state exists: the robot never runs a refused bundle
-        self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle), start_gate=verdict, flashed=str(bundle))
+        # the start bundle is what the robot ran before: verified by definition, its reference walk still to come
+        verified = WalkMeasure(str(bundle), str(ckpt), math.nan, math.nan, walks=0, iteration=0).as_dict()
+        self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle), start_gate=verdict, flashed=str(bundle), verified=verified)
         self.state.save(self.state_path)
 
     def gate_start_bundle(self, bundle: Path) -> dict[str, Any]:
@@ -224,22 +226,22 @@ class Session:
     # ---- phases ----------------------------------------------------------------------------
     def _check(self, d: Path) -> None:
         """A current bundle not yet verified on the robot walks there (mean action, the check commands) and
-        is kept or rolled back to the last verified one; the session's start bundle is measured as the first.
+        is kept or rolled back to the last verified one; the session's start bundle walks first, as the reference.
         """
         self.state.walked = self.state.bundle
         c = self.cfg.check
-        if not self._unverified():
+        if not self._needs_walks():
             return
         plans = [RolloutPlan((vx, 0.0, 0.0), explore=False) for vx in check_commands(self.cfg)]
         runs = self._walk(d, plans, check_prefix(self.cfg), "check walk")
         if len(runs) < len(plans):  # the robot-time budget stopped the walks
-            if self.state.verified:
+            if self._unverified():
                 self._roll_back("the robot-time budget left no time to walk it on the robot")
             return
         error, se = measure_walks(runs, self.task, c.block_s)
         walks = WalkMeasure(self.state.bundle, self.state.checkpoint, error, se, len(runs), self.state.iteration)
         record: dict[str, Any] = {"iteration": self.state.iteration, **walks.as_dict(), "verdict": "start"}  # start: the reference
-        if self.state.verified:
+        if self._unverified() and self.state.verified.get("walks"):
             verified = WalkMeasure(**self.state.verified)
             worse, allowed = walks_worse(walks, verified, c), tolerance(walks, verified, c)
             record.update(verdict="rolled back" if worse else "kept", reference_error=verified.error, tolerance=allowed)
@@ -250,8 +252,14 @@ class Session:
         self.state.checks = [r for r in self.state.checks if r["iteration"] != self.state.iteration] + [record]
 
     def _unverified(self) -> bool:
-        """Whether the current bundle still has to walk on the robot before it counts as current."""
-        return self.cfg.check.enabled and self.state.bundle != self.state.verified.get("bundle")
+        """Whether the current bundle is a candidate: it differs from the last verified one, which it would roll back to."""
+        v = self.state.verified
+        return self.cfg.check.enabled and bool(v) and self.state.bundle != v["bundle"]
+
+    def _needs_walks(self) -> bool:
+        """Whether this iteration's check walks the current bundle: a candidate, or a start bundle without its reference walk."""
+        v = self.state.verified
+        return self.cfg.check.enabled and (self._unverified() or not v.get("walks"))
 
     def _roll_back(self, reason: str) -> None:
         """The last verified bundle becomes current again, the session saying why."""
