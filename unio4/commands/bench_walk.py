@@ -1,17 +1,17 @@
-"""``unio4 bench walk``: samples and wall clock until PPO from scratch walks, over seeds."""
+"""``unio4 bench walk``: samples and wall clock until PPO from scratch walks (``--well``: walks well), over seeds."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from unio4.commands.options import add_logger, add_out, add_set, console, overrides
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from unio4.learning.bench.time_to_walk import WalkResult
+    from unio4.learning.bench.time_to_walk import WalkCriterion, WalkResult
 
 WORDS = ("bench", "walk")
 HELP = "time to walk: PPO from scratch until the mean action tracks commands without falling (seeds, table, curve)"
@@ -34,6 +34,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check-every", type=float, default=2e5, help="samples between walking checks")
     p.add_argument("--threads", type=int, default=None, help="physics threads and torch threads (default: all cores)")
     p.add_argument("--keep-training", action="store_true", help="train to --max-samples even after walking (for curves)")
+    p.add_argument(
+        "--well",
+        action="store_true",
+        help="time to walk well: the stricter criterion (tracking 0.10 m/s and 0.15 rad/s, no body contact, "
+        "swing apex >= 4 cm, torque at the limit <= 1 %% of steps; docs/benchmarks/time-to-walk.md)",
+    )
     add_out(p, "one run dir per seed, summary.json and walk.png here", default="runs/bench_walk")
     add_logger(p)
 
@@ -42,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.bench.time_to_walk import WalkCriterion
     from unio4.learning.bench.walk_bench import WalkBench, walk_learner
     from unio4.learning.loggers import check_logger
     from unio4.learning.online.runner import OnlineConfig
@@ -57,28 +64,50 @@ def run(args: argparse.Namespace) -> int:
     bench = WalkBench(
         task_cfg, train_cfg, Path(args.out), args.num_envs, int(args.max_samples), int(args.check_every),
         learner=args.learner, stop_when_walking=not args.keep_training, num_threads=args.threads, logger=args.logger,
+        criterion=WalkCriterion.walks_well() if args.well else WalkCriterion(),
     )  # fmt: skip
+    goal = bench.criterion.name
     results = {}
     for seed in args.seeds:
-        print(f"bench walk: {args.learner} PPO, seed {seed}, {args.num_envs} robots, at most {args.max_samples:.3g} samples", flush=True)
+        what = "" if goal == "walk" else f" (time to {goal})"
+        budget = f"at most {args.max_samples:.3g} samples{what}"
+        print(f"bench walk: {args.learner} PPO, seed {seed}, {args.num_envs} robots, {budget}", flush=True)
         results[seed] = learn(bench.run(seed))
-    console().print(walk_table(results, args))
+    console().print(walk_table(results, args, bench.criterion))
     png = bench.write(results)
     walked = sum(r.walked for r in results.values())
-    print(f"walked in {walked} of {len(results)} seeds; summary {bench.root / 'summary.json'}, curves {png}")
+    print(f"{goal.replace('walk', 'walked', 1)} in {walked} of {len(results)} seeds; summary {bench.root / 'summary.json'}, curves {png}")
     return 0 if walked == len(results) else 1
 
 
-def walk_table(results: dict[int, WalkResult], args: argparse.Namespace) -> Table:
-    """One row per seed: whether and when it walked, and the tracking of the check that walked (or the last)."""
+# the gait numbers of a "walk well" check in the table: header, key under the row's "gait", format
+GAIT_COLUMNS = (
+    ("apex m", "swing_apex", ".3f"),
+    ("body hits/min", "body_contacts_per_minute", ".1f"),
+    ("|tau|>lim", "torque_saturation", ".3f"),  # the header names the criterion's torque fraction
+)
+
+
+def walk_table(results: dict[int, WalkResult], args: argparse.Namespace, criterion: WalkCriterion | None = None) -> Table:
+    """One row per seed: whether and when it walked, and the tracking of the check that walked (or the last).
+
+    A criterion with gait bounds ("walk well") adds the gait numbers of that check and the bars it failed;
+    the title names the criterion.
+    """
     from rich.table import Table
 
-    table = Table(title=f"unio4 bench walk ({args.learner} PPO, {args.task}, {args.config}, {args.num_envs} robots)")
-    for col in ("seed", "walks", "samples", "train wall clock", "samples/s", "lin vel error", "yaw rate error", "falls/min"):
+    gait = criterion is not None and criterion.checks_gait
+    goal = "" if criterion is None or criterion.name == "walk" else f", time to {criterion.name}"
+    table = Table(title=f"unio4 bench walk ({args.learner} PPO, {args.task}, {args.config}, {args.num_envs} robots{goal})")
+    columns = ["seed", "walks", "samples", "train wall clock", "samples/s", "lin vel error", "yaw rate error", "falls/min"]
+    headers = [c[0] for c in GAIT_COLUMNS]
+    if criterion is not None:
+        headers[-1] = f"|tau|>{criterion.torque_fraction:.0%} lim"
+    for col in columns + ([*headers, "failed"] if gait else []):
         table.add_column(col, justify="right")
     for seed, r in results.items():
         last = next((c for c in r.checks if c["walks"]), r.checks[-1] if r.checks else {})
-        table.add_row(
+        cells = [
             str(seed),
             "yes" if r.walked else "no",
             f"{r.samples:,}",
@@ -87,5 +116,13 @@ def walk_table(results: dict[int, WalkResult], args: argparse.Namespace) -> Tabl
             f"{last.get('lin_vel_error', float('nan')):.3f}",
             f"{last.get('yaw_rate_error', float('nan')):.3f}",
             f"{last.get('falls_per_robot_minute', float('nan')):.2f}",
-        )
+        ]
+        table.add_row(*cells, *(gait_cells(last) if gait else []))
     return table
+
+
+def gait_cells(check: dict[str, Any]) -> list[str]:
+    """A check's gait numbers (n/a: not measured) and its failed bars, for the table."""
+    numbers = check.get("gait") or {}
+    cells = ["n/a" if numbers.get(key) is None else format(numbers[key], spec) for _, key, spec in GAIT_COLUMNS]
+    return [*cells, ", ".join(check.get("failed", [])) or "-"]
