@@ -99,14 +99,19 @@ def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dic
     return vx_cmd, _features(data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0], lag)
 
 
-def forward_speeds(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, np.ndarray, float]:
-    """One deploy log's commanded forward speed, the forward speeds it held (leg odometry) over its steady
-    part (empty if it stopped before), and the policy step in seconds.
+def held_motion(run: Path, task: TaskConfig, skip_s: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """One deploy log's command (vx, vy, yaw rate: the median of each), what the robot held over its steady part
+    (T, 3): the base-frame velocity from leg odometry and the gyro's yaw rate (T = 0 if it stopped before), and
+    the policy step in seconds.
     """
     data = pack_runs([run], task)
-    vx_cmd, keep = _steady_part(data, skip_s)
-    speeds = data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0] if keep is not None else np.zeros(0)
-    return vx_cmd, speeds, float(data.metadata["policy_dt"])
+    command = np.median(data.infos["command"].numpy()[:, :3], axis=0)
+    _, keep = _steady_part(data, skip_s)
+    if keep is None:
+        return command, np.zeros((0, 3)), float(data.metadata["policy_dt"])
+    velocity, gyro = data.infos["base_lin_vel_estimate"].numpy()[keep], data.infos["gyro"].numpy()[keep]
+    held = np.stack([velocity[:, 0], velocity[:, 1], gyro[:, 2]], axis=1).astype(np.float64)
+    return command, held, float(data.metadata["policy_dt"])
 
 
 def _steady_part(data: Dataset, skip_s: float) -> tuple[float, slice | None]:

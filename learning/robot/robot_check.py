@@ -1,17 +1,20 @@
 """The on-robot check of a session's bundles: a session never leaves the robot worse than it found it.
 
 The gate judges a new bundle in simulation, which is not the robot. So a bundle the gate accepts is a
-*candidate*: before it becomes current it walks on the robot with its mean action at the check commands
-(in identify mode these are the next iteration's identification walks, so the check costs no extra robot
-time; the last iteration's candidate gets a final verification walk). Its speed error there is compared
-with that of the last *verified* bundle (the session's start bundle, measured by the first iteration's
-walks, or the last candidate that passed); one that tracks worse by more than the walks' noise is rolled
-back, and the session says so.
+*candidate*: before it becomes current it walks on the robot with its mean action at the check commands:
+forward (in identify mode the next iteration's identification walks, at no extra robot time), sideways
+and turning (``extra_commands``), one walk each; the last iteration's candidate gets a final iteration of
+these walks. Its tracking error there is compared with that of the last *verified* bundle (the session's
+start bundle, measured by the first iteration's walks, or the last candidate that passed); one that
+tracks worse by more than the walks' noise is rolled back, and the session says so.
 
-The noise is measured on the walks themselves: each walk's steady part is cut into blocks of
-``block_s`` seconds and the standard error of its mean speed is the spread of the block means over
-sqrt(blocks). A candidate is worse when its error exceeds the verified one's by more than
-``sigmas`` combined standard errors plus ``min_increase``.
+A walk's error is the distance between the command and what the robot held over its steady part (leg
+odometry's base velocity, the gyro's yaw rate): |(dvx, dvy, ``yaw_lever`` x dyaw-rate)|, the yaw rate
+counted as the speed it gives at about the hips; the check's error is the mean over walks. The noise
+is measured on the walks themselves: each walk's steady part is cut into blocks of ``block_s`` seconds,
+and the standard error of its error is the spread of the blocks' errors over sqrt(blocks). A candidate
+is worse when its error exceeds the verified one's by more than ``sigmas`` combined standard errors plus
+``min_increase``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from unio4.configs.loader import bounded, check_fields
-from unio4.learning.robot.identify import IdentifyConfig, forward_speeds
+from unio4.learning.robot.identify import IdentifyConfig, held_motion
 from unio4.sim.config import TaskConfig
 
 
@@ -36,6 +39,9 @@ class RobotCheckConfig:
     # Forward speeds (m/s) walked, one mean-action walk each. None: the identification commands in identify mode
     # (the walks are shared), else the session command's forward speed (or the identification commands without one).
     commands: tuple[float, ...] | None = bounded(None, ge=-2, le=2)
+    # Walked too, one each: (vx m/s, vy m/s, yaw rate rad/s), the behaviours forward walks do not show.
+    extra_commands: tuple[tuple[float, float, float], ...] = bounded(((0.0, 0.3, 0.0), (0.0, 0.0, 0.6)), ge=-2, le=2)
+    yaw_lever: float = bounded(0.25, ge=0, le=2)  # m: a yaw-rate error counts as this times it, in m/s
     block_s: float = bounded(1.0, gt=0, le=60)  # block length for the walks' standard error
     sigmas: float = bounded(2.0, ge=0, le=10)  # standard errors of tolerance
     min_increase: float = bounded(0.02, ge=0, le=1)  # m/s tolerated on top: walk-to-walk differences the blocks do not see
@@ -46,7 +52,7 @@ class RobotCheckConfig:
 
 @dataclass(frozen=True)
 class WalkMeasure:
-    """A bundle's mean-action walks on the robot: mean |forward speed held - command| and its standard error."""
+    """A bundle's mean-action walks on the robot: its tracking error (mean over walks) and the error's standard error."""
 
     bundle: str
     checkpoint: str
@@ -60,31 +66,36 @@ class WalkMeasure:
         return dict(self.__dict__)
 
 
-def measure_walks(runs: list[Path], task: TaskConfig, block_s: float) -> tuple[float, float]:
-    """Speed error and standard error over the walks ``runs`` (after each walk's first ``IdentifyConfig.skip_s``).
+def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> tuple[float, float]:
+    """Tracking error and its standard error over the walks ``runs`` (after each walk's first ``IdentifyConfig.skip_s``).
     Walks that stopped before their steady part are left out; none left: (nan, nan).
     """
     errors, variances = [], []
+    weights = np.array([1.0, 1.0, cfg.yaw_lever])
     for run in runs:
-        vx, speeds, dt = forward_speeds(run, task, IdentifyConfig().skip_s)
-        if len(speeds) == 0:
+        command, held, dt = held_motion(run, task, IdentifyConfig().skip_s)
+        if len(held) == 0:
             continue
-        errors.append(abs(float(np.mean(speeds)) - vx))
-        variances.append(block_standard_error(speeds, max(1, int(round(block_s / dt)))) ** 2)
+        errors.append(float(np.linalg.norm((held.mean(axis=0) - command) * weights)))
+        blocks = block_means(held, max(1, int(round(cfg.block_s / dt))))
+        block_errors = np.linalg.norm((blocks - command) * weights, axis=1)
+        variances.append(standard_error(block_errors) ** 2)
     if not errors:
         return float("nan"), float("nan")
     return float(np.mean(errors)), math.sqrt(sum(variances)) / len(errors)
 
 
-def block_standard_error(x: np.ndarray, block: int) -> float:
-    """Standard error of the mean of a correlated series, from the spread of its means over whole blocks
-    (0 when fewer than two blocks fit: no noise measurable, the tolerance's floor then decides).
-    """
+def block_means(x: np.ndarray, block: int) -> np.ndarray:
+    """The means of ``x`` (T, ...) over its whole blocks of ``block`` rows (a trailing part block is dropped)."""
     n = len(x) // block
-    if n < 2:
-        return 0.0
-    means = x[: n * block].reshape(n, block).mean(axis=1)
-    return float(means.std(ddof=1) / math.sqrt(n))
+    return x[: n * block].reshape(n, block, *x.shape[1:]).mean(axis=1)
+
+
+def standard_error(samples: np.ndarray) -> float:
+    """Standard error of the mean of ``samples`` (block values, taken as independent); 0 with fewer than two,
+    where no noise is measurable and the tolerance's floor decides.
+    """
+    return float(samples.std(ddof=1) / math.sqrt(len(samples))) if len(samples) >= 2 else 0.0
 
 
 def tolerance(candidate: WalkMeasure, verified: WalkMeasure, cfg: RobotCheckConfig) -> float:

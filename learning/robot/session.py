@@ -232,13 +232,13 @@ class Session:
         c = self.cfg.check
         if not self._needs_walks():
             return
-        plans = [RolloutPlan((vx, 0.0, 0.0), explore=False) for vx in check_commands(self.cfg)]
-        runs = self._walk(d, plans, check_prefix(self.cfg), "check walk")
-        if len(runs) < len(plans):  # the robot-time budget stopped the walks
+        walks_by_prefix = check_walks(self.cfg)
+        runs = [run for prefix, plans in walks_by_prefix.items() for run in self._walk(d, plans, prefix, "check walk")]
+        if len(runs) < sum(len(plans) for plans in walks_by_prefix.values()):  # the robot-time budget stopped the walks
             if self._unverified():
                 self._roll_back("the robot-time budget left no time to walk it on the robot")
             return
-        error, se = measure_walks(runs, self.task, c.block_s)
+        error, se = measure_walks(runs, self.task, c)
         walks = WalkMeasure(self.state.bundle, self.state.checkpoint, error, se, len(runs), self.state.iteration)
         record: dict[str, Any] = {"iteration": self.state.iteration, **walks.as_dict(), "verdict": "start"}  # start: the reference
         if self._unverified() and self.state.verified.get("walks"):
@@ -429,18 +429,17 @@ def next_phase(phase: str) -> str:
     return PHASES[k] if k < len(PHASES) else "done"
 
 
-def check_commands(cfg: SessionConfig) -> tuple[float, ...]:
-    """The forward speeds of the check walks: ``check.commands``, else the identification commands in identify
-    mode (or without a session command), else the session command's forward speed.
+def check_walks(cfg: SessionConfig) -> dict[str, list[RolloutPlan]]:
+    """The check's mean-action walks by log prefix: forward at ``check.commands`` (None: identify mode's
+    identification walks, logged as ``run_*`` and shared with the update, or the session command's forward
+    speed), then ``check.extra_commands``, as ``check_*``.
     """
-    if cfg.check.commands is not None:
-        return cfg.check.commands
-    return cfg.identify_commands if cfg.update == "identify" or cfg.command is None else (cfg.command[0],)
-
-
-def check_prefix(cfg: SessionConfig) -> str:
-    """Where check walks are logged: identify mode's are its identification walks (``run_*``), else ``check_*``."""
-    return "run" if cfg.update == "identify" and cfg.check.commands is None else "check"
+    c = cfg.check
+    shared = cfg.update == "identify" and c.commands is None
+    forward = c.commands if c.commands is not None else cfg.identify_commands if shared or cfg.command is None else (cfg.command[0],)
+    plans = [RolloutPlan((vx, 0.0, 0.0), explore=False) for vx in forward]
+    extra = [RolloutPlan(command, explore=False) for command in c.extra_commands]
+    return {"run": plans, "check": extra} if shared else {"check": plans + extra}
 
 
 def rollout_logs(d: Path, prefix: str = "run") -> list[Path]:

@@ -17,8 +17,8 @@ import torch
 
 from unio4.configs.loader import from_dict
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
-from unio4.learning.robot.robot_check import RobotCheckConfig, WalkMeasure, block_standard_error, tolerance, walks_worse
-from unio4.learning.robot.session import Session, SessionConfig, check_commands, check_prefix
+from unio4.learning.robot.robot_check import RobotCheckConfig, WalkMeasure, block_means, standard_error, tolerance, walks_worse
+from unio4.learning.robot.session import Session, SessionConfig, check_walks
 from unio4.learning.robot.session_update import Iteration
 from unio4.sim.config import load_task_config
 from unio4.sim.emulator import spawn
@@ -28,11 +28,14 @@ def walks(error: float, se: float) -> WalkMeasure:
     return WalkMeasure(bundle="b", checkpoint="c", error=error, se=se, walks=2, iteration=1)
 
 
-def test_block_standard_error_is_the_spread_of_block_means() -> None:
+def test_the_walks_noise_is_the_spread_of_block_means() -> None:
     x = np.repeat([1.0, 3.0, 1.0, 3.0], 5)  # four 5-step blocks with means 1, 3, 1, 3
-    assert block_standard_error(x, 5) == pytest.approx(np.std([1, 3, 1, 3], ddof=1) / 2)
-    assert block_standard_error(np.full(20, 2.0), 5) == 0.0  # a steady walk: no noise
-    assert block_standard_error(x, 20) == 0.0  # one block: nothing measurable, the floor decides
+    blocks = block_means(np.stack([x, -x], axis=1), 5)  # (T, 2) -> (blocks, 2)
+    np.testing.assert_allclose(blocks, [[1, -1], [3, -3], [1, -1], [3, -3]])
+    assert block_means(x[:19], 5).shape == (3,)  # the part block at the end is dropped
+    assert standard_error(blocks[:, 0]) == pytest.approx(np.std([1, 3, 1, 3], ddof=1) / 2)
+    assert standard_error(np.full(4, 2.0)) == 0.0  # a steady walk: no noise
+    assert standard_error(np.array([2.0])) == 0.0  # one block: nothing measurable, the floor decides
 
 
 def test_a_candidate_is_worse_only_beyond_the_walks_noise() -> None:
@@ -66,8 +69,9 @@ def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
     walking_bundle: Path, tmp_path: Path, emulator_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One PPO-mode iteration whose update makes the policy stand still (it does not fall, so a gate that
-    ignores tracking lets it through): the start bundle's check walk at 0.5 m/s is the reference, the
-    candidate's final verification walk holds ~0 m/s, and the session rolls back to the start bundle."""
+    ignores tracking lets it through): the start bundle's check walk (0.5 m/s while turning at 0.3 rad/s)
+    is the reference, the candidate's final verification walk holds ~0, and the session rolls back to the
+    start bundle."""
     cfg = from_dict(
         SessionConfig,
         {
@@ -79,6 +83,8 @@ def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
             "prompt": False,
             "critic_warmup_epochs": 20,
             "gate": {"num_envs": 2, "seconds": 2.0, "max_lin_vel_error": 10.0, "max_tracking_increase": 10.0},
+            # one walk per check, forward and turning at once (the forward-only and extra walks: test_check_walks_follow_the_mode)
+            "check": {"commands": [], "extra_commands": [[0.5, 0.0, 0.3]]},
         },
     )
     session = Session(tmp_path, cfg, load_task_config("go1_flat"))
@@ -100,9 +106,13 @@ def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
 
 
 def test_check_walks_follow_the_mode() -> None:
-    """PPO mode walks the session command in ``check_*``; identify mode's identification walks are the check."""
+    """PPO mode walks the session command forward, then sideways and turning, in ``check_*``; identify mode's
+    identification walks are the forward check, the extra walks follow in ``check_*``."""
     ppo, identify = SessionConfig(), dataclasses.replace(SessionConfig(), update="identify")
-    assert check_commands(ppo) == (0.5,) and check_prefix(ppo) == "check"
-    assert check_commands(identify) == (0.3, 0.6, 0.9) and check_prefix(identify) == "run"
-    chosen = dataclasses.replace(identify, check=RobotCheckConfig(commands=(0.2,)))
-    assert check_commands(chosen) == (0.2,) and check_prefix(chosen) == "check"  # its own walks, beside the identification
+    commands = {prefix: [p.command for p in plans] for prefix, plans in check_walks(ppo).items()}
+    assert commands == {"check": [(0.5, 0.0, 0.0), (0.0, 0.3, 0.0), (0.0, 0.0, 0.6)]}
+    assert all(not p.explore for plans in check_walks(ppo).values() for p in plans)  # the mean action
+    commands = {prefix: [p.command for p in plans] for prefix, plans in check_walks(identify).items()}
+    assert commands == {"run": [(0.3, 0.0, 0.0), (0.6, 0.0, 0.0), (0.9, 0.0, 0.0)], "check": [(0.0, 0.3, 0.0), (0.0, 0.0, 0.6)]}
+    chosen = dataclasses.replace(identify, check=RobotCheckConfig(commands=(0.2,), extra_commands=()))
+    assert {k: [p.command for p in v] for k, v in check_walks(chosen).items()} == {"check": [(0.2, 0.0, 0.0)]}
