@@ -2,8 +2,8 @@
 
 What a recording holds (the same for ``unio4 deploy --rerun``, ``replay --mode rerun`` and ``play --rerun``):
 
-- ``robot/<body>``: each body's pose (Transform3D) per step, and under it the body's geoms from the
-  MJCF as primitives (Boxes3D, Capsules3D, Cylinders3D, Ellipsoids3D), logged once (static);
+- ``robot/<body>``: each body's pose (Transform3D) per step, and under it the body's visual geoms from the
+  MJCF as coloured primitives (Boxes3D, Capsules3D, Cylinders3D, Ellipsoids3D), logged once (static);
 - ``joints/<joint>/position``, ``.../target``, ``.../torque``: scalar time series, one entity per joint;
 - ``velocity/<vx|vy|yaw_rate>/command`` and ``.../measured``; ``foot_force/<leg>``;
 - ``events``: safety events and phase changes as text-log markers (a fault at level ERROR);
@@ -93,20 +93,21 @@ class RerunLogger:
         """The geoms of every body, the series' names and a layout for the viewer."""
         rr = self.rr
         rec = self.rec
-        for g in self.geometry.geoms:
+        for g in self.geometry.drawn:  # the visual geoms, in their colours (not the collision shapes)
             path = f"robot/{self.geometry.bodies[g.body].name}/{g.name}"
-            xyzw = [_xyzw(g.quat)]
+            xyzw, colors = [_xyzw(g.quat)], [np.round(np.clip(g.rgba, 0.0, 1.0) * 255).astype(np.uint8)]
             if g.kind == "box":
-                rec.log(path, rr.Boxes3D(half_sizes=[g.size], centers=[g.pos], quaternions=xyzw, fill_mode="solid"), static=True)
+                box = rr.Boxes3D(half_sizes=[g.size], centers=[g.pos], quaternions=xyzw, fill_mode="solid", colors=colors)
+                rec.log(path, box, static=True)
             elif g.kind == "capsule":
                 start = g.pos - quat_rotate(g.quat, np.array([0.0, 0.0, g.size[1]]))  # Rerun's capsule starts at its origin
-                rec.log(
-                    path, rr.Capsules3D(lengths=[2 * g.size[1]], radii=[g.size[0]], translations=[start], quaternions=xyzw), static=True
-                )
+                capsule = rr.Capsules3D(lengths=[2 * g.size[1]], radii=[g.size[0]], translations=[start], quaternions=xyzw, colors=colors)
+                rec.log(path, capsule, static=True)
             elif g.kind == "cylinder":
-                rec.log(path, rr.Cylinders3D(lengths=[2 * g.size[1]], radii=[g.size[0]], centers=[g.pos], quaternions=xyzw), static=True)
+                cylinder = rr.Cylinders3D(lengths=[2 * g.size[1]], radii=[g.size[0]], centers=[g.pos], quaternions=xyzw, colors=colors)
+                rec.log(path, cylinder, static=True)
             else:
-                rec.log(path, rr.Ellipsoids3D(half_sizes=[[g.size[0]] * 3], centers=[g.pos], fill_mode="solid"), static=True)
+                rec.log(path, rr.Ellipsoids3D(half_sizes=[[g.size[0]] * 3], centers=[g.pos], fill_mode="solid", colors=colors), static=True)
         for name in self.joints:
             for series in ("position", "target", "torque"):
                 rec.log(f"joints/{name}/{series}", rr.SeriesLines(names=series), static=True)
@@ -128,7 +129,7 @@ class RerunLogger:
         return rrb.Blueprint(
             rrb.Horizontal(
                 rrb.Vertical(
-                    rrb.Spatial3DView(origin="robot", name="robot"),
+                    rrb.Spatial3DView(origin="robot", name="robot", background=rrb.BackgroundKind.GradientBright),  # a dark robot
                     rrb.TimeSeriesView(origin="velocity", name="velocity: command vs measured"),
                     rrb.TimeSeriesView(origin="foot_force", name="foot forces"),
                     rrb.TextLogView(origin="events", name="events"),

@@ -84,6 +84,28 @@ class BodyParams:
 
 
 @dataclass(frozen=True)
+class VisualParams:
+    """Visual-only geometry: what renderers and the Rerun view draw (no contact, no mass; :mod:`unio4.robots.mjcf`).
+
+    Cylinders' ``y`` is an offset along the body's y axis for a left leg, mirrored on the right legs.
+    The thigh box runs from the thigh joint to the knee and the calf capsule from the knee to the foot,
+    so their lengths are the links' (``body.thigh_length``, ``body.calf_length``).
+    """
+
+    trunk_half_size: Vec3 = field(metadata=bounds(gt=0))
+    hip_motor: Cylinder  # the abduction motor's housing: axis x, at the hip joint
+    thigh_motor: Cylinder  # the thigh (and knee) motors' housing: axis y, at the thigh joint
+    knee: Cylinder  # axis y, at the calf joint
+    thigh_half_width: tuple[float, float] = field(metadata=bounds(gt=0))  # (fore-aft, sideways) of the thigh box
+    calf_radius: float = field(metadata=bounds(gt=0))
+    body_rgba: tuple[float, float, float, float] = field(metadata=bounds(ge=0, le=1))  # trunk and links
+    joint_rgba: tuple[float, float, float, float] = field(metadata=bounds(ge=0, le=1))  # motors, knees and feet
+
+    def __post_init__(self) -> None:
+        check_fields(self)  # the declared ranges, for a description built in Python as for one loaded from YAML
+
+
+@dataclass(frozen=True)
 class JointParams:
     range: dict[str, tuple[float, float]] = field(metadata=bounds(ge=-6.3, le=6.3))
     torque_limit: dict[str, float] = field(metadata=bounds(gt=0))
@@ -134,13 +156,14 @@ class ControlParams:
 
 @dataclass(frozen=True)
 class RobotDescription:
-    """Everything known about one robot: body, joints, control constants, backend joint maps."""
+    """Everything known about one robot: body, joints, control constants, its look, backend joint maps."""
 
     name: str
     legs: tuple[str, ...]
     body: BodyParams
     joints: JointParams
     control: ControlParams
+    visual: VisualParams
     backend_joint_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -5,6 +5,13 @@ on every physics substep as MuJoCo ``general`` actuators (gain Kp on the target,
 ``-Kp q - Kd dq``, force range = torque limit): ``ctrl`` is the joint target q*. This replaces
 Menagerie's kp=100 position servos with the configured gains, and per-env Kp/Kd/motor-strength
 randomisation is a write to ``actuator_gainprm``/``biasprm``.
+
+What a renderer draws is visual-only geometry generated from the description's ``visual:`` block
+(class ``visual``: no contacts, no mass, :data:`VISUAL_GROUP`): a Go1-sized trunk, motor housings,
+thighs that reach the knees, calves and feet. The collision shapes the physics uses and the sensor
+sites sit in :data:`HIDDEN_GROUP`, which MuJoCo's renderer and viewer hide by default. Every body's
+inertia is explicit (``inertiafromgeom="false"``), so geoms never change it, and the visual geoms of
+a body come after its collision geoms: the dynamics are those of the model without them.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from unio4.robots.description import JOINT_PARTS, Capsule, Inertial, RobotDescription, format_numbers
+
+VISUAL_GROUP = 2  # the geoms renderers draw (MuJoCo shows groups 0-2 by default)
+HIDDEN_GROUP = 3  # collision geoms and sensor sites: hidden by default
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,16 @@ def build_mjcf(robot: RobotDescription, heightfield: HeightfieldSpec | None = No
 def _add_options(root: ET.Element, robot: RobotDescription) -> None:
     """Compiler and solver options and the joint and geom defaults every body inherits."""
     b, j, c = robot.body, robot.joints, robot.control
-    ET.SubElement(root, "compiler", angle="radian", autolimits="true")
+    ET.SubElement(root, "compiler", angle="radian", autolimits="true", inertiafromgeom="false")
     ET.SubElement(root, "option", timestep=format_numbers(c.sim_dt), integrator="implicitfast", cone="elliptic", impratio="100")
     default = ET.SubElement(root, "default")
     ET.SubElement(default, "joint", armature=format_numbers(j.armature), frictionloss=format_numbers(j.frictionloss))
     # Robot geoms collide with the floor only (contype 1 vs conaffinity 1 of the floor).
-    ET.SubElement(default, "geom", contype="1", conaffinity="0", friction=format_numbers(b.geom_friction), condim="3")
+    geom = {"contype": "1", "conaffinity": "0", "friction": format_numbers(b.geom_friction), "condim": "3", "group": str(HIDDEN_GROUP)}
+    ET.SubElement(default, "geom", geom)
+    ET.SubElement(default, "site", group=str(HIDDEN_GROUP))
+    visual = ET.SubElement(default, "default", {"class": "visual"})  # drawn only: no contact, no mass
+    ET.SubElement(visual, "geom", contype="0", conaffinity="0", mass="0", group=str(VISUAL_GROUP), material="visual")
 
 
 def _add_scene(root: ET.Element, heightfield: HeightfieldSpec | None) -> ET.Element:
@@ -79,10 +93,12 @@ def _add_scene(root: ET.Element, heightfield: HeightfieldSpec | None) -> ET.Elem
     asset = ET.SubElement(root, "asset")
     ET.SubElement(asset, "texture", name="grid", type="2d", builtin="checker", rgb1=".2 .3 .4", rgb2=".1 .2 .3", width="256", height="256")
     ET.SubElement(asset, "material", name="grid", texture="grid", texrepeat="8 8", reflectance="0.1")
+    ET.SubElement(asset, "material", name="visual", specular="0.15", shininess="0.3")  # matte; each geom's rgba colours it
     world = ET.SubElement(root, "worldbody")
     ET.SubElement(world, "light", pos="0 0 3", dir="0 0 -1", directional="true")
+    floor = {"name": "floor", "material": "grid", "contype": "1", "conaffinity": "1", "condim": "3", "group": "0"}  # group 0: drawn
     if heightfield is None:
-        ET.SubElement(world, "geom", name="floor", type="plane", size="0 0 0.05", material="grid", contype="1", conaffinity="1", condim="3")
+        ET.SubElement(world, "geom", floor, type="plane", size="0 0 0.05")
     else:
         h = heightfield
         ET.SubElement(
@@ -93,14 +109,12 @@ def _add_scene(root: ET.Element, heightfield: HeightfieldSpec | None) -> ET.Elem
             ncol=str(h.ncol),
             size=format_numbers((h.size_x, h.size_y, h.max_height, h.base_depth)),
         )
-        ET.SubElement(
-            world, "geom", name="floor", type="hfield", hfield="terrain", material="grid", contype="1", conaffinity="1", condim="3"
-        )
+        ET.SubElement(world, "geom", floor, type="hfield", hfield="terrain")
     return world
 
 
 def _add_trunk(world: ET.Element, robot: RobotDescription) -> ET.Element:
-    """The free-floating trunk with its box and side cylinders, the IMU site and the trunk contact site."""
+    """The free-floating trunk with its box and side cylinders, its visual box, the IMU site and the trunk contact site."""
     b = robot.body
     trunk = ET.SubElement(world, "body", name="trunk", pos=format_numbers((0.0, 0.0, robot.control.spawn_height)))
     ET.SubElement(trunk, "freejoint", name="root")
@@ -117,6 +131,7 @@ def _add_trunk(world: ET.Element, robot: RobotDescription) -> ET.Element:
             pos=format_numbers((0.0, y, 0.0)),
             zaxis="1 0 0",
         )
+    _visual(trunk, "trunk_visual", robot.visual.body_rgba, type="box", size=format_numbers(robot.visual.trunk_half_size))
     ET.SubElement(trunk, "site", name="imu", pos="0 0 0", size="0.01")
     hx, hy, hz = b.trunk_box_half_size
     ET.SubElement(
@@ -134,7 +149,34 @@ def _add_leg(trunk: ET.Element, robot: RobotDescription, leg: str) -> None:
     """One leg as a chain of bodies under the trunk: hip, thigh, then the calf with the foot at its end."""
     hip = _add_hip(trunk, robot, leg)
     thigh = _add_thigh(hip, robot, leg)
-    _add_calf(thigh, robot, leg)
+    calf = _add_calf(thigh, robot, leg)
+    _add_leg_visuals(robot, leg, hip, thigh, calf)
+
+
+def _visual(body: ET.Element, name: str, rgba: tuple[float, ...], **attrs: str) -> None:
+    """A visual-only geom (class ``visual``: drawn, no contact, no mass)."""
+    ET.SubElement(body, "geom", {"name": name, "class": "visual", "rgba": format_numbers(rgba), **attrs})
+
+
+def _add_leg_visuals(robot: RobotDescription, leg: str, hip: ET.Element, thigh: ET.Element, calf: ET.Element) -> None:
+    """What the leg looks like: black motor housings at the hip and thigh joints, a thigh box from the thigh joint
+    to the knee, a black knee, a calf capsule from the knee to the foot and a black foot (``visual:``)."""
+    v, b, sign = robot.visual, robot.body, robot.leg_sign(leg)
+    dark, black = v.body_rgba, v.joint_rgba
+    hm, tm, kn = v.hip_motor, v.thigh_motor, v.knee
+    hm_size, hm_pos = format_numbers((hm.radius, hm.half_length)), format_numbers((0.0, 0.0 + sign * hm.y, 0.0))
+    _visual(hip, f"{leg}_hip_visual", black, type="cylinder", size=hm_size, pos=hm_pos, zaxis="1 0 0")
+    tm_size, tm_pos = format_numbers((tm.radius, tm.half_length)), format_numbers((0.0, 0.0 + sign * tm.y, 0.0))
+    _visual(thigh, f"{leg}_thigh_motor_visual", black, type="cylinder", size=tm_size, pos=tm_pos, zaxis="0 1 0")
+    half = b.thigh_length / 2
+    box = format_numbers((*v.thigh_half_width, half))
+    _visual(thigh, f"{leg}_thigh_visual", dark, type="box", size=box, pos=format_numbers((0.0, 0.0, -half)))
+    kn_size, kn_pos = format_numbers((kn.radius, kn.half_length)), format_numbers((0.0, 0.0 + sign * kn.y, 0.0))
+    _visual(calf, f"{leg}_knee_visual", black, type="cylinder", size=kn_size, pos=kn_pos, zaxis="0 1 0")
+    calf_line = format_numbers((0.0, 0.0, 0.0, 0.0, 0.0, -b.calf_length))
+    _visual(calf, f"{leg}_calf_visual", dark, type="capsule", size=format_numbers(v.calf_radius), fromto=calf_line)
+    foot = format_numbers((0.0, 0.0, -b.calf_length))
+    _visual(calf, f"{leg}_foot_visual", black, type="sphere", size=format_numbers(b.foot_radius), pos=foot)
 
 
 def _add_hip(trunk: ET.Element, robot: RobotDescription, leg: str) -> ET.Element:
@@ -169,7 +211,7 @@ def _add_thigh(hip: ET.Element, robot: RobotDescription, leg: str) -> ET.Element
     return thigh
 
 
-def _add_calf(thigh: ET.Element, robot: RobotDescription, leg: str) -> None:
+def _add_calf(thigh: ET.Element, robot: RobotDescription, leg: str) -> ET.Element:
     """The calf body, its joint (about y) and capsule, and the foot sphere with its force-sensor site."""
     b = robot.body
     calf = ET.SubElement(thigh, "body", name=f"{leg}_calf", pos=format_numbers((0.0, 0.0, -b.thigh_length)))
@@ -191,6 +233,7 @@ def _add_calf(thigh: ET.Element, robot: RobotDescription, leg: str) -> None:
         solref="0.02 1",
     )
     ET.SubElement(calf, "site", name=f"{leg}_foot_site", type="sphere", size=format_numbers(b.foot_radius + 0.005), pos=foot_pos)
+    return calf
 
 
 def _add_actuators(root: ET.Element, robot: RobotDescription) -> None:

@@ -6,18 +6,23 @@ every geom as a box, capsule, cylinder or sphere with its centre and orientation
 (``fromto`` and ``zaxis`` resolved to a centre and an axis). :meth:`RobotGeometry.body_poses` poses
 the bodies from a base pose and joint angles (SDK order): the same numbers as MuJoCo's
 ``mj_kinematics`` (tests/robots/test_mjcf_geometry.py checks it), without MuJoCo, so the robot side can pose the
-legs too. Quaternions are (w, x, y, z). numpy only.
+legs too. Geoms carry their group and colour (defaults and ``class`` resolved); :attr:`RobotGeometry.drawn`
+is what a picture shows: the visual geoms (:data:`~unio4.robots.mjcf.VISUAL_GROUP`), not the collision
+shapes. Quaternions are (w, x, y, z). numpy only.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from unio4.robots.description import RobotDescription
-from unio4.robots.mjcf import build_mjcf
+from unio4.robots.mjcf import VISUAL_GROUP, build_mjcf
+
+DEFAULT_RGBA = (0.5, 0.5, 0.5, 1.0)  # MuJoCo's geom colour when neither the geom nor its class sets one
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class Geom:
     size: np.ndarray  # box: half sizes (3,); capsule/cylinder: (radius, half length); sphere: (radius,)
     pos: np.ndarray  # (3,) centre in the body frame
     quat: np.ndarray  # (4,) orientation in the body frame (capsule/cylinder axis: its z)
+    group: int = 0  # MuJoCo geom group: VISUAL_GROUP for what is drawn
+    rgba: np.ndarray = field(default_factory=lambda: np.array(DEFAULT_RGBA))  # (4,) colour, 0..1
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,7 +80,7 @@ def z_to(vec: np.ndarray) -> np.ndarray:
     return np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis / s])
 
 
-def _vec(element: ET.Element, key: str, default: tuple[float, ...]) -> np.ndarray:
+def _vec(element: Mapping[str, str] | ET.Element, key: str, default: tuple[float, ...]) -> np.ndarray:
     text = element.get(key)
     return np.array([float(x) for x in text.split()] if text else default, dtype=np.float64)
 
@@ -84,11 +91,18 @@ class RobotGeometry:
     def __init__(self, mjcf: str, joint_names: list[str]) -> None:
         self.bodies: list[Body] = []
         self.geoms: list[Geom] = []
-        world = ET.fromstring(mjcf).find("worldbody")
+        root = ET.fromstring(mjcf)
+        world = root.find("worldbody")
         assert world is not None, "MJCF without a worldbody"
+        self._defaults = _geom_defaults(root.find("default"))
         sdk = {name: i for i, name in enumerate(joint_names)}
         for body in world.findall("body"):
             self._add(body, -1, sdk)
+
+    @property
+    def drawn(self) -> list[Geom]:
+        """The geoms a picture shows: the visual ones (all geoms for an MJCF without visual geoms)."""
+        return [g for g in self.geoms if g.group == VISUAL_GROUP] or self.geoms
 
     @classmethod
     def of(cls, robot: RobotDescription) -> RobotGeometry:
@@ -112,7 +126,8 @@ class RobotGeometry:
             )
         )
         for g in element.findall("geom"):
-            self.geoms.append(_geom(g, index))
+            attrs = {**self._defaults.get(g.get("class", "main"), {}), **g.attrib}
+            self.geoms.append(_geom(attrs, index))
         for child in element.findall("body"):
             self._add(child, index, sdk)
 
@@ -137,7 +152,20 @@ class RobotGeometry:
         return pos, quat
 
 
-def _geom(g: ET.Element, body: int) -> Geom:
+def _geom_defaults(default: ET.Element | None, inherited: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """The geom attributes of each default class (``main``: the top-level default), nested classes inheriting."""
+    if default is None:
+        return {}
+    own = default.find("geom")
+    attrs = {**(inherited or {}), **(own.attrib if own is not None else {})}
+    out = {default.get("class", "main"): attrs}
+    for child in default.findall("default"):
+        out.update(_geom_defaults(child, attrs))
+    return out
+
+
+def _geom(g: Mapping[str, str], body: int) -> Geom:
+    """A geom from its attributes (its class's defaults already merged in)."""
     kind = g.get("type", "sphere")
     size = _vec(g, "size", ())
     pos, quat = _vec(g, "pos", (0, 0, 0)), _vec(g, "quat", (1, 0, 0, 0))
@@ -150,4 +178,5 @@ def _geom(g: ET.Element, body: int) -> Geom:
         size = np.array([size[0], np.linalg.norm(b - a) / 2])
     if kind not in ("box", "capsule", "cylinder", "sphere"):
         raise ValueError(f"geom {g.get('name')}: type {kind!r} has no primitive")
-    return Geom(g.get("name", kind), body, kind, size, pos, quat)
+    rgba = _vec(g, "rgba", DEFAULT_RGBA)
+    return Geom(g.get("name", kind), body, kind, size, pos, quat, int(g.get("group", "0")), rgba)

@@ -2,7 +2,8 @@
 
 A pose (base position, orientation, joint angles in SDK order) is written into the qpos of the
 robot's MJCF, forward kinematics places the bodies, and an offscreen camera that follows the base
-takes the picture. Headless machines need an offscreen OpenGL: the CLI sets ``MUJOCO_GL=egl``
+takes the picture: of the floor and the robot's visual geoms (:data:`~unio4.robots.mjcf.VISUAL_GROUP`),
+not of its collision shapes or sensor sites. Headless machines need an offscreen OpenGL: the CLI sets ``MUJOCO_GL=egl``
 when no display is set (Mesa's EGL renders on the CPU; ``osmesa`` works too).
 """
 
@@ -27,6 +28,7 @@ class PoseRenderer:
         import mujoco
 
         from unio4.robots.description import load_robot
+        from unio4.robots.mjcf import VISUAL_GROUP
         from unio4.sim.backends.mujoco_model import ModelIndex, compile_model
 
         robot = load_robot(robot_name)
@@ -39,6 +41,10 @@ class PoseRenderer:
         self.renderer = mujoco.Renderer(self.model, height, width)
         self.camera = mujoco.MjvCamera()
         self.camera.distance, self.camera.azimuth, self.camera.elevation = distance, 135.0, -20.0
+        self.scene_option = mujoco.MjvOption()  # what is drawn: the floor (group 0) and the visual geoms, no sites
+        self.scene_option.geomgroup[:] = 0
+        self.scene_option.geomgroup[[0, VISUAL_GROUP]] = 1
+        self.scene_option.sitegroup[:] = 0
 
     @property
     def qpos_index(self) -> np.ndarray:
@@ -51,7 +57,7 @@ class PoseRenderer:
         qpos[0:3], qpos[3:7], qpos[self._qpos_idx] = base_pos, base_quat, joint_pos
         self._mj.mj_kinematics(self.model, self.data)
         self.camera.lookat[:] = base_pos
-        self.renderer.update_scene(self.data, camera=self.camera)
+        self.renderer.update_scene(self.data, camera=self.camera, scene_option=self.scene_option)
         image: np.ndarray = self.renderer.render()
         return image
 

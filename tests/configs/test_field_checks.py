@@ -43,6 +43,7 @@ from unio4.robots.description import (
     Inertial,
     JointParams,
     RobotDescription,
+    VisualParams,
     load_robot,
 )
 from unio4.sim.config import CommandConfig, TargetLimitsConfig, TaskConfig, TerminationConfig, WarpConfig, load_task_config
@@ -71,6 +72,7 @@ VALID: dict[type, Callable[[], Any]] = {
     BodyParams: lambda: _robot().body,
     JointParams: lambda: _robot().joints,
     ControlParams: lambda: _robot().control,
+    VisualParams: lambda: _robot().visual,
     RobotDescription: _robot,
     RuntimeConfig: RuntimeConfig,
     ReplaySource: lambda: ReplaySource(np.zeros((3, 12)), _manifest()),

@@ -27,3 +27,6 @@ def test_numpy_poses_match_mujoco_forward_kinematics() -> None:
         gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, g.name)
         np.testing.assert_allclose(g.pos, model.geom_pos[gid], atol=1e-9)
         np.testing.assert_allclose(g.size, model.geom_size[gid][: len(g.size)], atol=1e-9)
+        assert g.group == model.geom_group[gid], g.name  # the class defaults resolved as MuJoCo does
+        np.testing.assert_allclose(g.rgba, model.geom_rgba[gid], atol=1e-6)
+    assert {g.name for g in geometry.drawn} == {g.name for g in geometry.geoms if g.name.endswith("_visual")}  # not the collision shapes
