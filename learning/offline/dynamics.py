@@ -51,6 +51,12 @@ class DynamicsConfig:
     # check stay float32, rollouts run in float32); faster epochs on a CPU with AVX-512 BF16
     # (docs/benchmarks/offline-throughput.md, "Dynamics training in bfloat16")
     precision: Literal["fp32", "bf16"] = "fp32"
+    # the Gaussian NLL over members: mean, or sum (the authors': weight decay and the log-variance
+    # bound terms then weigh 1/members as much against it; transition_model/dynamics/ensemble_dynamics.py l. 216-219)
+    member_loss: Literal["mean", "sum"] = "mean"
+    # each member on its own resample (with replacement) of the training split, drawn once and
+    # reshuffled every epoch (the authors': ensemble_dynamics.py l. 154-173); off: every member sees the whole split
+    bootstrap: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
@@ -178,6 +184,8 @@ class DynamicsTrainer:
         perm = torch.randperm(len(dataset), generator=self.generator).to(device)
         n_hold = min(int(cfg.holdout_fraction * len(dataset)), cfg.max_holdout)
         self.hold, self.train = perm[:n_hold], perm[n_hold:]
+        # bootstrap: member i's rows are train[self.resample[i]], the same multiset every epoch
+        self.resample = torch.randint(len(self.train), (cfg.members, len(self.train)), generator=self.generator) if cfg.bootstrap else None
         self.obs, self.actions, self.targets = obs, actions, (targets - self.model.out_mean) / self.model.out_std
         self.next_obs, self.dones = dataset.next_observations, dataset.terminals.float()
         decay_groups = [
@@ -202,11 +210,22 @@ class DynamicsTrainer:
             mean, _ = (self.model if model is None else model).predict(self.obs[self.hold], self.actions[self.hold])
             return (mean - self.targets[self.hold]).square().mean((1, 2))
 
+    def epoch_order(self) -> torch.Tensor:
+        """(members, rows) dataset rows of the next epoch, each member in its own order: the whole
+        training split, or with ``bootstrap`` the member's resample of it.
+        """
+        perms = [torch.randperm(len(self.train), generator=self.generator).to(self.train.device) for _ in range(self.cfg.members)]
+        if self.resample is None:
+            return torch.stack([self.train[p] for p in perms])
+        resample = self.resample.to(self.train.device)
+        return torch.stack([self.train[resample[i, p]] for i, p in enumerate(perms)])
+
     def step(self) -> dict[str, float]:
-        """One epoch over the training split (every member in its own order), then the hold-out check."""
+        """One epoch over the training split (every member in its own order), then the hold-out check.
+        ``nll`` is the epoch's mean NLL term as optimised (summed over members with ``member_loss: sum``).
+        """
         cfg, m = self.cfg, self.model
-        perms = [torch.randperm(len(self.train), generator=self.generator).to(self.train.device) for _ in range(cfg.members)]
-        order = torch.stack([self.train[p] for p in perms])
+        order = self.epoch_order()
         total = torch.zeros((), device=self.train.device)  # summed on the device: no host read per batch
         batches = max(1, len(self.train) // cfg.batch_size)
         for b in range(batches):
@@ -214,7 +233,8 @@ class DynamicsTrainer:
             with torch.autocast(self.train.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                 mean, logvar = m.predict(self.obs[idx], self.actions[idx])
             mean, logvar = mean.float(), logvar.float()  # the loss in float32 either way
-            nll = (((mean - self.targets[idx]).square() * (-logvar).exp()) + logvar).mean()
+            err = ((mean - self.targets[idx]).square() * (-logvar).exp()) + logvar
+            nll = err.mean() if cfg.member_loss == "mean" else err.mean((1, 2)).sum()
             loss = nll + 0.01 * (m.max_logvar.sum() - m.min_logvar.sum())
             if m.done_head is not None:
                 loss = loss + F.binary_cross_entropy_with_logits(m.done_logits(self.next_obs[idx[0]]), self.dones[idx[0]])

@@ -161,6 +161,8 @@ class ImprovementTrainer:
             "last": self.last,
             "accepted": self.accepted,
             "step": self.step_count,
+            # the scorer's call count (AM-Q's ``evaluations``: which fresh start states its next call draws)
+            "ope_evaluations": getattr(self.ope, "evaluations", None),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -169,6 +171,8 @@ class ImprovementTrainer:
         self.best, self.initial, self.accepted = state["best"], state["initial"], state["accepted"]
         self.last = state.get("last", self.best)  # states written before the learners' scores were kept
         self.step_count = state["step"]
+        if state.get("ope_evaluations") is not None:  # a resumed run's next OPE call draws what it would have drawn
+            self.ope.evaluations = state["ope_evaluations"]  # type: ignore[attr-defined]
 
     def _parts(self) -> dict[str, Resumable]:
         return {"learner": self.learner, "behaviour": self.behaviour, "optimizer": self.optimizer}

@@ -32,7 +32,10 @@ default stays 0, the paper's.
 
 Every call uses the same start states and the same model-noise seed (common random numbers), so
 two policies' scores differ because the policies differ, not because the rollouts did: this is
-what makes the improvement step's "accept if better" test meaningful.
+what makes the improvement step's "accept if better" test meaningful. ``fresh_states`` is the
+authors' way instead: every call draws new start states (each member its own ``states`` rows, with
+replacement) and new model noise, from a generator seeded by ``seed`` and the call's index
+(:attr:`AMQ.evaluations`), so a run still reproduces, but a score now also moves with the draw.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 
 from unio4.configs.loader import bounded, check_fields
@@ -58,6 +62,9 @@ class OPEConfig:
     terminal: Literal["zero", "drop"] = "zero"  # what an ended rollout contributes: zero (absorbing state) or drop (the paper's)
     clip_states: bool = False  # keep the model's states inside the data's per-dimension [min, max]
     initial_fraction: float = bounded(0.0, ge=0.0, le=1.0)  # share of start states drawn from episode starts
+    # new start states (per member) and model noise at every evaluation, seeded by seed and the evaluation's
+    # index (the authors' draw 512 states per candidate at every check: dynamics_eval.py l. 142-146); off: fixed ones
+    fresh_states: bool = False
 
     def __post_init__(self) -> None:
         check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
@@ -81,27 +88,46 @@ class AMQ:
         episodes' first states, drawn from for ``cfg.initial_fraction`` of the start states.
         """
         self.dynamics, self.critics, self.cfg = dynamics, critics, cfg
-        self.policy_dims = policy_dims or observations.shape[-1]
-        gen = torch.Generator().manual_seed(cfg.seed)
-        rows = torch.randint(len(observations), (cfg.states,), generator=gen)
-        initial = round(cfg.initial_fraction * cfg.states)
-        if initial:
-            if episode_starts is None or len(episode_starts) == 0:
-                raise ValueError("ope.initial_fraction > 0 needs the data's episode starts")
-            picks = torch.randint(len(episode_starts), (initial,), generator=torch.Generator().manual_seed(cfg.seed + 2))
-            rows[:initial] = episode_starts.cpu()[picks]
-        self.start = observations[rows.to(observations.device)]
+        self.observations, self.policy_dims = observations, policy_dims or observations.shape[-1]
+        if round(cfg.initial_fraction * cfg.states) and (episode_starts is None or len(episode_starts) == 0):
+            raise ValueError("ope.initial_fraction > 0 needs the data's episode starts")
+        self.episode_starts = None if episode_starts is None else episode_starts.cpu()
+        # the fixed start states (every call's without fresh_states)
+        self.start = observations[self.start_rows(torch.Generator().manual_seed(cfg.seed), torch.Generator().manual_seed(cfg.seed + 2))]
         self.low, self.high = observations.min(0).values, observations.max(0).values
         # (members,) mean elite disagreement along the latest call's rollouts (live steps): how far
         # from the data the scored policies went (diagnostics; the score does not use it)
         self.last_disagreement = torch.zeros(0)
+        self.evaluations = 0  # calls so far: the index of the next one (picks its draw with fresh_states)
+
+    def start_rows(self, gen: torch.Generator, starts_gen: torch.Generator, members: int | None = None) -> torch.Tensor:
+        """Dataset rows of start states, (states,) or (members, states): drawn with replacement, the first
+        ``initial_fraction`` of each member's from the episode starts (drawn with ``starts_gen``).
+        """
+        shape = (self.cfg.states,) if members is None else (members, self.cfg.states)
+        rows = torch.randint(len(self.observations), shape, generator=gen)
+        initial = round(self.cfg.initial_fraction * self.cfg.states)
+        if initial:
+            assert self.episode_starts is not None  # the constructor made sure
+            picks = torch.randint(len(self.episode_starts), (*shape[:-1], initial), generator=starts_gen)
+            rows[..., :initial] = self.episode_starts[picks]
+        return rows.to(self.observations.device)
+
+    def rollout_start(self, members: int, evaluation: int) -> tuple[torch.Tensor, torch.Generator]:
+        """(members, states, dim) start states and the model-noise generator of evaluation number ``evaluation``."""
+        if not self.cfg.fresh_states:
+            b, d = self.start.shape
+            return self.start.expand(members, b, d).clone(), torch.Generator().manual_seed(self.cfg.seed + 1)
+        # one generator per (seed, evaluation) pair (torch's CPU generator keeps 32 bits of a seed: mix both into them)
+        gen = torch.Generator().manual_seed(int(np.random.SeedSequence([self.cfg.seed, evaluation]).generate_state(1)[0]))
+        return self.observations[self.start_rows(gen, gen, members)], gen
 
     @torch.no_grad()
     def __call__(self, policies: ActorEnsemble) -> torch.Tensor:
         """(members,) scores."""
         n, (b, d) = policies.size, self.start.shape
-        gen = torch.Generator().manual_seed(self.cfg.seed + 1)
-        obs = self.start.expand(n, b, d).clone()
+        obs, gen = self.rollout_start(n, self.evaluations)
+        self.evaluations += 1
         device = self.start.device
         alive = torch.ones(n, b, dtype=torch.bool, device=device)
         total, count = torch.zeros(n, dtype=torch.float64, device=device), torch.zeros(n, dtype=torch.float64, device=device)

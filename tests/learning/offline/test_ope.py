@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
-from tests.learning.offline.conftest import ensemble_of
+from tests.learning.offline.conftest import NET, bandit, ensemble_of
+from unio4.learning.offline.bc import ActorEnsemble
+from unio4.learning.offline.critics import CriticConfig, CriticTrainer
+from unio4.learning.offline.improvement import ImprovementConfig, ImprovementTrainer
 from unio4.learning.offline.ope import AMQ, OPEConfig
 
 
@@ -122,3 +127,68 @@ def test_amq_clip_states_still_sees_a_fall_predicted_outside_the_data() -> None:
     for clip in (False, True):
         amq = AMQ(torch.zeros(64, 2), world, world, OPEConfig(horizon=5, states=16, terminal="zero", clip_states=clip))  # type: ignore[arg-type]
         assert amq(policies).tolist() == pytest.approx([1.0, 0.2], abs=1e-5), clip
+
+
+class SlopeWorld(LineWorld):
+    """LineWorld whose Q is the state's first coordinate: a score depends on where the rollouts start."""
+
+    def q_min(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return obs[..., 0]
+
+
+def still_policies(n: int) -> ActorEnsemble:
+    """Members that stand still (mean action 0), so a score is the mean first coordinate of the start states."""
+    policies = ensemble_of(n)
+    with torch.no_grad():
+        policies.params["mean_head.0.weight"].zero_()
+        policies.params["mean_head.0.bias"].zero_()
+    return policies
+
+
+def test_amq_fresh_states_draws_new_start_states_per_evaluation_and_repeats_them_per_seed() -> None:
+    """Fixed start states (default): every call scores the same. ``fresh_states`` (the authors'): each call
+    draws its own states, each member its own, so two calls of the same policies score differently;
+    the draws follow the seed and the call's index, so a new AM-Q with the same seed repeats them."""
+    data = torch.linspace(0.0, 1.0, 1000).unsqueeze(-1).expand(1000, 2).contiguous()
+    world, policies = SlopeWorld(), still_policies(2)
+    fixed = AMQ(data, world, world, OPEConfig(horizon=3, states=32))  # type: ignore[arg-type]
+    assert torch.equal(fixed(policies), fixed(policies))
+    start, _ = fixed.rollout_start(2, 7)
+    assert torch.equal(start[0], fixed.start) and torch.equal(start[1], fixed.start)
+
+    cfg = OPEConfig(horizon=3, states=32, fresh_states=True)
+    amq = AMQ(data, world, world, cfg)  # type: ignore[arg-type]
+    first, second = amq(policies), amq(policies)
+    assert amq.evaluations == 2
+    assert not torch.equal(first, second)  # new states at the second evaluation
+    assert float(first[0]) != float(first[1])  # each member its own states
+    again = AMQ(data, world, world, cfg)  # type: ignore[arg-type]
+    assert torch.equal(again(policies), first) and torch.equal(again(policies), second)
+    states0, gen0 = amq.rollout_start(2, 0)
+    states1, _ = amq.rollout_start(2, 1)
+    assert torch.equal(amq.rollout_start(2, 0)[0], states0) and not torch.equal(states0, states1)
+    assert torch.randn(1, generator=gen0) != torch.randn(1, generator=amq.rollout_start(2, 1)[1])  # fresh noise too
+    other = AMQ(data, world, world, replace(cfg, seed=1))  # type: ignore[arg-type]
+    assert not torch.equal(other.rollout_start(2, 0)[0], states0)
+
+
+def test_amq_fresh_states_resume_at_the_evaluation_they_stopped() -> None:
+    """The improvement step's state carries AM-Q's evaluation count: a trainer restored from it (as
+    ``--resume`` builds one, after its own first AM-Q call) draws the states of the evaluations it had left."""
+    data = bandit(256)
+    critics = CriticTrainer(data, CriticConfig(steps=0, q_hidden=(8,)), NET, seed=0).critics
+    world = SlopeWorld()
+    cfg = ImprovementConfig(steps=4, batch_size=16, ope_interval=2)
+
+    def trainer() -> ImprovementTrainer:
+        amq = AMQ(data.observations, world, critics, OPEConfig(horizon=2, states=16, fresh_states=True))  # type: ignore[arg-type]
+        return ImprovementTrainer(data, ensemble_of(2), critics, amq, cfg, seed=0)
+
+    full, resumed = trainer(), trainer()
+    for _ in range(2):
+        full.step()
+    resumed.load_state_dict(copy.deepcopy(full.state_dict()))
+    assert resumed.ope.evaluations == 2  # type: ignore[attr-defined]
+    for _ in range(2):
+        full.step(), resumed.step()
+    assert torch.equal(full.last, resumed.last) and torch.equal(full.best, resumed.best)
