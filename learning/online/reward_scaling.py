@@ -39,6 +39,18 @@ class RewardScaler:
         self.returns = torch.where(done.bool(), torch.zeros_like(self.returns), self.returns)
         return scaled / (self.std() + 1e-8)
 
+    def scale_sequence(self, rewards: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        """One env's logged rewards (N,), in order, as the learner is paid them (``done`` restarts the
+        discounted return); the statistics go on from where they are. Unchanged rewards pass through as they are.
+        """
+        if self.returns.numel() != 1:
+            raise ValueError(f"scale_sequence scales one env's rewards; this scaler has {self.returns.numel()} envs")
+        if not self.active:
+            return rewards
+        if not self.running:
+            return rewards * self.scale
+        return torch.cat([self(rewards[t : t + 1], done[t : t + 1]) for t in range(len(rewards))]).to(rewards.dtype)
+
     def std(self) -> float:
         """The running standard deviation of the discounted return (1 before there is a spread)."""
         var = self.m2 / self.count if self.count else 0.0

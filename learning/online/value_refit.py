@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from unio4.configs.loader import bounded, check_fields
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.offline.critics import monte_carlo_returns
+from unio4.learning.online.reward_scaling import RewardScaler
 from unio4.learning.policy import NetworkConfig, ValueCritic
 from unio4.learning.progress import ProgressReporter
 
@@ -74,29 +75,13 @@ def refit_network(network: NetworkConfig, cfg: ValueRefitConfig) -> NetworkConfi
 def scaled_rewards(
     rewards: torch.Tensor, ends: torch.Tensor, gamma: float, scale: float, normalization: Literal["none", "running"]
 ) -> tuple[torch.Tensor, dict[str, float] | None]:
-    """The rewards as the online learner is paid them, and the running statistics the pass leaves.
-
-    Row by row in order, one env, the same rule as :class:`RewardScaler` (``ends`` restart the
-    discounted return): ``scale * r``, divided with ``running`` by the std of the discounted returns so
-    far (counting this row's).
+    """The rewards as the online learner is paid them (one env's :class:`RewardScaler`, row by row in order,
+    ``ends`` restarting the discounted return), and with ``running`` the statistics the pass leaves.
     """
-    scaled = rewards.float() * scale
-    if normalization == "none":
-        return scaled, None
-    count, mean, m2, ret = 0, 0.0, 0.0, 0.0
-    divisors = []
-    for r, end in zip(scaled.double().tolist(), ends.tolist()):
-        ret = gamma * ret + r
-        count += 1
-        delta = ret - mean
-        mean += delta / count
-        m2 += delta * delta * (count - 1) / count
-        var = m2 / count
-        divisors.append((var**0.5 if var > 0 else 1.0) + 1e-8)
-        if end:
-            ret = 0.0
-    out = scaled / torch.tensor(divisors, dtype=torch.float64, device=scaled.device)
-    return out.float(), {"count": count, "mean": mean, "m2": m2}
+    scaler = RewardScaler(1, gamma, scale, normalization, "cpu")
+    out = scaler.scale_sequence(rewards.float().cpu(), ends.cpu()).to(rewards.device)
+    state = {"count": scaler.count, "mean": scaler.mean, "m2": scaler.m2} if normalization == "running" else None
+    return out, state
 
 
 def refit_value(

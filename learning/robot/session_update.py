@@ -122,7 +122,7 @@ class PpoUpdate(Update):
         scaler = RewardScaler(1, cfg.ppo.gamma, 1.0, cfg.reward_normalization, "cpu")
         if "session_reward_scaler" in state:
             scaler.load_state_dict(state["session_reward_scaler"])
-        rewards = scaled_rewards(data, scaler)
+        rewards = scaler.scale_sequence(data.rewards, data.terminals | data.timeouts)
         torch.manual_seed(cfg.seed + it.number)
         ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed + it.number)
         stats = ppo.update(rollout_buffer(data, rewards, critic, cfg.ppo))
@@ -144,14 +144,6 @@ class PpoUpdate(Update):
             critic.normalizer.set_statistics(*data.observation_statistics(), freeze=True)
             fit_value(critic, data, cfg.ppo.gamma, cfg.critic_warmup_epochs, cfg.critic_lr, cfg.seed)
         return critic
-
-
-def scaled_rewards(data: Dataset, scaler: RewardScaler) -> torch.Tensor:
-    """The logged rewards as the learner sees them, step by step in log order (an episode's end restarts the return)."""
-    if not scaler.active:
-        return data.rewards
-    done = data.terminals | data.timeouts
-    return torch.cat([scaler(data.rewards[t : t + 1], done[t : t + 1]) for t in range(len(data))]).to(data.rewards.dtype)
 
 
 class IdentifyUpdate(Update):

@@ -13,7 +13,7 @@ from unio4.learning.data.dataset import Dataset
 from unio4.learning.online.reward_scaling import RewardScaler
 from unio4.learning.policy import NetworkConfig, ValueCritic
 from unio4.learning.robot.session_config import SessionConfig
-from unio4.learning.robot.session_update import PpoUpdate, scaled_rewards
+from unio4.learning.robot.session_update import PpoUpdate
 from unio4.sim.config import load_task_config
 
 OBS = 6
@@ -48,6 +48,11 @@ def test_the_offline_v_starts_the_critic_when_asked_and_fits_otherwise() -> None
     wrong = {**state, "critic": ValueCritic(OBS + 1, network).state_dict()}  # a V on another input (privileged): fitted instead
     fitted = PpoUpdate(paper, load_task_config("go1_flat")).critic(wrong, dataset(), OBS)
     assert not torch.allclose(fitted(x), offline_v(x))
+
+
+def scaled_rewards(data: Dataset, scaler: RewardScaler) -> torch.Tensor:
+    """What PpoUpdate pays the learner: the logged rewards through the session's scaler, in log order."""
+    return scaler.scale_sequence(data.rewards, data.terminals | data.timeouts)
 
 
 def test_running_reward_normalization_divides_by_the_returns_spread_and_carries_over() -> None:
