@@ -58,6 +58,7 @@ class RewardInputs:
     first_contact: torch.Tensor  # (N, 4) bool: foot touched down this step
     air_time: torch.Tensor  # (N, 4) s in the air before this touchdown
     collision_force: torch.Tensor  # (N, 5) trunk + thighs normal force
+    link_force: torch.Tensor  # (N, 8) hips + calves normal force; (N, 0) where the engine does not report them
     terminated: torch.Tensor  # (N,) bool
     soft_lower: torch.Tensor  # (12,)
     soft_upper: torch.Tensor  # (12,)
@@ -129,13 +130,15 @@ def reward_inputs(
     body_contact: tuple[torch.Tensor, torch.Tensor] | None,
     terminated: torch.Tensor,
     time: torch.Tensor,
+    link_contact: torch.Tensor | None = None,
 ) -> RewardInputs:
     """:class:`RewardInputs` of N envs (the task's step) or N logged steps (``unio4 data pack``) from raw state.
 
     The callers supply what they obtain differently: base velocity and height (truth or a log's estimate),
     ``foot_lift`` (float32 or float64 kinematics), the previous step (the env's or the log's row before),
     the touchdowns (:func:`air_time_step`, per step or replayed over a log), ``body_contact`` (trunk (N,),
-    thighs (N, 4); None where unmeasured: zero) and ``time`` (s of policy time, for the gait clock).
+    thighs (N, 4); None where unmeasured: zero), ``time`` (s of policy time, for the gait clock) and
+    ``link_contact`` (hips and calves (N, 8); None or (N, 0) where unmeasured).
     """
     if body_contact is None:
         collision_force = base_height.new_zeros(base_height.shape[0], 5)
@@ -158,6 +161,7 @@ def reward_inputs(
         first_contact=first_contact,
         air_time=air_time,
         collision_force=collision_force,
+        link_force=link_contact if link_contact is not None else base_height.new_zeros(base_height.shape[0], 0),
         terminated=terminated,
         soft_lower=constants.soft_lower,
         soft_upper=constants.soft_upper,
@@ -265,6 +269,15 @@ def collision(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     return torch.sum((x.collision_force > cfg.contact_threshold).float(), dim=1)
 
 
+def link_collision(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    """Hips and calves touching the ground, counted like :func:`collision` (which sees the trunk and thighs).
+
+    The engine reports these links only when the task is built with ``link_contacts`` (the task does so
+    when this term has a weight); a calf tapping the ground is otherwise invisible to training.
+    """
+    return torch.sum((x.link_force > cfg.contact_threshold).float(), dim=1)
+
+
 def dof_pos_limits(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     below = (x.soft_lower - x.joint_pos).clamp(min=0.0)
     above = (x.joint_pos - x.soft_upper).clamp(min=0.0)
@@ -297,6 +310,7 @@ TERMS: dict[str, Term] = {
         gait_contact,
         gait_clearance,
         collision,
+        link_collision,
         dof_pos_limits,
         stand_still,
         termination,

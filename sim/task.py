@@ -60,12 +60,15 @@ class Go1VelocityTask:
         link_contacts: bool = False,
     ) -> None:
         """``training``: the robots of a learner from scratch (the command curriculum applies, when configured).
-        ``link_contacts``: the engine also reports hip and calf contacts (evaluation's gait metrics; same dynamics)."""
+        ``link_contacts``: the engine also reports hip and calf contacts (evaluation's gait metrics; same dynamics);
+        always on when the ``link_collision`` reward has a weight."""
         self.cfg = cfg
         self.num_envs = num_envs
         self.device = dev = torch.device(device)
         self.robot = load_robot(cfg.robot)
         self.terrain = make_terrain(cfg.terrain)
+        link_reward = cfg.rewards.weights.get("link_collision", 0.0) != 0.0
+        link_contacts = link_contacts or link_reward
         self.backend: PhysicsBackend = make_backend(
             backend, self.robot, num_envs, self.terrain, num_threads=num_threads, warp=cfg.warp, device=dev, link_contacts=link_contacts
         )
@@ -86,6 +89,8 @@ class Go1VelocityTask:
         self.command_fraction = cfg.commands.curriculum_start if self.curriculum else 1.0
         self._curriculum_scores: list[torch.Tensor] = []
         self.state: RobotState = self.backend.state().to(dev)
+        if link_reward and self.state.link_contact.shape[1] == 0:
+            raise ValueError(f"backend {backend!r} does not report hip and calf contacts (rewards.weights.link_collision, gait metrics)")
         self.step_state = self.state  # what the last step produced, before resets replaced finished robots in ``state``
         self.terrain.assign(num_envs, self.gen)
 
@@ -252,6 +257,7 @@ class Go1VelocityTask:
             body_contact=(state.trunk_contact, state.thigh_contact),
             terminated=terminated,
             time=self.episode_time,
+            link_contact=state.link_contact,
         )
         reward, parts = compute_rewards(inputs, self.cfg.rewards)
         for name, value in parts.items():

@@ -20,6 +20,7 @@ def test_gait_terms_follow_the_clock() -> None:
         base_height=torch.zeros(n), joint_pos=zeros, joint_vel=zeros, last_joint_vel=zeros, joint_torque=zeros, actions=zeros,
         last_actions=zeros, foot_force=torch.tensor([[60.0, 0.0, 0.0, 60.0], [60.0, 60.0, 60.0, 60.0]]), foot_lift=torch.zeros(n, 4),
         first_contact=torch.zeros(n, 4, dtype=torch.bool), air_time=torch.zeros(n, 4), collision_force=torch.zeros(n, 5),
+        link_force=torch.zeros(n, 8),
         terminated=torch.zeros(n, dtype=torch.bool), soft_lower=zeros[0], soft_upper=zeros[0], default_joint_pos=zeros[0],
         clock_cycles=torch.tensor([0.25, 0.25]), dt=0.02,
     )  # fmt: skip
@@ -29,3 +30,28 @@ def test_gait_terms_follow_the_clock() -> None:
     assert score[0] > 0.99 and abs(float(score[1]) - 0.5) < 1e-3  # a trot in step: 1; standing on four feet: 1/2
     lifted = gait_clearance(x, cfg)  # swing feet at 0 lift at mid-swing should be at the clearance height
     assert lifted[0] > 0 and float(lifted[0]) == pytest.approx(2 * (cfg.gait_clearance * math.sin(math.pi * 0.5)) ** 2, rel=1e-3)
+
+
+def test_link_collision_prices_the_calves_the_collision_term_cannot_see() -> None:
+    """go1_flat_well's link_collision: a robot kneeling on its calves in MuJoCo pays it on every step its calves
+    touch (the trunk-and-thigh ``collision`` term reads nothing); a standing robot pays nothing; go1_flat,
+    which does not weigh the term, builds its engine without the extra sensors."""
+    from unio4.sim.config import load_task_config
+    from unio4.sim.task import Go1VelocityTask
+
+    torch.set_num_threads(1)
+    free = ["randomization.enabled=false", "termination.trunk_contact=false", "termination.min_base_height=0.0", "termination.max_tilt=3.0"]
+    task = Go1VelocityTask(load_task_config("go1_flat_well", free), 2, seed=0, num_threads=1)
+    kneel = torch.zeros(2, 12)
+    kneel[1, 1::3], kneel[1, 2::3] = -3.0, -6.0  # thighs back, calves folded under: the robot sits on its calves
+    calf_steps = torch.zeros(2)
+    for _ in range(100):
+        task.step(kneel)
+        calf_steps += (task.step_state.link_contact[:, 4:] > 1.0).float().sum(1)  # columns: 4 hips, then 4 calves
+    sums = task.episode_sums
+    assert calf_steps[0] == 0 and calf_steps[1] > 200
+    assert float(sums["link_collision"][0]) == 0.0 and float(sums["collision"][1]) == 0.0
+    weight = task.cfg.rewards.weights["link_collision"] * task.dt  # scale_by_dt
+    assert float(sums["link_collision"][1]) == pytest.approx(weight * float(calf_steps[1]), rel=1e-4)
+    plain = Go1VelocityTask(load_task_config("go1_flat", []), 1, seed=0, num_threads=1)
+    assert plain.state.link_contact.shape == (1, 0) and "link_collision" not in plain.episode_sums
