@@ -13,9 +13,17 @@ parameters; robot time is better spent measuring them. :func:`identify` does tha
    (motor strength x added trunk mass, a grid), randomisation off; the candidate whose features are
    nearest the robot's (each feature in units of its ``FeatureScales``) is the estimate.
 
-The estimate becomes a task override (``randomization.motor_strength`` and ``added_mass`` ranges
-around it), and PPO fine-tunes the policy in simulation on that robot: a new bundle costs
-simulator time, not robot time.
+Each parameter is reported with the range of grid values still consistent with the walks: candidates
+within ``confidence`` units of mismatch of the best (more when even the best fit misses by more than its
+number of features allows: the units are then scaled by that misfit), plus the mismatch the walks' own
+noise explains (the two halves of each walk measured apart). A parameter whose range covers the whole grid is not
+identified: the walks say nothing about it, and the fine-tune keeps the task's prior range for it. With
+``latency_ms`` candidates, the actuation latency joins the grid and the tracking delay (the shift of the
+joints behind their targets) joins the features.
+
+The estimate becomes task overrides (``randomization.motor_strength``, ``added_mass`` and, when fitted,
+``latency_s`` ranges: the consistent range, widened by half a grid step), and PPO fine-tunes the policy
+in simulation on that robot: a new bundle costs simulator time, not robot time.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unio4.configs.loader import bounded
+from unio4.configs.loader import bounded, check_fields
 from unio4.deploy.observations import rotate_inverse
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.data.pack import pack_runs
@@ -39,6 +47,9 @@ from unio4.sim.policies import bundle_policy
 from unio4.sim.task import Go1VelocityTask
 
 FEATURES = ("forward_speed", "thigh_lag", "calf_lag")
+DELAY_FEATURE = "tracking_delay"  # compared only when latency is fitted
+PARAMETERS = ("motor_strength", "added_mass", "latency_ms")
+MAX_SHIFT = 8  # policy steps searched for the joints' tracking delay
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class FeatureScales:
     forward_speed: float = bounded(0.05, gt=0)  # m/s
     thigh_lag: float = bounded(0.02, gt=0)  # rad, mean |q* - q|
     calf_lag: float = bounded(0.02, gt=0)  # rad
+    tracking_delay: float = bounded(0.1, gt=0)  # policy steps
 
 
 @dataclass(frozen=True)
@@ -56,47 +68,128 @@ class IdentifyConfig:
 
     motor_strength: tuple[float, ...] = bounded((0.6, 0.7, 0.8, 0.9, 1.0, 1.1), gt=0, le=2)
     added_mass: tuple[float, ...] = bounded((-1.0, 0.0, 1.0, 2.0, 3.0, 4.0), ge=-5, le=20)
+    # actuation latency (ms, rounded to the physics step); one value: not fitted, the task's prior range stays
+    latency_ms: tuple[float, ...] = bounded((0.0,), ge=0, le=20)
     skip_s: float = bounded(2.0, ge=0)  # the start of each run (stand-up transient) is not compared
+    confidence: float = bounded(1.0, ge=0)  # units of mismatch above the best that a consistent candidate may add
     scales: FeatureScales = dataclasses.field(default_factory=FeatureScales)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def features(self) -> tuple[str, ...]:
+        """The features compared: the tracking delay too when latency is fitted."""
+        return FEATURES + ((DELAY_FEATURE,) if len(self.latency_ms) > 1 else ())
+
+
+@dataclass(frozen=True)
+class ParameterFit:
+    """One parameter's estimate and the grid values still consistent with the walks."""
+
+    value: float
+    low: float
+    high: float
+    half_step: float  # half the grid's spacing: how far a training range reaches past the consistent values
+    identified: bool  # False: every grid value is consistent (the walks say nothing about it)
+
+    def training_range(self) -> tuple[float, float]:
+        """The range fine-tuning randomises over: the consistent values and half a grid step past them."""
+        return self.low - self.half_step, self.high + self.half_step
+
+
+Candidate = tuple[float, float, float]  # motor strength, added mass (kg), latency (ms)
+PerCommand = dict[float, dict[str, float]]  # commanded forward speed -> feature -> value
+OVERRIDES = {"motor_strength": ("motor_strength", 1.0), "added_mass": ("added_mass", 1.0), "latency_ms": ("latency_s", 1e-3)}
 
 
 @dataclass
 class Identification:
-    """The estimate, the robot's features and the grid's distances."""
+    """The estimate, each parameter's consistent range, the robot's features and the grid's distances."""
 
-    motor_strength: float
-    added_mass: float
-    robot: dict[float, dict[str, float]]  # per commanded speed
-    best: dict[float, dict[str, float]]  # the chosen candidate's simulated features
-    distances: dict[tuple[float, float], float]
+    fits: dict[str, ParameterFit]  # PARAMETERS -> fit
+    robot: PerCommand
+    best: PerCommand  # the chosen candidate's simulated features
+    distances: dict[Candidate, float]
+    threshold: float  # the distance under which a candidate counts as consistent
 
-    def task_overrides(self, strength_spread: float = 0.05, mass_spread: float = 0.5) -> list[str]:
-        """Task overrides that train around the estimate."""
-        s, m = self.motor_strength, self.added_mass
-        return [
-            f"randomization.motor_strength=[{s - strength_spread:.3f},{s + strength_spread:.3f}]",
-            f"randomization.added_mass=[{m - mass_spread:.3f},{m + mass_spread:.3f}]",
-        ]
+    @property
+    def motor_strength(self) -> float:
+        """The best candidate's motor strength."""
+        return self.fits["motor_strength"].value
+
+    @property
+    def added_mass(self) -> float:
+        """The best candidate's added trunk mass (kg)."""
+        return self.fits["added_mass"].value
+
+    def task_overrides(self) -> list[str]:
+        """Randomisation ranges over what the walks allow, for each identified parameter (the rest keep the task's)."""
+        out = []
+        for name, fit in self.fits.items():
+            if fit.identified:
+                field, unit = OVERRIDES[name]
+                low, high = (max(v, 0.0) * unit if name == "latency_ms" else v * unit for v in fit.training_range())
+                out.append(f"randomization.{field}=[{low:.4g},{high:.4g}]")
+        return out
+
+    def record(self) -> dict[str, object]:
+        """The estimate as plain data (identify.yaml, ``unio4 identify -o``)."""
+        fits = {k: {"value": f.value, "range": [f.low, f.high], "identified": f.identified} for k, f in self.fits.items()}
+        return {"motor_strength": self.motor_strength, "added_mass": self.added_mass, "fits": fits, "task_overrides": self.task_overrides()}
 
 
-def _features(vx: np.ndarray, lag: np.ndarray) -> dict[str, float]:
-    """Feature values from forward speeds (T,) and |target - q| (T, 12) in SDK order."""
-    return {"forward_speed": float(np.mean(vx)), "thigh_lag": float(np.mean(lag[:, 1::3])), "calf_lag": float(np.mean(lag[:, 2::3]))}
+def _features(vx: np.ndarray, targets: np.ndarray, q: np.ndarray) -> dict[str, float]:
+    """Feature values from forward speeds (T,), the PD targets set at each policy step and the joint angles
+    measured at the next (T, 12), SDK order.
+    """
+    lag = np.abs(targets[:-1] - q[1:])  # a state is measured against the target set one policy step before
+    return {
+        "forward_speed": float(np.mean(vx)),
+        "thigh_lag": float(np.mean(lag[:, 1::3])),
+        "calf_lag": float(np.mean(lag[:, 2::3])),
+        DELAY_FEATURE: tracking_delay(targets, q),
+    }
 
 
-def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dict[str, float]]:
-    """The commanded forward speed of one deploy log, and its features over the steady part."""
+def tracking_delay(targets: np.ndarray, q: np.ndarray) -> float:
+    """How many policy steps the thighs' and calves' motion trails their targets' motion: the shift s that
+    maximises the correlation of target[t + 1] - target[t] with q[t + 1 + s] - q[t + s], refined between
+    steps by a parabola through its neighbours. Differences, so the PD sag (a steady offset) does not count;
+    on the Go1 the mechanical response alone is 3-4 steps, and a few ms of latency or torque lag add to it.
+    """
+    legs = [j for j in range(targets.shape[1]) if j % 3 != 0]  # thighs and calves: the hips barely move
+    dt, dq = np.diff(targets[:, legs], axis=0), np.diff(q[:, legs], axis=0)
+    dt, dq = dt - dt.mean(0), dq - dq.mean(0)
+    n = len(dt) - MAX_SHIFT
+    if n < 2:
+        return float("nan")
+    corr = np.array([np.mean(dt[:n] * dq[s : s + n]) for s in range(MAX_SHIFT + 1)])
+    k = int(np.argmax(corr))
+    if 0 < k < MAX_SHIFT:
+        curvature = corr[k - 1] - 2 * corr[k] + corr[k + 1]
+        if curvature < 0:
+            return k + 0.5 * float(corr[k - 1] - corr[k + 1]) / float(curvature)
+    return float(k)
+
+
+def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dict[str, float], dict[str, float]]:
+    """The commanded forward speed of one deploy log, its features over the steady part, and how far the
+    features of that part's two halves lie apart (half the difference: the walk's own noise, per feature).
+    """
     data = pack_runs([run], task)
     vx_cmd, keep = _steady_part(data, skip_s)
+    nan = dict.fromkeys((*FEATURES, DELAY_FEATURE), float("nan"))
     if keep is None:  # nothing steady to measure
-        return vx_cmd, dict.fromkeys(FEATURES, float("nan"))
+        return vx_cmd, nan, nan
     robot = load_robot(task.robot)
     q = data.infos["joint_pos"].numpy()[keep]
     actions = np.clip(data.actions.numpy(), -task.action_clip, task.action_clip)
-    targets = robot.default_joint_pos + actions * robot.action_scales
-    # the PD target a state is measured against is the one set at the previous policy step
-    lag = np.abs(targets[keep][:-1] - q[1:])
-    return vx_cmd, _features(data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0], lag)
+    targets = (robot.default_joint_pos + actions * robot.action_scales)[keep]
+    vx = data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0]
+    half = len(q) // 2
+    halves = [_features(vx[part], targets[part], q[part]) for part in (slice(None, half), slice(half, None))]
+    noise = {f: float(np.nan_to_num(abs(halves[0][f] - halves[1][f]) / 2)) for f in halves[0]}  # a half too short: 0
+    return vx_cmd, _features(vx, targets, q), noise
 
 
 def held_motion(run: Path, task: TaskConfig, skip_s: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -122,8 +215,8 @@ def _steady_part(data: Dataset, skip_s: float) -> tuple[float, slice | None]:
 
 
 def simulate_features(
-    bundle: Path, task_cfg: TaskConfig, commands: list[float], candidates: list[tuple[float, float]], seconds: float, skip_s: float
-) -> dict[tuple[float, float], dict[float, dict[str, float]]]:
+    bundle: Path, task_cfg: TaskConfig, commands: list[float], candidates: list[Candidate], seconds: float, skip_s: float
+) -> dict[Candidate, dict[float, dict[str, float]]]:
     """Features of ``bundle`` in simulation, one robot per (candidate, command), randomisation off."""
     cfg = dataclasses.replace(
         task_cfg,
@@ -136,51 +229,89 @@ def simulate_features(
     try:
         policy = bundle_policy(bundle, task)
         obs, _ = task.reset()
-        n = len(pairs)
-        ones = torch.ones(n)
-        strength = torch.tensor([c[0] for c, _ in pairs], dtype=torch.float32)
-        mass = torch.tensor([c[1] for c, _ in pairs], dtype=torch.float32)
-        dynamics = Dynamics(ones * task.robot.body.foot_friction, mass, ones.clone(), ones.clone(), strength)
-        task.set_dynamics(torch.arange(n), dynamics)
-        task.commands[:] = 0.0
-        task.commands[:, 0] = torch.tensor([vx for _, vx in pairs], dtype=torch.float32)
-        speeds, lags = [], []
+        _set_candidates(task, pairs)
         default = torch.as_tensor(task.robot.default_joint_pos, dtype=torch.float32)
         scales = torch.as_tensor(task.robot.action_scales, dtype=torch.float32)
+        speeds, targets, angles = [], [], []
         steps, skip = int(round(seconds / task.dt)), int(round(skip_s / task.dt))
         for k in range(steps):
             actions = policy(obs)
-            targets = default + actions.clamp(-cfg.action_clip, cfg.action_clip) * scales
+            target = default + actions.clamp(-cfg.action_clip, cfg.action_clip) * scales
             obs, _, _, _, _ = task.step(actions)
             if k >= skip:
                 s = task.state
                 speeds.append(rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[:, 0].numpy())
-                lags.append((targets - s.joint_pos).abs().numpy())
-        speed, lag = np.stack(speeds, 1), np.stack(lags, 1)  # (n, T), (n, T, 12)
-        out: dict[tuple[float, float], dict[float, dict[str, float]]] = {}
+                targets.append(target.numpy())
+                angles.append(s.joint_pos.numpy())
+        speed, target_arr, q_arr = np.stack(speeds, 1), np.stack(targets, 1), np.stack(angles, 1)  # (n, T), (n, T, 12) x 2
+        out: dict[Candidate, dict[float, dict[str, float]]] = {}
         for i, (candidate, vx) in enumerate(pairs):
-            out.setdefault(candidate, {})[vx] = _features(speed[i], lag[i])
+            out.setdefault(candidate, {})[vx] = _features(speed[i], target_arr[i], q_arr[i])
         return out
     finally:
         task.close()
 
 
+def _set_candidates(task: Go1VelocityTask, pairs: list[tuple[Candidate, float]]) -> None:
+    """Give robot i the dynamics of pair i's candidate and its forward command."""
+    n = len(pairs)
+    ones = torch.ones(n)
+    strength = torch.tensor([c[0] for c, _ in pairs], dtype=torch.float32)
+    mass = torch.tensor([c[1] for c, _ in pairs], dtype=torch.float32)
+    task.set_dynamics(torch.arange(n), Dynamics(ones * task.robot.body.foot_friction, mass, ones.clone(), ones.clone(), strength))
+    sim_dt_ms = task.robot.control.sim_dt * 1e3
+    latency = torch.tensor([round(c[2] / sim_dt_ms) for c, _ in pairs], dtype=torch.long)
+    task.latency_substeps[:] = latency.clamp(0, task.decimation)
+    task.commands[:] = 0.0
+    task.commands[:, 0] = torch.tensor([vx for _, vx in pairs], dtype=torch.float32)
+
+
 def identify(runs: list[Path], bundle: Path, task: TaskConfig, cfg: IdentifyConfig, seconds: float = 10.0) -> Identification:
-    """The grid candidate whose simulated features are nearest the robot's logs."""
-    robot: dict[float, dict[str, float]] = {}
-    for run in runs:
-        vx, features = log_features(run, task, cfg.skip_s)
-        if not all(np.isfinite(v) for v in features.values()):  # stopped before its steady part (a safety stop)
-            print(f"identify: {run}: no steps after the first {cfg.skip_s:g} s; left out")
-            continue
-        robot[round(vx, 3)] = features
-    if not robot:
-        raise ValueError(f"identify: none of the {len(runs)} runs has steps after the first {cfg.skip_s:g} s to compare")
-    candidates = list(itertools.product(cfg.motor_strength, cfg.added_mass))
+    """The grid candidate whose simulated features are nearest the robot's logs, and the range of each
+    parameter over the candidates still consistent with them.
+    """
+    robot, noise = _robot_features(runs, task, cfg.skip_s)
+    candidates = list(itertools.product(cfg.motor_strength, cfg.added_mass, cfg.latency_ms))
     simulated = simulate_features(bundle, task, sorted(robot), candidates, seconds, cfg.skip_s)
-    scale = {name: getattr(cfg.scales, name) for name in FEATURES}
-    distances = {
-        c: float(sum(((sim[vx][f] - robot[vx][f]) / scale[f]) ** 2 for vx in robot for f in FEATURES)) for c, sim in simulated.items()
-    }
+    features = cfg.features()
+    scale = {name: getattr(cfg.scales, name) for name in features}
+    distances = {c: _distance(sim, robot, scale) for c, sim in simulated.items()}
     best = min(distances, key=distances.__getitem__)
-    return Identification(best[0], best[1], robot, simulated[best], distances)
+    # the walks' own noise moves the distance by about this much: each feature off by its half-difference
+    noise_distance = _distance(noise, {vx: dict.fromkeys(noise[vx], 0.0) for vx in noise}, scale)
+    # a best fit worse than its features' count says the scales understate the model's error: widen by that ratio
+    terms = len(robot) * len(features) - sum(len(set(g)) > 1 for g in (cfg.motor_strength, cfg.added_mass, cfg.latency_ms))
+    misfit = max(1.0, distances[best] / max(terms, 1))
+    threshold = distances[best] + cfg.confidence * misfit + noise_distance
+    consistent = [c for c, d in distances.items() if d <= threshold]
+    grids = (cfg.motor_strength, cfg.added_mass, cfg.latency_ms)
+    fits = {name: _parameter_fit(best[i], [c[i] for c in consistent], grids[i]) for i, name in enumerate(PARAMETERS)}
+    return Identification(fits, robot, simulated[best], distances, threshold)
+
+
+def _distance(a: PerCommand, b: PerCommand, scale: dict[str, float]) -> float:
+    """Squared mismatch of features ``a`` against ``b`` over b's commands and ``scale``'s features, in scale units."""
+    return float(sum(((a[vx][f] - b[vx][f]) / scale[f]) ** 2 for vx in b for f in scale))
+
+
+def _robot_features(runs: list[Path], task: TaskConfig, skip_s: float) -> tuple[PerCommand, PerCommand]:
+    """Per commanded speed: the robot's features, and their noise; a run that stopped too early is left out."""
+    robot, noise = {}, {}
+    for run in runs:
+        vx, features, spread = log_features(run, task, skip_s)
+        if not all(np.isfinite(v) for v in features.values()):  # stopped before its steady part (a safety stop)
+            print(f"identify: {run}: no steps after the first {skip_s:g} s; left out")
+            continue
+        robot[round(vx, 3)], noise[round(vx, 3)] = features, spread
+    if not robot:
+        raise ValueError(f"identify: none of the {len(runs)} runs has steps after the first {skip_s:g} s to compare")
+    return robot, noise
+
+
+def _parameter_fit(value: float, consistent: list[float], grid: tuple[float, ...]) -> ParameterFit:
+    """A parameter's estimate and range; identified unless the range covers the whole grid of several values."""
+    values = sorted(set(grid))
+    half_step = min((b - a for a, b in itertools.pairwise(values)), default=0.0) / 2
+    low, high = min(consistent), max(consistent)
+    identified = len(values) > 1 and not (low <= values[0] and high >= values[-1])
+    return ParameterFit(value, low, high, half_step, identified)

@@ -52,7 +52,7 @@ from unio4.learning.data.dataset import load_dataset
 from unio4.learning.data.pack import pack_runs
 from unio4.learning.export import export_bundle, init_checkpoint
 from unio4.learning.policy import with_std_range
-from unio4.learning.robot.identify import IdentifyConfig, log_features
+from unio4.learning.robot.identify import log_features
 from unio4.learning.robot.robot_check import WalkMeasure, measure_walks, tolerance, walks_worse
 from unio4.learning.robot.session_config import CONFIG_FILE, TASK_FILE, GateConfig, SessionConfig, SessionError, SimFinetuneConfig
 from unio4.learning.robot.session_update import Iteration, RolloutPlan, Update, actor_network, make_update, task_with
@@ -403,13 +403,13 @@ class Session:
 
     def robot_speed_error(self, d: Path) -> float:
         """Mean over this iteration's rollouts of |forward speed held - commanded|, after the first
-        ``IdentifyConfig.skip_s`` of each: how the bundle that ran them tracks on the robot. In
+        ``identify.skip_s`` of each: how the bundle that ran them tracks on the robot. In
         identify mode the rollouts are mean-action walks, so iteration k measures the bundle the
         session had after k - 1 updates: the session's before/after, in robot time.
         """
         errors = []
         for run in rollout_logs(d):
-            vx, features = log_features(run, self.task, IdentifyConfig().skip_s)
+            vx, features, _ = log_features(run, self.task, self.cfg.identify.skip_s)
             if np.isfinite(features["forward_speed"]):  # else: stopped before its steady part
                 errors.append(abs(features["forward_speed"] - vx))
         return float(np.mean(errors)) if errors else float("nan")

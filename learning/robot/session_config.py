@@ -9,6 +9,7 @@ from typing import Literal
 
 from unio4.configs.loader import bounded, check_fields
 from unio4.learning.online.ppo import PPOConfig
+from unio4.learning.robot.identify import IdentifyConfig
 from unio4.learning.robot.robot_check import RobotCheckConfig
 
 CONFIG_FILE, TASK_FILE = "session.yaml", "task.yaml"  # in the session directory, written by Session.start
@@ -105,6 +106,7 @@ class SessionConfig:
     # robot time goes into measuring the gap, the learning into the simulator.
     update: Literal["ppo", "identify"] = "ppo"
     identify_commands: tuple[float, ...] = bounded((0.3, 0.6, 0.9), ge=-2, le=2)  # m/s forward, one rollout each
+    identify: IdentifyConfig = field(default_factory=IdentifyConfig)  # the candidate grid and what is compared
     sim: SimFinetuneConfig = field(default_factory=SimFinetuneConfig)
 
     def __post_init__(self) -> None:

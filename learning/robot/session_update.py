@@ -43,7 +43,7 @@ from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer
 from unio4.learning.online.reward_scaling import RewardScaler
 from unio4.learning.online.runner import OnlineConfig, load_init, same_shapes, torch_threads, train_online
 from unio4.learning.policy import NetworkConfig, ValueCritic
-from unio4.learning.robot.identify import IdentifyConfig, identify, simulate_features
+from unio4.learning.robot.identify import identify, simulate_features
 from unio4.learning.robot.session_config import SessionConfig, SessionError
 from unio4.learning.run_dir import prepare_run_dir
 from unio4.sim.config import TaskConfig, load_task_config
@@ -162,9 +162,8 @@ class IdentifyUpdate(Update):
 
     def update(self, it: Iteration) -> None:
         """Fit the robot (``identify.yaml``), fine-tune in simulation around it (``sim_finetune/``), keep the result."""
-        result = identify(list(it.runs), it.walked, self.task, IdentifyConfig(), seconds=self.rollout_s)
-        record = {"motor_strength": result.motor_strength, "added_mass": result.added_mass, "task_overrides": result.task_overrides()}
-        write_atomic(it.dir / IDENTIFY_FILE, yaml.safe_dump(record, sort_keys=False).encode())
+        result = identify(list(it.runs), it.walked, self.task, self.cfg.identify, seconds=self.rollout_s)
+        write_atomic(it.dir / IDENTIFY_FILE, yaml.safe_dump(result.record(), sort_keys=False).encode())
         run = it.dir / FINETUNE_DIR
         shutil.rmtree(run, ignore_errors=True)  # a fine-tune cut short starts over
         sim, seed = self.cfg.sim, self.cfg.seed + it.number
@@ -193,9 +192,10 @@ class IdentifyUpdate(Update):
         fit = self._fit(d)
         if fit is None:
             return {}
-        robot = (float(fit["motor_strength"]), float(fit["added_mass"]))
+        latency = float(fit.get("fits", {}).get("latency_ms", {}).get("value", 0.0))  # a fit without latency: none
+        robot = (float(fit["motor_strength"]), float(fit["added_mass"]), latency)
         commands = list(self.cfg.identify_commands)
-        walks = simulate_features(bundle, self.task, commands, [robot], self.rollout_s, IdentifyConfig().skip_s)[robot]
+        walks = simulate_features(bundle, self.task, commands, [robot], self.rollout_s, self.cfg.identify.skip_s)[robot]
         return {"walk_speed_error": float(np.mean([abs(walks[vx]["forward_speed"] - vx) for vx in commands]))}
 
     @staticmethod

@@ -93,10 +93,15 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--summary-only", action="store_true")
+    p.add_argument("--variants", nargs="+", default=None, help="run and list only these variants (default: all)")
     p.add_argument("--data", type=Path, default=None, help="the offline dataset: adds the v_refit variants")
     p.add_argument("--refit-steps", type=int, default=None, help="v_refit: the fit's Adam steps (default: the preset's 1e6)")
     args = p.parse_args()
     table = variants(args.env, args.base, args.paper, args.data)
+    unknown = set(args.variants or ()) - set(table)
+    if unknown:
+        p.error(f"--variants: unknown {sorted(unknown)}; expected some of {sorted(table)}")
+    table = {k: v for k, v in table.items() if args.variants is None or k in args.variants}
     if not args.summary_only:
         for seed in args.seeds:
             for name, (preset, sets) in table.items():

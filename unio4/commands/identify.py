@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from unio4.configs.loader import apply_overrides, from_dict
-    from unio4.learning.robot.identify import FEATURES, IdentifyConfig, identify
+    from unio4.learning.robot.identify import IdentifyConfig, identify
     from unio4.sim.config import load_task_config
 
     check_out_file(args.out)  # before any work
@@ -32,20 +32,20 @@ def run(args: argparse.Namespace) -> int:
     task = load_task_config(args.task, overrides(args, "task"))
     result = identify([Path(r) for r in args.runs], Path(args.bundle), task, cfg, args.seconds)
     print(f"estimate: motor strength {result.motor_strength:g}, added trunk mass {result.added_mass:+g} kg")
-    print("  command | " + " | ".join(f"{f} robot / sim" for f in FEATURES))
-    for vx, features in sorted(result.robot.items()):
-        cells = [f"{features[f]:.3f} / {result.best[vx][f]:.3f}" for f in FEATURES]
+    for name, fit in result.fits.items():
+        verdict = "identified" if fit.identified else "not identified: the walks say nothing, the task's prior range stays"
+        print(f"  {name}: {fit.value:g}, consistent {fit.low:g} .. {fit.high:g} ({verdict})")
+    features = cfg.features()
+    print("  command | " + " | ".join(f"{f} robot / sim" for f in features))
+    for vx, measured in sorted(result.robot.items()):
+        cells = [f"{measured[f]:.3f} / {result.best[vx][f]:.3f}" for f in features]
         print(f"  {vx:7.2f} | " + " | ".join(cells))
     sets = " ".join(f"--set task.{o}" for o in result.task_overrides())
     print(f"fine-tune in simulation: unio4 train online --init CKPT --config finetune_go1 {sets}")
     if args.out:
-        record = {
-            "motor_strength": result.motor_strength,
-            "added_mass": result.added_mass,
-            "task_overrides": result.task_overrides(),
-            "robot_features": {str(k): v for k, v in result.robot.items()},
-            "simulated_features": {str(k): v for k, v in result.best.items()},
-        }
+        record = result.record()
+        record["robot_features"] = {str(k): v for k, v in result.robot.items()}
+        record["simulated_features"] = {str(k): v for k, v in result.best.items()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(yaml.safe_dump(record, sort_keys=False))
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -49,7 +50,9 @@ def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> 
     fit = yaml.safe_load((d / "identify.yaml").read_text())
     trained = yaml.safe_load((d / "sim_finetune" / "run.yaml").read_text())["configs"]["task"]
     assert fit["motor_strength"] <= 0.7 and trained["rewards"]["tracking_sigma"] == pytest.approx(0.05)  # the fine-tune's own overrides
-    assert trained["randomization"]["motor_strength"] == pytest.approx([fit["motor_strength"] - 0.05, fit["motor_strength"] + 0.05])
+    low, high = fit["fits"]["motor_strength"]["range"]  # the strengths consistent with the walks, half a grid step wider
+    assert fit["fits"]["motor_strength"]["identified"] and low <= fit["motor_strength"] <= high
+    assert trained["randomization"]["motor_strength"] == pytest.approx([low - 0.05, high + 0.05])
     assert [r["iteration"] for r in rows] == [1] and rows[0]["accepted"] and rows[0]["robot_minutes"] > 0, rows
     assert 0.0 < rows[0]["gate_walk_error_old"] < 0.8 and 0.0 < rows[0]["gate_walk_error_new"] < 0.8  # the walks, simulated
     before = rows[0]["robot_speed_error"]
@@ -59,3 +62,31 @@ def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> 
     checks = session.state.checks
     assert [(c["iteration"], c["verdict"], c["walks"]) for c in checks] == [(1, "start", 2), (2, "kept", 2)], checks
     assert session.state.bundle == str(tmp_path / "iter_001" / "bundle")
+
+
+def test_tracking_delay_reads_a_known_shift() -> None:
+    """Joints that follow their targets 2.3 policy steps late read a tracking delay of about 2.3; on time, 0."""
+    from unio4.learning.robot.identify import tracking_delay
+
+    t = np.arange(400) * 0.02
+    targets = np.stack([np.sin(2 * np.pi * 1.3 * t + k) for k in range(12)], axis=1)
+    late = np.stack([np.interp(t - 2.3 * 0.02, t, targets[:, j]) for j in range(12)], axis=1)
+    assert tracking_delay(targets, late) == pytest.approx(2.3, abs=0.15)
+    assert tracking_delay(targets, targets) == 0.0
+
+
+def test_a_parameter_the_walks_say_nothing_about_keeps_its_prior() -> None:
+    """The consistent range over the grid decides: one value -> the old +- half-step range; the whole grid ->
+    not identified and no override (the task's prior range); latency in ms becomes randomization.latency_s in s."""
+    from unio4.learning.robot.identify import Identification, _parameter_fit
+
+    point = _parameter_fit(0.8, [0.8], (0.6, 0.7, 0.8, 0.9, 1.0, 1.1))
+    assert point.identified and point.training_range() == pytest.approx((0.75, 0.85))
+    everything = _parameter_fit(1.0, [-1.0, 1.0, 4.0], (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0))
+    assert not everything.identified
+    latency = _parameter_fit(5.0, [5.0, 10.0], (0.0, 5.0, 10.0, 15.0))
+    assert latency.identified and (latency.low, latency.high) == (5.0, 10.0)
+    result = Identification({"motor_strength": point, "added_mass": everything, "latency_ms": latency}, {}, {}, {}, 1.0)
+    assert result.task_overrides() == ["randomization.motor_strength=[0.75,0.85]", "randomization.latency_s=[0.0025,0.0125]"]
+    assert result.record()["fits"]["added_mass"] == {"value": 1.0, "range": [-1.0, 4.0], "identified": False}
+    assert _parameter_fit(0.0, [0.0], (0.0,)).identified is False  # a one-value grid is not a fit
