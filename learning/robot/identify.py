@@ -32,6 +32,7 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,7 +133,7 @@ class Identification:
                 out.append(f"randomization.{field}=[{low:.4g},{high:.4g}]")
         return out
 
-    def record(self) -> dict[str, object]:
+    def record(self) -> dict[str, Any]:
         """The estimate as plain data (identify.yaml, ``unio4 identify -o``)."""
         fits = {k: {"value": f.value, "range": [f.low, f.high], "identified": f.identified} for k, f in self.fits.items()}
         return {"motor_strength": self.motor_strength, "added_mass": self.added_mass, "fits": fits, "task_overrides": self.task_overrides()}
