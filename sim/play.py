@@ -4,9 +4,10 @@ The policy is made for the rollout's task by a factory: a bundle (:func:`bundle_
 onnxruntime exactly as on the robot) or a training checkpoint's actor (the CLI's, from
 ``learning``). One robot runs the task with a fixed command and, by default, without domain
 randomisation, so the video shows the policy and not the dice. Each frame is MuJoCo's offscreen
-render of the robot's state with a camera that follows the base, and the commanded and measured
-velocities written on it. MP4 needs ffmpeg (the ``imageio-ffmpeg`` package carries one); without
-it the frames go to a GIF.
+render of the robot's state with a camera that follows the base, the commanded and measured
+velocities written on it, and beside it a trace of both over the rollout so far
+(:mod:`unio4.sim.trace_panel`). MP4 needs ffmpeg (the ``imageio-ffmpeg`` package carries one);
+without it the frames go to a GIF.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from unio4.sim.config import TaskConfig
 from unio4.sim.policies import Policy, bundle_policy
 from unio4.sim.render import PoseRenderer, write_animation
 from unio4.sim.task import Go1VelocityTask
+from unio4.sim.trace_panel import TracePanel, beside
 
 
 @dataclass
@@ -78,7 +80,8 @@ def play(
     fps: int = 25,
     on_step: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> PlayResult:
-    """Roll out ``make_policy(task)`` for ``seconds``; write ``video`` (MP4, or GIF when the name says so or ffmpeg is missing).
+    """Roll out ``make_policy(task)`` for ``seconds``; write ``video`` (MP4, or GIF when the name says so or ffmpeg is missing):
+    frames of ``size`` pixels with a command-vs-measured trace half as wide beside them.
 
     ``on_step`` (``play --rerun``) gets every step's time, base pose, joint positions, targets and
     torques, command, measured velocity and foot forces, as numpy arrays."""
@@ -87,6 +90,7 @@ def play(
     frames: list[np.ndarray] = []
     every = max(1, round(1.0 / (fps * task.dt)))
     renderer = _renderer(task, size) if video is not None else None
+    panel = TracePanel(size[0] // 2, size[1], seconds)
     obs, _ = task.reset(seed=seed)
     steps = int(round(seconds / task.dt))
     velocities, falls = [], 0
@@ -98,7 +102,8 @@ def play(
         if on_step is not None:
             on_step(_step_arrays(task, k, command, measured))
         if renderer is not None and k % every == 0:
-            frames.append(_frame(renderer, task.state, _overlay(k * task.dt, falls, command, measured)))
+            picture = _frame(renderer, task.state, _overlay(k * task.dt, falls, command, measured))
+            frames.append(beside(picture, panel.draw(np.array(velocities), command, task.dt)))
     task.close()
     written = None
     if renderer is not None and video is not None:
