@@ -238,12 +238,13 @@ def simulate_features(
         for k in range(steps):
             actions = policy(obs)
             target = default + actions.clamp(-cfg.action_clip, cfg.action_clip) * scales
+            observed = task.state.joint_pos.numpy().copy()  # what the policy saw: a log's joint_pos at this step
             obs, _, _, _, _ = task.step(actions)
             if k >= skip:
                 s = task.state
                 speeds.append(rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[:, 0].numpy())
                 targets.append(target.numpy())
-                angles.append(s.joint_pos.numpy())
+                angles.append(observed)
         speed, target_arr, q_arr = np.stack(speeds, 1), np.stack(targets, 1), np.stack(angles, 1)  # (n, T), (n, T, 12) x 2
         out: dict[Candidate, dict[float, dict[str, float]]] = {}
         for i, (candidate, vx) in enumerate(pairs):
