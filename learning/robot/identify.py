@@ -38,18 +38,18 @@ import numpy as np
 import torch
 
 from unio4.configs.loader import bounded, check_fields
-from unio4.deploy.observations import rotate_inverse
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.data.pack import pack_runs
 from unio4.robots.description import load_robot
+from unio4.robots.kinematics import STANCE_FORCE, leg_odometry
 from unio4.sim.backends.interface import Dynamics
 from unio4.sim.config import TaskConfig
-from unio4.sim.policies import bundle_policy
+from unio4.sim.policies import Policy, bundle_policy
 from unio4.sim.task import Go1VelocityTask
 
 FEATURES = ("forward_speed", "thigh_lag", "calf_lag")
 DELAY_FEATURE = "tracking_delay"  # compared only when latency is fitted
-PARAMETERS = ("motor_strength", "added_mass", "latency_ms")
+PARAMETERS = ("motor_strength", "added_mass", "latency_ms", "friction_scale")
 MAX_SHIFT = 8  # policy steps searched for the joints' tracking delay
 
 
@@ -71,12 +71,17 @@ class IdentifyConfig:
     added_mass: tuple[float, ...] = bounded((-1.0, 0.0, 1.0, 2.0, 3.0, 4.0), ge=-5, le=20)
     # actuation latency (ms, rounded to the physics step); one value: not fitted, the task's prior range stays
     latency_ms: tuple[float, ...] = bounded((0.0,), ge=0, le=20)
+    friction_scale: tuple[float, ...] = bounded((1.0,), gt=0, le=3)  # x the description's foot friction; one value: not fitted
     skip_s: float = bounded(2.0, ge=0)  # the start of each run (stand-up transient) is not compared
     confidence: float = bounded(1.0, ge=0)  # units of mismatch above the best that a consistent candidate may add
     scales: FeatureScales = dataclasses.field(default_factory=FeatureScales)
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    def grids(self) -> tuple[tuple[float, ...], ...]:
+        """The candidate values of each of PARAMETERS, in order."""
+        return self.motor_strength, self.added_mass, self.latency_ms, self.friction_scale
 
     def features(self) -> tuple[str, ...]:
         """The features compared: the tracking delay too when latency is fitted."""
@@ -98,9 +103,15 @@ class ParameterFit:
         return self.low - self.half_step, self.high + self.half_step
 
 
-Candidate = tuple[float, float, float]  # motor strength, added mass (kg), latency (ms)
+Candidate = tuple[float, float, float, float]  # motor strength, added mass (kg), latency (ms), friction scale
 PerCommand = dict[float, dict[str, float]]  # commanded forward speed -> feature -> value
-OVERRIDES = {"motor_strength": ("motor_strength", 1.0), "added_mass": ("added_mass", 1.0), "latency_ms": ("latency_s", 1e-3)}
+# parameter -> the randomisation range it sets, and the unit it is multiplied by (None: the robot's foot friction)
+OVERRIDES = {
+    "motor_strength": ("motor_strength", 1.0),
+    "added_mass": ("added_mass", 1.0),
+    "latency_ms": ("latency_s", 1e-3),
+    "friction_scale": ("friction", None),
+}
 
 
 @dataclass
@@ -112,6 +123,7 @@ class Identification:
     best: PerCommand  # the chosen candidate's simulated features
     distances: dict[Candidate, float]
     threshold: float  # the distance under which a candidate counts as consistent
+    foot_friction: float = 0.8  # the description's, which friction_scale multiplies
 
     @property
     def motor_strength(self) -> float:
@@ -129,14 +141,29 @@ class Identification:
         for name, fit in self.fits.items():
             if fit.identified:
                 field, unit = OVERRIDES[name]
-                low, high = (max(v, 0.0) * unit if name == "latency_ms" else v * unit for v in fit.training_range())
+                unit = self.foot_friction if unit is None else unit
+                low, high = (max(v, 0.0) * unit for v in fit.training_range()) if name != "added_mass" else fit.training_range()
                 out.append(f"randomization.{field}=[{low:.4g},{high:.4g}]")
         return out
 
     def record(self) -> dict[str, Any]:
         """The estimate as plain data (identify.yaml, ``unio4 identify -o``)."""
         fits = {k: {"value": f.value, "range": [f.low, f.high], "identified": f.identified} for k, f in self.fits.items()}
-        return {"motor_strength": self.motor_strength, "added_mass": self.added_mass, "fits": fits, "task_overrides": self.task_overrides()}
+        return {
+            "motor_strength": self.motor_strength,
+            "added_mass": self.added_mass,
+            "fits": fits,
+            "best_distance": min(self.distances.values()),
+            "threshold": self.threshold,
+            "task_overrides": self.task_overrides(),
+        }
+
+
+def recorded_candidate(record: dict[str, Any]) -> Candidate:
+    """The best candidate of an :meth:`Identification.record` (a parameter it does not name: its grid's default)."""
+    fits = record.get("fits", {})
+    latency, friction = (float(fits.get(k, {}).get("value", d)) for k, d in (("latency_ms", 0.0), ("friction_scale", 1.0)))
+    return float(record["motor_strength"]), float(record["added_mass"]), latency, friction
 
 
 def _features(vx: np.ndarray, targets: np.ndarray, q: np.ndarray) -> dict[str, float]:
@@ -217,8 +244,10 @@ def _steady_part(data: Dataset, skip_s: float) -> tuple[float, slice | None]:
 
 def simulate_features(
     bundle: Path, task_cfg: TaskConfig, commands: list[float], candidates: list[Candidate], seconds: float, skip_s: float
-) -> dict[Candidate, dict[float, dict[str, float]]]:
-    """Features of ``bundle`` in simulation, one robot per (candidate, command), randomisation off."""
+) -> dict[Candidate, PerCommand]:
+    """Features of ``bundle`` in simulation, one robot per (candidate, command), randomisation off. The forward
+    speed is leg odometry's, as on the robot (a foot that slips reads as speed in both), not the simulator's truth.
+    """
     cfg = dataclasses.replace(
         task_cfg,
         randomization=dataclasses.replace(task_cfg.randomization, enabled=False),
@@ -231,27 +260,37 @@ def simulate_features(
         policy = bundle_policy(bundle, task)
         obs, _ = task.reset()
         _set_candidates(task, pairs)
-        default = torch.as_tensor(task.robot.default_joint_pos, dtype=torch.float32)
-        scales = torch.as_tensor(task.robot.action_scales, dtype=torch.float32)
-        speeds, targets, angles = [], [], []
-        steps, skip = int(round(seconds / task.dt)), int(round(skip_s / task.dt))
-        for k in range(steps):
-            actions = policy(obs)
-            target = default + actions.clamp(-cfg.action_clip, cfg.action_clip) * scales
-            observed = task.state.joint_pos.numpy().copy()  # what the policy saw: a log's joint_pos at this step
-            obs, _, _, _, _ = task.step(actions)
-            if k >= skip:
-                s = task.state
-                speeds.append(rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[:, 0].numpy())
-                targets.append(target.numpy())
-                angles.append(observed)
-        speed, target_arr, q_arr = np.stack(speeds, 1), np.stack(targets, 1), np.stack(angles, 1)  # (n, T), (n, T, 12) x 2
-        out: dict[Candidate, dict[float, dict[str, float]]] = {}
-        for i, (candidate, vx) in enumerate(pairs):
-            out.setdefault(candidate, {})[vx] = _features(speed[i], target_arr[i], q_arr[i])
-        return out
+        walks = _walk(task, policy, obs, int(round(seconds / task.dt)), int(round(skip_s / task.dt)))
     finally:
         task.close()
+    out: dict[Candidate, PerCommand] = {}
+    for i, (candidate, vx) in enumerate(pairs):
+        w = {k: v[i] for k, v in walks.items()}
+        speed = leg_odometry(task.robot, w["q"], w["dq"], w["gyro"], w["quat"], w["foot"], STANCE_FORCE)[0][:, 0]
+        out.setdefault(candidate, {})[vx] = _features(speed, walks["target"][i], walks["q"][i])
+    return out
+
+
+def _walk(task: Go1VelocityTask, policy: Policy, obs: torch.Tensor, steps: int, skip: int) -> dict[str, np.ndarray]:
+    """Every robot's targets and the state the policy saw at each step after the first ``skip``: (n, T, ...) arrays."""
+    default = torch.as_tensor(task.robot.default_joint_pos, dtype=torch.float32)
+    scales = torch.as_tensor(task.robot.action_scales, dtype=torch.float32)
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("target", "q", "dq", "gyro", "quat", "foot")}
+    for k in range(steps):
+        actions = policy(obs)
+        s = task.state  # what the policy saw: a log's row at this step
+        if k >= skip:
+            rows["target"].append((default + actions.clamp(-task.cfg.action_clip, task.cfg.action_clip) * scales).numpy())
+            for key, value in (
+                ("q", s.joint_pos),
+                ("dq", s.joint_vel),
+                ("gyro", s.base_ang_vel_body),
+                ("quat", s.base_quat),
+                ("foot", s.foot_force),
+            ):
+                rows[key].append(value.numpy().astype(np.float64))
+        obs, _, _, _, _ = task.step(actions)
+    return {k: np.stack(v, 1) for k, v in rows.items()}
 
 
 def _set_candidates(task: Go1VelocityTask, pairs: list[tuple[Candidate, float]]) -> None:
@@ -260,7 +299,8 @@ def _set_candidates(task: Go1VelocityTask, pairs: list[tuple[Candidate, float]])
     ones = torch.ones(n)
     strength = torch.tensor([c[0] for c, _ in pairs], dtype=torch.float32)
     mass = torch.tensor([c[1] for c, _ in pairs], dtype=torch.float32)
-    task.set_dynamics(torch.arange(n), Dynamics(ones * task.robot.body.foot_friction, mass, ones.clone(), ones.clone(), strength))
+    friction = torch.tensor([c[3] for c, _ in pairs], dtype=torch.float32) * task.robot.body.foot_friction
+    task.set_dynamics(torch.arange(n), Dynamics(friction, mass, ones.clone(), ones.clone(), strength))
     sim_dt_ms = task.robot.control.sim_dt * 1e3
     latency = torch.tensor([round(c[2] / sim_dt_ms) for c, _ in pairs], dtype=torch.long)
     task.latency_substeps[:] = latency.clamp(0, task.decimation)
@@ -273,7 +313,7 @@ def identify(runs: list[Path], bundle: Path, task: TaskConfig, cfg: IdentifyConf
     parameter over the candidates still consistent with them.
     """
     robot, noise = _robot_features(runs, task, cfg.skip_s)
-    candidates = list(itertools.product(cfg.motor_strength, cfg.added_mass, cfg.latency_ms))
+    candidates: list[Candidate] = list(itertools.product(*cfg.grids()))  # type: ignore[arg-type]  # four grids: 4-tuples
     simulated = simulate_features(bundle, task, sorted(robot), candidates, seconds, cfg.skip_s)
     features = cfg.features()
     scale = {name: getattr(cfg.scales, name) for name in features}
@@ -282,13 +322,13 @@ def identify(runs: list[Path], bundle: Path, task: TaskConfig, cfg: IdentifyConf
     # the walks' own noise moves the distance by about this much: each feature off by its half-difference
     noise_distance = _distance(noise, {vx: dict.fromkeys(noise[vx], 0.0) for vx in noise}, scale)
     # a best fit worse than its features' count says the scales understate the model's error: widen by that ratio
-    terms = len(robot) * len(features) - sum(len(set(g)) > 1 for g in (cfg.motor_strength, cfg.added_mass, cfg.latency_ms))
+    terms = len(robot) * len(features) - sum(len(set(g)) > 1 for g in cfg.grids())
     misfit = max(1.0, distances[best] / max(terms, 1))
     threshold = distances[best] + cfg.confidence * misfit + noise_distance
     consistent = [c for c, d in distances.items() if d <= threshold]
-    grids = (cfg.motor_strength, cfg.added_mass, cfg.latency_ms)
-    fits = {name: _parameter_fit(best[i], [c[i] for c in consistent], grids[i]) for i, name in enumerate(PARAMETERS)}
-    return Identification(fits, robot, simulated[best], distances, threshold)
+    columns = enumerate(zip(PARAMETERS, cfg.grids(), strict=True))
+    fits = {name: _parameter_fit(best[i], [c[i] for c in consistent], grid) for i, (name, grid) in columns}
+    return Identification(fits, robot, simulated[best], distances, threshold, load_robot(task.robot).body.foot_friction)
 
 
 def _distance(a: PerCommand, b: PerCommand, scale: dict[str, float]) -> float:

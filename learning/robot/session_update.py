@@ -43,7 +43,7 @@ from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer
 from unio4.learning.online.reward_scaling import RewardScaler
 from unio4.learning.online.runner import OnlineConfig, load_init, same_shapes, torch_threads, train_online
 from unio4.learning.policy import NetworkConfig, ValueCritic
-from unio4.learning.robot.identify import identify, simulate_features
+from unio4.learning.robot.identify import identify, recorded_candidate, simulate_features
 from unio4.learning.robot.session_config import SessionConfig, SessionError
 from unio4.learning.run_dir import prepare_run_dir
 from unio4.sim.config import TaskConfig, load_task_config
@@ -192,8 +192,7 @@ class IdentifyUpdate(Update):
         fit = self._fit(d)
         if fit is None:
             return {}
-        latency = float(fit.get("fits", {}).get("latency_ms", {}).get("value", 0.0))  # a fit without latency: none
-        robot = (float(fit["motor_strength"]), float(fit["added_mass"]), latency)
+        robot = recorded_candidate(fit)
         commands = list(self.cfg.identify_commands)
         walks = simulate_features(bundle, self.task, commands, [robot], self.rollout_s, self.cfg.identify.skip_s)[robot]
         return {"walk_speed_error": float(np.mean([abs(walks[vx]["forward_speed"] - vx) for vx in commands]))}
