@@ -13,6 +13,10 @@ same minibatch. Regularisers (see ``docs/uni-o4.md``):
 
 A member is extracted as a plain :class:`GaussianActor`, so the online phase starts from exactly
 the offline policy.
+
+``init`` starts every member from one checkpoint's actor (a walker pretrained in simulation), its
+network and its observation statistics, as the authors' Go1 offline recipe does; ``steps`` of BC then
+move the members from there (0: the pretrained actor as it is, the authors' choice).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +32,7 @@ import torch
 from torch.func import functional_call, stack_module_state
 
 from unio4.configs.loader import bounded, check_fields, to_dict
-from unio4.learning.checkpoint import Resumable, load_training_state, save_checkpoint, training_state
+from unio4.learning.checkpoint import Resumable, checkpoint_network, load_checkpoint, load_training_state, save_checkpoint, training_state
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.policy import GaussianActor, NetworkConfig
 from unio4.learning.progress import ProgressReporter
@@ -51,6 +55,7 @@ class BCConfig:
     kl_cap: float = bounded(1.0, gt=0)
     seed: int = bounded(0, ge=0)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    init: str | None = None  # a checkpoint or bundle whose actor every member starts as; its network replaces ``network``
 
     def __post_init__(self) -> None:
         check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
@@ -117,6 +122,33 @@ class ActorEnsemble:
                 self.params[k][i].copy_(v[i])
 
 
+def with_init_network(cfg: BCConfig) -> BCConfig:
+    """``cfg`` with the network of its ``init`` checkpoint (unchanged without one): the members' architecture."""
+    if cfg.init is None:
+        return cfg
+    from unio4.learning.export import init_checkpoint
+
+    path = init_checkpoint(cfg.init)
+    network = checkpoint_network(load_checkpoint(path), str(path))
+    if network is None:
+        raise ValueError(f"bc.init: {path} does not record its network; give a checkpoint from unio4 train")
+    return replace(cfg, network=network)
+
+
+def pretrained_actor(cfg: BCConfig, obs_dim: int, act_dim: int, action_bound: float) -> GaussianActor:
+    """The actor of ``cfg.init`` (``cfg.network`` must already be its network), observation statistics frozen."""
+    from unio4.learning.export import init_checkpoint
+
+    path = init_checkpoint(str(cfg.init))
+    actor = GaussianActor(obs_dim, act_dim, action_bound, cfg.network)
+    try:
+        actor.load_state_dict(load_checkpoint(path)["actor"])
+    except RuntimeError:  # shapes: another observation or action size
+        raise ValueError(f"bc.init: {path}'s actor does not fit this dataset's {obs_dim} observations and {act_dim} actions") from None
+    actor.normalizer.frozen.fill_(True)  # the statistics it was trained with, not the logs'
+    return actor
+
+
 def make_actor(obs_dim: int, act_dim: int, action_bound: float, net: NetworkConfig, dataset: Dataset | None = None) -> GaussianActor:
     """A fresh actor whose observation normaliser is frozen at the dataset statistics (if given)."""
     actor = GaussianActor(obs_dim, act_dim, action_bound, net)
@@ -166,7 +198,10 @@ class BCTrainer:
         self.data, self.cfg = dataset, cfg
         obs_dim, act_dim = dataset.observations.shape[1], dataset.actions.shape[1]
         device = dataset.observations.device
-        members = [make_actor(obs_dim, act_dim, action_bound, cfg.network, dataset).to(device) for _ in range(cfg.members)]
+        if cfg.init is None:
+            members = [make_actor(obs_dim, act_dim, action_bound, cfg.network, dataset).to(device) for _ in range(cfg.members)]
+        else:
+            members = [pretrained_actor(cfg, obs_dim, act_dim, action_bound).to(device) for _ in range(cfg.members)]
         self.template = members[0]
         self.ensemble = ActorEnsemble(members)
         self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=cfg.lr)

@@ -33,7 +33,7 @@ from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.curves import CurveLogger
 from unio4.learning.data.dataset import Dataset, dataset_action_bound
 from unio4.learning.loggers import LoggerSpec
-from unio4.learning.offline.bc import ActorEnsemble, BCConfig, BCTrainer
+from unio4.learning.offline.bc import ActorEnsemble, BCConfig, BCTrainer, with_init_network
 from unio4.learning.offline.critics import CriticConfig, Critics, CriticTrainer
 from unio4.learning.offline.diagnostics import Drift, action_coverage, action_sensitivity, rank_correlation
 from unio4.learning.offline.dynamics import DynamicsConfig, DynamicsEnsemble, DynamicsTrainer
@@ -142,6 +142,7 @@ def train_offline(
     ``tracker``: where the scalars go besides ``metrics.jsonl`` (``--logger``; None: TensorBoard).
     """
     check_offline_request(cfg, online_scorer)
+    cfg = replace(cfg, bc=with_init_network(cfg.bc))  # members (and V) take a pretrained init's architecture
     dataset = dataset.to(cfg.device)
     runner = StageRunner.open(dataset, cfg, run_dir, resume, reuse, tracker, show_progress, stop_after)
     bound = dataset_action_bound(dataset)

@@ -111,3 +111,25 @@ def test_online_learner_loads_exactly_the_offline_policy(tmp_path: Path) -> None
     m, s = actor(obs)
     assert torch.equal(m, mean[1].detach()) and torch.equal(s, log_std[1].detach())
     assert bool(actor.normalizer.frozen)  # dataset normalisation stays frozen online
+
+
+def test_members_can_start_as_a_pretrained_walker() -> None:
+    """``bc.init`` (the authors' Go1 offline recipe): every member is the checkpoint's actor, network and
+    observation statistics included, before any BC step; a dataset of another size is refused in one line."""
+    from unio4.learning.offline.bc import BCTrainer, with_init_network
+    from unio4.learning.online.runner import load_init
+
+    walker = str(Path(__file__).parents[2] / "data" / "go1_walker.pt")
+    cfg = with_init_network(BCConfig(members=2, init=walker))
+    init, online = load_init(walker, OnlineConfig())
+    assert cfg.network == online.network  # the checkpoint's architecture, not the preset's
+    n, flags = 64, torch.zeros(64, dtype=torch.bool)
+    obs = torch.randn(n, 47)
+    trainer = BCTrainer(Dataset(obs, torch.zeros(n, 12), torch.zeros(n), flags, flags, obs), cfg, action_bound=10.0)
+    reference = make_actor(47, 12, 10.0, online.network)
+    reference.load_state_dict(init["actor"])
+    mean, _ = trainer.ensemble(obs)
+    assert torch.allclose(mean[0], reference(obs)[0], atol=1e-6) and torch.allclose(mean[1], mean[0])
+    small = Dataset(obs[:, :40], torch.zeros(n, 12), torch.zeros(n), flags, flags, obs[:, :40])
+    with pytest.raises(ValueError, match=r"bc\.init: .*40 observations and 12 actions"):
+        BCTrainer(small, cfg, action_bound=10.0)
