@@ -315,6 +315,13 @@ def identify(runs: list[Path], bundle: Path, task: TaskConfig, cfg: IdentifyConf
     robot, noise = _robot_features(runs, task, cfg.skip_s)
     candidates: list[Candidate] = list(itertools.product(*cfg.grids()))  # type: ignore[arg-type]  # four grids: 4-tuples
     simulated = simulate_features(bundle, task, sorted(robot), candidates, seconds, cfg.skip_s)
+    return fit_candidates(robot, noise, simulated, cfg, load_robot(task.robot).body.foot_friction)
+
+
+def fit_candidates(
+    robot: PerCommand, noise: PerCommand, simulated: dict[Candidate, PerCommand], cfg: IdentifyConfig, foot_friction: float
+) -> Identification:
+    """The best of the ``simulated`` candidates against the ``robot``'s features, and each parameter's consistent range."""
     features = cfg.features()
     scale = {name: getattr(cfg.scales, name) for name in features}
     distances = {c: _distance(sim, robot, scale) for c, sim in simulated.items()}
@@ -328,7 +335,7 @@ def identify(runs: list[Path], bundle: Path, task: TaskConfig, cfg: IdentifyConf
     consistent = [c for c, d in distances.items() if d <= threshold]
     columns = enumerate(zip(PARAMETERS, cfg.grids(), strict=True))
     fits = {name: _parameter_fit(best[i], [c[i] for c in consistent], grid) for i, (name, grid) in columns}
-    return Identification(fits, robot, simulated[best], distances, threshold, load_robot(task.robot).body.foot_friction)
+    return Identification(fits, robot, simulated[best], distances, threshold, foot_friction)
 
 
 def _distance(a: PerCommand, b: PerCommand, scale: dict[str, float]) -> float:

@@ -91,3 +91,24 @@ def test_a_parameter_the_walks_say_nothing_about_keeps_its_prior() -> None:
     assert result.task_overrides() == ["randomization.motor_strength=[0.75,0.85]", "randomization.latency_s=[0.0025,0.0125]"]
     assert result.record()["fits"]["added_mass"] == {"value": 1.0, "range": [-1.0, 4.0], "identified": False}
     assert _parameter_fit(0.0, [0.0], (0.0,)).identified is False  # a one-value grid is not a fit
+
+
+def test_the_fit_recovers_a_simulated_robots_latency_and_strength() -> None:
+    """A robot that is one of the candidates (MuJoCo, strength 0.8, 10 ms latency), walked by the shipped walker
+    at 0.6 m/s for 3 s: its own features read back strength 0.8 and latency 10 ms, both identified; the joints'
+    tracking delay grows with the simulated latency."""
+    from unio4.learning.robot.identify import IdentifyConfig, fit_candidates, simulate_features
+
+    cfg = IdentifyConfig(motor_strength=(0.8, 1.0), added_mass=(0.0,), latency_ms=(0.0, 10.0, 20.0), skip_s=1.0)
+    candidates = [(s, 0.0, lat, 1.0) for s in cfg.motor_strength for lat in cfg.latency_ms]
+    task = load_task_config("go1_flat", FORWARD_COMMANDS)
+    bundle = Path(__file__).parents[3] / "pretrained" / "go1_flat"
+    simulated = simulate_features(bundle, task, [0.6], candidates, seconds=3.0, skip_s=cfg.skip_s)
+    delays = [simulated[(1.0, 0.0, lat, 1.0)][0.6]["tracking_delay"] for lat in cfg.latency_ms]
+    assert delays[0] < delays[1] < delays[2], delays
+    truth = simulated[(0.8, 0.0, 10.0, 1.0)]
+    result = fit_candidates(truth, {0.6: dict.fromkeys(truth[0.6], 0.0)}, simulated, cfg, foot_friction=0.8)
+    assert result.motor_strength == 0.8 and result.fits["latency_ms"].value == 10.0
+    assert result.fits["latency_ms"].identified and result.fits["motor_strength"].identified
+    assert not result.fits["added_mass"].identified  # a one-value grid: the task's prior range stays
+    assert "randomization.latency_s=[0.005,0.015]" in result.task_overrides()
