@@ -49,6 +49,7 @@ class DemoScale:
     deploy_seconds: float = 10.0
     session_steps: int = 500
     session_rollouts: int = 2  # the session preset runs 10 per iteration; the demo shows the loop, not its learning
+    session_turn_checks: bool = True  # the on-robot check also walks sideways and turning (the preset's); False: forward only
 
 
 TINY = DemoScale(
@@ -73,6 +74,7 @@ TINY = DemoScale(
     deploy_seconds=3.0,
     session_steps=100,
     session_rollouts=1,
+    session_turn_checks=False,
 )
 
 
@@ -171,6 +173,7 @@ def _on_robot(steps: Steps, d: dict[str, Path], scale: DemoScale, port: int) -> 
     steps.run("Pack the robot logs (rewards from raw state)", data_pack, [str(d["real"] / "001"), "-o", str(d["real.h5"])])
     session_args = ["--out", str(d["session"]), "--init", str(d["final.pt"]), "--no-prompt", "--set", f"session.robot=127.0.0.1:{port}"]
     session_args += ["--set", "session.local_port=0", "--set", "session.iterations=1", "--set", f"session.steps={scale.session_steps}"]
+    session_args += [] if scale.session_turn_checks else ["--set", "session.check.extra_commands=[]"]
     session_args += ["--set", f"session.rollouts={scale.session_rollouts}", "--set", f"session.gate.max_lin_vel_error={SESSION_FLOOR:g}"]
     session_args += ["--set", f"session.gate.num_envs={scale.eval_envs}", "--set", f"session.gate.seconds={scale.eval_seconds / 2}"]
     steps.run("One on-robot fine-tuning session iteration", session, session_args)
@@ -301,6 +304,7 @@ SIZES = {
     "deploy_seconds": "seconds on the emulated robot",
     "session_steps": "robot steps in the session iteration",
     "session_rollouts": "session rollouts",
+    "session_turn_checks": "sideways and turning walks in the session's on-robot check",
 }
 
 
