@@ -24,14 +24,17 @@ from unio4.deploy.observations import projected_gravity, rotate_inverse
 from unio4.sim.emulator import spawn
 
 
-def run_command(bundle: Path, command: tuple[float, float, float], seconds: float, out: Path, reality: str) -> dict[str, float]:
-    """One deploy run at ``command`` (vx, vy, yaw rate) against a fresh emulator: the base-frame velocity and yaw
-    rate held over the second half of the policy phase, from the emulator's ground truth, and whether it fell.
+def run_command(
+    bundle: Path, command: tuple[float, float, float], seconds: float, out: Path, reality: str, emulator_args: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """One deploy run at ``command`` (vx, vy, yaw rate) against a fresh emulator (``emulator_args``: more of its
+    options, e.g. pushes): the base-frame velocity and yaw rate held over the second half of the policy phase,
+    from the emulator's ground truth, and whether it fell.
     """
     trace = out / "trace.npz"
     returncode = 0
     if not (trace.is_file() and (out / "log" / "summary.yaml").is_file()):  # else: measured before, read again
-        proc, port = spawn(["--lockstep", "--reality", reality, "-o", str(trace)])
+        proc, port = spawn(["--lockstep", "--reality", reality, *emulator_args, "-o", str(trace)])
         try:
             argv = ["deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(seconds)]
             argv += ["--command", ",".join(f"{c:g}" for c in command), "-o", str(out / "log")]
