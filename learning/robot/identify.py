@@ -123,7 +123,7 @@ class Identification:
     best: PerCommand  # the chosen candidate's simulated features
     distances: dict[Candidate, float]
     threshold: float  # the distance under which a candidate counts as consistent
-    foot_friction: float = 0.8  # the description's, which friction_scale multiplies
+    foot_friction: float  # the robot description's, which friction_scale multiplies
 
     @property
     def motor_strength(self) -> float:

@@ -87,7 +87,7 @@ def test_a_parameter_the_walks_say_nothing_about_keeps_its_prior() -> None:
     latency = _parameter_fit(5.0, [5.0, 10.0], (0.0, 5.0, 10.0, 15.0))
     assert latency.identified and (latency.low, latency.high) == (5.0, 10.0)
     fits = {"motor_strength": point, "added_mass": everything, "latency_ms": latency}
-    result = Identification(fits, {}, {}, {(0.8, 1.0, 5.0, 1.0): 0.5}, 1.0)
+    result = Identification(fits, {}, {}, {(0.8, 1.0, 5.0, 1.0): 0.5}, 1.0, foot_friction=0.8)
     assert result.task_overrides() == ["randomization.motor_strength=[0.75,0.85]", "randomization.latency_s=[0.0025,0.0125]"]
     assert result.record()["fits"]["added_mass"] == {"value": 1.0, "range": [-1.0, 4.0], "identified": False}
     assert _parameter_fit(0.0, [0.0], (0.0,)).identified is False  # a one-value grid is not a fit
