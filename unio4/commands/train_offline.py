@@ -96,7 +96,11 @@ def train_config(args: argparse.Namespace) -> OfflineConfig:
             f"preset {preset} runs on {cfg.device} and there is no GPU here; use --config uni_o4_offline_cpu (or --set train.device=cpu)"
         )
     check_device(cfg.device, "train.device")
-    return cfg
+    from dataclasses import replace
+
+    from unio4.learning.offline.bc import with_init_network
+
+    return replace(cfg, bc=with_init_network(cfg.bc))  # a bad bc.init fails before the run directory exists
 
 
 def env_scores(args: argparse.Namespace, cfg: OfflineConfig, task_config: dict[str, Any] | None) -> GymScores | Go1Scores | None:
