@@ -201,7 +201,8 @@ class BCTrainer:
         if cfg.init is None:
             members = [make_actor(obs_dim, act_dim, action_bound, cfg.network, dataset).to(device) for _ in range(cfg.members)]
         else:
-            members = [pretrained_actor(cfg, obs_dim, act_dim, action_bound).to(device) for _ in range(cfg.members)]
+            pretrained = pretrained_actor(cfg, obs_dim, act_dim, action_bound).to(device)  # read once, copied per member
+            members = [copy.deepcopy(pretrained) for _ in range(cfg.members)]
         self.template = members[0]
         self.ensemble = ActorEnsemble(members)
         self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=cfg.lr)

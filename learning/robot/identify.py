@@ -22,8 +22,8 @@ identified: the walks say nothing about it, and the fine-tune keeps the task's p
 joints behind their targets) joins the features.
 
 The estimate becomes task overrides (``randomization.motor_strength``, ``added_mass`` and, when fitted,
-``latency_s`` ranges: the consistent range, widened by half a grid step), and PPO fine-tunes the policy
-in simulation on that robot: a new bundle costs simulator time, not robot time.
+``latency_s`` and ``friction`` ranges: the consistent range, widened by half a grid step), and PPO
+fine-tunes the policy in simulation on that robot: a new bundle costs simulator time, not robot time.
 """
 
 from __future__ import annotations
@@ -105,12 +105,13 @@ class ParameterFit:
 
 Candidate = tuple[float, float, float, float]  # motor strength, added mass (kg), latency (ms), friction scale
 PerCommand = dict[float, dict[str, float]]  # commanded forward speed -> feature -> value
-# parameter -> the randomisation range it sets, and the unit it is multiplied by (None: the robot's foot friction)
+# parameter -> the randomisation range it sets, the unit it is multiplied by (None: the robot's foot friction),
+# and the lowest value that range may start at (None: no bound; a trunk may be lighter than the description's)
 OVERRIDES = {
-    "motor_strength": ("motor_strength", 1.0),
-    "added_mass": ("added_mass", 1.0),
-    "latency_ms": ("latency_s", 1e-3),
-    "friction_scale": ("friction", None),
+    "motor_strength": ("motor_strength", 1.0, 0.0),
+    "added_mass": ("added_mass", 1.0, None),
+    "latency_ms": ("latency_s", 1e-3, 0.0),
+    "friction_scale": ("friction", None, 0.0),
 }
 
 
@@ -140,10 +141,11 @@ class Identification:
         out = []
         for name, fit in self.fits.items():
             if fit.identified:
-                field, unit = OVERRIDES[name]
+                field, unit, floor = OVERRIDES[name]
                 unit = self.foot_friction if unit is None else unit
-                low, high = (max(v, 0.0) * unit for v in fit.training_range()) if name != "added_mass" else fit.training_range()
-                out.append(f"randomization.{field}=[{low:.4g},{high:.4g}]")
+                low, high = fit.training_range()
+                low = low if floor is None else max(low, floor)
+                out.append(f"randomization.{field}=[{low * unit:.4g},{high * unit:.4g}]")
         return out
 
     def record(self) -> dict[str, Any]:
@@ -161,8 +163,9 @@ class Identification:
 
 def recorded_candidate(record: dict[str, Any]) -> Candidate:
     """The best candidate of an :meth:`Identification.record` (a parameter it does not name: its grid's default)."""
-    fits = record.get("fits", {})
-    latency, friction = (float(fits.get(k, {}).get("value", d)) for k, d in (("latency_ms", 0.0), ("friction_scale", 1.0)))
+    fits, grid = record.get("fits", {}), IdentifyConfig()
+    latency = float(fits.get("latency_ms", {}).get("value", grid.latency_ms[0]))
+    friction = float(fits.get("friction_scale", {}).get("value", grid.friction_scale[0]))
     return float(record["motor_strength"]), float(record["added_mass"]), latency, friction
 
 
