@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from unio4.configs.loader import bounded, check_fields, to_dict
+from unio4.configs.loader import ConfigError, bounded, check_fields, from_dict, to_dict
 from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.curves import CurveLogger
@@ -425,11 +425,21 @@ def dataset_digest(dataset: Dataset) -> str:
     return h.hexdigest()
 
 
+def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """An earlier run's config with the options added since at their defaults, which reproduce the
+    behaviour from before each option; as stored when it no longer loads (an option removed since).
+    """
+    try:
+        return to_dict(from_dict(OfflineConfig, config))
+    except ConfigError:
+        return config
+
+
 def reusable_stages(state: dict[str, Any], cfg: OfflineConfig, digest: str, where: str) -> dict[str, dict[str, Any]]:
     """The finished stages of ``state`` (an ``offline_state.pt``) that this config and dataset would reproduce."""
     if state.get("dataset_digest") != digest:
         raise ValueError(f"{where}: trained on other data (or written before runs recorded their dataset); nothing can be reused")
-    old, new = {"q_observations": "policy", **state["config"]}, to_dict(cfg)  # runs from before the option: the policy's
+    old, new = with_defaults(state["config"]), to_dict(cfg)
 
     def section(config: dict[str, Any], key: str) -> Any:
         for part in key.split("."):

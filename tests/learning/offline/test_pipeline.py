@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from tests.learning.offline.conftest import bandit
-from unio4.configs.loader import from_dict
+from unio4.configs.loader import from_dict, to_dict
 from unio4.learning.checkpoint import load_checkpoint
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.export import actor_from_checkpoint
 from unio4.learning.offline.bc import ActorEnsemble, make_actor
-from unio4.learning.offline.pipeline import OfflineConfig, train_offline
+from unio4.learning.offline.pipeline import OfflineConfig, reusable_stages, train_offline
 from unio4.learning.online.runner import OnlineConfig, build_agent, load_init
 from unio4.learning.policy import GaussianActor, NetworkConfig
 
@@ -207,6 +207,18 @@ def test_the_output_is_the_accepted_behaviour_or_the_final_learner(tmp_path: Pat
     learner, behaviour = state["learner_ensemble"]["params"], state["policy_ensemble"]["params"]
     for i, (last, best) in enumerate(zip(state["ope_learner"], state["ope_best"])):
         assert all(torch.equal(learner[k][i], behaviour[k][i]) for k in learner) == (last == best)
+
+
+def test_reuse_reads_an_older_runs_missing_options_as_their_defaults() -> None:
+    """A run saved before an option existed is reused where the option's default is the setting now;
+    a set option that the old run cannot have had still retrains its stages."""
+    cfg = tiny_config()
+    stored = to_dict(cfg)
+    del stored["q_observations"], stored["bc"]["init"]  # options the older run did not know
+    state = {"dataset_digest": "d", "config": stored, "done": {stage: {} for stage in ("critics", "bc", "dynamics", "improvement")}}
+    assert list(reusable_stages(state, cfg, "d", "old")) == ["critics", "bc", "dynamics", "improvement"]
+    initialised = replace(cfg, bc=replace(cfg.bc, init="walker.pt"))
+    assert list(reusable_stages(state, initialised, "d", "old")) == ["critics", "dynamics"]
 
 
 def test_reuse_takes_the_stages_a_changed_setting_does_not_touch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
