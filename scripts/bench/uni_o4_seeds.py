@@ -1,4 +1,4 @@
-"""One dataset, several seeds: Uni-O4 offline -> online against d3rlpy's IQL at equal wall clock.
+"""One dataset, several seeds: Uni-O4 offline -> online against d3rlpy's IQL and TD3+BC at equal wall clock.
 
 For each seed it runs (skipping what a previous call already finished, so an interrupted row resumes):
 
@@ -6,13 +6,13 @@ For each seed it runs (skipping what a previous call already finished, so an int
 2. ``unio4 train online --init`` from that run (one torch thread; ``--online-iterations 0`` skips
    it), evaluated on the offline evaluation's episodes, so that its first evaluation is the offline
    policy's own score and its last one is comparable with it;
-3. d3rlpy's IQL (``d3rlpy_baselines.py`` in its own virtual environment) for as many seconds of
-   training as step 1 took, scored at ``--iql-steps`` steps too.
+3. each of d3rlpy's ``--baselines`` (IQL and TD3+BC; ``d3rlpy_baselines.py`` in its own virtual
+   environment) for as many seconds of training as step 1 took, scored at ``--baseline-steps`` too.
 
 Then it prints one markdown row per seed (``(running)`` where the offline run has not finished) and
 the mean +- std, all as D4RL-normalised scores: the BC members and the accepted (improved) members
 (5 episodes each, the diagnostics' protocol), the selected offline policy, the first and last online
-evaluation, IQL at ``--iql-steps`` and at equal wall clock (10 episodes each, seeds 10000, ...), and
+evaluation, each baseline at ``--baseline-steps`` and at equal wall clock (10 episodes each, seeds 10000, ...), and
 the wall clock of each. ``--summary-only`` prints the table of an existing output folder without
 running anything. Calls with different ``--seeds`` may run at the same time on one output folder
 (one per core).
@@ -32,6 +32,7 @@ from pathlib import Path
 from unio4.learning.scores import normalized_score
 
 ROOT = Path(__file__).resolve().parents[2]
+NAMES = {"iql": "IQL", "td3bc": "TD3+BC"}  # d3rlpy_baselines.py --algo -> column name
 
 
 def run(cmd: list[str], log: Path) -> float:
@@ -60,7 +61,7 @@ def record_time(out: Path, key: str, seconds: float) -> None:
 
 def seed_runs(args: argparse.Namespace, seed: int) -> None:
     out: Path = args.out
-    off, on, iql = out / f"off_s{seed}", out / f"{args.online_name}_s{seed}", out / f"iql_s{seed}.jsonl"
+    off, on = out / f"off_s{seed}", out / f"{args.online_name}_s{seed}"
     if not (off / "evaluation.json").is_file():
         cmd = [str(ROOT / ".venv/bin/unio4"), "train", "offline", "--data", str(args.data), "--config", args.config]
         cmd += ["--env", args.env, "--threads", "1", "--set", f"train.seed={seed}", "--out", str(off)]
@@ -72,27 +73,41 @@ def seed_runs(args: argparse.Namespace, seed: int) -> None:
         cmd += ["--init", str(off / "checkpoints" / "offline.pt"), "--iterations", str(args.online_iterations)]
         cmd += ["--seed", str(seed), "--eval-episodes", str(args.eval_episodes), "--threads", "1", "--out", str(on)]
         record_time(out, on.name, run(cmd, out / f"{on.name}.log"))
-    if args.d3rlpy_python and not iql.is_file():
-        times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]
-        budget = times.get(f"off_s{seed}")
-        if budget is None and not args.iql_seconds:
-            raise SystemExit(f"{off}: finished by an earlier call whose wall clock is not in {out / 'times.json'}; give --iql-seconds")
-        cmd = [args.d3rlpy_python, str(ROOT / "scripts/bench/d3rlpy_baselines.py"), str(args.data), "--env", args.env]
-        cmd += ["--algo", "iql", "--steps", str(args.iql_steps), "--seconds", str(args.iql_seconds or budget), "--marks", "1"]
-        cmd += ["--seed", str(seed), "--threads", "1"]
-        print("+", " ".join(cmd), flush=True)
-        lines = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
-        iql.write_text("".join(line + "\n" for line in lines if line.startswith("{")))
+    if args.d3rlpy_python:
+        for algo in args.baselines:
+            baseline_run(args, seed, algo)
+
+
+def baseline_run(args: argparse.Namespace, seed: int, algo: str) -> None:
+    """d3rlpy's ``algo`` on the same file for as long as the seed's Uni-O4 offline run took (and scored
+    at ``--baseline-steps``), unless an earlier call wrote its result."""
+    out: Path = args.out
+    result = out / f"{algo}_s{seed}.jsonl"
+    if result.is_file():
+        return
+    times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]
+    budget = times.get(f"off_s{seed}")
+    if budget is None and not args.baseline_seconds:
+        missing = f"{out / f'off_s{seed}'}: finished by an earlier call whose wall clock is not in {out / 'times.json'}"
+        raise SystemExit(f"{missing}; give --baseline-seconds")
+    cmd = [args.d3rlpy_python, str(ROOT / "scripts/bench/d3rlpy_baselines.py"), str(args.data), "--env", args.env]
+    cmd += ["--algo", algo, "--steps", str(args.baseline_steps), "--seconds", str(args.baseline_seconds or budget), "--marks", "1"]
+    cmd += ["--seed", str(seed), "--threads", "1"]
+    print("+", " ".join(cmd), flush=True)
+    lines = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+    result.write_text("".join(line + "\n" for line in lines if line.startswith("{")))
 
 
 def summarise(args: argparse.Namespace) -> None:
     out: Path = args.out
     times: dict[str, float] = read_json(out / "times.json", {})  # type: ignore[assignment]
-    columns = ["BC members", "accepted members", "selected (offline)", "online first / last", f"IQL {args.iql_steps // 1000} k steps"]
-    columns += ["IQL, equal wall clock (steps)", "Uni-O4 offline wall clock"]
+    columns = ["BC members", "accepted members", "selected (offline)", "online first / last"]
+    for algo in args.baselines:
+        columns += [f"{NAMES[algo]} {args.baseline_steps // 1000} k steps", f"{NAMES[algo]}, equal wall clock (steps)"]
+    columns += ["Uni-O4 offline wall clock"]
     print("| seed | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
-    per: dict[str, list[float]] = {c: [] for c in ("bc", "acc", "sel", "on", "iql", "iql_eq")}
+    per: dict[str, list[float]] = {c: [] for c in ("bc", "acc", "sel", "on", *(f"{a}{eq}" for a in args.baselines for eq in ("", "_eq")))}
 
     def cell(key: str, value: float | None, text: str = "{:.1f}") -> str:
         """One table cell; the value also goes into its column's mean +- std."""
@@ -114,12 +129,12 @@ def summarise(args: argparse.Namespace) -> None:
         rows: list[dict[str, float]] = read_json(out / f"{args.online_name}_s{seed}" / "metrics.jsonl", [])  # type: ignore[assignment]
         evals = [r["eval/d4rl_score"] for r in rows if "eval/d4rl_score" in r]
         cells.append(cell("on", evals[-1], f"{evals[0]:.1f} / {{:.1f}}") if evals else "-")
-        iql: list[dict[str, float]] = read_json(out / f"iql_s{seed}.jsonl", [])  # type: ignore[assignment]
-        cells.append(cell("iql", next((r["d4rl_score"] for r in iql if r["steps"] == args.iql_steps), None)))
-        last = iql[-1] if iql else None
-        cells.append(
-            cell("iql_eq", last["d4rl_score"], f"{{:.1f}} ({last['steps'] // 1000:.0f} k, {last['train_s']:.0f} s)") if last else "-"
-        )
+        for algo in args.baselines:
+            runs: list[dict[str, float]] = read_json(out / f"{algo}_s{seed}.jsonl", [])  # type: ignore[assignment]
+            cells.append(cell(algo, next((r["d4rl_score"] for r in runs if r["steps"] == args.baseline_steps), None)))
+            last = runs[-1] if runs else None
+            eq = f"{{:.1f}} ({last['steps'] // 1000:.0f} k, {last['train_s']:.0f} s)" if last else ""
+            cells.append(cell(f"{algo}_eq", last["d4rl_score"], eq) if last else "-")
         wall = times.get(f"off_s{seed}")
         cells.append(f"{wall:.0f} s" if wall else "-")
         print(f"| {seed} | " + " | ".join(cells) + " |")
@@ -128,7 +143,7 @@ def summarise(args: argparse.Namespace) -> None:
         return "-" if not xs else f"{statistics.mean(xs):.1f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.1f}"
 
     cells = [mean_std(per["bc"]), mean_std(per["acc"]), mean_std(per["sel"]), "last " + mean_std(per["on"])]
-    cells += [mean_std(per["iql"]), mean_std(per["iql_eq"]), ""]
+    cells += [mean_std(per[f"{a}{eq}"]) for a in args.baselines for eq in ("", "_eq")] + [""]
     print("| mean +- std | " + " | ".join(cells) + " |")
 
 
@@ -144,9 +159,10 @@ def main() -> None:
     p.add_argument("--online-iterations", type=int, default=25, help="0: no online phase")
     p.add_argument("--online-name", default="on", help="online runs go to OUT/NAME_sSEED (another name: another budget beside)")
     p.add_argument("--eval-episodes", type=int, default=10, help="online evaluations: the offline evaluation's episode count")
-    p.add_argument("--d3rlpy-python", default="/tmp/d3/bin/python", help="python of the d3rlpy environment ('' : no IQL)")
-    p.add_argument("--iql-steps", type=int, default=50_000, help="IQL is also scored at this step count")
-    p.add_argument("--iql-seconds", type=float, default=0.0, help="IQL's training budget (default: the seed's Uni-O4 offline wall clock)")
+    p.add_argument("--d3rlpy-python", default="/tmp/d3/bin/python", help="python of the d3rlpy environment ('' : no baselines)")
+    p.add_argument("--baselines", nargs="+", choices=sorted(NAMES), default=["iql", "td3bc"], help="d3rlpy algorithms to run beside")
+    p.add_argument("--baseline-steps", "--iql-steps", type=int, default=50_000, help="the baselines are also scored at this step count")
+    p.add_argument("--baseline-seconds", "--iql-seconds", type=float, default=0.0, help="seconds per baseline (default: Uni-O4 offline's)")
     p.add_argument("--summary-only", action="store_true")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

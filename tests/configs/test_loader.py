@@ -233,3 +233,19 @@ def test_every_training_preset_loads() -> None:
     assert any(isinstance(m, nn.Tanh) for m in GaussianActor(17, 6, 1.0, cheetah).modules())
     v = list(ValueCritic(17, cheetah).modules())
     assert any(isinstance(m, nn.ReLU) for m in v) and not any(isinstance(m, nn.Tanh) for m in v)
+
+
+def test_the_offline_paper_presets_set_every_switch_the_authors_way() -> None:
+    """Each ``uni_o4_paper_offline*`` preset (Go1's aside) has the authors' setting in every switchable row;
+    the CPU one keeps the CPU preset's sizes."""
+    from unio4.configs.loader import CONFIG_DIR, load
+    from unio4.learning.offline.pipeline import OfflineConfig
+
+    presets = {p.stem: load(OfflineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_paper_offline*.yaml") if "go1" not in p.stem}
+    assert len(presets) == 8
+    for name, cfg in presets.items():
+        switches = (cfg.output, cfg.critics.bootstrap_timeouts, cfg.bc.regularizer, cfg.bc.network.obs_clip)
+        switches += (cfg.dynamics.member_loss, cfg.dynamics.bootstrap, cfg.ope.terminal, cfg.ope.fresh_states)
+        assert switches == ("learner", False, "paper", None, "sum", True, "drop", True), name
+    cpu, sizes = presets["uni_o4_paper_offline_cpu"], load(OfflineConfig, CONFIG_DIR / "train" / "uni_o4_offline_cpu.yaml")
+    assert (cpu.critics.steps, cpu.bc.steps, cpu.dynamics.max_epochs) == (sizes.critics.steps, sizes.bc.steps, sizes.dynamics.max_epochs)
