@@ -24,6 +24,8 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from online_switches import spread  # the sibling script: mean +- std over seeds
+
 from unio4.configs.loader import read_yaml
 from unio4.learning.scores import normalized_score
 
@@ -65,10 +67,6 @@ def row(run_dir: Path, env: str) -> tuple[float, float, float] | None:
     start = ope["groups"].index(group) * members
     group_mean = statistics.mean(normalized_score(env, r) for r in ope["returns"][start : start + members])
     return selected, group_mean, ope["spearman"]
-
-
-def spread(xs: list[float], digits: int = 1) -> str:
-    return f"{statistics.mean(xs):.{digits}f} +- {statistics.stdev(xs):.{digits}f}" if len(xs) > 1 else f"{xs[0]:.{digits}f}"
 
 
 def main() -> None:

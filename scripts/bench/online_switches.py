@@ -78,8 +78,9 @@ def scores(run_dir: Path, env: str) -> list[float]:
     return [normalized_score(env, r["eval/return"]) for r in rows if "eval/return" in r]
 
 
-def spread(xs: list[float]) -> str:
-    return f"{statistics.mean(xs):.1f} +- {statistics.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
+def spread(xs: list[float], digits: int = 1) -> str:
+    """Mean +- standard deviation over seeds (the value alone for one seed)."""
+    return f"{statistics.mean(xs):.{digits}f} +- {statistics.stdev(xs):.{digits}f}" if len(xs) > 1 else f"{xs[0]:.{digits}f}"
 
 
 def main() -> None:
