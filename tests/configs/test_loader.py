@@ -244,8 +244,8 @@ def test_the_offline_paper_presets_set_every_switch_the_authors_way() -> None:
     presets = {p.stem: load(OfflineConfig, p) for p in (CONFIG_DIR / "train").glob("uni_o4_paper_offline*.yaml") if "go1" not in p.stem}
     assert len(presets) == 8
     for name, cfg in presets.items():
-        switches = (cfg.output, cfg.critics.bootstrap_timeouts, cfg.bc.regularizer, cfg.bc.network.obs_clip)
-        switches += (cfg.dynamics.member_loss, cfg.dynamics.bootstrap, cfg.ope.terminal, cfg.ope.fresh_states)
-        assert switches == ("learner", False, "paper", None, "sum", True, "drop", True), name
+        policy = (cfg.output, cfg.critics.bootstrap_timeouts, cfg.bc.regularizer, cfg.bc.network.obs_clip)
+        model = (cfg.dynamics.member_loss, cfg.dynamics.bootstrap, cfg.ope.terminal, cfg.ope.fresh_states)
+        assert (policy, model) == (("learner", False, "paper", None), ("sum", True, "drop", True)), name
     cpu, sizes = presets["uni_o4_paper_offline_cpu"], load(OfflineConfig, CONFIG_DIR / "train" / "uni_o4_offline_cpu.yaml")
     assert (cpu.critics.steps, cpu.bc.steps, cpu.dynamics.max_epochs) == (sizes.critics.steps, sizes.bc.steps, sizes.dynamics.max_epochs)
