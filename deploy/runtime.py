@@ -7,7 +7,9 @@ policy every ``policy_dt / sdk_dt`` ticks (50 Hz), holding the latest PD target 
 2. stand up: PD targets interpolate from the measured pose to the default pose over ``startup_s``;
 3. policy: observation from the LowState through the bundle's spec (the same code as the
    simulator), onnxruntime, ``target = q_default + scale * clip(action)``, the safety layer;
-4. damping (Kp 0, Kd ``damping_kd``): on any safety trigger, on SIGINT/SIGTERM and at the end of
+4. stop: when the duration is over, the policy runs ``stop_s`` more at a zero command (not logged),
+   so that the robot stands still before it goes limp (damping at walking speed rolls it over);
+5. damping (Kp 0, Kd ``damping_kd``): on any safety trigger, on SIGINT/SIGTERM and at the end of
    the run, held for ``damping_hold_s`` before exit. Damping latches: nothing leaves it.
 
 Deterministic mode sends the action mean; explore mode samples from the policy's Gaussian with a
@@ -56,6 +58,9 @@ class RuntimeConfig:
     startup_s: float = bounded(2.0, gt=0, le=60)  # stand-up interpolation to the default pose
     connect_timeout_s: float = bounded(2.0, gt=0, le=60)  # no LowState by then: refuse to run
     damping_hold_s: float = bounded(1.0, ge=0, le=60)  # damping sent this long before the process exits
+    # after the duration, the policy at a zero command this long before damping: a Go1 damped while walking
+    # sideways at 0.6 m/s rolls over (docs/deploy.md, "How a run ends"); a fault or a signal damps at once
+    stop_s: float = bounded(1.0, ge=0, le=10)
     chunk_steps: int = bounded(50, ge=1, le=100_000)  # policy steps per log chunk (1 s at 50 Hz)
     command: tuple[float, float, float] | None = bounded(None, ge=-5, le=5)  # fixed (vx, vy, yaw rate); None: the remote's sticks
     # Run the network once in the tick before each policy tick, after that tick's send: weights idle
@@ -227,6 +232,7 @@ class Runtime:
         raw_target = q_start.copy()  # the policy's (rate-limited) target; what is sent is clipped per tick
         startup_ticks = max(1, round(cfg.startup_s / spec.sdk_dt))
         policy_ticks = round(duration_s / spec.sdk_dt)
+        stop_ticks = round(cfg.stop_s / spec.sdk_dt) if self.replay is None else 0  # a replay has no policy to stop with
         fixed_command = None if cfg.command is None else np.asarray(cfg.command, dtype=np.float64)
         remote_command = command_from_remote(state, spec.command_max) if fixed_command is None else fixed_command
         if connect_fault is None and remote_command is None:
@@ -235,7 +241,7 @@ class Runtime:
             return f"connect state: {connect_fault}", state
         warm = self.bundle if cfg.warm_cache else None  # decided once: the warm-up check runs every tick
         tick = 0
-        while tick < startup_ticks + policy_ticks:  # the tick body stays inline: it runs every sdk_dt
+        while tick < startup_ticks + policy_ticks + stop_ticks:  # the tick body stays inline: it runs every sdk_dt
             now = clock.wait()
             received = self.link.receive()
             fault = self._signal or self.safety.check(received, now) or (estop.poll(now) if estop else None)
@@ -252,8 +258,14 @@ class Runtime:
                 if tick + 1 == startup_ticks:
                     self._event("policy_start", tick=state.tick)
             elif (tick - startup_ticks) % spec.decimation == 0:
+                t_policy, stopping = (tick - startup_ticks) * spec.sdk_dt, tick >= startup_ticks + policy_ticks
+                if tick == startup_ticks + policy_ticks:
+                    self._event("stopping", tick=state.tick)
                 try:
-                    raw_target = self._policy_step(policy, state, remote_command, now, (tick - startup_ticks) * spec.sdk_dt, raw_target)
+                    if stopping:
+                        raw_target = self._stop_step(policy, state, t_policy, raw_target)
+                    else:
+                        raw_target = self._policy_step(policy, state, remote_command, now, t_policy, raw_target)
                 except _EndRun as end:
                     return end.reason, state
             target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, self.kp, self.kd)
@@ -298,6 +310,18 @@ class Runtime:
             if self.stream is not None:
                 self.stream.put(record)  # a full queue drops the frame; never waits
         return raw_target
+
+    def _stop_step(self, policy: _PolicyState, state: LowState, t_policy: float, raw_target: np.ndarray) -> np.ndarray:
+        """A step of the stop phase: the policy's mean action at a zero command, rate-limited; not logged,
+        not counted (the run's data ends with the duration).
+        """
+        assert self.bundle is not None  # a replay has no stop phase
+        obs = self._observe(policy, state, np.zeros_like(self.spec.command_max), t_policy)
+        mean = self.bundle.infer(obs)[0].astype(np.float64)
+        if not np.all(np.isfinite(mean)):
+            raise _EndRun("non-finite policy output")
+        policy.last_action = np.clip(mean, -self.spec.action_clip, self.spec.action_clip)
+        return rate_limit(self.cfg.safety, self.spec.targets(mean), raw_target, self.spec.sdk_dt * self.spec.decimation)
 
     def _observe(self, policy: _PolicyState, state: LowState, command: np.ndarray, t_policy: float) -> np.ndarray:
         """The policy's float32 input: this state's observation frame pushed onto the history (the simulator's code)."""

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from unio4.deploy.observations import projected_gravity, rotate_inverse
+from unio4.deploy.runtime import RuntimeConfig
 from unio4.sim.emulator import spawn
 
 
@@ -46,9 +47,9 @@ def run_command(
     with np.load(trace) as t:
         quat, vel, gyro, time_s, kp = t["base_quat"], t["base_lin_vel_world"], t["gyro"], t["t"], t["kp"]
     body = rotate_inverse(np, quat, vel)
-    # the run ends in damping (Kp 0) held for a second: the second half of the *policy* phase is
-    # the window, the last tick with position gains its end
-    end = time_s[np.flatnonzero(kp > 0)[-1]]
+    # the run ends with the runtime's stop phase (the policy at a zero command) and then damping (Kp 0):
+    # the window is the second half of the *policy* phase, which ends stop_s before the last servo tick
+    end = time_s[np.flatnonzero(kp > 0)[-1]] - RuntimeConfig().stop_s
     half = (time_s > end - seconds / 2) & (time_s <= end)
     tilt = np.arccos(np.clip(-projected_gravity(np, quat)[:, 2], -1.0, 1.0))
     held = {"vx": float(body[half, 0].mean()), "vy": float(body[half, 1].mean()), "wz": float(gyro[half, 2].mean())}

@@ -47,7 +47,7 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
     log, skipped = rollout.arrays, rollout.notes
     assert skipped == [] and len(log["tick"]) == 500
     events = read_events(run.log_dir)
-    assert [e["event"] for e in events] == ["connected", "policy_start", "damping"]
+    assert [e["event"] for e in events] == ["connected", "policy_start", "stopping", "damping"]
     assert events[-1]["safety_stop"] is False
     # stood up: base at walking height when the policy took over
     t = run.trace
@@ -62,6 +62,12 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
     assert forward >= 1.0 and displacement >= 1.0, (forward, displacement)
     assert np.all(t["base_pos"][policy, 2] > 0.2)  # never fell
     assert_ends_in_damping(run, hold_s=1.0)
+    # the stop phase: the policy servoed 1 s more after the last logged step (at a zero command), then damping
+    damped = np.flatnonzero(t["kp"] > 0)[-1] + 1
+    assert 500 <= damped - rows[-1] <= 500 + 12, (damped, rows[-1])  # 1 s of ticks after the last step's 10 (+ the state's lag)
+    speed = np.linalg.norm(t["base_lin_vel_world"][:, :2], axis=1)
+    walking, stopped = speed[rows[-1] - 500 : rows[-1]].mean(), speed[damped - 100 : damped].mean()
+    print(f"{physics}: {walking:.2f} m/s in the last logged second, {stopped:.2f} in the last 0.2 s before damping")
 
     # packed log: one episode of 500 steps, rewards from raw state, odometry close to the truth
     out = tmp_path / "real.h5"

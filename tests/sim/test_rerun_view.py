@@ -20,7 +20,7 @@ from unio4.sim.rerun_view import MujocoPoser, read_recording
 def test_replay_mode_rerun_writes_what_the_log_holds(deploys: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rrd = tmp_path / "replay.rrd"
     assert main(["replay", str(deploys["plain"]), "--mode", "rerun", "--rerun-save", str(rrd)]) == 0
-    assert "75 logged policy steps and 3 events" in capsys.readouterr().out
+    assert "75 logged policy steps and 4 events" in capsys.readouterr().out
     log = read_log(deploys["plain"]).arrays
     rec = read_recording(rrd)
     robot = load_robot("go1")
@@ -40,4 +40,4 @@ def test_replay_mode_rerun_writes_what_the_log_holds(deploys: dict[str, Path], t
     pos, _ = MujocoPoser(robot, geometry)(base, log["base_quat"][:1].astype(float), log["joint_pos"][:1].astype(float))
     np.testing.assert_allclose(calf[0], pos[0, [b.name for b in geometry.bodies].index("FR_calf")], atol=1e-6)
     texts = list(rec["events"]["TextLog:text"])
-    assert [t.split(":")[0] for t in texts] == ["connected", "policy_start", "damping"]
+    assert [t.split(":")[0] for t in texts] == ["connected", "policy_start", "stopping", "damping"]
