@@ -32,6 +32,7 @@ from unio4.learning.scores import normalized_score
 ROOT = Path(__file__).resolve().parents[2]
 
 # Each of the authors' settings alone (train.* overrides), on top of the base run; then all of them.
+# (fresh_states is uni_o4_offline_cpu's default since this measurement: over a base made with it, that row is the base.)
 SWITCHES: dict[str, list[str]] = {
     "output_learner": ["output=learner"],
     "ope_terminal_drop": ["ope.terminal=drop"],
