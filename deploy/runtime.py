@@ -258,14 +258,8 @@ class Runtime:
                 if tick + 1 == startup_ticks:
                     self._event("policy_start", tick=state.tick)
             elif (tick - startup_ticks) % spec.decimation == 0:
-                t_policy, stopping = (tick - startup_ticks) * spec.sdk_dt, tick >= startup_ticks + policy_ticks
-                if tick == startup_ticks + policy_ticks:
-                    self._event("stopping", tick=state.tick)
                 try:
-                    if stopping:
-                        raw_target = self._stop_step(policy, state, t_policy, raw_target)
-                    else:
-                        raw_target = self._policy_step(policy, state, remote_command, now, t_policy, raw_target)
+                    raw_target = self._policy_tick(policy, state, remote_command, now, tick - startup_ticks, policy_ticks, raw_target)
                 except _EndRun as end:
                     return end.reason, state
             target = clip_targets(cfg.safety, spec.limits, raw_target, state.q, state.dq, self.kp, self.kd)
@@ -310,6 +304,24 @@ class Runtime:
             if self.stream is not None:
                 self.stream.put(record)  # a full queue drops the frame; never waits
         return raw_target
+
+    def _policy_tick(
+        self,
+        policy: _PolicyState,
+        state: LowState,
+        command: np.ndarray | None,
+        now: float,
+        tick: int,
+        policy_ticks: int,
+        raw_target: np.ndarray,
+    ) -> np.ndarray:
+        """The policy tick ``tick`` ticks after the stand-up: a policy step, or past ``policy_ticks`` a stop step."""
+        t_policy = tick * self.spec.sdk_dt
+        if tick < policy_ticks:
+            return self._policy_step(policy, state, command, now, t_policy, raw_target)
+        if tick == policy_ticks:
+            self._event("stopping", tick=state.tick)
+        return self._stop_step(policy, state, t_policy, raw_target)
 
     def _stop_step(self, policy: _PolicyState, state: LowState, t_policy: float, raw_target: np.ndarray) -> np.ndarray:
         """A step of the stop phase: the policy's mean action at a zero command, rate-limited; not logged,
