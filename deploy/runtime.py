@@ -59,7 +59,7 @@ class RuntimeConfig:
     connect_timeout_s: float = bounded(2.0, gt=0, le=60)  # no LowState by then: refuse to run
     damping_hold_s: float = bounded(1.0, ge=0, le=60)  # damping sent this long before the process exits
     # after the duration, the policy at a zero command this long before damping: a Go1 damped while walking
-    # sideways at 0.6 m/s rolls over (docs/deploy.md, "How a run ends"); a fault or a signal damps at once
+    # sideways at 0.6 m/s rolls over (docs/real-go1.md, "What the runtime does"); a fault or a signal damps at once
     stop_s: float = bounded(1.0, ge=0, le=10)
     chunk_steps: int = bounded(50, ge=1, le=100_000)  # policy steps per log chunk (1 s at 50 Hz)
     command: tuple[float, float, float] | None = bounded(None, ge=-5, le=5)  # fixed (vx, vy, yaw rate); None: the remote's sticks
