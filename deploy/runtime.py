@@ -292,10 +292,7 @@ class Runtime:
             mean, log_std = self.bundle.infer(obs)
             policy.inference.append(time.perf_counter() - t0)
             action, log_prob = self._act(mean.astype(np.float64), log_std.astype(np.float64))
-        if not np.all(np.isfinite(action)):
-            raise _EndRun("non-finite policy output")
-        raw_target = rate_limit(self.cfg.safety, spec.targets(action), raw_target, spec.sdk_dt * spec.decimation)
-        policy.last_action = np.clip(action, -spec.action_clip, spec.action_clip)
+        raw_target = self._next_target(policy, action, raw_target)
         policy.steps += 1
         if self.log is not None or self.stream is not None:
             record = self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target)
@@ -329,11 +326,15 @@ class Runtime:
         """
         assert self.bundle is not None  # a replay has no stop phase
         obs = self._observe(policy, state, np.zeros_like(self.spec.command_max), t_policy)
-        mean = self.bundle.infer(obs)[0].astype(np.float64)
-        if not np.all(np.isfinite(mean)):
+        return self._next_target(policy, self.bundle.infer(obs)[0].astype(np.float64), raw_target)
+
+    def _next_target(self, policy: _PolicyState, action: np.ndarray, raw_target: np.ndarray) -> np.ndarray:
+        """The rate-limited PD target of an action, which becomes the last action; a non-finite one ends the run."""
+        spec = self.spec
+        if not np.all(np.isfinite(action)):
             raise _EndRun("non-finite policy output")
-        policy.last_action = np.clip(mean, -self.spec.action_clip, self.spec.action_clip)
-        return rate_limit(self.cfg.safety, self.spec.targets(mean), raw_target, self.spec.sdk_dt * self.spec.decimation)
+        policy.last_action = np.clip(action, -spec.action_clip, spec.action_clip)
+        return rate_limit(self.cfg.safety, spec.targets(action), raw_target, spec.sdk_dt * spec.decimation)
 
     def _observe(self, policy: _PolicyState, state: LowState, command: np.ndarray, t_policy: float) -> np.ndarray:
         """The policy's float32 input: this state's observation frame pushed onto the history (the simulator's code)."""
