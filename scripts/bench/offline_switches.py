@@ -40,6 +40,8 @@ SWITCHES: dict[str, list[str]] = {
     "dynamics_member_loss_sum": ["dynamics.member_loss=sum"],
 }
 SWITCHES["paper_on_base_critics"] = [s for sets in SWITCHES.values() for s in sets] + ["dynamics.bootstrap=true", "bc.regularizer=paper"]
+# Not the authors': the previous default, to compare over a base made with today's (fresh start states).
+SWITCHES["ope_fixed_states"] = ["ope.fresh_states=false"]
 
 
 def train(args: argparse.Namespace, sets: list[str], seed: int, run_dir: Path) -> None:
