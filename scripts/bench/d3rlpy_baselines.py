@@ -14,6 +14,11 @@ the deterministic action over episodes seeded 10000, 10001, ... Prints one JSON 
 ``--seconds S --marks N`` trains for S seconds of wall clock instead (the equal-wall-clock column:
 S is what the compared run took) and evaluates at ``--steps`` and at every S/N seconds of training,
 evaluation time not counted, the clock read every 1000 steps; one JSON line per evaluation.
+
+``--online-steps N [--online-marks M]`` then fine-tunes online for N environment steps, as IQL's paper
+and d3rlpy's fine-tuning reproduction do: the offline data and every new transition in one replay buffer,
+one update per environment step, actions sampled from the policy; scored at every N/M steps (lines with
+``"phase": "online"``). It is the baseline for Uni-O4's online phase at the same number of steps.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 
 import d3rlpy
 import gymnasium as gym
@@ -81,6 +87,27 @@ def evaluate(policy: d3rlpy.base.LearnableBase, env_id: str, episodes: int) -> f
     return float(np.mean(returns))
 
 
+def fine_tune_online(policy: d3rlpy.base.LearnableBase, dataset: d3rlpy.dataset.MDPDataset, args: argparse.Namespace) -> None:
+    """Online fine-tuning on ``args.env`` from the offline data, one JSON line per mark."""
+    env = gym.make(args.env)
+    env.reset(seed=args.seed)  # fit_online's own resets carry on from this seeded state
+    env.action_space.seed(args.seed)
+    buffer = d3rlpy.dataset.ReplayBuffer(d3rlpy.dataset.InfiniteBuffer(), episodes=dataset.episodes)
+    low, high = REFERENCE[args.env.split("-")[0].lower()]
+
+    every = max(1, args.online_steps // args.online_marks)
+
+    def report(algo: d3rlpy.base.LearnableBase, epoch: int, total_step: int) -> None:
+        if total_step % every:  # d3rlpy calls back after every step
+            return
+        ret = evaluate(algo, args.env, args.episodes)
+        print(json.dumps({"algo": args.algo, "data": args.data, "seed": args.seed, "phase": "online", "online_steps": total_step,
+                          "return": ret, "d4rl_score": 100 * (ret - low) / (high - low)}), flush=True)  # fmt: skip
+
+    policy.fit_online(env, buffer, n_steps=args.online_steps, n_steps_per_epoch=args.online_steps, callback=report, show_progress=False,
+                      save_interval=10**9, logger_adapter=d3rlpy.logging.NoopAdapterFactory())  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data")
@@ -92,6 +119,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--seconds", type=float, default=0.0, help="train for this wall-clock budget (evaluation not counted)")
     p.add_argument("--marks", type=int, default=3, help="--seconds: evaluations at every 1/marks of the budget")
+    p.add_argument("--online-steps", type=int, default=0, help="then fine-tune online for this many environment steps")
+    p.add_argument("--online-marks", type=int, default=4, help="--online-steps: evaluations at every 1/marks of them")
     p.add_argument("--time-only", action="store_true", help="throughput only: 100 untimed steps, then --steps timed, no evaluation")
     args = p.parse_args()
     if args.threads:
@@ -113,11 +142,19 @@ def main() -> None:
         print(json.dumps({"algo": args.algo, "data": args.data, "seed": args.seed, "steps": steps, "return": ret,
                           "d4rl_score": 100 * (ret - low) / (high - low), "train_s": train_s}), flush=True)  # fmt: skip
 
-    if not args.seconds:
+    if args.seconds:
+        fit_for_seconds(policy, dataset, args, quiet, report)
+    else:
         t0 = time.time()
         policy.fit(dataset, n_steps=args.steps, n_steps_per_epoch=args.steps, **quiet)
         report(args.steps, time.time() - t0)
-        return
+    if args.online_steps:
+        fine_tune_online(policy, dataset, args)
+
+
+def fit_for_seconds(policy: d3rlpy.base.LearnableBase, dataset: d3rlpy.dataset.MDPDataset, args: argparse.Namespace,
+                    quiet: dict[str, object], report: Callable[[int, float], None]) -> None:  # fmt: skip
+    """Offline training for ``args.seconds`` of wall clock, scored at ``args.steps`` and at every 1/marks of it."""
     epoch_steps, trained, next_mark = 1000, 0.0, args.seconds / args.marks
     t0 = time.perf_counter()
     for epoch, _ in policy.fitter(dataset, n_steps=10**9, n_steps_per_epoch=epoch_steps, **quiet):

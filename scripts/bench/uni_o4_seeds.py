@@ -7,7 +7,9 @@ For each seed it runs (skipping what a previous call already finished, so an int
    it), evaluated on the offline evaluation's episodes, so that its first evaluation is the offline
    policy's own score and its last one is comparable with it;
 3. each of d3rlpy's ``--baselines`` (IQL and TD3+BC; ``d3rlpy_baselines.py`` in its own virtual
-   environment) for as many seconds of training as step 1 took, scored at ``--baseline-steps`` too.
+   environment) for as many seconds of training as step 1 took, scored at ``--baseline-steps`` too;
+   IQL then fine-tunes online for as many environment steps as step 2 took (IQL's own recipe: offline
+   and new data in one buffer, one update per step), the baseline of the online phase.
 
 Then it prints one markdown row per seed (``(running)`` where the offline run has not finished) and
 the mean +- std, all as D4RL-normalised scores: the BC members and the accepted (improved) members
@@ -92,10 +94,19 @@ def baseline_run(args: argparse.Namespace, seed: int, algo: str) -> None:
         raise SystemExit(f"{missing}; give --baseline-seconds")
     cmd = [args.d3rlpy_python, str(ROOT / "scripts/bench/d3rlpy_baselines.py"), str(args.data), "--env", args.env]
     cmd += ["--algo", algo, "--steps", str(args.baseline_steps), "--seconds", str(args.baseline_seconds or budget), "--marks", "1"]
-    cmd += ["--seed", str(seed), "--threads", "1"]
+    cmd += ["--seed", str(seed), "--threads", "1", *online_budget(args, seed, algo)]
     print("+", " ".join(cmd), flush=True)
     lines = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
     result.write_text("".join(line + "\n" for line in lines if line.startswith("{")))
+
+
+def online_budget(args: argparse.Namespace, seed: int, algo: str) -> list[str]:
+    """IQL's online fine-tuning arguments: as many environment steps as the seed's Uni-O4 online run took."""
+    if algo != "iql" or not args.online_iterations:
+        return []
+    rows: list[dict[str, float]] = read_json(args.out / f"{args.online_name}_s{seed}" / "metrics.jsonl", [])  # type: ignore[assignment]
+    steps = max((int(r["step"]) for r in rows if "step" in r), default=0)
+    return ["--online-steps", str(steps), "--online-marks", "4"] if steps else []
 
 
 def summarise(args: argparse.Namespace) -> None:
@@ -104,10 +115,12 @@ def summarise(args: argparse.Namespace) -> None:
     columns = ["BC members", "accepted members", "selected (offline)", "online first / last"]
     for algo in args.baselines:
         columns += [f"{NAMES[algo]} {args.baseline_steps // 1000} k steps", f"{NAMES[algo]}, equal wall clock (steps)"]
+    columns += ["IQL online first / last"] if "iql" in args.baselines and args.online_iterations else []
     columns += ["Uni-O4 offline wall clock"]
     print("| seed | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
-    per: dict[str, list[float]] = {c: [] for c in ("bc", "acc", "sel", "on", *(f"{a}{eq}" for a in args.baselines for eq in ("", "_eq")))}
+    keys = ("bc", "acc", "sel", "on", "iql_on", *(f"{a}{eq}" for a in args.baselines for eq in ("", "_eq")))
+    per: dict[str, list[float]] = {c: [] for c in keys}
 
     def cell(key: str, value: float | None, text: str = "{:.1f}") -> str:
         """One table cell; the value also goes into its column's mean +- std."""
@@ -129,12 +142,20 @@ def summarise(args: argparse.Namespace) -> None:
         rows: list[dict[str, float]] = read_json(out / f"{args.online_name}_s{seed}" / "metrics.jsonl", [])  # type: ignore[assignment]
         evals = [r["eval/d4rl_score"] for r in rows if "eval/d4rl_score" in r]
         cells.append(cell("on", evals[-1], f"{evals[0]:.1f} / {{:.1f}}") if evals else "-")
+        iql_online = "-"
         for algo in args.baselines:
-            runs: list[dict[str, float]] = read_json(out / f"{algo}_s{seed}.jsonl", [])  # type: ignore[assignment]
+            lines: list[dict[str, float]] = read_json(out / f"{algo}_s{seed}.jsonl", [])  # type: ignore[assignment]
+            runs = [r for r in lines if "phase" not in r]  # the offline evaluations; online ones say "phase"
             cells.append(cell(algo, next((r["d4rl_score"] for r in runs if r["steps"] == args.baseline_steps), None)))
             last = runs[-1] if runs else None
             eq = f"{{:.1f}} ({last['steps'] // 1000:.0f} k, {last['train_s']:.0f} s)" if last else ""
             cells.append(cell(f"{algo}_eq", last["d4rl_score"], eq) if last else "-")
+            if algo == "iql":  # its online fine-tuning, from the equal-wall-clock policy
+                online = [r["d4rl_score"] for r in lines if r.get("phase") == "online"]
+                first = f"{last['d4rl_score']:.1f} / {{:.1f}}" if last else "- / {:.1f}"
+                iql_online = cell("iql_on", online[-1], first) if online else "-"
+        if "IQL online first / last" in columns:
+            cells.append(iql_online)
         wall = times.get(f"off_s{seed}")
         cells.append(f"{wall:.0f} s" if wall else "-")
         print(f"| {seed} | " + " | ".join(cells) + " |")
@@ -143,7 +164,9 @@ def summarise(args: argparse.Namespace) -> None:
         return "-" if not xs else f"{statistics.mean(xs):.1f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.1f}"
 
     cells = [mean_std(per["bc"]), mean_std(per["acc"]), mean_std(per["sel"]), "last " + mean_std(per["on"])]
-    cells += [mean_std(per[f"{a}{eq}"]) for a in args.baselines for eq in ("", "_eq")] + [""]
+    cells += [mean_std(per[f"{a}{eq}"]) for a in args.baselines for eq in ("", "_eq")]
+    cells += ["last " + mean_std(per["iql_on"])] if "IQL online first / last" in columns else []
+    cells += [""]
     print("| mean +- std | " + " | ".join(cells) + " |")
 
 
