@@ -16,7 +16,8 @@ S is what the compared run took) and evaluates at ``--steps`` and at every S/N s
 evaluation time not counted, the clock read every 1000 steps; one JSON line per evaluation.
 
 ``--online-steps N [--online-marks M]`` then fine-tunes online for N environment steps, as IQL's paper
-and d3rlpy's fine-tuning reproduction do: the offline data and every new transition in one replay buffer,
+and d3rlpy's fine-tuning reproduction do: the offline data and every new transition in one replay buffer
+(first in, first out at 1 M transitions),
 one update per environment step, actions sampled from the policy; scored at every N/M steps (lines with
 ``"phase": "online"``). It is the baseline for Uni-O4's online phase at the same number of steps.
 """
@@ -92,7 +93,7 @@ def fine_tune_online(policy: d3rlpy.base.LearnableBase, dataset: d3rlpy.dataset.
     env = gym.make(args.env)
     env.reset(seed=args.seed)  # fit_online's own resets carry on from this seeded state
     env.action_space.seed(args.seed)
-    buffer = d3rlpy.dataset.ReplayBuffer(d3rlpy.dataset.InfiniteBuffer(), episodes=dataset.episodes)
+    buffer = d3rlpy.dataset.create_fifo_replay_buffer(1_000_000, episodes=dataset.episodes)  # d3rlpy's IQL fine-tuning reproduction's
     low, high = REFERENCE[args.env.split("-")[0].lower()]
 
     every = max(1, args.online_steps // args.online_marks)
