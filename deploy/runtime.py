@@ -467,7 +467,7 @@ def run_meta(bundle: Bundle, cfg: RuntimeConfig, robot_addr: str, explore: bool,
         "mode": "explore" if explore else "deterministic",
         "seed": seed,
         "manifest": bundle.manifest,
-        "runtime": {"startup_s": cfg.startup_s, "command": list(cfg.command) if cfg.command else "remote"},
+        "runtime": {"startup_s": cfg.startup_s, "stop_s": cfg.stop_s, "command": list(cfg.command) if cfg.command else "remote"},
     }
 
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from unio4.deploy.observations import projected_gravity, rotate_inverse
 from unio4.deploy.runtime import RuntimeConfig
@@ -49,12 +50,18 @@ def run_command(
     body = rotate_inverse(np, quat, vel)
     # the run ends with the runtime's stop phase (the policy at a zero command) and then damping (Kp 0):
     # the window is the second half of the *policy* phase, which ends stop_s before the last servo tick
-    end = time_s[np.flatnonzero(kp > 0)[-1]] - RuntimeConfig().stop_s
+    end = time_s[np.flatnonzero(kp > 0)[-1]] - stop_seconds(out / "log")
     half = (time_s > end - seconds / 2) & (time_s <= end)
     tilt = np.arccos(np.clip(-projected_gravity(np, quat)[:, 2], -1.0, 1.0))
     held = {"vx": float(body[half, 0].mean()), "vy": float(body[half, 1].mean()), "wz": float(gyro[half, 2].mean())}
     # robot time: the emulated seconds from the first command to the last (stand-up and damping included)
     return {**held, "fell": bool((tilt > 1.0).any()), "exit": returncode, "robot_s": float(time_s[-1])}
+
+
+def stop_seconds(log_dir: Path) -> float:
+    """The run's stop phase as its log's meta.yaml records it (logs older than that record: the default)."""
+    runtime = yaml.safe_load((log_dir / "meta.yaml").read_text()).get("runtime", {})
+    return float(runtime.get("stop_s", RuntimeConfig().stop_s))
 
 
 def run_one(bundle: Path, vx: float, seconds: float, out: Path, reality: str) -> dict[str, float]:

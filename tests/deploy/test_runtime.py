@@ -49,6 +49,7 @@ def test_deployed_policy_stands_up_and_walks_forward(walking_bundle: Path, tmp_p
     events = read_events(run.log_dir)
     assert [e["event"] for e in events] == ["connected", "policy_start", "stopping", "damping"]
     assert events[-1]["safety_stop"] is False
+    assert yaml.safe_load((run.log_dir / "meta.yaml").read_text())["runtime"]["stop_s"] == 1.0  # how the run ended
     # stood up: base at walking height when the policy took over
     t = run.trace
     rows = log["tick"] - 1  # LowState tick k reports the state after emulator tick k
