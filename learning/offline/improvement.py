@@ -4,8 +4,9 @@ Per member ``i``: the behaviour policy ``b_i`` and the learner ``pi_i`` start at
 Each step takes ``batch_size`` dataset states, samples ``a ~ b_i``, normalises the advantage
 ``A = min Q(s, a) - V(s)`` over the batch and minimises PPO's clipped surrogate with
 ``rho = pi_i(a|s) / b_i(a|s)``. Every ``ope_interval`` steps AM-Q scores ``pi_i``; if it beats the
-best score so far, ``b_i <- pi_i`` (the "multi-step" part: the anchor of the clip only moves when
-off-policy evaluation says the new policy is better).
+best score so far (``acceptance: paired``: ``b_i`` scored on the same draw), ``b_i <- pi_i`` (the
+"multi-step" part: the anchor of the clip only moves when off-policy evaluation says the new policy
+is better).
 
 Members are stacked (one vmapped forward pass); gradient-norm clipping is per member, so members
 stay independent exactly as if they were trained one after another.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -29,6 +30,8 @@ from unio4.learning.online.ppo import surrogate_loss
 
 # Off-policy evaluation of every member of an ensemble, (members,) scores: AM-Q in training.
 Scorer = Callable[[ActorEnsemble], torch.Tensor]
+# Two ensembles scored on one draw, (members,) scores each: AM-Q's ``pair``.
+PairScorer = Callable[[ActorEnsemble, ActorEnsemble], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ class ImprovementConfig:
     # (the dynamics elites' spread): past it, AM-Q scores model and Q extrapolation. None: the
     # paper's gate, AM-Q alone.
     max_drift: float | None = bounded(None, gt=0)
+    # What a learner must beat to replace its behaviour policy. best: the member's best score so far (the
+    # paper's); with fresh OPE states that is the luckiest earlier draw's. paired: the behaviour policy's
+    # score on the learner's own draw (both rescored at every check).
+    acceptance: Literal["best", "paired"] = "best"
 
     def __post_init__(self) -> None:
         check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
@@ -77,13 +84,18 @@ class ImprovementTrainer:
         seed: int,
         disagreement: Callable[[], torch.Tensor] | None = None,
         q_observations: torch.Tensor | None = None,
+        paired: PairScorer | None = None,
     ) -> None:
         """``disagreement``: the (members,) model disagreement along the latest OPE call's rollouts
         (:attr:`AMQ.last_disagreement`), needed with ``max_drift``. ``q_observations``: the rows Q
         reads, when they are not the policy's observations (Q on the privileged critic state).
+        ``paired``: scores two ensembles on one draw (:meth:`AMQ.pair`), needed with ``acceptance: paired``.
         """
         if cfg.max_drift is not None and disagreement is None:
             raise ValueError("improvement.max_drift needs an OPE that reports the model's disagreement (AM-Q)")
+        if cfg.acceptance == "paired" and paired is None:
+            raise ValueError("improvement.acceptance: paired needs an OPE that scores two ensembles on one draw (AM-Q)")
+        self.paired = paired
         self.data, self.critics, self.ope, self.cfg = dataset, critics, ope, cfg
         self.disagreement = disagreement
         self.value_obs = dataset.value_observations()[0]
@@ -136,16 +148,19 @@ class ImprovementTrainer:
         return stats
 
     def evaluate(self) -> dict[str, float]:
-        """Score the learners; members that beat their best become the new behaviour policies."""
-        scores = self.ope(self.learner)
+        """Score the learners; members that beat their reference (``acceptance``) become the new behaviour policies."""
+        if self.paired is not None and self.cfg.acceptance == "paired":
+            reference, scores = self.paired(self.behaviour, self.learner)  # the learner last: its disagreement is read
+        else:
+            reference, scores = self.best, self.ope(self.learner)
         self.last = scores
-        better = scores > self.best
+        better = scores > reference
         if self.cfg.max_drift is not None:  # the constructor made sure the disagreement is reported
             assert self.disagreement is not None and self.bc_disagreement is not None
             better &= self.disagreement() <= self.cfg.max_drift * self.bc_disagreement
         for i in torch.nonzero(better).flatten().tolist():
             self.behaviour.copy_member(self.learner, i)
-        self.best = torch.where(better, scores, self.best)
+        self.best = torch.where(better, scores, reference)
         self.accepted += better.long()
         out = {f"ope_member{i}": float(s) for i, s in enumerate(scores)}
         out["ope_best"] = float(self.best.max())

@@ -122,12 +122,22 @@ class AMQ:
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence([self.cfg.seed, evaluation]).generate_state(1)[0]))
         return self.observations[self.start_rows(gen, gen, members)], gen
 
+    def pair(self, first: ActorEnsemble, second: ActorEnsemble) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both ensembles' (members,) scores on one evaluation's draw (common random numbers within a
+        check, fresh ones across checks with ``fresh_states``); the latest disagreement is ``second``'s.
+        """
+        evaluation = self.evaluations
+        scores = self(first, evaluation), self(second, evaluation)
+        self.evaluations = evaluation + 1
+        return scores
+
     @torch.no_grad()
-    def __call__(self, policies: ActorEnsemble) -> torch.Tensor:
-        """(members,) scores."""
+    def __call__(self, policies: ActorEnsemble, evaluation: int | None = None) -> torch.Tensor:
+        """(members,) scores, on the draw of evaluation number ``evaluation`` (None: the next one)."""
         n, (b, d) = policies.size, self.start.shape
-        obs, gen = self.rollout_start(n, self.evaluations)
-        self.evaluations += 1
+        obs, gen = self.rollout_start(n, self.evaluations if evaluation is None else evaluation)
+        if evaluation is None:
+            self.evaluations += 1
         device = self.start.device
         alive = torch.ones(n, b, dtype=torch.bool, device=device)
         total, count = torch.zeros(n, dtype=torch.float64, device=device), torch.zeros(n, dtype=torch.float64, device=device)

@@ -332,6 +332,7 @@ def improvement_trainer(
         seed=cfg.seed + 3,
         disagreement=lambda: ope.last_disagreement,
         q_observations=state_data.observations,
+        paired=ope.pair,
     )
     return ope, improver
 

@@ -40,8 +40,10 @@ SWITCHES: dict[str, list[str]] = {
     "dynamics_member_loss_sum": ["dynamics.member_loss=sum"],
 }
 SWITCHES["paper_on_base_critics"] = [s for sets in SWITCHES.values() for s in sets] + ["dynamics.bootstrap=true", "bc.regularizer=paper"]
-# Not the authors': the previous default, to compare over a base made with today's (fresh start states).
+# Not the authors': the previous default, to compare over a base made with today's (fresh start states);
+# and fresh states with each check's behaviour policy rescored on the learner's draw.
 SWITCHES["ope_fixed_states"] = ["ope.fresh_states=false"]
+SWITCHES["fresh_paired"] = ["ope.fresh_states=true", "improvement.acceptance=paired"]
 
 
 def train(args: argparse.Namespace, sets: list[str], seed: int, run_dir: Path) -> None:

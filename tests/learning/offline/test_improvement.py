@@ -78,3 +78,38 @@ def test_max_drift_refuses_learners_whose_rollouts_leave_the_data() -> None:
         assert trainer.accepted.tolist() == accepted, max_drift
     with pytest.raises(ValueError, match="max_drift needs"):
         ImprovementTrainer(data, ensemble_of(3), critics, scorer, ImprovementConfig(steps=10, max_drift=2.0), seed=0)  # type: ignore[arg-type]
+
+
+class LuckyDraws:
+    """A scorer whose every draw adds one luck to every policy it scores (the first draws' lucks given)."""
+
+    def __init__(self, luck: list[float], target: float) -> None:
+        self.luck, self.true_score = iter(luck), mean_action_score(target)
+        self.draws: list[float] = []
+
+    def __call__(self, policies: ActorEnsemble, evaluation: int | None = None) -> torch.Tensor:
+        if evaluation is None or evaluation == len(self.draws):
+            self.draws.append(next(self.luck))
+        return self.true_score(policies) + self.draws[-1 if evaluation is None else evaluation]
+
+    def pair(self, first: ActorEnsemble, second: ActorEnsemble) -> tuple[torch.Tensor, torch.Tensor]:
+        evaluation = len(self.draws)
+        return self(first, evaluation), self(second, evaluation)
+
+
+def test_paired_acceptance_compares_on_the_learners_own_draw() -> None:
+    """The BC members' first draw was lucky (+1), later ones are not; each learner is truly better than its
+    behaviour policy. Against the best score so far (the paper's rule) the lucky first draw blocks every
+    learner; paired, the behaviour policy is rescored on the learner's draw and every learner is accepted."""
+    data = bandit(512)
+    critics = CriticTrainer(data, CriticConfig(steps=0, q_hidden=(16,)), NET, seed=0).critics
+    for acceptance, accepted in (("best", [0, 0, 0]), ("paired", [1, 1, 1])):
+        scorer = LuckyDraws([1.0, 0.0, 0.0, 0.0], target=0.5)
+        cfg = ImprovementConfig(steps=10, acceptance=acceptance)  # type: ignore[arg-type]
+        trainer = ImprovementTrainer(data, ensemble_of(3), critics, scorer, cfg, seed=0, paired=scorer.pair)  # type: ignore[arg-type]
+        with torch.no_grad():
+            trainer.learner.params["mean_head.0.bias"] += 0.1  # towards the target 0.5 from BC's ~0
+        trainer.evaluate()
+        assert trainer.accepted.tolist() == accepted, acceptance
+    with pytest.raises(ValueError, match="acceptance: paired needs"):
+        ImprovementTrainer(data, ensemble_of(3), critics, scorer, ImprovementConfig(steps=10, acceptance="paired"), seed=0)  # type: ignore[arg-type]

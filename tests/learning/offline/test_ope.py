@@ -172,6 +172,19 @@ def test_amq_fresh_states_draws_new_start_states_per_evaluation_and_repeats_them
     assert not torch.equal(other.rollout_start(2, 0)[0], states0)
 
 
+def test_amq_pair_scores_two_ensembles_on_one_fresh_draw() -> None:
+    """``pair`` spends one evaluation on both ensembles: the same policies score the same on it, while the
+    next evaluation's draw (fresh states) scores them differently."""
+    data = torch.linspace(0.0, 1.0, 1000).unsqueeze(-1).expand(1000, 2).contiguous()
+    world, policies = SlopeWorld(), still_policies(2)
+    amq = AMQ(data, world, world, OPEConfig(horizon=3, states=32, fresh_states=True))  # type: ignore[arg-type]
+    first, second = amq.pair(policies, policies)
+    assert torch.equal(first, second) and amq.evaluations == 1
+    again = AMQ(data, world, world, amq.cfg)  # type: ignore[arg-type]
+    assert torch.equal(again(policies), first)  # the draw of evaluation 0
+    assert not torch.equal(amq(policies), first) and amq.evaluations == 2
+
+
 def test_amq_fresh_states_resume_at_the_evaluation_they_stopped() -> None:
     """The improvement step's state carries AM-Q's evaluation count: a trainer restored from it (as
     ``--resume`` builds one, after its own first AM-Q call) draws the states of the evaluations it had left."""
