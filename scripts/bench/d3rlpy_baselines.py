@@ -88,22 +88,25 @@ def evaluate(policy: d3rlpy.base.LearnableBase, env_id: str, episodes: int) -> f
     return float(np.mean(returns))
 
 
+def print_score(policy: d3rlpy.base.LearnableBase, args: argparse.Namespace, **fields: object) -> None:
+    """Evaluate ``policy`` and print one JSON line: the run's identity, ``fields``, the return and its D4RL score."""
+    low, high = REFERENCE[args.env.split("-")[0].lower()]
+    ret = evaluate(policy, args.env, args.episodes)
+    score = 100 * (ret - low) / (high - low)
+    print(json.dumps({"algo": args.algo, "data": args.data, "seed": args.seed, **fields, "return": ret, "d4rl_score": score}), flush=True)
+
+
 def fine_tune_online(policy: d3rlpy.base.LearnableBase, dataset: d3rlpy.dataset.MDPDataset, args: argparse.Namespace) -> None:
     """Online fine-tuning on ``args.env`` from the offline data, one JSON line per mark."""
     env = gym.make(args.env)
     env.reset(seed=args.seed)  # fit_online's own resets carry on from this seeded state
     env.action_space.seed(args.seed)
     buffer = d3rlpy.dataset.create_fifo_replay_buffer(1_000_000, episodes=dataset.episodes)  # d3rlpy's IQL fine-tuning reproduction's
-    low, high = REFERENCE[args.env.split("-")[0].lower()]
-
     every = max(1, args.online_steps // args.online_marks)
 
     def report(algo: d3rlpy.base.LearnableBase, epoch: int, total_step: int) -> None:
-        if total_step % every:  # d3rlpy calls back after every step
-            return
-        ret = evaluate(algo, args.env, args.episodes)
-        print(json.dumps({"algo": args.algo, "data": args.data, "seed": args.seed, "phase": "online", "online_steps": total_step,
-                          "return": ret, "d4rl_score": 100 * (ret - low) / (high - low)}), flush=True)  # fmt: skip
+        if total_step % every == 0:  # d3rlpy calls back after every step
+            print_score(algo, args, phase="online", online_steps=total_step)
 
     policy.fit_online(env, buffer, n_steps=args.online_steps, n_steps_per_epoch=args.online_steps, callback=report, show_progress=False,
                       save_interval=10**9, logger_adapter=d3rlpy.logging.NoopAdapterFactory())  # fmt: skip
@@ -136,12 +139,9 @@ def main() -> None:
         rate = args.steps / (time.perf_counter() - t0)
         print(json.dumps({"algo": args.algo, "threads": torch.get_num_threads(), "steps": args.steps, "steps_per_s": rate}))
         return
-    low, high = REFERENCE[args.env.split("-")[0].lower()]
 
     def report(steps: int, train_s: float) -> None:
-        ret = evaluate(policy, args.env, args.episodes)
-        print(json.dumps({"algo": args.algo, "data": args.data, "seed": args.seed, "steps": steps, "return": ret,
-                          "d4rl_score": 100 * (ret - low) / (high - low), "train_s": train_s}), flush=True)  # fmt: skip
+        print_score(policy, args, steps=steps, train_s=train_s)
 
     if args.seconds:
         fit_for_seconds(policy, dataset, args, quiet, report)
