@@ -226,17 +226,23 @@ class WalkRun:
     show_progress: bool = True
     num_threads: int | None = None
     logger: LoggerSpec = field(default_factory=LoggerSpec)  # where the scalars go besides metrics.jsonl (--logger)
+    judge_task_cfg: TaskConfig | None = None  # the checks' task (commands, randomisation); None: the training task
 
     def iterations(self, steps_per_env: int) -> int:
         """Learner iterations of ``steps_per_env`` steps per robot that cover ``max_samples``."""
         return -(-self.max_samples // (steps_per_env * self.num_envs))
 
     def robots_and_checker(self) -> tuple[Go1VelocityTask, WalkChecker]:
-        """The training robots (from scratch: the command curriculum applies) and the walking checks."""
+        """The training robots (from scratch: the command curriculum applies) and the walking checks.
+
+        The checks run on ``judge_task_cfg`` when set, so that what a run is judged on does not move with what
+        it trains on (pushes, randomisation ranges); otherwise on the training task.
+        """
         task = Go1VelocityTask(
             self.task_cfg, self.num_envs, backend=self.backend, seed=self.seed, num_threads=self.num_threads, training=True
         )
-        checker = WalkChecker(self.task_cfg, self.run_dir, self.check_every_samples, self.criterion, self.backend, self.num_threads)
+        judge_cfg = self.judge_task_cfg or self.task_cfg
+        checker = WalkChecker(judge_cfg, self.run_dir, self.check_every_samples, self.criterion, self.backend, self.num_threads)
         return task, checker
 
 

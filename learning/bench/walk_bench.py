@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unio4.configs.loader import to_dict
 from unio4.learning.bench.time_to_walk import WalkCriterion, WalkResult, WalkRun, plot_walk_curves, time_to_walk
 from unio4.learning.loggers import LoggerSpec
 from unio4.learning.online.runner import OnlineConfig
@@ -43,6 +44,7 @@ class WalkBench:
     num_threads: int | None = None
     logger: str = "tensorboard"  # where each run's scalars go besides metrics.jsonl (--logger)
     criterion: WalkCriterion = field(default_factory=WalkCriterion)
+    judge_task_cfg: TaskConfig | None = None  # the checks' task; None: the training task
 
     def run(self, seed: int) -> WalkRun:
         """The run of one seed, in ``root/seed<N>``."""
@@ -52,6 +54,7 @@ class WalkBench:
         return WalkRun(
             self.task_cfg, self.train_cfg, self.root / f"seed{seed}", self.num_envs, self.max_samples, self.check_every_samples,
             self.criterion, seed=seed, stop_when_walking=self.stop_when_walking, num_threads=self.num_threads, logger=logger,
+            judge_task_cfg=self.judge_task_cfg,
         )  # fmt: skip
 
     def summary(self, results: dict[int, WalkResult]) -> dict[str, Any]:
@@ -60,6 +63,7 @@ class WalkBench:
         return {
             "learner": self.learner,
             "criterion": self.criterion.__dict__,
+            "judge_task": to_dict(self.judge_task_cfg) if self.judge_task_cfg is not None else "the training task",
             "seeds": {
                 str(s): {"walked": r.walked, "samples": r.samples, "train_seconds": r.train_seconds, "checks": r.checks}
                 for s, r in results.items()

@@ -40,6 +40,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="time to walk well: the stricter criterion (tracking 0.10 m/s and 0.15 rad/s, no body contact, "
         "swing apex >= 4 cm, torque at the limit <= 1 %% of steps; docs/benchmarks/time-to-walk.md)",
     )
+    p.add_argument(
+        "--judge-task",
+        default=None,
+        help="task preset or YAML the checks run on (commands, randomisation, pushes), so that the exam does not move "
+        "with what a run trains on (default: the training task, --set included)",
+    )
     add_out(p, "one run dir per seed, summary.json and walk.png here", default="runs/bench_walk")
     add_logger(p)
 
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         task_cfg, train_cfg, Path(args.out), args.num_envs, int(args.max_samples), int(args.check_every),
         learner=args.learner, stop_when_walking=not args.keep_training, num_threads=args.threads, logger=args.logger,
         criterion=WalkCriterion.walks_well() if args.well else WalkCriterion(),
+        judge_task_cfg=load_task_config(args.judge_task) if args.judge_task else None,
     )  # fmt: skip
     goal = bench.criterion.name
     results = {}

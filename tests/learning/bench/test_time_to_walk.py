@@ -83,3 +83,26 @@ def test_walk_checker_with_gait_bounds_writes_the_gait_numbers_and_failed_bars(t
     assert {"body_contacts_per_minute", "torque_saturation"} <= row["gait"].keys()
     assert row["walks"] == walked == (row["failed"] == []) and "lin_vel_error" in row["failed"]  # the trot: ~0.3 m/s off
     assert json.loads((tmp_path / "walk_result.json").read_text())["criterion"]["name"] == "walk well"
+
+
+def test_a_run_is_judged_on_its_judge_task_and_trains_on_its_own(tmp_path: Path) -> None:
+    """``judge_task_cfg`` sets what the checks run on (here: no pushes), the training robots keep the training
+    task (pushes every 4 s); without it the checks run on the training task; the summary names the judge."""
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.bench.time_to_walk import WalkResult, WalkRun
+    from unio4.learning.bench.walk_bench import WalkBench
+    from unio4.learning.online.runner import OnlineConfig
+
+    train_cfg, judge_cfg = load_task_config("go1_walk_well"), load_task_config("go1_flat", FORWARD)
+    preset = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), [])
+    criterion = WalkCriterion(num_envs=2, seconds=1.0)
+    for judge, expected in ((judge_cfg, judge_cfg), (None, train_cfg)):
+        task, checker = WalkRun(train_cfg, preset, tmp_path, 2, 64, 32, criterion, num_threads=1, judge_task_cfg=judge).robots_and_checker()
+        assert task.cfg is train_cfg and checker.judge.cfg is expected
+        task.close(), checker.close()
+    assert train_cfg.randomization.push_interval_s == 4.0 and not judge_cfg.randomization.enabled
+    bench = WalkBench(train_cfg, preset, tmp_path, 2, 64, 32, judge_task_cfg=judge_cfg)
+    assert bench.run(0).judge_task_cfg is judge_cfg
+    results = {0: WalkResult(walked=False, samples=64, train_seconds=1.0, eval_seconds=1.0)}
+    assert bench.summary(results)["judge_task"]["randomization"]["enabled"] is False
+    assert WalkBench(train_cfg, preset, tmp_path, 2, 64, 32).summary(results)["judge_task"] == "the training task"

@@ -1,0 +1,64 @@
+"""The walks-well judge of ``unio4 bench walk --well`` over several evaluation seeds.
+
+One judge seed is one draw of 16 robots' commands, spawn poses and dynamics; a policy near a bar passes
+on some draws and not others. This judges a checkpoint on each seed (16 robots x 10 s, MuJoCo, the mean
+action) and prints one line per seed, then the mean +- std of each bar and how many seeds pass.
+
+Usage: .venv/bin/python scripts/bench/walk_judge.py RUN/checkpoints/final.pt --task go1_flat --seeds 10000 10001 10002 10003 10004
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from unio4.learning.bench.time_to_walk import WalkChecker, WalkCriterion
+from unio4.learning.checkpoint import load_checkpoint
+from unio4.learning.export import actor_from_checkpoint
+from unio4.sim.config import load_task_config
+
+BARS = ("lin_vel_error", "yaw_rate_error", "falls_per_robot_minute", "body_contacts_per_minute", "swing_apex", "torque_saturation")
+
+
+def judge(checkpoint: Path, task: str, seed: int) -> tuple[dict[str, float], list[str]]:
+    """The walks-well check of ``checkpoint``'s mean action on judge seed ``seed``: each bar's value, the bars failed."""
+    actor = actor_from_checkpoint(load_checkpoint(checkpoint), checkpoint)
+    with tempfile.TemporaryDirectory() as tmp:
+        checker = WalkChecker(load_task_config(task), Path(tmp), 1, replace(WalkCriterion.walks_well(), seed=seed), num_threads=1)
+        checker.after_iteration(0, 0.0, 0.0, lambda obs: actor(obs)[0].detach(), last=True)
+        row = checker.close().checks[-1]
+    values = {**{k: row[k] for k in BARS[:3]}, **{k: row["gait"][k] for k in BARS[3:]}}
+    return values, row["failed"]
+
+
+def spread_of(values: list[float]) -> float:
+    """The sample standard deviation (0 for one seed)."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--task", default="go1_flat", help="the judge's task: its command range and randomisation (default: go1_flat)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[10_000, 10_001, 10_002, 10_003, 10_004])
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    print("seed | " + " | ".join(BARS) + " | verdict", flush=True)
+    for seed in args.seeds:
+        values, failed = judge(args.checkpoint, args.task, seed)
+        rows.append(values)
+        verdict = "walks well" if not failed else "fails " + ", ".join(failed)
+        print(f"{seed} | " + " | ".join(f"{values[k]:.3f}" for k in BARS) + f" | {verdict}", flush=True)
+        rows[-1]["passes"] = float(not failed)
+    spread = [f"{statistics.mean(r[k] for r in rows):.3f} +- {spread_of([r[k] for r in rows]):.3f}" for k in BARS]
+    print(f"mean +- std | {' | '.join(spread)} | passes on {int(sum(r['passes'] for r in rows))} of {len(rows)}")
+
+
+if __name__ == "__main__":
+    main()
