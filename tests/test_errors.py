@@ -191,6 +191,7 @@ def test_deploy_flags_name_themselves(flags: list[str], culprit: str, tmp_path: 
         (["emulate", "--reality", "slipery"], "(did you mean 'slippery'?)"),
         (["robot", "export", "--robot", "go2"], "(did you mean 'go1'?)"),
         (["sim", "bench", "--task", "nothing.md"], "nothing.md: not found; give a task preset name"),
+        (["bench", "walk", "--well", "--judge-task", "go1_flatt"], "(did you mean 'go1_flat'?)"),
     ],
 )
 def test_names_get_a_suggestion(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

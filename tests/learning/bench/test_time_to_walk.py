@@ -99,7 +99,8 @@ def test_a_run_is_judged_on_its_judge_task_and_trains_on_its_own(tmp_path: Path)
     for judge, expected in ((judge_cfg, judge_cfg), (None, train_cfg)):
         task, checker = WalkRun(train_cfg, preset, tmp_path, 2, 64, 32, criterion, num_threads=1, judge_task_cfg=judge).robots_and_checker()
         assert task.cfg is train_cfg and checker.judge.cfg is expected
-        task.close(), checker.close()
+        task.close()
+        checker.close()
     assert train_cfg.randomization.push_interval_s == 4.0 and not judge_cfg.randomization.enabled
     bench = WalkBench(train_cfg, preset, tmp_path, 2, 64, 32, judge_task_cfg=judge_cfg)
     assert bench.run(0).judge_task_cfg is judge_cfg
