@@ -25,9 +25,8 @@ from unio4.sim.config import load_task_config
 BARS = ("lin_vel_error", "yaw_rate_error", "falls_per_robot_minute", "body_contacts_per_minute", "swing_apex", "torque_saturation")
 
 
-def judge(checkpoint: Path, task: str, seed: int) -> tuple[dict[str, float], list[str]]:
-    """The walks-well check of ``checkpoint``'s mean action on judge seed ``seed``: each bar's value, the bars failed."""
-    actor = actor_from_checkpoint(load_checkpoint(checkpoint), checkpoint)
+def judge(actor: torch.nn.Module, task: str, seed: int) -> tuple[dict[str, float], list[str]]:
+    """The walks-well check of ``actor``'s mean action on judge seed ``seed``: each bar's value, the bars failed."""
     with tempfile.TemporaryDirectory() as tmp:
         checker = WalkChecker(load_task_config(task), Path(tmp), 1, replace(WalkCriterion.walks_well(), seed=seed), num_threads=1)
         checker.after_iteration(0, 0.0, 0.0, lambda obs: actor(obs)[0].detach(), last=True)
@@ -48,10 +47,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[10_000, 10_001, 10_002, 10_003, 10_004])
     args = p.parse_args()
     torch.set_num_threads(1)
+    actor = actor_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
     rows = []
     print("seed | " + " | ".join(BARS) + " | verdict", flush=True)
     for seed in args.seeds:
-        values, failed = judge(args.checkpoint, args.task, seed)
+        values, failed = judge(actor, args.task, seed)
         rows.append(values)
         verdict = "walks well" if not failed else "fails " + ", ".join(failed)
         print(f"{seed} | " + " | ".join(f"{values[k]:.3f}" for k in BARS) + f" | {verdict}", flush=True)
