@@ -10,12 +10,12 @@ Usage: .venv/bin/python scripts/bench/walk_judge.py RUN/checkpoints/final.pt --t
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from online_switches import spread  # the sibling script: mean +- std over seeds
 
 from unio4.learning.bench.time_to_walk import WalkChecker, WalkCriterion
 from unio4.learning.checkpoint import load_checkpoint
@@ -35,11 +35,6 @@ def judge(actor: torch.nn.Module, task: str, seed: int) -> tuple[dict[str, float
     return values, row["failed"]
 
 
-def spread_of(values: list[float]) -> float:
-    """The sample standard deviation (0 for one seed)."""
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("checkpoint", type=Path)
@@ -48,16 +43,16 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     actor = actor_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
-    rows = []
+    rows, passes = [], 0
     print("seed | " + " | ".join(BARS) + " | verdict", flush=True)
     for seed in args.seeds:
         values, failed = judge(actor, args.task, seed)
         rows.append(values)
+        passes += not failed
         verdict = "walks well" if not failed else "fails " + ", ".join(failed)
         print(f"{seed} | " + " | ".join(f"{values[k]:.3f}" for k in BARS) + f" | {verdict}", flush=True)
-        rows[-1]["passes"] = float(not failed)
-    spread = [f"{statistics.mean(r[k] for r in rows):.3f} +- {spread_of([r[k] for r in rows]):.3f}" for k in BARS]
-    print(f"mean +- std | {' | '.join(spread)} | passes on {int(sum(r['passes'] for r in rows))} of {len(rows)}")
+    cells = " | ".join(spread([r[k] for r in rows], 3) for k in BARS)
+    print(f"mean +- std | {cells} | passes on {passes} of {len(rows)}")
 
 
 if __name__ == "__main__":
