@@ -107,3 +107,20 @@ def test_a_run_is_judged_on_its_judge_task_and_trains_on_its_own(tmp_path: Path)
     results = {0: WalkResult(walked=False, samples=64, train_seconds=1.0, eval_seconds=1.0)}
     assert bench.summary(results)["judge_task"]["randomization"]["enabled"] is False
     assert WalkBench(train_cfg, preset, tmp_path, 2, 64, 32).summary(results)["judge_task"] == "the training task"
+
+
+def test_a_walk_runs_checkpoints_export_to_a_bundle(tmp_path: Path) -> None:
+    """A ``bench walk`` run's checkpoints carry its task, so the policy it found can be exported and deployed."""
+    from unio4.configs.loader import load, resolve_config_path
+    from unio4.learning.bench.time_to_walk import WalkRun, time_to_walk
+    from unio4.learning.export import export_bundle
+    from unio4.learning.online.runner import OnlineConfig
+
+    task_cfg = load_task_config("go1_flat", FORWARD)
+    preset = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), [])
+    preset = replace(preset, ppo=replace(preset.ppo, num_steps=8))
+    criterion = WalkCriterion(num_envs=2, seconds=0.5)
+    time_to_walk(WalkRun(task_cfg, preset, tmp_path / "run", 4, 32, 32, criterion, show_progress=False, num_threads=1))
+    bundle = export_bundle(tmp_path / "run" / "checkpoints" / "final.pt", tmp_path / "bundle")
+    assert (bundle / "policy.onnx").is_file()
+    assert "lin_vel_x" in (bundle / "manifest.yaml").read_text()  # the task's commands, from the checkpoint
