@@ -26,6 +26,7 @@ class RewardConfig:
     base_height_target: float = bounded(0.27, ge=0)
     feet_air_time_target: float = bounded(0.5, ge=0)
     soft_joint_limit: float = bounded(0.9, gt=0, le=1)  # fraction of the range beyond which dof_pos_limits penalises
+    soft_torque_limit: float = bounded(0.9, gt=0, le=1)  # fraction of a joint's torque limit beyond which torque_limits penalises
     contact_threshold: float = bounded(1.0, ge=0)  # N
     scale_by_dt: bool = True  # legged_gym multiplies every weight by the policy dt
     # gait_contact: each foot's stance window within a gait-clock cycle, SDK leg order (FR, FL, RR, RL).
@@ -63,6 +64,7 @@ class RewardInputs:
     soft_lower: torch.Tensor  # (12,)
     soft_upper: torch.Tensor  # (12,)
     default_joint_pos: torch.Tensor  # (12,)
+    torque_limit: torch.Tensor  # (12,) Nm
     clock_cycles: torch.Tensor  # (N,) gait-clock cycles elapsed (policy time x clock frequency)
     dt: float
 
@@ -93,6 +95,7 @@ class RewardConstants:
     soft_lower: torch.Tensor  # (12,)
     soft_upper: torch.Tensor  # (12,)
     default_joint_pos: torch.Tensor  # (12,)
+    torque_limit: torch.Tensor  # (12,) Nm
     clock_frequency: float  # Hz: gait-clock cycles per second of policy time
     dt: float  # s per policy step
 
@@ -106,7 +109,8 @@ class RewardConstants:
         upper = torch.tensor(robot.joint_upper, dtype=f32, device=device)
         soft_lower, soft_upper = soft_joint_limits(lower, upper, cfg.soft_joint_limit)
         default = torch.tensor(robot.default_joint_pos, dtype=f32, device=device)
-        return cls(soft_lower, soft_upper, default, clock_frequency, dt)
+        torque_limit = torch.tensor(robot.torque_limits, dtype=f32, device=device)
+        return cls(soft_lower, soft_upper, default, torque_limit, clock_frequency, dt)
 
 
 def reward_inputs(
@@ -166,6 +170,7 @@ def reward_inputs(
         soft_lower=constants.soft_lower,
         soft_upper=constants.soft_upper,
         default_joint_pos=constants.default_joint_pos,
+        torque_limit=constants.torque_limit,
         clock_cycles=time * constants.clock_frequency,
         dt=constants.dt,
     )
@@ -284,6 +289,11 @@ def dof_pos_limits(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     return torch.sum(below + above, dim=1)
 
 
+def torque_limits(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
+    """Nm above ``soft_torque_limit`` of each joint's limit, summed (legged_gym's ``_reward_torque_limits``)."""
+    return torch.sum((x.joint_torque.abs() - cfg.soft_torque_limit * x.torque_limit).clamp(min=0.0), dim=1)
+
+
 def stand_still(x: RewardInputs, cfg: RewardConfig) -> torch.Tensor:
     still = (torch.norm(x.commands[:, :2], dim=1) < 0.1).float()
     return torch.sum(torch.abs(x.joint_pos - x.default_joint_pos), dim=1) * still
@@ -312,6 +322,7 @@ TERMS: dict[str, Term] = {
         collision,
         link_collision,
         dof_pos_limits,
+        torque_limits,
         stand_still,
         termination,
     )

@@ -268,9 +268,7 @@ def time_to_walk(run: WalkRun) -> WalkResult:
         return walked and run.stop_when_walking
 
     extra = {"task_config": to_dict(run.task_cfg), "backend": run.backend, "init": None}  # so its checkpoints export
-    train_online(
-        env, cfg, run.run_dir, extra_state=extra, on_iteration=on_iteration, show_progress=run.show_progress, tracker=run.logger
-    )
+    train_online(env, cfg, run.run_dir, extra_state=extra, on_iteration=on_iteration, show_progress=run.show_progress, tracker=run.logger)
     env.close()
     return checker.close()
 
