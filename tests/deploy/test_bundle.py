@@ -97,7 +97,7 @@ def test_bundle_loader_does_not_import_torch() -> None:
 
 
 def test_shipped_pretrained_bundle_loads_and_walks() -> None:
-    """pretrained/go1_flat (PPO from scratch, see its manifest's lineage) still loads and walks here."""
+    """pretrained/go1_flat (PPO from scratch, then fine-tuned: its manifest's lineage) still loads and walks here."""
     from unio4.sim.evaluate import evaluate_bundle
 
     bundle = Path(__file__).resolve().parents[2] / "pretrained" / "go1_flat"

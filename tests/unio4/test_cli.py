@@ -120,7 +120,7 @@ def test_lineage_commands_in_manifests_are_runnable_as_written(capsys: pytest.Ca
     assert manifests
     recorded = [(str(m.relative_to(root)), c) for m in manifests for c in lineage_commands(yaml.safe_load(m.read_text()).get("lineage"))]
     planned = [  # how pretrained/go1_flat is (re)made
-        ("plan", "unio4 train online --seed 0 --out RUN"),
+        ("plan", "unio4 bench walk --well --task go1_walk_well --judge-task go1_flat --seeds 11 -o WALK"),
         ("plan", "unio4 export RUN/checkpoints/final.pt -o pretrained/go1_flat --force"),
     ]
     refused = []
