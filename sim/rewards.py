@@ -113,6 +113,13 @@ class RewardConstants:
         return cls(soft_lower, soft_upper, default, torque_limit, clock_frequency, dt)
 
 
+def body_contact_force(body_contact: tuple[torch.Tensor, torch.Tensor] | None, like: torch.Tensor) -> torch.Tensor:
+    """Trunk (N,) and thigh (N, 4) normal forces as one (N, 5) tensor; zeros where unmeasured (None)."""
+    if body_contact is None:
+        return like.new_zeros(like.shape[0], 5)
+    return torch.cat([body_contact[0].unsqueeze(1), body_contact[1]], 1)
+
+
 def reward_inputs(
     constants: RewardConstants,
     *,
@@ -144,10 +151,6 @@ def reward_inputs(
     thighs (N, 4); None where unmeasured: zero), ``time`` (s of policy time, for the gait clock) and
     ``link_contact`` (hips and calves (N, 8); None or (N, 0) where unmeasured).
     """
-    if body_contact is None:
-        collision_force = base_height.new_zeros(base_height.shape[0], 5)
-    else:
-        collision_force = torch.cat([body_contact[0].unsqueeze(1), body_contact[1]], 1)
     return RewardInputs(
         commands=commands,
         base_lin_vel=base_lin_vel,
@@ -164,7 +167,7 @@ def reward_inputs(
         foot_lift=foot_lift,
         first_contact=first_contact,
         air_time=air_time,
-        collision_force=collision_force,
+        collision_force=body_contact_force(body_contact, base_height),
         link_force=link_contact if link_contact is not None else base_height.new_zeros(base_height.shape[0], 0),
         terminated=terminated,
         soft_lower=constants.soft_lower,
