@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
-from unio4.configs.loader import to_dict
 from unio4.learning.loggers import LoggerSpec
+from unio4.learning.online.envs import go1_run_state
 from unio4.learning.online.runner import OnlineConfig, train_online
 from unio4.learning.policy import GaussianActor
 from unio4.sim.config import TaskConfig
@@ -267,7 +267,7 @@ def time_to_walk(run: WalkRun) -> WalkResult:
         )
         return walked and run.stop_when_walking
 
-    extra = {"task_config": to_dict(run.task_cfg), "backend": run.backend, "init": None}  # so its checkpoints export
+    extra = go1_run_state(run.task_cfg, run.backend, None)  # so its checkpoints export
     train_online(env, cfg, run.run_dir, extra_state=extra, on_iteration=on_iteration, show_progress=run.show_progress, tracker=run.logger)
     env.close()
     return checker.close()

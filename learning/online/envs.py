@@ -70,11 +70,16 @@ def go1_envs(
 
     device = rank_device(cfg.device, ctx)  # the task lives where the networks do
     env = Go1VelocityTask(task_cfg, num_envs, backend=backend, seed=seed + ctx.rank * num_envs, device=device, training=init is None)
-    envs = OnlineEnvs(env, {"task_config": to_dict(task_cfg), "backend": backend, "init": init or None})
+    envs = OnlineEnvs(env, go1_run_state(task_cfg, backend, init))
     if cfg.eval_interval and ctx.is_main:  # the mean action on its own robots: same commands, pushes and dynamics every time
         envs.eval_task = Go1VelocityTask(task_cfg, eval_envs, backend=backend, seed=EVAL_SEED, device=device)
         envs.evaluator = go1_evaluator(envs.eval_task, eval_seconds)
     return envs
+
+
+def go1_run_state(task_cfg: TaskConfig, backend: str, init: str | None) -> dict[str, Any]:
+    """What a Go1 run's checkpoints record about it: the task (so they export to a bundle), backend and init."""
+    return {"task_config": to_dict(task_cfg), "backend": backend, "init": init or None}
 
 
 def go1_evaluator(task: Go1VelocityTask, seconds: float) -> Evaluator:
