@@ -35,6 +35,10 @@ class HeightfieldSpec:
     size_y: float
     max_height: float
     base_depth: float = 0.5
+    # Contact impedance of the heightfield, which overrides the feet's soft pads (priority 2): soft feet
+    # sink below the prisms' tops and catch on their side faces (docs/benchmarks/time-to-walk.md,
+    # "Rough terrain: the terrain curriculum (`go1_rough`)").
+    solimp: tuple[float, float, float] = (0.5, 0.95, 0.01)
 
 
 def _inertial(parent: ET.Element, inertial: Inertial) -> None:
@@ -109,7 +113,7 @@ def _add_scene(root: ET.Element, heightfield: HeightfieldSpec | None) -> ET.Elem
             ncol=str(h.ncol),
             size=format_numbers((h.size_x, h.size_y, h.max_height, h.base_depth)),
         )
-        ET.SubElement(world, "geom", floor, type="hfield", hfield="terrain")
+        ET.SubElement(world, "geom", floor, type="hfield", hfield="terrain", priority="2", solimp=format_numbers(h.solimp))
     return world
 
 

@@ -131,6 +131,8 @@ class Go1VelocityTask:
         self.latency_substeps = torch.zeros(n, dtype=torch.long, device=dev)
         self.obs_history = torch.zeros(n, self.num_obs, device=dev)
         self.spawn_xy = torch.zeros(n, 2, device=dev)
+        self.walked = torch.zeros(n, device=dev)  # m along the commands this episode (the terrain curriculum)
+        self.commanded_path = torch.zeros(n, device=dev)  # m the commands asked for this episode
         ones, zeros = torch.ones(n, device=dev), torch.zeros(n, device=dev)
         self.dynamics = Dynamics(ones, zeros, ones.clone(), ones.clone(), ones.clone())
         self.episode_sums: dict[str, torch.Tensor] = {name: torch.zeros(n, device=dev) for name in self.cfg.rewards.weights}
@@ -172,12 +174,13 @@ class Go1VelocityTask:
         base_lin_vel, gravity, height = self._kinematics(state)
         terminated, truncated = self._episode_ends(state, gravity, height)
         reward, parts = self._reward(state, base_lin_vel, gravity, height, terminated)
+        self._track_progress(base_lin_vel)
         self.last_actions = self.actions
         self.last_joint_vel = state.joint_vel
         self._resample_and_push()
         obs, critic = self._observe(state, base_lin_vel, height)
         info: dict[str, Any] = {"critic_obs": critic, "reward_terms": parts}
-        self._reset_finished(terminated | truncated, obs, critic, info)
+        self._reset_finished(terminated | truncated, terminated, obs, critic, info)
         return obs, reward, terminated, truncated, info
 
     def curriculum_state(self) -> dict[str, Any]:
@@ -277,7 +280,17 @@ class Go1VelocityTask:
             if push.numel():
                 self.backend.push(push, push_velocities(cfg.randomization, push.numel(), self.gen))
 
-    def _reset_finished(self, done: torch.Tensor, obs: torch.Tensor, critic: torch.Tensor, info: dict[str, Any]) -> None:
+    def _track_progress(self, base_lin_vel: torch.Tensor) -> None:
+        """Add this step's distance along the commanded direction, and the commanded distance, to the episode's."""
+        command = self.commands[:, :2]
+        speed = torch.norm(command, dim=1)
+        along = (base_lin_vel[:, :2] * command).sum(dim=1) / speed.clamp(min=1e-6)
+        self.walked += along * self.dt
+        self.commanded_path += speed * self.dt
+
+    def _reset_finished(
+        self, done: torch.Tensor, terminated: torch.Tensor, obs: torch.Tensor, critic: torch.Tensor, info: dict[str, Any]
+    ) -> None:
         """Reset the envs that just finished: their last observations go to ``info``, their first into ``obs``/``critic``."""
         done_ids = torch.nonzero(done).flatten()
         if not done_ids.numel():
@@ -285,7 +298,7 @@ class Go1VelocityTask:
         info["final_obs"] = obs.clone()
         info["final_critic_obs"] = critic.clone()
         info["episode"] = self._episode_stats(done_ids)
-        self._reset_envs(done_ids, curriculum=True)
+        self._reset_envs(done_ids, curriculum=True, fell=terminated[done_ids])
         self.state = self.backend.state().to(self.device)
         fresh = self.state.select(done_ids)
         lin_vel, _, fresh_height = self._kinematics(fresh)
@@ -369,6 +382,15 @@ class Go1VelocityTask:
             stats["terrain_level"] = self.terrain.mean_level
         return stats
 
+    def _update_terrain_curriculum(self, ids: torch.Tensor, fell: torch.Tensor | None) -> None:
+        """Move the robots that just ended up or down a level by how far they walked (``terrain.curriculum_rule``)."""
+        if self.cfg.terrain.curriculum_rule == "progress":
+            self.terrain.update_curriculum(ids, self.walked[ids], self.commanded_path[ids], self.gen, fell)
+            return
+        distance = torch.norm(self.state.base_pos[ids, :2] - self.spawn_xy[ids], dim=1)
+        commanded = torch.norm(self.commands[ids, :2], dim=1) * self.cfg.episode_length_s
+        self.terrain.update_curriculum(ids, distance, commanded, self.gen)
+
     def _update_command_curriculum(self, ids: torch.Tensor) -> None:
         """Widen the command ranges once the finished episodes of about one per robot track well enough."""
         c = self.cfg.commands
@@ -383,13 +405,13 @@ class Go1VelocityTask:
                 self.command_fraction = min(1.0, self.command_fraction + c.curriculum_step)
             self._curriculum_scores = []
 
-    def _reset_envs(self, ids: torch.Tensor, curriculum: bool) -> None:
-        n, cfg, rnd = ids.numel(), self.cfg, self.cfg.randomization
+    def _reset_envs(self, ids: torch.Tensor, curriculum: bool, fell: torch.Tensor | None = None) -> None:
+        n, rnd = ids.numel(), self.cfg.randomization
         if curriculum:
             self._update_command_curriculum(ids)
-            distance = torch.norm(self.state.base_pos[ids, :2] - self.spawn_xy[ids], dim=1)
-            commanded = torch.norm(self.commands[ids, :2], dim=1) * cfg.episode_length_s
-            self.terrain.update_curriculum(ids, distance, commanded, self.gen)
+            self._update_terrain_curriculum(ids, fell)
+        self.walked[ids] = 0.0
+        self.commanded_path[ids] = 0.0
         xy = self.terrain.origins(self.terrain.levels[ids], self.terrain.types[ids])
         if not self.terrain.is_flat:
             xy = xy + uniform(self.gen, -0.5, 0.5, (n, 2))

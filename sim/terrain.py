@@ -2,8 +2,9 @@
 
 Rough terrain is one heightfield made of square tiles: columns along x are difficulty levels,
 rows along y are terrain types (slope pyramid, random roughness, stairs pyramid, discrete
-obstacles). Each env is spawned at the centre of its tile; at reset an env that walked far moves
-one level up, one that walked less than half its commanded distance moves one level down, and
+obstacles), inside a flat border so that robots leaving the outer tiles walk on instead of off the
+edge. Each env is spawned at the centre of its tile; at reset an env that walked half a tile moves
+one level up, one that fell or walked less than half its commanded distance moves one level down, and
 one that solved the hardest level is sent to a random level (so the hardest tiles stay in use).
 """
 
@@ -33,6 +34,14 @@ class TerrainConfig:
     max_step_height: float = bounded(0.12, ge=0)  # m
     max_obstacle_height: float = bounded(0.10, ge=0)  # m
     curriculum: bool = True
+    # How far a robot "walked": "progress", along its commands (the integral of its velocity in the
+    # commanded direction), and a fall moves it down; "displacement", legged_gym's straight line from
+    # the spawn, which yaw-rate commands curve (docs/benchmarks/time-to-walk.md,
+    # "Rough terrain: the terrain curriculum (`go1_rough`)").
+    curriculum_rule: Literal["progress", "displacement"] = "progress"
+    border_size: float = bounded(5.0, ge=0)  # m of flat ground around the tiles
+    contact_solimp: tuple[float, float, float] = bounded((0.5, 0.95, 0.01), gt=0)  # MuJoCo solimp of the heightfield (HeightfieldSpec)
+    min_init_level: int = bounded(0, ge=0)  # robots start on levels min..max (evaluation: one level alone)
     max_init_level: int = bounded(1, ge=0)
     spawn_footprint: float = bounded(0.4, gt=0)  # m: robots spawn above the highest sample within this half-width of the base
     spawn_clearance: float = bounded(0.06, ge=0)  # m added on heightfields: randomised initial joints reach lower than the nominal stance
@@ -42,8 +51,12 @@ class TerrainConfig:
         check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
         if not self.types:  # a length, which no range expresses
             raise ValueError("types: at least one terrain type is required")
+        if len(self.contact_solimp) != 3 or not self.contact_solimp[0] <= self.contact_solimp[1] < 1:  # MuJoCo's impedance
+            raise ValueError(f"contact_solimp: expected [dmin, dmax, width], 0<dmin<=dmax<1, width>0; got {list(self.contact_solimp)}")
         if not self.max_init_level < self.num_levels:  # across fields: a level the curriculum has
             raise ValueError(f"max_init_level must be in [0, {self.num_levels - 1}]")
+        if not self.min_init_level <= self.max_init_level:
+            raise ValueError(f"min_init_level must be in [0, max_init_level={self.max_init_level}]")
 
 
 @dataclass
@@ -93,26 +106,32 @@ class Terrain:
         """World xy of the centre of tile (level, type)."""
         if self.spec is None:
             return torch.zeros(levels.shape[0], 2, device=levels.device)
-        n = _tile_samples(self.cfg)
-        stride, centre = n * self.cfg.resolution, (n - 1) / 2 * self.cfg.resolution
-        x = -self.spec.size_x + levels.float() * stride + centre
-        y = -self.spec.size_y + types.float() * stride + centre
+        n, res = _tile_samples(self.cfg), self.cfg.resolution
+        stride, start = n * res, (_border_samples(self.cfg) + (n - 1) / 2) * res
+        x = -self.spec.size_x + start + levels.float() * stride
+        y = -self.spec.size_y + start + types.float() * stride
         return torch.stack([x, y], dim=-1)
 
     def assign(self, num_envs: int, generator: torch.Generator) -> None:
-        """Initial tile of each env: random type, level up to ``max_init_level``."""
+        """Initial tile of each env: random type, level in ``[min_init_level, max_init_level]``."""
         dev = generator.device
-        self.levels = torch.randint(0, self.cfg.max_init_level + 1, (num_envs,), generator=generator, device=dev)
+        self.levels = torch.randint(self.cfg.min_init_level, self.cfg.max_init_level + 1, (num_envs,), generator=generator, device=dev)
         self.types = torch.randint(0, len(self.cfg.types), (num_envs,), generator=generator, device=dev)
 
     def update_curriculum(
-        self, env_ids: torch.Tensor, distance: torch.Tensor, commanded_distance: torch.Tensor, generator: torch.Generator
+        self,
+        env_ids: torch.Tensor,
+        distance: torch.Tensor,
+        commanded_distance: torch.Tensor,
+        generator: torch.Generator,
+        fell: torch.Tensor | None = None,
     ) -> None:
-        """Move envs that just ended up or down a level by how far they walked."""
+        """Move envs that just ended up or down a level by how far they walked; ``fell``: a fall moves down."""
         if self.spec is None or not self.cfg.curriculum or env_ids.numel() == 0:
             return
-        up = distance > self.cfg.tile_size / 2
-        down = (distance < 0.5 * commanded_distance) & ~up
+        fell = torch.zeros_like(distance, dtype=torch.bool) if fell is None else fell
+        up = (distance > self.cfg.tile_size / 2) & ~fell
+        down = ((distance < 0.5 * commanded_distance) | fell) & ~up
         levels = self.levels[env_ids] + up.long() - down.long()
         top = self.cfg.num_levels
         solved = levels >= top
@@ -126,6 +145,10 @@ class Terrain:
 
 def _tile_samples(cfg: TerrainConfig) -> int:
     return int(round(cfg.tile_size / cfg.resolution)) + 1
+
+
+def _border_samples(cfg: TerrainConfig) -> int:
+    return int(round(cfg.border_size / cfg.resolution))
 
 
 def _tile(kind: TerrainType, difficulty: float, n: int, cfg: TerrainConfig, rng: np.random.Generator) -> np.ndarray:
@@ -166,8 +189,15 @@ def make_terrain(cfg: TerrainConfig) -> Terrain:
         for level in range(cfg.num_levels):
             difficulty = (level + 1) / cfg.num_levels
             heights[ti * n : (ti + 1) * n, level * n : (level + 1) * n] = _tile(kind, difficulty, n, cfg, rng)
+    heights = np.pad(heights, _border_samples(cfg))  # flat ground (height 0) around the tiles
+    rows, cols = heights.shape
     max_height = max(float(heights.max()), 1e-3)
     spec = HeightfieldSpec(
-        nrow=rows, ncol=cols, size_x=(cols - 1) * cfg.resolution / 2, size_y=(rows - 1) * cfg.resolution / 2, max_height=max_height
+        nrow=rows,
+        ncol=cols,
+        size_x=(cols - 1) * cfg.resolution / 2,
+        size_y=(rows - 1) * cfg.resolution / 2,
+        max_height=max_height,
+        solimp=cfg.contact_solimp,
     )
     return Terrain(cfg, heights, spec)

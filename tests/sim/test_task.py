@@ -111,7 +111,56 @@ def test_rough_terrain_spawns_on_tiles_and_curriculum_moves() -> None:
     assert (task.terrain.levels == 1).all()
     task.terrain.update_curriculum(ids, torch.zeros(8), torch.ones(8) * 5, task.gen)
     assert (task.terrain.levels == 0).all()
+    task.terrain.update_curriculum(ids, far, torch.ones(8), task.gen, fell=torch.ones(8, dtype=torch.bool))
+    assert (task.terrain.levels == 0).all()  # a fall never moves up, however far the robot got first
     task.close()
+
+
+def test_the_heightfield_has_a_flat_border_around_its_tiles() -> None:
+    cfg = load_task_config("go1_rough").terrain
+    task = Go1VelocityTask(load_task_config("go1_rough"), 2, seed=0)
+    spec, terrain = task.terrain.spec, task.terrain
+    assert spec is not None
+    corners = terrain.origins(torch.tensor([0, cfg.num_levels - 1]), torch.tensor([0, len(cfg.types) - 1]))
+    edge = torch.tensor([spec.size_x, spec.size_y]) - corners.abs().amax(dim=0)
+    assert (edge >= cfg.border_size + cfg.tile_size / 2 - 0.1).all(), edge  # outer tiles are a border away from the edge
+    ring = torch.tensor([[-spec.size_x + 0.5, 0.0], [spec.size_x - 0.5, 0.0], [0.0, -spec.size_y + 0.5], [0.0, spec.size_y - 0.5]])
+    assert (terrain.height_at(ring) == 0).all()
+    task.close()
+
+
+def test_the_terrain_curriculum_credits_walking_along_turning_commands() -> None:
+    """A robot that tracks a turning command covers its commanded path but not the straight line
+    legged_gym measures: the "progress" rule moves it up, a fall moves it down."""
+    cfg = load_task_config("go1_rough", ["terrain.max_init_level=2"])
+    task = Go1VelocityTask(cfg, 4, seed=0)
+    task.reset()
+    ids = torch.arange(4)
+    start = task.terrain.levels.clone()
+    task.commands[:] = torch.tensor([0.5, 0.0, 1.0])  # a 0.5 m circle: the straight line never exceeds 1 m
+    for _ in range(int(cfg.episode_length_s / task.dt)):
+        task._track_progress(task.commands[:, :2])  # a perfect tracker
+    assert torch.allclose(task.walked, task.commanded_path) and (task.walked > cfg.terrain.tile_size / 2).all()
+    task._reset_envs(ids[:2], curriculum=True, fell=torch.tensor([False, True]))
+    assert task.terrain.levels[0] == start[0] + 1 and task.terrain.levels[1] == (start[1] - 1).clamp(min=0)
+    assert (task.walked[:2] == 0).all() and (task.walked[2:] > 0).all()  # a reset starts the robot's count again
+    task.close()
+
+
+def test_a_flat_heightfield_walks_like_the_plane() -> None:
+    """The built-in trot covers the same ground on a flat heightfield as on the plane: the soft foot pads
+    sinking below the heightfield's prisms used to catch on their sides (0.5-2.0 m here against 2.1 m)."""
+    flat = ["terrain.max_slope=0", "terrain.max_roughness=0", "terrain.max_step_height=0", "terrain.max_obstacle_height=0"]
+    straight = ["commands.lin_vel_x=[0.8,0.8]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]", "randomization.enabled=false"]
+    distances = []
+    for floor in (["terrain.type=flat"], ["terrain.max_init_level=0", "terrain.curriculum=false"]):
+        task = Go1VelocityTask(load_task_config("go1_rough", flat + straight + floor), 4, seed=0)
+        result = walk(task, 5.0)
+        task.close()
+        assert not result.fell.any()
+        distances.append(result.distance)
+    plane, heightfield = distances
+    assert (heightfield / plane).min() > 0.85 and (heightfield / plane).max() < 1.2, (plane, heightfield)
 
 
 def test_domain_randomisation_changes_dynamics() -> None:
