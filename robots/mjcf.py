@@ -39,6 +39,7 @@ class HeightfieldSpec:
     # sink below the prisms' tops and catch on their side faces (docs/benchmarks/time-to-walk.md,
     # "Rough terrain: the terrain curriculum (`go1_rough`)").
     solimp: tuple[float, float, float] = (0.5, 0.95, 0.01)
+    outside_drop: float = 0.02  # m: beyond the edges a plane this far below zero, so a robot that walks off steps down instead of falling
 
 
 def _inertial(parent: ET.Element, inertial: Inertial) -> None:
@@ -114,6 +115,8 @@ def _add_scene(root: ET.Element, heightfield: HeightfieldSpec | None) -> ET.Elem
             size=format_numbers((h.size_x, h.size_y, h.max_height, h.base_depth)),
         )
         ET.SubElement(world, "geom", floor, type="hfield", hfield="terrain", priority="2", solimp=format_numbers(h.solimp))
+        outside = {**floor, "name": "floor_outside", "pos": format_numbers((0.0, 0.0, -h.outside_drop))}
+        ET.SubElement(world, "geom", outside, type="plane", size="0 0 0.05")
     return world
 
 

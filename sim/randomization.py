@@ -45,6 +45,9 @@ class RandomizationConfig:
     push_interval_s: float = bounded(15.0, gt=0)
     push_max_vel: float = bounded(1.0, ge=0)
     init_joint_scale: Range = bounded((0.5, 1.5), gt=0)
+    # Foot contact from the pads' soft, twist-resisting contact (0) to a stiff point contact (1), PyBullet's
+    # kind (docs/benchmarks/time-to-walk.md, "What the PyBullet yaw gap is made of"); read by MuJoCo CPU only.
+    foot_contact: Range = bounded((0.0, 0.0), ge=0, le=1)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
 
@@ -62,6 +65,8 @@ def sample_dynamics(cfg: RandomizationConfig, robot: RobotDescription, n: int, g
             kp_scale=uniform(gen, *cfg.kp_scale, (n,)),
             kd_scale=uniform(gen, *cfg.kd_scale, (n,)),
             motor_strength=uniform(gen, *cfg.motor_strength, (n,)),
+            # drawn last and only when asked for, so that every other draw stays where it was
+            foot_contact=uniform(gen, *cfg.foot_contact, (n,)) if cfg.foot_contact[1] > 0 else None,
         )
     ones = torch.ones(n, device=gen.device)
     return Dynamics(

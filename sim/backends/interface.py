@@ -52,6 +52,10 @@ class Dynamics:
     kp_scale: torch.Tensor  # (n,)
     kd_scale: torch.Tensor  # (n,)
     motor_strength: torch.Tensor  # (n,) multiplies the PD torque
+    # (n,) 0: the foot pads' soft contact with torsional and rolling friction; 1: a stiff contact with
+    # sliding friction only, as PyBullet's. None: the pads as built. Only MuJoCo CPU reads it; the other
+    # engines keep their own contact model.
+    foot_contact: torch.Tensor | None = None
 
 
 class PhysicsBackend(Protocol):

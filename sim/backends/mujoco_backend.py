@@ -23,6 +23,7 @@ from unio4.sim.backends.mujoco_model import ModelIndex, compile_model
 from unio4.sim.terrain import Terrain
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+STIFF_SOLIMP = np.array([0.9, 0.95, 0.001, 0.5, 2.0])  # MuJoCo's default impedance (dmin, dmax, width, midpoint, power): stiff
 
 
 class MujocoBackend:
@@ -52,6 +53,8 @@ class MujocoBackend:
         self._trunk_body = idx.trunk_body
         self._friction_geoms = idx.friction_geoms
         self._nominal = (m.body_mass[self._trunk_body], m.actuator_gainprm[:, 0].copy(), m.actuator_biasprm[:, 1:3].copy())
+        self._feet = idx.foot_geoms
+        self._pads = (m.geom_solimp[self._feet].copy(), m.geom_friction[self._feet, 1:].copy())  # the feet's contact as built
         # Buffers (float64, what MuJoCo reads/writes).
         data = mujoco.MjData(m)
         mujoco.mj_resetDataKeyframe(m, data, 0)
@@ -132,6 +135,14 @@ class MujocoBackend:
             model.actuator_gainprm[:, 0] = gain * kp
             model.actuator_biasprm[:, 1] = bias[:, 0] * kp
             model.actuator_biasprm[:, 2] = bias[:, 1] * float(dynamics.kd_scale[k]) * strength
+            if dynamics.foot_contact is not None:
+                self._set_foot_contact(model, float(dynamics.foot_contact[k]))
+
+    def _set_foot_contact(self, model: mujoco.MjModel, blend: float) -> None:
+        """Blend the feet's contact from the pads as built (0) to MuJoCo's stiff default without twist friction (1)."""
+        solimp, twist = self._pads
+        model.geom_solimp[self._feet] = (1 - blend) * solimp + blend * STIFF_SOLIMP
+        model.geom_friction[self._feet, 1:] = (1 - blend) * twist
 
     def push(self, env_ids: torch.Tensor, delta_lin_vel_world: torch.Tensor) -> None:
         qv = 1 + self.base_model.nq

@@ -41,6 +41,7 @@ class ModelIndex:
     trunk_sensor: int
     torque_sensor: np.ndarray  # (12,) actuator-force sensors
     trunk_body: int
+    foot_geoms: np.ndarray  # (4,) the feet's spheres
     friction_geoms: np.ndarray  # the feet and the floor (geom 0): what friction randomisation changes
     link_sensor: np.ndarray | None = None  # (8,) the hips' then the calves' contact sensors (normal force), when compiled in
 
@@ -60,6 +61,7 @@ class ModelIndex:
             trunk_sensor=sensor["trunk_contact"],
             torque_sensor=np.array([sensor[f"{n}_torque"] for n in robot.joint_short_names]),
             trunk_body=mujoco.mj_name2id(m, obj.mjOBJ_BODY, "trunk"),
+            foot_geoms=np.array(feet),
             friction_geoms=np.array([*feet, 0]),
             link_sensor=_link_sensors(sensor, robot),
         )

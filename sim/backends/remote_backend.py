@@ -61,7 +61,8 @@ class RemoteBackend:
         return self._state(self.worker.call("state")[1])
 
     def set_dynamics(self, env_ids: torch.Tensor, dynamics: Dynamics) -> None:
-        arrays = {f.name: _host(getattr(dynamics, f.name)) for f in fields(Dynamics)}
+        # foot_contact stays here: the worker's engine keeps its own contact model
+        arrays = {f.name: _host(getattr(dynamics, f.name)) for f in fields(Dynamics) if f.name != "foot_contact"}
         self.worker.call("set_dynamics", None, env_ids=_host(env_ids, np.int64), **arrays)
 
     def push(self, env_ids: torch.Tensor, delta_lin_vel_world: torch.Tensor) -> None:

@@ -126,6 +126,13 @@ def test_the_heightfield_has_a_flat_border_around_its_tiles() -> None:
     assert (edge >= cfg.border_size + cfg.tile_size / 2 - 0.1).all(), edge  # outer tiles are a border away from the edge
     ring = torch.tensor([[-spec.size_x + 0.5, 0.0], [spec.size_x - 0.5, 0.0], [0.0, -spec.size_y + 0.5], [0.0, spec.size_y - 0.5]])
     assert (terrain.height_at(ring) == 0).all()
+    # beyond the edge a plane holds a robot up: spawned 1 m outside the map, it stands
+    outside = torch.tensor([[spec.size_x + 1.0, 0.0, 0.3], [0.0, -spec.size_y - 1.0, 0.3]])
+    s, n = task.state, torch.arange(2)
+    task.backend.reset(n, outside, s.base_quat, s.base_lin_vel_world * 0, s.base_ang_vel_body * 0, s.joint_pos, s.joint_vel * 0)
+    for _ in range(50):
+        task._actuate(torch.zeros(2, 12))
+    assert (task.state.base_pos[:, 2] > 0.2).all(), task.state.base_pos
     task.close()
 
 
@@ -171,6 +178,29 @@ def test_domain_randomisation_changes_dynamics() -> None:
     gains = {float(m.actuator_gainprm[0, 0]) for m in backend.models}  # type: ignore[attr-defined]
     assert len(masses) == 16 and len(gains) == 16
     assert task.latency_substeps.max() > 0
+    task.close()
+
+
+def test_foot_contact_randomisation_stiffens_the_feet_and_leaves_other_draws_alone() -> None:
+    """``randomization.foot_contact`` 1 is a stiff contact: the feet sink less, so a standing Go1 rides
+    higher. Left at its default it draws nothing: every other draw, and so the rollout, is unchanged."""
+    heights = {}
+    for blend in ("[0,0]", "[1,1]"):
+        cfg = load_task_config("go1_flat", [*STILL, f"randomization.foot_contact={blend}", "randomization.push_interval_s=100"])
+        task = Go1VelocityTask(cfg, 4, seed=0)
+        task.reset()
+        for _ in range(100):
+            task.step(torch.zeros(4, 12))
+        heights[blend] = task.state.base_pos[:, 2].clone()
+        task.close()
+    rise = heights["[1,1]"] - heights["[0,0]"]
+    assert (rise > 0.004).all() and rise.mean() > 0.01, heights  # the soft pads sink 1-2 cm
+    default_cfg = load_task_config("go1_flat", [*STILL, "randomization.push_interval_s=100"])
+    task = Go1VelocityTask(default_cfg, 4, seed=0)
+    task.reset()
+    for _ in range(100):
+        task.step(torch.zeros(4, 12))
+    assert torch.equal(task.state.base_pos[:, 2], heights["[0,0]"])
     task.close()
 
 
