@@ -37,7 +37,7 @@ class HeightfieldSpec:
     base_depth: float = 0.5
     # Contact impedance of the heightfield, which overrides the feet's soft pads (priority 2): soft feet
     # sink below the prisms' tops and catch on their side faces (docs/benchmarks/time-to-walk.md,
-    # "Rough terrain: the terrain curriculum (`go1_rough`)").
+    # "What held the curriculum back").
     solimp: tuple[float, float, float] = (0.5, 0.95, 0.01)
     outside_drop: float = 0.02  # m: beyond the edges a plane this far below zero, so a robot that walks off steps down instead of falling
 
@@ -114,8 +114,12 @@ def _add_scene(root: ET.Element, heightfield: HeightfieldSpec | None) -> ET.Elem
             ncol=str(h.ncol),
             size=format_numbers((h.size_x, h.size_y, h.max_height, h.base_depth)),
         )
-        ET.SubElement(world, "geom", floor, type="hfield", hfield="terrain", priority="2", solimp=format_numbers(h.solimp))
-        outside = {**floor, "name": "floor_outside", "pos": format_numbers((0.0, 0.0, -h.outside_drop))}
+        # drawn in one matte colour under a slanted light, so that slopes and step edges show
+        ET.SubElement(asset, "material", name="terrain", rgba=".55 .52 .48 1", specular="0.05")
+        ET.SubElement(world, "light", pos="0 0 3", dir="0.4 0.3 -1", directional="true", diffuse=".4 .4 .4")
+        terrain = {**floor, "material": "terrain"}
+        ET.SubElement(world, "geom", terrain, type="hfield", hfield="terrain", priority="2", solimp=format_numbers(h.solimp))
+        outside = {**floor, "name": "floor_outside", "pos": format_numbers((0.0, 0.0, -h.outside_drop)), "group": str(HIDDEN_GROUP)}
         ET.SubElement(world, "geom", outside, type="plane", size="0 0 0.05")
     return world
 

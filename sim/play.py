@@ -115,7 +115,7 @@ def play(
 
 def _renderer(task: Go1VelocityTask, size: tuple[int, int]) -> PoseRenderer:
     """An offscreen renderer of the task's robot, ``size`` pixels, its camera following the base from 1.6 m."""
-    return PoseRenderer(task.robot.name, width=size[0], height=size[1], distance=1.6)
+    return PoseRenderer(task.robot.name, width=size[0], height=size[1], distance=1.6, terrain=task.terrain)
 
 
 def _measured_velocity(s: RobotState) -> np.ndarray:
@@ -184,7 +184,7 @@ def launch_viewer(make_policy: PolicyFactory, cfg: TaskConfig, command: tuple[fl
 
     task = Go1VelocityTask(play_config(cfg, command, False), 1, num_threads=1)
     act = make_policy(task)
-    shown = PoseRenderer(task.robot.name)  # its model and data are what the viewer shows
+    shown = PoseRenderer(task.robot.name, terrain=task.terrain)  # its model and data are what the viewer shows
     obs, _ = task.reset()
     with mujoco.viewer.launch_passive(shown.model, shown.data) as viewer:
         for _ in range(int(round(seconds / task.dt))):

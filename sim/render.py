@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from unio4.sim.terrain import Terrain
 
 
 def use_offscreen_gl() -> None:
@@ -24,7 +28,10 @@ def use_offscreen_gl() -> None:
 class PoseRenderer:
     """Offscreen images of one robot in given poses."""
 
-    def __init__(self, robot_name: str = "go1", width: int = 256, height: int = 192, distance: float = 1.2) -> None:
+    def __init__(
+        self, robot_name: str = "go1", width: int = 256, height: int = 192, distance: float = 1.2, terrain: Terrain | None = None
+    ) -> None:
+        """``terrain``: the ground drawn under the robot (a plane without it, or for flat terrain)."""
         import mujoco
 
         from unio4.robots.description import load_robot
@@ -33,7 +40,7 @@ class PoseRenderer:
 
         robot = load_robot(robot_name)
         self._mj = mujoco
-        self.model = compile_model(robot)
+        self.model = compile_model(robot, terrain)
         self.model.vis.headlight.ambient[:] = 0.45  # the MJCF has no lights of its own
         self.model.vis.headlight.diffuse[:] = 0.7
         self.data = mujoco.MjData(self.model)

@@ -37,7 +37,7 @@ class TerrainConfig:
     # How far a robot "walked": "progress", along its commands (the integral of its velocity in the
     # commanded direction), and a fall moves it down; "displacement", legged_gym's straight line from
     # the spawn, which yaw-rate commands curve (docs/benchmarks/time-to-walk.md,
-    # "Rough terrain: the terrain curriculum (`go1_rough`)").
+    # "What held the curriculum back").
     curriculum_rule: Literal["progress", "displacement"] = "progress"
     border_size: float = bounded(5.0, ge=0)  # m of flat ground around the tiles
     contact_solimp: tuple[float, float, float] = bounded((0.5, 0.95, 0.01), gt=0)  # MuJoCo solimp of the heightfield (HeightfieldSpec)

@@ -44,7 +44,7 @@ class RobotCheckConfig:
     yaw_lever: float = bounded(0.25, ge=0, le=2)  # m: a yaw-rate error counts as this times it, in m/s
     block_s: float = bounded(1.0, gt=0, le=60)  # block length for the walks' standard error
     sigmas: float = bounded(2.0, ge=0, le=10)  # standard errors of tolerance
-    min_increase: float = bounded(0.02, ge=0, le=1)  # m/s tolerated on top: walk-to-walk differences the blocks do not see
+    min_increase: float = bounded(0.005, ge=0, le=1)  # m/s tolerated on top: walk-to-walk differences the blocks do not see
 
     def __post_init__(self) -> None:
         check_fields(self)

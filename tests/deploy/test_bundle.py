@@ -106,6 +106,18 @@ def test_shipped_pretrained_bundle_loads_and_walks() -> None:
     assert result["falls_per_robot_minute"] == 0.0 and result["lin_vel_error"] < 0.3, result
 
 
+def test_shipped_rough_bundle_walks_on_level_2() -> None:
+    """pretrained/go1_rough (fine-tuned from pretrained/go1_flat on go1_rough_well) walks forward over level 2's tiles."""
+    from unio4.sim.evaluate import evaluate_bundle
+
+    bundle = Path(__file__).resolve().parents[2] / "pretrained" / "go1_rough"
+    level_2 = ["terrain.min_init_level=2", "terrain.max_init_level=2", "terrain.curriculum=false", "randomization.push_interval_s=100"]
+    forward = ["commands.lin_vel_x=[0.5,0.5]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"]
+    task = load_task_config("go1_rough_well", level_2 + forward)
+    result = evaluate_bundle(bundle, task, "mujoco", num_envs=8, seconds=5.0, seed=1, full_range=True)  # the task's forward command
+    assert result["falls_per_robot_minute"] == 0.0 and result["lin_vel_error"] < 0.3, result
+
+
 def test_the_robot_loads_a_bundle_with_a_checkpoint_without_torch(walking_bundle: Path) -> None:
     code = f"import sys; from unio4.deploy.bundle import load_bundle; load_bundle({str(walking_bundle)!r})"
     code += "; assert 'torch' not in sys.modules, 'torch imported'"
