@@ -134,7 +134,7 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=3.0, help="robot-time budget per session")
     p.add_argument("--iterations", type=int, default=2, help="session iterations at most (the budget may end it sooner)")
     p.add_argument("--session-set", action="append", default=[], metavar="KEY=VALUE", help="a session override (repeatable)")
-    p.add_argument("--noise", type=float, default=0.02, help="m/s: tracking worse by more than this counts as worse")
+    p.add_argument("--noise", type=float, default=0.005, help="m/s: tracking worse by more counts as worse (check.min_increase)")
     args = p.parse_args()
     nominal = behaviour(args.bundle, args.out / "nominal", "nominal")
     rows = []
