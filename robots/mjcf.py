@@ -34,11 +34,8 @@ class HeightfieldSpec:
     size_x: float
     size_y: float
     max_height: float
+    solimp: tuple[float, float, float]  # contact impedance, over the feet's own (priority 2): TerrainConfig.contact_solimp
     base_depth: float = 0.5
-    # Contact impedance of the heightfield, which overrides the feet's soft pads (priority 2): soft feet
-    # sink below the prisms' tops and catch on their side faces (docs/benchmarks/time-to-walk.md,
-    # "What held the curriculum back").
-    solimp: tuple[float, float, float] = (0.5, 0.95, 0.01)
     outside_drop: float = 0.02  # m: beyond the edges a plane this far below zero, so a robot that walks off steps down instead of falling
 
 

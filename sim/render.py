@@ -41,7 +41,7 @@ class PoseRenderer:
         robot = load_robot(robot_name)
         self._mj = mujoco
         self.model = compile_model(robot, terrain)
-        self.model.vis.headlight.ambient[:] = 0.45  # the MJCF has no lights of its own
+        self.model.vis.headlight.ambient[:] = 0.45  # the MJCF's own lights point straight or steeply down
         self.model.vis.headlight.diffuse[:] = 0.7
         self.data = mujoco.MjData(self.model)
         self._qpos_idx = ModelIndex.of(self.model, robot).qpos

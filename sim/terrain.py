@@ -40,7 +40,9 @@ class TerrainConfig:
     # "What held the curriculum back").
     curriculum_rule: Literal["progress", "displacement"] = "progress"
     border_size: float = bounded(5.0, ge=0)  # m of flat ground around the tiles
-    contact_solimp: tuple[float, float, float] = bounded((0.5, 0.95, 0.01), gt=0)  # MuJoCo solimp of the heightfield (HeightfieldSpec)
+    # MuJoCo solimp of the heightfield, overriding the feet's soft pads: they sink below the prisms' tops
+    # and catch on their side faces (docs/benchmarks/time-to-walk.md, "What held the curriculum back").
+    contact_solimp: tuple[float, float, float] = bounded((0.5, 0.95, 0.01), gt=0)
     min_init_level: int = bounded(0, ge=0)  # robots start on levels min..max (evaluation: one level alone)
     max_init_level: int = bounded(1, ge=0)
     spawn_footprint: float = bounded(0.4, gt=0)  # m: robots spawn above the highest sample within this half-width of the base
@@ -129,9 +131,7 @@ class Terrain:
         """Move envs that just ended up or down a level by how far they walked; ``fell``: a fall moves down."""
         if self.spec is None or not self.cfg.curriculum or env_ids.numel() == 0:
             return
-        fell = torch.zeros_like(distance, dtype=torch.bool) if fell is None else fell
-        up = (distance > self.cfg.tile_size / 2) & ~fell
-        down = ((distance < 0.5 * commanded_distance) | fell) & ~up
+        up, down = level_moves(self.cfg, distance, commanded_distance, fell)
         levels = self.levels[env_ids] + up.long() - down.long()
         top = self.cfg.num_levels
         solved = levels >= top
@@ -141,6 +141,17 @@ class Terrain:
     @property
     def mean_level(self) -> float:
         return float(self.levels.float().mean()) if self.levels.numel() else 0.0
+
+
+def level_moves(
+    cfg: TerrainConfig, distance: torch.Tensor, commanded_distance: torch.Tensor, fell: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(up, down) per robot: up after walking half a tile without a fall; down after a fall or less than half
+    the commanded distance."""
+    fell = torch.zeros_like(distance, dtype=torch.bool) if fell is None else fell
+    up = (distance > cfg.tile_size / 2) & ~fell
+    down = ((distance < 0.5 * commanded_distance) | fell) & ~up
+    return up, down
 
 
 def _tile_samples(cfg: TerrainConfig) -> int:

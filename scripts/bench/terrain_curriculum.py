@@ -19,6 +19,7 @@ import torch
 from unio4.learning.export import checkpoint_policy
 from unio4.sim.config import load_task_config
 from unio4.sim.task import Go1VelocityTask
+from unio4.sim.terrain import level_moves
 
 
 def episode_ends(policy: torch.nn.Module, task: Go1VelocityTask, steps: int) -> dict[str, torch.Tensor]:
@@ -55,9 +56,7 @@ def main() -> None:
     task = Go1VelocityTask(cfg, args.num_envs, seed=args.seed)
     e = episode_ends(policy, task, int(cfg.episode_length_s / task.dt) + 10)
     task.close()
-    fell = e["fell"] if cfg.terrain.curriculum_rule == "progress" else torch.zeros_like(e["fell"])
-    up = (e["walked"] > cfg.terrain.tile_size / 2) & ~fell
-    down = ((e["walked"] < 0.5 * e["commanded"]) | fell) & ~up
+    up, down = level_moves(cfg.terrain, e["walked"], e["commanded"], e["fell"])  # displacement: fell stays all False
     print("| level | episode ends | up | down | fell | walked m | commanded m |")
     print("|---|---|---|---|---|---|---|")
     for level in e["level"].unique().tolist():
