@@ -14,23 +14,25 @@ never imports torch); ``SHA256SUMS`` and the manifest's ``files`` list it like t
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-from unio4.configs.loader import from_dict, to_dict
+from unio4.configs.loader import apply_overrides, from_dict, to_dict
 from unio4.deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file, verify_sums, write_sums
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.policy import GaussianActor
 from unio4.robots.description import load_robot
 from unio4.sim.config import TaskConfig
+from unio4.sim.rewards import validate_weights
 
 POLICY_FILE = "policy.onnx"
 CHECKPOINT_FILE = "checkpoint.pt"  # the bundle's weights-only checkpoint (--init BUNDLE)
@@ -254,7 +256,20 @@ def export_bundle(checkpoint: str | Path, out: str | Path, force: bool = True) -
 def checkpoint_policy(path: str | Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], TaskConfig]:
     """A training checkpoint's actor (its mean) and the task it was trained on."""
     state = load_checkpoint(path)
-    if state.get("task_config") is None:
+    task = checkpoint_task(state, path)
+    if task is None:
         raise ValueError(f"{path}: the checkpoint has no task_config; play a bundle, or a checkpoint trained on the Go1 task")
     actor = actor_from_checkpoint(state, str(path))
-    return (lambda obs: actor(obs)[0].detach()), from_dict(TaskConfig, state["task_config"], where=f"{path}: task_config")
+    return (lambda obs: actor(obs)[0].detach()), task
+
+
+def checkpoint_task(state: dict[str, Any], path: str | Path, overrides: Sequence[str] = ()) -> TaskConfig | None:
+    """The Go1 task a checkpoint's ``state`` was trained on, with ``overrides`` applied and validated (None: it has none).
+
+    ``path`` names the checkpoint in a bad field's one-line error.
+    """
+    if state.get("task_config") is None:
+        return None
+    task = from_dict(TaskConfig, apply_overrides(copy.deepcopy(state["task_config"]), overrides), where=f"{path}: task_config")
+    validate_weights(task.rewards.weights, where=f"{path}: task_config.rewards.weights")
+    return task

@@ -35,7 +35,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,14 +50,14 @@ from unio4.deploy.rollout_log import read_events, write_atomic
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.data.dataset import load_dataset
 from unio4.learning.data.pack import pack_runs
-from unio4.learning.export import export_bundle, init_checkpoint
+from unio4.learning.export import checkpoint_task, export_bundle, init_checkpoint
 from unio4.learning.policy import with_std_range
 from unio4.learning.robot.identify import log_features
 from unio4.learning.robot.robot_check import WalkMeasure, measure_walks, tolerance, walks_worse
 from unio4.learning.robot.session_config import CONFIG_FILE, TASK_FILE, GateConfig, SessionConfig, SessionError, SimFinetuneConfig
 from unio4.learning.robot.session_update import Iteration, RolloutPlan, Update, actor_network, make_update, task_with
 from unio4.robots.description import load_robot
-from unio4.sim.config import TaskConfig
+from unio4.sim.config import TaskConfig, load_task_config
 from unio4.sim.evaluate import evaluate_bundle
 
 __all__ = [
@@ -75,6 +75,7 @@ __all__ = [
     "rollout_connected",
     "rollout_logs",
     "run_summary",
+    "start_task",
 ]
 
 PHASES = ("check", "deploy", "pack", "update", "export", "gate", "flash")
@@ -421,6 +422,15 @@ class Session:
             return
         flash(bundle, SshTarget(self.cfg.flash_host))
         self.state.flashed = bundle
+
+
+def start_task(init: Path, overrides: Sequence[str] = ()) -> TaskConfig:
+    """A new session's task when none is named: the one ``init`` (a checkpoint or bundle) was trained on, so the
+    fine-tunes keep the rewards and randomisation that shaped its gait; ``go1_flat`` for a checkpoint that records none.
+    """
+    checkpoint = init_checkpoint(init)
+    task = checkpoint_task(load_checkpoint(checkpoint), checkpoint, overrides)
+    return task if task is not None else load_task_config("go1_flat", overrides)
 
 
 def next_phase(phase: str) -> str:

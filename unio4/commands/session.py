@@ -16,7 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_out(p, "session directory (state, logs, checkpoints, bundles)", required=True)
     p.add_argument("--init", default=None, help="checkpoint, or bundle with a checkpoint.pt, to start from (a new session)")
     p.add_argument("--config", default=None, help="session preset in configs/session/ or a YAML path (default: go1, or the stored one)")
-    task_help = "task preset whose rewards score the logs and whose gate evaluates bundles (default: go1_flat, or the stored one)"
+    task_help = "task preset whose rewards score the logs, fine-tunes train on and the gate evaluates bundles on"
+    task_help += " (default: the task --init was trained on, else go1_flat; on a resume the stored one)"
     p.add_argument("--task", default=None, help=task_help)
     add_set(p, "session.robot=127.0.0.1:8007", "session", "task")
     p.add_argument("--no-prompt", action="store_true", help="do not wait for the operator before each rollout")
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.robot.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig, SessionError
+    from unio4.learning.robot.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig, SessionError, start_task
     from unio4.sim.config import load_task_config
 
     check_out_dir(args.out)  # before any work
@@ -35,12 +36,16 @@ def run(args: argparse.Namespace) -> int:
     resuming = (root / "state.json").is_file()
     stored, stored_task = root / CONFIG_FILE, root / TASK_FILE
     config_path = stored if resuming and stored.is_file() and args.config is None else resolve_config_path(args.config or "go1", "session")
-    task_path = stored_task if resuming and stored_task.is_file() and args.task is None else (args.task or "go1_flat")
+    if not resuming and not args.init:
+        raise ValueError(f"{root}: no session here yet; start one with --init CHECKPOINT")
+    task_path = stored_task if resuming and stored_task.is_file() and args.task is None else args.task
+    if task_path is None and not resuming:
+        task = start_task(Path(args.init), overrides(args, "task"))  # the task the start checkpoint was trained on
+    else:
+        task = load_task_config(task_path or "go1_flat", overrides(args, "task"))
     session_cfg = load(SessionConfig, config_path, overrides(args, "session"))
-    session = Session(root, session_cfg, load_task_config(task_path, overrides(args, "task")))
+    session = Session(root, session_cfg, task)
     if not resuming:
-        if not args.init:
-            raise ValueError(f"{root}: no session here yet; start one with --init CHECKPOINT")
         session.start(Path(args.init))
     else:
         print(f"resuming {root}: iteration {session.state.iteration}, phase {session.state.phase}")

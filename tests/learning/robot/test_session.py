@@ -18,8 +18,18 @@ import pytest
 import yaml
 
 from tests.learning.robot.conftest import small_config
-from unio4.configs.loader import load, resolve_config_path
-from unio4.learning.robot.session import PHASES, GateConfig, Session, SessionConfig, SimFinetuneConfig, actor_network, gate_refusals
+from unio4.configs.loader import load, resolve_config_path, to_dict
+from unio4.learning.checkpoint import save_checkpoint
+from unio4.learning.robot.session import (
+    PHASES,
+    GateConfig,
+    Session,
+    SessionConfig,
+    SimFinetuneConfig,
+    actor_network,
+    gate_refusals,
+    start_task,
+)
 from unio4.sim.config import load_task_config
 from unio4.sim.emulator import spawn
 
@@ -142,6 +152,22 @@ def test_the_robot_time_budget_ends_a_session_between_rollouts(walking_bundle: P
     assert state["budget_spent"] and [r["iteration"] for r in rows] == [1]
     assert [p.name for p in (tmp_path / "iter_001").glob("run_*")] == ["run_0"]
     assert 2.0 < state["robot_seconds"] < 7.2 and rows[0]["robot_minutes"] == pytest.approx(state["robot_seconds"] / 60)
+
+
+def test_a_new_session_fine_tunes_on_the_task_its_checkpoint_was_trained_on(tmp_path: Path) -> None:
+    """No ``--task``: the start checkpoint's own task (rewards and randomisation that shaped its gait), with the
+    ``--set task.*`` overrides on top; a checkpoint that records no task gets ``go1_flat``."""
+    trained = load_task_config("go1_walk_well_tight")
+    state = {"actor": {}, "task_config": to_dict(trained)}
+    save_checkpoint(tmp_path / "own.pt", state)
+    task = start_task(tmp_path / "own.pt", ["rewards.tracking_sigma=0.05"])
+    assert task == dataclasses.replace(trained, rewards=dataclasses.replace(trained.rewards, tracking_sigma=0.05))
+    assert task.rewards.weights["link_collision"] == trained.rewards.weights["link_collision"] != 0
+    save_checkpoint(tmp_path / "bare.pt", {"actor": {}})
+    assert start_task(tmp_path / "bare.pt") == load_task_config("go1_flat")
+    save_checkpoint(tmp_path / "bad.pt", {**state, "task_config": {**to_dict(trained), "action_clip": "far"}})
+    with pytest.raises(ValueError, match=r"bad\.pt: task_config"):
+        start_task(tmp_path / "bad.pt")
 
 
 def test_a_bad_fine_tuning_override_fails_before_any_robot_time(tmp_path: Path) -> None:
