@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from unio4.configs.loader import bounded, check_fields
+from unio4.deploy.observations import rotate_inverse
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.data.pack import pack_runs
 from unio4.robots.description import load_robot
@@ -249,7 +250,8 @@ def simulate_features(
     bundle: Path, task_cfg: TaskConfig, commands: list[float], candidates: list[Candidate], seconds: float, skip_s: float
 ) -> dict[Candidate, PerCommand]:
     """Features of ``bundle`` in simulation, one robot per (candidate, command), randomisation off. The forward
-    speed is leg odometry's, as on the robot (a foot that slips reads as speed in both), not the simulator's truth.
+    speed is leg odometry's, as on the robot (a foot that slips reads as speed in both); ``true_speed``, not
+    compared with the robot, is the simulator's own.
     """
     cfg = dataclasses.replace(
         task_cfg,
@@ -270,15 +272,18 @@ def simulate_features(
     for i, (candidate, vx) in enumerate(pairs):
         w = {k: v[i] for k, v in walks.items()}
         speed = leg_odometry(task.robot, w["q"], w["dq"], w["gyro"], w["quat"], w["foot"], STANCE_FORCE)[0][:, 0]
-        out.setdefault(candidate, {})[vx] = _features(speed, walks["target"][i], walks["q"][i])
+        # the simulator's own speed too: leg odometry's error depends on the gait (a gate compares bundles by it)
+        out.setdefault(candidate, {})[vx] = _features(speed, walks["target"][i], walks["q"][i]) | {"true_speed": float(np.mean(w["vx"]))}
     return out
 
 
 def _walk(task: Go1VelocityTask, policy: Policy, obs: torch.Tensor, steps: int, skip: int) -> dict[str, np.ndarray]:
-    """Every robot's targets and the state the policy saw at each step after the first ``skip``: (n, T, ...) arrays."""
+    """Every robot's targets, the state the policy saw and its true forward speed (base frame) at each step after
+    the first ``skip``: (n, T, ...) arrays.
+    """
     default = torch.as_tensor(task.robot.default_joint_pos, dtype=torch.float32)
     scales = torch.as_tensor(task.robot.action_scales, dtype=torch.float32)
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("target", "q", "dq", "gyro", "quat", "foot")}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("target", "q", "dq", "gyro", "quat", "foot", "vx")}
     for k in range(steps):
         actions = policy(obs)
         s = task.state  # what the policy saw: a log's row at this step
@@ -292,6 +297,7 @@ def _walk(task: Go1VelocityTask, policy: Policy, obs: torch.Tensor, steps: int, 
                 ("foot", s.foot_force),
             ):
                 rows[key].append(value.numpy().astype(np.float64))
+            rows["vx"].append(rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[:, 0].numpy().astype(np.float64))
         obs, _, _, _, _ = task.step(actions)
     return {k: np.stack(v, 1) for k, v in rows.items()}
 

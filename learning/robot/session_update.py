@@ -187,7 +187,9 @@ class IdentifyUpdate(Update):
 
     def gate_measures(self, d: Path, bundle: Path) -> dict[str, float]:
         """``walk_speed_error`` of ``bundle``: mean |forward speed - command| over the identification commands,
-        walked (as on the robot, after its first ``skip_s``) in simulation on the robot as identified in ``d``.
+        walked (as on the robot, after its first ``skip_s``) in simulation on the robot as identified in ``d``. The
+        speed is the simulator's: leg odometry's error there changes with the gait, enough to rank two bundles
+        backwards (docs/benchmarks/go1-sessions.md, "What the fine-tune does to a robust walker").
         """
         fit = self._fit(d)
         if fit is None:
@@ -195,7 +197,7 @@ class IdentifyUpdate(Update):
         robot = recorded_candidate(fit)
         commands = list(self.cfg.identify_commands)
         walks = simulate_features(bundle, self.task, commands, [robot], self.rollout_s, self.cfg.identify.skip_s)[robot]
-        return {"walk_speed_error": float(np.mean([abs(walks[vx]["forward_speed"] - vx) for vx in commands]))}
+        return {"walk_speed_error": float(np.mean([abs(walks[vx]["true_speed"] - vx) for vx in commands]))}
 
     @staticmethod
     def _fit(d: Path) -> dict[str, Any] | None:

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from unio4.configs.loader import load, resolve_config_path, to_dict
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.online.reward_scaling import RewardScaler
 from unio4.learning.policy import NetworkConfig, ValueCritic
+from unio4.learning.robot.identify import simulate_features
 from unio4.learning.robot.session_config import SessionConfig
-from unio4.learning.robot.session_update import PpoUpdate
+from unio4.learning.robot.session_update import IDENTIFY_FILE, IdentifyUpdate, PpoUpdate
 from unio4.sim.config import load_task_config
 
 OBS = 6
@@ -74,3 +77,18 @@ def test_the_paper_recipe_preset_says_what_the_authors_code_does() -> None:
     assert (cfg.ppo.clip, cfg.ppo.value_clip, cfg.ppo.actor_lr, cfg.ppo.critic_lr) == (0.05, 0.05, 2e-5, 2e-4)
     assert cfg.critic_init == "checkpoint" and cfg.reward_normalization == "running" and cfg.ppo.advantage_normalization == "batch"
     assert cfg.check.enabled and cfg.update == "ppo"
+
+
+def test_the_identify_gate_judges_walks_by_the_simulators_speed(tmp_path: Path) -> None:
+    """The gate's ``walk_speed_error`` on the identified robot is |true speed - command| from the simulator, not
+    leg odometry (whose error changes with the gait): equal to the walks' own ``true_speed`` features."""
+    bundle = Path(__file__).parents[3] / "pretrained" / "go1_flat"
+    cfg = load(SessionConfig, resolve_config_path("go1_identify", "session"))
+    task = load_task_config("go1_flat")
+    update = IdentifyUpdate(cfg, task, tmp_path / "task.yaml", rollout_s=3.0)
+    (tmp_path / IDENTIFY_FILE).write_text(yaml.safe_dump({"motor_strength": 0.9, "added_mass": 1.0, "fits": {}}))
+    measured = update.gate_measures(tmp_path, bundle)["walk_speed_error"]
+    commands = list(cfg.identify_commands)
+    walks = simulate_features(bundle, task, commands, [(0.9, 1.0, 0.0, 1.0)], 3.0, cfg.identify.skip_s)[(0.9, 1.0, 0.0, 1.0)]
+    assert measured == pytest.approx(sum(abs(walks[vx]["true_speed"] - vx) for vx in commands) / len(commands))
+    assert all(abs(walks[vx]["true_speed"] - vx) < 0.15 for vx in commands), walks  # the walker tracks, by the truth
