@@ -430,7 +430,7 @@ def start_task(init: Path, overrides: Sequence[str] = ()) -> TaskConfig:
     """
     checkpoint = init_checkpoint(init)
     task = checkpoint_task(load_checkpoint(checkpoint), checkpoint, overrides)
-    return task if task is not None else load_task_config("go1_flat", overrides)
+    return task if task is not None else load_task_config("go1_flat", list(overrides))
 
 
 def next_phase(phase: str) -> str:
