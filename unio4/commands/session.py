@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from unio4.commands.options import add_out, add_set, check_out_dir, console, overrides
+
+if TYPE_CHECKING:
+    from unio4.sim.config import TaskConfig
 
 WORDS = ("session",)
 HELP = "on-robot fine-tuning: deploy (explore) -> pack -> PPO update -> export -> gate -> flash, resumable"
@@ -24,12 +28,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-after", default=None, help="stop after this phase (deploy, pack, update, export, gate, flash)")
 
 
+def session_task(task_path: str | Path | None, init: Path | None, task_overrides: list[str]) -> TaskConfig:
+    """The task named (``--task`` or the stored one); else, for a new session, the one ``init`` was trained on."""
+    from unio4.learning.robot.session import start_task
+    from unio4.sim.config import load_task_config
+
+    if task_path is None and init is not None:
+        return start_task(init, task_overrides)
+    return load_task_config(task_path or "go1_flat", task_overrides)
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from unio4.configs.loader import load, resolve_config_path
-    from unio4.learning.robot.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig, SessionError, start_task
-    from unio4.sim.config import load_task_config
+    from unio4.learning.robot.session import CONFIG_FILE, TASK_FILE, Session, SessionConfig, SessionError
 
     check_out_dir(args.out)  # before any work
     root = Path(args.out)
@@ -39,12 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if not resuming and not args.init:
         raise ValueError(f"{root}: no session here yet; start one with --init CHECKPOINT")
     task_path = stored_task if resuming and stored_task.is_file() and args.task is None else args.task
-    if task_path is None and not resuming:
-        task = start_task(Path(args.init), overrides(args, "task"))  # the task the start checkpoint was trained on
-    else:
-        task = load_task_config(task_path or "go1_flat", overrides(args, "task"))
     session_cfg = load(SessionConfig, config_path, overrides(args, "session"))
-    session = Session(root, session_cfg, task)
+    session = Session(root, session_cfg, session_task(task_path, None if resuming else Path(args.init), overrides(args, "task")))
     if not resuming:
         session.start(Path(args.init))
     else:
