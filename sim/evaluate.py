@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 
-from unio4.deploy.observations import rotate_inverse
 from unio4.sim.config import TaskConfig
 from unio4.sim.gait_metrics import GaitMetrics, GaitMetricsConfig
 from unio4.sim.gait_recording import GaitRecorder
@@ -54,7 +53,7 @@ def tracking_metrics(
             recorder.record(actions, terminated | truncated)
         alive = ~(terminated | truncated)
         s = task.state
-        v_body = rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)
+        v_body = s.base_lin_vel_body()
         lin_err += float(torch.norm(commands[:, :2] - v_body[:, :2], dim=1)[alive].sum())
         yaw_err += float((commands[:, 2] - s.base_ang_vel_body[:, 2]).abs()[alive].sum())
         power += float((s.joint_torque * s.joint_vel).abs().sum(1)[alive].sum())

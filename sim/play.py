@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unio4.deploy.observations import rotate_inverse
 from unio4.sim.backends.interface import RobotState
 from unio4.sim.config import TaskConfig
 from unio4.sim.policies import Policy, bundle_policy
@@ -120,7 +119,7 @@ def _renderer(task: Go1VelocityTask, size: tuple[int, int]) -> PoseRenderer:
 
 def _measured_velocity(s: RobotState) -> np.ndarray:
     """Robot 0's (vx, vy) in its base frame and yaw rate: what the command asks of it."""
-    v = rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[0]
+    v = s.base_lin_vel_body()[0]
     return np.array([float(v[0]), float(v[1]), float(s.base_ang_vel_body[0, 2])])
 
 

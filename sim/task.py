@@ -22,7 +22,6 @@ from unio4.deploy.observations import (
     privileged_layout,
     projected_gravity,
     push_history,
-    rotate_inverse,
     start_history,
 )
 from unio4.deploy.safety import limit_step, within_joint_range
@@ -306,7 +305,7 @@ class Go1VelocityTask:
 
     def _kinematics(self, state: RobotState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Base linear velocity (base frame), projected gravity and height above the terrain."""
-        lin_vel = rotate_inverse(torch, state.base_quat, state.base_lin_vel_world)
+        lin_vel = state.base_lin_vel_body()
         height = state.base_pos[:, 2] - self.terrain.height_at(state.base_pos[:, :2])
         return lin_vel, projected_gravity(torch, state.base_quat), height
 

@@ -38,7 +38,6 @@ import numpy as np
 import torch
 
 from unio4.configs.loader import bounded, check_fields
-from unio4.deploy.observations import rotate_inverse
 from unio4.learning.data.dataset import Dataset
 from unio4.learning.data.pack import pack_runs
 from unio4.robots.description import load_robot
@@ -297,7 +296,7 @@ def _walk(task: Go1VelocityTask, policy: Policy, obs: torch.Tensor, steps: int, 
                 ("foot", s.foot_force),
             ):
                 rows[key].append(value.numpy().astype(np.float64))
-            rows["vx"].append(rotate_inverse(torch, s.base_quat, s.base_lin_vel_world)[:, 0].numpy().astype(np.float64))
+            rows["vx"].append(s.base_lin_vel_body()[:, 0].numpy().astype(np.float64))
         obs, _, _, _, _ = task.step(actions)
     return {k: np.stack(v, 1) for k, v in rows.items()}
 

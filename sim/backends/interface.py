@@ -15,6 +15,8 @@ from typing import Protocol
 
 import torch
 
+from unio4.deploy.observations import rotate_inverse
+
 
 @dataclass
 class RobotState:
@@ -33,6 +35,10 @@ class RobotState:
     # (N, 8) normal force on the hips then the calves (SDK leg order), max over the substeps, from a backend
     # built with ``link_contacts`` (evaluation's gait metrics; MuJoCo and PyBullet); (N, 0) from any other
     link_contact: torch.Tensor
+
+    def base_lin_vel_body(self) -> torch.Tensor:
+        """(N, 3) the trunk's velocity in its own frame: what a velocity command asks of it."""
+        return rotate_inverse(torch, self.base_quat, self.base_lin_vel_world)
 
     def select(self, ids: torch.Tensor) -> RobotState:
         """The rows ``ids`` of every field."""
