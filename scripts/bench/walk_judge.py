@@ -25,10 +25,11 @@ from unio4.sim.config import load_task_config
 BARS = ("lin_vel_error", "yaw_rate_error", "falls_per_robot_minute", "body_contacts_per_minute", "swing_apex", "torque_saturation")
 
 
-def judge(actor: torch.nn.Module, task: str, seed: int) -> tuple[dict[str, float], list[str]]:
+def judge(actor: torch.nn.Module, task: str, seed: int, overrides: list[str]) -> tuple[dict[str, float], list[str]]:
     """The walks-well check of ``actor``'s mean action on judge seed ``seed``: each bar's value, the bars failed."""
     with tempfile.TemporaryDirectory() as tmp:
-        checker = WalkChecker(load_task_config(task), Path(tmp), 1, replace(WalkCriterion.walks_well(), seed=seed), num_threads=1)
+        criterion = replace(WalkCriterion.walks_well(), seed=seed)
+        checker = WalkChecker(load_task_config(task, overrides), Path(tmp), 1, criterion, num_threads=1)
         checker.after_iteration(0, 0.0, 0.0, lambda obs: actor(obs)[0].detach(), last=True)
         row = checker.close().checks[-1]
     values = {**{k: row[k] for k in BARS[:3]}, **{k: row["gait"][k] for k in BARS[3:]}}
@@ -40,13 +41,14 @@ def main() -> None:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--task", default="go1_flat", help="the judge's task: its command range and randomisation (default: go1_flat)")
     p.add_argument("--seeds", type=int, nargs="+", default=[10_000, 10_001, 10_002, 10_003, 10_004])
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="a task override, e.g. randomization.friction=[0.32,0.32]")
     args = p.parse_args()
     torch.set_num_threads(1)
     actor = actor_from_checkpoint(load_checkpoint(args.checkpoint), args.checkpoint)
     rows, passes = [], 0
     print("seed | " + " | ".join(BARS) + " | verdict", flush=True)
     for seed in args.seeds:
-        values, failed = judge(actor, args.task, seed)
+        values, failed = judge(actor, args.task, seed, args.overrides)
         rows.append(values)
         passes += not failed
         verdict = "walks well" if not failed else "fails " + ", ".join(failed)
