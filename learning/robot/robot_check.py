@@ -15,6 +15,12 @@ is measured on the walks themselves: each walk's steady part is cut into blocks 
 and the standard error of its error is the spread of the blocks' errors over sqrt(blocks). A candidate
 is worse when its error exceeds the verified one's by more than ``sigmas`` combined standard errors plus
 ``min_increase``.
+
+Leg odometry reads a walking robot's speed low by an amount nobody on the robot can measure (the feet slip
+and sink; docs/benchmarks/go1-sessions.md, "Leg odometry's scale and the check"), and a speed read low
+makes a bundle that overshoots its command look accurate. So the errors are compared at every scale in
+``odometry_scale`` (odometry's reading / the true speed): the speeds are divided by it, and a candidate
+worse at any one of them is worse.
 """
 
 from __future__ import annotations
@@ -45,9 +51,18 @@ class RobotCheckConfig:
     block_s: float = bounded(1.0, gt=0, le=60)  # block length for the walks' standard error
     sigmas: float = bounded(2.0, ge=0, le=10)  # standard errors of tolerance
     min_increase: float = bounded(0.005, ge=0, le=1)  # m/s tolerated on top: walk-to-walk differences the blocks do not see
+    # leg odometry's speed reading / the true speed, lowest and highest: the range the comparison must hold over
+    odometry_scale: tuple[float, float] = bounded((0.75, 1.05), gt=0, le=2)
+    scale_points: int = bounded(7, ge=1, le=50)  # scales compared, evenly spread over odometry_scale
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.odometry_scale[0] > self.odometry_scale[1]:
+            raise ValueError(f"odometry_scale: expected [low, high] with low <= high, got {list(self.odometry_scale)}")
+
+    def scales(self) -> np.ndarray:
+        """The odometry scales the comparison is made at."""
+        return np.linspace(*self.odometry_scale, self.scale_points)
 
 
 @dataclass(frozen=True)
@@ -60,17 +75,18 @@ class WalkMeasure:
     se: float
     walks: int
     iteration: int
+    scaled: tuple[float, ...] = ()  # the error at each of the check's odometry scales (empty: unmeasured)
 
     def as_dict(self) -> dict[str, Any]:
         """The fields, for the session's state file."""
         return dict(self.__dict__)
 
 
-def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> tuple[float, float]:
-    """Tracking error and its standard error over the walks ``runs`` (after each walk's first ``IdentifyConfig.skip_s``).
-    Walks that stopped before their steady part are left out; none left: (nan, nan).
+def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> tuple[float, float, tuple[float, ...]]:
+    """Tracking error and its standard error over the walks ``runs`` (after each walk's first ``IdentifyConfig.skip_s``),
+    and the error at each odometry scale. Walks that stopped before their steady part are left out; none left: nan.
     """
-    errors, variances = [], []
+    errors, variances, scaled = [], [], []
     weights = np.array([1.0, 1.0, cfg.yaw_lever])
     for run in runs:
         command, held, dt = held_motion(run, task, IdentifyConfig().skip_s)
@@ -80,9 +96,15 @@ def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> 
         blocks = block_means(held, max(1, int(round(cfg.block_s / dt))))
         block_errors = np.linalg.norm((blocks - command) * weights, axis=1)
         variances.append(standard_error(block_errors) ** 2)
+        scaled.append([float(np.linalg.norm((rescaled(held.mean(axis=0), s) - command) * weights)) for s in cfg.scales()])
     if not errors:
-        return float("nan"), float("nan")
-    return float(np.mean(errors)), math.sqrt(sum(variances)) / len(errors)
+        return float("nan"), float("nan"), ()
+    return float(np.mean(errors)), math.sqrt(sum(variances)) / len(errors), tuple(float(e) for e in np.mean(scaled, axis=0))
+
+
+def rescaled(held: np.ndarray, scale: float) -> np.ndarray:
+    """A held (vx, vy, yaw rate) with odometry's speeds divided by ``scale`` (the gyro's yaw rate left as read)."""
+    return held * np.array([1.0 / scale, 1.0 / scale, 1.0])
 
 
 def block_means(x: np.ndarray, block: int) -> np.ndarray:
@@ -103,10 +125,21 @@ def tolerance(candidate: WalkMeasure, verified: WalkMeasure, cfg: RobotCheckConf
     return cfg.min_increase + cfg.sigmas * math.hypot(candidate.se, verified.se)
 
 
+def worst_comparison(candidate: WalkMeasure, verified: WalkMeasure, cfg: RobotCheckConfig) -> tuple[float, float, float]:
+    """The odometry scale at which the candidate compares worst with the verified bundle: (scale, candidate's
+    error, verified's error); scale 1 is the odometry as read.
+    """
+    rows = [(1.0, candidate.error, verified.error)]
+    if candidate.scaled and len(candidate.scaled) == len(verified.scaled):
+        rows += list(zip(cfg.scales().tolist(), candidate.scaled, verified.scaled, strict=True))
+    return max(rows, key=lambda r: r[1] - r[2])
+
+
 def walks_worse(candidate: WalkMeasure, verified: WalkMeasure, cfg: RobotCheckConfig) -> bool:
-    """Whether the candidate tracks worse on the robot than the verified bundle, beyond the walks' noise
-    (a candidate none of whose walks reached its steady part counts as worse: nothing verified it).
+    """Whether the candidate tracks worse on the robot than the verified bundle, beyond the walks' noise, at any
+    odometry scale (a candidate none of whose walks reached its steady part counts as worse: nothing verified it).
     """
     if not math.isfinite(candidate.error):
         return True
-    return candidate.error > verified.error + tolerance(candidate, verified, cfg)
+    _, worst, reference = worst_comparison(candidate, verified, cfg)
+    return worst > reference + tolerance(candidate, verified, cfg)

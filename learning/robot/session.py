@@ -53,7 +53,7 @@ from unio4.learning.data.pack import pack_runs
 from unio4.learning.export import checkpoint_task, export_bundle, init_checkpoint
 from unio4.learning.policy import with_std_range
 from unio4.learning.robot.identify import log_features
-from unio4.learning.robot.robot_check import WalkMeasure, measure_walks, tolerance, walks_worse
+from unio4.learning.robot.robot_check import WalkMeasure, measure_walks, tolerance, walks_worse, worst_comparison
 from unio4.learning.robot.session_config import CONFIG_FILE, TASK_FILE, GateConfig, SessionConfig, SessionError, SimFinetuneConfig
 from unio4.learning.robot.session_update import Iteration, RolloutPlan, Update, actor_network, make_update, task_with
 from unio4.robots.description import load_robot
@@ -239,15 +239,17 @@ class Session:
             if self._unverified():
                 self._roll_back("the robot-time budget left no time to walk it on the robot")
             return
-        error, se = measure_walks(runs, self.task, c)
-        walks = WalkMeasure(self.state.bundle, self.state.checkpoint, error, se, len(runs), self.state.iteration)
+        error, se, scaled = measure_walks(runs, self.task, c)
+        walks = WalkMeasure(self.state.bundle, self.state.checkpoint, error, se, len(runs), self.state.iteration, scaled)
         record: dict[str, Any] = {"iteration": self.state.iteration, **walks.as_dict(), "verdict": "start"}  # start: the reference
         if self._unverified() and self.state.verified.get("walks"):
             verified = WalkMeasure(**self.state.verified)
             worse, allowed = walks_worse(walks, verified, c), tolerance(walks, verified, c)
             record.update(verdict="rolled back" if worse else "kept", reference_error=verified.error, tolerance=allowed)
             if worse:
-                self._roll_back(f"speed error on the robot {error:.3f} m/s vs {verified.error:.3f} (tolerance {allowed:.3f})")
+                scale, mine, theirs = worst_comparison(walks, verified, c)
+                at = "" if scale == 1.0 else f" with odometry read as {scale:.2f} x the true speed"
+                self._roll_back(f"speed error on the robot {mine:.3f} m/s vs {theirs:.3f}{at} (tolerance {allowed:.3f})")
         if record["verdict"] != "rolled back":
             self.state.verified = walks.as_dict()
         self.state.checks = [r for r in self.state.checks if r["iteration"] != self.state.iteration] + [record]

@@ -17,7 +17,16 @@ import torch
 
 from unio4.configs.loader import from_dict
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
-from unio4.learning.robot.robot_check import RobotCheckConfig, WalkMeasure, block_means, standard_error, tolerance, walks_worse
+from unio4.learning.robot.robot_check import (
+    RobotCheckConfig,
+    WalkMeasure,
+    block_means,
+    rescaled,
+    standard_error,
+    tolerance,
+    walks_worse,
+    worst_comparison,
+)
 from unio4.learning.robot.session import Session, SessionConfig, check_walks
 from unio4.learning.robot.session_update import Iteration
 from unio4.sim.config import load_task_config
@@ -47,6 +56,29 @@ def test_a_candidate_is_worse_only_beyond_the_walks_noise() -> None:
     assert walks_worse(walks(math.nan, math.nan), verified, cfg)  # no steady walk: nothing verified it
     with pytest.raises(ValueError, match="sigmas"):
         RobotCheckConfig(sigmas=-1.0)
+
+
+def test_a_candidate_that_looks_better_only_because_odometry_reads_slow_is_worse() -> None:
+    """Commanded 0.5 m/s, odometry reads the verified bundle at 0.40 and the candidate at 0.50: as read, the candidate
+    tracks perfectly; if odometry reads 0.8 x the true speed, the verified bundle held 0.50 and the candidate overshoots
+    to 0.625. The check compares at every scale of its range, so the candidate is worse."""
+    cfg = RobotCheckConfig(sigmas=0.0, min_increase=0.01, odometry_scale=(0.8, 1.0), scale_points=2)
+    command = np.array([0.5, 0.0, 0.0])
+
+    def measure(read: float) -> WalkMeasure:
+        held = np.array([read, 0.0, 0.0])
+        scaled = tuple(float(np.linalg.norm(rescaled(held, s) - command)) for s in cfg.scales())
+        return dataclasses.replace(walks(float(np.linalg.norm(held - command)), 0.0), scaled=scaled)
+
+    verified, candidate = measure(0.40), measure(0.50)
+    assert candidate.error < verified.error  # as read: better
+    assert walks_worse(candidate, verified, cfg)
+    assert worst_comparison(candidate, verified, cfg) == pytest.approx((0.8, 0.125, 0.0))
+    unscaled = dataclasses.replace(candidate, scaled=())  # a state file from before the scales: compared as read
+    assert not walks_worse(unscaled, verified, cfg)
+    np.testing.assert_allclose(rescaled(np.array([0.4, -0.2, 0.6]), 0.8), [0.5, -0.25, 0.6])  # the gyro's rate as read
+    with pytest.raises(ValueError, match="odometry_scale"):
+        RobotCheckConfig(odometry_scale=(1.0, 0.8))
 
 
 @pytest.fixture
