@@ -249,7 +249,8 @@ class Session:
             if worse:
                 scale, mine, theirs = worst_comparison(walks, verified, c)
                 at = "" if scale == 1.0 else f" with odometry read as {scale:.2f} x the true speed"
-                self._roll_back(f"speed error on the robot {mine:.3f} m/s vs {theirs:.3f}{at} (tolerance {allowed:.3f})")
+                record["reason"] = f"speed error on the robot {mine:.3f} m/s vs {theirs:.3f}{at} (tolerance {allowed:.3f})"
+                self._roll_back(record["reason"])
         if record["verdict"] != "rolled back":
             self.state.verified = walks.as_dict()
         self.state.checks = [r for r in self.state.checks if r["iteration"] != self.state.iteration] + [record]

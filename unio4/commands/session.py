@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     for c in session.state.checks:
         walked = f"{c['error']:.3f} +- {c['se']:.3f} m/s speed error over {c['walks']} walks"
         if c["verdict"] == "rolled back":
-            worse = f"{walked}, the verified bundle's {c['reference_error']:.3f} + {c['tolerance']:.3f} allowed"
+            worse = c.get("reason") or f"{walked}, the verified bundle's {c['reference_error']:.3f} + {c['tolerance']:.3f} allowed"
             print(f"iteration {c['iteration']}: {c['bundle']} walked worse on the robot ({worse}): rolled back")
         else:
             print(f"iteration {c['iteration']}: {c['bundle']} walked on the robot ({walked}): {c['verdict']}")

@@ -130,6 +130,7 @@ def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
     reference, candidate = state["checks"]
     assert candidate["bundle"] == str(tmp_path / "iter_001" / "bundle") and candidate["iteration"] == 2
     assert candidate["error"] > reference["error"] + candidate["tolerance"]
+    assert candidate["reason"].startswith("speed error on the robot") and len(candidate["scaled"]) == 7  # what the command prints
     assert state["bundle"] == str(start / "bundle") and state["checkpoint"] == str(start / "checkpoint.pt")
     assert [p.name for p in (tmp_path / "iter_002").iterdir()] == ["check_0"]  # the final walk only
     assert "rolled back to" in capsys.readouterr().out
