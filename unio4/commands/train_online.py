@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from unio4.learning.loggers import LoggerSpec, check_logger
-    from unio4.learning.online.distributed import init_from_env, shutdown
+    from unio4.learning.online.distributed import exit_process, init_from_env, shutdown
     from unio4.learning.online.runner import load_init, train_online
 
     check_logger(args.logger)  # a missing package: one line, before any work
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     shutdown(ctx)
     if ctx.is_main:
         print_summary(result, run_dir, args.logger)
-    return 0
+    return exit_process(ctx, 0)
 
 
 def train_config(args: argparse.Namespace) -> OnlineConfig:
