@@ -16,9 +16,9 @@ and the standard error of its error is the spread of the blocks' errors over sqr
 is worse when its error exceeds the verified one's by more than ``sigmas`` combined standard errors plus
 ``min_increase``.
 
-Leg odometry reads a walking robot's speed low by an amount nobody on the robot can measure (the feet slip
-and sink; docs/benchmarks/go1-sessions.md, "Leg odometry's scale and the check"), and a speed read low
-makes a bundle that overshoots its command look accurate. So the errors are compared at every scale in
+Leg odometry reads a walking robot's speed off by a factor nobody on the robot can measure (0.74-1.05 x
+the true speed in the walks measured: docs/benchmarks/go1-sessions.md, "Leg odometry's scale and the
+check"), and a speed read low makes a bundle that overshoots its command look accurate. So the errors are compared at every scale in
 ``odometry_scale`` (odometry's reading / the true speed): the speeds are divided by it, and a candidate
 worse at any one of them is worse.
 """
