@@ -92,11 +92,12 @@ def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> 
         command, held, dt = held_motion(run, task, IdentifyConfig().skip_s)
         if len(held) == 0:
             continue
-        errors.append(float(np.linalg.norm((held.mean(axis=0) - command) * weights)))
+        mean = held.mean(axis=0)
+        errors.append(float(np.linalg.norm((mean - command) * weights)))
         blocks = block_means(held, max(1, int(round(cfg.block_s / dt))))
         block_errors = np.linalg.norm((blocks - command) * weights, axis=1)
         variances.append(standard_error(block_errors) ** 2)
-        scaled.append([float(np.linalg.norm((rescaled(held.mean(axis=0), s) - command) * weights)) for s in cfg.scales()])
+        scaled.append([float(np.linalg.norm((rescaled(mean, s) - command) * weights)) for s in cfg.scales()])
     if not errors:
         return float("nan"), float("nan"), ()
     return float(np.mean(errors)), math.sqrt(sum(variances)) / len(errors), tuple(float(e) for e in np.mean(scaled, axis=0))

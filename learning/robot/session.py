@@ -248,7 +248,7 @@ class Session:
             record.update(verdict="rolled back" if worse else "kept", reference_error=verified.error, tolerance=allowed)
             if worse:
                 scale, mine, theirs = worst_comparison(walks, verified, c)
-                at = "" if scale == 1.0 else f" with odometry read as {scale:.2f} x the true speed"
+                at = "" if math.isclose(scale, 1.0) else f" with odometry read as {scale:.2f} x the true speed"
                 record["reason"] = f"speed error on the robot {mine:.3f} m/s vs {theirs:.3f}{at} (tolerance {allowed:.3f})"
                 self._roll_back(record["reason"])
         if record["verdict"] != "rolled back":
