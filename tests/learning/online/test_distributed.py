@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from unio4.learning.online.distributed import DistContext
+from unio4.learning.online.distributed import DistContext, exit_process
 from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic
 
@@ -61,10 +61,11 @@ def update(ctx: DistContext, envs: slice) -> dict[str, torch.Tensor]:
 def rank_main(rank: int, init_file: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    half = ENVS // 2
-    params = update(DistContext(rank, 2, rank), slice(rank * half, (rank + 1) * half))
+    half, ctx = ENVS // 2, DistContext(rank, 2, rank)
+    params = update(ctx, slice(rank * half, (rank + 1) * half))
     torch.save(params, f"{out}.{rank}")
     dist.destroy_process_group()
+    exit_process(ctx, 0)  # gloo's threads can abort the interpreter's teardown, as in a training process
 
 
 def test_two_gloo_ranks_match_one_process_with_both_batches(tmp_path: Path) -> None:
