@@ -26,7 +26,8 @@ Ctrl-C resumes at the phase that did not finish: a deploy cut short is kept asid
 (``*.empty0``: no data; twice in a row stops the session); finished phases are never repeated. The settings the session
 started with (config and task, overrides included) are stored beside the state and used on resume.
 Deploy time on the robot is counted across iterations; with ``max_robot_minutes`` the session stops
-between rollouts before it would pass the budget.
+between rollouts before it would pass the budget (a rollout costing what the ones before cost on average),
+and with the check on it makes no update whose bundle the budget could not walk on the robot.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class SessionState:
     # before the start bundle was gated.
     start_gate: dict[str, Any] = field(default_factory=dict)
     robot_seconds: float = 0.0  # deploy time on the robot so far: every rollout from connect to damping, all iterations
+    robot_walks: int = 0  # the rollouts that time counts (check walks and update rollouts): their mean cost plans the budget
     budget_spent: bool = False  # the robot-time budget ended the session
     verified: dict[str, Any] = field(default_factory=dict)  # the last bundle verified on the robot (a WalkMeasure); empty: none yet
     checks: list[dict[str, Any]] = field(default_factory=list)  # every on-robot check: the bundle's walks and the verdict
@@ -193,11 +195,11 @@ class Session:
             d.mkdir(parents=True, exist_ok=True)
             while self.state.phase in PHASES:
                 phase = self.state.phase
+                if phase == "deploy" and not self._room_for_a_candidate(d):
+                    return self._end_on_budget("no update: the robot-time budget could not walk its bundle on the robot")
                 phases[phase](d)
                 if phase == "deploy" and not rollout_logs(d):  # the budget left no room for a single rollout
-                    self.state.budget_spent = True
-                    self._enter("done")
-                    return self.state.rows
+                    return self._end_on_budget("no rollout fitted in the robot-time budget")
                 self._enter("flash" if phase == "check" and self.state.final_check else next_phase(phase))
                 if phase == stop_after_phase:
                     return self.state.rows
@@ -218,6 +220,30 @@ class Session:
         self.state.final_check = last
         self._enter(PHASES[0])
         return True
+
+    def _end_on_budget(self, reason: str) -> list[dict[str, Any]]:
+        """The session ends in this iteration, before its update, the session saying why; the rows so far."""
+        print(f"session: iteration {self.state.iteration}: {reason}; the session ends on {self.state.bundle}")
+        self.state.budget_spent = True
+        self._enter("done")
+        return self.state.rows
+
+    def _room_for_a_candidate(self, d: Path) -> bool:
+        """Whether the budget fits this iteration's rollouts still to run and then the check walks of the bundle
+        they would make: a bundle that cannot walk on the robot never becomes current, so its update would only
+        spend robot time. Always, without a budget or with the check off.
+        """
+        cfg = self.cfg
+        if cfg.max_robot_minutes is None or not cfg.check.enabled:
+            return True
+        to_run = max(0, len(self.mode.rollouts(self.state.iteration)) - len(rollout_logs(d)))
+        walks = to_run + sum(len(plans) for plans in check_walks(cfg).values())
+        return self.state.robot_seconds + walks * self._walk_cost() <= 60 * cfg.max_robot_minutes
+
+    def _walk_cost(self) -> float:
+        """Robot seconds one rollout is expected to cost: the mean so far (stand-up and damping included), at least its policy time."""
+        s = self.state
+        return max(self.rollout_s, s.robot_seconds / s.robot_walks) if s.robot_walks else self.rollout_s
 
     def _enter(self, phase: str) -> None:
         """Record ``phase`` as the next one to run."""
@@ -297,7 +323,7 @@ class Session:
     def _budget_reached(self) -> bool:
         """Whether one more rollout would pass ``max_robot_minutes`` (the session then ends after this iteration)."""
         cfg = self.cfg
-        if cfg.max_robot_minutes is None or self.state.robot_seconds + self.rollout_s <= 60 * cfg.max_robot_minutes:
+        if cfg.max_robot_minutes is None or self.state.robot_seconds + self._walk_cost() <= 60 * cfg.max_robot_minutes:
             return False
         self.state.budget_spent = True
         print(f"session: robot-time budget {cfg.max_robot_minutes:g} min reached ({self.state.robot_seconds / 60:.2f} min used)")
@@ -321,6 +347,7 @@ class Session:
         connected = rollout_connected(run)
         if connected:  # robot time is time the robot ran: a rollout that never connected costs none
             self.state.robot_seconds += time.monotonic() - started
+            self.state.robot_walks += 1
             self.state.save(self.state_path)
         if returncode in (0, EXIT_SAFETY_STOP):  # a safety stop's log is still data
             return

@@ -65,7 +65,8 @@ class SessionConfig:
     command: tuple[float, float, float] | None = bounded((0.5, 0.0, 0.0), ge=-5, le=5)  # None: the operator's remote
     flash_host: str | None = None  # user@robot: flash each accepted bundle; None: run it from here
     prompt: bool = True  # ask the operator before each rollout
-    # Robot time: the session stops (between rollouts) before it would pass max_robot_minutes of deploy time in all;
+    # Robot time: the session stops (between rollouts) before it would pass max_robot_minutes of deploy time in all,
+    # and makes no update whose bundle the budget could not then walk in the on-robot check;
     # a rollout still running rollout_grace_s after its planned length is stopped (SIGTERM: the runtime damps and exits).
     max_robot_minutes: float | None = bounded(None, gt=0, le=1e4)
     rollout_grace_s: float = bounded(30.0, gt=0, le=3600)

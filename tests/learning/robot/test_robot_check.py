@@ -97,6 +97,23 @@ def standing_update(it: Iteration) -> None:
     save_checkpoint(it.dir / "checkpoint.pt", state)
 
 
+def one_walk_checks(port: int, **settings: Any) -> SessionConfig:
+    """One PPO-mode iteration of one 3 s rollout against the emulator at ``port``; each check is one walk."""
+    cfg = {
+        "iterations": 1,
+        "rollouts": 1,
+        "steps": 150,
+        "robot": f"127.0.0.1:{port}",
+        "local_port": 0,
+        "prompt": False,
+        "critic_warmup_epochs": 20,
+        "gate": {"num_envs": 2, "seconds": 2.0, "max_lin_vel_error": 10.0, "max_tracking_increase": 10.0},
+        # one walk per check, forward and turning at once (the forward-only and extra walks: test_check_walks_follow_the_mode)
+        "check": {"commands": [], "extra_commands": [[0.5, 0.0, 0.3]]},
+    }
+    return from_dict(SessionConfig, cfg | settings)
+
+
 def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
     walking_bundle: Path, tmp_path: Path, emulator_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,21 +121,7 @@ def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
     ignores tracking lets it through): the start bundle's check walk (0.5 m/s while turning at 0.3 rad/s)
     is the reference, the candidate's final verification walk holds ~0, and the session rolls back to the
     start bundle."""
-    cfg = from_dict(
-        SessionConfig,
-        {
-            "iterations": 1,
-            "rollouts": 1,
-            "steps": 150,
-            "robot": f"127.0.0.1:{emulator_port}",
-            "local_port": 0,
-            "prompt": False,
-            "critic_warmup_epochs": 20,
-            "gate": {"num_envs": 2, "seconds": 2.0, "max_lin_vel_error": 10.0, "max_tracking_increase": 10.0},
-            # one walk per check, forward and turning at once (the forward-only and extra walks: test_check_walks_follow_the_mode)
-            "check": {"commands": [], "extra_commands": [[0.5, 0.0, 0.3]]},
-        },
-    )
+    cfg = one_walk_checks(emulator_port)
     session = Session(tmp_path, cfg, load_task_config("go1_flat"))
     session.start(walking_bundle.parent / "bc.pt")
     session.mode.update = standing_update  # type: ignore[method-assign]
@@ -136,6 +139,29 @@ def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
     assert "rolled back to" in capsys.readouterr().out
     assert Session(tmp_path, cfg, load_task_config("go1_flat")).run() == state["rows"]  # nothing left to do
     assert json.loads((tmp_path / "state.json").read_text())["checks"] == state["checks"]
+
+
+def refused_update(it: Iteration) -> None:
+    pytest.fail(f"iteration {it.number}: an update whose bundle the budget could not walk on the robot")
+
+
+def test_a_session_makes_no_update_the_budget_could_not_walk_on_the_robot(
+    walking_bundle: Path, tmp_path: Path, emulator_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0.225 robot-minutes (13.5 s): the start bundle's check walk (3 s of policy, about 6 s with the stand-up and
+    the stop) fits, and so would the update's rollout, but not that and the candidate's check walk as well: the
+    session ends before the rollout, spending no robot time on a bundle that could never become current."""
+    session = Session(tmp_path, one_walk_checks(emulator_port, max_robot_minutes=0.225), load_task_config("go1_flat"))
+    session.start(walking_bundle.parent / "bc.pt")
+    session.mode.update = refused_update  # type: ignore[method-assign]
+    assert session.run() == []
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["budget_spent"] and state["phase"] == "done" and state["robot_walks"] == 1
+    assert 4.5 < state["robot_seconds"] < 10.5  # the window where a rollout fits but a rollout and a check walk do not
+    assert [c["verdict"] for c in state["checks"]] == ["start"] and state["bundle"] == str(tmp_path / "iter_000" / "bundle")
+    assert [p.name for p in (tmp_path / "iter_001").iterdir()] == ["check_0"]  # no rollout for an update
+    assert "no update: the robot-time budget could not walk its bundle" in capsys.readouterr().out
+    assert Session(tmp_path, session.cfg, load_task_config("go1_flat")).run() == []  # a resume has nothing left to do
 
 
 def test_check_walks_follow_the_mode() -> None:
