@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from unio4.configs.loader import from_dict
 from unio4.learning.robot.session import SessionConfig
 
 
-def small_config(port: int, iterations: int) -> SessionConfig:
+def small_config(port: int, iterations: int, **settings: Any) -> SessionConfig:
+    """A PPO-mode session of one 3 s rollout per iteration against the emulator at ``port``; ``settings`` replace keys."""
     return from_dict(
         SessionConfig,
         {
@@ -22,5 +25,6 @@ def small_config(port: int, iterations: int) -> SessionConfig:
             "gate": {"num_envs": 2, "seconds": 2.0, "max_lin_vel_error": 1.0},
             # the on-robot check walks cost robot time every iteration: off here, on in test_robot_check.py
             "check": {"enabled": False},
-        },
+        }
+        | settings,
     )

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from unio4.configs.loader import from_dict
+from tests.learning.robot.conftest import small_config
 from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
 from unio4.learning.robot.robot_check import (
     RobotCheckConfig,
@@ -98,20 +98,10 @@ def standing_update(it: Iteration) -> None:
 
 
 def one_walk_checks(port: int, **settings: Any) -> SessionConfig:
-    """One PPO-mode iteration of one 3 s rollout against the emulator at ``port``; each check is one walk."""
-    cfg = {
-        "iterations": 1,
-        "rollouts": 1,
-        "steps": 150,
-        "robot": f"127.0.0.1:{port}",
-        "local_port": 0,
-        "prompt": False,
-        "critic_warmup_epochs": 20,
-        "gate": {"num_envs": 2, "seconds": 2.0, "max_lin_vel_error": 10.0, "max_tracking_increase": 10.0},
-        # one walk per check, forward and turning at once (the forward-only and extra walks: test_check_walks_follow_the_mode)
-        "check": {"commands": [], "extra_commands": [[0.5, 0.0, 0.3]]},
-    }
-    return from_dict(SessionConfig, cfg | settings)
+    """One PPO-mode iteration against the emulator at ``port``; each check is one walk, forward and turning at once
+    (the forward-only and extra walks: test_check_walks_follow_the_mode); a gate that ignores tracking."""
+    gate = {"num_envs": 2, "seconds": 2.0, "max_lin_vel_error": 10.0, "max_tracking_increase": 10.0}
+    return small_config(port, 1, gate=gate, check={"commands": [], "extra_commands": [[0.5, 0.0, 0.3]]}, **settings)
 
 
 def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
