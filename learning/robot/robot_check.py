@@ -87,7 +87,7 @@ def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> 
     and the error at each odometry scale. Walks that stopped before their steady part are left out; none left: nan.
     """
     errors, variances, scaled = [], [], []
-    weights = np.array([1.0, 1.0, cfg.yaw_lever])
+    weights, scales = np.array([1.0, 1.0, cfg.yaw_lever]), cfg.scales()
     for run in runs:
         command, held, dt = held_motion(run, task, IdentifyConfig().skip_s)
         if len(held) == 0:
@@ -97,7 +97,7 @@ def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> 
         blocks = block_means(held, max(1, int(round(cfg.block_s / dt))))
         block_errors = np.linalg.norm((blocks - command) * weights, axis=1)
         variances.append(standard_error(block_errors) ** 2)
-        scaled.append([float(np.linalg.norm((rescaled(mean, s) - command) * weights)) for s in cfg.scales()])
+        scaled.append([float(np.linalg.norm((rescaled(mean, s) - command) * weights)) for s in scales])
     if not errors:
         return float("nan"), float("nan"), ()
     return float(np.mean(errors)), math.sqrt(sum(variances)) / len(errors), tuple(float(e) for e in np.mean(scaled, axis=0))

@@ -233,12 +233,15 @@ class Session:
         they would make: a bundle that cannot walk on the robot never becomes current, so its update would only
         spend robot time. Always, without a budget or with the check off.
         """
-        cfg = self.cfg
-        if cfg.max_robot_minutes is None or not cfg.check.enabled:
+        if not self.cfg.check.enabled:
             return True
         to_run = max(0, len(self.mode.rollouts(self.state.iteration)) - len(rollout_logs(d)))
-        walks = to_run + sum(len(plans) for plans in check_walks(cfg).values())
-        return self.state.robot_seconds + walks * self._walk_cost() <= 60 * cfg.max_robot_minutes
+        return self._fits(to_run + sum(len(plans) for plans in check_walks(self.cfg).values()))
+
+    def _fits(self, walks: int) -> bool:
+        """Whether ``walks`` more rollouts fit in ``max_robot_minutes`` (always, without a budget)."""
+        limit = self.cfg.max_robot_minutes
+        return limit is None or self.state.robot_seconds + walks * self._walk_cost() <= 60 * limit
 
     def _walk_cost(self) -> float:
         """Robot seconds one rollout is expected to cost: the mean so far (stand-up and damping included), at least its policy time."""
@@ -322,11 +325,10 @@ class Session:
 
     def _budget_reached(self) -> bool:
         """Whether one more rollout would pass ``max_robot_minutes`` (the session then ends after this iteration)."""
-        cfg = self.cfg
-        if cfg.max_robot_minutes is None or self.state.robot_seconds + self._walk_cost() <= 60 * cfg.max_robot_minutes:
+        if self._fits(1):
             return False
         self.state.budget_spent = True
-        print(f"session: robot-time budget {cfg.max_robot_minutes:g} min reached ({self.state.robot_seconds / 60:.2f} min used)")
+        print(f"session: robot-time budget {self.cfg.max_robot_minutes:g} min reached ({self.state.robot_seconds / 60:.2f} min used)")
         return True
 
     def _rollout(self, run: Path, plan: RolloutPlan) -> None:
