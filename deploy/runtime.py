@@ -43,6 +43,7 @@ from unio4.deploy.robot_io import SdkLink, UnsafeCommand
 from unio4.deploy.rollout_log import RolloutLog
 from unio4.deploy.safety import RobotLimits, SafetyConfig, SafetyMonitor, clip_targets, rate_limit
 from unio4.deploy.timing import DeadlineClock, LatencyStats, set_realtime_priority
+from unio4.deploy.tracker import TrackerConfig, TrackerLink
 from unio4.robots.description import load_robot
 
 if TYPE_CHECKING:  # the streamer (and rerun behind it) is imported only when --rerun asks for it
@@ -73,6 +74,7 @@ class RuntimeConfig:
     realtime_priority: int = bounded(0, ge=0, le=99)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     estop: EStopConfig = field(default_factory=EStopConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)  # a tracking camera's velocity, logged beside odometry
 
     def __post_init__(self) -> None:
         check_fields(self)  # the declared ranges, for a config built in Python as for one loaded from YAML
@@ -193,6 +195,7 @@ class Runtime:
         self.explore = explore
         self.rng = np.random.default_rng(seed)
         self.safety = SafetyMonitor(cfg.safety, self.spec.limits)
+        self.tracker: TrackerLink | None = None
         self._signal: str | None = None
 
     # ---- the loop ----
@@ -201,6 +204,8 @@ class Runtime:
         self._catch_signals()
         self._set_priority()
         clock = DeadlineClock(self.spec.sdk_dt)
+        if self.cfg.tracker.address is not None:
+            self.tracker = TrackerLink(self.cfg.tracker, time.perf_counter())
         state = self._connect(clock)
         connect_fault = self.safety.accept(state, time.perf_counter())
         estop = SerialEStop(self.cfg.estop, time.perf_counter()) if self.cfg.estop.url else None
@@ -209,6 +214,8 @@ class Runtime:
         reason, state = self._control_loop(clock, state, connect_fault, estop, policy, duration_s)
         safety_stop = reason not in ("duration", "replay finished", "SIGINT", "SIGTERM")
         self._end_in_damping(clock, estop, reason, safety_stop, state)
+        if self.tracker is not None:
+            self.tracker.close()
         return RunResult(reason, safety_stop, policy.steps, self._timing(clock, policy))
 
     def _catch_signals(self) -> None:
@@ -296,6 +303,8 @@ class Runtime:
         policy.steps += 1
         if self.log is not None or self.stream is not None:
             record = self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target)
+            if self.tracker is not None:
+                record["tracker_lin_vel"] = self.tracker.poll(now).astype(np.float32)
             if self.log is not None:
                 self.log.append(record)
             if self.stream is not None:
@@ -379,6 +388,7 @@ class Runtime:
             "policy_missed_deadlines": int(np.sum(np.diff(policy_times) > 2 * spec.sdk_dt * spec.decimation))
             if len(policy_times) > 1
             else 0,
+            **({"tracker": dict(self.tracker.stats)} if self.tracker is not None else {}),
         }
 
     def _set_priority(self) -> None:

@@ -32,7 +32,7 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -223,19 +223,33 @@ def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dic
     return vx_cmd, _features(vx, targets, q), noise
 
 
-def held_motion(run: Path, task: TaskConfig, skip_s: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """One deploy log's command (vx, vy, yaw rate: the median of each), what the robot held over its steady part
-    (T, 3): the base-frame velocity from leg odometry and the gyro's yaw rate (T = 0 if it stopped before), and
-    the policy step in seconds.
+class HeldMotion(NamedTuple):
+    """What one deploy log's robot held over its steady part, against its command."""
+
+    command: np.ndarray  # (vx, vy, yaw rate): the median of each
+    odometry: np.ndarray  # (T, 3): leg odometry's base-frame (vx, vy) and the gyro's yaw rate (T = 0: it stopped before)
+    tracked: np.ndarray | None  # (T', 3): the same with the tracking camera's (vx, vy), its fresh readings only; None: not tracked
+    dt: float  # the policy step, s
+
+
+def held_motion(run: Path, task: TaskConfig, skip_s: float, min_tracked: float = 1.0) -> HeldMotion:
+    """One deploy log's command and what the robot held after its first ``skip_s``, read by leg odometry and, where
+    the log has a tracking camera's readings for at least ``min_tracked`` of those steps, by the camera.
     """
     data = pack_runs([run], task)
     command = np.median(data.infos["command"].numpy()[:, :3], axis=0)
+    dt = float(data.metadata["policy_dt"])
     _, keep = _steady_part(data, skip_s)
     if keep is None:
-        return command, np.zeros((0, 3)), float(data.metadata["policy_dt"])
-    velocity, gyro = data.infos["base_lin_vel_estimate"].numpy()[keep], data.infos["gyro"].numpy()[keep]
-    held = np.stack([velocity[:, 0], velocity[:, 1], gyro[:, 2]], axis=1).astype(np.float64)
-    return command, held, float(data.metadata["policy_dt"])
+        return HeldMotion(command, np.zeros((0, 3)), None, dt)
+    yaw_rate = data.infos["gyro"].numpy()[keep][:, 2:3]
+    odometry = np.concatenate([data.infos["base_lin_vel_estimate"].numpy()[keep][:, :2], yaw_rate], axis=1).astype(np.float64)
+    tracked = None
+    if "tracker_lin_vel" in data.infos:
+        camera = np.concatenate([data.infos["tracker_lin_vel"].numpy()[keep][:, :2], yaw_rate], axis=1).astype(np.float64)
+        fresh = np.all(np.isfinite(camera), axis=1)
+        tracked = camera[fresh] if fresh.mean() >= min_tracked else None
+    return HeldMotion(command, odometry, tracked, dt)
 
 
 def _steady_part(data: Dataset, skip_s: float) -> tuple[float, slice | None]:

@@ -20,7 +20,9 @@ Leg odometry reads a walking robot's speed off by a factor nobody on the robot c
 the true speed in the walks measured: docs/benchmarks/go1-sessions.md, "Leg odometry's scale and the
 check"), and a speed read low makes a bundle that overshoots its command look accurate. So the errors are compared at every scale in
 ``odometry_scale`` (odometry's reading / the true speed): the speeds are divided by it, and a candidate
-worse at any one of them is worse.
+worse at any one of them is worse. Where a tracking camera read both bundles' walks (``tracker`` in the session:
+:mod:`unio4.deploy.tracker`), its speeds are compared instead, at their own noise, as the Uni-O4 authors measured
+their robot's velocity.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class RobotCheckConfig:
     # leg odometry's speed reading / the true speed, lowest and highest: the range the comparison must hold over
     odometry_scale: tuple[float, float] = bounded((0.75, 1.05), gt=0, le=2)
     scale_points: int = bounded(7, ge=1, le=50)  # scales compared, evenly spread over odometry_scale
+    # A walk counts as tracked when a tracking camera read at least this share of its steady part's steps; where both
+    # bundles' walks all were, the camera's speeds are compared (no scale range: the camera measures the trunk itself).
+    min_tracked: float = bounded(0.9, gt=0, le=1)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -66,40 +71,63 @@ class RobotCheckConfig:
 
 
 @dataclass(frozen=True)
-class WalkMeasure:
-    """A bundle's mean-action walks on the robot: its tracking error (mean over walks) and the error's standard error."""
+class WalkReadings:
+    """A bundle's check walks, read: the tracking error (mean over walks), its standard error and the error at each of
+    the check's odometry scales, by leg odometry; the error and its standard error by the tracking camera (nan: the
+    walks were not all tracked).
+    """
 
-    bundle: str
-    checkpoint: str
     error: float
     se: float
-    walks: int
-    iteration: int
-    scaled: tuple[float, ...] = ()  # the error at each of the check's odometry scales (empty: unmeasured)
+    scaled: tuple[float, ...] = ()  # empty: unmeasured
+    tracked: float = math.nan
+    tracked_se: float = math.nan
+
+
+@dataclass(frozen=True)
+class WalkMeasure(WalkReadings):
+    """A bundle's mean-action walks on the robot, read (:class:`WalkReadings`), and which bundle and iteration walked."""
+
+    bundle: str = ""
+    checkpoint: str = ""
+    walks: int = 0
+    iteration: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The fields, for the session's state file."""
         return dict(self.__dict__)
 
 
-def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> tuple[float, float, tuple[float, ...]]:
-    """Tracking error and its standard error over the walks ``runs`` (after each walk's first ``IdentifyConfig.skip_s``),
-    and the error at each odometry scale. Walks that stopped before their steady part are left out; none left: nan.
+def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> WalkReadings:
+    """The check walks ``runs`` read (after each walk's first ``IdentifyConfig.skip_s``). Walks that stopped before
+    their steady part are left out; none left: nan.
+    """
+    helds = [held_motion(run, task, IdentifyConfig().skip_s, cfg.min_tracked) for run in runs]
+    helds = [h for h in helds if len(h.odometry)]
+    if not helds:
+        return WalkReadings(math.nan, math.nan)
+    error, se, scaled = read_walks([(h.command, h.odometry, h.dt) for h in helds], cfg, cfg.scales())
+    if any(h.tracked is None or len(h.tracked) == 0 for h in helds):
+        return WalkReadings(error, se, scaled)
+    tracked, tracked_se, _ = read_walks([(h.command, h.tracked, h.dt) for h in helds if h.tracked is not None], cfg, np.ones(0))
+    return WalkReadings(error, se, scaled, tracked, tracked_se)
+
+
+Walk = tuple[np.ndarray, np.ndarray, float]  # command (3,), what the robot held (T, 3), the policy step (s)
+
+
+def read_walks(walks: list[Walk], cfg: RobotCheckConfig, scales: np.ndarray) -> tuple[float, float, tuple[float, ...]]:
+    """Tracking error, its standard error and the error at each of ``scales`` over ``walks`` (command, held (T, 3),
+    policy step): each walk's error from its mean, its noise from the spread of its ``block_s`` blocks.
     """
     errors, variances, scaled = [], [], []
-    weights, scales = np.array([1.0, 1.0, cfg.yaw_lever]), cfg.scales()
-    for run in runs:
-        command, held, dt = held_motion(run, task, IdentifyConfig().skip_s)
-        if len(held) == 0:
-            continue
+    weights = np.array([1.0, 1.0, cfg.yaw_lever])
+    for command, held, dt in walks:
         mean = held.mean(axis=0)
         errors.append(float(np.linalg.norm((mean - command) * weights)))
         blocks = block_means(held, max(1, int(round(cfg.block_s / dt))))
-        block_errors = np.linalg.norm((blocks - command) * weights, axis=1)
-        variances.append(standard_error(block_errors) ** 2)
+        variances.append(standard_error(np.linalg.norm((blocks - command) * weights, axis=1)) ** 2)
         scaled.append([float(np.linalg.norm((rescaled(mean, s) - command) * weights)) for s in scales])
-    if not errors:
-        return float("nan"), float("nan"), ()
     return float(np.mean(errors)), math.sqrt(sum(variances)) / len(errors), tuple(float(e) for e in np.mean(scaled, axis=0))
 
 
@@ -122,7 +150,7 @@ def standard_error(samples: np.ndarray) -> float:
 
 
 def tolerance(candidate: WalkMeasure, verified: WalkMeasure, cfg: RobotCheckConfig) -> float:
-    """How much more speed error than ``verified`` the candidate may show and still count as no worse."""
+    """How much more speed error (by leg odometry) than ``verified`` the candidate may show and still count as no worse."""
     return cfg.min_increase + cfg.sigmas * math.hypot(candidate.se, verified.se)
 
 
@@ -136,11 +164,24 @@ def worst_comparison(candidate: WalkMeasure, verified: WalkMeasure, cfg: RobotCh
     return max(rows, key=lambda r: r[1] - r[2])
 
 
+def comparison(candidate: WalkMeasure, verified: WalkMeasure, cfg: RobotCheckConfig) -> tuple[str, float, float, float]:
+    """What the verdict compares: (how the speeds were read, the candidate's error, the verified bundle's, the
+    tolerance). By the tracking camera where both bundles' walks were tracked; else by leg odometry at its worst scale.
+    """
+    if math.isfinite(candidate.tracked) and math.isfinite(verified.tracked):
+        allowed = cfg.min_increase + cfg.sigmas * math.hypot(candidate.tracked_se, verified.tracked_se)
+        return "by the tracking camera", candidate.tracked, verified.tracked, allowed
+    scale, mine, theirs = worst_comparison(candidate, verified, cfg)
+    how = "by leg odometry" if math.isclose(scale, 1.0) else f"with odometry read as {scale:.2f} x the true speed"
+    return how, mine, theirs, tolerance(candidate, verified, cfg)
+
+
 def walks_worse(candidate: WalkMeasure, verified: WalkMeasure, cfg: RobotCheckConfig) -> bool:
-    """Whether the candidate tracks worse on the robot than the verified bundle, beyond the walks' noise, at any
-    odometry scale (a candidate none of whose walks reached its steady part counts as worse: nothing verified it).
+    """Whether the candidate tracks worse on the robot than the verified bundle, beyond the walks' noise (at any
+    odometry scale, where no tracking camera read both); a candidate none of whose walks reached its steady part
+    counts as worse: nothing verified it.
     """
     if not math.isfinite(candidate.error):
         return True
-    _, worst, reference = worst_comparison(candidate, verified, cfg)
-    return worst > reference + tolerance(candidate, verified, cfg)
+    _, mine, theirs, allowed = comparison(candidate, verified, cfg)
+    return mine > theirs + allowed

@@ -54,7 +54,7 @@ from unio4.learning.data.pack import pack_runs
 from unio4.learning.export import checkpoint_task, export_bundle, init_checkpoint
 from unio4.learning.policy import with_std_range
 from unio4.learning.robot.identify import log_features
-from unio4.learning.robot.robot_check import WalkMeasure, measure_walks, tolerance, walks_worse, worst_comparison
+from unio4.learning.robot.robot_check import WalkMeasure, comparison, measure_walks, walks_worse
 from unio4.learning.robot.session_config import CONFIG_FILE, TASK_FILE, GateConfig, SessionConfig, SessionError, SimFinetuneConfig
 from unio4.learning.robot.session_update import Iteration, RolloutPlan, Update, actor_network, make_update, task_with
 from unio4.robots.description import load_robot
@@ -154,7 +154,7 @@ class Session:
         write_atomic(self.root / TASK_FILE, yaml.safe_dump(to_dict(self.task), sort_keys=False).encode())
         verdict = self.gate_start_bundle(bundle)  # before the state exists: the robot never runs a refused bundle
         # the start bundle is what the robot ran before: verified by definition, its reference walk still to come
-        verified = WalkMeasure(str(bundle), str(ckpt), math.nan, math.nan, walks=0, iteration=0).as_dict()
+        verified = WalkMeasure(math.nan, math.nan, bundle=str(bundle), checkpoint=str(ckpt)).as_dict()
         self.state = SessionState(checkpoint=str(ckpt), bundle=str(bundle), start_gate=verdict, flashed=str(bundle), verified=verified)
         self.state.save(self.state_path)
 
@@ -268,17 +268,18 @@ class Session:
             if self._unverified():
                 self._roll_back("the robot-time budget left no time to walk it on the robot")
             return
-        error, se, scaled = measure_walks(runs, self.task, c)
-        walks = WalkMeasure(self.state.bundle, self.state.checkpoint, error, se, len(runs), self.state.iteration, scaled)
+        readings = measure_walks(runs, self.task, c)
+        walks = WalkMeasure(
+            **readings.__dict__, bundle=self.state.bundle, checkpoint=self.state.checkpoint, walks=len(runs), iteration=self.state.iteration
+        )
         record: dict[str, Any] = {"iteration": self.state.iteration, **walks.as_dict(), "verdict": "start"}  # start: the reference
         if self._unverified() and self.state.verified.get("walks"):
             verified = WalkMeasure(**self.state.verified)
-            worse, allowed = walks_worse(walks, verified, c), tolerance(walks, verified, c)
-            record.update(verdict="rolled back" if worse else "kept", reference_error=verified.error, tolerance=allowed)
+            worse = walks_worse(walks, verified, c)
+            how, mine, theirs, allowed = comparison(walks, verified, c)
+            record.update(verdict="rolled back" if worse else "kept", reference_error=theirs, tolerance=allowed, read=how)
             if worse:
-                scale, mine, theirs = worst_comparison(walks, verified, c)
-                at = "" if math.isclose(scale, 1.0) else f" with odometry read as {scale:.2f} x the true speed"
-                record["reason"] = f"speed error on the robot {mine:.3f} m/s vs {theirs:.3f}{at} (tolerance {allowed:.3f})"
+                record["reason"] = f"speed error on the robot {mine:.3f} m/s vs {theirs:.3f} {how} (tolerance {allowed:.3f})"
                 self._roll_back(record["reason"])
         if record["verdict"] != "rolled back":
             self.state.verified = walks.as_dict()
@@ -343,6 +344,7 @@ class Session:
             seed=plan.seed,
             local_port=SDK_LOCAL_PORT if cfg.local_port is None else cfg.local_port,
             command=plan.command,
+            runtime_overrides=(f"tracker.address={cfg.tracker}",) if cfg.tracker else (),
         )
         started = time.monotonic()
         returncode, stderr = run_rollout_process(request, self.rollout_s + cfg.rollout_grace_s)

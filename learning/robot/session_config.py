@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from unio4.configs.loader import bounded, check_fields
+from unio4.deploy.tracker import tracker_address
 from unio4.learning.online.ppo import PPOConfig
 from unio4.learning.robot.identify import IdentifyConfig
 from unio4.learning.robot.robot_check import RobotCheckConfig
@@ -64,6 +65,9 @@ class SessionConfig:
     local_port: int | None = bounded(None, ge=0, le=65535)  # the SDK's local UDP port (0: any; None: the SDK default)
     command: tuple[float, float, float] | None = bounded((0.5, 0.0, 0.0), ge=-5, le=5)  # None: the operator's remote
     flash_host: str | None = None  # user@robot: flash each accepted bundle; None: run it from here
+    # HOST:PORT of a tracking camera's stream (deploy/tracker.py): every rollout logs its velocity, and the on-robot
+    # check compares bundles by it instead of leg odometry; None: leg odometry alone
+    tracker: str | None = None
     prompt: bool = True  # ask the operator before each rollout
     # Robot time: the session stops (between rollouts) before it would pass max_robot_minutes of deploy time in all,
     # and makes no update whose bundle the budget could not then walk in the on-robot check;
@@ -112,3 +116,5 @@ class SessionConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
+        if self.tracker is not None:
+            tracker_address(self.tracker, "tracker")

@@ -9,7 +9,8 @@ For every zoo robot (``unio4 emulate --reality zoo:SEED``) and session mode (``-
    |(dvx, dvy, LEVER * dwz)|, the difference to the nominal robot, the yaw rate counted as the speed it gives
    at the hips; the *tracking error* the same against the command;
 2. ``unio4 session --config MODE`` against ``unio4 emulate --lockstep --reset-per-run --reality zoo:SEED`` until
-   ``--minutes`` of robot time (or ``--iterations``), with the on-robot check and rollback on;
+   ``--minutes`` of robot time (or ``--iterations``), with the on-robot check and rollback on (``--tracker``: the
+   emulated robot carries a tracking camera, ``--tracker-port``, and the check compares its speeds);
 3. the session's final bundle walks the commands on the zoo robot again: gap and tracking after, falls.
 
 Share of the gap closed = 1 - gap after / gap before. Everything measured is read again on a second call,
@@ -33,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_eval import run_command
 
-from unio4.sim.emulator import spawn
+from unio4.sim.emulator import spawn, spawn_with_tracker
 
 COMMANDS = ((0.3, 0.0, 0.0), (0.6, 0.0, 0.0), (0.9, 0.0, 0.0), (0.0, 0.3, 0.0), (0.0, 0.0, 0.6), (0.5, 0.0, 0.4))
 LEVER = 0.25  # m: a yaw rate counts as the speed it gives ~ at the hips
@@ -64,9 +65,11 @@ def session(args: argparse.Namespace, mode: str, seed: int, root: Path) -> dict:
     state_file = root / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     if state.get("phase") != "done" or state.get("iteration", 0) < 1:
-        proc, port = spawn(["--lockstep", "--reset-per-run", "--reality", f"zoo:{seed}"])
+        emulator = ["--lockstep", "--reset-per-run", "--reality", f"zoo:{seed}"]
+        proc, port, tracker = spawn_with_tracker(emulator) if args.tracker else (*spawn(emulator), None)
         try:
             argv = ["session", "--out", str(root), "--no-prompt", "--config", mode, "--set", f"session.robot=127.0.0.1:{port}"]
+            argv += ["--set", f"session.tracker=127.0.0.1:{tracker}"] if tracker else []
             argv += ["--set", "session.local_port=0", "--set", f"session.max_robot_minutes={args.minutes}"]
             argv += ["--set", f"session.iterations={args.iterations}", *[x for o in args.session_set for x in ("--set", f"session.{o}")]]
             argv += [] if state_file.is_file() else ["--init", str(args.init)]
@@ -134,6 +137,7 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=3.0, help="robot-time budget per session")
     p.add_argument("--iterations", type=int, default=2, help="session iterations at most (the budget may end it sooner)")
     p.add_argument("--session-set", action="append", default=[], metavar="KEY=VALUE", help="a session override (repeatable)")
+    p.add_argument("--tracker", action="store_true", help="the zoo robot carries a tracking camera the session's check reads")
     p.add_argument("--noise", type=float, default=0.005, help="m/s: tracking worse by more counts as worse (check.min_increase)")
     args = p.parse_args()
     nominal = behaviour(args.bundle, args.out / "nominal", "nominal")

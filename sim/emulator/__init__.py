@@ -14,6 +14,8 @@ Modes:
 Fault injection (:class:`FaultConfig`): lost and delayed states, corrupt CRCs, sensor noise,
 periodic pushes, a fall, the remote's stop combo, a frozen link and a NaN IMU, each from a given
 time. The robot starts lying down with its motors passive, as a Go1 in low-level mode does.
+A tracking camera (``--tracker-port``, ``tracker``) streams the trunk's true velocity with a camera's
+noise in :mod:`unio4.deploy.tracker`'s protocol, as a bridge beside a real Go1's camera would.
 
 Hostile commands: a LowCmd with a valid CRC whose position or velocity target is NaN or infinite
 is refused whole (the last good command stays in force) and counted as ``bad_commands``; gains
@@ -26,8 +28,8 @@ a stale link. In real time, it warns on stderr (at most once a second) while it 
 Modules: ``engines`` (what the server needs of an engine, chosen by name), ``mujoco_engine`` and
 ``pybullet_engine`` (the adapters, on :mod:`unio4.sim.backends`' compiled MuJoCo model and PyBullet
 world), ``motors`` (a LowCmd's PD terms and law), ``imu`` (what the IMU reads), ``faults`` (fault
-injection and the sensor model), ``server`` (the UDP loop), ``entry`` (the flags and handler of
-``unio4 emulate`` and ``python -m unio4.sim.emulator``) and ``launcher`` (:func:`spawn`).
+injection and the sensor model), ``tracker`` (the tracking camera), ``server`` (the UDP loop), ``entry`` (the flags and handler of
+``unio4 emulate`` and ``python -m unio4.sim.emulator``) and ``launcher`` (:func:`spawn`, :func:`spawn_with_tracker`).
 
 The names below load on first use: the ``unio4`` parser imports ``entry`` on every start, on the
 robot too, where there is no physics engine.
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from unio4.sim.emulator.faults import FaultConfig
     from unio4.sim.emulator.imu import quat_to_rpy, specific_force
-    from unio4.sim.emulator.launcher import spawn
+    from unio4.sim.emulator.launcher import spawn, spawn_with_tracker
     from unio4.sim.emulator.mujoco_engine import MujocoGo1
     from unio4.sim.emulator.pybullet_engine import PybulletGo1
     from unio4.sim.emulator.server import Emulator, EmulatorConfig
@@ -55,8 +57,10 @@ _HOMES = {
     "quat_to_rpy": "imu",
     "specific_force": "imu",
     "spawn": "launcher",
+    "spawn_with_tracker": "launcher",
 }
-__all__ = ["Emulator", "EmulatorConfig", "FaultConfig", "MujocoGo1", "PybulletGo1", "quat_to_rpy", "spawn", "specific_force"]
+__all__ = ["Emulator", "EmulatorConfig", "FaultConfig", "MujocoGo1", "PybulletGo1", "quat_to_rpy", "specific_force"]
+__all__ += ["spawn", "spawn_with_tracker"]
 
 
 def __getattr__(name: str) -> Any:

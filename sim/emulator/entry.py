@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reset-per-run", action="store_true", help="each new client (a new SDK socket) finds the robot as at start: exact evaluations"
     )
+    tracker_help = "stream the trunk's true velocity as a tracking camera would, on this UDP port (0: any free one)"
+    p.add_argument("--tracker-port", type=port_number, default=None, help=tracker_help)
+    p.add_argument("--tracker-noise", type=float, default=0.02, help="the tracking camera's noise std per reading, m/s")
     faults = p.add_argument_group("fault injection")
     faults.add_argument("--state-loss", type=float, default=0.0, help="probability of dropping a LowState")
     faults.add_argument("--delay-ticks", type=int, default=0, help="LowStates leave this many 2 ms ticks late")
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve the emulated Go1 that ``args`` (parsed by :func:`add_arguments`) describe until stopped."""
     from unio4.sim.emulator.faults import FaultConfig
     from unio4.sim.emulator.server import Emulator, EmulatorConfig
+    from unio4.sim.emulator.tracker import TrackerEmulation
     from unio4.sim.reality_zoo import load_reality
 
     faults = FaultConfig(
@@ -85,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         reality=reality,
         reset_per_run=args.reset_per_run,
         realtime_priority=args.realtime_priority,
+        tracker=TrackerEmulation(port=args.tracker_port, noise_std=args.tracker_noise),
     )
     Emulator(cfg).serve(duration_s=args.duration, trace=Path(args.out) if args.out else None)
     return 0

@@ -22,6 +22,7 @@ from unio4.sim.emulator.engines import Go1Engine, check_engine, make_engine
 from unio4.sim.emulator.faults import FaultConfig, FaultInjector
 from unio4.sim.emulator.imu import quat_to_rpy
 from unio4.sim.emulator.motors import motor_terms, pd_torque
+from unio4.sim.emulator.tracker import EmulatedTracker, TrackerEmulation
 from unio4.sim.reality import MotorDrive, RealityConfig
 
 
@@ -40,9 +41,10 @@ class EmulatorConfig:
     # SCHED_FIFO priority of the serving loop (0: the default scheduler). The emulator stands in for the
     # robot, whose controller has a computer of its own: host load must not show up as robot faults.
     realtime_priority: int = bounded(50, ge=0, le=99)
+    tracker: TrackerEmulation = field(default_factory=TrackerEmulation)  # a tracking camera on the trunk (off by default)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, flag: str = "--port") -> socket.socket:
     """A UDP socket bound to ``host:port``, or an OSError that says what to pass instead."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -52,7 +54,7 @@ def _bind(host: str, port: int) -> socket.socket:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise OSError(
             f"emulator: cannot listen on udp://{host}:{port} ({reason}): --host must be an address of this machine "
-            "(127.0.0.1), --port a free UDP port"
+            f"(127.0.0.1), {flag} a free UDP port"
         ) from None
     return sock
 
@@ -75,6 +77,9 @@ class Emulator:
         self.faults = FaultInjector(cfg.faults, cfg.reality.sensors, self.dt, cfg.seed, self.stats)
         self.sock = _bind(cfg.host, cfg.port)
         self.port = self.sock.getsockname()[1]
+        self.tracker: EmulatedTracker | None = None
+        if cfg.tracker.port is not None:
+            self.tracker = EmulatedTracker(cfg.tracker, _bind(cfg.host, cfg.tracker.port, "--tracker-port"), self.dt, cfg.seed)
         self.client: tuple[str, int] | None = None
         self.command = self._passive_command()
         self.ticks = 0
@@ -148,6 +153,8 @@ class Emulator:
         self._trace.append(
             np.concatenate([[self.time_s], s.base_pos, s.base_quat, s.base_lin_vel_world, s.gyro, [m.kp.mean(), m.kd.mean()]])
         )
+        if self.tracker is not None:
+            self.tracker.tick(self.ticks, self.time_s, s.base_quat, s.base_lin_vel_world)
 
     def _state_packet(self) -> bytes:
         s = self.sim
@@ -197,6 +204,8 @@ class Emulator:
         failure = set_realtime_priority(self.cfg.realtime_priority)
         priority = f"SCHED_FIFO {self.cfg.realtime_priority}" if self.cfg.realtime_priority and not failure else "default scheduler"
         priority += f" (no real-time priority: {failure})" if failure else ""
+        if self.tracker is not None:  # printed first: a launcher reads the Go1's line as "started"
+            print(f"emulator: tracking camera on udp://{self.cfg.host}:{self.tracker.port} ({self.cfg.tracker.rate_hz:g} Hz)", flush=True)
         print(f"emulator: Go1 on udp://{self.cfg.host}:{self.port} ({mode}, {self.physics}, {1 / self.dt:.0f} Hz, {priority})", flush=True)
         try:
             if self.cfg.lockstep:
@@ -205,6 +214,8 @@ class Emulator:
                 self._serve_realtime(duration_s)
         finally:
             self.sock.close()
+            if self.tracker is not None:
+                self.tracker.close()
             if trace is not None:
                 self.save_trace(trace)
             print(

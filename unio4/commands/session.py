@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"iteration {r['iteration']}: bundle refused by the gate: {r['gate_refused']}")
     for c in session.state.checks:
         walked = f"{c['error']:.3f} +- {c['se']:.3f} m/s speed error over {c['walks']} walks"
+        if math.isfinite(c.get("tracked", math.nan)):
+            walked = f"{c['tracked']:.3f} +- {c['tracked_se']:.3f} m/s speed error by the tracking camera over {c['walks']} walks"
+            walked += f", {c['error']:.3f} by leg odometry"
         if c["verdict"] == "rolled back":
             worse = c.get("reason") or f"{walked}, the verified bundle's {c['reference_error']:.3f} + {c['tolerance']:.3f} allowed"
             print(f"iteration {c['iteration']}: {c['bundle']} walked worse on the robot ({worse}): rolled back")

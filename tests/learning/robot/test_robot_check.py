@@ -21,6 +21,7 @@ from unio4.learning.robot.robot_check import (
     RobotCheckConfig,
     WalkMeasure,
     block_means,
+    comparison,
     rescaled,
     standard_error,
     tolerance,
@@ -30,7 +31,7 @@ from unio4.learning.robot.robot_check import (
 from unio4.learning.robot.session import Session, SessionConfig, check_walks
 from unio4.learning.robot.session_update import Iteration
 from unio4.sim.config import load_task_config
-from unio4.sim.emulator import spawn
+from unio4.sim.emulator import spawn, spawn_with_tracker
 
 
 def walks(error: float, se: float) -> WalkMeasure:
@@ -81,10 +82,34 @@ def test_a_candidate_that_looks_better_only_because_odometry_reads_slow_is_worse
         RobotCheckConfig(odometry_scale=(1.0, 0.8))
 
 
+def test_a_tracking_camera_decides_where_it_read_both_bundles() -> None:
+    """The case above, with a camera that read the true speeds: the verified bundle held 0.50 (error 0), the candidate
+    0.52 (error 0.02, inside the camera's noise and the floor): kept, though odometry's scales would refuse it. A
+    candidate the camera did not read is judged by odometry's scales, as before."""
+    cfg = RobotCheckConfig(sigmas=2.0, min_increase=0.01, odometry_scale=(0.8, 1.0), scale_points=2)
+    verified = dataclasses.replace(walks(0.10, 0.0), scaled=(0.0, 0.10), tracked=0.0, tracked_se=0.004)
+    candidate = dataclasses.replace(walks(0.0, 0.0), scaled=(0.125, 0.0), tracked=0.02, tracked_se=0.004)
+    assert comparison(candidate, verified, cfg) == pytest.approx(("by the tracking camera", 0.02, 0.0, 0.01 + 2 * math.hypot(0.004, 0.004)))
+    assert not walks_worse(candidate, verified, cfg)
+    assert walks_worse(dataclasses.replace(candidate, tracked=0.05), verified, cfg)  # 0.05 > 0.021 allowed
+    untracked = dataclasses.replace(candidate, tracked=math.nan, tracked_se=math.nan)  # a walk the camera lost
+    assert comparison(untracked, verified, cfg)[0] == "with odometry read as 0.80 x the true speed"
+    assert walks_worse(untracked, verified, cfg)
+
+
 @pytest.fixture
 def emulator_port() -> Iterator[int]:
     proc, port = spawn(["--lockstep", "--reset-per-run"])
     yield port
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def tracked_emulator() -> Iterator[tuple[int, int]]:
+    """The emulator with its tracking camera: (the Go1's port, the camera's)."""
+    proc, port, tracker = spawn_with_tracker(["--lockstep", "--reset-per-run"])
+    yield port, tracker
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=20)
 
@@ -105,13 +130,14 @@ def one_walk_checks(port: int, **settings: Any) -> SessionConfig:
 
 
 def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
-    walking_bundle: Path, tmp_path: Path, emulator_port: int, capsys: pytest.CaptureFixture[str]
+    walking_bundle: Path, tmp_path: Path, tracked_emulator: tuple[int, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One PPO-mode iteration whose update makes the policy stand still (it does not fall, so a gate that
     ignores tracking lets it through): the start bundle's check walk (0.5 m/s while turning at 0.3 rad/s)
     is the reference, the candidate's final verification walk holds ~0, and the session rolls back to the
-    start bundle."""
-    cfg = one_walk_checks(emulator_port)
+    start bundle. The robot carries a tracking camera, so the verdict reads its speeds."""
+    port, tracker = tracked_emulator
+    cfg = one_walk_checks(port, tracker=f"127.0.0.1:{tracker}")
     session = Session(tmp_path, cfg, load_task_config("go1_flat"))
     session.start(walking_bundle.parent / "bc.pt")
     session.mode.update = standing_update  # type: ignore[method-assign]
@@ -122,8 +148,10 @@ def test_a_session_rolls_back_a_bundle_that_walks_worse_on_the_robot(
     assert [c["verdict"] for c in state["checks"]] == ["start", "rolled back"], state["checks"]
     reference, candidate = state["checks"]
     assert candidate["bundle"] == str(tmp_path / "iter_001" / "bundle") and candidate["iteration"] == 2
-    assert candidate["error"] > reference["error"] + candidate["tolerance"]
+    assert candidate["read"] == "by the tracking camera" and math.isfinite(reference["tracked"])
+    assert candidate["tracked"] > reference["tracked"] + candidate["tolerance"]
     assert candidate["reason"].startswith("speed error on the robot") and len(candidate["scaled"]) == 7  # what the command prints
+    assert "by the tracking camera" in candidate["reason"]
     assert state["bundle"] == str(start / "bundle") and state["checkpoint"] == str(start / "checkpoint.pt")
     assert [p.name for p in (tmp_path / "iter_002").iterdir()] == ["check_0"]  # the final walk only
     assert "rolled back to" in capsys.readouterr().out
