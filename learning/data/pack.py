@@ -4,7 +4,8 @@
 wrote (one run = one episode), and recomputes every reward from the logged raw state with the
 task's reward config, so the same logs can be re-scored with another config later. What the robot
 does not measure is estimated or left out, and the metadata says which:
-- base linear velocity and height: leg odometry (:mod:`unio4.robots.kinematics`) over the stance feet,
+- base linear velocity and height: leg odometry (:mod:`unio4.robots.kinematics`) over the stance feet (the rewards
+  read a tracking camera's velocity instead where the run logged one: :mod:`unio4.deploy.tracker`),
   a foot counting as stance above ``stance_force`` (20 N: light touches slip; checked against the
   emulator's ground truth in docs/benchmarks/deploy.md, "Deploy end to end");
 - collision forces: no sensor on the trunk or thighs, so 0 (the ``collision`` term never fires);
@@ -55,7 +56,9 @@ def recompute_rewards(
     """Per-step reward (T,) of one run and the estimated quantities it used.
 
     ``base_motion`` (base-frame linear velocity (T, 3), base height (T,)) replaces the leg-odometry
-    estimate where the log has a better measurement (a tracking camera); the terms in ``set_aside``
+    estimate where the log has a better measurement (a tracking camera); without it, a deploy log's own camera
+    readings (``tracker_lin_vel``) give the rewards' velocity where they exist (the estimates stay leg odometry's,
+    which identification compares with simulated odometry); the terms in ``set_aside``
     are left out of the sum (their signals are missing from the log).
     """
     robot = load_robot(task.robot)
@@ -63,11 +66,22 @@ def recompute_rewards(
     q, dq = log["joint_pos"].astype(np.float64), log["joint_vel"].astype(np.float64)
     quat, gyro, foot = log["base_quat"].astype(np.float64), log["gyro"].astype(np.float64), log["foot_force"].astype(np.float64)
     lin_vel, height = leg_odometry(robot, q, dq, gyro, quat, foot, stance_force) if base_motion is None else base_motion
-    inputs = _log_reward_inputs(log, task, robot, rc, policy_dt, terminal, (lin_vel, height))
+    rewarded = _tracked_where_read(log, lin_vel) if base_motion is None else lin_vel
+    inputs = _log_reward_inputs(log, task, robot, rc, policy_dt, terminal, (rewarded, height))
     reward, parts = compute_rewards(inputs, rc)
     estimates = {"base_lin_vel_estimate": np.asarray(lin_vel, np.float32), "base_height_estimate": np.asarray(height, np.float32)}
     estimates.update({f"reward_{k}": v.numpy() for k, v in parts.items()})
     return reward.numpy(), estimates
+
+
+def _tracked_where_read(log: dict[str, np.ndarray], odometry: np.ndarray) -> np.ndarray:
+    """The base velocity the rewards read: a tracking camera's (``tracker_lin_vel``, logged by a runtime that had one)
+    where it read the step, leg odometry's where it did not or where the run had none.
+    """
+    if "tracker_lin_vel" not in log:
+        return odometry
+    camera = log["tracker_lin_vel"].astype(np.float64)
+    return np.where(np.all(np.isfinite(camera), axis=1, keepdims=True), camera, odometry)
 
 
 def _f32(a: typing.Any) -> torch.Tensor:
@@ -189,7 +203,10 @@ def pack_runs(run_dirs: list[Path], task: TaskConfig, stance_force: float = STAN
         "bundle_sha256": bundles,
         "policy_dt": policy_dt,
         "task_config": to_dict(task),
-        "estimated": [f"base_lin_vel, base_height (leg odometry, stance above {stance_force} N)"],
+        "estimated": [
+            f"base_lin_vel, base_height (leg odometry, stance above {stance_force} N; the rewards' base_lin_vel from a tracking "
+            "camera where a run logged one, tracker_lin_vel)"
+        ],
         "not_measured": ["collision_force (set to 0)"],
         "notes": notes,
         "safety_stops": safety_stops,

@@ -7,7 +7,8 @@ parameters; robot time is better spent measuring them. :func:`identify` does tha
 1. the robot walks with the bundle's mean action at a few forward commands (``unio4 deploy
    --command VX,0,0``, 10 s each: well under a minute of robot time);
 2. from each log, :func:`log_features` measures what the parameters show in: the forward speed
-   actually held (leg odometry), and how far the thigh and calf joints lag their PD targets (a
+   actually held (leg odometry; a tracking camera's where one read every walk, compared then with the
+   simulator's own speed rather than its odometry's), and how far the thigh and calf joints lag their PD targets (a
    weaker motor or a heavier robot lets them sag), over the steady part of the run;
 3. the same bundle walks in the simulator at the same commands, one robot per candidate
    (motor strength x added trunk mass, a grid), randomisation off; the candidate whose features are
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -74,6 +76,9 @@ class IdentifyConfig:
     friction_scale: tuple[float, ...] = bounded((1.0,), gt=0, le=3)  # x the description's foot friction; one value: not fitted
     skip_s: float = bounded(2.0, ge=0)  # the start of each run (stand-up transient) is not compared
     confidence: float = bounded(1.0, ge=0)  # units of mismatch above the best that a consistent candidate may add
+    # Where a tracking camera read at least this share of every walk's steady steps, the forward speed compared is the
+    # camera's on the robot and the simulator's own in simulation: odometry's error depends on the floor (a slipping foot)
+    min_tracked: float = bounded(0.9, gt=0, le=1)
     scales: FeatureScales = dataclasses.field(default_factory=FeatureScales)
 
     def __post_init__(self) -> None:
@@ -125,6 +130,7 @@ class Identification:
     distances: dict[Candidate, float]
     threshold: float  # the distance under which a candidate counts as consistent
     foot_friction: float  # the robot description's, which friction_scale multiplies
+    speed: str = "leg odometry"  # what read the forward speeds compared: "leg odometry" or "tracking camera"
 
     @property
     def motor_strength(self) -> float:
@@ -157,6 +163,7 @@ class Identification:
             "fits": fits,
             "best_distance": min(self.distances.values()),
             "threshold": self.threshold,
+            "forward_speed_from": self.speed,
             "task_overrides": self.task_overrides(),
         }
 
@@ -175,7 +182,7 @@ def _features(vx: np.ndarray, targets: np.ndarray, q: np.ndarray) -> dict[str, f
     """
     lag = np.abs(targets[:-1] - q[1:])  # a state is measured against the target set one policy step before
     return {
-        "forward_speed": float(np.mean(vx)),
+        "forward_speed": float(np.nanmean(vx)),  # a camera's speed is NaN where it had no fresh reading
         "thigh_lag": float(np.mean(lag[:, 1::3])),
         "calf_lag": float(np.mean(lag[:, 2::3])),
         DELAY_FEATURE: tracking_delay(targets, q),
@@ -203,24 +210,47 @@ def tracking_delay(targets: np.ndarray, q: np.ndarray) -> float:
     return float(k)
 
 
-def log_features(run: Path, task: TaskConfig, skip_s: float) -> tuple[float, dict[str, float], dict[str, float]]:
-    """The commanded forward speed of one deploy log, its features over the steady part, and how far the
-    features of that part's two halves lie apart (half the difference: the walk's own noise, per feature).
+class LogFeatures(NamedTuple):
+    """One deploy log's commanded forward speed, its features over the steady part, how far the features of that
+    part's two halves lie apart (half the difference: the walk's own noise, per feature), and whether its forward
+    speed is a tracking camera's (else leg odometry's).
+    """
+
+    command: float
+    features: dict[str, float]
+    noise: dict[str, float]
+    tracked: bool
+
+
+def log_features(run: Path, task: TaskConfig, skip_s: float, min_tracked: float = 0.9) -> LogFeatures:
+    """The features of one deploy log after its first ``skip_s``; the forward speed the tracking camera's where it
+    read at least ``min_tracked`` of those steps.
     """
     data = pack_runs([run], task)
     vx_cmd, keep = _steady_part(data, skip_s)
-    nan = dict.fromkeys((*FEATURES, DELAY_FEATURE), float("nan"))
     if keep is None:  # nothing steady to measure
-        return vx_cmd, nan, nan
+        nan = dict.fromkeys((*FEATURES, DELAY_FEATURE), float("nan"))
+        return LogFeatures(vx_cmd, nan, nan, False)
     robot = load_robot(task.robot)
     q = data.infos["joint_pos"].numpy()[keep]
     actions = np.clip(data.actions.numpy(), -task.action_clip, task.action_clip)
     targets = (robot.default_joint_pos + actions * robot.action_scales)[keep]
-    vx = data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0]
+    vx, tracked = _forward_speed(data, keep, min_tracked)
     half = len(q) // 2
     halves = [_features(vx[part], targets[part], q[part]) for part in (slice(None, half), slice(half, None))]
     noise = {f: float(np.nan_to_num(abs(halves[0][f] - halves[1][f]) / 2)) for f in halves[0]}  # a half too short: 0
-    return vx_cmd, _features(vx, targets, q), noise
+    return LogFeatures(vx_cmd, _features(vx, targets, q), noise, tracked)
+
+
+def _forward_speed(data: Dataset, keep: slice, min_tracked: float) -> tuple[np.ndarray, bool]:
+    """The steady steps' forward speed: the tracking camera's (NaN where it had no fresh reading) where it read at
+    least ``min_tracked`` of them, else leg odometry's; and whether it is the camera's.
+    """
+    if "tracker_lin_vel" in data.infos:
+        camera = data.infos["tracker_lin_vel"].numpy()[keep][:, 0]
+        if np.isfinite(camera).mean() >= min_tracked:
+            return camera, True
+    return data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0], False
 
 
 class HeldMotion(NamedTuple):
@@ -334,10 +364,14 @@ def identify(runs: list[Path], bundle: Path, task: TaskConfig, cfg: IdentifyConf
     """The grid candidate whose simulated features are nearest the robot's logs, and the range of each
     parameter over the candidates still consistent with them.
     """
-    robot, noise = _robot_features(runs, task, cfg.skip_s)
+    robot, noise, tracked = _robot_features(runs, task, cfg)
     candidates: list[Candidate] = list(itertools.product(*cfg.grids()))  # type: ignore[arg-type]  # four grids: 4-tuples
     simulated = simulate_features(bundle, task, sorted(robot), candidates, seconds, cfg.skip_s)
-    return fit_candidates(robot, noise, simulated, cfg, load_robot(task.robot).body.foot_friction)
+    if tracked:  # the camera measures the trunk's own speed: compare the simulator's, not its odometry's
+        simulated = {c: {vx: f | {"forward_speed": f["true_speed"]} for vx, f in per.items()} for c, per in simulated.items()}
+    result = fit_candidates(robot, noise, simulated, cfg, load_robot(task.robot).body.foot_friction)
+    result.speed = "tracking camera" if tracked else "leg odometry"
+    return result
 
 
 def fit_candidates(
@@ -365,18 +399,22 @@ def _distance(a: PerCommand, b: PerCommand, scale: dict[str, float]) -> float:
     return float(sum(((a[vx][f] - b[vx][f]) / scale[f]) ** 2 for vx in b for f in scale))
 
 
-def _robot_features(runs: list[Path], task: TaskConfig, skip_s: float) -> tuple[PerCommand, PerCommand]:
-    """Per commanded speed: the robot's features, and their noise; a run that stopped too early is left out."""
+def _robot_features(runs: list[Path], task: TaskConfig, cfg: IdentifyConfig) -> tuple[PerCommand, PerCommand, bool]:
+    """Per commanded speed: the robot's features and their noise (a run that stopped too early is left out), and
+    whether a tracking camera read every run's speed (else all are read by leg odometry, alike).
+    """
+    logs = [log_features(run, task, cfg.skip_s, cfg.min_tracked) for run in runs]
+    if not all(log.tracked for log in logs):
+        logs = [log_features(run, task, cfg.skip_s, min_tracked=math.inf) for run in runs]  # leg odometry for all
     robot, noise = {}, {}
-    for run in runs:
-        vx, features, spread = log_features(run, task, skip_s)
-        if not all(np.isfinite(v) for v in features.values()):  # stopped before its steady part (a safety stop)
-            print(f"identify: {run}: no steps after the first {skip_s:g} s; left out")
+    for run, log in zip(runs, logs, strict=True):
+        if not all(np.isfinite(v) for v in log.features.values()):  # stopped before its steady part (a safety stop)
+            print(f"identify: {run}: no steps after the first {cfg.skip_s:g} s; left out")
             continue
-        robot[round(vx, 3)], noise[round(vx, 3)] = features, spread
+        robot[round(log.command, 3)], noise[round(log.command, 3)] = log.features, log.noise
     if not robot:
-        raise ValueError(f"identify: none of the {len(runs)} runs has steps after the first {skip_s:g} s to compare")
-    return robot, noise
+        raise ValueError(f"identify: none of the {len(runs)} runs has steps after the first {cfg.skip_s:g} s to compare")
+    return robot, noise, all(log.tracked for log in logs)
 
 
 def _parameter_fit(value: float, consistent: list[float], grid: tuple[float, ...]) -> ParameterFit:

@@ -444,9 +444,9 @@ class Session:
         """
         errors = []
         for run in rollout_logs(d):
-            vx, features, _ = log_features(run, self.task, self.cfg.identify.skip_s)
-            if np.isfinite(features["forward_speed"]):  # else: stopped before its steady part
-                errors.append(abs(features["forward_speed"] - vx))
+            log = log_features(run, self.task, self.cfg.identify.skip_s, self.cfg.identify.min_tracked)
+            if np.isfinite(log.features["forward_speed"]):  # else: stopped before its steady part
+                errors.append(abs(log.features["forward_speed"] - log.command))
         return float(np.mean(errors)) if errors else float("nan")
 
     def _flash(self, d: Path) -> None:

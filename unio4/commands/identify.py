@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = from_dict(IdentifyConfig, apply_overrides({}, overrides(args, "identify")), where="--set identify.*")
     task = load_task_config(args.task, overrides(args, "task"))
     result = identify([Path(r) for r in args.runs], Path(args.bundle), task, cfg, args.seconds)
-    print(f"estimate: motor strength {result.motor_strength:g}, added trunk mass {result.added_mass:+g} kg")
+    print(f"estimate: motor strength {result.motor_strength:g}, added trunk mass {result.added_mass:+g} kg (speeds by {result.speed})")
     for name, fit in result.fits.items():
         verdict = "identified" if fit.identified else "not identified: the walks say nothing, the task's prior range stays"
         print(f"  {name}: {fit.value:g}, consistent {fit.low:g} .. {fit.high:g} ({verdict})")

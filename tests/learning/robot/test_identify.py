@@ -4,6 +4,8 @@ fit the robot from its walks, then fine-tune in simulation around the fit, and m
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +13,12 @@ import pytest
 import yaml
 
 from unio4.configs.loader import load, resolve_config_path
+from unio4.deploy.observations import rotate_inverse
+from unio4.deploy.rollout_log import read_log
+from unio4.learning.robot.identify import IdentifyConfig, held_motion, identify, log_features
 from unio4.learning.robot.session import Session, SessionConfig
 from unio4.sim.config import FORWARD_COMMANDS, load_task_config
-from unio4.sim.emulator import spawn
+from unio4.sim.emulator import spawn, spawn_with_tracker
 
 # PPO iterations of the identify-session test's fine-tune: at 25, 2 of 8 session seeds missed the bar (docs/testing.md).
 SIM_ITERATIONS = 40
@@ -112,3 +117,34 @@ def test_the_fit_recovers_a_simulated_robots_latency_and_strength() -> None:
     assert result.fits["latency_ms"].identified and result.fits["motor_strength"].identified
     assert not result.fits["added_mass"].identified  # a one-value grid: the task's prior range stays
     assert "randomization.latency_s=[0.005,0.015]" in result.task_overrides()
+
+
+def test_a_tracking_camera_reads_the_true_speed_for_the_check_and_identification(walking_bundle: Path, tmp_path: Path) -> None:
+    """Zoo robot 0 (floor at 0.41 x friction): the runtime logs the emulated camera beside leg odometry; the camera
+    agrees with the emulator's ground truth where odometry does not, the check's reading of the walk (held_motion)
+    takes it, and identification compares it with the simulator's own speed."""
+    proc, port, tracker = spawn_with_tracker(["--lockstep", "--reality", "zoo:0", "--out", str(tmp_path / "truth.npz")])
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "unio4.cli", "deploy", str(walking_bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0"]
+    argv += ["--duration", "5", "--out", str(run), "--command", "0.6,0,0", "--set", f"runtime.tracker.address=127.0.0.1:{tracker}"]
+    try:
+        subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    camera = read_log(run).arrays["tracker_lin_vel"]
+    assert np.isfinite(camera).all()  # every policy step had a fresh reading
+    task = load_task_config("go1_flat")
+    held = held_motion(run, task, skip_s=2.0, min_tracked=0.9)
+    assert held.tracked is not None and len(held.tracked) == len(held.odometry) == 150
+    truth = np.load(tmp_path / "truth.npz")
+    rows = np.searchsorted(truth["t"], read_log(run).arrays["tick"][100:] * 0.002 - 1e-6)  # the steady steps' ticks
+    true_vx = rotate_inverse(np, truth["base_quat"][rows], truth["base_lin_vel_world"][rows])[:, 0].mean()
+    assert abs(held.tracked[:, 0].mean() - true_vx) < 0.005  # the camera's noise, 0.02 m/s a reading, averages out
+    assert abs(held.odometry[:, 0].mean() - true_vx) > 0.01  # measured: 0.176 against 0.196 true
+    features = log_features(run, task, skip_s=2.0)
+    assert features.tracked and features.features["forward_speed"] == pytest.approx(held.tracked[:, 0].mean(), abs=1e-6)
+    cfg = IdentifyConfig(motor_strength=(0.8, 1.0), added_mass=(0.0,))
+    result = identify([run], walking_bundle, task, cfg, seconds=5.0)
+    assert result.speed == "tracking camera" and result.record()["forward_speed_from"] == "tracking camera"
+    assert all(f["forward_speed"] == f["true_speed"] for f in result.best.values())  # the simulator's own speed
