@@ -33,6 +33,7 @@ from unio4.configs.loader import bounded, from_dict, load, resolve_config_path, 
 from unio4.deploy import runtime
 from unio4.deploy.bundle import load_bundle
 from unio4.deploy.robot_io import resolve_host
+from unio4.deploy.tracker import resolve_tracker
 
 if TYPE_CHECKING:  # the streamer (and rerun behind it) is imported only when a request streams
     from unio4.deploy.rerun_stream import RerunStreamer
@@ -73,6 +74,8 @@ def run_rollout(request: RolloutRequest) -> int:
     cfg = load(runtime.RuntimeConfig, resolve_config_path(request.config, "deploy"), runtime_overrides(request))
     host, port = robot_address(request.robot)
     resolve_host(host, port)  # a bad address fails here, before a log directory is made
+    if cfg.tracker.address is not None:
+        resolve_tracker(cfg.tracker.address)
     bundle = load_bundle(request.bundle)
     mode = "explore" if request.explore else "deterministic"
     print(f"deploy: {request.bundle} -> udp://{host}:{port}, {mode}, {request.duration:.1f} s", flush=True)

@@ -56,6 +56,15 @@ def tracker_address(text: str, name: str = "tracker.address") -> tuple[str, int]
     return host, int(port)
 
 
+def resolve_tracker(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` as (IPv4 address, port), or a one-line error naming ``tracker.address``."""
+    host, port = tracker_address(text)
+    try:
+        return socket.gethostbyname(host), port
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"tracker.address {text!r}: cannot resolve {host!r} ({exc})") from None
+
+
 def encode_reading(seq: int, t: float, velocity: np.ndarray) -> bytes:
     """One reading as its datagram."""
     return READING.pack(READING_TAG, seq & 0xFFFFFFFF, t, *(float(v) for v in velocity[:3]))
@@ -81,11 +90,7 @@ class TrackerLink:
         """Subscribe to the tracker at ``cfg.address``; ``now`` is the clock :meth:`poll` is given (s)."""
         assert cfg.address is not None
         self.cfg = cfg
-        host, port = tracker_address(cfg.address)
-        try:
-            self.address = (socket.gethostbyname(host), port)
-        except (OSError, UnicodeError) as exc:
-            raise ValueError(f"tracker.address {cfg.address!r}: cannot resolve {host!r} ({exc})") from None
+        self.address = resolve_tracker(cfg.address)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         self.sock.bind(("", 0))

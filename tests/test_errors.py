@@ -198,10 +198,18 @@ def test_names_get_a_suggestion(argv: list[str], message: str, capsys: pytest.Ca
     fails(argv, capsys, message)
 
 
-# 8. a robot host that does not resolve
+# 8. a robot host (or a tracking camera's) that does not resolve
 def test_an_unresolvable_robot_host_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = fails(["deploy", str(fake_bundle(tmp_path / "b")), "--robot", "notahost.invalid"], capsys)
+    bundle = fake_bundle(tmp_path / "b")
+    line = fails(["deploy", str(bundle), "--robot", "notahost.invalid"], capsys)
     assert "cannot resolve robot address 'notahost.invalid'" in line and "Permission denied" not in line
+    out = tmp_path / "run"
+    argv = ["deploy", str(bundle), "--robot", "127.0.0.1", "-o", str(out)]
+    fails(
+        [*argv, "--set", "runtime.tracker.address=notahost.invalid:7010"], capsys, "tracker.address 'notahost.invalid:7010': cannot resolve"
+    )
+    fails([*argv, "--set", "runtime.tracker.address=robot"], capsys, "tracker.address 'robot': expected HOST:PORT")
+    assert not out.exists()  # refused before a log directory was made
 
 
 # 9. deploy logs every run: runs/deploy/<stamp> by default, a new one each time
