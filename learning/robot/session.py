@@ -269,6 +269,9 @@ class Session:
                 self._roll_back("the robot-time budget left no time to walk it on the robot")
             return
         readings = measure_walks(runs, self.task, c)
+        if self.cfg.tracker and not math.isfinite(readings.tracked):
+            share = f"{c.min_tracked:.0%}"
+            print(f"session: the tracking camera at {self.cfg.tracker} read under {share} of a check walk's steps: judged by leg odometry")
         walks = WalkMeasure(
             **readings.__dict__, bundle=self.state.bundle, checkpoint=self.state.checkpoint, walks=len(runs), iteration=self.state.iteration
         )
