@@ -183,13 +183,14 @@ def test_a_session_makes_no_update_the_budget_could_not_walk_on_the_robot(
 
 
 def test_check_walks_follow_the_mode() -> None:
-    """PPO mode walks the session command forward, then sideways and turning, in ``check_*``; identify mode's
+    """PPO mode walks the session command forward, then sideways, turning and both at once, in ``check_*``; identify mode's
     identification walks are the forward check, the extra walks follow in ``check_*``."""
     ppo, identify = SessionConfig(), dataclasses.replace(SessionConfig(), update="identify")
     commands = {prefix: [p.command for p in plans] for prefix, plans in check_walks(ppo).items()}
-    assert commands == {"check": [(0.5, 0.0, 0.0), (0.0, 0.3, 0.0), (0.0, 0.0, 0.6)]}
+    assert commands == {"check": [(0.5, 0.0, 0.0), (0.0, 0.3, 0.0), (0.0, 0.0, 0.6), (0.5, 0.0, 0.4)]}
     assert all(not p.explore for plans in check_walks(ppo).values() for p in plans)  # the mean action
     commands = {prefix: [p.command for p in plans] for prefix, plans in check_walks(identify).items()}
-    assert commands == {"run": [(0.3, 0.0, 0.0), (0.6, 0.0, 0.0), (0.9, 0.0, 0.0)], "check": [(0.0, 0.3, 0.0), (0.0, 0.0, 0.6)]}
+    extra = [(0.0, 0.3, 0.0), (0.0, 0.0, 0.6), (0.5, 0.0, 0.4)]
+    assert commands == {"run": [(0.3, 0.0, 0.0), (0.6, 0.0, 0.0), (0.9, 0.0, 0.0)], "check": extra}
     chosen = dataclasses.replace(identify, check=RobotCheckConfig(commands=(0.2,), extra_commands=()))
     assert {k: [p.command for p in v] for k, v in check_walks(chosen).items()} == {"check": [(0.2, 0.0, 0.0)]}
