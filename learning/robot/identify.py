@@ -222,7 +222,7 @@ class LogFeatures(NamedTuple):
     tracked: bool
 
 
-def log_features(run: Path, task: TaskConfig, skip_s: float, min_tracked: float = 0.9) -> LogFeatures:
+def log_features(run: Path, task: TaskConfig, skip_s: float, min_tracked: float) -> LogFeatures:
     """The features of one deploy log after its first ``skip_s``; the forward speed the tracking camera's where it
     read at least ``min_tracked`` of those steps.
     """
@@ -246,11 +246,20 @@ def _forward_speed(data: Dataset, keep: slice, min_tracked: float) -> tuple[np.n
     """The steady steps' forward speed: the tracking camera's (NaN where it had no fresh reading) where it read at
     least ``min_tracked`` of them, else leg odometry's; and whether it is the camera's.
     """
-    if "tracker_lin_vel" in data.infos:
-        camera = data.infos["tracker_lin_vel"].numpy()[keep][:, 0]
-        if np.isfinite(camera).mean() >= min_tracked:
-            return camera, True
+    camera = _camera(data, keep, min_tracked)
+    if camera is not None:
+        return camera[:, 0], True
     return data.infos["base_lin_vel_estimate"].numpy()[keep][:, 0], False
+
+
+def _camera(data: Dataset, keep: slice, min_tracked: float) -> np.ndarray | None:
+    """The tracking camera's base velocity over the steady steps (T, 3; NaN rows where it had no fresh reading),
+    or None where the log has no camera or it read fewer than ``min_tracked`` of those steps.
+    """
+    if "tracker_lin_vel" not in data.infos:
+        return None
+    camera = data.infos["tracker_lin_vel"].numpy()[keep].astype(np.float64)
+    return camera if np.all(np.isfinite(camera), axis=1).mean() >= min_tracked else None
 
 
 class HeldMotion(NamedTuple):
@@ -262,7 +271,7 @@ class HeldMotion(NamedTuple):
     dt: float  # the policy step, s
 
 
-def held_motion(run: Path, task: TaskConfig, skip_s: float, min_tracked: float = 1.0) -> HeldMotion:
+def held_motion(run: Path, task: TaskConfig, skip_s: float, min_tracked: float) -> HeldMotion:
     """One deploy log's command and what the robot held after its first ``skip_s``, read by leg odometry and, where
     the log has a tracking camera's readings for at least ``min_tracked`` of those steps, by the camera.
     """
@@ -274,12 +283,11 @@ def held_motion(run: Path, task: TaskConfig, skip_s: float, min_tracked: float =
         return HeldMotion(command, np.zeros((0, 3)), None, dt)
     yaw_rate = data.infos["gyro"].numpy()[keep][:, 2:3]
     odometry = np.concatenate([data.infos["base_lin_vel_estimate"].numpy()[keep][:, :2], yaw_rate], axis=1).astype(np.float64)
-    tracked = None
-    if "tracker_lin_vel" in data.infos:
-        camera = np.concatenate([data.infos["tracker_lin_vel"].numpy()[keep][:, :2], yaw_rate], axis=1).astype(np.float64)
-        fresh = np.all(np.isfinite(camera), axis=1)
-        tracked = camera[fresh] if fresh.mean() >= min_tracked else None
-    return HeldMotion(command, odometry, tracked, dt)
+    camera = _camera(data, keep, min_tracked)
+    if camera is None:
+        return HeldMotion(command, odometry, None, dt)
+    fresh = np.all(np.isfinite(camera), axis=1)
+    return HeldMotion(command, odometry, np.concatenate([camera[fresh, :2], yaw_rate[fresh]], axis=1), dt)
 
 
 def _steady_part(data: Dataset, skip_s: float) -> tuple[float, slice | None]:
