@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unio4.configs.loader import bounded, check_fields
+from unio4.deploy.robot_io import resolve_host
 
 SUBSCRIBE = b"U4TS"  # a subscriber's datagram: stream readings to my address
 READING_TAG = b"U4TV"
@@ -60,9 +61,9 @@ def resolve_tracker(text: str) -> tuple[str, int]:
     """``HOST:PORT`` as (IPv4 address, port), or a one-line error naming ``tracker.address``."""
     host, port = tracker_address(text)
     try:
-        return socket.gethostbyname(host), port
-    except (OSError, UnicodeError) as exc:
-        raise ValueError(f"tracker.address {text!r}: cannot resolve {host!r} ({exc})") from None
+        return resolve_host(host, port), port
+    except ValueError:  # resolve_host's message names the robot's address
+        raise ValueError(f"tracker.address {text!r}: cannot resolve {host!r}") from None
 
 
 def encode_reading(seq: int, t: float, velocity: np.ndarray) -> bytes:

@@ -412,7 +412,7 @@ def _robot_features(runs: list[Path], task: TaskConfig, cfg: IdentifyConfig) -> 
     whether a tracking camera read every run's speed (else all are read by leg odometry, alike).
     """
     logs = [log_features(run, task, cfg.skip_s, cfg.min_tracked) for run in runs]
-    if not all(log.tracked for log in logs):
+    if any(log.tracked for log in logs) and not all(log.tracked for log in logs):
         logs = [log_features(run, task, cfg.skip_s, min_tracked=math.inf) for run in runs]  # leg odometry for all
     robot, noise = {}, {}
     for run, log in zip(runs, logs, strict=True):

@@ -45,9 +45,11 @@ class EmulatedTracker:
         self.ignored = 0
 
     def tick(self, ticks: int, time_s: float, base_quat: np.ndarray, lin_vel_world: np.ndarray) -> None:
-        """Take new subscribers, and send a reading on every ``every``-th tick."""
+        """On every ``every``-th tick: take new subscribers, and send the latest one a reading."""
+        if ticks % self.every:
+            return  # the socket is read on reading ticks only: the physics loop runs at 500 Hz
         self._read_subscriptions()
-        if self.subscriber is None or ticks % self.every:
+        if self.subscriber is None:
             return
         velocity = rotate_inverse(np, base_quat, lin_vel_world) + self.rng.normal(0.0, self.cfg.noise_std, 3)
         try:
