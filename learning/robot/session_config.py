@@ -106,7 +106,7 @@ class SessionConfig:
     gate: GateConfig = field(default_factory=GateConfig)
     check: RobotCheckConfig = field(default_factory=RobotCheckConfig)  # candidates walk on the robot before they become current
     # How the robot's rollouts improve the policy. "ppo": PPO on them (explore-mode rollouts).
-    # "identify": fit the simulator's motor strength and trunk mass to mean-action rollouts at
+    # "identify": fit the simulator's dynamics (the identify grid) to mean-action rollouts at
     # identify_commands, then fine-tune in simulation around the estimate (learning/robot/identify.py): the
     # robot time goes into measuring the gap, the learning into the simulator.
     update: Literal["ppo", "identify"] = "ppo"

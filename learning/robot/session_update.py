@@ -11,7 +11,7 @@ iteration's ``checkpoint.pt``; the gate evaluates bundles in :meth:`Update.gate_
   The robot logs only the policy's observations (no privileged simulator state), so the critic is the
   session's own V(s) on them: fitted to the Monte-Carlo returns of the first batch, then by PPO's value loss.
 - :class:`IdentifyUpdate` (``update: identify``): mean-action walks, one per identification command; the
-  simulator's motor strength and trunk mass fitted to them (:mod:`unio4.learning.robot.identify`), then PPO in
+  simulator's dynamics fitted to them (``identify``'s grid, :mod:`unio4.learning.robot.identify`), then PPO in
   simulation around the fit; the gate evaluates on the robot as identified and walks each bundle there
   as the robot walked. The robot's minutes go into measuring the gap rather than into gradient steps
   (docs/benchmarks/go1-sessions.md, "Closing a reality gap").
@@ -147,7 +147,7 @@ class PpoUpdate(Update):
 
 
 class IdentifyUpdate(Update):
-    """``update: identify``: mean-action walks, the robot's motor strength and trunk mass fitted to them, PPO in
+    """``update: identify``: mean-action walks, the simulator's dynamics fitted to them (``identify``'s grid), PPO in
     simulation around the fit; the gate on the robot as identified, with its walks.
     """
 
