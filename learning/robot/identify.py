@@ -11,7 +11,7 @@ parameters; robot time is better spent measuring them. :func:`identify` does tha
    simulator's own speed rather than its odometry's), and how far the thigh and calf joints lag their PD targets (a
    weaker motor or a heavier robot lets them sag), over the steady part of the run;
 3. the same bundle walks in the simulator at the same commands, one robot per candidate
-   (motor strength x added trunk mass, a grid), randomisation off; the candidate whose features are
+   (motor strength x added trunk mass x actuation latency, a grid), randomisation off; the candidate whose features are
    nearest the robot's (each feature in units of its ``FeatureScales``) is the estimate.
 
 Each parameter is reported with the range of grid values still consistent with the walks: candidates
@@ -19,8 +19,8 @@ within ``confidence`` units of mismatch of the best (more when even the best fit
 number of features allows: the units are then scaled by that misfit), plus the mismatch the walks' own
 noise explains (the two halves of each walk measured apart). A parameter whose range covers the whole grid is not
 identified: the walks say nothing about it, and the fine-tune keeps the task's prior range for it. With
-``latency_ms`` candidates, the actuation latency joins the grid and the tracking delay (the shift of the
-joints behind their targets) joins the features.
+several ``latency_ms`` candidates (the default), the tracking delay (the shift of the joints behind their
+targets) joins the features.
 
 The estimate becomes task overrides (``randomization.motor_strength``, ``added_mass`` and, when fitted,
 ``latency_s`` and ``friction`` ranges: the consistent range, widened by half a grid step), and PPO
@@ -71,8 +71,9 @@ class IdentifyConfig:
 
     motor_strength: tuple[float, ...] = bounded((0.6, 0.7, 0.8, 0.9, 1.0, 1.1), gt=0, le=2)
     added_mass: tuple[float, ...] = bounded((-1.0, 0.0, 1.0, 2.0, 3.0, 4.0), ge=-5, le=20)
-    # actuation latency (ms, rounded to the physics step); one value: not fitted, the task's prior range stays
-    latency_ms: tuple[float, ...] = bounded((0.0,), ge=0, le=20)
+    # actuation latency (ms, rounded to the physics step; one value: not fitted, the task's prior range stays). Without
+    # it a late robot reads as a weak or heavy one (docs/benchmarks/go1-sessions.md, "Latency in the fit")
+    latency_ms: tuple[float, ...] = bounded((0.0, 5.0, 10.0, 15.0, 20.0), ge=0, le=20)
     friction_scale: tuple[float, ...] = bounded((1.0,), gt=0, le=3)  # x the description's foot friction; one value: not fitted
     skip_s: float = bounded(2.0, ge=0)  # the start of each run (stand-up transient) is not compared
     confidence: float = bounded(1.0, ge=0)  # units of mismatch above the best that a consistent candidate may add

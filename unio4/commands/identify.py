@@ -1,4 +1,4 @@
-"""``unio4 identify``: fit the simulator's motor strength and trunk mass to robot logs of a bundle walking."""
+"""``unio4 identify``: fit the simulator's motor strength, trunk mass and latency to robot logs of a bundle walking."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from unio4.commands.options import add_out, add_set, check_out_file, overrides
 
 WORDS = ("identify",)
-HELP = "fit the simulator's motor strength and trunk mass to robot logs of a bundle walking (then fine-tune in simulation)"
+HELP = "fit the simulator's motor strength, trunk mass and latency to robot logs of a bundle walking (then fine-tune in simulation)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
