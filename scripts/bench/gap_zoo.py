@@ -95,22 +95,23 @@ def robot_row(args: argparse.Namespace, seed: int, nominal: list[dict[str, float
     """Zoo robot ``seed``: before, then every mode's session and after."""
     reality, out = f"zoo:{seed}", args.out / f"robot_{seed}"
     before = behaviour(args.bundle, out / "before", reality)
-    row: dict = {"robot": seed, "gap_before": gap(before, nominal), "tracking_before": tracking(before), "modes": {}}
-    row["tracking_nominal"] = tracking(nominal)
+    tracked_before, tracked_nominal = tracking(before), tracking(nominal)
+    row: dict = {"robot": seed, "gap_before": gap(before, nominal), "tracking_before": tracked_before, "modes": {}}
+    row["tracking_nominal"] = tracked_nominal
     for mode in args.modes:
         state = session(args, mode, seed, out / mode)
         after = behaviour(Path(state["bundle"]), out / f"after_{mode}", reality)
-        g = gap(after, nominal)
+        g, tracked_after = gap(after, nominal), tracking(after)
         row["modes"][mode] = {
             "gap_after": g,
             "closed": 1.0 - g / row["gap_before"],
-            "tracking_after": tracking(after),
-            "excess_closed": excess_closed(row["tracking_before"], tracking(after), row["tracking_nominal"], args.noise),
+            "tracking_after": tracked_after,
+            "excess_closed": excess_closed(tracked_before, tracked_after, tracked_nominal, args.noise),
             "falls": sum(w["fell"] for w in after),
             "robot_minutes": state["robot_seconds"] / 60,
             "iterations": len(state["rows"]),
             "rolled_back": sum(c["verdict"] == "rolled back" for c in state.get("checks", [])),
-            "worse_than_start": tracking(after) > tracking(before) + args.noise,
+            "worse_than_start": tracked_after > tracked_before + args.noise,
         }
     return row
 
@@ -123,10 +124,9 @@ def report(rows: list[dict], modes: list[str]) -> str:
     for r in rows:
         for mode, m in r["modes"].items():
             cells = [f"{r['gap_before']:.3f} -> {m['gap_after']:.3f}", f"{100 * m['closed']:.0f} %"]
-            excess = m.get("excess_closed")
-            cells += [f"{r['tracking_before']:.3f} -> {m['tracking_after']:.3f}", "-" if excess is None else f"{100 * excess:.0f} %"]
-            cells += [str(m["falls"])]
-            cells += [f"{m['robot_minutes']:.2f}", str(m["rolled_back"])]
+            excess = "-" if m["excess_closed"] is None else f"{100 * m['excess_closed']:.0f} %"
+            cells += [f"{r['tracking_before']:.3f} -> {m['tracking_after']:.3f}", excess]
+            cells += [str(m["falls"]), f"{m['robot_minutes']:.2f}", str(m["rolled_back"])]
             lines.append(f"| zoo:{r['robot']} | {mode} | " + " | ".join(cells) + " |")
     for mode in modes:
         ms = [r["modes"][mode] for r in rows if mode in r["modes"]]
@@ -136,7 +136,7 @@ def report(rows: list[dict], modes: list[str]) -> str:
 
 def summary(mode: str, ms: list[dict]) -> str:
     """One mode's medians and counts over its robots."""
-    excess = [m["excess_closed"] for m in ms if m.get("excess_closed") is not None]
+    excess = [m["excess_closed"] for m in ms if m["excess_closed"] is not None]
     parts = [
         f"{mode}: {len(ms)} robots",
         f"median gap closed {100 * statistics.median(m['closed'] for m in ms):.0f} %",
