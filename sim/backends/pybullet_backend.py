@@ -22,6 +22,7 @@ from unio4.deploy.observations import rotate_inverse
 from unio4.robots.description import RobotDescription
 from unio4.sim.backends.interface import Dynamics, RobotState
 from unio4.sim.backends.pybullet_world import (
+    TrunkFrame,
     contact_force,
     create_world,
     import_pybullet,
@@ -72,7 +73,7 @@ class PybulletBackend:
         self.feet = [index[f"{leg}_foot"] for leg in robot.legs]
         self.thighs = [index[f"{leg}_thigh"] for leg in robot.legs]
         self.links = [index[f"{leg}_{part}"] for part in ("hip", "calf") for leg in robot.legs] if link_contacts else []
-        self.com_offset = np.array(pb.getDynamicsInfo(body, -1, physicsClientId=c)[3])  # base COM in the trunk frame
+        self.frame = TrunkFrame(pb, c, body)  # the same URDF in every world: one conversion for all
         self.nominal_mass = pb.getDynamicsInfo(body, -1, physicsClientId=c)[0]
         for c, body in zip(self.clients, self.bodies):
             release_motors(pb, c, body, self.joints)
@@ -103,10 +104,11 @@ class PybulletBackend:
         q, dq = joint_pos.cpu().double().numpy(), joint_vel.cpu().double().numpy()
         for k, i in enumerate(env_ids.tolist()):
             c, body = self.clients[i], self.bodies[i]
-            w, x, y, z = quat[k]
-            com = pos[k] + rotate(quat[k], self.com_offset)
-            pb.resetBasePositionAndOrientation(body, com.tolist(), [x, y, z, w], physicsClientId=c)
-            pb.resetBaseVelocity(body, lin[k].tolist(), rotate(quat[k], ang[k]).tolist(), physicsClientId=c)
+            com, orn = self.frame.base_pose(pos[k], quat[k])
+            pb.resetBasePositionAndOrientation(body, com, orn, physicsClientId=c)
+            omega = rotate(quat[k], ang[k])
+            com_vel = lin[k] + np.cross(omega, rotate(quat[k], self.frame.offset))  # PyBullet's is the centre of mass's
+            pb.resetBaseVelocity(body, com_vel.tolist(), omega.tolist(), physicsClientId=c)
             for j, joint in enumerate(self.joints):
                 pb.resetJointState(body, joint, float(q[k, j]), float(dq[k, j]), physicsClientId=c)
             self._foot[i], self._trunk[i], self._thigh[i], self._link[i] = 0.0, 0.0, 0.0, 0.0
@@ -137,11 +139,9 @@ class PybulletBackend:
         pos, quat, lin, ang = np.zeros((n, 3)), np.zeros((n, 4)), np.zeros((n, 3)), np.zeros((n, 3))
         q, dq = np.zeros((n, self.robot.num_joints)), np.zeros((n, self.robot.num_joints))
         for i, (c, body) in enumerate(zip(self.clients, self.bodies)):
-            com, (x, y, z, w) = pb.getBasePositionAndOrientation(body, physicsClientId=c)
-            quat[i] = [w, x, y, z]
-            pos[i] = np.array(com) - rotate(quat[i], self.com_offset)
+            pos[i], quat[i] = self.frame.trunk_pose(*pb.getBasePositionAndOrientation(body, physicsClientId=c))
             v, omega = pb.getBaseVelocity(body, physicsClientId=c)
-            lin[i], ang[i] = v, rotate_inverse(np, quat[i], np.array(omega))
+            lin[i], ang[i] = self.frame.trunk_velocity(v, omega, quat[i]), rotate_inverse(np, quat[i], np.array(omega))
             states = pb.getJointStates(body, self.joints, physicsClientId=c)
             q[i], dq[i] = [st[0] for st in states], [st[1] for st in states]
 

@@ -2,8 +2,9 @@
 
 World setup (a flat plane, gravity, the URDF generated from the robot description, PyBullet's
 velocity motors switched off), one explicit torque step (clip at the torque limits, apply as joint
-torques, step), the summed normal force of a link's ground contacts, and the body-to-world rotation
-both use to talk to PyBullet's world-frame velocities. Torch-free: the emulator imports it.
+torques, step), the summed normal force of a link's ground contacts, the body-to-world rotation
+both use to talk to PyBullet's world-frame velocities, and the trunk's pose and velocity from the
+base's (:class:`TrunkFrame`). Torch-free: the emulator imports it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from unio4.deploy.observations import rotate_inverse
 from unio4.robots.description import RobotDescription
+from unio4.robots.mjcf_geometry import quat_mul
 from unio4.robots.urdf import build_urdf
 
 GRAVITY = 9.81
@@ -60,6 +62,38 @@ def urdf_file(robot: RobotDescription) -> Iterator[str]:
 def load_body(pb: ModuleType, client: int, urdf_path: str, height: float) -> int:
     """The robot of ``urdf_path`` at ``height`` above the origin, with the URDF's inertias."""
     return pb.loadURDF(urdf_path, [0, 0, height], flags=pb.URDF_USE_INERTIA_FROM_FILE, physicsClientId=client)
+
+
+class TrunkFrame:
+    """Where the trunk link's frame sits in PyBullet's base frame.
+
+    PyBullet poses a base by its centre of mass along the principal axes of its inertia (the URDF
+    importer diagonalises a full inertia tensor), not by the link frame the URDF describes. With a
+    payload off the trunk's centre those axes turn by many degrees (15 on some zoo robots), so every
+    pose PyBullet reports or is given for the base goes through this conversion.
+    """
+
+    def __init__(self, pb: ModuleType, client: int, body: int) -> None:
+        info = pb.getDynamicsInfo(body, -1, physicsClientId=client)
+        x, y, z, w = info[4]
+        self.offset = np.array(info[3], dtype=np.float64)  # the centre of mass in the trunk frame
+        self.rotation = np.array([w, x, y, z], dtype=np.float64)  # the principal axes in the trunk frame (w, x, y, z)
+        self._inverse = self.rotation * np.array([1.0, -1.0, -1.0, -1.0])
+
+    def trunk_pose(self, com: Sequence[float], orn_xyzw: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """The trunk's position and (w, x, y, z) orientation from the base pose PyBullet reports."""
+        x, y, z, w = orn_xyzw
+        quat = quat_mul(np.array([w, x, y, z], dtype=np.float64), self._inverse)
+        return np.asarray(com, dtype=np.float64) - rotate(quat, self.offset), quat
+
+    def base_pose(self, pos: np.ndarray, quat_wxyz: np.ndarray) -> tuple[list[float], list[float]]:
+        """The base pose (position, (x, y, z, w)) PyBullet takes for a trunk at ``pos`` and ``quat_wxyz``."""
+        w, x, y, z = quat_mul(np.asarray(quat_wxyz, dtype=np.float64), self.rotation)
+        return (np.asarray(pos, dtype=np.float64) + rotate(quat_wxyz, self.offset)).tolist(), [x, y, z, w]
+
+    def trunk_velocity(self, com_vel: Sequence[float], omega_world: Sequence[float], quat_wxyz: np.ndarray) -> np.ndarray:
+        """The trunk origin's world velocity from the centre of mass's (PyBullet's base velocity)."""
+        return np.asarray(com_vel, dtype=np.float64) - np.cross(np.asarray(omega_world, dtype=np.float64), rotate(quat_wxyz, self.offset))
 
 
 def link_index(pb: ModuleType, client: int, body: int) -> dict[str, int]:

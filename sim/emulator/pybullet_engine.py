@@ -36,6 +36,7 @@ class PybulletGo1:
         self.client, self.ground = world.create_world(pb, dt)
         with world.urdf_file(robot) as urdf:
             self.body = world.load_body(pb, self.client, urdf, 0.3)
+        self._frame = world.TrunkFrame(pb, self.client, self.body)
         index = world.link_index(pb, self.client, self.body)
         self._joints = [index[n] for n in robot.joint_short_names]
         self._feet = [index[f"{leg}_foot"] for leg in robot.legs]
@@ -47,7 +48,8 @@ class PybulletGo1:
 
     def reset_lying(self) -> None:
         pb, c = self.pb, self.client
-        pb.resetBasePositionAndOrientation(self.body, [0, 0, self.robot.control.lying_height], [0, 0, 0, 1], physicsClientId=c)
+        pos, orn = self._frame.base_pose(np.array([0.0, 0.0, self.robot.control.lying_height]), np.array([1.0, 0.0, 0.0, 0.0]))
+        pb.resetBasePositionAndOrientation(self.body, pos, orn, physicsClientId=c)
         pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
         for j, q in zip(self._joints, self.robot.lying_joint_pos, strict=True):
             pb.resetJointState(self.body, j, float(q), 0.0, physicsClientId=c)
@@ -65,10 +67,10 @@ class PybulletGo1:
     def _read(self) -> None:
         """Query the engine once per tick; every property below reads this snapshot."""
         pb, c = self.pb, self.client
-        pos, (x, y, z, w) = pb.getBasePositionAndOrientation(self.body, physicsClientId=c)
-        lin, ang = pb.getBaseVelocity(self.body, physicsClientId=c)
-        self._pos, self._quat = np.array(pos), np.array([w, x, y, z])
-        self._lin_vel, self._gyro = np.array(lin), rotate_inverse(np, self._quat, np.array(ang))
+        self._pos, self._quat = self._frame.trunk_pose(*pb.getBasePositionAndOrientation(self.body, physicsClientId=c))
+        self._com_vel, ang = pb.getBaseVelocity(self.body, physicsClientId=c)
+        self._lin_vel = self._frame.trunk_velocity(self._com_vel, ang, self._quat)
+        self._gyro = rotate_inverse(np, self._quat, np.array(ang))
         self._q, self._dq = world.joint_state(pb, c, self.body, self._joints)
 
     # the snapshot, as copies (callers may keep or change what they get)
@@ -91,5 +93,6 @@ class PybulletGo1:
     def push(self, delta_vel_world: np.ndarray, delta_ang_vel_body: np.ndarray | None = None) -> None:
         ang_body = self._gyro + (delta_ang_vel_body if delta_ang_vel_body is not None else 0.0)
         ang_world = world.rotate(self._quat, ang_body)
-        self.pb.resetBaseVelocity(self.body, (self._lin_vel + delta_vel_world).tolist(), ang_world.tolist(), physicsClientId=self.client)
+        com_vel = np.asarray(self._com_vel) + delta_vel_world  # PyBullet's base velocity is its centre of mass's
+        self.pb.resetBaseVelocity(self.body, com_vel.tolist(), ang_world.tolist(), physicsClientId=self.client)
         self._read()
