@@ -13,9 +13,12 @@ For every zoo robot (``unio4 emulate --reality zoo:SEED``) and session mode (``-
    emulated robot carries a tracking camera, ``--tracker-port``, and the check compares its speeds);
 3. the session's final bundle walks the commands on the zoo robot again: gap and tracking after, falls.
 
-Share of the gap closed = 1 - gap after / gap before. Beside it, the share of the *tracking excess* closed: how much
-of the tracking error above the nominal robot's a session removed, (before - after) / (before - nominal); not the
-gap's measure, and undefined where the robot tracked no worse than the nominal one to start with.
+Share of the gap closed = 1 - gap after / gap before. ``--robots nominal`` is the control: a session on the robot
+the bundle was trained for, where there is no gap to close, so its gap after is what a session moves by itself (the
+fine-tune's own change of behaviour, the floor under any gap it leaves). Beside the share closed, the share of the
+*tracking excess* closed: how much of the tracking error above the nominal robot's a session removed,
+(before - after) / (before - nominal); not the gap's measure, and undefined where the robot tracked no worse than the
+nominal one to start with.
 Everything measured is read again on a second call, so an interrupted run resumes and another instance with other
 ``--robots`` can share ``--out``.
 
@@ -68,12 +71,17 @@ def excess_closed(before: float, after: float, nominal: float, noise: float) -> 
     return (before - after) / (before - nominal) if before > nominal + noise else None
 
 
-def session(args: argparse.Namespace, mode: str, seed: int, root: Path) -> dict:
+def reality_of(robot: str) -> str:
+    """The emulator's profile for a ``--robots`` entry: a zoo seed, or ``nominal`` (the control)."""
+    return robot if robot == "nominal" else f"zoo:{int(robot)}"
+
+
+def session(args: argparse.Namespace, mode: str, seed: str, root: Path) -> dict:
     """The session of ``mode`` on zoo robot ``seed`` (run unless finished); its state."""
     state_file = root / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     if state.get("phase") != "done" or state.get("iteration", 0) < 1:
-        emulator = ["--lockstep", "--reset-per-run", "--reality", f"zoo:{seed}"]
+        emulator = ["--lockstep", "--reset-per-run", "--reality", reality_of(seed)]
         proc, port, tracker = spawn_with_tracker(emulator) if args.tracker else (*spawn(emulator), None)
         try:
             argv = ["session", "--out", str(root), "--no-prompt", "--config", mode, "--set", f"session.robot=127.0.0.1:{port}"]
@@ -91,9 +99,9 @@ def session(args: argparse.Namespace, mode: str, seed: int, root: Path) -> dict:
     return state
 
 
-def robot_row(args: argparse.Namespace, seed: int, nominal: list[dict[str, float]]) -> dict:
-    """Zoo robot ``seed``: before, then every mode's session and after."""
-    reality, out = f"zoo:{seed}", args.out / f"robot_{seed}"
+def robot_row(args: argparse.Namespace, seed: str, nominal: list[dict[str, float]]) -> dict:
+    """Zoo robot ``seed`` (or the nominal robot): before, then every mode's session and after."""
+    reality, out = reality_of(seed), args.out / f"robot_{seed}"
     before = behaviour(args.bundle, out / "before", reality)
     tracked_before, tracked_nominal = tracking(before), tracking(nominal)
     row: dict = {"robot": seed, "gap_before": gap(before, nominal), "tracking_before": tracked_before, "modes": {}}
@@ -104,7 +112,7 @@ def robot_row(args: argparse.Namespace, seed: int, nominal: list[dict[str, float
         g, tracked_after = gap(after, nominal), tracking(after)
         row["modes"][mode] = {
             "gap_after": g,
-            "closed": 1.0 - g / row["gap_before"],
+            "closed": 1.0 - g / row["gap_before"] if row["gap_before"] > args.noise else None,  # None: no gap (the control)
             "tracking_after": tracked_after,
             "excess_closed": excess_closed(tracked_before, tracked_after, tracked_nominal, args.noise),
             "falls": sum(w["fell"] for w in after),
@@ -123,13 +131,14 @@ def report(rows: list[dict], modes: list[str]) -> str:
     lines.append("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         for mode, m in r["modes"].items():
-            cells = [f"{r['gap_before']:.3f} -> {m['gap_after']:.3f}", f"{100 * m['closed']:.0f} %"]
+            closed = "-" if m["closed"] is None else f"{100 * m['closed']:.0f} %"
+            cells = [f"{r['gap_before']:.3f} -> {m['gap_after']:.3f}", closed]
             excess = "-" if m["excess_closed"] is None else f"{100 * m['excess_closed']:.0f} %"
             cells += [f"{r['tracking_before']:.3f} -> {m['tracking_after']:.3f}", excess]
             cells += [str(m["falls"]), f"{m['robot_minutes']:.2f}", str(m["rolled_back"])]
-            lines.append(f"| zoo:{r['robot']} | {mode} | " + " | ".join(cells) + " |")
+            lines.append(f"| {reality_of(str(r['robot']))} | {mode} | " + " | ".join(cells) + " |")
     for mode in modes:
-        ms = [r["modes"][mode] for r in rows if mode in r["modes"]]
+        ms = [r["modes"][mode] for r in rows if mode in r["modes"] and r["modes"][mode]["closed"] is not None]
         lines += ["", summary(mode, ms)] if ms else []
     return "\n".join(lines)
 
@@ -154,7 +163,7 @@ def main() -> int:
     p.add_argument("--init", type=Path, required=True, help="the start checkpoint")
     p.add_argument("--bundle", type=Path, required=True, help="its exported bundle")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--robots", type=int, nargs="+", default=list(range(10)), help="zoo seeds")
+    p.add_argument("--robots", nargs="+", default=[str(k) for k in range(10)], help="zoo seeds, or nominal (the control)")
     p.add_argument("--modes", nargs="+", default=["go1_identify"], help="session presets")
     p.add_argument("--minutes", type=float, default=3.0, help="robot-time budget per session")
     p.add_argument("--iterations", type=int, default=2, help="session iterations at most (the budget may end it sooner)")
