@@ -11,11 +11,14 @@ The rollout buffer spans (steps, envs). Time-outs are bootstrapped (the value of
 observation of a truncated episode is added to its last reward); true terminals cut the return.
 The update is the clipped surrogate with a clipped value loss, entropy bonus, advantage
 normalisation and gradient clipping. ``update(buffer)`` also takes a buffer built elsewhere (the
-on-robot session builds one from logged rollouts).
+on-robot session builds one from logged rollouts). With ``anchor_coef`` and :meth:`PPO.set_anchor`, the
+actor's mean is also pulled toward a fixed policy (the one a fine-tune started from), so behaviour the
+rewards do not ask to change stays where it was.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -61,6 +64,10 @@ class PPOConfig:
     # Gaussian otherwise takes a very large first update and walks worse after it
     # (docs/benchmarks/go1-uni-o4.md, "Go1: PPO from scratch vs Uni-O4 (offline on gait logs + online)").
     target_kl: float | None = bounded(None, gt=0)
+    # Pull toward the start policy (:meth:`PPO.set_anchor`): this times the KL divergence that the move of the actor's
+    # mean alone costs, 0.5 * sum(((mean - anchor mean) / anchor std)^2), averaged over the minibatch. 0: none.
+    # A fine-tune moves a walker on a robot with nothing to fix too (docs/benchmarks/go1-sessions.md, "The session's own drift").
+    anchor_coef: float = bounded(0.0, ge=0)
 
     def __post_init__(self) -> None:
         check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
@@ -134,7 +141,7 @@ def surrogate_loss(new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advan
     return -torch.min(ratio * advantages, ratio.clamp(1.0 - clip, 1.0 + clip) * advantages).mean()
 
 
-UPDATE_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")  # per minibatch, averaged per update
+UPDATE_STATS = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "anchor_kl")  # per minibatch, averaged per update
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,11 @@ class PPO:
         self.actor_lr = cfg.actor_lr
         self.storage: RolloutBuffer | None = None
         self._transition: tuple[torch.Tensor, ...] = ()
+        self.anchor: GaussianActor | None = None
+
+    def set_anchor(self, actor: GaussianActor) -> None:
+        """Pull the actor's mean toward a frozen copy of ``actor`` as it is now (its observation normaliser too)."""
+        self.anchor = copy.deepcopy(actor).eval().requires_grad_(False)
 
     # ---- collecting a rollout ----
     def init_storage(self, num_envs: int, obs_dim: int, critic_obs_dim: int, act_dim: int, device: torch.device | str) -> None:
@@ -270,8 +282,10 @@ class PPO:
             # the ranks' mean: every rank must stop at the same step (gradients are all-reduced)
             if mean_over_ranks({"kl": kl}, self.ctx)["kl"] > cfg.target_kl:
                 actor_active = False
+        anchor_kl = self._anchor_kl(rollout.obs[idx], dist.mean)
         if actor_active:
-            self._gradient_step(self.actor_optim, self.actor, policy_loss - cfg.entropy_coef * entropy)
+            actor_loss = policy_loss - cfg.entropy_coef * entropy + cfg.anchor_coef * anchor_kl
+            self._gradient_step(self.actor_optim, self.actor, actor_loss)
         value_loss = self._value_loss(rollout, idx, value_clip)
         self._gradient_step(self.critic_optim, self.critic, cfg.value_coef * value_loss)
         with torch.no_grad():
@@ -282,8 +296,17 @@ class PPO:
             "entropy": entropy.item(),
             "approx_kl": kl,
             "clip_fraction": clip_fraction,
+            "anchor_kl": anchor_kl.item(),
         }
         return row, actor_active
+
+    def _anchor_kl(self, obs: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """The KL divergence from the anchor that the actor's mean alone costs (0 without an anchor)."""
+        if self.anchor is None:
+            return mean.new_zeros(())
+        with torch.no_grad():
+            anchor_mean, anchor_log_std = self.anchor(obs)
+        return 0.5 * (((mean - anchor_mean) / anchor_log_std.exp()) ** 2).sum(-1).mean()
 
     def _normalized_advantages(self, adv: torch.Tensor) -> torch.Tensor:
         """The minibatch's advantages, standardised over every rank's minibatch in ``minibatch`` mode."""

@@ -263,6 +263,10 @@ class OnlineRunner:
         actor.to(device)
         critic.to(device)
         ppo = PPO(actor, critic, cfg.ppo, seed=cfg.seed, ctx=ctx)
+        if cfg.ppo.anchor_coef > 0:
+            if init is None:
+                raise ValueError("ppo.anchor_coef pulls toward the policy training starts from: give one (--init)")
+            ppo.set_anchor(actor)
         logger = CurveLogger(run_dir, tracker) if ctx.is_main else None
         rewards = RewardScaler(env.num_envs, cfg.ppo.gamma, cfg.reward_scale, cfg.reward_normalization, device)
         return cls(env, cfg, run_dir, actor, critic, ppo, ctx, logger, device, env_device, extra_state, rewards if rewards.active else None)
@@ -470,6 +474,7 @@ def update_scalars(stats: dict[str, float]) -> dict[str, float]:
         "entropy": "policy/entropy",
         "approx_kl": "policy/approx_kl",
         "clip_fraction": "policy/clip_fraction",
+        "anchor_kl": "policy/anchor_kl",
         "actor_lr": "policy/actor_lr",
         "actor_steps": "policy/actor_steps",
         "explained_variance": "value/explained_variance",

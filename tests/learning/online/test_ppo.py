@@ -78,6 +78,37 @@ def test_target_kl_stops_the_actor_within_an_update(target_kl: float | None) -> 
         assert stats["actor_steps"] == 1 and moved
 
 
+def test_the_anchor_keeps_the_mean_near_the_start_policy_on_noise_advantages() -> None:
+    """Random advantages carry no signal: without the anchor the mean wanders; with it, it stays near the start."""
+    net = NetworkConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.3)
+    moves = {}
+    for coef in (0.0, 10.0):
+        torch.manual_seed(0)
+        actor, critic = GaussianActor(4, 2, 1.0, net), ValueCritic(4, net)
+        ppo = PPO(actor, critic, PPOConfig(epochs=4, num_minibatches=4, actor_lr=3e-3, lr_schedule="fixed", anchor_coef=coef))
+        ppo.set_anchor(actor)
+        probe = torch.randn(256, 4)
+        start = actor(probe)[0].detach()
+        torch.manual_seed(1)
+        for _ in range(10):
+            stats = ppo.update(far_off_policy_buffer(actor))
+        moves[coef] = (actor(probe)[0].detach() - start).abs().mean().item()
+        assert stats["anchor_kl"] >= 0
+    assert moves[10.0] < 0.5 * moves[0.0], moves
+
+
+def test_an_anchor_needs_a_start_policy(tmp_path: Path) -> None:
+    from unio4.learning.online.gym_env import GymVectorEnv
+
+    env = GymVectorEnv("InvertedPendulum-v4", 2, seed=0)
+    cfg = OnlineConfig(iterations=1, ppo=PPOConfig(num_steps=8, anchor_coef=1.0))
+    try:
+        with pytest.raises(ValueError, match="anchor_coef"):
+            train_online(env, cfg, tmp_path, show_progress=False)
+    finally:
+        env.close()
+
+
 def test_ppo_solves_inverted_pendulum(tmp_path: Path) -> None:
     """The same PPO solves a standard gymnasium task (MuJoCo InvertedPendulum-v4, max return 1000)."""
     from unio4.learning.online.gym_env import GymVectorEnv
