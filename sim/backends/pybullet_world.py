@@ -69,7 +69,7 @@ class TrunkFrame:
 
     PyBullet poses a base by its centre of mass along the principal axes of its inertia (the URDF
     importer diagonalises a full inertia tensor), not by the link frame the URDF describes. With a
-    payload off the trunk's centre those axes turn by many degrees (15 on some zoo robots), so every
+    payload off the trunk's centre those axes turn by many degrees (16-21 on zoo robots 12, 17, 20), so every
     pose PyBullet reports or is given for the base goes through this conversion.
     """
 
