@@ -107,8 +107,7 @@ class PybulletBackend:
             com, orn = self.frame.base_pose(pos[k], quat[k])
             pb.resetBasePositionAndOrientation(body, com, orn, physicsClientId=c)
             omega = rotate(quat[k], ang[k])
-            com_vel = lin[k] + np.cross(omega, rotate(quat[k], self.frame.offset))  # PyBullet's is the centre of mass's
-            pb.resetBaseVelocity(body, com_vel.tolist(), omega.tolist(), physicsClientId=c)
+            pb.resetBaseVelocity(body, self.frame.base_velocity(lin[k], omega, quat[k]).tolist(), omega.tolist(), physicsClientId=c)
             for j, joint in enumerate(self.joints):
                 pb.resetJointState(body, joint, float(q[k, j]), float(dq[k, j]), physicsClientId=c)
             self._foot[i], self._trunk[i], self._thigh[i], self._link[i] = 0.0, 0.0, 0.0, 0.0

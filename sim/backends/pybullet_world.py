@@ -93,7 +93,15 @@ class TrunkFrame:
 
     def trunk_velocity(self, com_vel: Sequence[float], omega_world: Sequence[float], quat_wxyz: np.ndarray) -> np.ndarray:
         """The trunk origin's world velocity from the centre of mass's (PyBullet's base velocity)."""
-        return np.asarray(com_vel, dtype=np.float64) - np.cross(np.asarray(omega_world, dtype=np.float64), rotate(quat_wxyz, self.offset))
+        return np.asarray(com_vel, dtype=np.float64) - self._lever_velocity(omega_world, quat_wxyz)
+
+    def base_velocity(self, trunk_vel: np.ndarray, omega_world: np.ndarray, quat_wxyz: np.ndarray) -> np.ndarray:
+        """The centre of mass's world velocity (what PyBullet takes) for the trunk origin moving at ``trunk_vel``."""
+        return np.asarray(trunk_vel, dtype=np.float64) + self._lever_velocity(omega_world, quat_wxyz)
+
+    def _lever_velocity(self, omega_world: Sequence[float] | np.ndarray, quat_wxyz: np.ndarray) -> np.ndarray:
+        """How much faster the centre of mass moves than the trunk origin under the rotation ``omega_world``."""
+        return np.cross(np.asarray(omega_world, dtype=np.float64), rotate(quat_wxyz, self.offset))
 
 
 def link_index(pb: ModuleType, client: int, body: int) -> dict[str, int]:

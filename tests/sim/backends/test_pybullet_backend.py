@@ -35,7 +35,7 @@ def test_heightfield_terrain_is_refused() -> None:
 
 
 def test_the_trunk_pose_is_the_link_frame_not_pybullets_principal_axes() -> None:
-    """An off-centre payload turns the trunk's principal axes (15 degrees on zoo robot 17), and PyBullet poses
+    """An off-centre payload turns the trunk's principal axes (19 degrees on zoo robot 17), and PyBullet poses
     a base by them. The emulated robot must still read its trunk link's own pose: the hips, fixed to the
     trunk, sit where they sit on the nominal robot in the frame it reports, and a pose set is the pose read.
     """
