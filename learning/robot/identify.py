@@ -305,13 +305,46 @@ def simulate_features(
     speed is leg odometry's, as on the robot (a foot that slips reads as speed in both); ``true_speed``, not
     compared with the robot, is the simulator's own.
     """
+    pairs = [(candidate, (vx, 0.0, 0.0)) for candidate, vx in itertools.product(candidates, commands)]
+    walks, odometry = _steady_walks(bundle, task_cfg, pairs, seconds, skip_s)
+    out: dict[Candidate, PerCommand] = {}
+    for i, (candidate, (vx, _, _)) in enumerate(pairs):
+        # the simulator's own speed too: leg odometry's error depends on the gait (a gate compares bundles by it)
+        features = _features(odometry[i][:, 0], walks["target"][i], walks["q"][i])
+        out.setdefault(candidate, {})[vx] = features | {"true_speed": float(np.mean(walks["vel"][i][:, 0]))}
+    return out
+
+
+def simulate_held(
+    bundle: Path, task_cfg: TaskConfig, commands: np.ndarray, candidate: Candidate, seconds: float, skip_s: float
+) -> dict[str, np.ndarray]:
+    """What ``bundle`` holds in simulation at each of ``commands`` (n, 3) on ``candidate``'s robot, randomisation off:
+    ``true``, the simulator's (vx, vy, yaw rate) in the base frame, and ``odometry``, leg odometry's (vx, vy) and the
+    gyro's yaw rate, as the robot reads them; means over each walk after its first ``skip_s`` (n, 3).
+    """
+    pairs = [(candidate, (float(c[0]), float(c[1]), float(c[2]))) for c in commands]
+    walks, odometry = _steady_walks(bundle, task_cfg, pairs, seconds, skip_s)
+    yaw = walks["gyro"][..., 2].mean(axis=1)
+    true = np.concatenate([walks["vel"].mean(axis=1), yaw[:, None]], axis=1)
+    read = np.stack([np.append(odometry[i][:, :2].mean(axis=0), yaw[i]) for i in range(len(pairs))])
+    return {"true": true, "odometry": read}
+
+
+Pair = tuple[Candidate, tuple[float, float, float]]  # a simulated robot: its dynamics and its command (vx, vy, yaw rate)
+
+
+def _steady_walks(
+    bundle: Path, task_cfg: TaskConfig, pairs: list[Pair], seconds: float, skip_s: float
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """``bundle`` walking in simulation, one robot per pair, randomisation off: :func:`_walk`'s arrays after the
+    first ``skip_s``, and each robot's leg-odometry base velocity (T, 3).
+    """
     cfg = dataclasses.replace(
         task_cfg,
         randomization=dataclasses.replace(task_cfg.randomization, enabled=False),
         commands=dataclasses.replace(task_cfg.commands, resample_time_s=max(seconds + 1.0, task_cfg.commands.resample_time_s)),
         episode_length_s=max(seconds + 1.0, task_cfg.episode_length_s),
     )
-    pairs = list(itertools.product(candidates, commands))
     task = Go1VelocityTask(cfg, len(pairs), seed=0)
     try:
         policy = bundle_policy(bundle, task)
@@ -320,22 +353,18 @@ def simulate_features(
         walks = _walk(task, policy, obs, int(round(seconds / task.dt)), int(round(skip_s / task.dt)))
     finally:
         task.close()
-    out: dict[Candidate, PerCommand] = {}
-    for i, (candidate, vx) in enumerate(pairs):
-        w = {k: v[i] for k, v in walks.items()}
-        speed = leg_odometry(task.robot, w["q"], w["dq"], w["gyro"], w["quat"], w["foot"], STANCE_FORCE)[0][:, 0]
-        # the simulator's own speed too: leg odometry's error depends on the gait (a gate compares bundles by it)
-        out.setdefault(candidate, {})[vx] = _features(speed, walks["target"][i], walks["q"][i]) | {"true_speed": float(np.mean(w["vx"]))}
-    return out
+    keys = ("q", "dq", "gyro", "quat", "foot")
+    odometry = [leg_odometry(task.robot, *(walks[k][i] for k in keys), STANCE_FORCE)[0] for i in range(len(pairs))]
+    return walks, odometry
 
 
 def _walk(task: Go1VelocityTask, policy: Policy, obs: torch.Tensor, steps: int, skip: int) -> dict[str, np.ndarray]:
-    """Every robot's targets, the state the policy saw and its true forward speed (base frame) at each step after
+    """Every robot's targets, the state the policy saw and its true (vx, vy) (base frame) at each step after
     the first ``skip``: (n, T, ...) arrays.
     """
     default = torch.as_tensor(task.robot.default_joint_pos, dtype=torch.float32)
     scales = torch.as_tensor(task.robot.action_scales, dtype=torch.float32)
-    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("target", "q", "dq", "gyro", "quat", "foot", "vx")}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in ("target", "q", "dq", "gyro", "quat", "foot", "vel")}
     for k in range(steps):
         actions = policy(obs)
         s = task.state  # what the policy saw: a log's row at this step
@@ -349,13 +378,13 @@ def _walk(task: Go1VelocityTask, policy: Policy, obs: torch.Tensor, steps: int, 
                 ("foot", s.foot_force),
             ):
                 rows[key].append(value.numpy().astype(np.float64))
-            rows["vx"].append(s.base_lin_vel_body()[:, 0].numpy().astype(np.float64))
+            rows["vel"].append(s.base_lin_vel_body()[:, :2].numpy().astype(np.float64))
         obs, _, _, _, _ = task.step(actions)
     return {k: np.stack(v, 1) for k, v in rows.items()}
 
 
-def _set_candidates(task: Go1VelocityTask, pairs: list[tuple[Candidate, float]]) -> None:
-    """Give robot i the dynamics of pair i's candidate and its forward command."""
+def _set_candidates(task: Go1VelocityTask, pairs: list[Pair]) -> None:
+    """Give robot i the dynamics of pair i's candidate and its command."""
     n = len(pairs)
     ones = torch.ones(n)
     strength = torch.tensor([c[0] for c, _ in pairs], dtype=torch.float32)
@@ -366,7 +395,7 @@ def _set_candidates(task: Go1VelocityTask, pairs: list[tuple[Candidate, float]])
     latency = torch.tensor([round(c[2] / sim_dt_ms) for c, _ in pairs], dtype=torch.long)
     task.latency_substeps[:] = latency.clamp(0, task.decimation)
     task.commands[:] = 0.0
-    task.commands[:, 0] = torch.tensor([vx for _, vx in pairs], dtype=torch.float32)
+    task.commands[:, :3] = torch.tensor([command for _, command in pairs], dtype=torch.float32)
 
 
 def identify(runs: list[Path], bundle: Path, task: TaskConfig, cfg: IdentifyConfig, seconds: float = 10.0) -> Identification:

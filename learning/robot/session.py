@@ -389,7 +389,8 @@ class Session:
     def _update(self, d: Path) -> None:
         runs = tuple(rollout_logs(d))
         walked = Path(self.state.walked or self.state.bundle)  # a rolled-back candidate's walks are still data
-        self.mode.update(Iteration(self.state.iteration, d, runs, Path(self.state.checkpoint), Path(self.state.bundle), walked))
+        checks = tuple(rollout_logs(d, "check"))  # this iteration's check walks: by ``walked`` too
+        self.mode.update(Iteration(self.state.iteration, d, runs, Path(self.state.checkpoint), Path(self.state.bundle), walked, checks))
 
     def _export(self, d: Path) -> None:
         export_bundle(d / "checkpoint.pt", d / "bundle")

@@ -10,6 +10,7 @@ from typing import Literal
 from unio4.configs.loader import bounded, check_fields
 from unio4.deploy.tracker import tracker_address
 from unio4.learning.online.ppo import PPOConfig
+from unio4.learning.robot.command_map import CommandMapConfig
 from unio4.learning.robot.identify import IdentifyConfig
 from unio4.learning.robot.robot_check import RobotCheckConfig
 
@@ -25,7 +26,7 @@ class SimFinetuneConfig:
     """The fine-tuning in simulation of ``update: identify`` (``unio4 train online --init``, run in the session's process)."""
 
     config: str = "finetune_go1"  # training preset
-    iterations: int = bounded(100, ge=1)
+    iterations: int = bounded(100, ge=0)  # 0: no fine-tune (the walked bundle is only calibrated: session.calibrate)
     num_envs: int = bounded(256, ge=1)
     threads: int | None = bounded(None, ge=1)  # torch threads while it runs (None: the process's own)
     # Task overrides for the fine-tuning only (the session's task still scores the logs and sets the
@@ -113,6 +114,9 @@ class SessionConfig:
     identify_commands: tuple[float, ...] = bounded((0.3, 0.6, 0.9), ge=-2, le=2)  # m/s forward, one rollout each
     identify: IdentifyConfig = field(default_factory=IdentifyConfig)  # the candidate grid and what is compared
     sim: SimFinetuneConfig = field(default_factory=SimFinetuneConfig)
+    # identify mode: the candidate's commands remapped so the robot holds what the start bundle holds on the nominal
+    # robot in simulation, fitted to the walks (learning/robot/command_map.py)
+    calibrate: CommandMapConfig = field(default_factory=CommandMapConfig)
 
     def __post_init__(self) -> None:
         check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML

@@ -35,7 +35,7 @@ from unio4.configs.loader import apply_overrides, from_dict, load, resolve_confi
 from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.data.dataset import Dataset, load_dataset
-from unio4.learning.export import actor_from_checkpoint
+from unio4.learning.export import actor_from_checkpoint, init_checkpoint
 from unio4.learning.offline.critics import monte_carlo_returns
 from unio4.learning.online.distributed import SINGLE
 from unio4.learning.online.envs import go1_envs
@@ -43,12 +43,13 @@ from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer
 from unio4.learning.online.reward_scaling import RewardScaler
 from unio4.learning.online.runner import OnlineConfig, load_init, same_shapes, torch_threads, train_online
 from unio4.learning.policy import NetworkConfig, ValueCritic
+from unio4.learning.robot.command_map import calibrate
 from unio4.learning.robot.identify import identify, recorded_candidate, simulate_features
 from unio4.learning.robot.session_config import SessionConfig, SessionError
 from unio4.learning.run_dir import prepare_run_dir
 from unio4.sim.config import TaskConfig, load_task_config
 
-IDENTIFY_FILE, FINETUNE_DIR = "identify.yaml", "sim_finetune"  # in the iteration directory, identify mode
+IDENTIFY_FILE, FINETUNE_DIR, CALIBRATE_FILE = "identify.yaml", "sim_finetune", "calibrate.yaml"  # in the iteration directory, identify mode
 EVAL_ENVS, EVAL_SECONDS = 16, 10.0  # the fine-tune's evaluation, when its config asks for one: unio4 train online's defaults
 
 
@@ -71,6 +72,7 @@ class Iteration:
     checkpoint: Path
     bundle: Path
     walked: Path  # the bundle that ran the rollouts (a candidate rolled back after its check walks, or ``bundle``)
+    checks: tuple[Path, ...] = ()  # the iteration's check walks besides the rollouts (sideways, turning), by ``walked`` too
 
 
 class Update(ABC):
@@ -154,25 +156,42 @@ class IdentifyUpdate(Update):
     def __init__(self, cfg: SessionConfig, task: TaskConfig, task_file: Path, rollout_s: float) -> None:
         super().__init__(cfg, task)
         self.task_file, self.rollout_s = task_file, rollout_s
-        self.train_config(seed=cfg.seed)  # a bad preset or override fails now, not after the robot's walks
+        if cfg.sim.iterations:
+            self.train_config(seed=cfg.seed)  # a bad preset or override fails now, not after the robot's walks
 
     def rollouts(self, iteration: int) -> list[RolloutPlan]:
         """One mean-action walk per identification command."""
         return [RolloutPlan((vx, 0.0, 0.0), explore=False) for vx in self.cfg.identify_commands]
 
     def update(self, it: Iteration) -> None:
-        """Fit the robot (``identify.yaml``), fine-tune in simulation around it (``sim_finetune/``), keep the result."""
+        """Fit the robot (``identify.yaml``), fine-tune in simulation around it (``sim_finetune/``; none with
+        ``sim.iterations`` 0), calibrate the result's commands to the walks (``calibrate.yaml``), keep it.
+        """
         result = identify(list(it.runs), it.walked, self.task, self.cfg.identify, seconds=self.rollout_s)
         write_atomic(it.dir / IDENTIFY_FILE, yaml.safe_dump(result.record(), sort_keys=False).encode())
+        final = self.finetune(it, result.task_overrides()) if self.cfg.sim.iterations else init_checkpoint(it.walked)
+        if not self.cfg.calibrate.enabled:
+            shutil.copy(final, it.dir / "checkpoint.pt")
+            return
+        walks = [*it.runs, *it.checks]
+        fit, start = recorded_candidate(result.record()), it.dir.parent / "iter_000" / "bundle"
+        args = (final, it.walked, start, walks, self.task, fit, self.cfg.calibrate, self.cfg.identify, self.rollout_s)
+        state, calibration = calibrate(*args)
+        write_atomic(it.dir / CALIBRATE_FILE, yaml.safe_dump(calibration.record(), sort_keys=False).encode())
+        if calibration.refused:
+            print(f"session: iteration {it.number}: no command calibration: {calibration.refused}")
+        save_checkpoint(it.dir / "checkpoint.pt", state)
+
+    def finetune(self, it: Iteration, fit_overrides: list[str]) -> Path:
+        """PPO in simulation from the current checkpoint on the robot as identified (``sim_finetune/``): its final checkpoint."""
         run = it.dir / FINETUNE_DIR
         shutil.rmtree(run, ignore_errors=True)  # a fine-tune cut short starts over
         sim, seed = self.cfg.sim, self.cfg.seed + it.number
         try:
-            task = load_task_config(self.task_file, [*sim.task_overrides, *result.task_overrides()])
-            final = finetune_in_simulation(it.checkpoint, task, self.train_config(seed), run, sim.num_envs, seed, sim.threads)
+            task = load_task_config(self.task_file, [*sim.task_overrides, *fit_overrides])
+            return finetune_in_simulation(it.checkpoint, task, self.train_config(seed), run, sim.num_envs, seed, sim.threads)
         except (OSError, ValueError, ImportError) as exc:  # what the training command reports in one line
             raise SessionError(f"fine-tuning in simulation failed: {one_line(exc)}") from exc
-        shutil.copy(final, it.dir / "checkpoint.pt")
 
     def train_config(self, seed: int) -> OnlineConfig:
         """The fine-tune's training config: the preset, ``seed``, the session's overrides, its iterations."""

@@ -43,13 +43,16 @@ from emulator_eval import run_command
 from unio4.sim.emulator import spawn, spawn_with_tracker
 
 COMMANDS = ((0.3, 0.0, 0.0), (0.6, 0.0, 0.0), (0.9, 0.0, 0.0), (0.0, 0.3, 0.0), (0.0, 0.0, 0.6), (0.5, 0.0, 0.4))
+# Commands no session walks (the check walks COMMANDS): whether what a session changed holds between and beyond them,
+# backwards, to the right, turning right, and standing (zero: what a command calibration's offset does there).
+HELD_OUT = ((0.45, 0.0, 0.0), (0.75, 0.0, -0.3), (-0.3, 0.0, 0.0), (0.0, -0.25, 0.0), (0.0, 0.0, -0.4), (0.0, 0.0, 0.0))
 LEVER = 0.25  # m: a yaw rate counts as the speed it gives ~ at the hips
 SECONDS = 10.0
 
 
-def behaviour(bundle: Path, out: Path, reality: str) -> list[dict[str, float]]:
-    """The bundle's held (vx, vy, wz) at every command on ``reality``."""
-    return [run_command(bundle, c, SECONDS, out / ("cmd_" + "_".join(f"{x:g}" for x in c)), reality) for c in COMMANDS]
+def behaviour(bundle: Path, out: Path, reality: str, commands: tuple[tuple[float, float, float], ...] = COMMANDS) -> list[dict[str, float]]:
+    """The bundle's held (vx, vy, wz) at every one of ``commands`` on ``reality``."""
+    return [run_command(bundle, c, SECONDS, out / ("cmd_" + "_".join(f"{x:g}" for x in c)), reality) for c in commands]
 
 
 def distance(a: dict[str, float] | tuple[float, float, float], b: dict[str, float]) -> float:
@@ -99,18 +102,22 @@ def session(args: argparse.Namespace, mode: str, seed: str, root: Path) -> dict:
     return state
 
 
-def robot_row(args: argparse.Namespace, seed: str, nominal: list[dict[str, float]]) -> dict:
-    """Zoo robot ``seed`` (or the nominal robot): before, then every mode's session and after."""
+def robot_row(args: argparse.Namespace, seed: str, nominal: list[dict[str, float]], held_out: list[dict[str, float]]) -> dict:
+    """Zoo robot ``seed`` (or the nominal robot): before, then every mode's session and after (``nominal``,
+    ``held_out``: the start bundle on the nominal robot at COMMANDS and HELD_OUT).
+    """
     reality, out = reality_of(seed), args.out / f"robot_{seed}"
     before = behaviour(args.bundle, out / "before", reality)
     tracked_before, tracked_nominal = tracking(before), tracking(nominal)
     row: dict = {"robot": seed, "gap_before": gap(before, nominal), "tracking_before": tracked_before, "modes": {}}
     row["tracking_nominal"] = tracked_nominal
+    row["held_out_before"] = gap(behaviour(args.bundle, out / "before", reality, HELD_OUT), held_out)
     for mode in args.modes:
         state = session(args, mode, seed, out / mode)
         after = behaviour(Path(state["bundle"]), out / f"after_{mode}", reality)
         g, tracked_after = gap(after, nominal), tracking(after)
         row["modes"][mode] = {
+            "held_out_after": gap(behaviour(Path(state["bundle"]), out / f"after_{mode}", reality, HELD_OUT), held_out),
             "gap_after": g,
             "closed": 1.0 - g / row["gap_before"] if row["gap_before"] > args.noise else None,  # None: no gap (the control)
             "tracking_after": tracked_after,
@@ -126,13 +133,13 @@ def robot_row(args: argparse.Namespace, seed: str, nominal: list[dict[str, float
 
 def report(rows: list[dict], modes: list[str]) -> str:
     """Per robot and median, as markdown."""
-    head = "| robot | mode | gap before -> after (m/s) | closed | tracking before -> after | tracking excess closed |"
-    lines = [head + " falls | robot min | rollbacks |"]
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+    head = "| robot | mode | gap before -> after (m/s) | closed | held-out gap before -> after | tracking before -> after |"
+    lines = [head + " tracking excess closed | falls | robot min | rollbacks |"]
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         for mode, m in r["modes"].items():
             closed = "-" if m["closed"] is None else f"{100 * m['closed']:.0f} %"
-            cells = [f"{r['gap_before']:.3f} -> {m['gap_after']:.3f}", closed]
+            cells = [f"{r['gap_before']:.3f} -> {m['gap_after']:.3f}", closed, f"{r['held_out_before']:.3f} -> {m['held_out_after']:.3f}"]
             excess = "-" if m["excess_closed"] is None else f"{100 * m['excess_closed']:.0f} %"
             cells += [f"{r['tracking_before']:.3f} -> {m['tracking_after']:.3f}", excess]
             cells += [str(m["falls"]), f"{m['robot_minutes']:.2f}", str(m["rolled_back"])]
@@ -149,6 +156,7 @@ def summary(mode: str, ms: list[dict]) -> str:
     parts = [
         f"{mode}: {len(ms)} robots",
         f"median gap closed {100 * statistics.median(m['closed'] for m in ms):.0f} %",
+        f"median held-out gap after {statistics.median(m['held_out_after'] for m in ms):.3f} m/s",
         f"falls {sum(m['falls'] for m in ms)}",
         f"median tracking excess closed {100 * statistics.median(excess):.0f} % ({len(excess)} robots)" if excess else "no tracking excess",
         f"median robot minutes {statistics.median(m['robot_minutes'] for m in ms):.2f}",
@@ -172,9 +180,10 @@ def main() -> int:
     p.add_argument("--noise", type=float, default=0.005, help="m/s: tracking worse by more counts as worse (check.min_increase)")
     args = p.parse_args()
     nominal = behaviour(args.bundle, args.out / "nominal", "nominal")
+    held_out = behaviour(args.bundle, args.out / "nominal", "nominal", HELD_OUT)
     rows = []
     for seed in args.robots:
-        rows.append(robot_row(args, seed, nominal))
+        rows.append(robot_row(args, seed, nominal, held_out))
         (args.out / "report.json").write_text(json.dumps(rows, indent=1))
         print(report(rows, args.modes), flush=True)
     (args.out / "report.md").write_text(report(rows, args.modes) + "\n")

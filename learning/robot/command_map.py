@@ -1,0 +1,201 @@
+"""Command calibration: the robot walks as the bundle walked in simulation, by remapping the commands it is given.
+
+A robot that differs from the simulator (a weaker motor, a payload off centre, a tilted IMU) mostly holds a
+different velocity at each command than the bundle holds on the nominal robot: slower forward, a sideways drift
+while walking, a turn rate off by a few per cent. Much of that difference is affine in the command. So after a
+session's walks (mean action, at the check's forward, sideways and turning commands) the behaviour the robot
+held is fitted as ``B(c) = G c + g`` and the same bundle's behaviour on the nominal robot in simulation as
+``R(c) = G0 c + g0``; the command that makes the robot hold ``R(c)`` is then
+
+    c' = A c + d,   A = G^-1 G0,   d = G^-1 (g0 - g).
+
+The map is folded into the actor's first layer (the command is an input of the observation, scaled and
+normalised: both linear), so the calibrated policy is an ordinary checkpoint and bundle, and the deploy
+runtime is unchanged. A map whose gains or offsets leave the declared bounds is refused: the walks then say
+something a command map should not fix (docs/benchmarks/go1-sessions.md, "Command calibration").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unio4.configs.loader import bounded, check_fields
+from unio4.deploy.observations import ObservationConfig
+from unio4.learning.checkpoint import checkpoint_network, load_checkpoint
+from unio4.learning.export import checkpoint_task, init_checkpoint
+from unio4.learning.robot.identify import Candidate, IdentifyConfig, held_motion, simulate_held
+from unio4.robots.description import load_robot
+from unio4.sim.config import TaskConfig
+
+
+@dataclass(frozen=True)
+class CommandMapConfig:
+    """Whether and how identify mode calibrates its candidate's commands (``session.calibrate``)."""
+
+    enabled: bool = False
+    # Pull of the affine fits toward "behaviour = command" (G = I, g = 0), relative to the walks' own weight:
+    # keeps a fit from six walks sane where one walk alone decides a column.
+    ridge: float = bounded(0.01, ge=0, le=10)
+    max_gain_change: float = bounded(0.5, gt=0, le=2)  # largest |A - I| entry allowed
+    # largest |d| allowed: (vx m/s, vy m/s, yaw rate rad/s); the offset is what the robot is sent at a zero command
+    max_offset: tuple[float, float, float] = bounded((0.15, 0.15, 0.3), ge=0, le=2)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass(frozen=True)
+class CommandMap:
+    """``c' = matrix @ c + offset`` over commands (vx, vy, yaw rate)."""
+
+    matrix: np.ndarray  # (3, 3)
+    offset: np.ndarray  # (3,)
+
+    def apply(self, commands: np.ndarray) -> np.ndarray:
+        """The remapped commands (..., 3)."""
+        return commands @ self.matrix.T + self.offset
+
+    def refusal(self, cfg: CommandMapConfig) -> str:
+        """Why the map must not be used ('' when it may)."""
+        if not (np.all(np.isfinite(self.matrix)) and np.all(np.isfinite(self.offset))):
+            return "the fit is not finite (the walks do not determine it)"
+        change = float(np.abs(self.matrix - np.eye(3)).max())
+        if change > cfg.max_gain_change:
+            return f"a gain changes by {change:.2f} (max_gain_change {cfg.max_gain_change:g})"
+        for name, value, limit in zip(("vx", "vy", "yaw rate"), self.offset, cfg.max_offset, strict=True):
+            if abs(value) > limit:
+                return f"the {name} offset {value:+.3f} exceeds max_offset {limit:g}"
+        return ""
+
+    def record(self) -> dict[str, Any]:
+        """The map as plain data."""
+        return {"matrix": self.matrix.round(5).tolist(), "offset": self.offset.round(5).tolist()}
+
+
+def affine_fit(commands: np.ndarray, held: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """``held ~ G @ c + g`` by least squares over the walks (n, 3), pulled toward G = I, g = 0 by ``ridge`` x n."""
+    x = np.concatenate([commands, np.ones((len(commands), 1))], axis=1)  # (n, 4)
+    prior = np.concatenate([np.eye(3), np.zeros((1, 3))], axis=0)  # (4, 3): behaviour = command
+    weight = ridge * len(commands)
+    theta = np.linalg.solve(x.T @ x + weight * np.eye(4), x.T @ held + weight * prior)
+    return theta[:3].T, theta[3]
+
+
+def fit_command_map(commands: np.ndarray, robot: np.ndarray, target: np.ndarray, ridge: float) -> CommandMap:
+    """The map under which a robot that held ``robot`` at ``commands`` holds ``target`` (all (n, 3))."""
+    gain, bias = affine_fit(commands, robot, ridge)
+    gain0, bias0 = affine_fit(commands, target, ridge)
+    try:
+        inverse = np.linalg.inv(gain)
+    except np.linalg.LinAlgError:
+        return CommandMap(np.full((3, 3), np.nan), np.full(3, np.nan))
+    return CommandMap(inverse @ gain0, inverse @ (bias0 - bias))
+
+
+def command_columns(obs: ObservationConfig, num_joints: int) -> list[np.ndarray]:
+    """The observation indices of the command, one (3,) array per history frame."""
+    span, frame = obs.layout(num_joints).span("commands"), obs.frame_size(num_joints)
+    return [np.arange(span.start, span.stop) + k * frame for k in range(obs.history_length)]
+
+
+@torch.no_grad()
+def fold_into_actor(actor: dict[str, torch.Tensor], cmap: CommandMap, obs: ObservationConfig, num_joints: int, normalized: bool) -> None:
+    """Make the actor (its state dict, changed in place) act at command ``c`` as it acted at ``cmap.apply(c)``.
+
+    The command enters as ``u = S c`` (``obs.command_scale``) and, with ``normalized``, as ``x = (u - mean) / std``;
+    all affine, so the remap is an affine change of x that the first layer absorbs: ``W x' + b = (W K) x + (W k + b)``.
+    """
+    eps = 1e-8  # the normaliser's own (learning/normalizer.py)
+    scale = np.diag(obs.command_scale)
+    m, m0 = scale @ cmap.matrix @ np.linalg.inv(scale), scale @ cmap.offset  # u' = m u + m0
+    weight, bias = actor["trunk.0.weight"], actor["trunk.0.bias"]
+    new_weight, new_bias = weight.clone().double(), bias.clone().double()
+    for cols in command_columns(obs, num_joints):
+        if normalized:
+            mean = actor["normalizer.mean"][cols].double().numpy()
+            std = np.sqrt(actor["normalizer.var"][cols].double().numpy() + eps)
+        else:
+            mean, std = np.zeros(3), np.ones(3)
+        k_mat = np.diag(1 / std) @ m @ np.diag(std)  # x' = K x + k
+        k_vec = (m @ mean + m0 - mean) / std
+        w = weight[:, cols].double()
+        new_weight[:, cols] = w @ torch.from_numpy(k_mat)
+        new_bias += w @ torch.from_numpy(k_vec)
+    weight.copy_(new_weight.to(weight.dtype))
+    bias.copy_(new_bias.to(bias.dtype))
+
+
+NOMINAL: Candidate = (1.0, 0.0, 0.0, 1.0)  # the description's robot: full strength, no payload, no latency
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What :func:`calibrate` fitted: the map (or why none), and the walks it was fitted to."""
+
+    cmap: CommandMap
+    refused: str  # '' when the map was folded in
+    read: str  # what read the robot's speeds: "tracking camera" or "leg odometry"
+    commands: np.ndarray  # (n, 3) the walks' commands
+    robot: np.ndarray  # (n, 3) what the robot held (predicted for a fine-tuned policy: see calibrate)
+    target: np.ndarray  # (n, 3) what the start bundle holds on the nominal robot in simulation
+
+    def record(self) -> dict[str, Any]:
+        """Plain data for ``calibrate.yaml``."""
+        rows = [
+            {"command": c.tolist(), "robot": r.round(4).tolist(), "target": t.round(4).tolist()}
+            for c, r, t in zip(self.commands, self.robot, self.target, strict=True)
+        ]
+        return {**self.cmap.record(), "folded": not self.refused, "refused": self.refused, "read": self.read, "walks": rows}
+
+
+def robot_held(runs: list[Path], task: TaskConfig, skip_s: float, min_tracked: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """The walks' commands and what the robot held over their steady parts (n, 3): by the tracking camera where it
+    read every walk, else by leg odometry; and which. Walks that stopped before their steady part are left out.
+    """
+    helds = [h for h in (held_motion(run, task, skip_s, min_tracked) for run in runs) if len(h.odometry)]
+    camera = bool(helds) and all(h.tracked is not None and len(h.tracked) for h in helds)
+    means = [(h.tracked if camera and h.tracked is not None else h.odometry).mean(axis=0) for h in helds]
+    commands = np.array([h.command for h in helds]).reshape(-1, 3)
+    return commands, np.array(means).reshape(-1, 3), "tracking camera" if camera else "leg odometry"
+
+
+def calibrate(
+    policy: Path,
+    walked: Path,
+    start: Path,
+    runs: list[Path],
+    task: TaskConfig,
+    fit: Candidate,
+    cfg: CommandMapConfig,
+    walks: IdentifyConfig,
+    seconds: float,
+) -> tuple[dict[str, Any], Calibration]:
+    """The checkpoint ``policy`` (its state) with its commands calibrated to the robot that walked ``walked`` in ``runs``.
+
+    The target is what the session's ``start`` bundle holds on the nominal robot in simulation. When ``policy`` is not
+    the walked bundle's (a fine-tune of it), the robot's behaviour under it is predicted: the walks plus the change
+    the fine-tune makes on the identified robot ``fit`` in simulation. ``walks``: how the walks are read (their
+    ``skip_s`` and ``min_tracked``); ``seconds``: a walk's policy time. A refused map leaves the state as it was.
+    """
+    skip = walks.skip_s
+    commands, held, read = robot_held(runs, task, skip, walks.min_tracked)
+    key = "true" if read == "tracking camera" else "odometry"  # compare like with like
+    target = simulate_held(start, task, commands, NOMINAL, seconds, skip)[key]
+    state = load_checkpoint(init_checkpoint(policy))
+    if init_checkpoint(policy) != init_checkpoint(walked):
+        base, tuned = (simulate_held(b, task, commands, fit, seconds, skip)[key] for b in (walked, policy))
+        held = held + tuned - base
+    cmap = fit_command_map(commands, held, target, cfg.ridge)
+    refused = cmap.refusal(cfg) if len(commands) >= 4 else f"{len(commands)} walks reached their steady part (4 needed)"
+    if not refused:
+        network, own = checkpoint_network(state, str(policy)), checkpoint_task(state, str(policy))
+        assert network is not None
+        own = own or task
+        joints = load_robot(own.robot).num_joints
+        fold_into_actor(state["actor"], cmap, own.observations, joints, network.normalize_observations)
+    return state, Calibration(cmap, refused, read, commands, held, target)

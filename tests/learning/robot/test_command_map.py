@@ -1,0 +1,62 @@
+"""Command calibration (learning/robot/command_map.py): the fit, its bounds and its fold into the actor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from unio4.deploy.observations import ObservationConfig
+from unio4.learning.policy import GaussianActor, NetworkConfig
+from unio4.learning.robot.command_map import CommandMap, CommandMapConfig, fit_command_map, fold_into_actor
+
+COMMANDS = np.array([[0.3, 0, 0], [0.6, 0, 0], [0.9, 0, 0], [0, 0.3, 0], [0, 0, 0.6], [0.5, 0, 0.4]])
+
+
+def test_the_fit_undoes_an_affine_robot() -> None:
+    """A robot that holds G c + g where the nominal one holds c: under the fitted map it holds c again, at any command."""
+    gain = np.array([[0.8, 0.0, 0.02], [0.05, 0.9, 0.0], [0.1, 0.0, 0.85]])
+    bias = np.array([-0.03, 0.02, 0.05])
+    cmap = fit_command_map(COMMANDS, COMMANDS @ gain.T + bias, COMMANDS, ridge=0.0)
+    unseen = np.array([[0.45, -0.2, 0.3], [0.0, 0.0, -0.5]])
+    np.testing.assert_allclose(cmap.apply(unseen) @ gain.T + bias, unseen, atol=1e-9)
+    assert cmap.refusal(CommandMapConfig()) == ""
+    # the nominal robot: no change
+    same = fit_command_map(COMMANDS, COMMANDS, COMMANDS, ridge=0.01)
+    np.testing.assert_allclose(same.matrix, np.eye(3), atol=1e-9)
+    np.testing.assert_allclose(same.offset, 0.0, atol=1e-9)
+
+
+def test_a_map_outside_its_bounds_is_refused_with_the_reason() -> None:
+    """A robot that barely turns needs a turn gain far past max_gain_change; a large drift, an offset past max_offset."""
+    barely = fit_command_map(COMMANDS, COMMANDS * np.array([1.0, 1.0, 0.3]), COMMANDS, ridge=0.0)
+    assert "gain changes by 2.33" in barely.refusal(CommandMapConfig())
+    drifting = CommandMap(np.eye(3), np.array([0.0, 0.25, 0.0]))
+    assert "vy offset +0.250" in drifting.refusal(CommandMapConfig())
+    assert "not finite" in CommandMap(np.full((3, 3), np.nan), np.zeros(3)).refusal(CommandMapConfig())
+
+
+@pytest.mark.parametrize("history", [1, 3])
+def test_the_folded_actor_acts_at_c_as_the_old_one_at_the_remapped_c(history: int) -> None:
+    """Folded into the first layer, the map changes nothing but the command the actor sees: with normalisation,
+    command scales and a history of frames, the new actor at c gives the old one's action at A c + d."""
+    obs_cfg = ObservationConfig(history_length=history)
+    joints = 12
+    size = obs_cfg.size(joints)
+    actor = GaussianActor(size, joints, 1.0, NetworkConfig(actor_hidden=(32, 32)))
+    torch.manual_seed(0)
+    actor.normalizer.set_statistics(torch.randn(size) * 0.3, torch.rand(size) + 0.5)
+    cmap = CommandMap(np.array([[1.2, 0.0, 0.1], [0.05, 0.9, 0.0], [0.0, 0.1, 1.1]]), np.array([-0.05, 0.03, 0.1]))
+    obs, commands = torch.randn(64, size), torch.rand(64, 3) - 0.5
+    frame, span = obs_cfg.frame_size(joints), obs_cfg.layout(joints).span("commands")
+    scale = torch.tensor(obs_cfg.command_scale)
+    remapped = torch.from_numpy(cmap.apply(commands.double().numpy())).float()
+    before, after = obs.clone(), obs.clone()
+    for k in range(history):
+        cols = slice(k * frame + span.start, k * frame + span.stop)
+        before[:, cols], after[:, cols] = remapped * scale, commands * scale
+    expected = actor(before)[0]
+    state = actor.state_dict()
+    fold_into_actor(state, cmap, obs_cfg, joints, normalized=True)
+    actor.load_state_dict(state)
+    torch.testing.assert_close(actor(after)[0], expected, atol=1e-5, rtol=1e-4)
