@@ -101,6 +101,9 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(allow_abbrev=False, formatter_class=_Formatter, **kwargs)
+        # a value that starts with a minus and a digit is a number, or a list of them ("--command -0.3,0,0"); argparse's
+        # own pattern takes "-0.3" for a value but "-0.3,0,0" for an unknown flag
+        self._negative_number_matcher = re.compile(r"^-\.?\d[\d.,eE+-]*$")
 
     def error(self, message: str) -> NoReturn:
         bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)

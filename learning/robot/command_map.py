@@ -38,8 +38,8 @@ class CommandMapConfig:
     """Whether and how identify mode calibrates its candidate's commands (``session.calibrate``)."""
 
     enabled: bool = False
-    # Pull of the affine fits toward "behaviour = command" (G = I, g = 0), relative to the walks' own weight:
-    # keeps a fit from six walks sane where one walk alone decides a column.
+    # Pull of the affine fits toward "behaviour = command" (G = I, g = 0), relative to the walks' own weight: keeps a
+    # fit from six walks sane where one walk alone decides a column, and defines it where no walk does (forward walks only).
     ridge: float = bounded(0.01, ge=0, le=10)
     max_gain_change: float = bounded(0.5, gt=0, le=2)  # largest |A - I| entry allowed
     # largest |d| allowed: (vx m/s, vy m/s, yaw rate rad/s); the offset is what the robot is sent at a zero command
@@ -147,7 +147,7 @@ class Calibration:
     def record(self) -> dict[str, Any]:
         """Plain data for ``calibrate.yaml``."""
         rows = [
-            {"command": c.tolist(), "robot": r.round(4).tolist(), "target": t.round(4).tolist()}
+            {"command": c.round(4).tolist(), "robot": r.round(4).tolist(), "target": t.round(4).tolist()}
             for c, r, t in zip(self.commands, self.robot, self.target, strict=True)
         ]
         return {**self.cmap.record(), "folded": not self.refused, "refused": self.refused, "read": self.read, "walks": rows}
@@ -191,7 +191,7 @@ def calibrate(
         base, tuned = (simulate_held(b, task, commands, fit, seconds, skip)[key] for b in (walked, policy))
         held = held + tuned - base
     cmap = fit_command_map(commands, held, target, cfg.ridge)
-    refused = cmap.refusal(cfg) if len(commands) >= 4 else f"{len(commands)} walks reached their steady part (4 needed)"
+    refused = cmap.refusal(cfg) if len(commands) >= 2 else f"{len(commands)} walks reached their steady part (2 needed)"
     if not refused:
         network, own = checkpoint_network(state, str(policy)), checkpoint_task(state, str(policy))
         assert network is not None

@@ -353,8 +353,11 @@ def _steady_walks(
         walks = _walk(task, policy, obs, int(round(seconds / task.dt)), int(round(skip_s / task.dt)))
     finally:
         task.close()
-    keys = ("q", "dq", "gyro", "quat", "foot")
-    odometry = [leg_odometry(task.robot, *(walks[k][i] for k in keys), STANCE_FORCE)[0] for i in range(len(pairs))]
+    w = walks
+    odometry = [
+        leg_odometry(task.robot, w["q"][i], w["dq"][i], w["gyro"][i], w["quat"][i], w["foot"][i], STANCE_FORCE)[0]
+        for i in range(len(pairs))
+    ]
     return walks, odometry
 
 

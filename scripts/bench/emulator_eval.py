@@ -39,7 +39,7 @@ def run_command(
         proc, port = spawn(["--lockstep", "--reality", reality, *emulator_args, "-o", str(trace)])
         try:
             argv = ["deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(seconds)]
-            argv += ["--command", ",".join(f"{c:g}" for c in command), "-o", str(out / "log")]
+            argv += ["--command=" + ",".join(f"{c:g}" for c in command), "-o", str(out / "log")]  # "=": a leading minus is no option
             print("$ " + shlex.join(["unio4", *argv]), flush=True)
             returncode = subprocess.run([sys.executable, "-m", "unio4.cli", *argv], capture_output=True, text=True).returncode
         finally:

@@ -72,6 +72,13 @@ def test_version_exact_flags_defaults_and_suggestions(capsys: pytest.CaptureFixt
     assert "unknown key 'comands' (did you mean 'commands'?" in capsys.readouterr().err
 
 
+def test_a_backward_command_is_a_value_not_a_flag() -> None:
+    """``--command -0.3,0,0`` (walk backwards) parses as the command it is, as does a negative number alone."""
+    args = build_parser().parse_args(["deploy", "policy", "--command", "-0.3,0,0"])
+    assert args.command_vel == "-0.3,0,0"
+    assert build_parser().parse_args(["play", "policy", "--command", "-.5,0,-1e-1"]).command_vel == "-.5,0,-1e-1"
+
+
 # Output flags other than -o/--out that commands once had, and per-config override flags: all gone.
 RETIRED = {"--run-dir", "--dir", "--log-dir", "--workdir", "--json", "--video", "--trace", "--train-set", "--task-set"}
 

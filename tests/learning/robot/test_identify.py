@@ -148,3 +148,34 @@ def test_a_tracking_camera_reads_the_true_speed_for_the_check_and_identification
     result = identify([run], walking_bundle, task, cfg, seconds=5.0)
     assert result.speed == "tracking camera" and result.record()["forward_speed_from"] == "tracking camera"
     assert all(f["forward_speed"] == f["true_speed"] for f in result.best.values())  # the simulator's own speed
+
+
+def test_a_calibrated_session_walks_the_weak_robot_as_the_bundle_walks_in_simulation(tmp_path: Path) -> None:
+    """Command calibration without a fine-tune (``sim.iterations=0``): the shipped walker on a robot with 70 % motor
+    strength and a tracking camera; iteration 1 walks it at 0.4 and 0.8 m/s (4 s each), fits the command map and folds
+    it into the actor; iteration 2's walks verify the candidate. The weak robot needs larger forward commands, and
+    with them it tracks at least 40 % better by the camera than the start bundle did."""
+    emulator = ["--lockstep", "--reset-per-run", "--reality", "weak_motors", "--set", "reality.motor.strength=0.7"]
+    proc, port, tracker = spawn_with_tracker(emulator)
+    try:
+        overrides = [f"robot=127.0.0.1:{port}", f"tracker=127.0.0.1:{tracker}", "local_port=0", "prompt=false", "iterations=1"]
+        overrides += ["steps=200", "identify_commands=[0.4,0.8]", "check.extra_commands=[]", "sim.iterations=0", "calibrate.enabled=true"]
+        overrides += ["identify.motor_strength=[0.7,1.0]", "identify.added_mass=[0.0]", "identify.latency_ms=[0.0]"]
+        overrides += ["gate.num_envs=2", "gate.seconds=2", "gate.max_lin_vel_error=1.0", "gate.max_tracking_increase=1.0"]
+        cfg = load(SessionConfig, resolve_config_path("go1_identify", "session"), overrides)
+        session = Session(tmp_path, cfg, load_task_config("go1_flat"))
+        session.start(Path(__file__).parents[3] / "pretrained" / "go1_flat")
+        session.run()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    d = tmp_path / "iter_001"
+    calibration = yaml.safe_load((d / "calibrate.yaml").read_text())
+    assert calibration["folded"] and calibration["read"] == "tracking camera" and not (d / "sim_finetune").exists()
+    assert calibration["matrix"][0][0] > 1.05, calibration  # forward commands scaled up for the weak motors
+    checks = session.state.checks
+    assert [(c["iteration"], c["verdict"]) for c in checks] == [(1, "start"), (2, "kept")], checks
+    before, after = checks[0]["tracked"], checks[1]["tracked"]
+    print(f"tracking error by the camera: start bundle {before:.3f} m/s, calibrated {after:.3f} m/s")
+    assert after < 0.6 * before, checks
+    assert session.state.bundle == str(d / "bundle")
