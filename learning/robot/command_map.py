@@ -175,10 +175,11 @@ def calibrate(
     walks: IdentifyConfig,
     seconds: float,
 ) -> tuple[dict[str, Any], Calibration]:
-    """The checkpoint ``policy`` (its state) with its commands calibrated to the robot that walked ``walked`` in ``runs``.
+    """The checkpoint of bundle ``policy`` (its state) with its commands calibrated to the robot that walked bundle
+    ``walked`` in ``runs``.
 
     The target is what the session's ``start`` bundle holds on the nominal robot in simulation. When ``policy`` is not
-    the walked bundle's (a fine-tune of it), the robot's behaviour under it is predicted: the walks plus the change
+    ``walked`` (a fine-tune of it), the robot's behaviour under it is predicted: the walks plus the change
     the fine-tune makes on the identified robot ``fit`` in simulation. ``walks``: how the walks are read (their
     ``skip_s`` and ``min_tracked``); ``seconds``: a walk's policy time. A refused map leaves the state as it was.
     """
@@ -187,7 +188,7 @@ def calibrate(
     key = "true" if read == "tracking camera" else "odometry"  # compare like with like
     target = simulate_held(start, task, commands, NOMINAL, seconds, skip)[key]
     state = load_checkpoint(init_checkpoint(policy))
-    if init_checkpoint(policy) != init_checkpoint(walked):
+    if Path(policy).resolve() != Path(walked).resolve():
         base, tuned = (simulate_held(b, task, commands, fit, seconds, skip)[key] for b in (walked, policy))
         held = held + tuned - base
     cmap = fit_command_map(commands, held, target, cfg.ridge)

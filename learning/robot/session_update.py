@@ -35,7 +35,7 @@ from unio4.configs.loader import apply_overrides, from_dict, load, resolve_confi
 from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.data.dataset import Dataset, load_dataset
-from unio4.learning.export import actor_from_checkpoint, init_checkpoint
+from unio4.learning.export import actor_from_checkpoint, export_bundle, init_checkpoint
 from unio4.learning.offline.critics import monte_carlo_returns
 from unio4.learning.online.distributed import SINGLE
 from unio4.learning.online.envs import go1_envs
@@ -173,9 +173,11 @@ class IdentifyUpdate(Update):
         if not self.cfg.calibrate.enabled:
             shutil.copy(final, it.dir / "checkpoint.pt")
             return
+        # the policy to calibrate, as a bundle (simulated as the robot runs it): the walked one, or the fine-tune's
+        policy = export_bundle(final, it.dir / FINETUNE_DIR / "bundle") if self.cfg.sim.iterations else it.walked
         walks = [*it.runs, *it.checks]
         fit, start = recorded_candidate(result.record()), it.dir.parent / "iter_000" / "bundle"
-        args = (final, it.walked, start, walks, self.task, fit, self.cfg.calibrate, self.cfg.identify, self.rollout_s)
+        args = (policy, it.walked, start, walks, self.task, fit, self.cfg.calibrate, self.cfg.identify, self.rollout_s)
         state, calibration = calibrate(*args)
         write_atomic(it.dir / CALIBRATE_FILE, yaml.safe_dump(calibration.record(), sort_keys=False).encode())
         if calibration.refused:
