@@ -408,8 +408,9 @@ class Session:
         start_bundle = self.root / "iter_000" / "bundle"
         if not self.state.gate_start:
             self.state.gate_start = old if Path(self.state.bundle) == start_bundle else evaluate(start_bundle)
-        refusals = gate_refusals(g, new, old, self.state.gate_start)
-        row = self._row(d, old, new, refusals)
+        judged = self.mode.gate_judges_tracking(d)
+        refusals = gate_refusals(g, new, old, self.state.gate_start, tracking=judged)
+        row = self._row(d, old, new, refusals) | {"gate_judged_tracking": judged}  # False: left to the robot's check
         self.state.rows = [r for r in self.state.rows if r["iteration"] != self.state.iteration] + [row]
         if row["accepted"]:
             self.state.checkpoint, self.state.bundle = str(d / "checkpoint.pt"), str(d / "bundle")
@@ -515,12 +516,15 @@ def run_summary(run: Path) -> dict[str, Any]:
     return (yaml.safe_load(summary.read_text()) or {}) if summary.is_file() else {}
 
 
-def gate_refusals(g: GateConfig, new: dict[str, float], current: dict[str, float], first: dict[str, float]) -> list[str]:
+def gate_refusals(
+    g: GateConfig, new: dict[str, float], current: dict[str, float], first: dict[str, float], tracking: bool = True
+) -> list[str]:
     """Why a new bundle must not replace the current one (empty: it passes).
 
     Absolute floors first (a bundle that falls is refused even when the current one falls more),
     then "no worse" against the current bundle and the session's first one, so that tolerated small
-    losses cannot add up over iterations.
+    losses cannot add up over iterations. ``tracking`` False: the no-worse rules on tracking are left to the robot
+    (a command calibration changes the simulated tracking on purpose: it corrects what the simulator misses).
     """
     reasons = []
     falls, error = new["falls_per_robot_minute"], new["lin_vel_error"]
@@ -529,13 +533,13 @@ def gate_refusals(g: GateConfig, new: dict[str, float], current: dict[str, float
     if error > g.max_lin_vel_error:
         reasons.append(f"lin-vel error {error:.3f} m/s > {g.max_lin_vel_error:g}")
     for name, ref in (("current", current), ("first", first)):
-        if error > ref["lin_vel_error"] + g.max_tracking_increase:
+        if tracking and error > ref["lin_vel_error"] + g.max_tracking_increase:
             worse = f"{error:.3f} m/s vs the {name} bundle's {ref['lin_vel_error']:.3f}"
             reasons.append(f"lin-vel error {worse} (more than {g.max_tracking_increase:g} worse)")
         if falls > ref["falls_per_robot_minute"] + g.max_falls_increase:
             reasons.append(f"falls {falls:.2f} per robot-minute above the {name} bundle's {ref['falls_per_robot_minute']:.2f}")
         walk, ref_walk = new.get("walk_speed_error"), ref.get("walk_speed_error")
-        if walk is not None and ref_walk is not None and walk > ref_walk + g.max_walk_error_increase:
+        if tracking and walk is not None and ref_walk is not None and walk > ref_walk + g.max_walk_error_increase:
             worse = f"{walk:.3f} m/s vs the {name} bundle's {ref_walk:.3f}"
             reasons.append(f"speed error on the identified robot's walks {worse} (more than {g.max_walk_error_increase:g} worse)")
     return reasons

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,29 @@ from unio4.deploy.observations import projected_gravity, rotate_inverse
 from unio4.deploy.runtime import RuntimeConfig
 from unio4.sim.emulator import spawn
 
+STALE_TRIES = 3  # a walk the runtime stopped for stale state (the machine too busy to keep the emulator's pace) runs again
+
+
+def stale(log: Path) -> bool:
+    """Whether the runtime stopped the walk because the emulator's state went stale: the link, not the policy."""
+    summary = yaml.safe_load((log / "summary.yaml").read_text()) or {}
+    return str(summary.get("reason", "")).startswith("stale state")
+
+
+def deploy_once(
+    bundle: Path, command: tuple[float, float, float], seconds: float, out: Path, reality: str, emulator_args: tuple[str, ...]
+) -> int:
+    """``unio4 deploy`` at ``command`` against a fresh lockstep emulator that records its truth in ``out/trace.npz``; the exit code."""
+    proc, port = spawn(["--lockstep", "--reality", reality, *emulator_args, "-o", str(out / "trace.npz")])
+    try:
+        argv = ["deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(seconds)]
+        argv += ["--command=" + ",".join(f"{c:g}" for c in command), "-o", str(out / "log")]  # "=": a leading minus is no option
+        print("$ " + shlex.join(["unio4", *argv]), flush=True)
+        return subprocess.run([sys.executable, "-m", "unio4.cli", *argv], capture_output=True, text=True).returncode
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
 
 def run_command(
     bundle: Path, command: tuple[float, float, float], seconds: float, out: Path, reality: str, emulator_args: tuple[str, ...] = ()
@@ -35,16 +59,11 @@ def run_command(
     """
     trace = out / "trace.npz"
     returncode = 0
-    if not (trace.is_file() and (out / "log" / "summary.yaml").is_file()):  # else: measured before, read again
-        proc, port = spawn(["--lockstep", "--reality", reality, *emulator_args, "-o", str(trace)])
-        try:
-            argv = ["deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(seconds)]
-            argv += ["--command=" + ",".join(f"{c:g}" for c in command), "-o", str(out / "log")]  # "=": a leading minus is no option
-            print("$ " + shlex.join(["unio4", *argv]), flush=True)
-            returncode = subprocess.run([sys.executable, "-m", "unio4.cli", *argv], capture_output=True, text=True).returncode
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
+    for _ in range(STALE_TRIES):
+        if trace.is_file() and (out / "log" / "summary.yaml").is_file() and not stale(out / "log"):
+            break  # measured (before, or now): read again
+        shutil.rmtree(out / "log", ignore_errors=True)
+        returncode = deploy_once(bundle, command, seconds, out, reality, emulator_args)
     with np.load(trace) as t:
         quat, vel, gyro, time_s, kp = t["base_quat"], t["base_lin_vel_world"], t["gyro"], t["t"], t["kp"]
     body = rotate_inverse(np, quat, vel)

@@ -13,6 +13,10 @@ For every zoo robot (``unio4 emulate --reality zoo:SEED``) and session mode (``-
    emulated robot carries a tracking camera, ``--tracker-port``, and the check compares its speeds);
 3. the session's final bundle walks the commands on the zoo robot again: gap and tracking after, falls.
 
+The same gap is also measured at ``HELD_OUT``, commands no session walks (between and beyond the check's, backwards,
+to the right, turning right, standing): a session that fits its walks' commands (a command calibration) is judged
+there too.
+
 Share of the gap closed = 1 - gap after / gap before. ``--robots nominal`` is the control: a session on the robot
 the bundle was trained for, where there is no gap to close, so its gap after is what a session moves by itself (the
 fine-tune's own change of behaviour, the floor under any gap it leaves). Beside the share closed, the share of the

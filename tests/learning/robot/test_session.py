@@ -226,3 +226,17 @@ def test_identify_mode_gate_refuses_slower_walks_on_the_identified_robot() -> No
     assert worse == ["speed error on the identified robot's walks 0.105 m/s vs the current bundle's 0.035 (more than 0.02 worse)"]
     assert gate_refusals(g, {**metrics(0.10, 0.0), "walk_speed_error": 0.05}, current, first) == []
     assert gate_refusals(g, metrics(0.10, 0.0), current, first) == []
+
+
+def test_a_calibrated_bundle_is_gated_on_its_floors_and_falls_not_on_simulated_tracking() -> None:
+    """A command calibration corrects what the identified robot in simulation misses, so there it tracks worse by
+    design: with ``tracking=False`` the gate leaves the tracking comparisons to the robot's check and still refuses
+    falls and the absolute lin-vel floor."""
+    g = GateConfig()
+    current = first = {**metrics(0.10, 0.0), "walk_speed_error": 0.024}
+    calibrated = {**metrics(0.20, 0.0), "walk_speed_error": 0.128}
+    assert len(gate_refusals(g, calibrated, current, first)) == 4  # lin-vel and walks, against current and first
+    assert gate_refusals(g, calibrated, current, first, tracking=False) == []
+    falling = {**metrics(0.20, 3.0), "walk_speed_error": 0.128}
+    assert gate_refusals(g, falling, current, first, tracking=False)[0] == "falls 3.00 per robot-minute > 0"
+    assert gate_refusals(g, {**metrics(0.35, 0.0)}, current, first, tracking=False) == ["lin-vel error 0.350 m/s > 0.3"]
