@@ -41,6 +41,9 @@ class CommandMapConfig:
     # Pull of the affine fits toward "behaviour = command" (G = I, g = 0), relative to the walks' own weight: keeps a
     # fit from six walks sane where one walk alone decides a column, and defines it where no walk does (forward walks only).
     ridge: float = bounded(0.01, ge=0, le=10)
+    # False: the fits have no intercept, so the map is linear (a zero command stays zero, a backward one mirrors a
+    # forward one); True: affine, which also cancels an offset the robot holds while walking, and sends it at standstill
+    offset: bool = True
     max_gain_change: float = bounded(0.5, gt=0, le=2)  # largest |A - I| entry allowed
     # largest |d| allowed: (vx m/s, vy m/s, yaw rate rad/s); the offset is what the robot is sent at a zero command
     max_offset: tuple[float, float, float] = bounded((0.15, 0.15, 0.3), ge=0, le=2)
@@ -77,19 +80,23 @@ class CommandMap:
         return {"matrix": self.matrix.round(5).tolist(), "offset": self.offset.round(5).tolist()}
 
 
-def affine_fit(commands: np.ndarray, held: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
-    """``held ~ G @ c + g`` by least squares over the walks (n, 3), pulled toward G = I, g = 0 by ``ridge`` x n."""
-    x = np.concatenate([commands, np.ones((len(commands), 1))], axis=1)  # (n, 4)
-    prior = np.concatenate([np.eye(3), np.zeros((1, 3))], axis=0)  # (4, 3): behaviour = command
+def affine_fit(commands: np.ndarray, held: np.ndarray, ridge: float, offset: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``held ~ G @ c + g`` by least squares over the walks (n, 3), pulled toward G = I, g = 0 by ``ridge`` x n
+    (``offset`` False: g = 0, a linear fit).
+    """
+    x = np.concatenate([commands, np.ones((len(commands), 1))], axis=1)[:, : 4 if offset else 3]  # (n, 4 or 3)
+    prior = np.concatenate([np.eye(3), np.zeros((1, 3))], axis=0)[: x.shape[1]]  # behaviour = command
     weight = ridge * len(commands)
-    theta = np.linalg.solve(x.T @ x + weight * np.eye(4), x.T @ held + weight * prior)
-    return theta[:3].T, theta[3]
+    theta = np.linalg.solve(x.T @ x + weight * np.eye(x.shape[1]), x.T @ held + weight * prior)
+    return theta[:3].T, theta[3] if offset else np.zeros(3)
 
 
-def fit_command_map(commands: np.ndarray, robot: np.ndarray, target: np.ndarray, ridge: float) -> CommandMap:
-    """The map under which a robot that held ``robot`` at ``commands`` holds ``target`` (all (n, 3))."""
-    gain, bias = affine_fit(commands, robot, ridge)
-    gain0, bias0 = affine_fit(commands, target, ridge)
+def fit_command_map(commands: np.ndarray, robot: np.ndarray, target: np.ndarray, ridge: float, offset: bool = True) -> CommandMap:
+    """The map under which a robot that held ``robot`` at ``commands`` holds ``target`` (all (n, 3)); ``offset`` False:
+    a linear map (both fits without intercept).
+    """
+    gain, bias = affine_fit(commands, robot, ridge, offset)
+    gain0, bias0 = affine_fit(commands, target, ridge, offset)
     try:
         inverse = np.linalg.inv(gain)
     except np.linalg.LinAlgError:
@@ -191,7 +198,7 @@ def calibrate(
     if Path(policy).resolve() != Path(walked).resolve():
         base, tuned = (simulate_held(b, task, commands, fit, seconds, skip)[key] for b in (walked, policy))
         held = held + tuned - base
-    cmap = fit_command_map(commands, held, target, cfg.ridge)
+    cmap = fit_command_map(commands, held, target, cfg.ridge, cfg.offset)
     refused = cmap.refusal(cfg) if len(commands) >= 2 else f"{len(commands)} walks reached their steady part (2 needed)"
     if not refused:
         network, own = checkpoint_network(state, str(policy)), checkpoint_task(state, str(policy))

@@ -27,6 +27,18 @@ def test_the_fit_undoes_an_affine_robot() -> None:
     np.testing.assert_allclose(same.offset, 0.0, atol=1e-9)
 
 
+def test_a_linear_map_keeps_a_zero_command_and_mirrors_a_backward_one() -> None:
+    """Without the offset (``offset=False``) the map is linear: standing stays standing, and a robot that is slow
+    forward in proportion gets the same gain forward and backward; with it, a walking offset is also a standing one."""
+    slow = COMMANDS * np.array([0.8, 1.0, 1.0]) + np.array([0.0, 0.03, 0.0])  # slow, and drifting while it walks
+    linear = fit_command_map(COMMANDS, slow, COMMANDS, ridge=0.0, offset=False)
+    np.testing.assert_allclose(linear.offset, 0.0)
+    np.testing.assert_allclose(linear.apply(np.array([[-0.4, 0, 0]])), -linear.apply(np.array([[0.4, 0, 0]])))
+    assert linear.matrix[0, 0] == pytest.approx(1.25, abs=0.01)
+    affine = fit_command_map(COMMANDS, slow, COMMANDS, ridge=0.0)
+    assert affine.apply(np.zeros((1, 3)))[0, 1] == pytest.approx(-0.03, abs=1e-9)
+
+
 def test_a_map_outside_its_bounds_is_refused_with_the_reason() -> None:
     """A robot that barely turns needs a turn gain far past max_gain_change; a large drift, an offset past max_offset."""
     barely = fit_command_map(COMMANDS, COMMANDS * np.array([1.0, 1.0, 0.3]), COMMANDS, ridge=0.0)
