@@ -95,9 +95,9 @@ def fit_command_map(commands: np.ndarray, robot: np.ndarray, target: np.ndarray,
     """The map under which a robot that held ``robot`` at ``commands`` holds ``target`` (all (n, 3)); ``offset`` False:
     a linear map (both fits without intercept).
     """
-    gain, bias = affine_fit(commands, robot, ridge, offset)
-    gain0, bias0 = affine_fit(commands, target, ridge, offset)
-    try:
+    try:  # singular: the walks do not determine the fit (ridge 0 and too few distinct commands) or the robot ignores one
+        gain, bias = affine_fit(commands, robot, ridge, offset)
+        gain0, bias0 = affine_fit(commands, target, ridge, offset)
         inverse = np.linalg.inv(gain)
     except np.linalg.LinAlgError:
         return CommandMap(np.full((3, 3), np.nan), np.full(3, np.nan))
