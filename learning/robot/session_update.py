@@ -35,7 +35,7 @@ from unio4.configs.loader import apply_overrides, from_dict, load, resolve_confi
 from unio4.deploy.rollout_log import write_atomic
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
 from unio4.learning.data.dataset import Dataset, load_dataset
-from unio4.learning.export import actor_from_checkpoint, export_bundle, init_checkpoint
+from unio4.learning.export import actor_from_checkpoint, export_bundle
 from unio4.learning.offline.critics import monte_carlo_returns
 from unio4.learning.online.distributed import SINGLE
 from unio4.learning.online.envs import go1_envs
@@ -173,12 +173,12 @@ class IdentifyUpdate(Update):
         """
         result = identify(list(it.runs), it.walked, self.task, self.cfg.identify, seconds=self.rollout_s)
         write_atomic(it.dir / IDENTIFY_FILE, yaml.safe_dump(result.record(), sort_keys=False).encode())
-        final = self.finetune(it, result.task_overrides()) if self.cfg.sim.iterations else init_checkpoint(it.walked)
-        if not self.cfg.calibrate.enabled:
-            shutil.copy(final, it.dir / "checkpoint.pt")
+        tuned = self.finetune(it, result.task_overrides()) if self.cfg.sim.iterations else None
+        if not self.cfg.calibrate.enabled:  # the fine-tune's result; with neither, the current checkpoint again
+            shutil.copy(tuned or it.checkpoint, it.dir / "checkpoint.pt")
             return
-        # the policy to calibrate, as a bundle (simulated as the robot runs it): the walked one, or the fine-tune's
-        policy = export_bundle(final, it.dir / FINETUNE_DIR / "bundle") if self.cfg.sim.iterations else it.walked
+        # the policy to calibrate, as a bundle (simulated as the robot runs it): the fine-tune's, or the walked one
+        policy = export_bundle(tuned, it.dir / FINETUNE_DIR / "bundle") if tuned else it.walked
         walks = [*it.runs, *it.checks]
         fit, start = recorded_candidate(result.record()), it.dir.parent / "iter_000" / "bundle"
         args = (policy, it.walked, start, walks, self.task, fit, self.cfg.calibrate, self.cfg.identify, self.rollout_s)
