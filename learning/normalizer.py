@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+NORMALIZER_EPS = 1e-8  # under the square root: a constant observation does not divide by zero
+
 
 class ObsNormalizer(nn.Module):
     """``(x - mean) / sqrt(var + eps)``, clipped; statistics updated only while not frozen."""
@@ -20,7 +22,7 @@ class ObsNormalizer(nn.Module):
     count: torch.Tensor
     frozen: torch.Tensor
 
-    def __init__(self, size: int, clip: float = 10.0, eps: float = 1e-8, frozen: bool = False) -> None:
+    def __init__(self, size: int, clip: float = 10.0, eps: float = NORMALIZER_EPS, frozen: bool = False) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(size))
         self.register_buffer("var", torch.ones(size))

@@ -28,7 +28,8 @@ from unio4.configs.loader import bounded, check_fields
 from unio4.deploy.observations import ObservationConfig
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint
 from unio4.learning.export import checkpoint_task, init_checkpoint
-from unio4.learning.robot.identify import Candidate, IdentifyConfig, held_motion, simulate_held
+from unio4.learning.normalizer import NORMALIZER_EPS
+from unio4.learning.robot.identify import Candidate, IdentifyConfig, all_tracked, simulate_held, steady_motions
 from unio4.robots.description import load_robot
 from unio4.sim.config import TaskConfig
 
@@ -117,7 +118,6 @@ def fold_into_actor(actor: dict[str, torch.Tensor], cmap: CommandMap, obs: Obser
     The command enters as ``u = S c`` (``obs.command_scale``) and, with ``normalized``, as ``x = (u - mean) / std``;
     all affine, so the remap is an affine change of x that the first layer absorbs: ``W x' + b = (W K) x + (W k + b)``.
     """
-    eps = 1e-8  # the normaliser's own (learning/normalizer.py)
     scale = np.diag(obs.command_scale)
     m, m0 = scale @ cmap.matrix @ np.linalg.inv(scale), scale @ cmap.offset  # u' = m u + m0
     weight, bias = actor["trunk.0.weight"], actor["trunk.0.bias"]
@@ -125,7 +125,7 @@ def fold_into_actor(actor: dict[str, torch.Tensor], cmap: CommandMap, obs: Obser
     for cols in command_columns(obs, num_joints):
         if normalized:
             mean = actor["normalizer.mean"][cols].double().numpy()
-            std = np.sqrt(actor["normalizer.var"][cols].double().numpy() + eps)
+            std = np.sqrt(actor["normalizer.var"][cols].double().numpy() + NORMALIZER_EPS)
         else:
             mean, std = np.zeros(3), np.ones(3)
         k_mat = np.diag(1 / std) @ m @ np.diag(std)  # x' = K x + k
@@ -164,8 +164,8 @@ def robot_held(runs: list[Path], task: TaskConfig, skip_s: float, min_tracked: f
     """The walks' commands and what the robot held over their steady parts (n, 3): by the tracking camera where it
     read every walk, else by leg odometry; and which. Walks that stopped before their steady part are left out.
     """
-    helds = [h for h in (held_motion(run, task, skip_s, min_tracked) for run in runs) if len(h.odometry)]
-    camera = bool(helds) and all(h.tracked is not None and len(h.tracked) for h in helds)
+    helds = steady_motions(runs, task, skip_s, min_tracked)
+    camera = all_tracked(helds)
     means = [(h.tracked if camera and h.tracked is not None else h.odometry).mean(axis=0) for h in helds]
     commands = np.array([h.command for h in helds]).reshape(-1, 3)
     return commands, np.array(means).reshape(-1, 3), "tracking camera" if camera else "leg odometry"

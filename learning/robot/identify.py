@@ -291,6 +291,16 @@ def held_motion(run: Path, task: TaskConfig, skip_s: float, min_tracked: float) 
     return HeldMotion(command, odometry, np.concatenate([camera[fresh, :2], yaw_rate[fresh]], axis=1), dt)
 
 
+def steady_motions(runs: list[Path], task: TaskConfig, skip_s: float, min_tracked: float) -> list[HeldMotion]:
+    """:func:`held_motion` of each walk that reached its steady part (the others are left out)."""
+    return [h for h in (held_motion(run, task, skip_s, min_tracked) for run in runs) if len(h.odometry)]
+
+
+def all_tracked(helds: list[HeldMotion]) -> bool:
+    """Whether the tracking camera read every one of ``helds`` (and there is one)."""
+    return bool(helds) and all(h.tracked is not None and len(h.tracked) for h in helds)
+
+
 def _steady_part(data: Dataset, skip_s: float) -> tuple[float, slice | None]:
     """The log's commanded forward speed (median) and its steps after the first ``skip_s`` (None: too short)."""
     vx_cmd = float(np.median(data.infos["command"].numpy()[:, 0]))
@@ -353,11 +363,8 @@ def _steady_walks(
         walks = _walk(task, policy, obs, int(round(seconds / task.dt)), int(round(skip_s / task.dt)))
     finally:
         task.close()
-    w = walks
-    odometry = [
-        leg_odometry(task.robot, w["q"][i], w["dq"][i], w["gyro"][i], w["quat"][i], w["foot"][i], STANCE_FORCE)[0]
-        for i in range(len(pairs))
-    ]
+    q, dq, gyro, quat, foot = (walks[k] for k in ("q", "dq", "gyro", "quat", "foot"))
+    odometry = [leg_odometry(task.robot, q[i], dq[i], gyro[i], quat[i], foot[i], STANCE_FORCE)[0] for i in range(len(pairs))]
     return walks, odometry
 
 

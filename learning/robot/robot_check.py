@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from unio4.configs.loader import bounded, check_fields
-from unio4.learning.robot.identify import IdentifyConfig, held_motion
+from unio4.learning.robot.identify import IdentifyConfig, all_tracked, steady_motions
 from unio4.sim.config import TaskConfig
 
 
@@ -104,12 +104,11 @@ def measure_walks(runs: list[Path], task: TaskConfig, cfg: RobotCheckConfig) -> 
     """The check walks ``runs`` read (after each walk's first ``IdentifyConfig.skip_s``). Walks that stopped before
     their steady part are left out; none left: nan.
     """
-    helds = [held_motion(run, task, IdentifyConfig().skip_s, cfg.min_tracked) for run in runs]
-    helds = [h for h in helds if len(h.odometry)]
+    helds = steady_motions(runs, task, IdentifyConfig().skip_s, cfg.min_tracked)
     if not helds:
         return WalkReadings(math.nan, math.nan)
     error, se, scaled = read_walks([(h.command, h.odometry, h.dt) for h in helds], cfg, cfg.scales())
-    if any(h.tracked is None or len(h.tracked) == 0 for h in helds):
+    if not all_tracked(helds):
         return WalkReadings(error, se, scaled)
     tracked, tracked_se, _ = read_walks([(h.command, h.tracked, h.dt) for h in helds if h.tracked is not None], cfg, np.ones(0))
     return WalkReadings(error, se, scaled, tracked, tracked_se)
