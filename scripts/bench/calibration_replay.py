@@ -1,0 +1,119 @@
+"""Replay a command calibration from a gap-zoo run's recorded walks: what another calibration would have closed.
+
+A calibrated bundle walks the robot at ``c' = A c + d`` where the start bundle walked at ``c``. To first order the
+robot then holds ``B(c) + G (c' - c)``: ``B`` its held behaviour at ``c`` (the benchmark's "before" walks, emulator
+truth) and ``G`` the gain the session fitted to its own walks. So a calibration variant (ridge, linear or affine, a
+yaw-rate reading corrected for the gyro's bias) can be scored on the robots a ``gap_zoo.py`` run already walked,
+without walking them again, at ``COMMANDS`` (the gap) and ``HELD_OUT``. Each row also prints the recorded map replayed
+this way beside what its bundle was measured to close, which says how far to trust the first-order prediction.
+
+It reads, for every robot of ``--out`` with a calibrated session: the session's ``calibrate.yaml`` of ``--iteration``
+(the walks as the session read them, and the targets), ``before/`` and ``after_MODE/`` (the benchmark's walks), and
+``nominal/``. Nothing is walked: a missing walk is an error.
+
+Usage: .venv/bin/python scripts/bench/calibration_replay.py --out DIR [--robots 6 8] [--ridge 0.01] [--linear]
+       [--true-yaw]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from emulator_eval import run_command
+from gap_zoo import COMMANDS, HELD_OUT, LEVER, SECONDS
+
+from unio4.learning.robot.command_map import CommandMap, affine_fit, fit_command_map
+
+Commands = tuple[tuple[float, float, float], ...]
+JACOBIAN_RIDGE = 1e-3  # the robot's gain G as the walks say it, barely pulled (one walk alone decides the vy column)
+NO_GAP = 0.005  # m/s: a robot whose gap is smaller has none to close (the control; gap_zoo.py's --noise)
+
+
+def walked(directory: Path, commands: Commands) -> np.ndarray:
+    """The held (vx, vy, yaw rate) of the recorded benchmark walks in ``directory`` (n, 3); never walks."""
+    rows = []
+    for c in commands:
+        out = directory / ("cmd_" + "_".join(f"{x:g}" for x in c))
+        if not (out / "trace.npz").is_file():
+            raise SystemExit(f"calibration_replay: {out}: no recorded walk (run gap_zoo.py first)")
+        held = run_command(Path("unused"), c, SECONDS, out, "")  # a recorded walk is only read
+        rows.append([held["vx"], held["vy"], held["wz"]])
+    return np.array(rows)
+
+
+def gap(a: np.ndarray, b: np.ndarray) -> float:
+    """gap_zoo's behaviour gap between two sets of held behaviours (n, 3): mean |(dvx, dvy, LEVER dwz)|."""
+    d = (a - b) * np.array([1.0, 1.0, LEVER])
+    return float(np.linalg.norm(d, axis=1).mean())
+
+
+def predicted(before: np.ndarray, commands: Commands, gain: np.ndarray, cmap: CommandMap) -> np.ndarray:
+    """What the robot holds at ``commands`` under ``cmap``, to first order: before + G (c' - c)."""
+    c = np.array(commands)
+    return before + (cmap.apply(c) - c) @ gain.T
+
+
+def replay(robot: Path, mode: str, iteration: int, nominal: tuple[np.ndarray, np.ndarray], args: argparse.Namespace) -> dict:
+    """One robot's gap before, measured after, the recorded map replayed, and the variant, at COMMANDS and HELD_OUT."""
+    record = yaml.safe_load((robot / mode / f"iter_{iteration:03d}" / "calibrate.yaml").read_text())
+    commands = np.array([w["command"] for w in record["walks"]])
+    read, target = np.array([w["robot"] for w in record["walks"]]), np.array([w["target"] for w in record["walks"]])
+    before = walked(robot / "before", COMMANDS), walked(robot / "before", HELD_OUT)
+    if args.true_yaw:  # the session's yaw-rate reading with the gyro's bias removed (as the truth reads it)
+        truth = walked(robot / "before", tuple(tuple(float(x) for x in c) for c in commands))
+        read = np.concatenate([read[:, :2], truth[:, 2:]], axis=1)
+    gain, _ = affine_fit(commands, read, JACOBIAN_RIDGE)  # the robot's response to a command change, for every variant
+    recorded = CommandMap(np.array(record["matrix"]), np.array(record["offset"]))
+    variant = fit_command_map(commands, read, target, args.ridge, not args.linear)
+    row = {"robot": robot.name, "gap_before": gap(before[0], nominal[0]), "held_out_before": gap(before[1], nominal[1])}
+    after = robot / f"after_{mode}"
+    if after.is_dir():
+        row["measured"] = gap(walked(after, COMMANDS), nominal[0])
+    for name, cmap in (("recorded", recorded), ("variant", variant)):
+        row[name] = gap(predicted(before[0], COMMANDS, gain, cmap), nominal[0])
+        row[f"{name}_held_out"] = gap(predicted(before[1], HELD_OUT, gain, cmap), nominal[1])
+    return row
+
+
+def closed(row: dict, key: str) -> str:
+    """The share of the gap closed, as a cell ("-": not measured, or no gap to close: the control)."""
+    return f"{100 * (1 - row[key] / row['gap_before']):.0f} %" if key in row and row["gap_before"] > NO_GAP else "-"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="a gap_zoo.py output directory")
+    p.add_argument("--robots", nargs="+", default=None, help="zoo seeds (default: every robot with a calibrated session)")
+    p.add_argument("--mode", default="go1_identify")
+    p.add_argument("--iteration", type=int, default=1, help="the session iteration whose calibration is replayed")
+    p.add_argument("--ridge", type=float, default=0.01, help="the variant's calibrate.ridge")
+    p.add_argument("--linear", action="store_true", help="the variant fits a linear map (calibrate.offset false)")
+    p.add_argument("--true-yaw", action="store_true", help="the variant reads the yaw rate without the gyro's bias")
+    args = p.parse_args()
+    nominal = walked(args.out / "nominal", COMMANDS), walked(args.out / "nominal", HELD_OUT)
+    names = [f"robot_{r}" for r in args.robots] if args.robots else sorted(d.name for d in args.out.glob("robot_*"))
+    robots = [args.out / n for n in names if (args.out / n / args.mode / f"iter_{args.iteration:03d}" / "calibrate.yaml").is_file()]
+    if not robots:
+        raise SystemExit(f"calibration_replay: no calibrated {args.mode} session under {args.out}")
+    rows = [replay(r, args.mode, args.iteration, nominal, args) for r in robots]
+    print("| robot | gap before | measured after | recorded map, predicted | variant, predicted | held-out before -> recorded / variant |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        held = f"{r['held_out_before']:.3f} -> {r['recorded_held_out']:.3f} / {r['variant_held_out']:.3f}"
+        cells = [f"{r['gap_before']:.3f}", closed(r, "measured"), closed(r, "recorded"), closed(r, "variant"), held]
+        print(f"| {r['robot']} | " + " | ".join(cells) + " |")
+    for key in ("measured", "recorded", "variant"):
+        shares = [1 - r[key] / r["gap_before"] for r in rows if key in r and r["gap_before"] > NO_GAP]
+        print(f"median closed, {key}: {100 * statistics.median(shares):.0f} % ({len(shares)} robots)" if shares else f"{key}: none")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
