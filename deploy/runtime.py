@@ -304,7 +304,8 @@ class Runtime:
         if self.log is not None or self.stream is not None:
             record = self._record(t_policy, state, obs, action, mean, log_std, log_prob, command, raw_target)
             if self.tracker is not None:
-                record["tracker_lin_vel"] = self.tracker.poll(now).astype(np.float32)
+                reading = self.tracker.poll(now).astype(np.float32)
+                record["tracker_lin_vel"], record["tracker_ang_vel"] = reading[:3], reading[3:]
             if self.log is not None:
                 self.log.append(record)
             if self.stream is not None:

@@ -268,13 +268,16 @@ class HeldMotion(NamedTuple):
 
     command: np.ndarray  # (vx, vy, yaw rate): the median of each
     odometry: np.ndarray  # (T, 3): leg odometry's base-frame (vx, vy) and the gyro's yaw rate (T = 0: it stopped before)
-    tracked: np.ndarray | None  # (T', 3): the same with the tracking camera's (vx, vy), its fresh readings only; None: not tracked
+    # (T', 3): the tracking camera's (vx, vy) and yaw rate (the gyro's where the camera sends no rates), its fresh
+    # readings only; None: not tracked
+    tracked: np.ndarray | None
     dt: float  # the policy step, s
 
 
 def held_motion(run: Path, task: TaskConfig, skip_s: float, min_tracked: float) -> HeldMotion:
     """One deploy log's command and what the robot held after its first ``skip_s``, read by leg odometry and, where
-    the log has a tracking camera's readings for at least ``min_tracked`` of those steps, by the camera.
+    the log has a tracking camera's readings for at least ``min_tracked`` of those steps, by the camera: its yaw
+    rate too where it sent one at every reading, as it is free of the gyro's bias.
     """
     data = pack_runs([run], task)
     command = np.median(data.infos["command"].numpy()[:, :3], axis=0)
@@ -288,7 +291,16 @@ def held_motion(run: Path, task: TaskConfig, skip_s: float, min_tracked: float) 
     if camera is None:
         return HeldMotion(command, odometry, None, dt)
     fresh = np.all(np.isfinite(camera), axis=1)
-    return HeldMotion(command, odometry, np.concatenate([camera[fresh, :2], yaw_rate[fresh]], axis=1), dt)
+    return HeldMotion(command, odometry, np.concatenate([camera[fresh, :2], _camera_yaw(data, keep, fresh, yaw_rate)], axis=1), dt)
+
+
+def _camera_yaw(data: Dataset, keep: slice, fresh: np.ndarray, gyro_yaw: np.ndarray) -> np.ndarray:
+    """The yaw rate at the camera's fresh steps (T', 1): the camera's where it sent rates at all of them, else the gyro's."""
+    if "tracker_ang_vel" in data.infos:
+        rates = data.infos["tracker_ang_vel"].numpy()[keep][fresh][:, 2:3].astype(np.float64)
+        if np.all(np.isfinite(rates)):
+            return rates
+    return gyro_yaw[fresh]
 
 
 def steady_motions(runs: list[Path], task: TaskConfig, skip_s: float, min_tracked: float) -> list[HeldMotion]:

@@ -154,7 +154,7 @@ class Emulator:
             np.concatenate([[self.time_s], s.base_pos, s.base_quat, s.base_lin_vel_world, s.gyro, [m.kp.mean(), m.kd.mean()]])
         )
         if self.tracker is not None:
-            self.tracker.tick(self.ticks, self.time_s, s.base_quat, s.base_lin_vel_world)
+            self.tracker.tick(self.ticks, self.time_s, s.base_quat, s.base_lin_vel_world, s.gyro)
 
     def _state_packet(self) -> bytes:
         s = self.sim

@@ -1,4 +1,4 @@
-"""The emulated robot's tracking camera: the trunk's true velocity, with a camera's noise, streamed to a subscriber.
+"""The emulated robot's tracking camera: the trunk's true velocities, with a camera's noise, streamed to a subscriber.
 
 Speaks :mod:`unio4.deploy.tracker`'s protocol, as a bridge beside a real Go1's RealSense T265 would: the
 latest sender of a subscribe datagram receives a reading every ``1 / rate_hz`` of emulated time.
@@ -24,6 +24,7 @@ class TrackerEmulation:
     port: int | None = bounded(None, ge=0, le=65535)  # UDP port it listens on for a subscriber (0: any); None: no tracker
     rate_hz: float = bounded(200.0, gt=0, le=500)  # readings per second of emulated time (the T265 gives 200)
     noise_std: float = bounded(0.02, ge=0, le=1)  # m/s, per reading and axis (an assumption; docs/reality-zoo.md)
+    rate_noise_std: float = bounded(0.02, ge=0, le=1)  # rad/s, per reading and axis; no bias (an assumption, likewise)
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -44,16 +45,19 @@ class EmulatedTracker:
         self.seq = 0
         self.ignored = 0
 
-    def tick(self, ticks: int, time_s: float, base_quat: np.ndarray, lin_vel_world: np.ndarray) -> None:
-        """On every ``every``-th tick: take new subscribers, and send the latest one a reading."""
+    def tick(self, ticks: int, time_s: float, base_quat: np.ndarray, lin_vel_world: np.ndarray, ang_vel: np.ndarray) -> None:
+        """On every ``every``-th tick: take new subscribers, and send the latest one a reading (``ang_vel``: the
+        trunk's true angular velocity in the base frame).
+        """
         if ticks % self.every:
             return  # the socket is read on reading ticks only: the physics loop runs at 500 Hz
         self._read_subscriptions()
         if self.subscriber is None:
             return
         velocity = rotate_inverse(np, base_quat, lin_vel_world) + self.rng.normal(0.0, self.cfg.noise_std, 3)
+        rates = ang_vel + self.rng.normal(0.0, self.cfg.rate_noise_std, 3)
         try:
-            self.sock.sendto(encode_reading(self.seq, time_s, velocity), self.subscriber)
+            self.sock.sendto(encode_reading(self.seq, time_s, velocity, rates), self.subscriber)
         except OSError:  # the subscriber went away; a new one subscribes again
             self.subscriber = None
         self.seq += 1

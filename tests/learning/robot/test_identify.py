@@ -120,9 +120,10 @@ def test_the_fit_recovers_a_simulated_robots_latency_and_strength() -> None:
 
 
 def test_a_tracking_camera_reads_the_true_speed_for_the_check_and_identification(walking_bundle: Path, tmp_path: Path) -> None:
-    """Zoo robot 0 (floor at 0.41 x friction): the runtime logs the emulated camera beside leg odometry; the camera
-    agrees with the emulator's ground truth where odometry does not, the check's reading of the walk (held_motion)
-    takes it, and identification compares it with the simulator's own speed."""
+    """Zoo robot 0 (floor at 0.41 x friction, a gyro biased by 0.014 rad/s in yaw): the runtime logs the emulated
+    camera beside leg odometry; the camera agrees with the emulator's ground truth where odometry and the gyro do not,
+    the check's reading of the walk (held_motion) takes its speeds and yaw rate, and identification compares it with
+    the simulator's own speed."""
     proc, port, tracker = spawn_with_tracker(["--lockstep", "--reality", "zoo:0", "--out", str(tmp_path / "truth.npz")])
     run = tmp_path / "run"
     argv = [sys.executable, "-m", "unio4.cli", "deploy", str(walking_bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0"]
@@ -142,6 +143,9 @@ def test_a_tracking_camera_reads_the_true_speed_for_the_check_and_identification
     true_vx = rotate_inverse(np, truth["base_quat"][rows], truth["base_lin_vel_world"][rows])[:, 0].mean()
     assert abs(held.tracked[:, 0].mean() - true_vx) < 0.005  # the camera's noise, 0.02 m/s a reading, averages out
     assert abs(held.odometry[:, 0].mean() - true_vx) > 0.01  # measured: 0.176 against 0.196 true
+    true_yaw = truth["gyro"][rows, 2].mean()
+    assert abs(held.tracked[:, 2].mean() - true_yaw) < 0.005  # the camera's rates, unbiased: measured 0.0014 off
+    assert held.odometry[:, 2].mean() - true_yaw > 0.008  # the gyro's bias, +0.014: measured +0.0139
     features = log_features(run, task, skip_s=2.0, min_tracked=0.9)
     assert features.tracked and features.features["forward_speed"] == pytest.approx(held.tracked[:, 0].mean(), abs=1e-6)
     cfg = IdentifyConfig(motor_strength=(0.8, 1.0), added_mass=(0.0,))
