@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_eval import run_command
+from emulator_eval import read_walk
 from gap_zoo import COMMANDS, HELD_OUT, LEVER, SECONDS
 
 from unio4.learning.robot.command_map import CommandMap, affine_fit, fit_command_map
@@ -43,7 +43,7 @@ def walked(directory: Path, commands: Commands) -> np.ndarray:
         out = directory / ("cmd_" + "_".join(f"{x:g}" for x in c))
         if not (out / "trace.npz").is_file():
             raise SystemExit(f"calibration_replay: {out}: no recorded walk (run gap_zoo.py first)")
-        held = run_command(Path("unused"), c, SECONDS, out, "")  # a recorded walk is only read
+        held = read_walk(out, SECONDS)
         rows.append([held["vx"], held["vy"], held["wz"]])
     return np.array(rows)
 

@@ -64,7 +64,14 @@ def run_command(
             break  # measured (before, or now): read again
         shutil.rmtree(out / "log", ignore_errors=True)
         returncode = deploy_once(bundle, command, seconds, out, reality, emulator_args)
-    with np.load(trace) as t:
+    return {**read_walk(out, seconds), "exit": returncode}
+
+
+def read_walk(out: Path, seconds: float) -> dict[str, float]:
+    """A recorded run's held base-frame velocity and yaw rate over the second half of its ``seconds`` of policy
+    time (emulator truth), whether it fell, and its robot time.
+    """
+    with np.load(out / "trace.npz") as t:
         quat, vel, gyro, time_s, kp = t["base_quat"], t["base_lin_vel_world"], t["gyro"], t["t"], t["kp"]
     body = rotate_inverse(np, quat, vel)
     # the run ends with the runtime's stop phase (the policy at a zero command) and then damping (Kp 0):
@@ -74,7 +81,7 @@ def run_command(
     tilt = np.arccos(np.clip(-projected_gravity(np, quat)[:, 2], -1.0, 1.0))
     held = {"vx": float(body[half, 0].mean()), "vy": float(body[half, 1].mean()), "wz": float(gyro[half, 2].mean())}
     # robot time: the emulated seconds from the first command to the last (stand-up and damping included)
-    return {**held, "fell": bool((tilt > 1.0).any()), "exit": returncode, "robot_s": float(time_s[-1])}
+    return {**held, "fell": bool((tilt > 1.0).any()), "robot_s": float(time_s[-1])}
 
 
 def stop_seconds(log_dir: Path) -> float:
