@@ -8,7 +8,7 @@ address (a 4-byte datagram, again every ``resubscribe_s`` while no reading arriv
 fixed-size readings, the trunk's linear velocity in the base frame (m/s: x forward, y left, z up) and,
 in the second format, its angular velocity (rad/s, same axes). The camera's angular velocity is read
 for the yaw rate because the robot's own gyro carries a bias the walks cannot separate from a turn
-(docs/benchmarks/go1-sessions.md, "The yaw rate by the camera"); a reading without it is NaN there.
+(docs/benchmarks/go1-sessions.md, "A calibration replayed"); a reading without it is NaN there.
 Every datagram is validated (size, tag, finite, at most ``MAX_SPEED`` and ``MAX_RATE``) before it is
 used; a reading older than ``max_age_s`` is not, and the log then holds NaN for that step. A bridge on
 the robot's computer publishes the camera's readings in either format; ``unio4 emulate --tracker-port``

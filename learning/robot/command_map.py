@@ -41,7 +41,7 @@ class CommandMapConfig:
     enabled: bool = False
     # Pull of the affine fits toward "behaviour = command" (G = I, g = 0), relative to the walks' own weight: keeps a
     # fit from six walks sane where one walk alone decides a column, and defines it where no walk does (forward walks only).
-    # Less pull closes more at the walked commands and less away from them (docs/benchmarks/go1-sessions.md, "The ridge").
+    # Less pull closes more at the walked commands and less away from them (docs/benchmarks/go1-sessions.md, "A calibration replayed").
     ridge: float = bounded(0.002, ge=0, le=10)
     # False: the fits have no intercept, so the map is linear (a zero command stays zero, a backward one mirrors a
     # forward one); True: affine, which also cancels an offset the robot holds while walking, and sends it at standstill
