@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_eval import read_walk
+from emulator_eval import read_walk, walk_dir
 from gap_zoo import COMMANDS, HELD_OUT, LEVER, SECONDS
 
 from unio4.learning.robot.command_map import CommandMap, affine_fit, fit_command_map
@@ -40,7 +40,7 @@ def walked(directory: Path, commands: Commands) -> np.ndarray:
     """The held (vx, vy, yaw rate) of the recorded benchmark walks in ``directory`` (n, 3); never walks."""
     rows = []
     for c in commands:
-        out = directory / ("cmd_" + "_".join(f"{x:g}" for x in c))
+        out = walk_dir(directory, c)
         if not (out / "trace.npz").is_file():
             raise SystemExit(f"calibration_replay: {out}: no recorded walk (run gap_zoo.py first)")
         held = read_walk(out, SECONDS)

@@ -29,6 +29,11 @@ from unio4.sim.emulator import spawn
 STALE_TRIES = 3  # a walk the runtime stopped for stale state (the machine too busy to keep the emulator's pace) runs again
 
 
+def walk_dir(out: Path, command: tuple[float, float, float]) -> Path:
+    """Where a benchmark keeps its walk at ``command`` under ``out``: ``cmd_VX_VY_WZ``."""
+    return out / ("cmd_" + "_".join(f"{x:g}" for x in command))
+
+
 def stale(log: Path) -> bool:
     """Whether the runtime stopped the walk because the emulator's state went stale: the link, not the policy."""
     summary = yaml.safe_load((log / "summary.yaml").read_text()) or {}

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from emulator_eval import run_command
+from emulator_eval import run_command, walk_dir
 
 PROFILES = ("nominal", "payload", "slippery", "weak_motors", "go1_real", "pybullet")
 COMMANDS = (
@@ -51,7 +51,7 @@ def main() -> int:
     pushes = ("--push-every", f"{args.push_every:g}", "--push-speed", f"{args.push_speed:g}")
     table = {}
     for profile in args.profiles:
-        dirs = [args.out / profile / ("cmd_" + "_".join(f"{x:g}" for x in c)) for c in COMMANDS]
+        dirs = [walk_dir(args.out / profile, c) for c in COMMANDS]
         walks = zip(COMMANDS, dirs, strict=True)
         table[profile] = [run_command(args.bundle, c, args.seconds, d, profile, pushes) | {"command": c} for c, d in walks]
     head = ["fwd 0.3", "fwd 0.6", "fwd 0.9", "side 0.3", "side 0.6", "turn 0.3", "turn 0.6", "turn 0.9"]

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_eval import run_command
+from emulator_eval import run_command, walk_dir
 
 from unio4.sim.emulator import spawn, spawn_with_tracker
 
@@ -56,7 +56,7 @@ SECONDS = 10.0
 
 def behaviour(bundle: Path, out: Path, reality: str, commands: tuple[tuple[float, float, float], ...] = COMMANDS) -> list[dict[str, float]]:
     """The bundle's held (vx, vy, wz) at every one of ``commands`` on ``reality``."""
-    return [run_command(bundle, c, SECONDS, out / ("cmd_" + "_".join(f"{x:g}" for x in c)), reality) for c in commands]
+    return [run_command(bundle, c, SECONDS, walk_dir(out, c), reality) for c in commands]
 
 
 def distance(a: dict[str, float] | tuple[float, float, float], b: dict[str, float]) -> float:
