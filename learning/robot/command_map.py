@@ -39,10 +39,15 @@ class CommandMapConfig:
     """Whether and how identify mode calibrates its candidate's commands (``session.calibrate``)."""
 
     enabled: bool = False
-    # Pull of the affine fits toward "behaviour = command" (G = I, g = 0), relative to the walks' own weight: keeps a
-    # fit from six walks sane where one walk alone decides a column, and defines it where no walk does (forward walks only).
-    # Less pull closes more at the walked commands and less away from them (docs/benchmarks/go1-sessions.md, "A calibration replayed").
+    # Pulls of the affine fits toward "behaviour = command" (G = I, g = 0), relative to the walks' own weight, one per kind
+    # of term: they keep a fit from six walks sane where one walk alone decides a term, and define it where no walk does.
+    # Less pull closes more at the walked commands and less away from them (docs/benchmarks/go1-sessions.md, "A
+    # calibration replayed" and "Cross terms and offsets pulled harder"). ridge: an axis's own gain toward 1.
     ridge: float = bounded(0.002, ge=0, le=10)
+    # An axis's response to another axis's command toward 0: the walks turn and step sideways one way only, so a cross
+    # term read from them (a forward drift while turning left) is mirrored, wrongly, for the other way
+    cross_ridge: float = bounded(0.02, ge=0, le=10)
+    offset_ridge: float = bounded(0.05, ge=0, le=10)  # the intercept toward 0: what a zero command is sent
     # False: the fits have no intercept, so the map is linear (a zero command stays zero, a backward one mirrors a
     # forward one); True: affine, which also cancels an offset the robot holds while walking, and sends it at standstill
     offset: bool = True
@@ -52,6 +57,19 @@ class CommandMapConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    def pull(self) -> Pull:
+        """The fits' pulls as :func:`affine_fit` takes them."""
+        return Pull(self.ridge, self.cross_ridge, self.offset_ridge if self.offset else None)
+
+
+@dataclass(frozen=True)
+class Pull:
+    """How hard :func:`affine_fit` pulls each kind of term toward "behaviour = command", per walk."""
+
+    gain: float  # an axis's own gain, toward 1
+    cross: float  # an axis's gain on another axis's command, toward 0
+    offset: float | None  # the intercept, toward 0 (None: no intercept, a linear fit)
 
 
 @dataclass(frozen=True)
@@ -82,24 +100,29 @@ class CommandMap:
         return {"matrix": self.matrix.round(5).tolist(), "offset": self.offset.round(5).tolist()}
 
 
-def affine_fit(commands: np.ndarray, held: np.ndarray, ridge: float, offset: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``held ~ G @ c + g`` by least squares over the walks (n, 3), pulled toward G = I, g = 0 by ``ridge`` x n
-    (``offset`` False: g = 0, a linear fit).
+def affine_fit(commands: np.ndarray, held: np.ndarray, pull: Pull) -> tuple[np.ndarray, np.ndarray]:
+    """``held ~ G @ c + g`` by least squares over the walks (n, 3), each term pulled toward G = I, g = 0 by its
+    ``pull`` x n (one output axis at a time: which gain is the axis's own differs per axis).
     """
-    x = np.concatenate([commands, np.ones((len(commands), 1))], axis=1)[:, : 4 if offset else 3]  # (n, 4 or 3)
-    prior = np.concatenate([np.eye(3), np.zeros((1, 3))], axis=0)[: x.shape[1]]  # behaviour = command
-    weight = ridge * len(commands)
-    theta = np.linalg.solve(x.T @ x + weight * np.eye(x.shape[1]), x.T @ held + weight * prior)
-    return theta[:3].T, theta[3] if offset else np.zeros(3)
+    n, linear = len(commands), pull.offset is None
+    x = np.concatenate([commands, np.ones((n, 1))], axis=1)[:, : 3 if linear else 4]  # (n, 3 or 4)
+    gain, bias = np.zeros((3, 3)), np.zeros(3)
+    for axis in range(3):
+        prior = np.eye(4)[axis, : x.shape[1]]  # behaviour = command: own gain 1, the rest 0
+        weights = [pull.gain if i == axis else pull.cross for i in range(3)] + ([] if linear else [pull.offset])
+        weight = n * np.diag(np.array(weights, dtype=float))
+        theta = np.linalg.solve(x.T @ x + weight, x.T @ held[:, axis] + weight @ prior)
+        gain[axis], bias[axis] = theta[:3], 0.0 if linear else theta[3]
+    return gain, bias
 
 
-def fit_command_map(commands: np.ndarray, robot: np.ndarray, target: np.ndarray, ridge: float, offset: bool = True) -> CommandMap:
-    """The map under which a robot that held ``robot`` at ``commands`` holds ``target`` (all (n, 3)); ``offset`` False:
-    a linear map (both fits without intercept).
+def fit_command_map(commands: np.ndarray, robot: np.ndarray, target: np.ndarray, pull: Pull) -> CommandMap:
+    """The map under which a robot that held ``robot`` at ``commands`` holds ``target`` (all (n, 3)); a ``pull``
+    without offset gives a linear map (both fits without intercept).
     """
-    try:  # singular: the walks do not determine the fit (ridge 0 and too few distinct commands) or the robot ignores one
-        gain, bias = affine_fit(commands, robot, ridge, offset)
-        gain0, bias0 = affine_fit(commands, target, ridge, offset)
+    try:  # singular: the walks do not determine the fit (no pull and too few distinct commands) or the robot ignores one
+        gain, bias = affine_fit(commands, robot, pull)
+        gain0, bias0 = affine_fit(commands, target, pull)
         inverse = np.linalg.inv(gain)
     except np.linalg.LinAlgError:
         return CommandMap(np.full((3, 3), np.nan), np.full(3, np.nan))
@@ -199,7 +222,7 @@ def calibrate(
     if Path(policy).resolve() != Path(walked).resolve():
         base, tuned = (simulate_held(b, task, commands, fit, seconds, skip)[key] for b in (walked, policy))
         held = held + tuned - base
-    cmap = fit_command_map(commands, held, target, cfg.ridge, cfg.offset)
+    cmap = fit_command_map(commands, held, target, cfg.pull())
     refused = cmap.refusal(cfg) if len(commands) >= 2 else f"{len(commands)} walks reached their steady part (2 needed)"
     if not refused:
         network, own = checkpoint_network(state, str(policy)), checkpoint_task(state, str(policy))

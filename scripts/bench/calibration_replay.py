@@ -2,7 +2,7 @@
 
 A calibrated bundle walks the robot at ``c' = A c + d`` where the start bundle walked at ``c``. To first order the
 robot then holds ``B(c) + G (c' - c)``: ``B`` its held behaviour at ``c`` (the benchmark's "before" walks, emulator
-truth) and ``G`` the gain the session fitted to its own walks. So a calibration variant (ridge, linear or affine, a
+truth) and ``G`` the gain the session fitted to its own walks. So a calibration variant (its pulls, linear or affine, a
 yaw-rate reading corrected for the gyro's bias) can be scored on the robots a ``gap_zoo.py`` run already walked,
 without walking them again, at ``COMMANDS`` (the gap) and ``HELD_OUT``. Each row also prints the recorded map replayed
 this way beside what its bundle was measured to close, which says how far to trust the first-order prediction.
@@ -11,8 +11,8 @@ It reads, for every robot of ``--out`` with a calibrated session: the session's 
 (the walks as the session read them, and the targets), ``before/`` and ``after_MODE/`` (the benchmark's walks), and
 ``nominal/``. Nothing is walked: a missing walk is an error.
 
-Usage: .venv/bin/python scripts/bench/calibration_replay.py --out DIR [--robots 6 8] [--ridge 0.01] [--linear]
-       [--true-yaw]
+Usage: .venv/bin/python scripts/bench/calibration_replay.py --out DIR [--robots 6 8] [--ridge 0.002]
+       [--cross-ridge 0.02] [--offset-ridge 0.05] [--linear] [--true-yaw]
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_eval import read_walk, walk_dir
 from gap_zoo import COMMANDS, HELD_OUT, LEVER, SECONDS
 
-from unio4.learning.robot.command_map import CommandMap, affine_fit, fit_command_map
+from unio4.learning.robot.command_map import CommandMap, Pull, affine_fit, fit_command_map
 
 Commands = tuple[tuple[float, float, float], ...]
-JACOBIAN_RIDGE = 1e-3  # the robot's gain G as the walks say it, barely pulled (one walk alone decides the vy column)
+JACOBIAN_PULL = Pull(1e-3, 1e-3, 1e-3)  # the robot's gain G as the walks say it, barely pulled (one walk alone decides the vy column)
 NO_GAP = 0.005  # m/s: a robot whose gap is smaller has none to close (the control; gap_zoo.py's --noise)
 
 
@@ -69,9 +69,10 @@ def replay(robot: Path, mode: str, iteration: int, nominal: tuple[np.ndarray, np
     if args.true_yaw:  # the session's yaw-rate reading with the gyro's bias removed (as the truth reads it)
         truth = walked(robot / "before", tuple(tuple(float(x) for x in c) for c in commands))
         read = np.concatenate([read[:, :2], truth[:, 2:]], axis=1)
-    gain, _ = affine_fit(commands, read, JACOBIAN_RIDGE)  # the robot's response to a command change, for every variant
+    gain, _ = affine_fit(commands, read, JACOBIAN_PULL)  # the robot's response to a command change, for every variant
     recorded = CommandMap(np.array(record["matrix"]), np.array(record["offset"]))
-    variant = fit_command_map(commands, read, target, args.ridge, not args.linear)
+    pull = Pull(args.ridge, args.cross_ridge, None if args.linear else args.offset_ridge)
+    variant = fit_command_map(commands, read, target, pull)
     row = {"robot": robot.name, "gap_before": gap(before[0], nominal[0]), "held_out_before": gap(before[1], nominal[1])}
     after = robot / f"after_{mode}"
     if after.is_dir():
@@ -93,7 +94,9 @@ def main() -> int:
     p.add_argument("--robots", nargs="+", default=None, help="zoo seeds (default: every robot with a calibrated session)")
     p.add_argument("--mode", default="go1_identify")
     p.add_argument("--iteration", type=int, default=1, help="the session iteration whose calibration is replayed")
-    p.add_argument("--ridge", type=float, default=0.01, help="the variant's calibrate.ridge")
+    p.add_argument("--ridge", type=float, default=0.002, help="the variant's calibrate.ridge")
+    p.add_argument("--cross-ridge", type=float, default=0.02, help="the variant's calibrate.cross_ridge")
+    p.add_argument("--offset-ridge", type=float, default=0.05, help="the variant's calibrate.offset_ridge")
     p.add_argument("--linear", action="store_true", help="the variant fits a linear map (calibrate.offset false)")
     p.add_argument("--true-yaw", action="store_true", help="the variant reads the yaw rate without the gyro's bias")
     args = p.parse_args()

@@ -8,44 +8,69 @@ import torch
 
 from unio4.deploy.observations import ObservationConfig
 from unio4.learning.policy import GaussianActor, NetworkConfig
-from unio4.learning.robot.command_map import CommandMap, CommandMapConfig, fit_command_map, fold_into_actor
+from unio4.learning.robot.command_map import CommandMap, CommandMapConfig, Pull, fit_command_map, fold_into_actor
 
 COMMANDS = np.array([[0.3, 0, 0], [0.6, 0, 0], [0.9, 0, 0], [0, 0.3, 0], [0, 0, 0.6], [0.5, 0, 0.4]])
+FREE = Pull(0.0, 0.0, 0.0)  # no pull: the walks alone decide
 
 
 def test_the_fit_undoes_an_affine_robot() -> None:
     """A robot that holds G c + g where the nominal one holds c: under the fitted map it holds c again, at any command."""
     gain = np.array([[0.8, 0.0, 0.02], [0.05, 0.9, 0.0], [0.1, 0.0, 0.85]])
     bias = np.array([-0.03, 0.02, 0.05])
-    cmap = fit_command_map(COMMANDS, COMMANDS @ gain.T + bias, COMMANDS, ridge=0.0)
+    cmap = fit_command_map(COMMANDS, COMMANDS @ gain.T + bias, COMMANDS, FREE)
     unseen = np.array([[0.45, -0.2, 0.3], [0.0, 0.0, -0.5]])
     np.testing.assert_allclose(cmap.apply(unseen) @ gain.T + bias, unseen, atol=1e-9)
     assert cmap.refusal(CommandMapConfig()) == ""
     # the nominal robot: no change
-    same = fit_command_map(COMMANDS, COMMANDS, COMMANDS, ridge=0.01)
+    same = fit_command_map(COMMANDS, COMMANDS, COMMANDS, CommandMapConfig().pull())
     np.testing.assert_allclose(same.matrix, np.eye(3), atol=1e-9)
     np.testing.assert_allclose(same.offset, 0.0, atol=1e-9)
 
 
 def test_a_linear_map_keeps_a_zero_command_and_mirrors_a_backward_one() -> None:
-    """Without the offset (``offset=False``) the map is linear: standing stays standing, and a robot that is slow
+    """Without the offset (``Pull.offset`` None) the map is linear: standing stays standing, and a robot that is slow
     forward in proportion gets the same gain forward and backward; with it, a walking offset is also a standing one."""
     slow = COMMANDS * np.array([0.8, 1.0, 1.0]) + np.array([0.0, 0.03, 0.0])  # slow, and drifting while it walks
-    linear = fit_command_map(COMMANDS, slow, COMMANDS, ridge=0.0, offset=False)
+    linear = fit_command_map(COMMANDS, slow, COMMANDS, Pull(0.0, 0.0, None))
     np.testing.assert_allclose(linear.offset, 0.0)
     np.testing.assert_allclose(linear.apply(np.array([[-0.4, 0, 0]])), -linear.apply(np.array([[0.4, 0, 0]])))
     assert linear.matrix[0, 0] == pytest.approx(1.25, abs=0.01)
-    affine = fit_command_map(COMMANDS, slow, COMMANDS, ridge=0.0)
+    affine = fit_command_map(COMMANDS, slow, COMMANDS, FREE)
     assert affine.apply(np.zeros((1, 3)))[0, 1] == pytest.approx(-0.03, abs=1e-9)
+
+
+def test_the_cross_pull_keeps_a_one_way_drift_from_being_mirrored() -> None:
+    """A robot that drifts forward while it turns, either way (0.08 m/s per rad/s of |yaw rate|), walked turning left
+    only: unpulled, the fit reads the drift as a cross gain and, turning right, sends a forward command that doubles the
+    drift; the default pulls (cross terms toward 0) send less there (0.075 against 0.096) and still cancel most of the
+    drift turning left."""
+
+    def robot(c: np.ndarray) -> np.ndarray:
+        return c + np.outer(0.08 * np.abs(c[:, 2]), [1.0, 0.0, 0.0])
+
+    left, right = np.array([[0.0, 0.0, 0.6]]), np.array([[0.0, 0.0, -0.6]])
+    drift = {
+        name: float(robot(m.apply(c))[0, 0])
+        for c in (left, right)
+        for name, m in (
+            (f"free {c[0, 2]:+}", fit_command_map(COMMANDS, robot(COMMANDS), COMMANDS, FREE)),
+            (f"pulled {c[0, 2]:+}", fit_command_map(COMMANDS, robot(COMMANDS), COMMANDS, CommandMapConfig().pull())),
+        )
+    }
+    uncalibrated = 0.08 * 0.6
+    assert drift["free -0.6"] > 1.8 * uncalibrated  # the mirrored cross term
+    assert drift["pulled -0.6"] < drift["free -0.6"] - 0.015
+    assert abs(drift["pulled +0.6"]) < 0.2 * uncalibrated
 
 
 def test_a_map_outside_its_bounds_is_refused_with_the_reason() -> None:
     """A robot that barely turns needs a turn gain far past max_gain_change; a large drift, an offset past max_offset."""
-    barely = fit_command_map(COMMANDS, COMMANDS * np.array([1.0, 1.0, 0.3]), COMMANDS, ridge=0.0)
+    barely = fit_command_map(COMMANDS, COMMANDS * np.array([1.0, 1.0, 0.3]), COMMANDS, FREE)
     assert "gain changes by 2.33" in barely.refusal(CommandMapConfig())
     drifting = CommandMap(np.eye(3), np.array([0.0, 0.25, 0.0]))
     assert "vy offset +0.250" in drifting.refusal(CommandMapConfig())
-    forward_only = fit_command_map(COMMANDS[:3], COMMANDS[:3], COMMANDS[:3], ridge=0.0)  # nothing pins sideways or turning
+    forward_only = fit_command_map(COMMANDS[:3], COMMANDS[:3], COMMANDS[:3], FREE)  # nothing pins sideways or turning
     assert "not finite" in forward_only.refusal(CommandMapConfig())
 
 
