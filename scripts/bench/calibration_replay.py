@@ -11,7 +11,7 @@ It reads, for every robot of ``--out`` with a calibrated session: the session's 
 (the walks as the session read them, and the targets), ``before/`` and ``after_MODE/`` (the benchmark's walks), and
 ``nominal/``. Nothing is walked: a missing walk is an error.
 
-Usage: .venv/bin/python scripts/bench/calibration_replay.py --out DIR [--robots 6 8] [--ridge 0.002]
+Usage: .venv/bin/python scripts/bench/calibration_replay.py --out DIR [DIR ...] [--robots 6 8] [--ridge 0.002]
        [--cross-ridge 0.02] [--offset-ridge 0.05] [--linear] [--true-yaw]
 """
 
@@ -48,10 +48,14 @@ def walked(directory: Path, commands: Commands) -> np.ndarray:
     return np.array(rows)
 
 
+def gaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The behaviour gap at each command between two sets of held behaviours (n, 3): |(dvx, dvy, LEVER dwz)| (n,)."""
+    return np.linalg.norm((a - b) * np.array([1.0, 1.0, LEVER]), axis=1)
+
+
 def gap(a: np.ndarray, b: np.ndarray) -> float:
-    """gap_zoo's behaviour gap between two sets of held behaviours (n, 3): mean |(dvx, dvy, LEVER dwz)|."""
-    d = (a - b) * np.array([1.0, 1.0, LEVER])
-    return float(np.linalg.norm(d, axis=1).mean())
+    """gap_zoo's behaviour gap: the mean of :func:`gaps`."""
+    return float(gaps(a, b).mean())
 
 
 def predicted(before: np.ndarray, commands: Commands, gain: np.ndarray, cmap: CommandMap) -> np.ndarray:
@@ -79,7 +83,9 @@ def replay(robot: Path, mode: str, iteration: int, nominal: tuple[np.ndarray, np
         row["measured"] = gap(walked(after, COMMANDS), nominal[0])
     for name, cmap in (("recorded", recorded), ("variant", variant)):
         row[name] = gap(predicted(before[0], COMMANDS, gain, cmap), nominal[0])
-        row[f"{name}_held_out"] = gap(predicted(before[1], HELD_OUT, gain, cmap), nominal[1])
+        held_out = gaps(predicted(before[1], HELD_OUT, gain, cmap), nominal[1])
+        row[f"{name}_held_out"] = float(held_out.mean())
+        row[f"{name}_worst"] = float((held_out - gaps(before[1], nominal[1])).max())  # the most one held-out command lost
     return row
 
 
@@ -88,9 +94,20 @@ def closed(row: dict, key: str) -> str:
     return f"{100 * (1 - row[key] / row['gap_before']):.0f} %" if key in row and row["gap_before"] > NO_GAP else "-"
 
 
+def replay_run(out: Path, args: argparse.Namespace) -> list[dict]:
+    """The rows of every robot of one gap_zoo.py run ``out`` with a calibrated session (or those of ``--robots``)."""
+    nominal = walked(out / "nominal", COMMANDS), walked(out / "nominal", HELD_OUT)
+    names = [f"robot_{r}" for r in args.robots] if args.robots else sorted(d.name for d in out.glob("robot_*"))
+    session = Path(args.mode) / f"iter_{args.iteration:03d}" / "calibrate.yaml"
+    robots = [out / n for n in names if (out / n / session).is_file()]
+    if not robots:
+        raise SystemExit(f"calibration_replay: no calibrated {args.mode} session under {out}")
+    return [replay(r, args.mode, args.iteration, nominal, args) for r in robots]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True, help="a gap_zoo.py output directory")
+    p.add_argument("--out", type=Path, nargs="+", required=True, help="gap_zoo.py output directories (rows over all)")
     p.add_argument("--robots", nargs="+", default=None, help="zoo seeds (default: every robot with a calibrated session)")
     p.add_argument("--mode", default="go1_identify")
     p.add_argument("--iteration", type=int, default=1, help="the session iteration whose calibration is replayed")
@@ -100,12 +117,7 @@ def main() -> int:
     p.add_argument("--linear", action="store_true", help="the variant fits a linear map (calibrate.offset false)")
     p.add_argument("--true-yaw", action="store_true", help="the variant reads the yaw rate without the gyro's bias")
     args = p.parse_args()
-    nominal = walked(args.out / "nominal", COMMANDS), walked(args.out / "nominal", HELD_OUT)
-    names = [f"robot_{r}" for r in args.robots] if args.robots else sorted(d.name for d in args.out.glob("robot_*"))
-    robots = [args.out / n for n in names if (args.out / n / args.mode / f"iter_{args.iteration:03d}" / "calibrate.yaml").is_file()]
-    if not robots:
-        raise SystemExit(f"calibration_replay: no calibrated {args.mode} session under {args.out}")
-    rows = [replay(r, args.mode, args.iteration, nominal, args) for r in robots]
+    rows = [row for out in args.out for row in replay_run(out, args)]
     print("| robot | gap before | measured after | recorded map, predicted | variant, predicted | held-out before -> recorded / variant |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -114,7 +126,13 @@ def main() -> int:
         print(f"| {r['robot']} | " + " | ".join(cells) + " |")
     for key in ("measured", "recorded", "variant"):
         shares = [1 - r[key] / r["gap_before"] for r in rows if key in r and r["gap_before"] > NO_GAP]
-        print(f"median closed, {key}: {100 * statistics.median(shares):.0f} % ({len(shares)} robots)" if shares else f"{key}: none")
+        print(f"median closed, {key}: {100 * statistics.median(shares):.1f} % ({len(shares)} robots)" if shares else f"{key}: none")
+    for key in ("recorded", "variant"):
+        worst = max(rows, key=lambda r: r[f"{key}_worst"])
+        print(
+            f"held out, {key}: mean gap after {statistics.mean(r[f'{key}_held_out'] for r in rows):.4f} m/s, "
+            f"largest loss at one command {worst[f'{key}_worst']:+.3f} m/s ({worst['robot']})"
+        )
     return 0
 
 
