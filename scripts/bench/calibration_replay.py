@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_eval import read_walk, walk_dir
 from gap_zoo import COMMANDS, HELD_OUT, LEVER, SECONDS
 
-from unio4.learning.robot.command_map import CommandMap, Pull, affine_fit, fit_command_map
+from unio4.learning.robot.command_map import CommandMap, CommandMapConfig, Pull, affine_fit, fit_command_map
 
 Commands = tuple[tuple[float, float, float], ...]
 JACOBIAN_PULL = Pull(1e-3, 1e-3, 1e-3)  # the robot's gain G as the walks say it, barely pulled (one walk alone decides the vy column)
@@ -111,9 +111,10 @@ def main() -> int:
     p.add_argument("--robots", nargs="+", default=None, help="zoo seeds (default: every robot with a calibrated session)")
     p.add_argument("--mode", default="go1_identify")
     p.add_argument("--iteration", type=int, default=1, help="the session iteration whose calibration is replayed")
-    p.add_argument("--ridge", type=float, default=0.002, help="the variant's calibrate.ridge")
-    p.add_argument("--cross-ridge", type=float, default=0.02, help="the variant's calibrate.cross_ridge")
-    p.add_argument("--offset-ridge", type=float, default=0.05, help="the variant's calibrate.offset_ridge")
+    default = CommandMapConfig()
+    p.add_argument("--ridge", type=float, default=default.ridge, help="the variant's calibrate.ridge (default: the default's)")
+    p.add_argument("--cross-ridge", type=float, default=default.cross_ridge, help="the variant's calibrate.cross_ridge")
+    p.add_argument("--offset-ridge", type=float, default=default.offset_ridge, help="the variant's calibrate.offset_ridge")
     p.add_argument("--linear", action="store_true", help="the variant fits a linear map (calibrate.offset false)")
     p.add_argument("--true-yaw", action="store_true", help="the variant reads the yaw rate without the gyro's bias")
     args = p.parse_args()
