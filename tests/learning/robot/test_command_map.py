@@ -50,18 +50,16 @@ def test_the_cross_pull_keeps_a_one_way_drift_from_being_mirrored() -> None:
         return c + np.outer(0.08 * np.abs(c[:, 2]), [1.0, 0.0, 0.0])
 
     left, right = np.array([[0.0, 0.0, 0.6]]), np.array([[0.0, 0.0, -0.6]])
-    drift = {
-        name: float(robot(m.apply(c))[0, 0])
-        for c in (left, right)
-        for name, m in (
-            (f"free {c[0, 2]:+}", fit_command_map(COMMANDS, robot(COMMANDS), COMMANDS, FREE)),
-            (f"pulled {c[0, 2]:+}", fit_command_map(COMMANDS, robot(COMMANDS), COMMANDS, CommandMapConfig().pull())),
-        )
-    }
+    free = fit_command_map(COMMANDS, robot(COMMANDS), COMMANDS, FREE)
+    pulled = fit_command_map(COMMANDS, robot(COMMANDS), COMMANDS, CommandMapConfig().pull())
+
+    def drift(cmap: CommandMap, command: np.ndarray) -> float:
+        return float(robot(cmap.apply(command))[0, 0])
+
     uncalibrated = 0.08 * 0.6
-    assert drift["free -0.6"] > 1.8 * uncalibrated  # the mirrored cross term
-    assert drift["pulled -0.6"] < drift["free -0.6"] - 0.015
-    assert abs(drift["pulled +0.6"]) < 0.2 * uncalibrated
+    assert drift(free, right) > 1.8 * uncalibrated  # the mirrored cross term
+    assert drift(pulled, right) < drift(free, right) - 0.015
+    assert abs(drift(pulled, left)) < 0.2 * uncalibrated
 
 
 def test_a_map_outside_its_bounds_is_refused_with_the_reason() -> None:
