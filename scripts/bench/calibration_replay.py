@@ -77,7 +77,8 @@ def replay(robot: Path, mode: str, iteration: int, nominal: tuple[np.ndarray, np
     recorded = CommandMap(np.array(record["matrix"]), np.array(record["offset"]))
     pull = Pull(args.ridge, args.cross_ridge, None if args.linear else args.offset_ridge)
     variant = fit_command_map(commands, read, target, pull)
-    row = {"robot": robot.name, "gap_before": gap(before[0], nominal[0]), "held_out_before": gap(before[1], nominal[1])}
+    held_out_before = gaps(before[1], nominal[1])  # per held-out command
+    row = {"robot": robot.name, "gap_before": gap(before[0], nominal[0]), "held_out_before": float(held_out_before.mean())}
     after = robot / f"after_{mode}"
     if after.is_dir():
         row["measured"] = gap(walked(after, COMMANDS), nominal[0])
@@ -85,7 +86,7 @@ def replay(robot: Path, mode: str, iteration: int, nominal: tuple[np.ndarray, np
         row[name] = gap(predicted(before[0], COMMANDS, gain, cmap), nominal[0])
         held_out = gaps(predicted(before[1], HELD_OUT, gain, cmap), nominal[1])
         row[f"{name}_held_out"] = float(held_out.mean())
-        row[f"{name}_worst"] = float((held_out - gaps(before[1], nominal[1])).max())  # the most one held-out command lost
+        row[f"{name}_worst"] = float((held_out - held_out_before).max())  # the most one held-out command lost
     return row
 
 
