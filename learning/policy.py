@@ -19,6 +19,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from unio4.configs.loader import bounded, check_fields
+from unio4.learning.command_remap import CommandRemap
 from unio4.learning.normalizer import ObsNormalizer
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
@@ -86,9 +87,11 @@ class GaussianActor(nn.Module):
         nn.init.constant_(head.bias, math.atanh(2 * frac - 1))
         self.log_std_mode = cfg.log_std_mode
         self.log_std_param = nn.Parameter(torch.full((act_dim,), math.atanh(2 * frac - 1)), requires_grad=cfg.log_std_mode == "parameter")
+        self.command_remap = CommandRemap()  # a command calibration's, set by a session (none: stores nothing)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Action mean and log-std."""
+        obs = self.command_remap(obs)
         x = self.normalizer(obs) if self.normalize else obs
         h = self.trunk(x)
         mean = self.action_bound * torch.tanh(self.mean_head(h) / self.action_bound)

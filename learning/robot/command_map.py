@@ -9,15 +9,18 @@ held is fitted as ``B(c) = G c + g`` and the same bundle's behaviour on the nomi
 
     c' = A c + d,   A = G^-1 G0,   d = G^-1 (g0 - g).
 
-The map is folded into the actor's first layer (the command is an input of the observation, scaled and
-normalised: both linear), so the calibrated policy is an ordinary checkpoint and bundle, and the deploy
-runtime is unchanged. A map whose gains or offsets leave the declared bounds is refused: the walks then say
-something a command map should not fix (docs/benchmarks/go1-sessions.md, "Command calibration").
+The walks go one way along each axis (forward, to the left, turning left), and what a robot does the other way,
+or standing, they do not show. So by default the map acts only on the sides of each axis the walks went, its
+offset ramping in from standing (:mod:`unio4.learning.command_remap`): at a command no walk points toward the
+calibrated policy acts as the start policy did. The remap is set in the actor (buffers exported with it), so the
+calibrated policy is a checkpoint and bundle like any other, and the deploy runtime is unchanged. A map whose
+gains or offsets leave the declared bounds is refused: the walks then say something a command map should not fix
+(docs/benchmarks/go1-sessions.md, "Command calibration" and "A calibration only where the walks went").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,9 @@ import torch
 
 from unio4.configs.loader import bounded, check_fields
 from unio4.deploy.observations import ObservationConfig
-from unio4.learning.checkpoint import checkpoint_network, load_checkpoint
+from unio4.learning.checkpoint import load_checkpoint
+from unio4.learning.command_remap import BUFFERS, remap_change
 from unio4.learning.export import checkpoint_task, init_checkpoint
-from unio4.learning.normalizer import NORMALIZER_EPS
 from unio4.learning.robot.identify import Candidate, IdentifyConfig, all_tracked, simulate_held, steady_motions
 from unio4.robots.description import load_robot
 from unio4.sim.config import TaskConfig
@@ -51,6 +54,11 @@ class CommandMapConfig:
     # False: the fits have no intercept, so the map is linear (a zero command stays zero, a backward one mirrors a
     # forward one); True: affine, which also cancels an offset the robot holds while walking, and sends it at standstill
     offset: bool = True
+    # True: the map acts only on the sides of each axis the walks reached (|command| >= ramp), its offset growing from 0
+    # at standing to full at ramp (vx m/s, vy m/s, yaw rate rad/s); elsewhere the policy is left as it was. False: the
+    # affine map everywhere (a robot's other way and standing get what its walks one way say)
+    one_sided: bool = True
+    ramp: tuple[float, float, float] = bounded((0.15, 0.15, 0.3), gt=0, le=2)
     max_gain_change: float = bounded(0.5, gt=0, le=2)  # largest |A - I| entry allowed
     # largest |d| allowed: (vx m/s, vy m/s, yaw rate rad/s); the offset is what the robot is sent at a zero command
     max_offset: tuple[float, float, float] = bounded((0.15, 0.15, 0.3), ge=0, le=2)
@@ -61,6 +69,16 @@ class CommandMapConfig:
     def pull(self) -> Pull:
         """The fits' pulls as :func:`affine_fit` takes them."""
         return Pull(self.ridge, self.cross_ridge, self.offset_ridge if self.offset else None)
+
+    def sides(self, commands: np.ndarray) -> dict[str, np.ndarray]:
+        """Where a map fitted to walks at ``commands`` (n, 3) acts (:class:`CommandMap`'s ``positive``, ``negative``
+        and ``ramp``): one-sided, the sides of each axis some walk reached past ``ramp``; else everywhere.
+        """
+        if not self.one_sided:
+            return {"positive": np.ones(3), "negative": np.ones(3), "ramp": np.zeros(3)}
+        ramp = np.array(self.ramp)
+        reached = lambda sign: (sign * commands >= ramp).any(axis=0).astype(float)  # noqa: E731
+        return {"positive": reached(1.0), "negative": reached(-1.0), "ramp": ramp}
 
 
 @dataclass(frozen=True)
@@ -74,14 +92,40 @@ class Pull:
 
 @dataclass(frozen=True)
 class CommandMap:
-    """``c' = matrix @ c + offset`` over commands (vx, vy, yaw rate)."""
+    """``c' = matrix @ c + offset`` over commands (vx, vy, yaw rate) on the sides of each axis where ``positive`` /
+    ``negative`` are 1, the offset ramping in over ``ramp`` (0: everywhere); elsewhere ``c' = c``
+    (:mod:`unio4.learning.command_remap`). The defaults: the affine map everywhere.
+    """
 
     matrix: np.ndarray  # (3, 3)
     offset: np.ndarray  # (3,)
+    positive: np.ndarray = field(default_factory=lambda: np.ones(3))
+    negative: np.ndarray = field(default_factory=lambda: np.ones(3))
+    ramp: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    def buffers(self) -> dict[str, torch.Tensor]:
+        """The map's terms as :class:`~unio4.learning.command_remap.CommandRemap` holds them (float64)."""
+        terms = {"matrix": self.matrix, "offset": self.offset, "positive": self.positive, "negative": self.negative, "ramp": self.ramp}
+        return {name: torch.as_tensor(np.asarray(value, dtype=float)) for name, value in terms.items()}
 
     def apply(self, commands: np.ndarray) -> np.ndarray:
         """The remapped commands (..., 3)."""
-        return commands @ self.matrix.T + self.offset
+        c = torch.as_tensor(np.asarray(commands, dtype=float))
+        return (c + remap_change(c, self.buffers())).numpy()
+
+    def after(self, inner: CommandMap) -> CommandMap:
+        """This map applied to what ``inner`` gives: a second calibration on top of a first. Exact where both act
+        affinely (the walked sides, past the ramp); the sides where both act.
+        """
+        matrix, offset = self.matrix @ inner.matrix, self.matrix @ inner.offset + self.offset
+        sides = {"positive": self.positive * inner.positive, "negative": self.negative * inner.negative}
+        return CommandMap(matrix, offset, **sides, ramp=np.maximum(self.ramp, inner.ramp))
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> CommandMap:
+        """The map a ``calibrate.yaml`` records (one recorded before maps were one-sided: affine everywhere)."""
+        keys = ("matrix", "offset", "positive", "negative", "ramp")
+        return cls(**{k: np.array(record[k], dtype=float) for k in keys if k in record})
 
     def refusal(self, cfg: CommandMapConfig) -> str:
         """Why the map must not be used ('' when it may)."""
@@ -97,7 +141,7 @@ class CommandMap:
 
     def record(self) -> dict[str, Any]:
         """The map as plain data."""
-        return {"matrix": self.matrix.round(5).tolist(), "offset": self.offset.round(5).tolist()}
+        return {name: np.asarray(value).round(5).tolist() for name, value in self.buffers().items()}
 
 
 def affine_fit(commands: np.ndarray, held: np.ndarray, pull: Pull) -> tuple[np.ndarray, np.ndarray]:
@@ -129,36 +173,40 @@ def fit_command_map(commands: np.ndarray, robot: np.ndarray, target: np.ndarray,
     return CommandMap(inverse @ gain0, inverse @ (bias0 - bias))
 
 
+def configured_map(commands: np.ndarray, robot: np.ndarray, target: np.ndarray, cfg: CommandMapConfig) -> CommandMap:
+    """:func:`fit_command_map` with ``cfg``'s pulls, acting where ``cfg`` says (one-sided: the sides walked)."""
+    return replace(fit_command_map(commands, robot, target, cfg.pull()), **cfg.sides(commands))
+
+
 def command_columns(obs: ObservationConfig, num_joints: int) -> list[np.ndarray]:
     """The observation indices of the command, one (3,) array per history frame."""
     span, frame = obs.layout(num_joints).span("commands"), obs.frame_size(num_joints)
     return [np.arange(span.start, span.stop) + k * frame for k in range(obs.history_length)]
 
 
-@torch.no_grad()
-def fold_into_actor(actor: dict[str, torch.Tensor], cmap: CommandMap, obs: ObservationConfig, num_joints: int, normalized: bool) -> None:
-    """Make the actor (its state dict, changed in place) act at command ``c`` as it acted at ``cmap.apply(c)``.
+REMAP = "command_remap."  # the remap's keys in an actor's state dict
 
-    The command enters as ``u = S c`` (``obs.command_scale``) and, with ``normalized``, as ``x = (u - mean) / std``;
-    all affine, so the remap is an affine change of x that the first layer absorbs: ``W x' + b = (W K) x + (W k + b)``.
+
+def actor_remap(actor: dict[str, torch.Tensor]) -> CommandMap | None:
+    """The command remap an actor's state dict holds (None: none)."""
+    if REMAP + "matrix" not in actor:
+        return None
+    terms = {name: actor[REMAP + name].double().numpy() for name in BUFFERS if name not in ("embed", "scale")}
+    return CommandMap(**terms)
+
+
+def set_remap(actor: dict[str, torch.Tensor], cmap: CommandMap, obs: ObservationConfig, num_joints: int) -> None:
+    """Make the actor (its state dict, changed in place) act at command ``c`` as it acted at ``cmap.apply(c)``: on
+    top of a remap it already has, which then applies to ``cmap``'s commands.
     """
-    scale = np.diag(obs.command_scale)
-    m, m0 = scale @ cmap.matrix @ np.linalg.inv(scale), scale @ cmap.offset  # u' = m u + m0
-    weight, bias = actor["trunk.0.weight"], actor["trunk.0.bias"]
-    new_weight, new_bias = weight.clone().double(), bias.clone().double()
-    for cols in command_columns(obs, num_joints):
-        if normalized:
-            mean = actor["normalizer.mean"][cols].double().numpy()
-            std = np.sqrt(actor["normalizer.var"][cols].double().numpy() + NORMALIZER_EPS)
-        else:
-            mean, std = np.zeros(3), np.ones(3)
-        k_mat = np.diag(1 / std) @ m @ np.diag(std)  # x' = K x + k
-        k_vec = (m @ mean + m0 - mean) / std
-        w = weight[:, cols].double()
-        new_weight[:, cols] = w @ torch.from_numpy(k_mat)
-        new_bias += w @ torch.from_numpy(k_vec)
-    weight.copy_(new_weight.to(weight.dtype))
-    bias.copy_(new_bias.to(bias.dtype))
+    held = actor_remap(actor)
+    cmap = held.after(cmap) if held is not None else cmap
+    columns = command_columns(obs, num_joints)
+    embed = torch.zeros(3 * len(columns), obs.size(num_joints))
+    for k, cols in enumerate(columns):
+        embed[3 * k + np.arange(3), torch.from_numpy(cols)] = 1.0
+    terms = {**cmap.buffers(), "embed": embed, "scale": torch.tensor(obs.command_scale)}
+    actor.update({REMAP + name: terms[name].float() for name in BUFFERS})
 
 
 NOMINAL: Candidate = (1.0, 0.0, 0.0, 1.0)  # the description's robot: full strength, no payload, no latency
@@ -169,7 +217,7 @@ class Calibration:
     """What :func:`calibrate` fitted: the map (or why none), and the walks it was fitted to."""
 
     cmap: CommandMap
-    refused: str  # '' when the map was folded in
+    refused: str  # '' when the map was set in the actor
     read: str  # what read the robot's speeds: "tracking camera" or "leg odometry"
     commands: np.ndarray  # (n, 3) the walks' commands
     robot: np.ndarray  # (n, 3) what the robot held (predicted for a fine-tuned policy: see calibrate)
@@ -181,7 +229,7 @@ class Calibration:
             {"command": c.round(4).tolist(), "robot": r.round(4).tolist(), "target": t.round(4).tolist()}
             for c, r, t in zip(self.commands, self.robot, self.target, strict=True)
         ]
-        return {**self.cmap.record(), "folded": not self.refused, "refused": self.refused, "read": self.read, "walks": rows}
+        return {**self.cmap.record(), "applied": not self.refused, "refused": self.refused, "read": self.read, "walks": rows}
 
 
 def robot_held(runs: list[Path], task: TaskConfig, skip_s: float, min_tracked: float) -> tuple[np.ndarray, np.ndarray, str]:
@@ -222,12 +270,10 @@ def calibrate(
     if Path(policy).resolve() != Path(walked).resolve():
         base, tuned = (simulate_held(b, task, commands, fit, seconds, skip)[key] for b in (walked, policy))
         held = held + tuned - base
-    cmap = fit_command_map(commands, held, target, cfg.pull())
+    cmap = configured_map(commands, held, target, cfg)
     refused = cmap.refusal(cfg) if len(commands) >= 2 else f"{len(commands)} walks reached their steady part (2 needed)"
     if not refused:
-        network, own = checkpoint_network(state, str(policy)), checkpoint_task(state, str(policy))
-        assert network is not None
-        own = own or task
+        own = checkpoint_task(state, str(policy)) or task
         joints = load_robot(own.robot).num_joints
-        fold_into_actor(state["actor"], cmap, own.observations, joints, network.normalize_observations)
+        set_remap(state["actor"], cmap, own.observations, joints)
     return state, Calibration(cmap, refused, read, commands, held, target)

@@ -229,7 +229,8 @@ class IdentifyUpdate(Update):
         tracks differently by design; the robot's check judges it (docs/benchmarks/go1-sessions.md, "Command calibration").
         """
         record = d / CALIBRATE_FILE
-        return not (record.is_file() and (yaml.safe_load(record.read_text()) or {}).get("folded", False))
+        calibration = (yaml.safe_load(record.read_text()) or {}) if record.is_file() else {}
+        return not calibration.get("applied", calibration.get("folded", False))  # "folded": recorded by earlier versions
 
     @staticmethod
     def _fit(d: Path) -> dict[str, Any] | None:

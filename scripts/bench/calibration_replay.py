@@ -2,17 +2,18 @@
 
 A calibrated bundle walks the robot at ``c' = A c + d`` where the start bundle walked at ``c``. To first order the
 robot then holds ``B(c) + G (c' - c)``: ``B`` its held behaviour at ``c`` (the benchmark's "before" walks, emulator
-truth) and ``G`` the gain the session fitted to its own walks. So a calibration variant (its pulls, linear or affine, a
-yaw-rate reading corrected for the gyro's bias) can be scored on the robots a ``gap_zoo.py`` run already walked,
-without walking them again, at ``COMMANDS`` (the gap) and ``HELD_OUT``. Each row also prints the recorded map replayed
-this way beside what its bundle was measured to close, which says how far to trust the first-order prediction.
+truth) and ``G`` the gain the session fitted to its own walks. So a calibration variant (its pulls, linear or affine,
+acting on the walked sides or everywhere, a yaw-rate reading corrected for the gyro's bias) can be scored on the robots
+a ``gap_zoo.py`` run already walked, without walking them again, at ``COMMANDS`` (the gap) and ``HELD_OUT``. Each row
+also prints the recorded map replayed this way beside what its bundle was measured to close, which says how far to
+trust the first-order prediction.
 
 It reads, for every robot of ``--out`` with a calibrated session: the session's ``calibrate.yaml`` of ``--iteration``
 (the walks as the session read them, and the targets), ``before/`` and ``after_MODE/`` (the benchmark's walks), and
 ``nominal/``. Nothing is walked: a missing walk is an error.
 
 Usage: .venv/bin/python scripts/bench/calibration_replay.py --out DIR [DIR ...] [--robots 6 8] [--ridge 0.002]
-       [--cross-ridge 0.02] [--offset-ridge 0.05] [--linear] [--true-yaw]
+       [--cross-ridge 0.02] [--offset-ridge 0.05] [--linear] [--everywhere] [--true-yaw]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emulator_eval import read_walk, walk_dir
 from gap_zoo import COMMANDS, HELD_OUT, LEVER, SECONDS
 
-from unio4.learning.robot.command_map import CommandMap, CommandMapConfig, Pull, affine_fit, fit_command_map
+from unio4.learning.robot.command_map import CommandMap, CommandMapConfig, Pull, affine_fit, configured_map
 
 Commands = tuple[tuple[float, float, float], ...]
 JACOBIAN_PULL = Pull(1e-3, 1e-3, 1e-3)  # the robot's gain G as the walks say it, barely pulled (one walk alone decides the vy column)
@@ -74,9 +76,9 @@ def replay(robot: Path, mode: str, iteration: int, nominal: tuple[np.ndarray, np
         truth = walked(robot / "before", tuple(tuple(float(x) for x in c) for c in commands))
         read = np.concatenate([read[:, :2], truth[:, 2:]], axis=1)
     gain, _ = affine_fit(commands, read, JACOBIAN_PULL)  # the robot's response to a command change, for every variant
-    recorded = CommandMap(np.array(record["matrix"]), np.array(record["offset"]))
-    pull = Pull(args.ridge, args.cross_ridge, None if args.linear else args.offset_ridge)
-    variant = fit_command_map(commands, read, target, pull)
+    recorded = CommandMap.from_record(record)
+    cfg = CommandMapConfig(ridge=args.ridge, cross_ridge=args.cross_ridge, offset_ridge=args.offset_ridge)
+    variant = configured_map(commands, read, target, replace(cfg, offset=not args.linear, one_sided=not args.everywhere))
     held_out_before = gaps(before[1], nominal[1])  # per held-out command
     row = {"robot": robot.name, "gap_before": gap(before[0], nominal[0]), "held_out_before": float(held_out_before.mean())}
     after = robot / f"after_{mode}"
@@ -117,6 +119,7 @@ def main() -> int:
     p.add_argument("--cross-ridge", type=float, default=default.cross_ridge, help="the variant's calibrate.cross_ridge")
     p.add_argument("--offset-ridge", type=float, default=default.offset_ridge, help="the variant's calibrate.offset_ridge")
     p.add_argument("--linear", action="store_true", help="the variant fits a linear map (calibrate.offset false)")
+    p.add_argument("--everywhere", action="store_true", help="the variant's map acts on every side (one_sided false)")
     p.add_argument("--true-yaw", action="store_true", help="the variant reads the yaw rate without the gyro's bias")
     args = p.parse_args()
     rows = [row for out in args.out for row in replay_run(out, args)]

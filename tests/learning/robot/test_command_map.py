@@ -1,14 +1,20 @@
-"""Command calibration (learning/robot/command_map.py): the fit, its bounds and its fold into the actor."""
+"""Command calibration (learning/robot/command_map.py): the fit, its bounds, where it acts and its remap in the actor."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
 from unio4.deploy.observations import ObservationConfig
+from unio4.learning.checkpoint import load_checkpoint, save_checkpoint
+from unio4.learning.export import export_onnx
 from unio4.learning.policy import GaussianActor, NetworkConfig
-from unio4.learning.robot.command_map import CommandMap, CommandMapConfig, Pull, fit_command_map, fold_into_actor
+from unio4.learning.robot.command_map import CommandMap, CommandMapConfig, Pull, configured_map, fit_command_map, set_remap
 
 COMMANDS = np.array([[0.3, 0, 0], [0.6, 0, 0], [0.9, 0, 0], [0, 0.3, 0], [0, 0, 0.6], [0.5, 0, 0.4]])
 FREE = Pull(0.0, 0.0, 0.0)  # no pull: the walks alone decide
@@ -72,17 +78,47 @@ def test_a_map_outside_its_bounds_is_refused_with_the_reason() -> None:
     assert "not finite" in forward_only.refusal(CommandMapConfig())
 
 
+def test_a_one_sided_map_leaves_the_ways_no_walk_went_and_standing_as_they_were() -> None:
+    """Walked forward, to the left and turning left: the map (``one_sided``, the default) acts there as the affine one,
+    leaves backwards, to the right, turning right and standing exactly as the start policy had them, and its offset
+    ramps in from standing (no jump at a small command); composed with a second map it stays one-sided."""
+    cfg = CommandMapConfig()
+    gain, bias = np.array([[0.8, 0.0, 0.02], [0.05, 0.9, 0.0], [0.1, 0.0, 0.85]]), np.array([-0.03, 0.02, 0.05])
+    robot = COMMANDS @ gain.T + bias
+    affine = fit_command_map(COMMANDS, robot, COMMANDS, cfg.pull())
+    one_sided = configured_map(COMMANDS, robot, COMMANDS, cfg)
+    np.testing.assert_array_equal(one_sided.positive, [1, 1, 1])
+    np.testing.assert_array_equal(one_sided.negative, [0, 0, 0])
+    walked_way = np.array([[0.45, 0.0, 0.0], [0.2, 0.3, 0.5], [0.0, 0.0, 0.35]])
+    np.testing.assert_allclose(one_sided.apply(walked_way), affine.apply(walked_way), atol=1e-12)
+    other_way = np.array([[-0.3, 0.0, 0.0], [0.0, -0.25, 0.0], [0.0, 0.0, -0.4], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(one_sided.apply(other_way), other_way)
+    slow = np.array([[0.05, 0.0, 0.0]])  # a third of the way up the ramp: a third of the offset
+    np.testing.assert_allclose(one_sided.apply(slow) - slow, slow @ (affine.matrix - np.eye(3)).T + affine.offset / 3, atol=1e-12)
+    twice = one_sided.after(one_sided)
+    np.testing.assert_array_equal(twice.apply(other_way), other_way)
+    inside = np.array([[0.6, 0.3, 0.6]])  # exact where the first map's command stays on the walked sides past the ramp
+    np.testing.assert_allclose(twice.apply(inside), one_sided.apply(one_sided.apply(inside)), atol=1e-12)
+    everywhere = configured_map(COMMANDS, robot, COMMANDS, replace(cfg, one_sided=False))
+    np.testing.assert_allclose(everywhere.apply(other_way), affine.apply(other_way), atol=1e-12)
+
+
 @pytest.mark.parametrize("history", [1, 3])
-def test_the_folded_actor_acts_at_c_as_the_old_one_at_the_remapped_c(history: int) -> None:
-    """Folded into the first layer, the map changes nothing but the command the actor sees: with normalisation,
-    command scales and a history of frames, the new actor at c gives the old one's action at A c + d."""
+def test_the_remapped_actor_acts_at_c_as_the_old_one_at_the_remapped_c(history: int, tmp_path: Path) -> None:
+    """Set in the actor, the map changes nothing but the command the actor sees: with normalisation, command scales and
+    a history of frames, the new actor at c gives the old one's action at the remapped c, on both sides of the walked
+    ones; the remap survives a checkpoint, an actor without one stores no keys for it, and ONNX runs it as torch does."""
     obs_cfg = ObservationConfig(history_length=history)
     joints = 12
     size = obs_cfg.size(joints)
     actor = GaussianActor(size, joints, 1.0, NetworkConfig(actor_hidden=(32, 32)))
     torch.manual_seed(0)
     actor.normalizer.set_statistics(torch.randn(size) * 0.3, torch.rand(size) + 0.5)
-    cmap = CommandMap(np.array([[1.2, 0.0, 0.1], [0.05, 0.9, 0.0], [0.0, 0.1, 1.1]]), np.array([-0.05, 0.03, 0.1]))
+    plain_keys = set(actor.state_dict())
+    cmap = replace(
+        CommandMap(np.array([[1.2, 0.0, 0.1], [0.05, 0.9, 0.0], [0.0, 0.1, 1.1]]), np.array([-0.05, 0.03, 0.1])),
+        **CommandMapConfig().sides(COMMANDS),
+    )
     obs, commands = torch.randn(64, size), torch.rand(64, 3) - 0.5
     frame, span = obs_cfg.frame_size(joints), obs_cfg.layout(joints).span("commands")
     scale = torch.tensor(obs_cfg.command_scale)
@@ -93,6 +129,14 @@ def test_the_folded_actor_acts_at_c_as_the_old_one_at_the_remapped_c(history: in
         before[:, cols], after[:, cols] = remapped * scale, commands * scale
     expected = actor(before)[0]
     state = actor.state_dict()
-    fold_into_actor(state, cmap, obs_cfg, joints, normalized=True)
-    actor.load_state_dict(state)
-    torch.testing.assert_close(actor(after)[0], expected, atol=1e-5, rtol=1e-4)
+    set_remap(state, cmap, obs_cfg, joints)
+    save_checkpoint(tmp_path / "ckpt.pt", {"actor": state})
+    fresh = GaussianActor(size, joints, 1.0, NetworkConfig(actor_hidden=(32, 32)))
+    fresh.load_state_dict(load_checkpoint(tmp_path / "ckpt.pt")["actor"])
+    torch.testing.assert_close(fresh(after)[0], expected, atol=1e-5, rtol=1e-4)
+    assert (
+        plain_keys < set(state) and set(GaussianActor(size, joints, 1.0, NetworkConfig(actor_hidden=(32, 32))).state_dict()) == plain_keys
+    )
+    export_onnx(fresh.eval(), tmp_path / "policy.onnx")
+    session = ort.InferenceSession(str(tmp_path / "policy.onnx"))
+    np.testing.assert_allclose(session.run(None, {"obs": after.numpy()})[0], expected.detach().numpy(), atol=1e-5, rtol=1e-4)

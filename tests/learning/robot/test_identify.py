@@ -175,7 +175,7 @@ def test_a_calibrated_session_walks_the_weak_robot_as_the_bundle_walks_in_simula
         proc.wait(timeout=20)
     d = tmp_path / "iter_001"
     calibration = yaml.safe_load((d / "calibrate.yaml").read_text())
-    assert calibration["folded"] and calibration["read"] == "tracking camera" and not (d / "sim_finetune").exists()
+    assert calibration["applied"] and calibration["read"] == "tracking camera" and not (d / "sim_finetune").exists()
     assert calibration["matrix"][0][0] > 1.05, calibration  # forward commands scaled up for the weak motors
     checks = session.state.checks
     assert [(c["iteration"], c["verdict"]) for c in checks] == [(1, "start"), (2, "kept")], checks

@@ -1,0 +1,90 @@
+"""An actor's command remap: the policy acts at command ``c`` as it acted at ``c'`` (a command calibration).
+
+``c' = c + (A - I) p(c) + r(c) d``, per history frame of the observation, with
+
+- ``p(c)``: ``c`` on the sides of each command axis the calibration's walks went (forward, to the left, ...), 0 on
+  the others, so the map acts only where it was measured and leaves the start policy as it was elsewhere;
+- ``r(c) = min(1, max_k |p_k| / ramp_k)``: the offset ``d`` (a drift held while walking) ramps in from standing.
+
+With both sides of every axis and ``ramp`` 0 it is the affine map ``A c + d`` everywhere. The remap lives in the
+actor as buffers (no parameters: training leaves it as calibrated) and is exported with it, so the deploy runtime
+runs a calibrated bundle unchanged. An actor without a calibration stores nothing for it, and its checkpoints keep
+their keys (docs/benchmarks/go1-sessions.md, "A calibration only where the walks went").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+BUFFERS = ("embed", "scale", "matrix", "offset", "positive", "negative", "ramp")
+
+
+def remap_change(c: torch.Tensor, m: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``c' - c`` for commands ``c`` (..., 3) under the remap ``m`` (its ``matrix``, ``offset``, ``positive``,
+    ``negative`` and ``ramp``, of ``c``'s dtype).
+    """
+    reach = torch.where(c > 0, m["positive"], m["negative"]) * c  # p(c)
+    ramp = m["ramp"]
+    share = torch.where(ramp > 0, reach.abs() / ramp.clamp_min(1e-9), torch.ones_like(reach))
+    ramped = share.amax(dim=-1, keepdim=True).clamp(max=1.0)  # r(c)
+    return reach @ (m["matrix"] - torch.eye(3, dtype=c.dtype)).T + ramped * m["offset"]
+
+
+class CommandRemap(nn.Module):
+    """The remap as buffers: ``embed`` (3F, obs_dim) picks the F frames' commands (as observed: scaled by ``scale``)
+    out of the observation; ``matrix`` ``A``, ``offset`` ``d``, the walked sides ``positive`` / ``negative`` (1/0 per
+    axis) and ``ramp``, all in command units. Empty ``embed``: no remap.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset()
+
+    def reset(self) -> None:
+        """No remap."""
+        for name in BUFFERS:
+            self.register_buffer(name, torch.zeros(0), persistent=True)
+
+    @property
+    def active(self) -> bool:
+        """Whether a remap is set."""
+        return self.embed.shape[0] > 0
+
+    def set(self, values: dict[str, torch.Tensor]) -> None:
+        """Set the remap from its buffers' values (``BUFFERS``)."""
+        for name in BUFFERS:
+            self.register_buffer(name, values[name].detach().clone().float(), persistent=True)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs`` with every frame's command remapped."""
+        if not self.active:
+            return obs
+        frames = self.embed.shape[0] // 3
+        c = (obs @ self.embed.T).unflatten(-1, (frames, 3)) / self.scale
+        delta = remap_change(c, {name: getattr(self, name) for name in BUFFERS})
+        return obs + (delta * self.scale).flatten(-2) @ self.embed  # zero where the remap leaves c as it is
+
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        if self.active:  # an uncalibrated actor's checkpoint keeps the keys it always had
+            super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        present = [name for name in BUFFERS if prefix + name in state_dict]
+        if not present:
+            self.reset()
+        elif len(present) < len(BUFFERS):
+            missing_keys.extend(prefix + name for name in BUFFERS if name not in present)
+        else:
+            self.set({name: state_dict[prefix + name] for name in BUFFERS})
