@@ -39,8 +39,17 @@ class CommandRemap(nn.Module):
     axis) and ``ramp``, all in command units. Empty ``embed``: no remap.
     """
 
-    def __init__(self) -> None:
+    embed: torch.Tensor
+    scale: torch.Tensor
+    matrix: torch.Tensor
+    offset: torch.Tensor
+    positive: torch.Tensor
+    negative: torch.Tensor
+    ramp: torch.Tensor
+
+    def __init__(self, obs_dim: int) -> None:
         super().__init__()
+        self.obs_dim = obs_dim
         self.reset()
 
     def reset(self) -> None:
@@ -87,4 +96,24 @@ class CommandRemap(nn.Module):
         elif len(present) < len(BUFFERS):
             missing_keys.extend(prefix + name for name in BUFFERS if name not in present)
         else:
-            self.set({name: state_dict[prefix + name] for name in BUFFERS})
+            values = {name: state_dict[prefix + name] for name in BUFFERS}
+            problem = self.malformed(values)
+            if problem:
+                error_msgs.append(f"{prefix}: {problem}")
+            else:
+                self.set(values)
+
+    def malformed(self, values: dict[str, Any]) -> str:
+        """What is wrong with a remap's buffer values ('' when nothing): shapes, finiteness, sides of 0 or 1."""
+        shapes = {name: (3,) for name in BUFFERS} | {"matrix": (3, 3)}
+        for name, value in values.items():
+            if not isinstance(value, torch.Tensor) or not value.is_floating_point() or not torch.isfinite(value).all():
+                return f"{name}: expected a finite float tensor"
+            if name != "embed" and tuple(value.shape) != shapes[name]:
+                return f"{name}: expected shape {shapes[name]}, got {tuple(value.shape)}"
+        embed = values["embed"]
+        if embed.dim() != 2 or embed.shape[0] % 3 or embed.shape[1] != self.obs_dim:
+            return f"embed: expected shape (3 x frames, {self.obs_dim}), got {tuple(embed.shape)}"
+        if not all(bool(((values[n] == 0) | (values[n] == 1)).all()) for n in ("positive", "negative")):
+            return "positive/negative: expected 0 or 1 per axis"
+        return "" if bool((values["scale"] > 0).all() and (values["ramp"] >= 0).all()) else "scale > 0 and ramp >= 0 expected"

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 import yaml
 
+from unio4.configs.command_line import one_line
 from unio4.configs.loader import apply_overrides, from_dict, to_dict
 from unio4.deploy.bundle import MANIFEST_FILE, SUPPORTED_FORMAT, sha256_file, verify_sums, write_sums
 from unio4.learning.checkpoint import checkpoint_network, load_checkpoint, save_checkpoint
@@ -68,7 +69,10 @@ def actor_from_checkpoint(state: dict[str, Any], where: str) -> GaussianActor:
     if net is None or "obs_dim" not in state:
         raise ValueError(f"{where}: checkpoint has no network config / dimensions; was it written by unio4?")
     actor = GaussianActor(state["obs_dim"], state["act_dim"], state["action_bound"], net)
-    actor.load_state_dict(state["actor"])
+    try:
+        actor.load_state_dict(state["actor"])
+    except RuntimeError as exc:  # weights that do not fit the network, a malformed command remap: the file, not a bug
+        raise ValueError(f"{where}: the actor does not load: {one_line(exc)}") from None
     return actor.eval()
 
 

@@ -87,7 +87,7 @@ class GaussianActor(nn.Module):
         nn.init.constant_(head.bias, math.atanh(2 * frac - 1))
         self.log_std_mode = cfg.log_std_mode
         self.log_std_param = nn.Parameter(torch.full((act_dim,), math.atanh(2 * frac - 1)), requires_grad=cfg.log_std_mode == "parameter")
-        self.command_remap = CommandRemap()  # a command calibration's, set by a session (none: stores nothing)
+        self.command_remap = CommandRemap(obs_dim)  # a command calibration's, set by a session (none: stores nothing)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Action mean and log-std."""

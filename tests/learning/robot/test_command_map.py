@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -140,3 +141,23 @@ def test_the_remapped_actor_acts_at_c_as_the_old_one_at_the_remapped_c(history: 
     export_onnx(fresh.eval(), tmp_path / "policy.onnx")
     session = ort.InferenceSession(str(tmp_path / "policy.onnx"))
     np.testing.assert_allclose(session.run(None, {"obs": after.numpy()})[0], expected.detach().numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_a_malformed_remap_in_a_checkpoint_is_refused_naming_it() -> None:
+    """A checkpoint is a file from elsewhere: a remap with a non-finite gain, or one that does not fit the observation,
+    does not load (a one-line error naming the buffer), and a part of one is missing keys."""
+    obs_cfg, joints = ObservationConfig(), 12
+    size = obs_cfg.size(joints)
+    actor = GaussianActor(size, joints, 1.0, NetworkConfig(actor_hidden=(32, 32)))
+    good = actor.state_dict()
+    set_remap(good, CommandMap(np.eye(3), np.zeros(3)), obs_cfg, joints)
+    for key, value, expected in (
+        ("command_remap.matrix", torch.full((3, 3), float("nan")), "matrix: expected a finite float tensor"),
+        ("command_remap.embed", torch.zeros(3, size + 1), f"embed: expected shape (3 x frames, {size})"),
+        ("command_remap.positive", torch.full((3,), 0.5), "positive/negative: expected 0 or 1"),
+    ):
+        with pytest.raises(RuntimeError, match=re.escape(expected)):
+            actor.load_state_dict({**good, key: value})
+    partial = {k: v for k, v in good.items() if k != "command_remap.ramp"}
+    with pytest.raises(RuntimeError, match=re.escape("command_remap.ramp")):
+        actor.load_state_dict(partial)
