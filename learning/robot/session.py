@@ -96,7 +96,7 @@ class SessionState:
     # session exists only once it passed, so a resume never gates it again. Empty: a session started
     # before the start bundle was gated.
     start_gate: dict[str, Any] = field(default_factory=dict)
-    robot_seconds: float = 0.0  # deploy time on the robot so far: every rollout from connect to damping, all iterations
+    robot_seconds: float = 0.0  # deploy time on the robot so far: every rollout from connect to its end, all iterations
     robot_walks: int = 0  # the rollouts that time counts (check walks and update rollouts): their mean cost plans the budget
     budget_spent: bool = False  # the robot-time budget ended the session
     verified: dict[str, Any] = field(default_factory=dict)  # the last bundle verified on the robot (a WalkMeasure); empty: none yet
@@ -353,7 +353,7 @@ class Session:
         returncode, stderr = run_rollout_process(request, self.rollout_s + cfg.rollout_grace_s)
         connected = rollout_connected(run)
         if connected:  # robot time is time the robot ran: a rollout that never connected costs none
-            self.state.robot_seconds += time.monotonic() - started
+            self.state.robot_seconds += time_on_robot(run, time.monotonic() - started, time.time())
             self.state.robot_walks += 1
             self.state.save(self.state_path)
         if returncode in (0, EXIT_SAFETY_STOP):  # a safety stop's log is still data
@@ -508,6 +508,16 @@ def set_aside_interrupted(run: Path) -> None:
 def rollout_connected(run: Path) -> bool:
     """Whether a deploy reached the robot: it closed its log (``summary.yaml``) or logged ``connected``."""
     return (run / "summary.yaml").is_file() or any(e.get("event") == "connected" for e in read_events(run))
+
+
+def time_on_robot(run: Path, wall_s: float, ended_at: float) -> float:
+    """A rollout's robot time: from the runtime's ``connected`` (its log's clock) to the process's end at ``ended_at``,
+    not the process's start-up before it; its wall time ``wall_s`` where the log gives no connect time inside it.
+    """
+    at = next((e.get("time") for e in read_events(run) if e.get("event") == "connected"), None)
+    if not isinstance(at, int | float) or not math.isfinite(at):
+        return wall_s
+    return min(wall_s, max(0.0, ended_at - at))
 
 
 def run_summary(run: Path) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from unio4.learning.robot.session import (
     actor_network,
     gate_refusals,
     start_task,
+    time_on_robot,
 )
 from unio4.sim.config import load_task_config
 from unio4.sim.emulator import spawn
@@ -240,3 +241,21 @@ def test_a_calibrated_bundle_is_gated_on_its_floors_and_falls_not_on_simulated_t
     falling = {**metrics(0.20, 3.0), "walk_speed_error": 0.128}
     assert gate_refusals(g, falling, current, first, tracking=False)[0] == "falls 3.00 per robot-minute > 0"
     assert gate_refusals(g, {**metrics(0.35, 0.0)}, current, first, tracking=False) == ["lin-vel error 0.350 m/s > 0.3"]
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([{"event": "connected", "time": 1000.0}, {"event": "damping", "time": 1012.0}], 13.0),  # connect -> end
+        ([], 15.0),  # no connect time logged: the wall time
+        ([{"event": "connected", "time": 900.0}], 15.0),  # a clock before the rollout started: at most its wall time
+        ([{"event": "connected", "time": 1014.0}, {"event": "connected", "time": 1001.0}], 0.0),  # the first connect
+        ([{"event": "connected", "time": "soon"}], 15.0),  # not a time
+    ],
+)
+def test_robot_time_starts_when_the_runtime_connects(tmp_path: Path, events: list[dict], expected: float) -> None:
+    """A session's robot minutes count the time the robot ran, from the runtime's connect to the rollout's end (here
+    at 1013.0 after 15 s of wall time), not the process's start-up before it; a log without a usable connect time
+    costs the wall time."""
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert time_on_robot(tmp_path, 15.0, 1013.0) == pytest.approx(expected)
