@@ -65,8 +65,18 @@ def distance(a: dict[str, float] | tuple[float, float, float], b: dict[str, floa
     return float(np.linalg.norm([va[0] - b["vx"], va[1] - b["vy"], LEVER * (va[2] - b["wz"])]))
 
 
+def gaps(walks: list[dict[str, float]], nominal: list[dict[str, float]]) -> np.ndarray:
+    """The behaviour gap at each command."""
+    return np.array([distance(n, w) for n, w in zip(nominal, walks, strict=True)])
+
+
 def gap(walks: list[dict[str, float]], nominal: list[dict[str, float]]) -> float:
-    return float(np.mean([distance(n, w) for n, w in zip(nominal, walks, strict=True)]))
+    return float(gaps(walks, nominal).mean())
+
+
+def largest_loss(before: list[dict[str, float]], after: list[dict[str, float]], nominal: list[dict[str, float]]) -> float:
+    """The most the gap grew at any one command (m/s; negative: it shrank at every one)."""
+    return float((gaps(after, nominal) - gaps(before, nominal)).max())
 
 
 def tracking(walks: list[dict[str, float]]) -> float:
@@ -115,13 +125,17 @@ def robot_row(args: argparse.Namespace, seed: str, nominal: list[dict[str, float
     tracked_before, tracked_nominal = tracking(before), tracking(nominal)
     row: dict = {"robot": seed, "gap_before": gap(before, nominal), "tracking_before": tracked_before, "modes": {}}
     row["tracking_nominal"] = tracked_nominal
-    row["held_out_before"] = gap(behaviour(args.bundle, out / "before", reality, HELD_OUT), held_out)
+    held_before = behaviour(args.bundle, out / "before", reality, HELD_OUT)
+    row["held_out_before"] = gap(held_before, held_out)
     for mode in args.modes:
         state = session(args, mode, seed, out / mode)
         after = behaviour(Path(state["bundle"]), out / f"after_{mode}", reality)
+        held_after = behaviour(Path(state["bundle"]), out / f"after_{mode}", reality, HELD_OUT)
         g, tracked_after = gap(after, nominal), tracking(after)
         row["modes"][mode] = {
-            "held_out_after": gap(behaviour(Path(state["bundle"]), out / f"after_{mode}", reality, HELD_OUT), held_out),
+            "held_out_after": gap(held_after, held_out),
+            "largest_loss": largest_loss(before, after, nominal),  # at one of COMMANDS
+            "largest_held_out_loss": largest_loss(held_before, held_after, held_out),
             "gap_after": g,
             "closed": 1.0 - g / row["gap_before"] if row["gap_before"] > args.noise else None,  # None: no gap (the control)
             "tracking_after": tracked_after,
@@ -137,13 +151,14 @@ def robot_row(args: argparse.Namespace, seed: str, nominal: list[dict[str, float
 
 def report(rows: list[dict], modes: list[str]) -> str:
     """Per robot and median, as markdown."""
-    head = "| robot | mode | gap before -> after (m/s) | closed | held-out gap before -> after | tracking before -> after |"
-    lines = [head + " tracking excess closed | falls | robot min | rollbacks |"]
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    head = "| robot | mode | gap before -> after (m/s) | closed | held-out gap before -> after | largest loss at a command (held out) |"
+    lines = [head + " tracking before -> after | tracking excess closed | falls | robot min | rollbacks |"]
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         for mode, m in r["modes"].items():
             closed = "-" if m["closed"] is None else f"{100 * m['closed']:.0f} %"
             cells = [f"{r['gap_before']:.3f} -> {m['gap_after']:.3f}", closed, f"{r['held_out_before']:.3f} -> {m['held_out_after']:.3f}"]
+            cells.append(f"{m['largest_loss']:+.3f} ({m['largest_held_out_loss']:+.3f})" if "largest_loss" in m else "-")
             excess = "-" if m["excess_closed"] is None else f"{100 * m['excess_closed']:.0f} %"
             cells += [f"{r['tracking_before']:.3f} -> {m['tracking_after']:.3f}", excess]
             cells += [str(m["falls"]), f"{m['robot_minutes']:.2f}", str(m["rolled_back"])]
@@ -167,6 +182,8 @@ def summary(mode: str, ms: list[dict]) -> str:
         f"rollbacks {sum(m['rolled_back'] for m in ms)}",
         f"robots left tracking worse than at the start: {sum(m['worse_than_start'] for m in ms)}",
     ]
+    if all("worse_at_a_command" in m for m in ms):  # rows written before it was measured have none
+        parts.append(f"robots whose gap grew at some command, walked or held out: {sum(m['worse_at_a_command'] for m in ms)}")
     return ", ".join(parts)
 
 
@@ -181,7 +198,7 @@ def main() -> int:
     p.add_argument("--iterations", type=int, default=2, help="session iterations at most (the budget may end it sooner)")
     p.add_argument("--session-set", action="append", default=[], metavar="KEY=VALUE", help="a session override (repeatable)")
     p.add_argument("--tracker", action="store_true", help="the zoo robot carries a tracking camera the session's check reads")
-    p.add_argument("--noise", type=float, default=0.005, help="m/s: tracking worse by more counts as worse (check.min_increase)")
+    p.add_argument("--noise", type=float, default=0.005, help="m/s: tracking, or the gap at a command, worse by more counts as worse")
     args = p.parse_args()
     nominal = behaviour(args.bundle, args.out / "nominal", "nominal")
     held_out = behaviour(args.bundle, args.out / "nominal", "nominal", HELD_OUT)
