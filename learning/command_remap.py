@@ -91,7 +91,8 @@ class CommandRemap(nn.Module):
         error_msgs: list[str],
     ) -> None:
         present = [name for name in BUFFERS if prefix + name in state_dict]
-        if not present:
+        embed = state_dict.get(prefix + "embed")
+        if not present or (isinstance(embed, torch.Tensor) and embed.numel() == 0):  # none, or an empty one (a member of an ensemble)
             self.reset()
         elif len(present) < len(BUFFERS):
             missing_keys.extend(prefix + name for name in BUFFERS if name not in present)
