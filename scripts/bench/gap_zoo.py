@@ -11,7 +11,8 @@ For every zoo robot (``unio4 emulate --reality zoo:SEED``) and session mode (``-
 2. ``unio4 session --config MODE`` against ``unio4 emulate --lockstep --reset-per-run --reality zoo:SEED`` until
    ``--minutes`` of robot time (or ``--iterations``), with the on-robot check and rollback on (``--tracker``: the
    emulated robot carries a tracking camera, ``--tracker-port``, and the check compares its speeds);
-3. the session's final bundle walks the commands on the zoo robot again: gap and tracking after, falls.
+3. the session's final bundle walks the commands on the zoo robot again: gap and tracking after, falls, and the
+   largest growth of the gap at any one command (walked or held out): a session must not leave one worse.
 
 The same gap is also measured at ``HELD_OUT``, commands no session walks (between and beyond the check's, backwards,
 to the right, turning right, standing): a session that fits its walks' commands (a command calibration) is judged
