@@ -189,7 +189,7 @@ REMAP = "command_remap."  # the remap's keys in an actor's state dict
 
 def actor_remap(actor: dict[str, torch.Tensor]) -> CommandMap | None:
     """The command remap an actor's state dict holds (None: none)."""
-    if REMAP + "matrix" not in actor:
+    if REMAP + "matrix" not in actor or actor[REMAP + "embed"].numel() == 0:
         return None
     terms = {name: actor[REMAP + name].double().numpy() for name in BUFFERS if name not in ("embed", "scale")}
     return CommandMap(**terms)
