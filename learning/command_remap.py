@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-BUFFERS = ("embed", "scale", "matrix", "offset", "positive", "negative", "ramp")
+TERMS = ("matrix", "offset", "positive", "negative", "ramp")  # the map itself, in command units
+BUFFERS = ("embed", "scale", *TERMS)  # and where the commands sit in the observation
 
 
 def remap_change(c: torch.Tensor, m: dict[str, torch.Tensor]) -> torch.Tensor:

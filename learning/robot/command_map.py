@@ -30,7 +30,7 @@ import torch
 from unio4.configs.loader import bounded, check_fields
 from unio4.deploy.observations import ObservationConfig
 from unio4.learning.checkpoint import load_checkpoint
-from unio4.learning.command_remap import BUFFERS, remap_change
+from unio4.learning.command_remap import BUFFERS, TERMS, remap_change
 from unio4.learning.export import checkpoint_task, init_checkpoint
 from unio4.learning.robot.identify import Candidate, IdentifyConfig, all_tracked, simulate_held, steady_motions
 from unio4.robots.description import load_robot
@@ -105,8 +105,7 @@ class CommandMap:
 
     def buffers(self) -> dict[str, torch.Tensor]:
         """The map's terms as :class:`~unio4.learning.command_remap.CommandRemap` holds them (float64)."""
-        terms = {"matrix": self.matrix, "offset": self.offset, "positive": self.positive, "negative": self.negative, "ramp": self.ramp}
-        return {name: torch.as_tensor(np.asarray(value, dtype=float)) for name, value in terms.items()}
+        return {name: torch.as_tensor(np.asarray(getattr(self, name), dtype=float)) for name in TERMS}
 
     def apply(self, commands: np.ndarray) -> np.ndarray:
         """The remapped commands (..., 3)."""
@@ -124,8 +123,7 @@ class CommandMap:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> CommandMap:
         """The map a ``calibrate.yaml`` records (one recorded before maps were one-sided: affine everywhere)."""
-        keys = ("matrix", "offset", "positive", "negative", "ramp")
-        return cls(**{k: np.array(record[k], dtype=float) for k in keys if k in record})
+        return cls(**{k: np.array(record[k], dtype=float) for k in TERMS if k in record})
 
     def refusal(self, cfg: CommandMapConfig) -> str:
         """Why the map must not be used ('' when it may)."""
@@ -191,8 +189,7 @@ def actor_remap(actor: dict[str, torch.Tensor]) -> CommandMap | None:
     """The command remap an actor's state dict holds (None: none)."""
     if REMAP + "matrix" not in actor or actor[REMAP + "embed"].numel() == 0:
         return None
-    terms = {name: actor[REMAP + name].double().numpy() for name in BUFFERS if name not in ("embed", "scale")}
-    return CommandMap(**terms)
+    return CommandMap(**{name: actor[REMAP + name].double().numpy() for name in TERMS})
 
 
 def set_remap(actor: dict[str, torch.Tensor], cmap: CommandMap, obs: ObservationConfig, num_joints: int) -> None:
