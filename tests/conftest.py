@@ -45,7 +45,6 @@ torch.set_num_threads(1)
 
 # The tests that take longest, longest first: started first, they never leave one worker alone at the end.
 LONGEST_FIRST = (
-    "test_ppo_from_scratch_beats_standing_on_a_reduced_go1_task",
     "test_a_small_identify_session_closes_part_of_a_motor_gap",
     "test_ppo_fine_tuning_improves_go1_velocity_tracking",
     "test_deployed_policy_stands_up_and_walks_forward",

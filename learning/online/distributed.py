@@ -103,9 +103,11 @@ def gather_rows(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:
 
 
 def global_moments(x: torch.Tensor, ctx: DistContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (unbiased) standard deviation of ``x`` pooled over all ranks."""
+    """Mean and (unbiased) standard deviation of ``x`` pooled over all ranks; the deviation of one value is 0
+    (not NaN: a rollout cut short can leave a minibatch of one sample).
+    """
     if not ctx.enabled:
-        return x.mean(), x.std()
+        return x.mean(), x.std() if x.numel() > 1 else torch.zeros((), dtype=x.dtype, device=x.device)
     stats = torch.stack([x.sum(), x.square().sum(), torch.tensor(float(x.numel()), device=x.device)]).double()
     dist.all_reduce(stats)
     total, squares, count = stats.tolist()

@@ -26,6 +26,18 @@ STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 STIFF_SOLIMP = np.array([0.9, 0.95, 0.001, 0.5, 2.0])  # MuJoCo's default impedance (dmin, dmax, width, midpoint, power): stiff
 
 
+MAX_PHYSICS_THREADS = 8  # past this, threads add little on one model's small per-env steps
+
+
+def default_physics_threads() -> int:
+    """Physics threads when a caller names none: the cores this process may run on, or ``OMP_NUM_THREADS``
+    where it is set. A process told to keep its thread pools to one thread (runs sharing the cores, a
+    test worker beside real-time processes) then steps physics on one thread too, instead of on every core."""
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    cores = int(limit) if limit.isdigit() and int(limit) > 0 else len(os.sched_getaffinity(0))
+    return max(1, min(cores, MAX_PHYSICS_THREADS))
+
+
 class MujocoBackend:
     """Batched MuJoCo simulation of ``num_envs`` robots on ``terrain``."""
 
@@ -38,7 +50,7 @@ class MujocoBackend:
         self.decimation = robot.control.decimation
         self.base_model = m = compile_model(robot, terrain, link_contacts=link_contacts)
         self.models = [copy.copy(m) for _ in range(num_envs)]
-        self.num_threads = num_threads or min(os.cpu_count() or 1, 8)
+        self.num_threads = num_threads or default_physics_threads()
         self.datas = [mujoco.MjData(m) for _ in range(self.num_threads)]
         self._rollout = mujoco.rollout.Rollout(nthread=self.num_threads)
         self.nstate = mujoco.mj_stateSize(m, STATE_SPEC)

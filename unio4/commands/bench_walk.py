@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--max-samples", type=float, default=8e6, help="give up after this many samples per seed")
     p.add_argument("--check-every", type=float, default=2e5, help="samples between walking checks")
-    p.add_argument("--threads", type=int, default=None, help="physics threads and torch threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None, help="physics threads and torch threads (default: the cores this process may use)")
     p.add_argument("--keep-training", action="store_true", help="train to --max-samples even after walking (for curves)")
     p.add_argument(
         "--well",

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(num_envs=256)
     p.add_argument("--num-envs-list", type=int, nargs="+", help="several env counts in one table")
     p.add_argument("--steps", type=int, default=100, help="timed policy steps")
-    p.add_argument("--threads", type=int, default=None, help="physics threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None, help="physics threads (default: the usable cores or OMP_NUM_THREADS)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """PPO pieces that can fail (learning/online/ppo.py): GAE with time-outs, the clipped surrogate, advantage
-normalisation, target KL, the value function's scale, and learning on a gymnasium task and on the Go1 task."""
+normalisation, target KL, the value function's scale, and learning on a gymnasium task. PPO on the Go1 task learns in
+tests/test_finetune.py (from a cloned start); from scratch, in the benchmarks (docs/benchmarks/time-to-walk.md)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from unio4.configs.loader import load, resolve_config_path
 from unio4.learning.online.ppo import PPO, PPOConfig, RolloutBuffer, surrogate_loss
 from unio4.learning.online.runner import OnlineConfig, train_online
 from unio4.learning.policy import GaussianActor, NetworkConfig, ValueCritic
-from unio4.sim.config import load_task_config
 
 NET = NetworkConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.3)
 
@@ -187,42 +186,21 @@ def params_after_update(mode: str, minibatches: int) -> list[torch.Tensor]:
     return [p.detach().clone() for p in actor.parameters()]
 
 
+def test_a_minibatch_of_one_sample_leaves_the_networks_finite() -> None:
+    """A rollout cut short to 4 samples in 4 minibatches: standardising one advantage must not divide by a NaN."""
+    torch.manual_seed(0)
+    actor, critic = GaussianActor(4, 2, 1.0, NET), ValueCritic(4, NET)
+    buf = RolloutBuffer(1, 4, 4, 4, 2)
+    obs = torch.randn(4, 4)
+    buf.add(obs, obs, torch.randn(4, 2), torch.full((4,), -2.0), torch.zeros(4), torch.randn(4), torch.zeros(4))
+    buf.compute_returns(torch.zeros(4), 0.99, 0.95)
+    PPO(actor, critic, PPOConfig(epochs=2, num_minibatches=4, lr_schedule="fixed"), seed=0).update(buf)
+    assert all(torch.isfinite(p).all() for p in [*actor.parameters(), *critic.parameters()])
+
+
 def test_batch_advantage_normalisation_standardises_once_over_the_rollout() -> None:
     """One minibatch: the two modes are the same computation; four: each minibatch keeps the batch's scale."""
     same = zip(params_after_update("batch", 1), params_after_update("minibatch", 1))
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in same)  # the moments summed in another order
     differ = zip(params_after_update("batch", 4), params_after_update("minibatch", 4))
     assert not all(torch.equal(a, b) for a, b in differ)
-
-
-def test_ppo_from_scratch_beats_standing_on_a_reduced_go1_task(tmp_path: Path) -> None:
-    """PPO from scratch learns velocity tracking: go1_flat without domain randomisation (no dynamics
-    randomisation, sensor noise or pushes) and with unshaped PD targets, 256 robots, 0.8 M samples
-    (~3-4 minutes on 2 CPU cores). The mean action must track both the planar velocity and the yaw
-    rate at least 10 % better than standing still, on the same 16 robots and commands. (With
-    randomisation the same samples are not enough: docs/benchmarks/time-to-walk.md, "Time to walk". Development
-    run: 0.589 vs 0.736 m/s, 0.27 vs 0.44 rad/s. With the targets shaped as on the robot, learning is
-    slower: 0.686 m/s at 0.8 M samples, 0.693 at 1.0 M; a check of the learner, this test leaves the
-    shaping, tested on its own in tests/sim/test_task.py, out.)"""
-    from unio4.learning.online.runner import train_online
-    from unio4.sim.evaluate import tracking_metrics
-    from unio4.sim.task import Go1VelocityTask
-
-    task_cfg = load_task_config("go1_flat", ["randomization.enabled=false", "targets.enabled=false"])
-    preset = load(OnlineConfig, resolve_config_path("ppo_go1", "train"), [])
-    env = Go1VelocityTask(task_cfg, 256, seed=0, training=True)
-    trained: list[GaussianActor] = []
-
-    def keep(iteration: int, scalars: dict[str, float], actor: GaussianActor) -> bool:
-        trained.append(actor)
-        return False
-
-    train_online(env, replace(preset, iterations=130, seed=0), tmp_path, show_progress=False, on_iteration=keep)
-    env.close()
-    judge = Go1VelocityTask(task_cfg, 16, seed=10_000)
-    with torch.no_grad():
-        stand = tracking_metrics(judge, lambda obs: torch.zeros(obs.shape[0], 12), 250, seed=10_000)
-        learned = tracking_metrics(judge, lambda obs: trained[-1](obs)[0], 250, seed=10_000)
-    judge.close()
-    assert learned["lin_vel_error"] < 0.9 * stand["lin_vel_error"], (learned, stand)
-    assert learned["yaw_rate_error"] < 0.9 * stand["yaw_rate_error"], (learned, stand)
