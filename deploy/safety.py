@@ -44,6 +44,10 @@ class SafetyConfig:
 
     max_tilt_rad: float = bounded(0.8, gt=0, lt=np.pi)  # angle between the base z axis and the vertical
     stale_ms: float = bounded(50.0, gt=0, le=1000)  # no fresh LowState for this long -> damping
+    # ... and none over this many ticks in a row: a runtime that was itself descheduled has sent nothing, so a
+    # robot answering each command (the lockstep emulator) has had nothing to answer; a silent robot is caught
+    # by stale_ms alone at 500 Hz (25 ticks in 50 ms)
+    stale_ticks: int = bounded(5, ge=1, le=1000)
     joint_margin_rad: float = bounded(0.02, ge=0, le=0.5)  # targets stay this far inside the joint limits
     max_target_rate: float = bounded(50.0, gt=0, le=100)  # rad/s a PD target may move (motors top out at 20-30 rad/s)
     torque_fraction: float = bounded(0.95, gt=0, le=1)  # of the torque limit a PD target may ask for
@@ -131,7 +135,7 @@ class SafetyMonitor:
 
     After :meth:`check`, :attr:`fresh` says whether the state was new (the tick advanced and the
     sensor values changed); a runtime keeps using the last fresh state until a new one arrives or
-    ``stale_ms`` passes.
+    ``stale_ms`` passes with no fresh state over the last ``stale_ticks`` checks.
     """
 
     def __init__(self, cfg: SafetyConfig, limits: RobotLimits) -> None:
@@ -139,6 +143,7 @@ class SafetyMonitor:
         self._last_tick: int | None = None
         self._last_content: bytes | None = None
         self._last_fresh: float | None = None
+        self._missed = 0  # checks in a row without a fresh state
         self.fresh = False
 
     def accept(self, state: LowState, now: float) -> str | None:
@@ -157,9 +162,10 @@ class SafetyMonitor:
         advance = None if self._last_tick is None else (state.tick - self._last_tick) % TICK_WRAP
         content = _content(state)
         self.fresh = (advance is None or 0 < advance < TICK_WRAP // 2) and content != self._last_content
+        self._missed = 0 if self.fresh else self._missed + 1
         if self.fresh:
             self._last_tick, self._last_content, self._last_fresh = state.tick, content, now
-        elif self._last_fresh is not None and (now - self._last_fresh) * 1e3 > self.cfg.stale_ms:
+        elif self._last_fresh is not None and (now - self._last_fresh) * 1e3 > self.cfg.stale_ms and self._missed >= self.cfg.stale_ticks:
             return f"stale state: no new LowState for {(now - self._last_fresh) * 1e3:.0f} ms (limit {self.cfg.stale_ms:.0f} ms)"
         if not self.fresh:
             return None  # the caller keeps the last fresh state; tilt and buttons were judged on it

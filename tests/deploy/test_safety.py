@@ -43,7 +43,8 @@ def test_monitor_triggers(go1: RobotDescription) -> None:
     assert m.check(_state(2, _rolled(0.7)), now=0.002) is None
     assert "tilt 52 deg > 46 deg" in (m.check(_state(3, _rolled(0.9)), now=0.004) or "")
     assert m.check(_state(4), now=0.006) is None and m.fresh
-    assert m.check(_state(4), now=0.050) is None and not m.fresh  # the same tick for 44 ms: still fresh enough
+    for now in (0.020, 0.030, 0.040, 0.050):
+        assert m.check(_state(4), now=now) is None and not m.fresh  # the same tick for 44 ms: still fresh enough
     assert "stale state: no new LowState for 54 ms" in (m.check(_state(4), now=0.060) or "")
     bad = _state(5)
     bad.dq[3] = np.nan
@@ -53,6 +54,17 @@ def test_monitor_triggers(go1: RobotDescription) -> None:
     assert (m.check(inf, now=0.064) or "").startswith("non-finite state: quaternion")
     assert m.check(_state(7, buttons=frozenset({"L2"})), now=0.066) is None
     assert m.check(_state(8, buttons=frozenset({"L2", "B", "up"})), now=0.068) == "remote stop combo L2+B"
+
+
+def test_a_runtime_that_stalled_is_not_a_silent_robot(go1: RobotDescription) -> None:
+    """A runtime descheduled for 200 ms sent no command for a lockstep robot to answer: the first check after the
+    gap is not stale, and a state fresh at the next tick goes on; a robot silent for stale_ticks checks is stale."""
+    m = SafetyMonitor(SafetyConfig(stale_ms=50.0, stale_ticks=5), RobotLimits.of(go1))
+    assert m.accept(_state(1), 0.0) is None
+    assert m.check(_state(1), now=0.200) is None and not m.fresh  # the runtime's first tick after its stall
+    assert m.check(_state(2), now=0.202) is None and m.fresh  # the robot answered the command sent then
+    reasons = [m.check(_state(2), now=0.260 + 0.002 * k) for k in range(5)]
+    assert reasons[:4] == [None] * 4 and (reasons[4] or "").startswith("stale state: no new LowState for 66 ms"), reasons
 
 
 def test_finite_garbage_is_a_fault(go1: RobotDescription) -> None:
