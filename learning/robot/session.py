@@ -347,7 +347,7 @@ class Session:
             seed=plan.seed,
             local_port=SDK_LOCAL_PORT if cfg.local_port is None else cfg.local_port,
             command=plan.command,
-            runtime_overrides=(f"tracker.address={cfg.tracker}",) if cfg.tracker else (),
+            runtime_overrides=(*cfg.runtime_overrides, *((f"tracker.address={cfg.tracker}",) if cfg.tracker else ())),
         )
         started = time.monotonic()
         returncode, stderr = run_rollout_process(request, self.rollout_s + cfg.rollout_grace_s)

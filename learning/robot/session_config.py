@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from unio4.configs.loader import bounded, check_fields
+from unio4.configs.loader import ConfigError, bounded, check_fields, load, resolve_config_path
+from unio4.deploy.runtime import RuntimeConfig
 from unio4.deploy.tracker import tracker_address
 from unio4.learning.online.ppo import PPOConfig
 from unio4.learning.robot.command_map import CommandMapConfig
@@ -69,6 +70,9 @@ class SessionConfig:
     # HOST:PORT of a tracking camera's stream (deploy/tracker.py): every rollout logs its velocity, and the on-robot
     # check compares bundles by it instead of leg odometry; None: leg odometry alone
     tracker: str | None = None
+    # KEY=VALUE settings of the deploy runtime (configs/deploy/go1.yaml) for every rollout, e.g.
+    # realtime_priority=80 on the robot's computer
+    runtime_overrides: tuple[str, ...] = ()
     prompt: bool = True  # ask the operator before each rollout
     # Robot time: the session stops (between rollouts) before it would pass max_robot_minutes of deploy time in all,
     # and makes no update whose bundle the budget could not then walk in the on-robot check;
@@ -122,3 +126,8 @@ class SessionConfig:
         check_fields(self)  # the declared ranges and choices, for a config built in Python as for one loaded from YAML
         if self.tracker is not None:
             tracker_address(self.tracker, "tracker")
+        if self.runtime_overrides:  # refused here, naming the key, rather than by every rollout on the robot
+            try:
+                load(RuntimeConfig, resolve_config_path("go1", "deploy"), list(self.runtime_overrides))
+            except ConfigError as exc:
+                raise ConfigError(f"runtime_overrides: {exc}") from None

@@ -22,14 +22,14 @@ from unio4.sim.rerun_view import read_recording
 
 
 def test_deploy_rerun_save_streams_every_step_without_missing_deadlines(deploys: dict[str, Path]) -> None:
-    """The streamed recording holds the run's steps, and the run kept its 50 Hz deadlines as well as without Rerun:
-    the median step period is as on time (a missed deadline also counts the machine's own stalls, so it is printed)."""
+    """The streamed recording holds the run's steps, and the run kept its 50 Hz rate: the median step comes within
+    2 ms (a tenth of a step) of its deadline. Missed deadlines count the machine's own stalls too, so they are printed."""
     plain, streamed = (yaml.safe_load((deploys[k] / "summary.yaml").read_text()) for k in ("plain", "rerun"))
     assert streamed["rerun"]["dropped"] == 0 and streamed["rerun"]["sent"] == 75 and streamed["rerun"]["error"] is None
     missed = plain["timing"]["policy_missed_deadlines"], streamed["timing"]["policy_missed_deadlines"]
     median = plain["timing"]["policy_period_error"]["p50_ms"], streamed["timing"]["policy_period_error"]["p50_ms"]
     print(f"missed 20 ms deadlines: without rerun {missed[0]}, with {missed[1]}; median period error {median} ms")
-    assert median[1] <= median[0] + 0.5, median
+    assert median[1] < 2.0, median
     log = read_log(deploys["rerun"]).arrays
     rec = read_recording(deploys["rrd"])
     np.testing.assert_allclose(rec["joints/RR_calf/position"]["Scalars:scalars"].astype(float), log["joint_pos"][:, 8], atol=1e-6)

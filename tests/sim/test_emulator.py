@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import emulator
+from tests.conftest import STALL_SLACK, emulator
 from unio4.deploy.rollout_log import read_log
 from unio4.sim.emulator import spawn
 
@@ -77,7 +77,18 @@ def two_runs(bundle: Path, tmp: Path, emulator_args: list[str]) -> list[dict[str
     try:
         for k in range(2):
             argv = [sys.executable, "-m", "unio4.cli", "deploy", str(bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0"]
-            argv += ["--duration", "3", "--command", "0.5,0,0", "--set", "runtime.startup_s=1.0", "-o", str(tmp / f"run{k}")]
+            argv += [
+                "--duration",
+                "3",
+                "--command",
+                "0.5,0,0",
+                "--set",
+                "runtime.startup_s=1.0",
+                "--set",
+                f"runtime.{STALL_SLACK}",
+                "-o",
+                str(tmp / f"run{k}"),
+            ]
             done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=120)
             assert done.returncode == 0, done.stdout + done.stderr
             logs.append(read_log(tmp / f"run{k}").arrays)

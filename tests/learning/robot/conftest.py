@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.conftest import STALL_SLACK
 from unio4.configs.loader import from_dict
 from unio4.learning.robot.session import SessionConfig
 
@@ -19,6 +20,7 @@ def small_config(port: int, iterations: int, **settings: Any) -> SessionConfig:
             "robot": f"127.0.0.1:{port}",
             "local_port": 0,
             "prompt": False,
+            "runtime_overrides": [STALL_SLACK],
             "critic_warmup_epochs": 20,
             "ppo": {"num_steps": 150, "epochs": 4, "num_minibatches": 2, "clip": 0.05, "actor_lr": 2e-5, "lr_schedule": "fixed"},
             # the floor is for real robots (test_session.py, the gate tests); the walking_bundle fixture's BC trot tracks at ~0.5 m/s error

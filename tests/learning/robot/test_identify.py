@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import STALL_SLACK
 from unio4.configs.loader import load, resolve_config_path
 from unio4.deploy.observations import rotate_inverse
 from unio4.deploy.rollout_log import read_log
@@ -33,7 +34,14 @@ def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> 
     the policy fine-tuned around the fit: the robot-measured speed error falls by at least a fifth."""
     proc, port = spawn(["--lockstep", "--reset-per-run", "--reality", "weak_motors", "--set", "reality.motor.strength=0.6"])
     try:
-        overrides = [f"robot=127.0.0.1:{port}", "local_port=0", "prompt=false", "iterations=2", "steps=250"]
+        overrides = [
+            f"robot=127.0.0.1:{port}",
+            "local_port=0",
+            "prompt=false",
+            "iterations=2",
+            "steps=250",
+            f"runtime_overrides=[{STALL_SLACK}]",
+        ]
         overrides += ["identify_commands=[0.4,0.8]", f"sim.iterations={SIM_ITERATIONS}", "sim.num_envs=128", "sim.threads=1"]
         overrides += ["check.extra_commands=[]"]  # the check's sideways and turning walks: test_robot_check.py
         # The gate is tested in test_session.py; here it lets the fine-tune through so that the robot measures it
@@ -128,16 +136,17 @@ def test_a_tracking_camera_reads_the_true_speed_for_the_check_and_identification
     run = tmp_path / "run"
     argv = [sys.executable, "-m", "unio4.cli", "deploy", str(walking_bundle), "--robot", f"127.0.0.1:{port}", "--local-port", "0"]
     argv += ["--duration", "5", "--out", str(run), "--command", "0.6,0,0", "--set", f"runtime.tracker.address=127.0.0.1:{tracker}"]
+    argv += ["--set", f"runtime.{STALL_SLACK}"]
     try:
         subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
-    camera = read_log(run).arrays["tracker_lin_vel"]
-    assert np.isfinite(camera).all()  # every policy step had a fresh reading
+    fresh = np.isfinite(read_log(run).arrays["tracker_lin_vel"]).all(axis=1)
+    assert fresh.mean() >= 0.95, fresh.mean()  # a fresh reading at nearly every policy step (a stalled machine ages one out)
     task = load_task_config("go1_flat")
     held = held_motion(run, task, skip_s=2.0, min_tracked=0.9)
-    assert held.tracked is not None and len(held.tracked) == len(held.odometry) == 150
+    assert held.tracked is not None and len(held.odometry) == 150 and len(held.tracked) == int(fresh[100:].sum())
     truth = np.load(tmp_path / "truth.npz")
     rows = np.searchsorted(truth["t"], read_log(run).arrays["tick"][100:] * 0.002 - 1e-6)  # the steady steps' ticks
     true_vx = rotate_inverse(np, truth["base_quat"][rows], truth["base_lin_vel_world"][rows])[:, 0].mean()
@@ -163,6 +172,7 @@ def test_a_calibrated_session_walks_the_weak_robot_as_the_bundle_walks_in_simula
     proc, port, tracker = spawn_with_tracker(emulator)
     try:
         overrides = [f"robot=127.0.0.1:{port}", f"tracker=127.0.0.1:{tracker}", "local_port=0", "prompt=false", "iterations=1"]
+        overrides += [f"runtime_overrides=[{STALL_SLACK}]"]
         overrides += ["steps=200", "identify_commands=[0.4,0.8]", "check.extra_commands=[]", "sim.iterations=0", "calibrate.enabled=true"]
         overrides += ["identify.motor_strength=[0.7,1.0]", "identify.added_mass=[0.0]", "identify.latency_ms=[0.0]"]
         overrides += ["gate.num_envs=2", "gate.seconds=2", "gate.max_lin_vel_error=1.0", "gate.max_tracking_increase=1.0"]

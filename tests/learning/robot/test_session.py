@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import STALL_SLACK
 from tests.learning.robot.conftest import small_config
 from unio4.configs.loader import load, resolve_config_path, to_dict
 from unio4.learning.checkpoint import save_checkpoint
@@ -70,6 +71,7 @@ def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, em
     cmd = [sys.executable, "-m", "unio4.cli", "session", "--out", str(tmp_path), "--init", str(walking_bundle.parent / "bc.pt")]
     cmd += ["--no-prompt", "--set", f"session.robot=127.0.0.1:{emulator_port}", "--set", "session.local_port=0"]
     cmd += ["--set", "session.iterations=1", "--set", "session.check.enabled=false"]  # the check's walks: test_robot_check.py
+    cmd += ["--set", f"session.runtime_overrides=[{STALL_SLACK}]"]
     for setting in ("rollouts=1", "steps=150", "critic_warmup_epochs=20", "gate.num_envs=2", "gate.seconds=2", "gate.max_lin_vel_error=1"):
         cmd += ["--set", f"session.{setting}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
