@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unio4.configs.loader import bounded, check_fields
+from unio4.configs.loader import bounded, check_fields, to_dict
 from unio4.deploy.bundle import Bundle
 from unio4.deploy.estop import EStopConfig, SerialEStop
 from unio4.deploy.manifest import Manifest
@@ -478,7 +478,12 @@ def run_meta(bundle: Bundle, cfg: RuntimeConfig, robot_addr: str, explore: bool,
         "mode": "explore" if explore else "deterministic",
         "seed": seed,
         "manifest": bundle.manifest,
-        "runtime": {"startup_s": cfg.startup_s, "stop_s": cfg.stop_s, "command": list(cfg.command) if cfg.command else "remote"},
+        "runtime": {
+            "startup_s": cfg.startup_s,
+            "stop_s": cfg.stop_s,
+            "command": list(cfg.command) if cfg.command else "remote",
+            "safety": to_dict(cfg.safety),  # the limits this run was stopped by
+        },
     }
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import STALL_SLACK
 from tests.learning.robot.conftest import small_config
-from unio4.configs.loader import load, resolve_config_path, to_dict
+from unio4.configs.loader import ConfigError, from_dict, load, resolve_config_path, to_dict
 from unio4.learning.checkpoint import save_checkpoint
 from unio4.learning.robot.session import (
     PHASES,
@@ -59,12 +59,20 @@ def test_session_resumes_at_every_phase(walking_bundle: Path, tmp_path: Path, em
     assert Session(tmp_path, cfg, task).run() == state["rows"]  # resuming a finished iteration repeats nothing
     d = tmp_path / "iter_001"
     assert [p.name for p in d.glob("run_*")] == ["run_0"]  # deployed once
+    assert yaml.safe_load((d / "run_0" / "meta.yaml").read_text())["runtime"]["safety"]["stale_ms"] == 500  # runtime_overrides
     assert (d / "data.h5").is_file() and (d / "checkpoint.pt").is_file() and (d / "bundle" / "policy.onnx").is_file()
     row = state["rows"][0]
     assert row["steps"] == 150 and row["iteration"] == 1
     assert row["gate_error_start"] == row["gate_error_old"]  # in iteration 1 the current bundle is the first one
     assert row["safety_stops"] == int(yaml.safe_load((d / "run_0" / "summary.yaml").read_text())["safety_stop"])
     assert state["bundle"] == str(d / "bundle" if row["accepted"] else tmp_path / "iter_000" / "bundle")
+
+
+def test_runtime_overrides_are_refused_on_load_naming_the_key() -> None:
+    """A deploy runtime setting that is not one, or out of its range, stops the session before any rollout."""
+    for setting, expected in (("nope=1", "unknown key 'nope'"), ("safety.stale_ms=5000", "safety.stale_ms: expected a value > 0")):
+        with pytest.raises(ConfigError, match=rf"runtime_overrides: .*go1.yaml: {expected}"):
+            from_dict(SessionConfig, {"runtime_overrides": [setting]})
 
 
 def test_kill_during_deploy_then_resume(walking_bundle: Path, tmp_path: Path, emulator_port: int) -> None:
