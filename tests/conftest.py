@@ -1,4 +1,5 @@
-"""Shared fixtures. Every test runs on CPU; torch uses one thread so two cores serve physics.
+"""Shared fixtures. Every test runs on CPU, each process on one thread (torch, OpenMP and MuJoCo physics alike),
+so two workers fill two cores and leave the real-time runs (the runtime, the emulator) their share.
 
 ``make test`` runs the suite on two pytest-xdist workers. The longest tests start first (:data:`LONGEST_FIRST`)
 so that both workers finish together, and the artefacts that several tests share are built once for all
