@@ -21,9 +21,10 @@ def episodes(data_path: Path) -> list[tuple[int, int]]:
 def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     work = tmp_path / "work"
     common = ["--env", "Hopper-v4", "--config", "tiny", "--cache-dir", str(work)]
-    assert main(["data", "generate", *common, "--level", "medium", "-o", str(tmp_path / "m.h5")]) == 0
+    medium = [*common, "--level", "medium", "--set", "data.transitions=5000"]
+    assert main(["data", "generate", *medium, "-o", str(tmp_path / "m.h5")]) == 0
     data = load_dataset(tmp_path / "m.h5")
-    assert len(data) == 20_000
+    assert len(data) == 5000
     assert data.metadata["env"] == "Hopper-v4" and data.metadata["level"] == "medium"
     assert data.metadata["medium_policy"]["sac_steps"] == 2000  # the tiny preset's cap, threshold not reached
     # rows are episode-contiguous: inside an episode the next observation is the next row's observation
@@ -36,7 +37,7 @@ def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path, capsys: pyt
     assert float(data.actions.std(0).min()) > 0.05
     # the same file again, now from the cached policy (no SAC training before collection in this call)
     torch.manual_seed(1234)  # whatever state torch's generator is in, collection seeds its own
-    assert main(["data", "generate", *common, "--level", "medium", "-o", str(tmp_path / "m2.h5")]) == 0
+    assert main(["data", "generate", *medium, "-o", str(tmp_path / "m2.h5")]) == 0
     assert torch.equal(load_dataset(tmp_path / "m2.h5").actions, data.actions)
 
     # medium-replay reuses the cached SAC run: its replay buffer up to the medium snapshot
