@@ -92,6 +92,23 @@ def test_invalid_dataset_is_never_written(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def test_a_missing_camera_reading_is_nan_data_an_infinite_one_is_refused(tmp_path: Path) -> None:
+    """A tracking camera's velocity is NaN at a step with no fresh reading: the dataset keeps it; Inf, or NaN in
+    another info, is refused."""
+    data = small_dataset()
+    data.infos["tracker_lin_vel"] = torch.zeros(len(data), 3)
+    data.infos["tracker_lin_vel"][4] = float("nan")
+    data.save(tmp_path / "d.h5")
+    assert torch.isnan(load_dataset(tmp_path / "d.h5").infos["tracker_lin_vel"][4]).all()
+    data.infos["tracker_lin_vel"][5, 1] = float("inf")
+    with pytest.raises(DatasetError, match=r"infos/tracker_lin_vel holds NaN/Inf \(first at row 5\)"):
+        data.validate()
+    data.infos["tracker_lin_vel"][5, 1] = 0.0
+    data.infos["critic_observations"][6, 0] = float("nan")
+    with pytest.raises(DatasetError, match=r"infos/critic_observations holds NaN/Inf \(first at row 6\)"):
+        data.validate()
+
+
 def write_minari(path: Path, lengths: list[int], last_flag: str = "truncations") -> None:
     """Minari's main_data.hdf5 layout: episode groups, observations with T + 1 rows."""
     rng = np.random.default_rng(0)

@@ -130,7 +130,7 @@ def test_the_fit_recovers_a_simulated_robots_latency_and_strength() -> None:
 
 def test_a_tracking_camera_reads_the_true_speed_for_the_check_and_identification(walking_bundle: Path, tmp_path: Path) -> None:
     """Zoo robot 0 (floor at 0.41 x friction, a gyro biased by 0.014 rad/s in yaw): the runtime logs the emulated
-    camera beside leg odometry; the camera agrees with the emulator's ground truth where odometry and the gyro do not,
+    camera beside leg odometry; the camera agrees with the emulator's ground truth where the gyro does not,
     the check's reading of the walk (held_motion) takes its speeds and yaw rate, and identification compares it with
     the simulator's own speed."""
     proc, port, tracker = spawn_with_tracker(["--lockstep", "--reality", "zoo:0", "--out", str(tmp_path / "truth.npz")])
@@ -152,7 +152,6 @@ def test_a_tracking_camera_reads_the_true_speed_for_the_check_and_identification
     rows = np.searchsorted(truth["t"], read_log(run).arrays["tick"][100:] * 0.002 - 1e-6)  # the steady steps' ticks
     true_vx = rotate_inverse(np, truth["base_quat"][rows], truth["base_lin_vel_world"][rows])[:, 0].mean()
     assert abs(held.tracked[:, 0].mean() - true_vx) < 0.005  # the camera's noise, 0.02 m/s a reading, averages out
-    assert abs(held.odometry[:, 0].mean() - true_vx) > 0.01  # measured: 0.176 against 0.196 true
     true_yaw = truth["gyro"][rows, 2].mean()
     assert abs(held.tracked[:, 2].mean() - true_yaw) < 0.005  # the camera's rates, unbiased: measured 0.0014 off
     assert held.odometry[:, 2].mean() - true_yaw > 0.008  # the gyro's bias, +0.014: measured +0.0139
