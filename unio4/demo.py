@@ -148,6 +148,8 @@ def run_demo(run_dir: Path, scale: DemoScale = DemoScale()) -> int:
 # demo's short training does not reach it, so the demo relaxes that one floor to show the loop (the report says so).
 SESSION_FLOOR = 1.5
 FORWARD = [x for f in FORWARD_COMMANDS for x in ("--set", f"task.{f}")]
+# The emulated Go1 runs beside everything else on this computer: a stall of its process is not a robot gone silent
+EMULATOR_SLACK = "safety.stale_ms=500"
 
 
 def _learn(steps: Steps, d: dict[str, Path], scale: DemoScale) -> None:
@@ -168,10 +170,11 @@ def _learn(steps: Steps, d: dict[str, Path], scale: DemoScale) -> None:
 def _on_robot(steps: Steps, d: dict[str, Path], scale: DemoScale, port: int) -> None:
     """Deploy against the emulator on ``port`` -> pack its logs -> one session iteration."""
     deploy_args = [str(d["bundle"]), "--robot", f"127.0.0.1:{port}", "--local-port", "0", "--duration", str(scale.deploy_seconds)]
-    deploy_args += ["--command", "0.6,0,0", "--out", str(d["real"] / "001")]
+    deploy_args += ["--command", "0.6,0,0", "--set", f"runtime.{EMULATOR_SLACK}", "--out", str(d["real"] / "001")]
     steps.run("Deploy against the emulated Go1 over the real SDK", deploy, deploy_args)
     steps.run("Pack the robot logs (rewards from raw state)", data_pack, [str(d["real"] / "001"), "-o", str(d["real.h5"])])
     session_args = ["--out", str(d["session"]), "--init", str(d["final.pt"]), "--no-prompt", "--set", f"session.robot=127.0.0.1:{port}"]
+    session_args += ["--set", f"session.runtime_overrides=[{EMULATOR_SLACK}]"]
     session_args += ["--set", "session.local_port=0", "--set", "session.iterations=1", "--set", f"session.steps={scale.session_steps}"]
     session_args += [] if scale.session_turn_checks else ["--set", "session.check.extra_commands=[]"]
     session_args += ["--set", f"session.rollouts={scale.session_rollouts}", "--set", f"session.gate.max_lin_vel_error={SESSION_FLOOR:g}"]
