@@ -38,6 +38,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
+from unio4.demo import EMULATOR_SLACK  # noqa: E402
 from unio4.deploy.bundle import write_sums  # noqa: E402
 from unio4.robots.description import RobotDescription, load_robot  # noqa: E402
 from unio4.sim.emulator import spawn  # noqa: E402
@@ -113,7 +114,7 @@ UNIO4 = [sys.executable, "-m", "unio4.cli"]
 # A shared VM stalls a process for 50-250 ms now and then (the host runs other guests): against the lockstep emulator
 # that reads as a robot gone silent. Runs that are not about stale state give the runtime this slack; the stale-state
 # tests (tests/deploy/test_safety.py, tests/test_hostile_robot.py) keep the preset's 50 ms.
-STALL_SLACK = "safety.stale_ms=500"
+STALL_SLACK = EMULATOR_SLACK  # safety.stale_ms=500, as the quick demo gives its emulated runs
 FAST = ["--local-port", "0", "--set", "runtime.startup_s=1.0", "--set", "runtime.damping_hold_s=0.5", "--set", f"runtime.{STALL_SLACK}"]
 
 

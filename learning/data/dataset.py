@@ -52,9 +52,11 @@ class Dataset:
         for name, value in arrays.items():
             if value.shape[0] != n:
                 raise DatasetError(f"{where}: {name} has {value.shape[0]} rows, expected {n} (the length of rewards)")
-            allowed = torch.isnan(value) if name.removeprefix("infos/") in MISSING_READINGS else torch.zeros_like(value, dtype=torch.bool)
-            if value.dtype.is_floating_point and not bool((torch.isfinite(value) | allowed).all()):
-                row = int((~(torch.isfinite(value) | allowed).reshape(n, -1)).any(1).nonzero()[0])
+            bad = ~torch.isfinite(value)
+            if name.removeprefix("infos/") in MISSING_READINGS:
+                bad &= ~torch.isnan(value)
+            if value.dtype.is_floating_point and bool(bad.any()):
+                row = int(bad.reshape(n, -1).any(1).nonzero()[0])
                 raise DatasetError(f"{where}: {name} holds NaN/Inf (first at row {row})")
         for name in ("observations", "next_observations", "actions"):
             if getattr(self, name).ndim != 2:
