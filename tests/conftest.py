@@ -96,7 +96,7 @@ def _walking_bundle(root: Path) -> Path:
     from unio4.cli import main
 
     assert main(["collect", "--num-envs", "64", "--steps", "400", "-o", str(root / "gait.h5")]) == 0
-    assert main(["train", "bc", "--data", str(root / "gait.h5"), "--set", "train.steps=2000", "-o", str(root / "bc.pt")]) == 0
+    assert main(["train", "bc", "--data", str(root / "gait.h5"), "--set", "train.steps=1000", "-o", str(root / "bc.pt")]) == 0
     assert main(["export", str(root / "bc.pt"), "-o", str(root / "bundle")]) == 0
     return root / "bundle"
 

@@ -211,14 +211,14 @@ def test_leg_inverse_kinematics_round_trip(go1) -> None:  # type: ignore[no-unty
     assert (kin.inverse(kin.forward(q)) - q).abs().max() < 1e-4
 
 
-def test_gait_walks_2m_in_10s_over_10_randomised_seeds() -> None:
+def test_gait_walks_2m_in_10s_over_10_randomised_robots() -> None:
+    """The built-in trot, on 10 robots each drawn from the task's randomisation, covers 2 m in 10 s without a fall."""
     cfg = load_task_config("go1_flat", ["commands.lin_vel_x=[0.8,0.8]", "commands.lin_vel_y=[0,0]", "commands.ang_vel_yaw=[0,0]"])
-    for seed in range(10):
-        task = Go1VelocityTask(cfg, 1, seed=seed)
-        result = walk(task, 10.0)
-        task.close()
-        assert not result.fell.any(), f"seed {seed}: fell"
-        assert float(result.distance[0]) >= 2.0, f"seed {seed}: {float(result.distance[0]):.2f} m"
+    task = Go1VelocityTask(cfg, 10, seed=0)
+    result = walk(task, 10.0)
+    task.close()
+    assert not result.fell.any(), f"fell: robots {result.fell.nonzero().flatten().tolist()}"
+    assert float(result.distance.min()) >= 2.0, [round(float(d), 2) for d in result.distance]
 
 
 def test_command_curriculum_widens_only_for_training() -> None:

@@ -46,22 +46,22 @@ def test_generate_medium_and_replay_from_one_sac_run(tmp_path: Path, capsys: pyt
     assert len(replay) == 2000 and replay.metadata["level"] == "medium-replay"
     assert bool(replay.timeouts[-1] | replay.terminals[-1])
 
-    # a D4RL-sized medium-replay pools further SAC runs (seeds 1, 2), each up to its own medium point
-    sized = [*common, "--level", "medium-replay", "--set", "data.replay_transitions.hopper=5000"]
+    # a D4RL-sized medium-replay pools further SAC runs (here seed 1), each up to its own medium point
+    sized = [*common, "--level", "medium-replay", "--set", "data.replay_transitions.hopper=3000"]
     assert main(["data", "generate", *sized, "-o", str(tmp_path / "mr5k.h5")]) == 0
     pooled = load_dataset(tmp_path / "mr5k.h5")
-    assert len(pooled) == 5000 and len(pooled.metadata["replay_runs"]) == 3
+    assert len(pooled) == 3000 and len(pooled.metadata["replay_runs"]) == 2
     assert torch.equal(pooled.observations[:2000], replay.observations)  # the first run's buffer first
     ends = set(pooled.episode_ends().tolist())
-    assert {1999, 3999, 4999} <= ends  # every run's buffer, and the size cut, end an episode
+    assert {1999, 2999} <= ends  # every run's buffer, and the size cut, end an episode
     assert not torch.equal(pooled.actions[2000:2100], pooled.actions[:100])  # another seed, not a copy
-    cached = (work / "replay-seed2" / "medium-replay.h5").stat().st_mtime_ns
+    cached = (work / "replay-seed1" / "medium-replay.h5").stat().st_mtime_ns
     assert main(["data", "generate", *sized, "-o", str(tmp_path / "again.h5")]) == 0
-    assert (work / "replay-seed2" / "medium-replay.h5").stat().st_mtime_ns == cached  # runs are cached
+    assert (work / "replay-seed1" / "medium-replay.h5").stat().st_mtime_ns == cached  # runs are cached
     assert torch.equal(load_dataset(tmp_path / "again.h5").actions, pooled.actions)
-    capped = [*sized, "--set", "data.max_replay_runs=2", "-o", str(tmp_path / "capped.h5")]
+    capped = [*sized, "--set", "data.max_replay_runs=1", "-o", str(tmp_path / "capped.h5")]
     assert main(["data", "generate", *capped]) == 2
-    assert "need more than max_replay_runs=2 SAC runs (4000 from 2)" in capsys.readouterr().err
+    assert "need more than max_replay_runs=1 SAC runs (2000 from 1)" in capsys.readouterr().err
     assert not (tmp_path / "capped.h5").exists()
 
 

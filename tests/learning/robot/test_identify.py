@@ -29,7 +29,7 @@ def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> 
     """CPU scale, against a gap profile: a policy trained in simulation (``tests/data/go1_walker.pt``:
     PPO from scratch on go1_flat, then 80 iterations with the targets shaped as on the robot) on a
     robot with ``weak_motors`` at 60 % strength; one iteration of the ``go1_identify`` preset, scaled
-    down (5 s walks at 0.4 and 0.8 m/s, SIM_ITERATIONS PPO iterations on 128 simulated robots), then the
+    down (5 s walks at 0.4 and 0.8 m/s, SIM_ITERATIONS PPO iterations on 128 simulated robots, no calibration), then the
     next iteration's walks only. Iteration 1's walks measure the start policy on the robot, iteration 2's
     the policy fine-tuned around the fit: the robot-measured speed error falls by at least a fifth."""
     proc, port = spawn(["--lockstep", "--reset-per-run", "--reality", "weak_motors", "--set", "reality.motor.strength=0.6"])
@@ -45,6 +45,7 @@ def test_a_small_identify_session_closes_part_of_a_motor_gap(tmp_path: Path) -> 
         overrides += ["identify_commands=[0.4,0.8]", f"sim.iterations={SIM_ITERATIONS}", "sim.num_envs=128", "sim.threads=1"]
         overrides += ["check.extra_commands=[]"]  # the check's sideways and turning walks: test_robot_check.py
         overrides += ["identify.latency_ms=[0.0]"]  # the gap has no lag: the latency fit is tested on its own below
+        overrides += ["calibrate.enabled=false"]  # the fine-tune alone; the calibration: the calibrated session below
         # The gate is tested in test_session.py; here it lets the fine-tune through so that the robot measures it
         # (4 simulated robots for 3 s judge too noisily at this scale).
         overrides += ["gate.num_envs=4", "gate.seconds=3", "gate.max_lin_vel_error=1.0", "gate.max_tracking_increase=1.0"]
