@@ -14,11 +14,13 @@ Counts (states sent, commands checked, faults raised) are printed at the end of 
 from __future__ import annotations
 
 import math
+import select
 import socket
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,7 +90,10 @@ def corrupt(kind: str, state: protocol.LowState, rng: np.random.Generator) -> by
 
 
 class HostileGo1:
-    """Answers every LowCmd with ``script(k)`` (k: commands so far) and keeps every LowCmd it got."""
+    """Answers every LowCmd with ``script(k)`` (k: commands so far) and keeps every LowCmd it got.
+
+    ``received[k]``: how many commands the runtime had sent when answer k went out, those still queued in the
+    socket included (a stalled machine holds up this thread while the runtime's ticks go on)."""
 
     def __init__(self, script: Callable[[int], bytes | protocol.LowState | None]) -> None:
         self.script = script
@@ -97,22 +102,34 @@ class HostileGo1:
         self.sock.settimeout(0.02)
         self.port = self.sock.getsockname()[1]
         self.commands: list[protocol.LowCmd] = []
+        self.received: list[int] = []
         self.sent = 0
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
+        queued: deque[tuple[bytes, Any]] = deque()
         while not self._stop:
-            try:
-                datagram, sender = self.sock.recvfrom(4096)
-            except TimeoutError:
-                continue
+            if not queued:
+                try:
+                    queued.append(self.sock.recvfrom(4096))
+                except TimeoutError:
+                    continue
+            self._take_queued(queued)
+            datagram, sender = queued.popleft()
             self.commands.append(protocol.decode_low_cmd(datagram))  # the runtime only sends well-formed packets
+            self.received.append(len(self.commands) + len(queued))
             answer = self.script(len(self.commands) - 1)
             if answer is not None:
                 self.sock.sendto(answer if isinstance(answer, bytes) else protocol.encode_low_state(answer), sender)
                 self.sent += 1
+
+    def _take_queued(self, queued: deque[tuple[bytes, Any]]) -> None:
+        """Every command already in the socket, to be answered one by one in order (select: a socket with a
+        timeout waits for one even when told not to)."""
+        while select.select([self.sock], [], [], 0.0)[0]:
+            queued.append(self.sock.recvfrom(4096))
 
     def close(self) -> None:
         self._stop = True
@@ -121,7 +138,8 @@ class HostileGo1:
 
 
 def run_against(bundle_dir: Path, script: Callable[[int], bytes | protocol.LowState | None], command: tuple[float, float, float] | None):
-    """Deploy a bundle against a :class:`HostileGo1`; returns the run's result and the commands it sent."""
+    """Deploy a bundle against a :class:`HostileGo1`; returns the run's result, the commands it sent and the robot's
+    :attr:`HostileGo1.received` counts."""
     robot = HostileGo1(script)
     try:
         cfg = RuntimeConfig(**{**FAST.__dict__, "command": command})
@@ -131,7 +149,7 @@ def run_against(bundle_dir: Path, script: Callable[[int], bytes | protocol.LowSt
         robot.close()
     COUNTS["states sent"] += robot.sent
     COUNTS["runs"] += 1
-    return result, robot.commands
+    return result, robot.commands, robot.received
 
 
 def assert_every_command_safe(commands: list[protocol.LowCmd]) -> None:
@@ -166,15 +184,16 @@ def test_corrupt_states_stop_the_policy_at_once(walking_bundle: Path, kind: str,
         state = good_state(k)
         return corrupt(kind, state, rng) if k >= at else state
 
-    result, commands = run_against(walking_bundle, script, command=None)  # the remote's sticks are the command source
+    result, commands, received = run_against(walking_bundle, script, command=None)  # the remote's sticks are the command source
     assert_every_command_safe(commands)
     assert_ends_in_damping(commands)
     if kind == "random_bytes" and result.reason == "duration":
         pytest.skip("random bytes that happened to decode as a sane state")  # astronomically rare; keeps the property honest
     assert result.safety_stop, result.reason
     COUNTS["faults raised"] += 1
-    # the state answering command k is read at tick k + 1 (k + 2 or 3 if the answer is late): no servo command after that
-    servo_after = [i for i, c in enumerate(commands) if i > at + 3 and np.any(c.kp > 0)]
+    # the state answering command k is read at tick k + 1 (k + 2 or 3 if the answer is late): no servo command after
+    # that. Counted from the commands sent when the first bad state went out (k + 1 unless this process stalled).
+    servo_after = [i for i, c in enumerate(commands) if i > received[at] + 2 and np.any(c.kp > 0)]
     assert not servo_after, (kind, at, result.reason, servo_after[:3])
     if kind not in ("random_bytes", "remote_nan"):
         assert "state" in result.reason, result.reason
@@ -200,7 +219,7 @@ def test_stale_data_is_never_acted_on_for_long(walking_bundle: Path, kind: str, 
             return corrupt("bad_crc", good_state(k), np.random.default_rng(k))
         return None
 
-    result, commands = run_against(walking_bundle, script, command=(0.3, 0.0, 0.0))
+    result, commands, _ = run_against(walking_bundle, script, command=(0.3, 0.0, 0.0))
     assert_every_command_safe(commands)
     assert_ends_in_damping(commands)
     assert result.safety_stop and result.reason.startswith("stale state"), result.reason
@@ -216,13 +235,13 @@ def test_reordered_packets_are_skipped_not_fatal(walking_bundle: Path) -> None:
         swap = k + 1 if k % 10 == 0 else k - 1 if k % 10 == 1 else k
         return good_state(swap)
 
-    result, commands = run_against(walking_bundle, script, command=(0.3, 0.0, 0.0))
+    result, commands, _ = run_against(walking_bundle, script, command=(0.3, 0.0, 0.0))
     assert_every_command_safe(commands)
     assert result.reason == "duration" and not result.safety_stop
 
 
 def test_clean_run_for_reference(walking_bundle: Path) -> None:
-    result, commands = run_against(walking_bundle, good_state, command=(0.3, 0.0, 0.0))
+    result, commands, _ = run_against(walking_bundle, good_state, command=(0.3, 0.0, 0.0))
     assert result.reason == "duration", result.reason
     assert_every_command_safe(commands)
     assert_ends_in_damping(commands)
