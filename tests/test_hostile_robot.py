@@ -177,7 +177,7 @@ KINDS = ["nan", "inf", "huge", "zero_quaternion", "scaled_quaternion", "random_b
 
 @settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(kind=st.sampled_from(KINDS), at=st.integers(0, 160), seed=st.integers(0, 2**31))
-def test_corrupt_states_stop_the_policy_at_once(walking_bundle: Path, kind: str, at: int, seed: int) -> None:
+def corrupt_states_stop_the_policy_at_once(walking_bundle: Path, kind: str, at: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
 
     def script(k: int) -> bytes | protocol.LowState:  # a broken sensor or an attacker: bad from `at` on
@@ -201,7 +201,7 @@ def test_corrupt_states_stop_the_policy_at_once(walking_bundle: Path, kind: str,
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(kind=st.sampled_from(["replay", "frozen", "bad_crc", "silence"]), at=st.integers(60, 140))
-def test_stale_data_is_never_acted_on_for_long(walking_bundle: Path, kind: str, at: int) -> None:
+def stale_data_is_never_acted_on_for_long(walking_bundle: Path, kind: str, at: int) -> None:
     """Replayed old packets (ticks back and forth), frozen sensors behind an advancing tick, corrupt CRCs
     and silence all end the run as stale state within ``stale_ms``."""
     old = [protocol.encode_low_state(good_state(k)) for k in (10, 11)]
@@ -226,6 +226,25 @@ def test_stale_data_is_never_acted_on_for_long(walking_bundle: Path, kind: str, 
     COUNTS["faults raised"] += 1
     stale_ticks = int(FAST.safety.stale_ms / 2) + 4
     assert not [i for i, c in enumerate(commands) if i > at + stale_ticks and np.any(c.kp > 0)]
+
+
+def fuzz(prop: Callable[..., None], walking_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Run a property over all its examples in this process (so its counts are its own, whichever test worker
+    runs it), print what it sent, checked and caught, and require that it checked more than 1000 commands."""
+    before = COUNTS.copy()
+    prop(walking_bundle=walking_bundle)
+    done = COUNTS - before
+    with capsys.disabled():
+        print(f"\n{prop.__name__}: " + ", ".join(f"{k} {v}" for k, v in sorted(done.items())))
+    assert done["commands checked"] > 1000, done
+
+
+def test_corrupt_states_stop_the_policy_at_once(walking_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fuzz(corrupt_states_stop_the_policy_at_once, walking_bundle, capsys)
+
+
+def test_stale_data_is_never_acted_on_for_long(walking_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fuzz(stale_data_is_never_acted_on_for_long, walking_bundle, capsys)
 
 
 def test_reordered_packets_are_skipped_not_fatal(walking_bundle: Path) -> None:
@@ -325,10 +344,3 @@ def test_emulator_survives_hostile_commands() -> None:
         client.close()
     COUNTS["emulator states checked"] += received
     assert received > 300 and emulator.stats["bad_commands"] >= 200
-
-
-def test_zzz_fuzz_counts(capsys: pytest.CaptureFixture[str]) -> None:
-    """Prints what the fuzz tests above sent, checked and caught (runs last in this file)."""
-    with capsys.disabled():
-        print("\nrobot-side fuzz: " + ", ".join(f"{k} {v}" for k, v in sorted(COUNTS.items())))
-    assert COUNTS["commands checked"] > 1000
