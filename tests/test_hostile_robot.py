@@ -4,7 +4,7 @@
   random tick: NaN/Inf, huge values, a zero or scaled quaternion, random bytes, replayed or
   reordered old packets, frozen sensors, NaN remote sticks, the connect state itself. Every LowCmd
   the runtime sends is decoded and checked: nothing non-finite or out of range ever leaves with
-  Kp > 0, the run ends in damping, and a corrupt state stops the policy within two ticks.
+  Kp > 0, the run ends in damping, and a corrupt state stops the policy within three ticks.
 - Hostile LowCmds (valid CRC, NaN/Inf targets, huge gains, random bytes) against ``unio4 emulate``:
   every LowState it answers with is finite.
 
