@@ -328,7 +328,6 @@ def test_emulator_survives_hostile_commands() -> None:
                 record["head"], record["levelFlag"] = protocol.HEAD, protocol.LOW_LEVEL
                 datagram = protocol._seal(record)
             client.sendto(datagram, ("127.0.0.1", emulator.port))
-            COUNTS["emulator commands sent"] += 1
             if kind in (1, 2) or (kind == 5 and received == 0):
                 continue  # refused: no physics tick, no answer (lockstep)
             try:
@@ -342,5 +341,4 @@ def test_emulator_survives_hostile_commands() -> None:
         emulator.stop()
         thread.join(timeout=10)
         client.close()
-    COUNTS["emulator states checked"] += received
     assert received > 300 and emulator.stats["bad_commands"] >= 200

@@ -52,10 +52,12 @@ class Dataset:
         for name, value in arrays.items():
             if value.shape[0] != n:
                 raise DatasetError(f"{where}: {name} has {value.shape[0]} rows, expected {n} (the length of rewards)")
+            if not value.dtype.is_floating_point:
+                continue
             bad = ~torch.isfinite(value)
             if name.removeprefix("infos/") in MISSING_READINGS:
                 bad &= ~torch.isnan(value)
-            if value.dtype.is_floating_point and bool(bad.any()):
+            if bool(bad.any()):
                 row = int(bad.reshape(n, -1).any(1).nonzero()[0])
                 raise DatasetError(f"{where}: {name} holds NaN/Inf (first at row {row})")
         for name in ("observations", "next_observations", "actions"):
